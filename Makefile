@@ -1,0 +1,40 @@
+# accessbot — every target does its own set-up, idempotently (a stamp file skips work already done).
+PY      ?= python3.11
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+NPMSTAMP:= node_modules/.installed
+
+.PHONY: demo test setup npm chromium clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+$(NPMSTAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(STAMP) $(NPMSTAMP)
+
+npm: $(NPMSTAMP)
+
+# Debian's chromium drives the browser tests; a new machine does not have it.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium (needed by the browser tests)"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "could not install chromium: browser tests will say why they skip"; }
+
+demo: setup
+	$(BIN)/accessbot demo
+
+# pytest exits 5 when it collected nothing: that is a broken suite, said as such, never a pass.
+test: setup chromium
+	@$(BIN)/python -m pytest -q $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is broken" >&2; fi; exit $$rc
+
+clean:
+	rm -rf $(VENV) node_modules .accessbot

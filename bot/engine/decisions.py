@@ -1,0 +1,182 @@
+"""Deciding an item: who may answer, what an answer needs, and what happens when it arrives twice.
+
+Keep and Revoke are final. Don't know hands the item on (to the fallback reviewers, or to the security
+leads when the fallback reviewer does not know either) and is never counted as Keep. Reassign gives it to
+another person. The same answer delivered twice is recorded once; a different answer after a final one
+is refused and the first answer shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from bot.engine.model import (
+    SECURITY_LEADS,
+    Action,
+    Decision,
+    LedgerEvent,
+    Notice,
+    NoticeKind,
+    ReviewItem,
+    Stage,
+    SubjectKind,
+)
+from bot.engine.routing import Routing
+from bot.engine.state import decision_to_data, stage_rank
+
+MIN_JUSTIFICATION = 5
+
+
+class Verdict(StrEnum):
+    RECORDED = "recorded"
+    DUPLICATE = "duplicate"  # the same answer again: nothing new recorded
+    CONFLICT = "conflict"  # a different answer after a final one: refused, first answer shown
+    REFUSED = "refused"  # not allowed or incomplete: nothing recorded
+
+
+@dataclass(frozen=True)
+class DecisionRequest:
+    item_id: str
+    action: Action
+    actor_id: str
+    actor_name: str
+    justification: str = ""
+    reassign_to: str | None = None
+
+
+@dataclass(frozen=True)
+class DecisionOutcome:
+    verdict: Verdict
+    message: str
+    events: tuple[LedgerEvent, ...] = ()
+    notices: tuple[Notice, ...] = ()
+    first: Decision | None = None
+    decision: Decision | None = field(default=None)
+
+
+def decide(item: ReviewItem, request: DecisionRequest, routing: Routing, now: datetime) -> DecisionOutcome:
+    """Validate one answer against the item and the routing; return what to record and send."""
+    if request.actor_id in item.subject.holder_ids and not _self_attestation_allowed(item, routing):
+        return DecisionOutcome(Verdict.REFUSED, "You can't review your own access; it has been left for another reviewer.")
+    if any(_same_answer(earlier, request) for earlier in item.history):
+        return DecisionOutcome(Verdict.DUPLICATE, "You already passed this item on.")
+    on_behalf = routing.may_act_for(request.actor_id, item.reviewers)
+    if on_behalf is None:
+        return DecisionOutcome(Verdict.REFUSED, "This item is assigned to someone else; your answer was not recorded.")
+
+    if not item.is_open:
+        first = item.decision
+        assert first is not None
+        if request.action is first.action:
+            return DecisionOutcome(Verdict.DUPLICATE, f"Already answered: {first.summary()}.", first=first)
+        return DecisionOutcome(
+            Verdict.CONFLICT, f"Not recorded: this item was already answered — {first.summary()}.", first=first
+        )
+
+    refusal = _refusal(item, request)
+    if refusal:
+        return DecisionOutcome(Verdict.REFUSED, refusal)
+
+    decision = Decision(
+        item_id=item.id,
+        action=request.action,
+        actor_id=request.actor_id,
+        actor_name=request.actor_name,
+        at=now,
+        justification=request.justification.strip(),
+        reassign_to=request.reassign_to,
+        on_behalf_of=None if on_behalf == request.actor_id else on_behalf,
+    )
+    data = decision_to_data(item.campaign_id, item, decision)
+    notices: list[Notice] = []
+    if request.action is Action.DONT_KNOW:
+        stage, reviewers = _pass_on(item, request.actor_id, routing)
+        data.update(stage=stage.value, reviewers=list(reviewers))
+        notices.extend(_handed_over(item, reviewers, request, "doesn't know this one and passed it to you"))
+    elif request.action is Action.REASSIGN:
+        assert request.reassign_to is not None
+        data.update(stage=item.stage.value, reviewers=[request.reassign_to])
+        notices.extend(_handed_over(item, (request.reassign_to,), request, "reassigned this review to you"))
+    elif request.action is Action.REVOKE:
+        notices.append(
+            Notice(
+                key=f"revoke:{item.id}",
+                kind=NoticeKind.REVOKE_ALERT,
+                to=SECURITY_LEADS,
+                item_ids=(item.id,),
+                text=(
+                    f"{request.actor_name} revoked {item.subject.title}. "
+                    f"Justification: {decision.justification}"
+                ),
+            )
+        )
+    return DecisionOutcome(
+        Verdict.RECORDED,
+        f"Recorded: {decision.summary()}.",
+        events=(LedgerEvent("decision", data),),
+        notices=tuple(notices),
+        decision=decision,
+    )
+
+
+def _same_answer(earlier: Decision, request: DecisionRequest) -> bool:
+    """A hand-over answer (don't know, reassign) delivered again by the same person."""
+    return (
+        earlier.actor_id == request.actor_id
+        and earlier.action is request.action
+        and earlier.reassign_to == request.reassign_to
+    )
+
+
+def _self_attestation_allowed(item: ReviewItem, routing: Routing) -> bool:
+    """Only an admin confirming their own recovery contacts, and only when the policy says so."""
+    return item.subject.kind is SubjectKind.RECOVERY_CONTACT and routing.recovery_include_admin
+
+
+def _refusal(item: ReviewItem, request: DecisionRequest) -> str:
+    if request.action is Action.REVOKE:
+        if item.subject.break_glass:
+            return (
+                "This is a registered break-glass account: it is never revoked from a review. "
+                "Remove it from the policy's break-glass register first if it really must go."
+            )
+        if len(request.justification.strip()) < MIN_JUSTIFICATION:
+            return "Revoke needs a justification: say why this access should go."
+    if request.action is Action.REASSIGN:
+        target = request.reassign_to
+        if not target:
+            return "Reassign needs the person to hand the item to."
+        if target in item.subject.holder_ids:
+            return "An item can't be reassigned to the person whose access it is."
+        if target == request.actor_id:
+            return "The item is already yours."
+    return ""
+
+
+def _pass_on(item: ReviewItem, actor_id: str, routing: Routing) -> tuple[Stage, tuple[str, ...]]:
+    """Don't know goes up the chain: to the fallback reviewers, or past them to the security leads."""
+    for stage, people in ((Stage.FALLBACK, routing.fallback), (Stage.SECURITY_LEADS, routing.security_leads)):
+        candidates = tuple(p for p in people if p != actor_id and p not in item.subject.holder_ids)
+        if candidates and stage_rank(stage) >= stage_rank(item.stage):
+            remaining = tuple(r for r in item.reviewers if r != actor_id)
+            return stage, tuple(dict.fromkeys(candidates + remaining))
+    leads = tuple(p for p in routing.security_leads if p not in item.subject.holder_ids)
+    return Stage.SECURITY_LEADS, leads
+
+
+def _handed_over(
+    item: ReviewItem, recipients: tuple[str, ...], request: DecisionRequest, what: str
+) -> list[Notice]:
+    return [
+        Notice(
+            key=f"handover:{item.id}:{request.action.value}:{request.actor_id}:{recipient}",
+            kind=NoticeKind.ESCALATION,
+            to=recipient,
+            item_ids=(item.id,),
+            text=f"{request.actor_name} {what}: {item.subject.title}. Say 'my reviews' to answer it.",
+        )
+        for recipient in recipients
+        if recipient != request.actor_id
+    ]

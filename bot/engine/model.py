@@ -1,0 +1,188 @@
+"""The review domain: subjects, items, campaigns, decisions and the records they leave.
+
+Everything here is plain data. The engine functions in this package take these values and a time
+and return new values, so the whole workflow can be tested with a fake clock and no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, Mapping
+
+
+class SubjectKind(StrEnum):
+    """What is being reviewed; each kind traces back to a sentence in the seed guidance."""
+
+    ROLE_ASSIGNMENT = "role_assignment"  # "Regularly review administrative role access"
+    PARTNER = "partner_relationship"  # "thorough review and audit of partner relationships"
+    RECOVERY_CONTACT = "recovery_contact"  # "review and verify password recovery email addresses and phone numbers"
+
+
+class AssignmentType(StrEnum):
+    ACTIVE = "active"
+    ELIGIBLE = "eligible"
+
+
+class Action(StrEnum):
+    """What a reviewer can answer. DONT_KNOW hands the item on; it is never a Keep."""
+
+    KEEP = "keep"
+    REVOKE = "revoke"
+    DONT_KNOW = "dont_know"
+    REASSIGN = "reassign"
+
+
+class ItemState(StrEnum):
+    OPEN = "open"
+    DECIDED = "decided"
+    EXPIRED = "expired"
+
+
+class Stage(StrEnum):
+    """Who an open item is currently with, in escalation order."""
+
+    OWNER = "owner"
+    FALLBACK = "fallback"
+    SECURITY_LEADS = "security_leads"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A check's verdict on one subject, shown on the card as a recommendation."""
+
+    check_id: str
+    title: str
+    severity: str
+    recommendation: str = ""
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One thing a reviewer must confirm, as collected from the tenant.
+
+    ``key`` is stable across snapshots of the same tenant, so the same access gets the same item id
+    in every campaign of a period and its history can be followed.
+    ``holder_ids`` are the Entra object ids whose access this is: a reviewer listed there may never
+    decide the item (no self-review).
+    """
+
+    key: str
+    kind: SubjectKind
+    title: str
+    holder_name: str
+    holder_ids: tuple[str, ...] = ()
+    role_id: str | None = None
+    role_name: str | None = None
+    partner_id: str | None = None
+    partner_name: str | None = None
+    assignment_type: AssignmentType | None = None
+    permanent: bool = False
+    break_glass: bool = False
+    evidence: Mapping[str, str] = field(default_factory=dict)
+    findings: tuple[Finding, ...] = ()
+
+
+@dataclass(frozen=True)
+class PolicyExceptionGrant:
+    """An accepted risk: the item is shown as excepted until ``expires``, then asked again."""
+
+    subject: str
+    rationale: str
+    approved_by: str
+    expires: date
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One answer by one person on one item, as it goes into the ledger."""
+
+    item_id: str
+    action: Action
+    actor_id: str
+    actor_name: str
+    at: datetime
+    justification: str = ""
+    reassign_to: str | None = None
+    on_behalf_of: str | None = None  # set when a delegate answered for a reviewer
+    system: bool = False  # True when the deadline, not a person, decided
+
+    def summary(self) -> str:
+        verb = {
+            Action.KEEP: "Kept",
+            Action.REVOKE: "Revoked",
+            Action.DONT_KNOW: "Passed on (don't know)",
+            Action.REASSIGN: "Reassigned",
+        }[self.action]
+        who = "policy (no answer by the deadline)" if self.system else self.actor_name
+        return f"{verb} by {who} at {self.at:%Y-%m-%d %H:%M} UTC"
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """One subject in one campaign, with who must answer it and by when."""
+
+    id: str
+    campaign_id: str
+    subject: Subject
+    reviewers: tuple[str, ...]
+    due: datetime
+    opened_at: datetime
+    state: ItemState = ItemState.OPEN
+    stage: Stage = Stage.OWNER
+    decision: Decision | None = None
+    exception: PolicyExceptionGrant | None = None
+    last_notified_at: datetime | None = None
+    overdue: bool = False
+    history: tuple[Decision, ...] = ()  # non-final answers (don't know, reassign) in order
+
+    @property
+    def is_open(self) -> bool:
+        return self.state is ItemState.OPEN
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """One review period for one tenant. Its id is derived from tenant and period, never random."""
+
+    id: str
+    tenant_id: str
+    tenant_name: str
+    period: str
+    opened_at: datetime
+    due: datetime
+    item_count: int
+    snapshot_complete: bool = True
+    snapshot_missing: tuple[str, ...] = ()
+    items_digest: str = ""
+
+
+class NoticeKind(StrEnum):
+    REVIEW_REQUEST = "review_request"
+    REMINDER = "reminder"
+    ESCALATION = "escalation"
+    EXPIRED = "expired"
+    REVOKE_ALERT = "revoke_alert"
+
+
+SECURITY_LEADS = "@security_leads"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message the engine wants sent. ``key`` is deterministic so the outbox can refuse twins."""
+
+    key: str
+    kind: NoticeKind
+    to: str  # an Entra object id, or SECURITY_LEADS
+    item_ids: tuple[str, ...]
+    text: str
+
+
+@dataclass(frozen=True)
+class LedgerEvent:
+    """A fact for the attestation ledger. ``data`` must be JSON-serialisable."""
+
+    type: str
+    data: Mapping[str, Any]

@@ -1,0 +1,129 @@
+"""A campaign's live state, and the one function that moves it: applying a ledger event.
+
+The ledger is the source of truth. Opening a campaign stores its items as they were; every later change
+(an answer, an escalation, a reminder round, an expiry) is a ledger event, and the current state is the
+opened items with the campaign's events applied in order. The service applies each event as it is
+recorded and replays the ledger the same way at start-up, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Mapping
+
+from bot.engine.model import Action, Campaign, Decision, ItemState, ReviewItem, Stage
+
+STAGE_ORDER = (Stage.OWNER, Stage.FALLBACK, Stage.SECURITY_LEADS)
+
+
+def stage_rank(stage: Stage) -> int:
+    return STAGE_ORDER.index(stage)
+
+
+@dataclass
+class CampaignState:
+    """Mutable holder of one campaign's items; the items themselves are immutable values."""
+
+    campaign: Campaign
+    items: dict[str, ReviewItem]
+    reminder_round: int = 0
+    events_applied: int = field(default=0)
+
+    def open_items(self) -> list[ReviewItem]:
+        return [item for item in self.items.values() if item.is_open]
+
+
+def decision_to_data(campaign_id: str, item: ReviewItem, decision: Decision) -> dict[str, Any]:
+    return {
+        "campaign_id": campaign_id,
+        "item_id": decision.item_id,
+        "subject": item.subject.key,
+        "action": decision.action.value,
+        "actor_id": decision.actor_id,
+        "actor": decision.actor_name,
+        "on_behalf_of": decision.on_behalf_of,
+        "justification": decision.justification,
+        "reassign_to": decision.reassign_to,
+        "system": decision.system,
+        "at": _iso(decision.at),
+    }
+
+
+def decision_from_data(data: Mapping[str, Any]) -> Decision:
+    return Decision(
+        item_id=data["item_id"],
+        action=Action(data["action"]),
+        actor_id=data["actor_id"],
+        actor_name=data["actor"],
+        at=datetime.fromisoformat(data["at"]),
+        justification=data.get("justification") or "",
+        reassign_to=data.get("reassign_to"),
+        on_behalf_of=data.get("on_behalf_of"),
+        system=bool(data.get("system")),
+    )
+
+
+def apply_event(state: CampaignState, event_type: str, data: Mapping[str, Any]) -> None:
+    """Fold one ledger event into the campaign state. Unknown event types are other campaigns' business."""
+    if data.get("campaign_id") != state.campaign.id:
+        return
+    handler = _HANDLERS.get(event_type)
+    if handler is not None:
+        handler(state, data)
+        state.events_applied += 1
+
+
+def _apply_decision(state: CampaignState, data: Mapping[str, Any]) -> None:
+    item = state.items[data["item_id"]]
+    decision = decision_from_data(data)
+    if decision.action in (Action.KEEP, Action.REVOKE):
+        final_state = ItemState.EXPIRED if decision.system else ItemState.DECIDED
+        state.items[item.id] = replace(item, state=final_state, decision=decision)
+        return
+    state.items[item.id] = replace(
+        item,
+        reviewers=tuple(data["reviewers"]),
+        stage=Stage(data.get("stage", item.stage)),
+        history=item.history + (decision,),
+    )
+
+
+def _apply_escalated(state: CampaignState, data: Mapping[str, Any]) -> None:
+    stage = Stage(data["stage"])
+    for item_id in data["item_ids"]:
+        item = state.items[item_id]
+        state.items[item_id] = replace(
+            item,
+            stage=stage if stage_rank(stage) > stage_rank(item.stage) else item.stage,
+            reviewers=_add_reviewers(item, data["reviewers"]),
+            overdue=item.overdue or bool(data.get("overdue")),
+        )
+
+
+def _apply_reminded(state: CampaignState, data: Mapping[str, Any]) -> None:
+    state.reminder_round = max(state.reminder_round, int(data["round"]))
+
+
+def _apply_exception_expired(state: CampaignState, data: Mapping[str, Any]) -> None:
+    for item_id in data["item_ids"]:
+        state.items[item_id] = replace(state.items[item_id], exception=None)
+
+
+def _add_reviewers(item: ReviewItem, added: list[str]) -> tuple[str, ...]:
+    """Escalation widens the circle; it never hands anyone their own access."""
+    merged = list(item.reviewers)
+    merged.extend(r for r in added if r not in item.subject.holder_ids)
+    return tuple(dict.fromkeys(merged))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+_HANDLERS = {
+    "decision": _apply_decision,
+    "escalated": _apply_escalated,
+    "reminded": _apply_reminded,
+    "exception_expired": _apply_exception_expired,
+}

@@ -1,0 +1,80 @@
+"""Where a campaign stands: the numbers a security lead asks for, computed from state alone."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.engine.model import Action, ItemState
+from bot.engine.state import CampaignState
+
+
+@dataclass(frozen=True)
+class OwnerProgress:
+    reviewer_id: str
+    open: int
+    answered: int
+
+
+@dataclass(frozen=True)
+class CampaignSummary:
+    campaign_id: str
+    tenant_name: str
+    period: str
+    due: datetime
+    total: int
+    kept: int
+    revoked: int
+    open: int
+    overdue: int
+    excepted: int
+    expired: int
+    snapshot_complete: bool
+    snapshot_missing: tuple[str, ...]
+    by_owner: tuple[OwnerProgress, ...]
+
+    @property
+    def done(self) -> int:
+        return self.kept + self.revoked
+
+
+def summarize(state: CampaignState, now: datetime) -> CampaignSummary:
+    counts: Counter[str] = Counter()
+    open_by: Counter[str] = Counter()
+    answered_by: Counter[str] = Counter()
+    for item in state.items.values():
+        if item.state is ItemState.OPEN:
+            if item.exception is not None:
+                counts["excepted"] += 1
+                continue
+            counts["open"] += 1
+            if item.overdue or now >= item.due:
+                counts["overdue"] += 1
+            for reviewer in item.reviewers:
+                open_by[reviewer] += 1
+            continue
+        assert item.decision is not None
+        counts["kept" if item.decision.action is Action.KEEP else "revoked"] += 1
+        if item.state is ItemState.EXPIRED:
+            counts["expired"] += 1
+        elif not item.decision.system:
+            answered_by[item.decision.on_behalf_of or item.decision.actor_id] += 1
+    owners = sorted(set(open_by) | set(answered_by), key=lambda r: (-open_by[r], r))
+    campaign = state.campaign
+    return CampaignSummary(
+        campaign_id=campaign.id,
+        tenant_name=campaign.tenant_name,
+        period=campaign.period,
+        due=campaign.due,
+        total=len(state.items),
+        kept=counts["kept"],
+        revoked=counts["revoked"],
+        open=counts["open"],
+        overdue=counts["overdue"],
+        excepted=counts["excepted"],
+        expired=counts["expired"],
+        snapshot_complete=campaign.snapshot_complete,
+        snapshot_missing=campaign.snapshot_missing,
+        by_owner=tuple(OwnerProgress(r, open_by[r], answered_by[r]) for r in owners),
+    )

@@ -1,0 +1,225 @@
+"""What the passing of time does to a campaign: reminders, escalation, expired exceptions, the deadline.
+
+Everything is computed from the clock and the campaign's state, so calling ``tick`` twice at the same
+moment, or again after a restart, produces nothing new: each step leaves a ledger event that the state
+remembers, and each notice has a deterministic key the outbox refuses to store twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable
+
+from bot.engine.model import (
+    SECURITY_LEADS,
+    Action,
+    Decision,
+    LedgerEvent,
+    Notice,
+    NoticeKind,
+    ReviewItem,
+    Stage,
+)
+from bot.engine.routing import Routing
+from bot.engine.state import CampaignState, decision_to_data, stage_rank
+from bot.policy import NoAnswer, Policy
+
+POLICY_ACTOR = "accessbot-policy"
+
+
+@dataclass(frozen=True)
+class TickResult:
+    events: tuple[LedgerEvent, ...]
+    notices: tuple[Notice, ...]
+
+
+def tick(state: CampaignState, routing: Routing, policy: Policy, now: datetime) -> TickResult:
+    """Everything due at ``now`` for one campaign, in the order a person would expect it."""
+    events: list[LedgerEvent] = []
+    notices: list[Notice] = []
+    _expire_exceptions(state, now, events, notices)
+    if now >= state.campaign.due:
+        _deadline(state, routing, policy, now, events, notices)
+    else:
+        _escalate(state, routing, policy, now, events, notices)
+        _remind(state, policy, now, events, notices)
+    return TickResult(tuple(events), tuple(notices))
+
+
+def _waiting(state: CampaignState) -> list[ReviewItem]:
+    """Open items that someone still owes an answer on (accepted-risk items are not chased)."""
+    return [item for item in state.open_items() if item.exception is None]
+
+
+def _expire_exceptions(
+    state: CampaignState, now: datetime, events: list[LedgerEvent], notices: list[Notice]
+) -> None:
+    expired = [i for i in state.open_items() if i.exception is not None and i.exception.expires < now.date()]
+    if not expired:
+        return
+    cid = state.campaign.id
+    events.append(LedgerEvent("exception_expired", {"campaign_id": cid, "item_ids": [i.id for i in expired]}))
+    for reviewer, item_ids in _by_reviewer(expired).items():
+        notices.append(
+            Notice(
+                key=f"exception-expired:{cid}:{reviewer}:{_digest(item_ids)}",
+                kind=NoticeKind.REVIEW_REQUEST,
+                to=reviewer,
+                item_ids=tuple(item_ids),
+                text=f"An accepted exception has expired: {len(item_ids)} item(s) need your answer again. "
+                "Say 'my reviews'.",
+            )
+        )
+
+
+def _escalate(
+    state: CampaignState,
+    routing: Routing,
+    policy: Policy,
+    now: datetime,
+    events: list[LedgerEvent],
+    notices: list[Notice],
+) -> None:
+    elapsed = now - state.campaign.opened_at
+    for step in policy.escalation:
+        if elapsed < step.after:
+            break
+        behind = [i for i in _waiting(state) if stage_rank(i.stage) < stage_rank(step.to)]
+        if not behind:
+            continue
+        people = routing.fallback if step.to is Stage.FALLBACK else routing.security_leads
+        _escalation(state, step.to, behind, people, False, events, notices)
+
+
+def _escalation(
+    state: CampaignState,
+    stage: Stage,
+    items: list[ReviewItem],
+    people: tuple[str, ...],
+    overdue: bool,
+    events: list[LedgerEvent],
+    notices: list[Notice],
+) -> None:
+    cid = state.campaign.id
+    events.append(
+        LedgerEvent(
+            "escalated",
+            {
+                "campaign_id": cid,
+                "stage": stage.value,
+                "item_ids": [i.id for i in items],
+                "reviewers": list(people),
+                "overdue": overdue,
+            },
+        )
+    )
+    why = "past their deadline" if overdue else "still unanswered"
+    if stage is Stage.SECURITY_LEADS:
+        notices.append(
+            Notice(
+                key=f"escalate:{cid}:{stage.value}:{_digest(i.id for i in items)}",
+                kind=NoticeKind.EXPIRED if overdue else NoticeKind.ESCALATION,
+                to=SECURITY_LEADS,
+                item_ids=tuple(i.id for i in items),
+                text=f"{len(items)} item(s) of the {state.campaign.tenant_name} review are {why}. "
+                "Say 'status' or 'my reviews'.",
+            )
+        )
+        return
+    for person in people:
+        mine = [i.id for i in items if person not in i.subject.holder_ids]
+        if mine:
+            notices.append(
+                Notice(
+                    key=f"escalate:{cid}:{stage.value}:{person}:{_digest(mine)}",
+                    kind=NoticeKind.ESCALATION,
+                    to=person,
+                    item_ids=tuple(mine),
+                    text=f"{len(mine)} item(s) of the {state.campaign.tenant_name} review are {why} "
+                    "and were escalated to you. Say 'my reviews'.",
+                )
+            )
+
+
+def _remind(
+    state: CampaignState, policy: Policy, now: datetime, events: list[LedgerEvent], notices: list[Notice]
+) -> None:
+    due_round = int((now - state.campaign.opened_at) / policy.reminder_every)
+    if due_round < 1 or due_round <= state.reminder_round:
+        return
+    cid = state.campaign.id
+    events.append(LedgerEvent("reminded", {"campaign_id": cid, "round": due_round}))
+    for reviewer, item_ids in _by_reviewer(_waiting(state)).items():
+        notices.append(
+            Notice(
+                key=f"remind:{cid}:{reviewer}:{due_round}",
+                kind=NoticeKind.REMINDER,
+                to=reviewer,
+                item_ids=tuple(item_ids),
+                text=f"Reminder: {len(item_ids)} access review item(s) are waiting for you, due "
+                f"{state.campaign.due:%a %d %b %H:%M} UTC. Say 'my reviews'.",
+            )
+        )
+
+
+def _deadline(
+    state: CampaignState,
+    routing: Routing,
+    policy: Policy,
+    now: datetime,
+    events: list[LedgerEvent],
+    notices: list[Notice],
+) -> None:
+    """At the deadline an unanswered item takes the policy's outcome — but a break-glass account is
+    never revoked by silence: it is escalated instead."""
+    waiting = [i for i in _waiting(state) if not i.overdue]
+    if not waiting:
+        return
+    to_escalate: list[ReviewItem] = []
+    for item in waiting:
+        outcome = policy.no_answer
+        if outcome is NoAnswer.REVOKE and item.subject.break_glass:
+            outcome = NoAnswer.ESCALATE
+        if outcome is NoAnswer.ESCALATE:
+            to_escalate.append(item)
+            continue
+        decision = Decision(
+            item_id=item.id,
+            action=Action.KEEP if outcome is NoAnswer.KEEP else Action.REVOKE,
+            actor_id=POLICY_ACTOR,
+            actor_name="accessbot policy",
+            at=now,
+            justification=f"No answer by the deadline; the policy's outcome is {outcome.value}.",
+            system=True,
+        )
+        events.append(LedgerEvent("decision", decision_to_data(state.campaign.id, item, decision)))
+    if to_escalate:
+        _escalation(state, Stage.SECURITY_LEADS, to_escalate, routing.security_leads, True, events, notices)
+    expired = len(waiting) - len(to_escalate)
+    if expired:
+        notices.append(
+            Notice(
+                key=f"deadline:{state.campaign.id}:{_digest(i.id for i in waiting)}",
+                kind=NoticeKind.EXPIRED,
+                to=SECURITY_LEADS,
+                item_ids=tuple(i.id for i in waiting if i not in to_escalate),
+                text=f"{expired} unanswered item(s) of the {state.campaign.tenant_name} review expired with the "
+                f"policy's outcome ({policy.no_answer.value}).",
+            )
+        )
+
+
+def _digest(item_ids: Iterable[str]) -> str:
+    """A short name for a set of items, so two different batches never share a notice key."""
+    return hashlib.sha256(",".join(sorted(item_ids)).encode()).hexdigest()[:12]
+
+
+def _by_reviewer(items: Iterable[ReviewItem]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for item in items:
+        for reviewer in item.reviewers:
+            grouped[reviewer].append(item.id)
+    return grouped
