@@ -133,7 +133,6 @@ class ReviewItem:
     stage: Stage = Stage.OWNER
     decision: Decision | None = None
     exception: PolicyExceptionGrant | None = None
-    last_notified_at: datetime | None = None
     overdue: bool = False
     history: tuple[Decision, ...] = ()  # non-final answers (don't know, reassign) in order
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Sequence
 
 from bot.engine.model import PolicyExceptionGrant, Subject, SubjectKind
-from bot.policy import Policy
+from bot.policy import SUBJECT_KEY_PREFIXES, Policy
 
 
 class UnresolvedPeople(ValueError):
@@ -102,9 +102,6 @@ def routing_from_policy(policy: Policy, resolve: Callable[[str], str | None]) ->
 
 def _unique(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(values))
-
-
-SUBJECT_KEY_PREFIXES = ("role:", "partner:", "recovery:")
 
 
 def exceptions_from_policy(policy: Policy, resolve: Callable[[str], str | None]) -> dict[str, PolicyExceptionGrant]:
