@@ -1,0 +1,94 @@
+"""The one storage interface every backend implements (TinyDB embedded now, PostgreSQL later).
+
+Only plain domain values cross it — dataclasses from the engine, dicts, datetimes — so the service,
+the notifier and the contract tests never learn which backend they talk to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, Sequence
+
+from bot.engine.model import Campaign, LedgerEvent, ReviewItem
+from bot.ledger import LedgerHead, LedgerRecord
+
+
+class LedgerIntegrityError(RuntimeError):
+    """The store refuses to append: what is on disk disagrees with what the writer acknowledged.
+
+    Appending would paper over the evidence (a cut-off ledger would grow back past its anchor), so
+    the writer stops until someone runs ``accessbot ledger verify`` and looks.
+    """
+
+
+@dataclass(frozen=True, kw_only=True)
+class OutboxMessage:
+    """A message stored before it is sent. ``key`` is deterministic, so a twin is refused forever."""
+
+    key: str
+    recipient: str
+    kind: str
+    payload: dict[str, Any]
+    created_at: datetime
+    attempts: int = 0
+    next_attempt_at: datetime
+    sent_at: datetime | None = None
+    last_error: str = ""
+
+
+class Store(Protocol):
+    async def save_campaign(self, campaign: Campaign, items: Sequence[ReviewItem]) -> bool:
+        """Store a campaign and its items as opened; False (and nothing changed) if it already existed."""
+        ...
+
+    async def get_campaign(self, campaign_id: str) -> Campaign | None: ...
+
+    async def list_campaigns(self) -> list[Campaign]:
+        """Every campaign, newest ``opened_at`` first."""
+        ...
+
+    async def campaign_items(self, campaign_id: str) -> list[ReviewItem]:
+        """The items exactly as the campaign opened them (the ledger carries every later change)."""
+        ...
+
+    async def save_conversation(self, key: str, reference: dict[str, Any]) -> bool:
+        """Insert or replace a Bot Framework ConversationReference (as a dict) for ``key``; True when it
+        was new or changed (the moment to deliver what was waiting for this person)."""
+        ...
+
+    async def get_conversation(self, key: str) -> dict[str, Any] | None: ...
+
+    async def enqueue(self, messages: Sequence[OutboxMessage]) -> int:
+        """Store the messages whose key was never seen (pending or sent); returns how many were new."""
+        ...
+
+    async def due_messages(self, now: datetime, limit: int) -> list[OutboxMessage]:
+        """Pending messages with ``next_attempt_at <= now``, oldest ``created_at`` first."""
+        ...
+
+    async def mark_sent(self, key: str, at: datetime) -> None:
+        """The channel accepted the message: it leaves the queue and its key stays refused."""
+        ...
+
+    async def mark_retry(self, key: str, error: str, next_attempt_at: datetime) -> None:
+        """Count a failed attempt, keep its error and try again at ``next_attempt_at``."""
+        ...
+
+    async def release_recipient(self, recipient: str, now: datetime) -> int:
+        """Make a person's deferred messages due at ``now`` without counting an attempt; returns how many."""
+        ...
+
+    async def append_ledger(self, events: Sequence[LedgerEvent], at: datetime) -> list[LedgerRecord]:
+        """Chain the events onto the ledger; the records are durable when this returns."""
+        ...
+
+    async def ledger_records(self) -> list[LedgerRecord]:
+        """Every record in ledger order (the input of ``bot.ledger.verify``)."""
+        ...
+
+    async def ledger_anchor(self) -> LedgerHead | None:
+        """The last head the writer acknowledged; None before the first append."""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,230 @@
+"""Domain values to JSON-able dicts and back, exactly: what is stored is what comes back.
+
+Written field by field rather than by reflection so the stored format is visible here and a renamed
+model field fails a round-trip test instead of silently dropping data. Fields that have a default in
+the model are read with that default, so files written before a field existed still load.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Mapping
+
+from bot.engine.model import (
+    Action,
+    AssignmentType,
+    Campaign,
+    Decision,
+    Finding,
+    ItemState,
+    PolicyExceptionGrant,
+    ReviewItem,
+    Stage,
+    Subject,
+    SubjectKind,
+)
+from bot.store.base import OutboxMessage
+
+JsonDict = dict[str, Any]
+
+
+def campaign_to_dict(campaign: Campaign) -> JsonDict:
+    return {
+        "id": campaign.id,
+        "tenant_id": campaign.tenant_id,
+        "tenant_name": campaign.tenant_name,
+        "period": campaign.period,
+        "opened_at": campaign.opened_at.isoformat(),
+        "due": campaign.due.isoformat(),
+        "item_count": campaign.item_count,
+        "snapshot_complete": campaign.snapshot_complete,
+        "snapshot_missing": list(campaign.snapshot_missing),
+        "items_digest": campaign.items_digest,
+    }
+
+
+def campaign_from_dict(raw: Mapping[str, Any]) -> Campaign:
+    return Campaign(
+        id=raw["id"],
+        tenant_id=raw["tenant_id"],
+        tenant_name=raw["tenant_name"],
+        period=raw["period"],
+        opened_at=datetime.fromisoformat(raw["opened_at"]),
+        due=datetime.fromisoformat(raw["due"]),
+        item_count=raw["item_count"],
+        snapshot_complete=raw.get("snapshot_complete", True),
+        snapshot_missing=tuple(raw.get("snapshot_missing", ())),
+        items_digest=raw.get("items_digest", ""),
+    )
+
+
+def item_to_dict(item: ReviewItem) -> JsonDict:
+    return {
+        "id": item.id,
+        "campaign_id": item.campaign_id,
+        "subject": subject_to_dict(item.subject),
+        "reviewers": list(item.reviewers),
+        "due": item.due.isoformat(),
+        "opened_at": item.opened_at.isoformat(),
+        "state": item.state.value,
+        "stage": item.stage.value,
+        "decision": None if item.decision is None else decision_to_dict(item.decision),
+        "exception": None if item.exception is None else exception_to_dict(item.exception),
+        "overdue": item.overdue,
+        "history": [decision_to_dict(d) for d in item.history],
+    }
+
+
+def item_from_dict(raw: Mapping[str, Any]) -> ReviewItem:
+    decision = raw.get("decision")
+    exception = raw.get("exception")
+    return ReviewItem(
+        id=raw["id"],
+        campaign_id=raw["campaign_id"],
+        subject=subject_from_dict(raw["subject"]),
+        reviewers=tuple(raw["reviewers"]),
+        due=datetime.fromisoformat(raw["due"]),
+        opened_at=datetime.fromisoformat(raw["opened_at"]),
+        state=ItemState(raw.get("state", ItemState.OPEN.value)),
+        stage=Stage(raw.get("stage", Stage.OWNER.value)),
+        decision=None if decision is None else decision_from_dict(decision),
+        exception=None if exception is None else exception_from_dict(exception),
+        overdue=raw.get("overdue", False),
+        history=tuple(decision_from_dict(d) for d in raw.get("history", ())),
+    )
+
+
+def subject_to_dict(subject: Subject) -> JsonDict:
+    return {
+        "key": subject.key,
+        "kind": subject.kind.value,
+        "title": subject.title,
+        "holder_name": subject.holder_name,
+        "holder_ids": list(subject.holder_ids),
+        "role_id": subject.role_id,
+        "role_name": subject.role_name,
+        "partner_id": subject.partner_id,
+        "partner_name": subject.partner_name,
+        "assignment_type": None if subject.assignment_type is None else subject.assignment_type.value,
+        "permanent": subject.permanent,
+        "break_glass": subject.break_glass,
+        "evidence": dict(subject.evidence),
+        "findings": [finding_to_dict(f) for f in subject.findings],
+    }
+
+
+def subject_from_dict(raw: Mapping[str, Any]) -> Subject:
+    assignment = raw.get("assignment_type")
+    return Subject(
+        key=raw["key"],
+        kind=SubjectKind(raw["kind"]),
+        title=raw["title"],
+        holder_name=raw["holder_name"],
+        holder_ids=tuple(raw.get("holder_ids", ())),
+        role_id=raw.get("role_id"),
+        role_name=raw.get("role_name"),
+        partner_id=raw.get("partner_id"),
+        partner_name=raw.get("partner_name"),
+        assignment_type=None if assignment is None else AssignmentType(assignment),
+        permanent=raw.get("permanent", False),
+        break_glass=raw.get("break_glass", False),
+        evidence=dict(raw.get("evidence", {})),
+        findings=tuple(finding_from_dict(f) for f in raw.get("findings", ())),
+    )
+
+
+def finding_to_dict(finding: Finding) -> JsonDict:
+    return {
+        "check_id": finding.check_id,
+        "title": finding.title,
+        "severity": finding.severity,
+        "recommendation": finding.recommendation,
+    }
+
+
+def finding_from_dict(raw: Mapping[str, Any]) -> Finding:
+    return Finding(
+        check_id=raw["check_id"],
+        title=raw["title"],
+        severity=raw["severity"],
+        recommendation=raw.get("recommendation", ""),
+    )
+
+
+def decision_to_dict(decision: Decision) -> JsonDict:
+    return {
+        "item_id": decision.item_id,
+        "action": decision.action.value,
+        "actor_id": decision.actor_id,
+        "actor_name": decision.actor_name,
+        "at": decision.at.isoformat(),
+        "justification": decision.justification,
+        "reassign_to": decision.reassign_to,
+        "on_behalf_of": decision.on_behalf_of,
+        "system": decision.system,
+    }
+
+
+def decision_from_dict(raw: Mapping[str, Any]) -> Decision:
+    return Decision(
+        item_id=raw["item_id"],
+        action=Action(raw["action"]),
+        actor_id=raw["actor_id"],
+        actor_name=raw["actor_name"],
+        at=datetime.fromisoformat(raw["at"]),
+        justification=raw.get("justification", ""),
+        reassign_to=raw.get("reassign_to"),
+        on_behalf_of=raw.get("on_behalf_of"),
+        system=raw.get("system", False),
+    )
+
+
+def exception_to_dict(grant: PolicyExceptionGrant) -> JsonDict:
+    return {
+        "subject": grant.subject,
+        "rationale": grant.rationale,
+        "approved_by": grant.approved_by,
+        "expires": grant.expires.isoformat(),
+    }
+
+
+def exception_from_dict(raw: Mapping[str, Any]) -> PolicyExceptionGrant:
+    return PolicyExceptionGrant(
+        subject=raw["subject"],
+        rationale=raw["rationale"],
+        approved_by=raw["approved_by"],
+        expires=date.fromisoformat(raw["expires"]),
+    )
+
+
+def outbox_to_dict(message: OutboxMessage) -> JsonDict:
+    return {
+        "key": message.key,
+        "recipient": message.recipient,
+        "kind": message.kind,
+        "payload": message.payload,
+        "created_at": message.created_at.isoformat(),
+        "attempts": message.attempts,
+        "next_attempt_at": message.next_attempt_at.isoformat(),
+        "sent_at": _optional_time(message.sent_at),
+        "last_error": message.last_error,
+    }
+
+
+def outbox_from_dict(raw: Mapping[str, Any]) -> OutboxMessage:
+    sent_at = raw.get("sent_at")
+    return OutboxMessage(
+        key=raw["key"],
+        recipient=raw["recipient"],
+        kind=raw["kind"],
+        payload=raw["payload"],
+        created_at=datetime.fromisoformat(raw["created_at"]),
+        attempts=raw.get("attempts", 0),
+        next_attempt_at=datetime.fromisoformat(raw["next_attempt_at"]),
+        sent_at=None if sent_at is None else datetime.fromisoformat(sent_at),
+        last_error=raw.get("last_error", ""),
+    )
+
+
+def _optional_time(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()

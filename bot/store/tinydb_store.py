@@ -1,0 +1,298 @@
+"""The embedded backend: TinyDB files written atomically, and the ledger as an append-only file.
+
+Layout of the data directory, chosen so no single write grows with the whole history:
+
+- ``campaigns.json``        campaign metadata only (small: one document per review period);
+- ``items-<sha1>.json``     one file per campaign, written once, with one write, when it opens;
+- ``conversations.json``    Bot Framework conversation references, one per person or channel;
+- ``outbox.json``           messages still to send — sent ones are pruned, so it stays as small as the queue;
+- ``outbox-sent.jsonl``     the keys of sent messages (append-only), so a twin stays refused forever;
+- ``ledger.jsonl``          the attestation ledger, one record per line, one fsync per append;
+- ``ledger.head``           the anchor: the last head acknowledged, replaced atomically after each append.
+
+One process writes a data directory. Others (``accessbot ledger verify``) may open it to read: opening
+never changes a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import hashlib
+import heapq
+import json
+import logging
+from dataclasses import asdict, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Sequence
+
+from tinydb import TinyDB
+from tinydb.table import Table
+
+from bot.engine.model import Campaign, LedgerEvent, ReviewItem
+from bot.ledger import (
+    EMPTY_HEAD,
+    LedgerHead,
+    LedgerRecord,
+    LedgerUnreadable,
+    canonical_json,
+    chain,
+    record_from_line,
+    record_to_line,
+)
+from bot.store.append_log import AppendLog
+from bot.store.atomic_storage import AtomicJSONStorage, replace_file
+from bot.store.base import LedgerIntegrityError, OutboxMessage
+from bot.store.codec import (
+    campaign_from_dict,
+    campaign_to_dict,
+    item_from_dict,
+    item_to_dict,
+    outbox_from_dict,
+    outbox_to_dict,
+)
+
+log = logging.getLogger(__name__)
+
+COMPACT_AFTER = 256
+"""Sent rows linger in outbox.json until this many (or as many as are pending) have piled up, so a
+send costs one small append rather than a rewrite of the whole queue."""
+
+
+class TinyDBStore:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+
+        self._campaign_db = self._tinydb("campaigns.json")
+        self._campaign_table = self._campaign_db.table("campaigns")
+        self._campaigns = {doc["id"]: campaign_from_dict(doc) for doc in self._campaign_table.all()}
+
+        self._conversation_db = self._tinydb("conversations.json")
+        self._conversation_table = self._conversation_db.table("conversations")
+        self._conversation_ids = {doc["key"]: doc.doc_id for doc in self._conversation_table.all()}
+
+        self._outbox_db = self._tinydb("outbox.json")
+        self._outbox_table = self._outbox_db.table("pending")
+        self._sent_log = AppendLog(self.data_dir / "outbox-sent.jsonl")
+        self._sent: set[str] = {json.loads(line)[0] for line in self._sent_log.lines()}
+        self._pending: dict[str, OutboxMessage] = {}
+        self._outbox_ids: dict[str, int] = {}
+        self._stale_outbox_ids: list[int] = []  # rows already sent, still in outbox.json
+        for doc in self._outbox_table.all():
+            if doc["key"] in self._sent:
+                self._stale_outbox_ids.append(doc.doc_id)
+            else:
+                self._pending[doc["key"]] = outbox_from_dict(doc)
+                self._outbox_ids[doc["key"]] = doc.doc_id
+
+        self._ledger_lock = asyncio.Lock()
+        self._ledger_log = AppendLog(self.data_dir / "ledger.jsonl")
+        self._anchor_path = self.data_dir / "ledger.head"
+        self._ledger_head, self._anchor, self._ledger_damage = self._open_ledger()
+
+    def _tinydb(self, name: str) -> TinyDB:
+        return TinyDB(self.data_dir / name, storage=AtomicJSONStorage)
+
+    # ---- campaigns ------------------------------------------------------------------------------
+
+    async def save_campaign(self, campaign: Campaign, items: Sequence[ReviewItem]) -> bool:
+        """Items first, then the campaign: a campaign that is listed always has its items on disk.
+
+        A crash in between leaves an items file no campaign points at; the next save overwrites it.
+        """
+        if campaign.id in self._campaigns:
+            return False
+        items_db = TinyDB(self._items_path(campaign.id), storage=AtomicJSONStorage)
+        try:
+            with _storage(items_db).batch():
+                items_db.drop_tables()
+                items_db.table("items").insert_multiple(item_to_dict(item) for item in items)
+        finally:
+            items_db.close()
+        self._campaign_table.insert(campaign_to_dict(campaign))
+        self._campaigns[campaign.id] = campaign
+        return True
+
+    async def get_campaign(self, campaign_id: str) -> Campaign | None:
+        return self._campaigns.get(campaign_id)
+
+    async def list_campaigns(self) -> list[Campaign]:
+        return sorted(self._campaigns.values(), key=lambda c: c.opened_at, reverse=True)
+
+    async def campaign_items(self, campaign_id: str) -> list[ReviewItem]:
+        """Parsed from the campaign's own file on each call: these are read once per campaign at start-up,
+        and keeping 20,000 decoded items cached beside the live state would double the memory."""
+        if campaign_id not in self._campaigns:
+            return []
+        path = self._items_path(campaign_id)
+        if not path.exists():
+            raise FileNotFoundError(f"the items of campaign {campaign_id} are missing: {path}")
+        items_db = TinyDB(path, storage=AtomicJSONStorage)
+        try:
+            return [item_from_dict(doc) for doc in items_db.table("items").all()]
+        finally:
+            items_db.close()
+
+    def _items_path(self, campaign_id: str) -> Path:
+        return self.data_dir / f"items-{hashlib.sha1(campaign_id.encode()).hexdigest()}.json"
+
+    # ---- conversations --------------------------------------------------------------------------
+
+    async def save_conversation(self, key: str, reference: dict[str, Any]) -> bool:
+        """Upsert; an unchanged reference (Teams repeats conversationUpdate) costs no write."""
+        stored = json.loads(canonical_json(reference))
+        doc_id = self._conversation_ids.get(key)
+        if doc_id is None:
+            self._conversation_ids[key] = self._conversation_table.insert({"key": key, "reference": stored})
+            return True
+        current = self._conversation_table.get(doc_id=doc_id)
+        if current is not None and current["reference"] == stored:
+            return False
+        self._conversation_table.update({"reference": stored}, doc_ids=[doc_id])
+        return True
+
+    async def get_conversation(self, key: str) -> dict[str, Any] | None:
+        doc_id = self._conversation_ids.get(key)
+        if doc_id is None:
+            return None
+        doc = self._conversation_table.get(doc_id=doc_id)
+        return None if doc is None else copy.deepcopy(doc["reference"])
+
+    # ---- outbox ---------------------------------------------------------------------------------
+
+    async def enqueue(self, messages: Sequence[OutboxMessage]) -> int:
+        fresh: dict[str, OutboxMessage] = {}
+        for message in messages:
+            if message.key in self._pending or message.key in self._sent or message.key in fresh:
+                continue
+            fresh[message.key] = replace(message, payload=json.loads(canonical_json(message.payload)))
+        if not fresh:
+            return 0
+        with _storage(self._outbox_db).batch():
+            self._drop_stale_rows(self._outbox_table)
+            doc_ids = self._outbox_table.insert_multiple(outbox_to_dict(m) for m in fresh.values())
+        self._stale_outbox_ids.clear()
+        for message, doc_id in zip(fresh.values(), doc_ids):
+            self._pending[message.key] = message
+            self._outbox_ids[message.key] = doc_id
+        return len(fresh)
+
+    async def due_messages(self, now: datetime, limit: int) -> list[OutboxMessage]:
+        if limit <= 0:
+            return []
+        due = (m for m in self._pending.values() if m.next_attempt_at <= now)
+        oldest = heapq.nsmallest(limit, due, key=lambda m: (m.created_at, self._outbox_ids[m.key]))
+        return [replace(m, payload=copy.deepcopy(m.payload)) for m in oldest]
+
+    async def mark_sent(self, key: str, at: datetime) -> None:
+        """One append to the sent-keys file is the durable fact; the row leaves outbox.json later."""
+        if key in self._sent:
+            return
+        if key not in self._pending:
+            raise KeyError(f"no message {key!r} in the outbox")
+        self._sent_log.append([canonical_json([key, at.isoformat()]) + b"\n"])
+        self._sent.add(key)
+        del self._pending[key]
+        self._stale_outbox_ids.append(self._outbox_ids.pop(key))
+        if len(self._stale_outbox_ids) >= max(COMPACT_AFTER, len(self._pending)):
+            with _storage(self._outbox_db).batch():
+                self._drop_stale_rows(self._outbox_table)
+            self._stale_outbox_ids.clear()
+
+    async def mark_retry(self, key: str, error: str, next_attempt_at: datetime) -> None:
+        if key in self._sent:
+            return
+        message = self._pending.get(key)
+        if message is None:
+            raise KeyError(f"no message {key!r} in the outbox")
+        retried = replace(message, attempts=message.attempts + 1, last_error=error, next_attempt_at=next_attempt_at)
+        with _storage(self._outbox_db).batch():
+            self._drop_stale_rows(self._outbox_table)
+            self._outbox_table.update(outbox_to_dict(retried), doc_ids=[self._outbox_ids[key]])
+        self._stale_outbox_ids.clear()
+        self._pending[key] = retried
+
+    async def release_recipient(self, recipient: str, now: datetime) -> int:
+        waiting = [m for m in self._pending.values() if m.recipient == recipient and m.next_attempt_at > now]
+        if not waiting:
+            return 0
+        with _storage(self._outbox_db).batch():
+            self._drop_stale_rows(self._outbox_table)
+            for message in waiting:
+                released = replace(message, next_attempt_at=now)
+                self._outbox_table.update(outbox_to_dict(released), doc_ids=[self._outbox_ids[message.key]])
+                self._pending[message.key] = released
+        self._stale_outbox_ids.clear()
+        return len(waiting)
+
+    def _drop_stale_rows(self, table: Table) -> None:
+        if self._stale_outbox_ids:
+            table.remove(doc_ids=self._stale_outbox_ids)
+
+    # ---- ledger ---------------------------------------------------------------------------------
+
+    def _open_ledger(self) -> tuple[LedgerHead, LedgerHead | None, str | None]:
+        """The head to chain onto, the anchor, and why appending must stop (None when it need not)."""
+        head = EMPTY_HEAD
+        last = self._ledger_log.last_line
+        if last is not None:
+            try:
+                head = record_from_line(last).head
+            except LedgerUnreadable as unreadable:
+                return head, None, f"the last record cannot be read ({unreadable})"
+        try:
+            anchor_raw = json.loads(self._anchor_path.read_bytes())
+            anchor = LedgerHead(int(anchor_raw["seq"]), str(anchor_raw["hash"]))
+        except FileNotFoundError:
+            return head, None, None
+        except (ValueError, KeyError, TypeError) as error:
+            return head, None, f"{self._anchor_path.name} cannot be read ({error})"
+        if head.seq < anchor.seq:
+            return head, anchor, f"the ledger ends at record {head.seq} but {anchor.seq} were written"
+        if head.seq == anchor.seq and head.hash != anchor.hash:
+            return head, anchor, f"record {head.seq} is not the record that was acknowledged"
+        return head, anchor, None
+
+    async def append_ledger(self, events: Sequence[LedgerEvent], at: datetime) -> list[LedgerRecord]:
+        """One write and one fsync for the whole batch, then the anchor.
+
+        The anchor only guards against records being cut off, so if it cannot be replaced the records
+        (already durable) still stand and the next append writes it again.
+        """
+        async with self._ledger_lock:
+            if self._ledger_damage is not None:
+                raise LedgerIntegrityError(
+                    f"{self._ledger_damage}; refusing to append until `accessbot ledger verify` is looked at"
+                )
+            records = chain(events, self._ledger_head, at)
+            if not records:
+                return []
+            self._ledger_log.append([record_to_line(record) for record in records])
+            self._ledger_head = records[-1].head
+            try:
+                replace_file(self._anchor_path, canonical_json(asdict(self._ledger_head)))
+            except OSError:
+                log.exception("could not replace %s; the records are durable", self._anchor_path)
+            else:
+                self._anchor = self._ledger_head
+            return records
+
+    async def ledger_records(self) -> list[LedgerRecord]:
+        return [record_from_line(line, number) for number, line in enumerate(self._ledger_log.lines(), 1)]
+
+    async def ledger_anchor(self) -> LedgerHead | None:
+        return self._anchor
+
+    async def close(self) -> None:
+        self._ledger_log.close()
+        self._sent_log.close()
+        for db in (self._campaign_db, self._conversation_db, self._outbox_db):
+            db.close()
+
+
+def _storage(db: TinyDB) -> AtomicJSONStorage:
+    storage = db.storage
+    assert isinstance(storage, AtomicJSONStorage)
+    return storage

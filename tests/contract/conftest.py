@@ -1,0 +1,37 @@
+"""Every store backend runs the same contract. Adding a backend is one entry in BACKENDS and one branch
+in ``open_store``; each test gets a fresh, empty location it can reopen as often as it likes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import AsyncIterator, Callable
+
+import pytest
+
+from bot.store.base import Store
+from bot.store.tinydb_store import TinyDBStore
+
+BACKENDS = ["tinydb"]
+
+OpenStore = Callable[[], Store]
+
+
+@pytest.fixture(params=BACKENDS)
+async def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[OpenStore]:
+    """A function opening a new store object on this test's location (call it again to 'restart')."""
+    opened: list[Store] = []
+
+    def open_tinydb() -> Store:
+        store = TinyDBStore(tmp_path / "data")
+        opened.append(store)
+        return store
+
+    factories = {"tinydb": open_tinydb}
+    yield factories[request.param]
+    for store in opened:
+        await store.close()
+
+
+@pytest.fixture
+def store(open_store: OpenStore) -> Store:
+    return open_store()

@@ -1,0 +1,250 @@
+"""The contract every store backend keeps: what the service, the notifier and the CLI rely on."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from bot.engine.model import LedgerEvent
+from bot.ledger import GENESIS, LedgerHead, verify
+from bot.store.base import Store
+
+from tests.contract.conftest import OpenStore
+from tests.contract.samples import MONDAY, campaign, items, message
+
+LATER = MONDAY + timedelta(days=7)
+
+
+# ---- campaigns ----------------------------------------------------------------------------------
+
+
+async def test_saving_a_campaign_twice_keeps_the_first(store: Store) -> None:
+    first = campaign()
+    assert await store.save_campaign(first, items(first)) is True
+
+    second = replace(first, tenant_name="Someone else", item_count=1)
+    assert await store.save_campaign(second, items(first)[:1]) is False
+
+    assert await store.get_campaign(first.id) == first
+    assert await store.campaign_items(first.id) == items(first)
+    assert await store.list_campaigns() == [first]
+
+
+async def test_items_come_back_exactly_as_opened(store: Store) -> None:
+    opened = campaign()
+    await store.save_campaign(opened, items(opened))
+
+    back = await store.campaign_items(opened.id)
+
+    assert back == items(opened)
+    assert [item.id for item in back] == [item.id for item in items(opened)]
+
+
+async def test_campaigns_are_listed_newest_first(store: Store) -> None:
+    old = campaign("2026-11-16T09:00", opened_at=MONDAY - timedelta(days=7))
+    new = campaign("2026-11-23T09:00", opened_at=MONDAY)
+    newest = campaign("2026-11-30T09:00", opened_at=LATER)
+    for each in (new, old, newest):
+        await store.save_campaign(each, items(each))
+
+    assert [c.id for c in await store.list_campaigns()] == [newest.id, new.id, old.id]
+
+
+async def test_an_unknown_campaign_is_none_and_has_no_items(store: Store) -> None:
+    assert await store.get_campaign("tenant-contoso:1999-01-01T09:00") is None
+    assert await store.campaign_items("tenant-contoso:1999-01-01T09:00") == []
+    assert await store.list_campaigns() == []
+
+
+async def test_a_campaign_without_items_is_kept(store: Store) -> None:
+    empty = campaign(items=0)
+    assert await store.save_campaign(empty, [])
+    assert await store.campaign_items(empty.id) == []
+    assert await store.get_campaign(empty.id) == empty
+
+
+# ---- conversations ------------------------------------------------------------------------------
+
+
+async def test_saving_a_conversation_again_replaces_it(store: Store) -> None:
+    await store.save_conversation("admin-megan", {"conversation": {"id": "a:1"}, "serviceUrl": "https://one/"})
+    await store.save_conversation("owner-alex", {"conversation": {"id": "a:2"}})
+    await store.save_conversation("admin-megan", {"conversation": {"id": "a:3"}, "serviceUrl": "https://two/"})
+
+    assert await store.get_conversation("admin-megan") == {"conversation": {"id": "a:3"}, "serviceUrl": "https://two/"}
+    assert await store.get_conversation("owner-alex") == {"conversation": {"id": "a:2"}}
+    assert await store.get_conversation("nobody") is None
+
+
+async def test_saving_a_conversation_says_whether_it_was_new_or_changed(store: Store) -> None:
+    assert await store.save_conversation("owner-alex", {"conversation": {"id": "a:2"}}) is True
+    assert await store.save_conversation("owner-alex", {"conversation": {"id": "a:2"}}) is False
+    assert await store.save_conversation("owner-alex", {"conversation": {"id": "a:9"}}) is True
+
+
+async def test_changing_a_returned_conversation_does_not_change_the_store(store: Store) -> None:
+    await store.save_conversation("owner-alex", {"conversation": {"id": "a:2"}})
+    returned = await store.get_conversation("owner-alex")
+    assert returned is not None
+    returned["conversation"]["id"] = "forged"
+
+    assert await store.get_conversation("owner-alex") == {"conversation": {"id": "a:2"}}
+
+
+# ---- outbox -------------------------------------------------------------------------------------
+
+
+async def test_a_twin_is_refused_while_pending_and_after_it_was_sent(store: Store) -> None:
+    assert await store.enqueue([message("a"), message("b"), message("a")]) == 2
+    assert await store.enqueue([message("a"), message("c")]) == 1
+
+    await store.mark_sent("a", MONDAY)
+
+    assert await store.enqueue([message("a")]) == 0
+    assert [m.key for m in await store.due_messages(LATER, 10)] == ["b", "c"]
+
+
+async def test_due_messages_come_oldest_first_up_to_the_limit(store: Store) -> None:
+    await store.enqueue(
+        [
+            message("third", created_at=MONDAY + timedelta(minutes=3)),
+            message("first", created_at=MONDAY + timedelta(minutes=1)),
+            message("not-yet", created_at=MONDAY, next_attempt_at=MONDAY + timedelta(hours=1)),
+            message("second", created_at=MONDAY + timedelta(minutes=2)),
+        ]
+    )
+    now = MONDAY + timedelta(minutes=10)
+
+    assert [m.key for m in await store.due_messages(now, 10)] == ["first", "second", "third"]
+    assert [m.key for m in await store.due_messages(now, 2)] == ["first", "second"]
+    assert await store.due_messages(MONDAY, 10) == []
+
+
+async def test_a_message_comes_back_as_it_was_queued(store: Store) -> None:
+    queued = message("a")
+    await store.enqueue([queued])
+
+    assert await store.due_messages(MONDAY, 1) == [queued]
+
+
+async def test_a_retried_message_waits_for_its_next_attempt(store: Store) -> None:
+    await store.enqueue([message("a"), message("b", created_at=MONDAY + timedelta(seconds=1))])
+    retry_at = MONDAY + timedelta(minutes=5)
+
+    await store.mark_retry("a", "429 Too Many Requests", retry_at)
+
+    assert [m.key for m in await store.due_messages(MONDAY + timedelta(minutes=1), 10)] == ["b"]
+    (again,) = [m for m in await store.due_messages(retry_at, 10) if m.key == "a"]
+    assert (again.attempts, again.last_error, again.next_attempt_at) == (1, "429 Too Many Requests", retry_at)
+
+    await store.mark_retry("a", "503", retry_at)
+    (twice,) = [m for m in await store.due_messages(retry_at, 10) if m.key == "a"]
+    assert (twice.attempts, twice.last_error) == (2, "503")
+
+
+async def test_releasing_a_recipient_makes_only_their_deferred_messages_due_without_an_attempt(store: Store) -> None:
+    later = MONDAY + timedelta(minutes=5)
+    await store.enqueue([message("for-alex"), message("for-megan", created_at=MONDAY + timedelta(seconds=1))])
+    await store.mark_retry("for-alex", "no conversation with this person yet", later)
+    await store.mark_retry("for-megan", "no conversation with this person yet", later)
+    (alex,) = [m for m in await store.due_messages(later, 10) if m.key == "for-alex"]
+
+    assert await store.release_recipient(alex.recipient, MONDAY) == 1
+    assert await store.release_recipient(alex.recipient, MONDAY) == 0
+    (released,) = await store.due_messages(MONDAY, 10)
+    assert released.key == "for-alex" and released.attempts == 1 and released.next_attempt_at == MONDAY
+
+
+async def test_a_sent_message_is_never_due_again(store: Store) -> None:
+    await store.enqueue([message("a")])
+    await store.mark_sent("a", MONDAY)
+    await store.mark_sent("a", MONDAY)  # a second confirmation is harmless
+    await store.mark_retry("a", "late failure report", MONDAY)
+
+    assert await store.due_messages(LATER, 10) == []
+
+
+async def test_marking_an_unknown_message_is_an_error(store: Store) -> None:
+    with pytest.raises(KeyError):
+        await store.mark_sent("never-queued", MONDAY)
+    with pytest.raises(KeyError):
+        await store.mark_retry("never-queued", "x", MONDAY)
+
+
+async def test_changing_a_returned_payload_does_not_change_the_queue(store: Store) -> None:
+    await store.enqueue([message("a")])
+    (due,) = await store.due_messages(MONDAY, 1)
+    due.payload["text"] = "forged"
+
+    (again,) = await store.due_messages(MONDAY, 1)
+    assert again.payload["text"] == "Please review (a)"
+
+
+async def test_many_sends_leave_nothing_due_after_a_restart(open_store: OpenStore) -> None:
+    store = open_store()
+    keys = [f"m{n:04}" for n in range(600)]
+    await store.enqueue([message(key, created_at=MONDAY + timedelta(seconds=n)) for n, key in enumerate(keys)])
+    for key in keys[:-1]:
+        await store.mark_sent(key, MONDAY)
+    await store.close()
+
+    reopened = open_store()
+    assert [m.key for m in await reopened.due_messages(LATER, 1000)] == [keys[-1]]
+    assert await reopened.enqueue([message(key) for key in keys]) == 0
+
+
+# ---- ledger -------------------------------------------------------------------------------------
+
+
+async def test_appended_records_are_read_back_in_order_and_anchored(store: Store) -> None:
+    assert await store.ledger_anchor() is None
+    assert await store.ledger_records() == []
+
+    first = await store.append_ledger([LedgerEvent("campaign_opened", {"campaign_id": "c1"})], MONDAY)
+    batch = await store.append_ledger(
+        [LedgerEvent("decision", {"item_id": "i1", "action": "keep"}), LedgerEvent("reminded", {"round": 1})],
+        MONDAY + timedelta(minutes=1),
+    )
+
+    records = await store.ledger_records()
+    assert records == first + batch
+    assert [r.seq for r in records] == [1, 2, 3]
+    assert records[0].prev == GENESIS
+    assert records[1].at == records[2].at == "2026-11-23T09:01:00.000000Z"
+    assert await store.ledger_anchor() == LedgerHead(3, records[-1].hash)
+    assert verify(records, await store.ledger_anchor()).ok
+
+
+async def test_an_empty_batch_appends_nothing(store: Store) -> None:
+    assert await store.append_ledger([], MONDAY) == []
+    assert await store.ledger_records() == []
+
+
+async def test_a_reopened_store_sees_everything(open_store: OpenStore) -> None:
+    store = open_store()
+    opened = campaign()
+    await store.save_campaign(opened, items(opened))
+    await store.save_conversation("owner-alex", {"conversation": {"id": "a:2"}})
+    await store.enqueue([message("sent"), message("retried"), message("waiting")])
+    await store.mark_sent("sent", MONDAY)
+    await store.mark_retry("retried", "403 blocked", LATER)
+    written = await store.append_ledger([LedgerEvent("campaign_opened", {"campaign_id": opened.id})], MONDAY)
+    await store.close()
+
+    reopened = open_store()
+    assert await reopened.list_campaigns() == [opened]
+    assert await reopened.campaign_items(opened.id) == items(opened)
+    assert await reopened.save_campaign(opened, items(opened)) is False
+    assert await reopened.get_conversation("owner-alex") == {"conversation": {"id": "a:2"}}
+    assert await reopened.enqueue([message("sent"), message("retried"), message("waiting")]) == 0
+    due = {m.key: m for m in await reopened.due_messages(LATER, 10)}
+    assert set(due) == {"retried", "waiting"}
+    assert (due["retried"].attempts, due["retried"].last_error) == (1, "403 blocked")
+    assert await reopened.ledger_records() == written
+    assert await reopened.ledger_anchor() == written[-1].head
+
+    more = await reopened.append_ledger([LedgerEvent("decision", {"item_id": "i1"})], LATER)
+    assert more[0].seq == 2 and more[0].prev == written[-1].hash
+    assert verify(await reopened.ledger_records(), await reopened.ledger_anchor()).ok
