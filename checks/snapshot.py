@@ -1,0 +1,407 @@
+"""What was collected from one tenant through Microsoft Graph v1.0, kept in Graph's own JSON shapes.
+
+The Graph collector and the shipped demo tenant both produce a ``TenantSnapshot``, and everything
+downstream (subjects, checks, the doctor) reads only this object. Keeping Graph's shapes, rather than
+a model of our own, means a collector change never has to be mirrored here and a captured Graph
+response can be dropped into a test as it is.
+
+File format: one JSON object. ``tenantId``, ``tenantName``, ``verifiedDomains``, ``collectedAt``,
+``complete`` and ``missing`` describe the collection; every other key is a collection, a list of Graph
+objects as Graph returns them (``roleAssignments`` with ``principal`` expanded, ``users`` with
+``signInActivity`` and ``assignedLicenses`` selected, ...). Per-object collections (``emailMethods``,
+``phoneMethods``, ``groupMembers``, ``delegatedAdminAccessAssignments``) map the owning object's id to
+such a list; an id that is absent there was not collected, an empty list means "none".
+
+Three collections are not a Graph response as such:
+- ``foreignPrincipals``: principals holding a role that Graph could not expand because they live in
+  another tenant (a partner's GDAP or DAP group answers 404 ``Request_ResourceNotFound``); each entry
+  is ``{id, roleDefinitionId, directoryScopeId, assignmentId, ...}`` and may carry ``tenantId`` when
+  the collector could attribute it.
+- ``delegatedAdminRelationships`` entries may carry ``partner`` (``{tenantId, displayName}``, the shape
+  of Graph's ``customer``): Graph documents relationships from the partner's side and never names the
+  partner, so a customer-side collector adds it.
+- ``emailActivity`` holds rows of ``reports/getEmailActivityUserDetail(period='D30')``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+GraphObject = Mapping[str, Any]
+
+
+class SnapshotError(ValueError):
+    """A snapshot file that cannot be used; the message names the file or key at fault."""
+
+
+# (attribute, JSON key) for every collection that is a plain list of Graph objects.
+_LISTS: tuple[tuple[str, str], ...] = (
+    ("role_definitions", "roleDefinitions"),
+    ("role_assignments", "roleAssignments"),
+    ("role_eligibility_schedule_instances", "roleEligibilityScheduleInstances"),
+    ("role_assignment_schedule_instances", "roleAssignmentScheduleInstances"),
+    ("users", "users"),
+    ("deleted_users", "deletedUsers"),
+    ("groups", "groups"),
+    ("service_principals", "servicePrincipals"),
+    ("app_role_assignments", "appRoleAssignments"),
+    ("oauth2_permission_grants", "oauth2PermissionGrants"),
+    ("subscribed_skus", "subscribedSkus"),
+    ("user_registration_details", "userRegistrationDetails"),
+    ("risky_users", "riskyUsers"),
+    ("email_activity", "emailActivity"),
+    ("contracts", "contracts"),
+    ("cross_tenant_partners", "crossTenantPartners"),
+    ("tenant_information", "tenantInformation"),
+    ("delegated_admin_relationships", "delegatedAdminRelationships"),
+    ("foreign_principals", "foreignPrincipals"),
+)
+
+# (attribute, JSON key) for collections keyed by the id of the object they belong to.
+_KEYED: tuple[tuple[str, str], ...] = (
+    ("group_members", "groupMembers"),
+    ("email_methods", "emailMethods"),
+    ("phone_methods", "phoneMethods"),
+    ("delegated_admin_access_assignments", "delegatedAdminAccessAssignments"),
+)
+
+# The properties the bot joins collections on; an object without them cannot be placed, so the file is refused.
+_REQUIRED: Mapping[str, tuple[str, ...]] = {
+    "roleAssignments": ("roleDefinitionId", "principalId"),
+    "roleEligibilityScheduleInstances": ("roleDefinitionId", "principalId"),
+    "roleAssignmentScheduleInstances": ("roleDefinitionId", "principalId"),
+    "appRoleAssignments": ("principalId", "resourceId"),
+    "oauth2PermissionGrants": ("clientId",),
+    "subscribedSkus": ("skuId",),
+    "emailActivity": ("userPrincipalName",),
+    "crossTenantPartners": ("tenantId",),
+    "tenantInformation": ("tenantId",),
+}
+
+_USER_TYPE = "#microsoft.graph.user"
+
+
+@dataclass(frozen=True)
+class TenantSnapshot:
+    """One collection run of one tenant. ``complete`` is False when any collection failed part-way;
+    ``missing`` then names what could not be read, so nobody mistakes a failed read for "no admins"."""
+
+    tenant_id: str
+    tenant_name: str
+    collected_at: datetime
+    verified_domains: tuple[str, ...] = ()
+    complete: bool = True
+    missing: tuple[str, ...] = ()
+    role_definitions: tuple[GraphObject, ...] = ()
+    role_assignments: tuple[GraphObject, ...] = ()
+    role_eligibility_schedule_instances: tuple[GraphObject, ...] = ()
+    role_assignment_schedule_instances: tuple[GraphObject, ...] = ()
+    users: tuple[GraphObject, ...] = ()
+    deleted_users: tuple[GraphObject, ...] = ()
+    groups: tuple[GraphObject, ...] = ()
+    group_members: Mapping[str, tuple[GraphObject, ...]] = field(default_factory=dict)
+    service_principals: tuple[GraphObject, ...] = ()
+    app_role_assignments: tuple[GraphObject, ...] = ()
+    oauth2_permission_grants: tuple[GraphObject, ...] = ()
+    subscribed_skus: tuple[GraphObject, ...] = ()
+    user_registration_details: tuple[GraphObject, ...] = ()
+    email_methods: Mapping[str, tuple[GraphObject, ...]] = field(default_factory=dict)
+    phone_methods: Mapping[str, tuple[GraphObject, ...]] = field(default_factory=dict)
+    risky_users: tuple[GraphObject, ...] = ()
+    email_activity: tuple[GraphObject, ...] = ()
+    contracts: tuple[GraphObject, ...] = ()
+    cross_tenant_partners: tuple[GraphObject, ...] = ()
+    tenant_information: tuple[GraphObject, ...] = ()
+    delegated_admin_relationships: tuple[GraphObject, ...] = ()
+    delegated_admin_access_assignments: Mapping[str, tuple[GraphObject, ...]] = field(default_factory=dict)
+    foreign_principals: tuple[GraphObject, ...] = ()
+
+    # ---- lookups -------------------------------------------------------------------------------
+    # Object ids are GUIDs that Graph returns in lower case but people paste in any case, so every
+    # index is keyed by the lower-cased id.
+
+    @cached_property
+    def _users_by_id(self) -> dict[str, GraphObject]:
+        return {u["id"].lower(): u for u in self.users if not u.get("deletedDateTime")}
+
+    @cached_property
+    def _deleted_ids(self) -> frozenset[str]:
+        deleted = {u["id"].lower() for u in self.deleted_users}
+        deleted.update(u["id"].lower() for u in self.users if u.get("deletedDateTime"))
+        for assignment in self.role_assignments:
+            principal = assignment.get("principal")
+            if principal and principal.get("deletedDateTime"):
+                deleted.add(principal["id"].lower())
+        return frozenset(deleted)
+
+    @cached_property
+    def _by_sign_in_name(self) -> dict[str, str]:
+        names: dict[str, str] = {}
+        for user in self._users_by_id.values():
+            for name in (user.get("userPrincipalName"), user.get("mail")):
+                if name:
+                    names.setdefault(name.lower(), user["id"])
+        return names
+
+    @cached_property
+    def _groups_by_id(self) -> dict[str, GraphObject]:
+        return {g["id"].lower(): g for g in self.groups}
+
+    @cached_property
+    def _service_principals_by_id(self) -> dict[str, GraphObject]:
+        return {sp["id"].lower(): sp for sp in self.service_principals}
+
+    @cached_property
+    def _role_names(self) -> dict[str, str]:
+        names: dict[str, str] = {}
+        for definition in self.role_definitions:
+            for key in (definition.get("id"), definition.get("templateId")):
+                if key:
+                    names[key.lower()] = definition.get("displayName") or key
+        return names
+
+    @cached_property
+    def _role_templates(self) -> dict[str, str]:
+        return {
+            d["id"].lower(): (d.get("templateId") or d["id"]).lower() for d in self.role_definitions if d.get("id")
+        }
+
+    @cached_property
+    def _registrations(self) -> dict[str, GraphObject]:
+        return {r["id"].lower(): r for r in self.user_registration_details}
+
+    @cached_property
+    def _risks(self) -> dict[str, GraphObject]:
+        return {r["id"].lower(): r for r in self.risky_users}
+
+    @cached_property
+    def _tenants(self) -> dict[str, GraphObject]:
+        return {t["tenantId"].lower(): t for t in self.tenant_information if t.get("tenantId")}
+
+    def user(self, object_id: str) -> GraphObject | None:
+        """The user with this object id, or None if unknown or deleted."""
+        return self._users_by_id.get(object_id.lower())
+
+    def group(self, object_id: str) -> GraphObject | None:
+        return self._groups_by_id.get(object_id.lower())
+
+    def service_principal(self, object_id: str) -> GraphObject | None:
+        return self._service_principals_by_id.get(object_id.lower())
+
+    def is_deleted(self, object_id: str) -> bool:
+        """True for a deleted object that Graph may still list in a role: it is nobody's admin any more."""
+        return object_id.lower() in self._deleted_ids and object_id.lower() not in self._users_by_id
+
+    def resolve_principal(self, name_or_id: str) -> str | None:
+        """The object id of the (not deleted) user named by UPN, mail or object id, in any case."""
+        key = name_or_id.strip().lower()
+        if key in self._users_by_id:
+            return self._users_by_id[key]["id"]
+        return self._by_sign_in_name.get(key)
+
+    def display_name(self, object_id: str) -> str:
+        """A name a reviewer recognises for any object id in the snapshot; the id itself otherwise."""
+        key = object_id.lower()
+        for index in (self._users_by_id, self._groups_by_id, self._service_principals_by_id):
+            if key in index:
+                return index[key].get("displayName") or object_id
+        for user in self.deleted_users:
+            if user["id"].lower() == key:
+                return f"{user.get('displayName') or object_id} (deleted)"
+        return object_id
+
+    def role_name(self, role_definition_id: str) -> str:
+        """The role's display name, e.g. "Global Administrator"; the id itself if the role is unknown."""
+        return self._role_names.get(role_definition_id.lower(), role_definition_id)
+
+    def role_template_id(self, role_definition_id: str) -> str:
+        """The template id that names a role in every tenant (policy files use it); built-in roles
+        already have id == templateId, custom roles may not."""
+        return self._role_templates.get(role_definition_id.lower(), role_definition_id.lower())
+
+    def members_of(self, group_id: str) -> tuple[GraphObject, ...] | None:
+        """The users among a group's transitive members (devices, contacts and nested groups left out);
+        None when the members were not collected, which is not the same as an empty group."""
+        members = _lookup(self.group_members, group_id)
+        if members is None:
+            return None
+        users = []
+        for member in members:
+            if member.get("@odata.type", _USER_TYPE) != _USER_TYPE or self.is_deleted(member["id"]):
+                continue
+            users.append(self.user(member["id"]) or member)
+        return tuple(users)
+
+    @cached_property
+    def skus_by_id(self) -> dict[str, GraphObject]:
+        """The tenant's subscribedSkus by lower-case skuId, to name a user's assignedLicenses."""
+        return {(sku.get("skuId") or "").lower(): sku for sku in self.subscribed_skus}
+
+    @cached_property
+    def _activity(self) -> dict[str, GraphObject]:
+        return {(row.get("userPrincipalName") or "").lower(): row for row in self.email_activity}
+
+    def mail_activity(self, user_principal_name: str) -> GraphObject | None:
+        """The user's row of the 30-day email activity report, if collected."""
+        return self._activity.get(user_principal_name.lower())
+
+    def registration(self, user_id: str) -> GraphObject | None:
+        """The user's userRegistrationDetails (MFA state, methods registered), if collected."""
+        return self._registrations.get(user_id.lower())
+
+    def risk(self, user_id: str) -> GraphObject | None:
+        return self._risks.get(user_id.lower())
+
+    def recovery_emails(self, user_id: str) -> tuple[GraphObject, ...] | None:
+        """The user's email authentication methods; None when they were not collected."""
+        return _lookup(self.email_methods, user_id)
+
+    def recovery_phones(self, user_id: str) -> tuple[GraphObject, ...] | None:
+        """The user's phone authentication methods; None when they were not collected."""
+        return _lookup(self.phone_methods, user_id)
+
+    def access_assignments(self, relationship_id: str) -> tuple[GraphObject, ...] | None:
+        """A GDAP relationship's access assignments (which partner groups got which roles); None if not collected."""
+        return _lookup(self.delegated_admin_access_assignments, relationship_id)
+
+    def tenant(self, tenant_id: str) -> GraphObject | None:
+        """findTenantInformationByTenantId's answer for another tenant: its name and default domain."""
+        return self._tenants.get(tenant_id.lower())
+
+    def recovery_contact_owners(self) -> Iterator[tuple[str, GraphObject]]:
+        """(user id, method) for every collected email and phone method, to find contacts shared between people."""
+        for per_user in (self.email_methods, self.phone_methods):
+            for user_id, methods in per_user.items():
+                for method in methods:
+                    yield user_id, method
+
+
+def _lookup(per_object: Mapping[str, tuple[GraphObject, ...]], object_id: str) -> tuple[GraphObject, ...] | None:
+    if object_id in per_object:
+        return per_object[object_id]
+    key = object_id.lower()
+    for owner, values in per_object.items():
+        if owner.lower() == key:
+            return values
+    return None
+
+
+# ---- loading ------------------------------------------------------------------------------------
+
+
+def load_snapshot(path: str | Path) -> TenantSnapshot:
+    """Read a snapshot file written by the collector (or the shipped demo tenant)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as bad:
+        raise SnapshotError(f"{path}: not valid JSON (line {bad.lineno}, column {bad.colno}: {bad.msg})") from bad
+    try:
+        return snapshot_from_dict(data)
+    except SnapshotError as bad:
+        raise SnapshotError(f"{path}: {bad}") from bad
+
+
+def snapshot_from_dict(data: Any) -> TenantSnapshot:
+    """Validate the envelope and the container types; the Graph objects inside are kept as they are."""
+    if not isinstance(data, dict):
+        raise SnapshotError("a snapshot must be one JSON object")
+    tenant_id = _text(data, "tenantId")
+    values: dict[str, Any] = {
+        "tenant_id": tenant_id,
+        "tenant_name": _text(data, "tenantName") if "tenantName" in data else tenant_id,
+        "collected_at": _timestamp(data.get("collectedAt")),
+        "verified_domains": tuple(_strings(data, "verifiedDomains")),
+        "complete": _flag(data, "complete"),
+        "missing": tuple(_strings(data, "missing")),
+    }
+    for attribute, key in _LISTS:
+        values[attribute] = _objects(data.get(key, []), key, _REQUIRED.get(key, ("id",)))
+    for attribute, key in _KEYED:
+        per_object = data.get(key, {})
+        if not isinstance(per_object, dict):
+            raise SnapshotError(f"'{key}' must map object ids to lists, not {type(per_object).__name__}")
+        values[attribute] = {owner: _objects(items, f"{key}.{owner}", ("id",)) for owner, items in per_object.items()}
+    return TenantSnapshot(**values)
+
+
+def snapshot_to_dict(snapshot: TenantSnapshot) -> dict[str, Any]:
+    """The file form of a snapshot: what ``load_snapshot`` reads back to an equal snapshot."""
+    data: dict[str, Any] = {
+        "tenantId": snapshot.tenant_id,
+        "tenantName": snapshot.tenant_name,
+        "verifiedDomains": list(snapshot.verified_domains),
+        "collectedAt": snapshot.collected_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "complete": snapshot.complete,
+        "missing": list(snapshot.missing),
+    }
+    for attribute, key in _LISTS:
+        data[key] = [dict(item) for item in getattr(snapshot, attribute)]
+    for attribute, key in _KEYED:
+        data[key] = {owner: [dict(item) for item in items] for owner, items in getattr(snapshot, attribute).items()}
+    return data
+
+
+def collection_keys() -> tuple[str, ...]:
+    """The JSON key of every collection, for the collector to name what it could not read in ``missing``."""
+    return tuple(key for _, key in _LISTS + _KEYED)
+
+
+def _text(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise SnapshotError(f"'{key}' must be a non-empty string")
+    return value.strip()
+
+
+def _strings(data: dict[str, Any], key: str) -> list[str]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SnapshotError(f"'{key}' must be a list of strings")
+    return value
+
+
+def _flag(data: dict[str, Any], key: str) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise SnapshotError(f"'{key}' must be true or false")
+    return value
+
+
+def _timestamp(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise SnapshotError("'collectedAt' must be an ISO 8601 timestamp such as 2026-11-23T08:00:00Z")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as bad:
+        raise SnapshotError(f"'collectedAt' is not an ISO 8601 timestamp: {value!r}") from bad
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _objects(items: Any, key: str, required: tuple[str, ...]) -> tuple[GraphObject, ...]:
+    if not isinstance(items, list):
+        raise SnapshotError(f"'{key}' must be a list of Graph objects, not {type(items).__name__}")
+    for position, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise SnapshotError(f"'{key}[{position}]' must be a JSON object")
+        for name in required:
+            if not isinstance(item.get(name), str):
+                raise SnapshotError(f"'{key}[{position}]' has no '{name}'")
+    return tuple(items)
+
+
+__all__ = [
+    "GraphObject",
+    "SnapshotError",
+    "TenantSnapshot",
+    "collection_keys",
+    "load_snapshot",
+    "snapshot_from_dict",
+    "snapshot_to_dict",
+]
