@@ -114,7 +114,7 @@ def decide(item: ReviewItem, request: DecisionRequest, routing: Routing, now: da
         )
     return DecisionOutcome(
         Verdict.RECORDED,
-        f"Recorded: {decision.summary()}.",
+        "Recorded in the attestation ledger.",
         events=(LedgerEvent("decision", data),),
         notices=tuple(notices),
         decision=decision,

@@ -1,0 +1,90 @@
+"""The aiohttp application: /api/messages for Teams, /healthz, /metrics, and the background scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from bot.channels.teams import BotCredentials, TeamsChannel
+from bot.clock import Clock
+from bot.metrics import REGISTRY
+from bot.notifier import Notifier
+from bot.policy import Policy, load_policy
+from bot.scheduler import Scheduler
+from bot.service import ReviewService
+from bot.store.tinydb_store import TinyDBStore
+from checks.snapshot import TenantSnapshot, load_snapshot
+
+
+@dataclass
+class Runtime:
+    """Everything one server process holds, built once at start-up."""
+
+    store: TinyDBStore
+    service: ReviewService
+    teams: TeamsChannel
+    notifier: Notifier
+    scheduler: Scheduler
+
+
+async def build_runtime(
+    *,
+    data_dir: Path,
+    policy: Policy,
+    snapshot: TenantSnapshot,
+    clock: Clock,
+    credentials: BotCredentials,
+    tick_seconds: float = 30.0,
+) -> Runtime:
+    store = TinyDBStore(data_dir)
+    service = ReviewService(store, policy, snapshot, clock)
+    await service.start()
+    teams = TeamsChannel(service, store, credentials)
+    notifier = Notifier(store, teams, clock)
+    return Runtime(store, service, teams, notifier, Scheduler(service, notifier, tick_seconds))
+
+
+def load_inputs(policy_path: Path, snapshot_path: Path) -> tuple[Policy, TenantSnapshot]:
+    return load_policy(policy_path), load_snapshot(snapshot_path)
+
+
+def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
+    app = web.Application(client_max_size=256 * 1024)
+
+    async def messages(request: web.Request) -> web.Response:
+        return await runtime.teams.handle(request)
+
+    async def healthz(_: web.Request) -> web.Response:
+        campaigns = runtime.service.campaigns()
+        return web.json_response(
+            {
+                "status": "ok",
+                "campaigns": len(campaigns),
+                "open_items": sum(len(state.open_items()) for state in campaigns),
+                "teams_auth": "on" if runtime.teams.authenticated else "off",
+            }
+        )
+
+    async def metrics(_: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app.router.add_post("/api/messages", messages)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+
+    async def scheduler_context(_: web.Application):  # type: ignore[no-untyped-def]
+        task = asyncio.create_task(runtime.scheduler.run_forever()) if background else None
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await runtime.store.close()
+
+    app.cleanup_ctx.append(scheduler_context)
+    return app

@@ -1,0 +1,228 @@
+"""Microsoft Teams, through the Bot Framework: the only module that imports botbuilder.
+
+botbuilder-python is archived; keeping every botbuilder type behind this module (the HTTP entry point,
+the activity handler and proactive sending) means moving to microsoft-agents-hosting-aiohttp changes this
+file and nothing else. Everything a person sees comes from ``dialogs``, which know no channel.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from botbuilder.core import ActivityHandler, InvokeResponse, MessageFactory, TurnContext
+from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+from botbuilder.schema import Activity, ActivityTypes, Attachment, ChannelAccount, ConversationReference
+from msrest.universal_http.requests import ClientRetryPolicy
+
+from bot.notifier import DeliveryError
+from bot.service import ReviewService
+from bot.store.base import Store
+from dialogs.conversation import respond
+from dialogs.render.teams import CARD_CONTENT_TYPE, TeamsMessage, item_card, render
+from dialogs.review import card_action
+from dialogs.views import Actor, ItemView, TextView, View
+
+log = logging.getLogger(__name__)
+
+CARD_ACTION_INVOKE = "adaptiveCard/action"
+
+
+@dataclass(frozen=True)
+class BotCredentials:
+    """The Azure Bot registration. An empty app id turns authentication off: demo and tests only."""
+
+    app_id: str = ""
+    app_password: str = ""
+    app_tenant_id: str = ""
+    app_type: str = "MultiTenant"
+
+
+class _AdapterConfig:
+    """The attribute names botbuilder's configuration readers look for."""
+
+    def __init__(self, credentials: BotCredentials) -> None:
+        self.APP_ID = credentials.app_id
+        self.APP_PASSWORD = credentials.app_password
+        self.APP_TENANTID = credentials.app_tenant_id
+        self.APP_TYPE = credentials.app_type
+
+
+def _cheapen_connector_clients() -> None:
+    """botbuilder builds a ConnectorClient per turn, and each runs a 999 x 502 list scan in msrest's
+    ClientRetryPolicy (~7 ms of CPU, measured in TRAPS.md). A frozenset makes that scan O(999)."""
+    if not isinstance(ClientRetryPolicy.safe_codes, frozenset):
+        ClientRetryPolicy.safe_codes = frozenset(ClientRetryPolicy.safe_codes)  # type: ignore[assignment]
+
+
+def _actor(activity: Activity) -> Actor:
+    sender: ChannelAccount | None = activity.from_property
+    if sender is None:
+        return Actor(None, "someone")
+    return Actor(sender.aad_object_id or None, sender.name or "someone", sender.id or "")
+
+
+def _attachment(card: dict[str, Any]) -> Attachment:
+    return Attachment(content_type=CARD_CONTENT_TYPE, content=card)
+
+
+def _activity(message: TeamsMessage) -> Activity:
+    if message.card is not None:
+        return MessageFactory.attachment(_attachment(message.card), text=message.text or None)
+    return MessageFactory.text(message.text)
+
+
+class AccessBot(ActivityHandler):
+    """Translates Teams activities into dialog calls, and dialog views back into Teams messages."""
+
+    def __init__(self, service: ReviewService, store: Store) -> None:
+        self.service = service
+        self.store = store
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        await self._remember(turn_context.activity)
+        await super().on_turn(turn_context)
+
+    async def _remember(self, activity: Activity) -> None:
+        """Keep the conversation reference of every identified person, for proactive messages later."""
+        sender = activity.from_property
+        if sender is None or not sender.aad_object_id or activity.conversation is None:
+            return
+        if (activity.conversation.conversation_type or "personal") != "personal":
+            return
+        reference = TurnContext.get_conversation_reference(activity)
+        if await self.store.save_conversation(sender.aad_object_id, reference.serialize()):
+            # A new conversation: what was queued for this person can be delivered now.
+            await self.store.release_recipient(sender.aad_object_id, self.service.clock.now())
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        actor = _actor(activity)
+        if isinstance(activity.value, dict) and "action" in activity.value:
+            # Action.Submit fallback from a client without Universal Actions: answer, then replace the card.
+            view = await card_action(self.service, actor, activity.value)
+            await self._replace_or_send(turn_context, view)
+            return
+        text = TurnContext.remove_recipient_mention(activity) if activity.entities else activity.text
+        await self._send(turn_context, respond(self.service, actor, text or ""))
+
+    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
+        activity = turn_context.activity
+        if activity.name != CARD_ACTION_INVOKE:
+            return await super().on_invoke_activity(turn_context)
+        value = activity.value if isinstance(activity.value, dict) else {}
+        action = value.get("action") if isinstance(value.get("action"), dict) else {}
+        data = action.get("data") if isinstance(action.get("data"), dict) else {}
+        view = await card_action(self.service, _actor(activity), data)
+        card = item_card(view) if isinstance(view, ItemView) else _notice_card(view)
+        return InvokeResponse(status=200, body={"statusCode": 200, "type": CARD_CONTENT_TYPE, "value": card})
+
+    async def on_installation_update_add(self, turn_context: TurnContext) -> None:
+        """Teams sends installationUpdate and conversationUpdate on install: welcome once, on the first."""
+        await self._welcome(turn_context)
+
+    async def _welcome(self, turn_context: TurnContext) -> None:
+        actor = _actor(turn_context.activity)
+        waiting = len(self.service.items_for(actor.object_id)) if actor.object_id else 0
+        text = (
+            "Hi, I'm accessbot. Every week I ask the owners of privileged roles, partner relationships and "
+            "admin recovery contacts to confirm they are still right, and keep a tamper-evident record of the answers."
+        )
+        if waiting:
+            text += f" {waiting} item{'s are' if waiting != 1 else ' is'} waiting for you: say 'my reviews'."
+        else:
+            text += " Say 'help' to see what I can do."
+        await turn_context.send_activity(MessageFactory.text(text))
+
+    async def _send(self, turn_context: TurnContext, view: View) -> None:
+        await turn_context.send_activities([_activity(message) for message in render(view)])
+
+    async def _replace_or_send(self, turn_context: TurnContext, view: View) -> None:
+        reply_to = turn_context.activity.reply_to_id
+        if isinstance(view, ItemView) and reply_to:
+            updated = _activity(TeamsMessage(card=item_card(view)))
+            updated.id = reply_to
+            await turn_context.update_activity(updated)
+            return
+        await self._send(turn_context, view)
+
+
+def _notice_card(view: View) -> dict[str, Any]:
+    """An invoke must answer with a card; a bare text outcome becomes a one-line card."""
+    text = view.text if isinstance(view, TextView) else "Done."
+    return {
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": "1.5",
+        "body": [{"type": "TextBlock", "text": text, "wrap": True, "color": "Warning"}],
+    }
+
+
+class TeamsChannel:
+    """The /api/messages endpoint and proactive delivery for Teams."""
+
+    def __init__(self, service: ReviewService, store: Store, credentials: BotCredentials) -> None:
+        _cheapen_connector_clients()
+        self.credentials = credentials
+        self.adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(_AdapterConfig(credentials)))
+        self.adapter.on_turn_error = self._on_turn_error
+        self.bot = AccessBot(service, store)
+
+    @property
+    def authenticated(self) -> bool:
+        return bool(self.credentials.app_id)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """POST /api/messages: refuse what is not an activity with a clear 4xx; never a 500 for bad input."""
+        if "application/json" not in request.headers.get("Content-Type", ""):
+            return web.json_response({"error": "expected Content-Type: application/json"}, status=415)
+        try:
+            body = json.loads(await request.text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as bad:
+            return web.json_response({"error": f"body is not valid JSON: {bad}"}, status=400)
+        if not isinstance(body, dict) or not isinstance(body.get("type"), str):
+            return web.json_response({"error": "body is not a Bot Framework activity (no 'type')"}, status=400)
+        try:
+            activity = Activity().deserialize(body)
+        except Exception as bad:  # msrest raises several unrelated types for malformed activities
+            return web.json_response({"error": f"malformed activity: {bad}"}, status=400)
+        auth_header = request.headers.get("Authorization", "")
+        try:
+            invoke_response = await self.adapter.process_activity(auth_header, activity, self.bot.on_turn)
+        except PermissionError:
+            return web.json_response({"error": "unauthorized"}, status=401)
+        if invoke_response:
+            return web.json_response(invoke_response.body, status=invoke_response.status)
+        return web.Response(status=201)
+
+    async def send_text(self, reference: dict, text: str) -> None:
+        """Proactive message into a stored conversation (the notifier's MessageSender)."""
+        conversation = ConversationReference().deserialize(reference)
+
+        async def deliver(turn_context: TurnContext) -> None:
+            await turn_context.send_activity(MessageFactory.text(text))
+
+        try:
+            await self.adapter.continue_conversation(conversation, deliver, self.credentials.app_id or None)
+        except Exception as refused:  # the connector client raises its own error types per status
+            status = getattr(getattr(refused, "response", None), "status_code", None)
+            retry_after = _retry_after(refused)
+            raise DeliveryError(f"Teams refused the message ({status or type(refused).__name__})", retry_after) from refused
+
+    async def _on_turn_error(self, turn_context: TurnContext, error: Exception) -> None:
+        log.exception("turn failed for activity %s", turn_context.activity.id, exc_info=error)
+        if turn_context.activity.type == ActivityTypes.message:
+            await turn_context.send_activity("Sorry, something went wrong on my side; nothing was lost. Try again.")
+
+
+def _retry_after(error: Exception) -> float | None:
+    response = getattr(error, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    value = headers.get("Retry-After") if hasattr(headers, "get") else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None

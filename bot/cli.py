@@ -1,0 +1,304 @@
+"""The operator's command line: serve, demo, campaigns, the ledger, and a doctor that says what is missing."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from aiohttp import web
+from rich.console import Console
+from rich.table import Table
+
+from bot.app import Runtime, build_runtime, create_app, load_inputs
+from bot.channels.teams import BotCredentials
+from bot.clock import SystemClock
+from bot.config import DEMO_POLICY, DEMO_SNAPSHOT, REPO_ROOT, Settings
+from bot.ledger import LedgerRecord, LedgerUnreadable, export_csv, export_json, verify
+from bot.playground import PLAYGROUND_BIN, start_playground
+from bot.policy import PolicyError
+from bot.store.tinydb_store import TinyDBStore
+from checks.snapshot import SnapshotError
+
+app = typer.Typer(help="accessbot: weekly access reviews for Microsoft 365 / Entra ID, in Teams.", no_args_is_help=True)
+campaign_app = typer.Typer(help="Open and follow review campaigns.", no_args_is_help=True)
+ledger_app = typer.Typer(help="Verify and export the attestation ledger.", no_args_is_help=True)
+app.add_typer(campaign_app, name="campaign")
+app.add_typer(ledger_app, name="ledger")
+
+console = Console()
+err = Console(stderr=True)
+
+PolicyOption = typer.Option(None, "--policy", help="Policy TOML file (default: ACCESSBOT_POLICY).")
+SnapshotOption = typer.Option(None, "--snapshot", help="Tenant snapshot JSON (default: ACCESSBOT_SNAPSHOT).")
+DataDirOption = typer.Option(None, "--data-dir", help="Where campaigns, the outbox and the ledger live.")
+
+
+def _settings(data_dir: Optional[Path]) -> Settings:
+    settings = Settings()
+    if data_dir is not None:
+        settings.data_dir = data_dir
+    return settings
+
+
+def _inputs(settings: Settings, policy: Optional[Path], snapshot: Optional[Path]):  # type: ignore[no-untyped-def]
+    policy_path = policy or settings.policy
+    snapshot_path = snapshot or settings.snapshot
+    if policy_path is None or snapshot_path is None:
+        err.print("[red]Need a policy and a snapshot:[/] pass --policy and --snapshot, or set ACCESSBOT_POLICY and "
+                  "ACCESSBOT_SNAPSHOT. Try `accessbot demo` for the shipped demo tenant.")
+        raise typer.Exit(2)
+    try:
+        return load_inputs(policy_path, snapshot_path)
+    except (PolicyError, SnapshotError, OSError) as bad:
+        err.print(f"[red]{bad}[/]")
+        raise typer.Exit(2) from bad
+
+
+async def _runtime(settings: Settings, policy: Optional[Path], snapshot: Optional[Path], credentials: BotCredentials) -> Runtime:
+    loaded_policy, loaded_snapshot = _inputs(settings, policy, snapshot)
+    return await build_runtime(
+        data_dir=settings.data_dir,
+        policy=loaded_policy,
+        snapshot=loaded_snapshot,
+        clock=SystemClock(),
+        credentials=credentials,
+        tick_seconds=settings.tick_seconds,
+    )
+
+
+def _credentials(settings: Settings) -> BotCredentials:
+    return BotCredentials(
+        app_id=settings.app_id,
+        app_password=settings.app_password.get_secret_value(),
+        app_tenant_id=settings.app_tenant_id,
+        app_type=settings.app_type,
+    )
+
+
+async def _serve(runtime: Runtime, host: str, port: int, on_ready=None) -> None:  # type: ignore[no-untyped-def]
+    runner = web.AppRunner(create_app(runtime))
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    console.print(f"accessbot listening on http://{host}:{port}/api/messages (health: /healthz)")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        if on_ready is not None:
+            on_ready()
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+@app.command()
+def serve(
+    policy: Optional[Path] = PolicyOption,
+    snapshot: Optional[Path] = SnapshotOption,
+    data_dir: Optional[Path] = DataDirOption,
+    host: Optional[str] = typer.Option(None, help="Address to listen on (default: ACCESSBOT_HOST or 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, help="Port (default: ACCESSBOT_PORT or 3978)."),
+    no_auth: bool = typer.Option(False, "--no-auth", help="Accept unauthenticated activities (local testing only)."),
+) -> None:
+    """Run the bot server: /api/messages, /healthz, /metrics and the weekly schedule."""
+    settings = _settings(data_dir)
+    credentials = _credentials(settings)
+    if not credentials.app_id and not no_auth:
+        err.print("[red]No bot app id:[/] set MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD (see docs/), "
+                  "or pass --no-auth for local testing only — it accepts activities from anyone.")
+        raise typer.Exit(2)
+
+    async def main() -> None:
+        runtime = await _runtime(settings, policy, snapshot, credentials)
+        await _serve(runtime, host or settings.host, port or settings.port)
+
+    asyncio.run(main())
+
+
+@app.command()
+def demo(
+    data_dir: Optional[Path] = DataDirOption,
+    port: int = typer.Option(3978, help="Bot port."),
+    playground_port: int = typer.Option(56150, help="Agents Playground web UI port."),
+    playground: bool = typer.Option(True, help="Start Microsoft 365 Agents Playground as the Teams client."),
+) -> None:
+    """Run the bot on the shipped demo tenant (no credentials), open this week's campaign, start the Playground."""
+    settings = _settings(data_dir)
+
+    async def main() -> None:
+        demo_policy, demo_snapshot = load_inputs(DEMO_POLICY, DEMO_SNAPSHOT)
+        runtime = await build_runtime(
+            data_dir=settings.data_dir,
+            policy=demo_policy,
+            snapshot=demo_snapshot,
+            clock=SystemClock(),
+            credentials=BotCredentials(),
+            tick_seconds=settings.tick_seconds,
+        )
+        state, opened = await runtime.service.open_current_campaign()
+        summary = runtime.service.summary(state)
+        console.print(
+            f"[bold]{summary.tenant_name}[/] review {summary.period}: {summary.total} items "
+            f"({'opened now' if opened else 'already open'}), {summary.open} waiting. Data in {settings.data_dir}/"
+        )
+        bot_url = f"http://127.0.0.1:{port}/api/messages"
+        if not playground:
+            await _serve(runtime, "127.0.0.1", port)
+            return
+        if not PLAYGROUND_BIN.exists():
+            err.print("[red]Agents Playground is not installed:[/] run `make demo`, which installs it with npm.")
+            raise typer.Exit(2)
+        with start_playground(bot_url, REPO_ROOT, playground_port) as client:
+            def ready() -> None:
+                console.print(f"\n[bold green]Open {client.url} in a browser[/] — you are Alex Wilber, Contoso's IT director.")
+                console.print("Say [bold]help[/], [bold]my reviews[/] or [bold]status[/]. Ctrl-C to stop.\n")
+            await _serve(runtime, "127.0.0.1", port, on_ready=ready)
+
+    asyncio.run(main())
+
+
+@campaign_app.command("open")
+def campaign_open(
+    policy: Optional[Path] = PolicyOption, snapshot: Optional[Path] = SnapshotOption, data_dir: Optional[Path] = DataDirOption
+) -> None:
+    """Open this period's campaign from a snapshot (does nothing if it is already open)."""
+    settings = _settings(data_dir)
+
+    async def main() -> None:
+        runtime = await _runtime(settings, policy, snapshot, BotCredentials())
+        state, opened = await runtime.service.open_current_campaign()
+        console.print(f"{state.campaign.id}: {state.campaign.item_count} items, {'opened' if opened else 'already open'}")
+        await runtime.store.close()
+
+    asyncio.run(main())
+
+
+@campaign_app.command("status")
+def campaign_status(
+    policy: Optional[Path] = PolicyOption, snapshot: Optional[Path] = SnapshotOption, data_dir: Optional[Path] = DataDirOption
+) -> None:
+    """Where every campaign stands."""
+    settings = _settings(data_dir)
+
+    async def main() -> None:
+        runtime = await _runtime(settings, policy, snapshot, BotCredentials())
+        table = Table("campaign", "items", "kept", "revoked", "open", "overdue", "excepted", "due", "data")
+        for state in runtime.service.campaigns():
+            s = runtime.service.summary(state)
+            table.add_row(s.campaign_id, str(s.total), str(s.kept), str(s.revoked), str(s.open), str(s.overdue),
+                          str(s.excepted), f"{s.due:%Y-%m-%d %H:%M}", "complete" if s.snapshot_complete else "INCOMPLETE")
+        console.print(table)
+        await runtime.store.close()
+
+    asyncio.run(main())
+
+
+@campaign_app.command("export")
+def campaign_export(
+    campaign: Optional[str] = typer.Option(None, help="Campaign id (default: the newest)."),
+    fmt: str = typer.Option("csv", "--format", help="csv or json"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="File to write (default: stdout)."),
+    data_dir: Optional[Path] = DataDirOption,
+) -> None:
+    """Export one campaign's attestations (its ledger records) for auditors."""
+    settings = _settings(data_dir)
+
+    async def main() -> None:
+        store = TinyDBStore(settings.data_dir)
+        campaigns = await store.list_campaigns()
+        if not campaigns:
+            err.print("[red]No campaign has been opened in this data directory.[/]")
+            raise typer.Exit(1)
+        wanted = campaign or campaigns[0].id
+        try:
+            records = [r for r in await _ledger_records(store) if r.data.get("campaign_id") == wanted]
+        finally:
+            await store.close()
+        _write_records(records, fmt, output)
+
+    asyncio.run(main())
+
+
+async def _ledger_records(store: TinyDBStore) -> list[LedgerRecord]:
+    """The ledger's records, or a clear exit naming the line that cannot even be read."""
+    try:
+        return await store.ledger_records()
+    except LedgerUnreadable as bad:
+        err.print(f"[red]ledger BROKEN at line {bad.line_number}[/]: {bad}")
+        raise typer.Exit(1) from bad
+
+
+def _write_records(records, fmt: str, output: Optional[Path]) -> None:  # type: ignore[no-untyped-def]
+    writers = {"csv": export_csv, "json": export_json}
+    if fmt not in writers:
+        err.print(f"[red]Unknown format {fmt!r}: use csv or json.[/]")
+        raise typer.Exit(2)
+    if output is None:
+        writers[fmt](records, sys.stdout)
+        return
+    with output.open("w", encoding="utf-8", newline="") as out:
+        writers[fmt](records, out)
+    err.print(f"wrote {len(records)} records to {output}")
+
+
+@ledger_app.command("verify")
+def ledger_verify(data_dir: Optional[Path] = DataDirOption) -> None:
+    """Check the hash chain; names the first record that was edited, deleted or reordered."""
+    settings = _settings(data_dir)
+
+    async def main() -> None:
+        store = TinyDBStore(settings.data_dir)
+        try:
+            result = verify(await _ledger_records(store), await store.ledger_anchor())
+        finally:
+            await store.close()
+        if result.ok:
+            console.print(f"[green]ledger OK[/]: {result.count} records, head {result.head.hash}")
+            return
+        err.print(f"[red]ledger BROKEN at record {result.first_bad_seq}[/]: {result.problem}")
+        raise typer.Exit(1)
+
+    asyncio.run(main())
+
+
+@ledger_app.command("export")
+def ledger_export(
+    fmt: str = typer.Option("csv", "--format", help="csv or json"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="File to write (default: stdout)."),
+    data_dir: Optional[Path] = DataDirOption,
+) -> None:
+    """Export the whole ledger for auditors."""
+    settings = _settings(data_dir)
+
+    async def main() -> None:
+        store = TinyDBStore(settings.data_dir)
+        try:
+            records = await _ledger_records(store)
+        finally:
+            await store.close()
+        _write_records(records, fmt, output)
+
+    asyncio.run(main())
+
+
+@app.command()
+def doctor(
+    policy: Optional[Path] = PolicyOption, snapshot: Optional[Path] = SnapshotOption, data_dir: Optional[Path] = DataDirOption
+) -> None:
+    """Check configuration, policy and data; say what is missing and how to fix it."""
+    from bot.doctor import diagnose
+
+    settings = _settings(data_dir)
+    problems = 0
+    for check in diagnose(settings, policy, snapshot):
+        colour = {"ok": "green", "warn": "yellow", "fail": "red"}[check.level]
+        console.print(f"[{colour}]{check.level.upper():4}[/] {check.name}: {check.detail}")
+        problems += check.level == "fail"
+    if problems:
+        raise typer.Exit(1)

@@ -1,0 +1,37 @@
+"""Deployment settings, from the environment (or a .env file); secrets never come from code or logs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_POLICY = REPO_ROOT / "policy" / "demo.toml"
+DEMO_SNAPSHOT = REPO_ROOT / "checks" / "demo_tenant.json"
+
+
+class Settings(BaseSettings):
+    """``ACCESSBOT_*`` variables; the Bot Framework ones also accept Azure's usual ``MicrosoftApp*`` names."""
+
+    model_config = SettingsConfigDict(env_prefix="ACCESSBOT_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path(".accessbot")
+    policy: Path | None = None
+    snapshot: Path | None = None
+    host: str = "127.0.0.1"
+    port: int = 3978
+    tick_seconds: float = 30.0
+
+    app_id: str = Field("", validation_alias=AliasChoices("ACCESSBOT_APP_ID", "MICROSOFT_APP_ID", "MicrosoftAppId"))
+    app_password: SecretStr = Field(
+        SecretStr(""),
+        validation_alias=AliasChoices("ACCESSBOT_APP_PASSWORD", "MICROSOFT_APP_PASSWORD", "MicrosoftAppPassword"),
+    )
+    app_tenant_id: str = Field(
+        "", validation_alias=AliasChoices("ACCESSBOT_APP_TENANT_ID", "MICROSOFT_APP_TENANT_ID", "MicrosoftAppTenantId")
+    )
+    app_type: str = Field(
+        "MultiTenant", validation_alias=AliasChoices("ACCESSBOT_APP_TYPE", "MICROSOFT_APP_TYPE", "MicrosoftAppType")
+    )

@@ -1,0 +1,117 @@
+"""`accessbot doctor`: every check an operator would otherwise learn about from a failed Monday run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator, Literal
+
+from bot.config import Settings
+from bot.engine.model import SubjectKind
+from bot.engine.routing import UnresolvedPeople, routing_from_policy
+from bot.policy import Policy, PolicyError, load_policy
+from checks.snapshot import SnapshotError, TenantSnapshot, load_snapshot
+from checks.subjects import subjects_from_snapshot
+
+Level = Literal["ok", "warn", "fail"]
+
+
+@dataclass(frozen=True)
+class Check:
+    level: Level
+    name: str
+    detail: str
+
+
+def diagnose(settings: Settings, policy_path: Path | None, snapshot_path: Path | None) -> Iterator[Check]:
+    yield from _data_dir(settings.data_dir)
+    yield from _credentials(settings)
+    policy = yield from _policy(policy_path or settings.policy)
+    snapshot = yield from _snapshot(snapshot_path or settings.snapshot)
+    if policy is not None and snapshot is not None:
+        yield from _people(policy, snapshot)
+        yield from _ownership(policy, snapshot)
+
+
+def _data_dir(path: Path) -> Iterator[Check]:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".doctor-probe"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as bad:
+        yield Check("fail", "data directory", f"{path} is not writable: {bad}")
+        return
+    yield Check("ok", "data directory", f"{path.resolve()} is writable")
+
+
+def _credentials(settings: Settings) -> Iterator[Check]:
+    if not settings.app_id:
+        yield Check("warn", "bot registration", "MICROSOFT_APP_ID is not set: only `serve --no-auth` (local testing) "
+                    "or `demo` will run; see docs/azure-bot-registration.md")
+    elif not settings.app_password.get_secret_value():
+        yield Check("fail", "bot registration", "MICROSOFT_APP_ID is set but MICROSOFT_APP_PASSWORD is not")
+    else:
+        yield Check("ok", "bot registration", f"app id {settings.app_id} with a secret (not shown)")
+
+
+def _policy(path: Path | None) -> Iterator[Check]:  # type: ignore[return]
+    if path is None:
+        yield Check("fail", "policy", "no policy: pass --policy or set ACCESSBOT_POLICY (see policy/example.toml)")
+        return None
+    try:
+        policy = load_policy(path)
+    except (PolicyError, OSError) as bad:
+        yield Check("fail", "policy", str(bad))
+        return None
+    yield Check("ok", "policy", f"{path}: tenant {policy.tenant_name}, {len(policy.role_owners)} role owner entries")
+    return policy
+
+
+def _snapshot(path: Path | None) -> Iterator[Check]:  # type: ignore[return]
+    if path is None:
+        yield Check("fail", "tenant snapshot", "no snapshot: pass --snapshot or set ACCESSBOT_SNAPSHOT")
+        return None
+    try:
+        snapshot = load_snapshot(path)
+    except (SnapshotError, OSError) as bad:
+        yield Check("fail", "tenant snapshot", str(bad))
+        return None
+    if snapshot.complete:
+        yield Check("ok", "tenant snapshot", f"{path}: {snapshot.tenant_name}, collected {snapshot.collected_at:%Y-%m-%d %H:%M}")
+    else:
+        yield Check("warn", "tenant snapshot", f"{path} is INCOMPLETE: missing {', '.join(snapshot.missing)}")
+    return snapshot
+
+
+def _people(policy: Policy, snapshot: TenantSnapshot) -> Iterator[Check]:
+    try:
+        routing_from_policy(policy, snapshot.resolve_principal)
+    except UnresolvedPeople as bad:
+        yield Check("fail", "people", str(bad))
+        return
+    if policy.tenant_id.lower() != snapshot.tenant_id.lower():
+        yield Check("fail", "tenant", f"policy is for {policy.tenant_id} but the snapshot is of {snapshot.tenant_id}")
+        return
+    yield Check("ok", "people", "every reviewer, fallback, security lead and delegate is in the directory")
+
+
+def _ownership(policy: Policy, snapshot: TenantSnapshot) -> Iterator[Check]:
+    subjects = subjects_from_snapshot(snapshot, datetime.now(timezone.utc), [b.principal for b in policy.break_glass])
+    unowned = sorted(
+        {
+            s.role_name or s.role_id or "?"
+            for s in subjects
+            if s.kind is SubjectKind.ROLE_ASSIGNMENT
+            and not any(k and k.lower() in policy.role_owners for k in (s.role_id, s.role_name))
+        }
+    )
+    if unowned:
+        yield Check("warn", "role owners", "no owner for " + ", ".join(unowned) + ": these go to the fallback reviewers")
+    else:
+        yield Check("ok", "role owners", "every held privileged role has an owner")
+    if policy.remediation.value == "off":
+        yield Check("ok", "remediation", "off: revoked access is reported to the security leads, never removed")
+    else:
+        yield Check("warn", "remediation", f"{policy.remediation.value}: revokes are acted on through Microsoft Graph")

@@ -1,0 +1,221 @@
+"""The review service: the pure engine wired to the store, the ledger and the outbox.
+
+Every change follows one order — decide in the engine, make the ledger event durable, apply it to the
+in-memory state with the same fold used at start-up, then queue the notices — so what a person is shown
+after a click is exactly what an auditor will read in the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Sequence
+
+from bot.clock import Clock
+from bot.engine.campaigns import (
+    campaign_id,
+    current_period,
+    open_campaign,
+    opened_event,
+    review_requests,
+)
+from bot.engine.decisions import DecisionOutcome, DecisionRequest, Verdict, decide
+from bot.engine.model import SECURITY_LEADS, Campaign, LedgerEvent, Notice, ReviewItem
+from bot.engine.routing import Routing, exceptions_from_policy, routing_from_policy
+from bot.engine.state import CampaignState, apply_event
+from bot.engine.status import CampaignSummary, summarize
+from bot.engine.timeline import tick
+from bot.ledger import LedgerRecord
+from bot.policy import Policy
+from bot.store.base import OutboxMessage, Store
+from checks.snapshot import TenantSnapshot
+from checks.subjects import subjects_from_snapshot
+
+
+class UnknownItem(LookupError):
+    """A card pointed at an item this deployment does not have (an old card, or a forged one)."""
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    outcome: DecisionOutcome
+    item: ReviewItem
+    campaign: Campaign
+
+
+class ReviewService:
+    """Holds the live state of every campaign and performs each change in the one safe order."""
+
+    def __init__(self, store: Store, policy: Policy, snapshot: TenantSnapshot, clock: Clock) -> None:
+        self.store = store
+        self.policy = policy
+        self.snapshot = snapshot
+        self.clock = clock
+        self.routing: Routing = routing_from_policy(policy, snapshot.resolve_principal)
+        self._campaigns: dict[str, CampaignState] = {}
+        self._item_campaign: dict[str, str] = {}
+        self._item_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._tick_lock = asyncio.Lock()
+
+    # ---- start-up -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Rebuild every campaign from its opened items and the ledger, repairing an interrupted opening."""
+        records = await self.store.ledger_records()
+        for campaign in await self.store.list_campaigns():
+            if campaign.id not in self._campaigns:
+                await self._load(campaign, records)
+
+    async def _load(self, campaign: Campaign, records: Sequence[LedgerRecord]) -> CampaignState:
+        items = await self.store.campaign_items(campaign.id)
+        state = CampaignState(campaign, {item.id: item for item in items})
+        opened = False
+        for record in records:
+            if record.data.get("campaign_id") == campaign.id:
+                opened = opened or record.type == "campaign_opened"
+                apply_event(state, record.type, record.data)
+        self._install(state)
+        if not opened:  # the process died between storing the items and recording the opening
+            await self._record((opened_event(campaign),))
+            await self._queue(review_requests(campaign, items))
+        return state
+
+    # ---- campaigns ------------------------------------------------------------------------------
+
+    def current_campaign_id(self) -> str:
+        period = current_period(self.policy.schedule_cron, self.policy.timezone, self.clock.now())
+        return campaign_id(self.policy.tenant_id, period)
+
+    async def open_current_campaign(self) -> tuple[CampaignState, bool]:
+        """Open this period's campaign unless it is open already; returns (state, opened_now)."""
+        cid = self.current_campaign_id()
+        if cid in self._campaigns:
+            return self._campaigns[cid], False
+        now = self.clock.now()
+        snapshot = self.snapshot
+        subjects = subjects_from_snapshot(
+            snapshot, now, break_glass=[account.principal for account in self.policy.break_glass]
+        )
+        opened = open_campaign(
+            tenant_id=self.policy.tenant_id,
+            tenant_name=self.policy.tenant_name,
+            period=cid.split(":", 1)[1],
+            subjects=subjects,
+            routing=self.routing,
+            policy=self.policy,
+            now=now,
+            exceptions=exceptions_from_policy(self.policy, snapshot.resolve_principal),
+            snapshot_complete=snapshot.complete,
+            snapshot_missing=snapshot.missing,
+        )
+        if not await self.store.save_campaign(opened.campaign, opened.items):
+            # Another instance (or an earlier run) opened it first: adopt theirs, never a second one.
+            existing = await self.store.get_campaign(cid)
+            assert existing is not None
+            return await self._load(existing, await self.store.ledger_records()), False
+        state = CampaignState(opened.campaign, {item.id: item for item in opened.items})
+        self._install(state)
+        await self._record(opened.events)
+        await self._queue(opened.notices)
+        return state, True
+
+    def campaigns(self) -> list[CampaignState]:
+        return sorted(self._campaigns.values(), key=lambda s: s.campaign.opened_at, reverse=True)
+
+    def campaign(self, cid: str) -> CampaignState | None:
+        return self._campaigns.get(cid)
+
+    def summary(self, state: CampaignState) -> CampaignSummary:
+        return summarize(state, self.clock.now())
+
+    # ---- items and decisions --------------------------------------------------------------------
+
+    def item(self, item_id: str) -> tuple[ReviewItem, Campaign]:
+        cid = self._item_campaign.get(item_id)
+        if cid is None:
+            raise UnknownItem(item_id)
+        state = self._campaigns[cid]
+        return state.items[item_id], state.campaign
+
+    def items_for(self, reviewer_id: str) -> list[tuple[ReviewItem, Campaign]]:
+        """Open items this person may answer, as reviewer or delegate, newest campaign first."""
+        found = []
+        for state in self.campaigns():
+            for item in state.open_items():
+                if self.routing.may_act_for(reviewer_id, item.reviewers) is not None:
+                    found.append((item, state.campaign))
+        return found
+
+    async def decide(self, request: DecisionRequest) -> DecisionResult:
+        async with self._item_locks[request.item_id]:
+            item, campaign = self.item(request.item_id)
+            outcome = decide(item, request, self.routing, self.clock.now())
+            if outcome.verdict is Verdict.RECORDED:
+                await self._record(outcome.events)
+                await self._queue(outcome.notices)
+            current, _ = self.item(request.item_id)
+            return DecisionResult(outcome, current, campaign)
+
+    # ---- time -----------------------------------------------------------------------------------
+
+    async def tick(self) -> int:
+        """Run the engine's clock work for every open campaign; returns how many events were recorded."""
+        async with self._tick_lock:
+            now = self.clock.now()
+            recorded = 0
+            for state in self.campaigns():
+                if not state.open_items():
+                    continue
+                result = tick(state, self.routing, self.policy, now)
+                if result.events:
+                    await self._record(result.events)
+                    recorded += len(result.events)
+                await self._queue(result.notices)
+            return recorded
+
+    # ---- people ---------------------------------------------------------------------------------
+
+    def display_name(self, object_id: str) -> str:
+        return self.snapshot.display_name(object_id)
+
+    def is_security_lead(self, object_id: str) -> bool:
+        return object_id in self.routing.security_leads
+
+    def resolve_person(self, name_or_id: str) -> str | None:
+        return self.snapshot.resolve_principal(name_or_id.strip())
+
+    # ---- internals ------------------------------------------------------------------------------
+
+    def _install(self, state: CampaignState) -> None:
+        self._campaigns[state.campaign.id] = state
+        for item_id in state.items:
+            self._item_campaign[item_id] = state.campaign.id
+
+    async def _record(self, events: Sequence[LedgerEvent]) -> None:
+        """Durable first, then visible: the state changes only after the ledger has the event."""
+        records = await self.store.append_ledger(events, self.clock.now())
+        for record in records:
+            state = self._campaigns.get(record.data.get("campaign_id", ""))
+            if state is not None:
+                apply_event(state, record.type, record.data)
+
+    async def _queue(self, notices: Sequence[Notice]) -> None:
+        now = self.clock.now()
+        messages = []
+        for notice in notices:
+            recipients = self.routing.security_leads if notice.to == SECURITY_LEADS else (notice.to,)
+            for recipient in recipients:
+                messages.append(
+                    OutboxMessage(
+                        key=f"{notice.key}>{recipient}",
+                        recipient=recipient,
+                        kind=notice.kind.value,
+                        payload={"text": notice.text, "item_ids": list(notice.item_ids)},
+                        created_at=now,
+                        next_attempt_at=now,
+                    )
+                )
+        if messages:
+            await self.store.enqueue(messages)
+

@@ -1,0 +1,22 @@
+"""The help flow: what a person can say, tailored to whether they lead security."""
+
+from __future__ import annotations
+
+from dialogs.views import HelpView
+
+REVIEWER_COMMANDS = (
+    ("my reviews", "show the items waiting for your answer, one card each"),
+    ("status", "how far the current review is, and your part in it"),
+    ("help", "this list"),
+)
+
+
+def help_view(is_security_lead: bool) -> HelpView:
+    commands = REVIEWER_COMMANDS
+    footer = (
+        "Each week I ask the owner of every privileged role, partner relationship and admin recovery contact "
+        "to confirm it is still right. Keep what is needed, revoke what is not (say why), or pass on what you don't know."
+    )
+    if is_security_lead:
+        footer += " As a security lead you see the whole campaign in 'status' and get every escalation and revoke."
+    return HelpView("What I can do", commands, footer)

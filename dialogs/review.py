@@ -1,0 +1,165 @@
+"""The review flow: list a person's open items, and turn a click on a card into a recorded answer.
+
+Whatever the outcome — recorded, a repeated click, a conflicting answer, a refusal — the person gets the
+item's current card back with a line saying what happened, so the card always tells the truth.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from bot.engine.decisions import DecisionRequest, Verdict
+from bot.engine.model import Action, Campaign, ReviewItem, SubjectKind
+from bot.service import ReviewService, UnknownItem
+from dialogs.views import Actor, ChoiceView, ItemView, ListView, TextView, Tone, View
+
+KIND_LABELS = {
+    SubjectKind.ROLE_ASSIGNMENT: "Privileged role",
+    SubjectKind.PARTNER: "Partner relationship",
+    SubjectKind.RECOVERY_CONTACT: "Recovery contacts",
+}
+
+# Enough cards to work through in one sitting, few enough to stay far below Teams' ~100 KB message limit.
+MAX_CARDS = 10
+
+_TONE = {Verdict.RECORDED: Tone.GOOD, Verdict.DUPLICATE: Tone.NORMAL, Verdict.CONFLICT: Tone.WARNING}
+
+
+def item_view(service: ReviewService, item: ReviewItem, campaign: Campaign, notice: TextView | None = None) -> ItemView:
+    subject = item.subject
+    facts = list(subject.evidence.items())
+    facts.append(("Reviewer" if len(item.reviewers) == 1 else "Reviewers", _names(service, item.reviewers)))
+    warnings = []
+    if not campaign.snapshot_complete:
+        missing = ", ".join(campaign.snapshot_missing) or "some collections"
+        warnings.append(f"Incomplete data: {missing} could not be collected; judge with care.")
+    if subject.break_glass:
+        warnings.append("Registered break-glass account: confirm it is still needed; it is never revoked from a review.")
+    if item.exception is not None:
+        grant = item.exception
+        warnings.append(
+            f"Accepted exception until {grant.expires:%Y-%m-%d}: {grant.rationale} "
+            f"(approved by {grant.approved_by}). It will be asked again when the exception expires."
+        )
+    if item.overdue and item.is_open:
+        warnings.append("Overdue: the deadline has passed; the security leads have been told.")
+
+    outcome = None
+    choices: tuple[ChoiceView, ...] = ()
+    if item.decision is not None:
+        tone = Tone.ATTENTION if item.decision.action is Action.REVOKE else Tone.GOOD
+        text = item.decision.summary()
+        if item.decision.on_behalf_of:
+            text += f" for {service.display_name(item.decision.on_behalf_of)}"
+        if item.decision.justification:
+            text += f" — “{item.decision.justification}”"
+        outcome = TextView(text, tone)
+    else:
+        choices = _choices(item)
+        if item.history:
+            last = item.history[-1]
+            outcome = TextView(last.summary(), Tone.NORMAL)
+
+    return ItemView(
+        item_id=item.id,
+        campaign_id=campaign.id,
+        header=f"Access review · {campaign.tenant_name} · due {campaign.due:%a %d %b %H:%M} UTC",
+        title=subject.title,
+        kind_label=KIND_LABELS[subject.kind],
+        facts=tuple(facts),
+        findings=tuple((f.severity, f"{f.title}" + (f" — {f.recommendation}" if f.recommendation else "")) for f in subject.findings),
+        warnings=tuple(warnings),
+        notice=notice,
+        outcome=outcome,
+        choices=choices,
+        subject_key=subject.key,
+    )
+
+
+def _choices(item: ReviewItem) -> tuple[ChoiceView, ...]:
+    choices = [ChoiceView(Action.KEEP.value, "Keep", "positive")]
+    if not item.subject.break_glass:
+        choices.append(ChoiceView(Action.REVOKE.value, "Revoke", "destructive", needs_justification=True))
+    choices.append(ChoiceView(Action.DONT_KNOW.value, "Don't know"))
+    choices.append(ChoiceView(Action.REASSIGN.value, "Reassign", needs_person=True))
+    return tuple(choices)
+
+
+def _names(service: ReviewService, object_ids: tuple[str, ...]) -> str:
+    return ", ".join(service.display_name(o) for o in object_ids) or "nobody (tell a security lead)"
+
+
+def my_reviews(service: ReviewService, actor: Actor) -> ListView | TextView:
+    if not actor.object_id:
+        return TextView(_UNIDENTIFIED, Tone.WARNING)
+    pending = sorted(service.items_for(actor.object_id), key=lambda found: _review_order(found[0]))
+    if not pending:
+        return TextView("Nothing is waiting for you. Thank you!", Tone.GOOD)
+    shown = pending[:MAX_CARDS]
+    noun = "item" if len(pending) == 1 else "items"
+    return ListView(
+        title="Your access reviews",
+        intro=f"{len(pending)} {noun} waiting for your answer. Keep what is still needed; revoke what is not.",
+        items=tuple(item_view(service, item, campaign) for item, campaign in shown),
+        more=len(pending) - len(shown),
+    )
+
+
+def _review_order(item: ReviewItem) -> tuple[bool, int, bool, str]:
+    """Accepted risks last; privileged roles (Global Administrator first), then partners, then contacts."""
+    subject = item.subject
+    return (
+        item.exception is not None,
+        _KIND_ORDER[subject.kind],
+        subject.role_name != "Global Administrator",
+        subject.title,
+    )
+
+
+_KIND_ORDER = {SubjectKind.ROLE_ASSIGNMENT: 0, SubjectKind.PARTNER: 1, SubjectKind.RECOVERY_CONTACT: 2}
+
+
+async def card_action(service: ReviewService, actor: Actor, data: Mapping[str, Any]) -> View:
+    """Handle a Keep / Revoke / Don't know / Reassign click carrying ``{"item", "action", ...inputs}``."""
+    item_id = str(data.get("item") or "")
+    try:
+        action = Action(str(data.get("action") or ""))
+    except ValueError:
+        return TextView("That button is not one I know; nothing was recorded.", Tone.WARNING)
+    try:
+        service.item(item_id)
+    except UnknownItem:
+        return TextView("That review item no longer exists here; nothing was recorded.", Tone.WARNING)
+    if not actor.object_id:
+        item, campaign = service.item(item_id)
+        return item_view(service, item, campaign, TextView(_UNIDENTIFIED, Tone.WARNING))
+
+    reassign_to = None
+    if action is Action.REASSIGN:
+        wanted = str(data.get("reassign_to") or "").strip()
+        reassign_to = service.resolve_person(wanted) if wanted else None
+        if reassign_to is None:
+            item, campaign = service.item(item_id)
+            said = f"“{wanted}”" if wanted else "nobody"
+            return item_view(
+                service, item, campaign,
+                TextView(f"Not reassigned: I can't find {said} in the directory. Give their e-mail address.", Tone.WARNING),
+            )
+    result = await service.decide(
+        DecisionRequest(
+            item_id=item_id,
+            action=action,
+            actor_id=actor.object_id,
+            actor_name=actor.name,
+            justification=str(data.get("justification") or ""),
+            reassign_to=reassign_to,
+        )
+    )
+    notice = TextView(result.outcome.message, _TONE.get(result.outcome.verdict, Tone.ATTENTION))
+    return item_view(service, result.item, result.campaign, notice)
+
+
+_UNIDENTIFIED = (
+    "I can't tell who you are in your organisation's directory, so I can't show or record reviews for you. "
+    "Use accessbot from your work account."
+)

@@ -1,0 +1,92 @@
+"""Channel-neutral view models: what a person should see, with no idea which chat app shows it.
+
+Each renderer (Adaptive Cards for Teams, Block Kit for Slack) turns these into its own format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Tone(StrEnum):
+    NORMAL = "normal"
+    GOOD = "good"
+    WARNING = "warning"
+    ATTENTION = "attention"
+
+
+@dataclass(frozen=True)
+class TextView:
+    text: str
+    tone: Tone = Tone.NORMAL
+
+
+@dataclass(frozen=True)
+class ChoiceView:
+    """A button: ``action`` is the engine action; ``needs_justification`` makes the renderer ask for text."""
+
+    action: str
+    title: str
+    style: str = "default"  # "positive" | "destructive" | "default"
+    needs_justification: bool = False
+    needs_person: bool = False
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """One review item as a card: the subject, its evidence, and either the choices or the answer."""
+
+    item_id: str
+    campaign_id: str
+    header: str
+    title: str
+    kind_label: str
+    facts: tuple[tuple[str, str], ...]
+    findings: tuple[tuple[str, str], ...] = ()  # (severity, text)
+    warnings: tuple[str, ...] = ()
+    notice: TextView | None = None  # the answer to the click that produced this view
+    outcome: TextView | None = None  # the decision, once there is one
+    choices: tuple[ChoiceView, ...] = ()
+    subject_key: str = ""
+
+
+@dataclass(frozen=True)
+class ListView:
+    title: str
+    intro: str
+    items: tuple[ItemView, ...] = ()
+    more: int = 0  # items not shown to stay under the channel's message size
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    label: str
+    value: str
+
+
+@dataclass(frozen=True)
+class StatusView:
+    title: str
+    rows: tuple[StatusRow, ...]
+    owners: tuple[StatusRow, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class HelpView:
+    title: str
+    commands: tuple[tuple[str, str], ...]
+    footer: str = ""
+
+
+View = TextView | ItemView | ListView | StatusView | HelpView
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The person talking to the bot, as the channel identified them."""
+
+    object_id: str | None
+    name: str
+    channel_user_id: str = ""

@@ -1,0 +1,99 @@
+"""The demo as a person uses it: accessbot on the demo tenant, Microsoft's Agents Playground, a real browser.
+
+Starts `accessbot demo` as its own process, points the Playground at it, and with playwright-core in
+Chromium asks for `my reviews`, clicks Keep on a card and sees the card updated in place; then checks the
+answer is in `status` and in `accessbot ledger export`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from bot.config import REPO_ROOT
+from bot.playground import free_port, start_playground
+from tests.e2e.playground import drive, missing_tools
+
+pytestmark = pytest.mark.e2e
+
+ACCESSBOT = Path(sys.executable).parent / "accessbot"
+
+
+def _skip_or_fail_without_tools() -> None:
+    missing = missing_tools()
+    if missing:
+        reason = "end-to-end test needs " + ", ".join(missing)
+        if os.environ.get("ACCESSBOT_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason + " (ACCESSBOT_REQUIRE_BROWSER=1: CI must run it)")
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def demo_bot(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    _skip_or_fail_without_tools()
+    port = free_port()
+    data_dir = tmp_path / "data"
+    log = (tmp_path / "accessbot.log").open("w")
+    process = subprocess.Popen(
+        [str(ACCESSBOT), "demo", "--no-playground", "--port", str(port), "--data-dir", str(data_dir)],
+        cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )
+    health = f"http://127.0.0.1:{port}/healthz"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(health, timeout=1) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                log.close()
+                pytest.fail("accessbot demo did not start:\n" + (tmp_path / "accessbot.log").read_text())
+            time.sleep(0.2)
+    try:
+        yield f"http://127.0.0.1:{port}/api/messages", data_dir
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+def test_reviewer_keeps_an_item_in_the_playground_and_sees_the_card_update(demo_bot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bot_url, data_dir = demo_bot
+    shots = REPO_ROOT / "test-artifacts" / "e2e-demo"
+    with start_playground(bot_url) as playground:
+        drive(
+            playground.url,
+            [
+                {"waitText": "waiting for you: say 'my reviews'"},
+                {"send": "my reviews"},
+                {"waitText": "Megan Bowen — Global Administrator"},
+                {"screenshot": "01-my-reviews"},
+                {"click": "Keep", "card": 0},
+                {"waitText": "Kept by Alex Wilber"},
+                {"screenshot": "02-kept"},
+                {"send": "status"},
+                {"waitText": "1 kept"},
+                {"screenshot": "03-status"},
+            ],
+            shots,
+        )
+    exported = subprocess.run(
+        [str(ACCESSBOT), "ledger", "export", "--format", "json", "--data-dir", str(data_dir)],
+        check=True, capture_output=True, text=True, cwd=REPO_ROOT,
+    ).stdout
+    decisions = [r for r in json.loads(exported) if r["type"] == "decision"]
+    assert len(decisions) == 1
+    assert decisions[0]["data"]["action"] == "keep" and decisions[0]["data"]["actor"] == "Alex Wilber"
+    verified = subprocess.run(
+        [str(ACCESSBOT), "ledger", "verify", "--data-dir", str(data_dir)], capture_output=True, text=True, cwd=REPO_ROOT
+    )
+    assert verified.returncode == 0 and "ledger OK" in verified.stdout
