@@ -19,9 +19,11 @@ from bot.clock import SystemClock
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT, REPO_ROOT, Settings
 from bot.ledger import LedgerRecord, LedgerUnreadable, export_csv, export_json, verify
 from bot.playground import PLAYGROUND_BIN, start_playground
+from bot.engine.status import summarize
 from bot.policy import PolicyError
+from bot.service import rebuild_campaign
 from bot.store.tinydb_store import TinyDBStore
-from checks.snapshot import SnapshotError
+from checks.snapshot import SnapshotError, load_snapshot
 
 app = typer.Typer(help="accessbot: weekly access reviews for Microsoft 365 / Entra ID, in Teams.", no_args_is_help=True)
 campaign_app = typer.Typer(help="Open and follow review campaigns.", no_args_is_help=True)
@@ -29,8 +31,8 @@ ledger_app = typer.Typer(help="Verify and export the attestation ledger.", no_ar
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(ledger_app, name="ledger")
 
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 PolicyOption = typer.Option(None, "--policy", help="Policy TOML file (default: ACCESSBOT_POLICY).")
 SnapshotOption = typer.Option(None, "--snapshot", help="Tenant snapshot JSON (default: ACCESSBOT_SNAPSHOT).")
@@ -181,20 +183,34 @@ def campaign_open(
 
 @campaign_app.command("status")
 def campaign_status(
-    policy: Optional[Path] = PolicyOption, snapshot: Optional[Path] = SnapshotOption, data_dir: Optional[Path] = DataDirOption
+    snapshot: Optional[Path] = typer.Option(None, "--snapshot", help="Tenant snapshot, to show names instead of ids."),
+    data_dir: Optional[Path] = DataDirOption,
 ) -> None:
-    """Where every campaign stands."""
+    """Where every campaign stands (read-only: safe while the bot runs)."""
     settings = _settings(data_dir)
+    names = load_snapshot(snapshot).display_name if snapshot else (lambda object_id: object_id)
 
     async def main() -> None:
-        runtime = await _runtime(settings, policy, snapshot, BotCredentials())
+        store = TinyDBStore(settings.data_dir, read_only=True)
+        try:
+            records = await _ledger_records(store)
+            states = [(await rebuild_campaign(store, c, records))[0] for c in await store.list_campaigns()]
+        finally:
+            await store.close()
+        if not states:
+            err.print(f"No campaign has been opened in {settings.data_dir}.")
+            raise typer.Exit(1)
+        now = SystemClock().now()
         table = Table("campaign", "items", "kept", "revoked", "open", "overdue", "excepted", "due", "data")
-        for state in runtime.service.campaigns():
-            s = runtime.service.summary(state)
+        owners = Table("campaign", "reviewer", "open", "answered")
+        for state in states:
+            s = summarize(state, now)
             table.add_row(s.campaign_id, str(s.total), str(s.kept), str(s.revoked), str(s.open), str(s.overdue),
                           str(s.excepted), f"{s.due:%Y-%m-%d %H:%M}", "complete" if s.snapshot_complete else "INCOMPLETE")
+            for owner in s.by_owner:
+                owners.add_row(s.campaign_id, names(owner.reviewer_id), str(owner.open), str(owner.answered))
         console.print(table)
-        await runtime.store.close()
+        console.print(owners)
 
     asyncio.run(main())
 
@@ -210,7 +226,7 @@ def campaign_export(
     settings = _settings(data_dir)
 
     async def main() -> None:
-        store = TinyDBStore(settings.data_dir)
+        store = TinyDBStore(settings.data_dir, read_only=True)
         campaigns = await store.list_campaigns()
         if not campaigns:
             err.print("[red]No campaign has been opened in this data directory.[/]")
@@ -253,7 +269,7 @@ def ledger_verify(data_dir: Optional[Path] = DataDirOption) -> None:
     settings = _settings(data_dir)
 
     async def main() -> None:
-        store = TinyDBStore(settings.data_dir)
+        store = TinyDBStore(settings.data_dir, read_only=True)
         try:
             result = verify(await _ledger_records(store), await store.ledger_anchor())
         finally:
@@ -277,7 +293,7 @@ def ledger_export(
     settings = _settings(data_dir)
 
     async def main() -> None:
-        store = TinyDBStore(settings.data_dir)
+        store = TinyDBStore(settings.data_dir, read_only=True)
         try:
             records = await _ledger_records(store)
         finally:

@@ -44,6 +44,21 @@ class DecisionResult:
     campaign: Campaign
 
 
+async def rebuild_campaign(
+    store: Store, campaign: Campaign, records: Sequence[LedgerRecord]
+) -> tuple[CampaignState, bool]:
+    """A campaign's current state: its items as opened, with its ledger events applied in order.
+    Also says whether the ledger holds its opening (False only after a crash mid-opening)."""
+    items = await store.campaign_items(campaign.id)
+    state = CampaignState(campaign, {item.id: item for item in items})
+    opened = False
+    for record in records:
+        if record.data.get("campaign_id") == campaign.id:
+            opened = opened or record.type == "campaign_opened"
+            apply_event(state, record.type, record.data)
+    return state, opened
+
+
 class ReviewService:
     """Holds the live state of every campaign and performs each change in the one safe order."""
 
@@ -68,17 +83,11 @@ class ReviewService:
                 await self._load(campaign, records)
 
     async def _load(self, campaign: Campaign, records: Sequence[LedgerRecord]) -> CampaignState:
-        items = await self.store.campaign_items(campaign.id)
-        state = CampaignState(campaign, {item.id: item for item in items})
-        opened = False
-        for record in records:
-            if record.data.get("campaign_id") == campaign.id:
-                opened = opened or record.type == "campaign_opened"
-                apply_event(state, record.type, record.data)
+        state, opened = await rebuild_campaign(self.store, campaign, records)
         self._install(state)
         if not opened:  # the process died between storing the items and recording the opening
             await self._record((opened_event(campaign),))
-            await self._queue(review_requests(campaign, items))
+            await self._queue(review_requests(campaign, list(state.items.values())))
         return state
 
     # ---- campaigns ------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ a model of our own, means a collector change never has to be mirrored here and a
 response can be dropped into a test as it is.
 
 File format: one JSON object. ``tenantId``, ``tenantName``, ``verifiedDomains``, ``collectedAt``,
-``complete`` and ``missing`` describe the collection; every other key is a collection, a list of Graph
+``complete``, ``missing`` and ``unavailable`` (licence-gated data the tenant does not have, which is
+not a failure) describe the collection; every other key is a collection, a list of Graph
 objects as Graph returns them (``roleAssignments`` with ``principal`` expanded, ``users`` with
 ``signInActivity`` and ``assignedLicenses`` selected, ...). Per-object collections (``emailMethods``,
 ``phoneMethods``, ``groupMembers``, ``delegatedAdminAccessAssignments``) map the owning object's id to
@@ -21,6 +22,7 @@ Three collections are not a Graph response as such:
   of Graph's ``customer``): Graph documents relationships from the partner's side and never names the
   partner, so a customer-side collector adds it.
 - ``emailActivity`` holds rows of ``reports/getEmailActivityUserDetail(period='D30')``.
+- ``signIns`` maps a privileged user's id to their recent ``auditLogs/signIns`` entries (P1/P2 tenants).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ _LISTS: tuple[tuple[str, str], ...] = (
     ("tenant_information", "tenantInformation"),
     ("delegated_admin_relationships", "delegatedAdminRelationships"),
     ("foreign_principals", "foreignPrincipals"),
+    ("organization", "organization"),
 )
 
 # (attribute, JSON key) for collections keyed by the id of the object they belong to.
@@ -69,6 +72,7 @@ _KEYED: tuple[tuple[str, str], ...] = (
     ("email_methods", "emailMethods"),
     ("phone_methods", "phoneMethods"),
     ("delegated_admin_access_assignments", "delegatedAdminAccessAssignments"),
+    ("sign_ins", "signIns"),
 )
 
 # The properties the bot joins collections on; an object without them cannot be placed, so the file is refused.
@@ -98,6 +102,7 @@ class TenantSnapshot:
     verified_domains: tuple[str, ...] = ()
     complete: bool = True
     missing: tuple[str, ...] = ()
+    unavailable: tuple[str, ...] = ()  # licence-gated data this tenant does not have (not a failure)
     role_definitions: tuple[GraphObject, ...] = ()
     role_assignments: tuple[GraphObject, ...] = ()
     role_eligibility_schedule_instances: tuple[GraphObject, ...] = ()
@@ -121,6 +126,8 @@ class TenantSnapshot:
     delegated_admin_relationships: tuple[GraphObject, ...] = ()
     delegated_admin_access_assignments: Mapping[str, tuple[GraphObject, ...]] = field(default_factory=dict)
     foreign_principals: tuple[GraphObject, ...] = ()
+    organization: tuple[GraphObject, ...] = ()  # technicalNotificationMails can point at a partner's domain
+    sign_ins: Mapping[str, tuple[GraphObject, ...]] = field(default_factory=dict)  # recent signIn per privileged user
 
     # ---- lookups -------------------------------------------------------------------------------
     # Object ids are GUIDs that Graph returns in lower case but people paste in any case, so every
@@ -270,6 +277,10 @@ class TenantSnapshot:
         """A GDAP relationship's access assignments (which partner groups got which roles); None if not collected."""
         return _lookup(self.delegated_admin_access_assignments, relationship_id)
 
+    def recent_sign_ins(self, user_id: str) -> tuple[GraphObject, ...] | None:
+        """The user's recent auditLogs/signIns (location, crossTenantAccessType); None when not collected."""
+        return _lookup(self.sign_ins, user_id)
+
     def tenant(self, tenant_id: str) -> GraphObject | None:
         """findTenantInformationByTenantId's answer for another tenant: its name and default domain."""
         return self._tenants.get(tenant_id.lower())
@@ -320,6 +331,7 @@ def snapshot_from_dict(data: Any) -> TenantSnapshot:
         "verified_domains": tuple(_strings(data, "verifiedDomains")),
         "complete": _flag(data, "complete"),
         "missing": tuple(_strings(data, "missing")),
+        "unavailable": tuple(_strings(data, "unavailable")),
     }
     for attribute, key in _LISTS:
         values[attribute] = _objects(data.get(key, []), key, _REQUIRED.get(key, ("id",)))
@@ -340,6 +352,7 @@ def snapshot_to_dict(snapshot: TenantSnapshot) -> dict[str, Any]:
         "collectedAt": snapshot.collected_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "complete": snapshot.complete,
         "missing": list(snapshot.missing),
+        "unavailable": list(snapshot.unavailable),
     }
     for attribute, key in _LISTS:
         data[key] = [dict(item) for item in getattr(snapshot, attribute)]

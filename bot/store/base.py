@@ -14,6 +14,10 @@ from bot.engine.model import Campaign, LedgerEvent, ReviewItem
 from bot.ledger import LedgerHead, LedgerRecord
 
 
+class StoreLocked(RuntimeError):
+    """Another process is the writer of this store; two writers would fork the ledger."""
+
+
 class LedgerIntegrityError(RuntimeError):
     """The store refuses to append: what is on disk disagrees with what the writer acknowledged.
 

@@ -10,18 +10,21 @@ Layout of the data directory, chosen so no single write grows with the whole his
 - ``ledger.jsonl``          the attestation ledger, one record per line, one fsync per append;
 - ``ledger.head``           the anchor: the last head acknowledged, replaced atomically after each append.
 
-One process writes a data directory. Others (``accessbot ledger verify``) may open it to read: opening
-never changes a file.
+One process writes a data directory, and holds ``writer.lock`` (an flock) while it does: a second
+writer is refused with a clear error instead of silently forking the ledger. Readers
+(``accessbot ledger verify``) open it with ``read_only=True``: they take no lock and change no file.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import fcntl
 import hashlib
 import heapq
 import json
 import logging
+import os
 from dataclasses import asdict, replace
 from datetime import datetime
 from pathlib import Path
@@ -43,7 +46,7 @@ from bot.ledger import (
 )
 from bot.store.append_log import AppendLog
 from bot.store.atomic_storage import AtomicJSONStorage, replace_file
-from bot.store.base import LedgerIntegrityError, OutboxMessage
+from bot.store.base import LedgerIntegrityError, OutboxMessage, StoreLocked
 from bot.store.codec import (
     campaign_from_dict,
     campaign_to_dict,
@@ -61,9 +64,13 @@ send costs one small append rather than a rewrite of the whole queue."""
 
 
 class TinyDBStore:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *, read_only: bool = False) -> None:
         self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
+        self._lock_fd: int | None = None
+        if not read_only:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = _lock_writer(self.data_dir / "writer.lock")
 
         self._campaign_db = self._tinydb("campaigns.json")
         self._campaign_table = self._campaign_db.table("campaigns")
@@ -102,6 +109,7 @@ class TinyDBStore:
 
         A crash in between leaves an items file no campaign points at; the next save overwrites it.
         """
+        self._writable()
         if campaign.id in self._campaigns:
             return False
         items_db = TinyDB(self._items_path(campaign.id), storage=AtomicJSONStorage)
@@ -142,6 +150,7 @@ class TinyDBStore:
 
     async def save_conversation(self, key: str, reference: dict[str, Any]) -> bool:
         """Upsert; an unchanged reference (Teams repeats conversationUpdate) costs no write."""
+        self._writable()
         stored = json.loads(canonical_json(reference))
         doc_id = self._conversation_ids.get(key)
         if doc_id is None:
@@ -163,6 +172,7 @@ class TinyDBStore:
     # ---- outbox ---------------------------------------------------------------------------------
 
     async def enqueue(self, messages: Sequence[OutboxMessage]) -> int:
+        self._writable()
         fresh: dict[str, OutboxMessage] = {}
         for message in messages:
             if message.key in self._pending or message.key in self._sent or message.key in fresh:
@@ -188,6 +198,7 @@ class TinyDBStore:
 
     async def mark_sent(self, key: str, at: datetime) -> None:
         """One append to the sent-keys file is the durable fact; the row leaves outbox.json later."""
+        self._writable()
         if key in self._sent:
             return
         if key not in self._pending:
@@ -202,6 +213,7 @@ class TinyDBStore:
             self._stale_outbox_ids.clear()
 
     async def mark_retry(self, key: str, error: str, next_attempt_at: datetime) -> None:
+        self._writable()
         if key in self._sent:
             return
         message = self._pending.get(key)
@@ -215,6 +227,7 @@ class TinyDBStore:
         self._pending[key] = retried
 
     async def release_recipient(self, recipient: str, now: datetime) -> int:
+        self._writable()
         waiting = [m for m in self._pending.values() if m.recipient == recipient and m.next_attempt_at > now]
         if not waiting:
             return 0
@@ -261,6 +274,7 @@ class TinyDBStore:
         The anchor only guards against records being cut off, so if it cannot be replaced the records
         (already durable) still stand and the next append writes it again.
         """
+        self._writable()
         async with self._ledger_lock:
             if self._ledger_damage is not None:
                 raise LedgerIntegrityError(
@@ -285,11 +299,35 @@ class TinyDBStore:
     async def ledger_anchor(self) -> LedgerHead | None:
         return self._anchor
 
+    def _writable(self) -> None:
+        if self.read_only:
+            raise PermissionError(f"{self.data_dir} was opened read-only")
+
     async def close(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
         self._ledger_log.close()
         self._sent_log.close()
         for db in (self._campaign_db, self._conversation_db, self._outbox_db):
             db.close()
+
+
+def _lock_writer(path: Path) -> int:
+    """Take the data directory's writer lock, or say who holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise StoreLocked(
+            f"{path.parent} is in use by another accessbot process (pid {holder}); stop it, or use the read-only "
+            "commands (ledger verify/export, campaign status/export) while it runs"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
 
 
 def _storage(db: TinyDB) -> AtomicJSONStorage:

@@ -153,7 +153,7 @@ def test_an_incomplete_collection_says_what_is_missing() -> None:
 
 def test_collection_keys_name_every_collection_the_file_can_hold(demo: TenantSnapshot) -> None:
     on_file = set(json.loads(DEMO.read_text(encoding="utf-8"))) - {
-        "tenantId", "tenantName", "verifiedDomains", "collectedAt", "complete", "missing"}
+        "tenantId", "tenantName", "verifiedDomains", "collectedAt", "complete", "missing", "unavailable"}
     assert on_file == set(collection_keys())
 
 

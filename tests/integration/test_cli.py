@@ -1,0 +1,92 @@
+"""The operator's CLI, run as an operator would: open, status, ledger verify/export, doctor, serve's refusal."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from bot.cli import app
+from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
+
+runner = CliRunner()
+DEMO = ["--policy", str(DEMO_POLICY), "--snapshot", str(DEMO_SNAPSHOT)]
+
+
+def run(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, list(args), env=env or {}, catch_exceptions=False)
+
+
+def test_campaign_open_is_idempotent_and_status_reads_it(tmp_path: Path) -> None:
+    first = run("campaign", "open", *DEMO, "--data-dir", str(tmp_path))
+    assert first.exit_code == 0 and "25 items, opened" in first.output
+    again = run("campaign", "open", *DEMO, "--data-dir", str(tmp_path))
+    assert "already open" in again.output
+    status = run("campaign", "status", "--snapshot", str(DEMO_SNAPSHOT), "--data-dir", str(tmp_path))
+    assert status.exit_code == 0
+    assert "2f4a9b6c-3d1e-4f5a-8b7c-9d0e1f2a3b4c" in status.output and "Alex Wilber" in status.output
+
+
+def test_ledger_verify_passes_then_names_the_edited_record(tmp_path: Path) -> None:
+    run("campaign", "open", *DEMO, "--data-dir", str(tmp_path))
+    ok = run("ledger", "verify", "--data-dir", str(tmp_path))
+    assert ok.exit_code == 0 and "ledger OK: 1 records" in ok.output
+    ledger = tmp_path / "ledger.jsonl"
+    record = json.loads(ledger.read_text().splitlines()[0])
+    record["data"]["item_count"] = 3  # someone shrinks the campaign after the fact
+    ledger.write_text(json.dumps(record) + "\n")
+    broken = run("ledger", "verify", "--data-dir", str(tmp_path))
+    assert broken.exit_code == 1 and "BROKEN at record 1" in broken.output
+
+
+def test_ledger_verify_reports_an_unreadable_line_instead_of_a_traceback(tmp_path: Path) -> None:
+    run("campaign", "open", *DEMO, "--data-dir", str(tmp_path))
+    with (tmp_path / "ledger.jsonl").open("a") as ledger:
+        ledger.write("this is not a record\n")
+    broken = run("ledger", "verify", "--data-dir", str(tmp_path))
+    assert broken.exit_code == 1 and "BROKEN at line 2" in broken.output
+
+
+def test_ledger_export_writes_csv_and_json_for_auditors(tmp_path: Path) -> None:
+    run("campaign", "open", *DEMO, "--data-dir", str(tmp_path))
+    as_csv = run("ledger", "export", "--format", "csv", "--data-dir", str(tmp_path))
+    rows = list(csv.DictReader(io.StringIO(as_csv.output)))
+    assert [row["type"] for row in rows] == ["campaign_opened"] and rows[0]["seq"] == "1"
+    out = tmp_path / "ledger.json"
+    run("ledger", "export", "--format", "json", "--output", str(out), "--data-dir", str(tmp_path))
+    assert json.loads(out.read_text())[0]["type"] == "campaign_opened"
+    bad = run("ledger", "export", "--format", "xml", "--data-dir", str(tmp_path))
+    assert bad.exit_code == 2 and "csv or json" in bad.output
+
+
+def test_campaign_export_writes_only_that_campaigns_attestations(tmp_path: Path) -> None:
+    run("campaign", "open", *DEMO, "--data-dir", str(tmp_path))
+    exported = run("campaign", "export", "--format", "json", "--data-dir", str(tmp_path))
+    records = json.loads(exported.output)
+    assert records and all(r["data"]["campaign_id"].startswith("2f4a9b6c") for r in records)
+
+
+def test_doctor_passes_on_the_demo_and_names_the_line_of_a_broken_policy(tmp_path: Path) -> None:
+    healthy = run("doctor", *DEMO, "--data-dir", str(tmp_path))
+    assert healthy.exit_code == 0, healthy.output
+    assert "OK   people" in healthy.output and "MICROSOFT_APP_ID is not set" in healthy.output
+    broken_policy = tmp_path / "broken.toml"
+    broken_policy.write_text(DEMO_POLICY.read_text().replace('deadline = "5d"', 'deadline = "five days"'))
+    broken = run("doctor", "--policy", str(broken_policy), "--snapshot", str(DEMO_SNAPSHOT), "--data-dir", str(tmp_path))
+    line = next(n for n, text in enumerate(broken_policy.read_text().splitlines(), 1) if "five days" in text)
+    assert broken.exit_code == 1 and f"line {line}" in broken.output and "deadline" in broken.output
+
+
+def test_doctor_names_people_the_directory_does_not_know(tmp_path: Path) -> None:
+    policy = tmp_path / "unknown.toml"
+    policy.write_text(DEMO_POLICY.read_text().replace('fallback = ["leeg@contoso.com"]', 'fallback = ["nobody@contoso.com"]'))
+    result = run("doctor", "--policy", str(policy), "--snapshot", str(DEMO_SNAPSHOT), "--data-dir", str(tmp_path))
+    assert result.exit_code == 1 and "nobody@contoso.com" in result.output
+
+
+def test_serve_refuses_to_run_unauthenticated_unless_told(tmp_path: Path) -> None:
+    result = run("serve", *DEMO, "--data-dir", str(tmp_path))
+    assert result.exit_code == 2 and "--no-auth" in result.output
