@@ -78,6 +78,7 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
     app.router.add_get("/metrics", metrics)
 
     async def scheduler_context(_: web.Application):  # type: ignore[no-untyped-def]
+        await runtime.teams.warm_up()
         task = asyncio.create_task(runtime.scheduler.run_forever()) if background else None
         yield
         if task is not None:

@@ -78,6 +78,8 @@ def _credentials(settings: Settings) -> BotCredentials:
         app_password=settings.app_password.get_secret_value(),
         app_tenant_id=settings.app_tenant_id,
         app_type=settings.app_type,
+        openid_metadata_url=settings.openid_metadata_url,
+        token_issuer=settings.token_issuer,
     )
 
 

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     app_tenant_id: str = Field(
         "", validation_alias=AliasChoices("ACCESSBOT_APP_TENANT_ID", "MICROSOFT_APP_TENANT_ID", "MicrosoftAppTenantId")
     )
+    openid_metadata_url: str = ""  # sovereign clouds only; Bot Framework's public cloud by default
+    token_issuer: str = ""
     app_type: str = Field(
         "MultiTenant", validation_alias=AliasChoices("ACCESSBOT_APP_TYPE", "MICROSOFT_APP_TYPE", "MicrosoftAppType")
     )

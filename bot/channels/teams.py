@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 from botbuilder.core import ActivityHandler, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import Activity, ActivityTypes, Attachment, ChannelAccount, ConversationReference
+from botframework.connector.auth import AuthenticationConstants, JwtTokenExtractor
 from msrest.universal_http.requests import ClientRetryPolicy
 
 from bot.notifier import DeliveryError
@@ -36,9 +38,13 @@ class BotCredentials:
     """The Azure Bot registration. An empty app id turns authentication off: demo and tests only."""
 
     app_id: str = ""
-    app_password: str = ""
+    app_password: str = field(default="", repr=False)
     app_tenant_id: str = ""
     app_type: str = "MultiTenant"
+    # Where the channel's signing keys are published and who issues its tokens: Bot Framework's public
+    # cloud by default; set for a sovereign cloud, or by tests that sign tokens with their own key.
+    openid_metadata_url: str = ""
+    token_issuer: str = ""
 
 
 class _AdapterConfig:
@@ -49,6 +55,10 @@ class _AdapterConfig:
         self.APP_PASSWORD = credentials.app_password
         self.APP_TENANTID = credentials.app_tenant_id
         self.APP_TYPE = credentials.app_type
+        if credentials.openid_metadata_url:
+            self.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL = credentials.openid_metadata_url
+        if credentials.token_issuer:
+            self.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER = credentials.token_issuer
 
 
 def _cheapen_connector_clients() -> None:
@@ -189,14 +199,35 @@ class TeamsChannel:
             activity = Activity().deserialize(body)
         except Exception as bad:  # msrest raises several unrelated types for malformed activities
             return web.json_response({"error": f"malformed activity: {bad}"}, status=400)
-        auth_header = request.headers.get("Authorization", "")
         try:
-            invoke_response = await self.adapter.process_activity(auth_header, activity, self.bot.on_turn)
-        except PermissionError:
+            identity = await self.adapter.bot_framework_authentication.authenticate_request(
+                activity, request.headers.get("Authorization", "")
+            )
+        except Exception as refused:  # botbuilder raises PermissionError, jwt errors, even IndexError (unknown kid)
+            log.warning("refused an activity from %s: %s", activity.service_url, type(refused).__name__)
             return web.json_response({"error": "unauthorized"}, status=401)
+        invoke_response = await self.adapter.process_activity(identity, activity, self.bot.on_turn)
         if invoke_response:
             return web.json_response(invoke_response.body, status=invoke_response.status)
         return web.Response(status=201)
+
+    async def warm_up(self) -> None:
+        """Fetch the channel's signing keys now, off the event loop: botbuilder fetches them with a blocking
+        `requests` call on the first request otherwise (TRAPS.md), stalling every turn in flight."""
+        if not self.authenticated:
+            return
+        url = self.credentials.openid_metadata_url or AuthenticationConstants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL
+        metadata = JwtTokenExtractor.get_open_id_metadata(url)
+
+        def fetch() -> None:
+            try:
+                asyncio.run(metadata.get(""))
+            except IndexError:
+                pass  # no key has the empty id; the keys were fetched and cached, which is all we wanted
+            except Exception as failed:  # the first real request will try again
+                log.warning("could not fetch the channel's signing keys from %s: %s", url, failed)
+
+        await asyncio.to_thread(fetch)
 
     async def send_text(self, reference: dict, text: str) -> None:
         """Proactive message into a stored conversation (the notifier's MessageSender)."""
