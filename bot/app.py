@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot.channels.teams import BotCredentials, TeamsChannel
 from bot.clock import Clock
+from bot.exports import BadLink, ExportLinks
+from bot.ledger import export_csv, export_json
 from bot.metrics import REGISTRY
 from bot.notifier import Notifier
 from bot.policy import Policy, load_policy
@@ -40,9 +43,11 @@ async def build_runtime(
     clock: Clock,
     credentials: BotCredentials,
     tick_seconds: float = 30.0,
+    public_url: str = "http://127.0.0.1:3978",
+    export_secret: str | None = None,
 ) -> Runtime:
     store = TinyDBStore(data_dir)
-    service = ReviewService(store, policy, snapshot, clock)
+    service = ReviewService(store, policy, snapshot, clock, ExportLinks(public_url, export_secret))
     await service.start()
     teams = TeamsChannel(service, store, credentials)
     notifier = Notifier(store, teams, clock)
@@ -70,12 +75,36 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
             }
         )
 
+    async def export(request: web.Request) -> web.Response:
+        """A security lead's export link: checked, then built from the ledger on the spot."""
+        service = runtime.service
+        try:
+            wanted = service.links.read(request.match_info["token"], service.clock.now())
+        except BadLink as bad:
+            return web.Response(status=403, text=str(bad))
+        if not service.is_security_lead(wanted.requester):
+            return web.Response(status=403, text="this link was made for someone who is no longer a security lead")
+        if service.campaign(wanted.campaign_id) is None:
+            return web.Response(status=404, text="no such campaign")
+        name = "accessbot-" + wanted.campaign_id.replace(":", "-")
+        if wanted.fmt == "zip":
+            body, content_type = await service.evidence(wanted.campaign_id), "application/zip"
+        else:
+            out = io.StringIO()
+            (export_csv if wanted.fmt == "csv" else export_json)(await service.campaign_ledger(wanted.campaign_id), out)
+            body, content_type = out.getvalue().encode(), f"text/{wanted.fmt}" if wanted.fmt == "csv" else "application/json"
+        return web.Response(
+            body=body,
+            headers={"Content-Type": content_type, "Content-Disposition": f'attachment; filename="{name}.{wanted.fmt}"'},
+        )
+
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    app.router.add_get("/exports/{token}", export)
 
     async def scheduler_context(_: web.Application):  # type: ignore[no-untyped-def]
         await runtime.teams.warm_up()

@@ -69,6 +69,8 @@ async def _runtime(settings: Settings, policy: Optional[Path], snapshot: Optiona
         clock=SystemClock(),
         credentials=credentials,
         tick_seconds=settings.tick_seconds,
+        public_url=settings.base_url(),
+        export_secret=settings.export_secret.get_secret_value() or None,
     )
 
 
@@ -112,6 +114,8 @@ def serve(
 ) -> None:
     """Run the bot server: /api/messages, /healthz, /metrics and the weekly schedule."""
     settings = _settings(data_dir)
+    settings.host = host or settings.host
+    settings.port = port or settings.port
     credentials = _credentials(settings)
     if not credentials.app_id and not no_auth:
         err.print("[red]No bot app id:[/] set MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD (see docs/), "
@@ -120,7 +124,7 @@ def serve(
 
     async def main() -> None:
         runtime = await _runtime(settings, policy, snapshot, credentials)
-        await _serve(runtime, host or settings.host, port or settings.port)
+        await _serve(runtime, settings.host, settings.port)
 
     asyncio.run(main())
 
@@ -144,6 +148,7 @@ def demo(
             clock=SystemClock(),
             credentials=BotCredentials(),
             tick_seconds=settings.tick_seconds,
+            public_url=f"http://127.0.0.1:{port}",
         )
         state, opened = await runtime.service.open_current_campaign()
         summary = runtime.service.summary(state)

@@ -23,6 +23,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 3978
     tick_seconds: float = 30.0
+    public_url: str = ""  # how people reach this server (export links); default http://{host}:{port}
+    export_secret: SecretStr = SecretStr("")  # signs export links; random per process when empty
+
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
 
     app_id: str = Field("", validation_alias=AliasChoices("ACCESSBOT_APP_ID", "MICROSOFT_APP_ID", "MicrosoftAppId"))
     app_password: SecretStr = Field(

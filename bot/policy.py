@@ -76,6 +76,7 @@ class Policy:
         EscalationStep(Stage.SECURITY_LEADS, timedelta(days=4)),
     )
     no_answer: NoAnswer = NoAnswer.ESCALATE
+    revoke_wins: bool = True  # with several reviewers, a later Revoke overrides an earlier Keep
     remediation: RemediationMode = RemediationMode.OFF
     dual_custody_global_admin: bool = True
     break_glass: tuple[BreakGlassAccount, ...] = ()
@@ -226,6 +227,7 @@ class _Loader:
             reminder_every=schedule.reminder_every,
             escalation=self.escalation(schedule.deadline, Policy.escalation),
             no_answer=self.no_answer(),
+            revoke_wins=self.revoke_wins(),
             remediation=self.remediation_mode(),
             dual_custody_global_admin=self.dual_custody(),
             break_glass=self.break_glass(),
@@ -343,8 +345,13 @@ class _Loader:
             previous = path
         return tuple(steps)
 
+    def revoke_wins(self) -> bool:
+        if self.table(("outcome",), ("no_answer", "revoke_wins")) is None:
+            return Policy.revoke_wins
+        return self.boolean(("outcome", "revoke_wins"), default=Policy.revoke_wins)
+
     def no_answer(self) -> NoAnswer:
-        if self.table(("outcome",), ("no_answer",)) is None:
+        if self.table(("outcome",), ("no_answer", "revoke_wins")) is None:
             return Policy.no_answer
         return NoAnswer(self.choice(("outcome", "no_answer"), tuple(NoAnswer), default=Policy.no_answer.value))
 

@@ -21,16 +21,31 @@ from bot.engine.campaigns import (
     review_requests,
 )
 from bot.engine.decisions import DecisionOutcome, DecisionRequest, Verdict, decide
-from bot.engine.model import SECURITY_LEADS, Campaign, LedgerEvent, Notice, ReviewItem
+from bot.engine.model import (
+    SECURITY_LEADS,
+    Campaign,
+    Decision,
+    Finding,
+    LedgerEvent,
+    Notice,
+    NoticeKind,
+    ReviewItem,
+)
 from bot.engine.routing import Routing, exceptions_from_policy, routing_from_policy
-from bot.engine.state import CampaignState, apply_event
+from bot.engine.signoff import SignOffOutcome, sign_off
+from bot.engine.state import CampaignState, apply_event, decision_from_data
 from bot.engine.status import CampaignSummary, summarize
 from bot.engine.timeline import tick
-from bot.ledger import LedgerRecord
+from bot.evidence_pack import campaign_records, evidence_pack
+from bot.exports import ExportLinks, ExportRequest
+from bot.ledger import EMPTY_HEAD, LedgerRecord
 from bot.policy import Policy
 from bot.store.base import OutboxMessage, Store
 from checks.snapshot import TenantSnapshot
 from checks.subjects import subjects_from_snapshot
+
+
+SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
 
 class UnknownItem(LookupError):
@@ -62,8 +77,11 @@ async def rebuild_campaign(
 class ReviewService:
     """Holds the live state of every campaign and performs each change in the one safe order."""
 
-    def __init__(self, store: Store, policy: Policy, snapshot: TenantSnapshot, clock: Clock) -> None:
+    def __init__(
+        self, store: Store, policy: Policy, snapshot: TenantSnapshot, clock: Clock, links: ExportLinks | None = None
+    ) -> None:
         self.store = store
+        self.links = links or ExportLinks("http://127.0.0.1:3978")
         self.policy = policy
         self.snapshot = snapshot
         self.clock = clock
@@ -159,12 +177,95 @@ class ReviewService:
     async def decide(self, request: DecisionRequest) -> DecisionResult:
         async with self._item_locks[request.item_id]:
             item, campaign = self.item(request.item_id)
-            outcome = decide(item, request, self.routing, self.clock.now())
+            locked_by = self._campaigns[campaign.id].signed_off_by
+            outcome = decide(item, request, self.routing, self.clock.now(), locked_by=locked_by)
             if outcome.verdict is Verdict.RECORDED:
                 await self._record(outcome.events)
                 await self._queue(outcome.notices)
             current, _ = self.item(request.item_id)
             return DecisionResult(outcome, current, campaign)
+
+    # ---- what security leads ask --------------------------------------------------------------
+
+    async def sign_off(self, actor_id: str, actor_name: str) -> SignOffOutcome:
+        """Lock the newest campaign's answers; the evidence pack then carries the sign-off."""
+        campaigns = self.campaigns()
+        if not campaigns:
+            return SignOffOutcome(False, "No review campaign is open yet.")
+        outcome = sign_off(campaigns[0], actor_id, actor_name, self.routing, self.clock.now())
+        if outcome.ok:
+            await self._record(outcome.events)
+        return outcome
+
+    def overdue(self) -> list[tuple[ReviewItem, Campaign]]:
+        now = self.clock.now()
+        return [
+            (item, state.campaign)
+            for state in self.campaigns()
+            for item in state.open_items()
+            if item.exception is None and (item.overdue or now >= item.due)
+        ]
+
+    def findings(self) -> list[tuple[ReviewItem, Finding]]:
+        """Every finding on the newest campaign's items, most severe first."""
+        campaigns = self.campaigns()
+        if not campaigns:
+            return []
+        found = [(item, finding) for item in campaigns[0].items.values() for finding in item.subject.findings]
+        return sorted(found, key=lambda pair: (SEVERITY_ORDER.get(pair[1].severity, 9), pair[0].subject.title))
+
+    async def history(self, query: str) -> list[tuple[ReviewItem, Decision, Campaign]]:
+        """Every answer ever recorded on the access of a person (UPN or id) or a partner (name), oldest first."""
+        person = self.resolve_person(query)
+        needle = query.strip().lower()
+
+        def concerns(item: ReviewItem) -> bool:
+            if person is not None:
+                return person in item.subject.holder_ids
+            return bool(needle) and needle in (item.subject.partner_name or item.subject.title).lower()
+
+        found = []
+        for record in await self.store.ledger_records():
+            if record.type != "decision" or record.data.get("item_id") not in self._item_campaign:
+                continue
+            item, campaign = self.item(record.data["item_id"])
+            if concerns(item):
+                found.append((item, decision_from_data(record.data), campaign))
+        return found
+
+    async def remind(self, reviewer_id: str, by_name: str) -> int:
+        """A security lead's nudge: one reminder now, listing what the reviewer still owes."""
+        waiting = [i for i, _ in self.items_for(reviewer_id) if i.exception is None and reviewer_id in i.reviewers]
+        if not waiting:
+            return 0
+        now = self.clock.now()
+        await self._queue(
+            [
+                Notice(
+                    key=f"manual-remind:{reviewer_id}:{now:%Y%m%dT%H%M}",
+                    kind=NoticeKind.REMINDER,
+                    to=reviewer_id,
+                    item_ids=tuple(i.id for i in waiting),
+                    text=f"{by_name} asks you to finish your access reviews: {len(waiting)} item(s) are waiting. "
+                    "Say 'my reviews'.",
+                )
+            ]
+        )
+        return len(waiting)
+
+    def export_link(self, request: ExportRequest) -> str:
+        return self.links.make(request, self.clock.now())
+
+    async def campaign_ledger(self, campaign_id: str) -> list[LedgerRecord]:
+        return campaign_records(await self.store.ledger_records(), campaign_id)
+
+    async def evidence(self, campaign_id: str) -> bytes:
+        state = self._campaigns.get(campaign_id)
+        if state is None:
+            raise UnknownItem(campaign_id)
+        records = await self.store.ledger_records()
+        head = records[-1].head if records else EMPTY_HEAD
+        return evidence_pack(state, records, head, self.clock.now())
 
     # ---- time -----------------------------------------------------------------------------------
 

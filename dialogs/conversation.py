@@ -5,32 +5,65 @@ from __future__ import annotations
 import re
 
 from bot.service import ReviewService
+from dialogs import security_lead
 from dialogs.help import help_view
 from dialogs.review import my_reviews
 from dialogs.status import status
 from dialogs.views import Actor, TextView, View
 
-_COMMANDS = {
-    "help": "help",
-    "my reviews": "my reviews",
+_ALIASES = {
+    "?": "help",
     "reviews": "my reviews",
     "my review": "my reviews",
     "review": "my reviews",
-    "status": "status",
+    "signoff": "sign off",
+    "sign-off": "sign off",
+    "start": "start review",
 }
+LEAD_COMMANDS = ("overdue", "findings", "history", "export", "remind", "start review", "sign off")
 
 
 def normalise(text: str) -> str:
-    """Lower-case, single-spaced, without a leading slash or trailing punctuation."""
-    return re.sub(r"\s+", " ", text or "").strip().lstrip("/").rstrip(".!?").strip().lower()
+    """Lower-case, single-spaced, without a leading slash or trailing full stop."""
+    return re.sub(r"\s+", " ", text or "").strip().lstrip("/").rstrip(".!").strip().lower()
 
 
-def respond(service: ReviewService, actor: Actor, text: str) -> View:
-    command = _COMMANDS.get(normalise(text))
+def parse(text: str) -> tuple[str, str]:
+    """(command, argument): the longest known command the text starts with, and what follows it."""
+    said = normalise(text)
+    said = _ALIASES.get(said, said)
+    for command in sorted(("help", "my reviews", "status", *LEAD_COMMANDS), key=len, reverse=True):
+        if said == command or said.startswith(command + " "):
+            return command, (text or "").strip().lstrip("/")[len(command):].strip()
+    return "", said
+
+
+async def respond(service: ReviewService, actor: Actor, text: str) -> View:
+    command, argument = parse(text)
     if command == "help":
-        return help_view(bool(actor.object_id) and service.is_security_lead(actor.object_id or ""))
+        return help_view(security_lead.is_lead(service, actor))
     if command == "my reviews":
         return my_reviews(service, actor)
     if command == "status":
         return status(service, actor)
-    return TextView(f"Sorry, I don't know “{text.strip()[:80]}”. Say 'help' to see what I can do.")
+    if command in LEAD_COMMANDS:
+        if not security_lead.is_lead(service, actor):
+            return security_lead.refuse(command)
+        return await _lead_command(service, actor, command, argument)
+    return TextView(f"Sorry, I don't know “{(text or '').strip()[:80]}”. Say 'help' to see what I can do.")
+
+
+async def _lead_command(service: ReviewService, actor: Actor, command: str, argument: str) -> View:
+    if command == "overdue":
+        return security_lead.overdue(service)
+    if command == "findings":
+        return security_lead.findings(service)
+    if command == "history":
+        return await security_lead.history(service, argument)
+    if command == "export":
+        return security_lead.export(service, actor)
+    if command == "remind":
+        return await security_lead.remind(service, actor, argument)
+    if command == "start review":
+        return await security_lead.start_review(service)
+    return await security_lead.sign_off(service, actor)

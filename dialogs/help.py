@@ -9,10 +9,19 @@ REVIEWER_COMMANDS = (
     ("status", "how far the current review is, and your part in it"),
     ("help", "this list"),
 )
+LEAD_COMMANDS = (
+    ("overdue", "items past their deadline, and with whom"),
+    ("findings", "what the checks found on this review's items"),
+    ("history <person or partner>", "every answer ever recorded on their access"),
+    ("export", "download links: evidence pack, attestations CSV and JSON"),
+    ("remind <person>", "nudge a reviewer now"),
+    ("start review", "open this period's review if it is not open"),
+    ("sign off", "lock this review's answers and seal the evidence pack"),
+)
 
 
 def help_view(is_security_lead: bool) -> HelpView:
-    commands = REVIEWER_COMMANDS
+    commands = REVIEWER_COMMANDS + (LEAD_COMMANDS if is_security_lead else ())
     footer = (
         "Each week I ask the owner of every privileged role, partner relationship and admin recovery contact "
         "to confirm it is still right. Keep what is needed, revoke what is not (say why), or pass on what you don't know."

@@ -117,7 +117,7 @@ class AccessBot(ActivityHandler):
             await self._replace_or_send(turn_context, view)
             return
         text = TurnContext.remove_recipient_mention(activity) if activity.entities else activity.text
-        await self._send(turn_context, respond(self.service, actor, text or ""))
+        await self._send(turn_context, await respond(self.service, actor, text or ""))
 
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
         activity = turn_context.activity

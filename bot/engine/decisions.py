@@ -56,8 +56,13 @@ class DecisionOutcome:
     decision: Decision | None = field(default=None)
 
 
-def decide(item: ReviewItem, request: DecisionRequest, routing: Routing, now: datetime) -> DecisionOutcome:
-    """Validate one answer against the item and the routing; return what to record and send."""
+def decide(
+    item: ReviewItem, request: DecisionRequest, routing: Routing, now: datetime, *, locked_by: str | None = None
+) -> DecisionOutcome:
+    """Validate one answer against the item and the routing; return what to record and send.
+
+    ``locked_by`` names who signed the campaign off: its answers can no longer change.
+    """
     if request.actor_id in item.subject.holder_ids and not _self_attestation_allowed(item, routing):
         return DecisionOutcome(Verdict.REFUSED, "You can't review your own access; it has been left for another reviewer.")
     if any(_same_answer(earlier, request) for earlier in item.history):
@@ -66,14 +71,18 @@ def decide(item: ReviewItem, request: DecisionRequest, routing: Routing, now: da
     if on_behalf is None:
         return DecisionOutcome(Verdict.REFUSED, "This item is assigned to someone else; your answer was not recorded.")
 
+    if locked_by is not None:
+        return DecisionOutcome(Verdict.REFUSED, f"This review was signed off by {locked_by}; its answers are locked.")
+
     if not item.is_open:
         first = item.decision
         assert first is not None
         if request.action is first.action:
             return DecisionOutcome(Verdict.DUPLICATE, f"Already answered: {first.summary()}.", first=first)
-        return DecisionOutcome(
-            Verdict.CONFLICT, f"Not recorded: this item was already answered — {first.summary()}.", first=first
-        )
+        if not _revoke_overrides(first, request, on_behalf, routing):
+            return DecisionOutcome(
+                Verdict.CONFLICT, f"Not recorded: this item was already answered — {first.summary()}.", first=first
+            )
 
     refusal = _refusal(item, request)
     if refusal:
@@ -118,6 +127,19 @@ def decide(item: ReviewItem, request: DecisionRequest, routing: Routing, now: da
         events=(LedgerEvent("decision", data),),
         notices=tuple(notices),
         decision=decision,
+    )
+
+
+def _revoke_overrides(first: Decision, request: DecisionRequest, on_behalf: str, routing: Routing) -> bool:
+    """With several reviewers, another reviewer's Revoke wins over a Keep (when the policy says so);
+    nobody overrides their own answer, and nothing overrides a Revoke."""
+    answered_for = first.on_behalf_of or first.actor_id
+    return (
+        routing.revoke_wins
+        and first.action is Action.KEEP
+        and request.action is Action.REVOKE
+        and request.actor_id != first.actor_id
+        and on_behalf != answered_for
     )
 
 

@@ -56,6 +56,7 @@ class Finding:
     title: str
     severity: str
     recommendation: str = ""
+    scuba: str | None = None  # the CISA ScubaGear baseline id, where one exists
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ class Routing:
     security_leads: tuple[str, ...]
     delegates: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     recovery_include_admin: bool = False
+    revoke_wins: bool = True
 
     def owners_of_role(self, role_id: str | None, role_name: str | None) -> tuple[str, ...]:
         for key in (role_id, role_name):
@@ -94,6 +95,7 @@ def routing_from_policy(policy: Policy, resolve: Callable[[str], str | None]) ->
         security_leads=ids(policy.security_leads),
         delegates=delegates,
         recovery_include_admin=policy.recovery_owners_include_admin,
+        revoke_wins=policy.revoke_wins,
     )
     if unknown:
         raise UnresolvedPeople(sorted(set(unknown)))

@@ -8,7 +8,7 @@ recorded and replays the ledger the same way at start-up, so the two can never d
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Mapping
 
@@ -28,7 +28,8 @@ class CampaignState:
     campaign: Campaign
     items: dict[str, ReviewItem]
     reminder_round: int = 0
-    events_applied: int = field(default=0)
+    signed_off_by: str | None = None
+    signed_off_at: datetime | None = None
 
     def open_items(self) -> list[ReviewItem]:
         return [item for item in self.items.values() if item.is_open]
@@ -71,7 +72,6 @@ def apply_event(state: CampaignState, event_type: str, data: Mapping[str, Any]) 
     handler = _HANDLERS.get(event_type)
     if handler is not None:
         handler(state, data)
-        state.events_applied += 1
 
 
 def _apply_decision(state: CampaignState, data: Mapping[str, Any]) -> None:
@@ -79,7 +79,8 @@ def _apply_decision(state: CampaignState, data: Mapping[str, Any]) -> None:
     decision = decision_from_data(data)
     if decision.action in (Action.KEEP, Action.REVOKE):
         final_state = ItemState.EXPIRED if decision.system else ItemState.DECIDED
-        state.items[item.id] = replace(item, state=final_state, decision=decision)
+        overridden = (item.decision,) if item.decision is not None else ()
+        state.items[item.id] = replace(item, state=final_state, decision=decision, history=item.history + overridden)
         return
     state.items[item.id] = replace(
         item,
@@ -110,6 +111,11 @@ def _apply_exception_expired(state: CampaignState, data: Mapping[str, Any]) -> N
         state.items[item_id] = replace(state.items[item_id], exception=None)
 
 
+def _apply_signed_off(state: CampaignState, data: Mapping[str, Any]) -> None:
+    state.signed_off_by = data["by"]
+    state.signed_off_at = datetime.fromisoformat(data["at"])
+
+
 def _add_reviewers(item: ReviewItem, added: list[str]) -> tuple[str, ...]:
     """Escalation widens the circle; it never hands anyone their own access."""
     merged = list(item.reviewers)
@@ -126,4 +132,5 @@ _HANDLERS = {
     "escalated": _apply_escalated,
     "reminded": _apply_reminded,
     "exception_expired": _apply_exception_expired,
+    "campaign_signed_off": _apply_signed_off,
 }

@@ -139,6 +139,7 @@ def finding_to_dict(finding: Finding) -> JsonDict:
         "title": finding.title,
         "severity": finding.severity,
         "recommendation": finding.recommendation,
+        "scuba": finding.scuba,
     }
 
 
@@ -148,6 +149,7 @@ def finding_from_dict(raw: Mapping[str, Any]) -> Finding:
         title=raw["title"],
         severity=raw["severity"],
         recommendation=raw.get("recommendation", ""),
+        scuba=raw.get("scuba"),
     )
 
 

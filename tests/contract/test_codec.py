@@ -37,7 +37,7 @@ zones = st.just(timezone.utc) | st.integers(-14 * 60, 14 * 60).map(lambda m: tim
 times = st.datetimes(timezones=zones)
 maybe = st.none().__or__
 
-findings = st.builds(Finding, check_id=text, title=text, severity=text, recommendation=text)
+findings = st.builds(Finding, check_id=text, title=text, severity=text, recommendation=text, scuba=st.none() | text)
 subjects = st.builds(
     Subject,
     key=text,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from bot.engine.decisions import DecisionRequest, Verdict, decide
@@ -187,3 +188,55 @@ def test_admin_may_confirm_own_recovery_contact_only_when_policy_allows() -> Non
     recovery = next(i for i in state.items.values() if i.subject.key.startswith("recovery:"))
     assert recovery.reviewers == (OWNER, MEGAN)
     assert decide(recovery, ask(recovery, Action.KEEP, actor=MEGAN), allowing, MONDAY).verdict is Verdict.RECORDED
+
+
+def test_another_reviewers_revoke_wins_over_a_keep_and_the_keep_stays_in_history() -> None:
+    _, state = opened()
+    item = only_item(state)
+    record(state, decide(item, ask(item, Action.DONT_KNOW), make_routing(), MONDAY).events)  # now with Lee too
+    routing = make_routing()
+    lee_keeps = decide(only_item(state), ask(item, Action.KEEP, actor=FALLBACK, name="Lee Gu"), routing, MONDAY)
+    record(state, lee_keeps.events)
+    escalated = only_item(state)
+    # Lynne joins as a security lead after escalation and revokes
+    state.items[item.id] = replace(escalated, reviewers=escalated.reviewers + (LEAD,))
+    revoke = decide(
+        state.items[item.id], ask(item, Action.REVOKE, actor=LEAD, name="Lynne Robbins", justification="shared account"),
+        routing, MONDAY,
+    )
+    assert revoke.verdict is Verdict.RECORDED
+    record(state, revoke.events)
+    final = only_item(state)
+    assert final.decision.action is Action.REVOKE and final.history[-1].action is Action.KEEP
+
+
+def test_nobody_overrides_their_own_keep_and_nothing_overrides_a_revoke() -> None:
+    _, state = opened()
+    item = only_item(state)
+    record(state, decide(item, ask(item, Action.KEEP), make_routing(), MONDAY).events)
+    mine = decide(only_item(state), ask(item, Action.REVOKE, justification="changed my mind"), make_routing(), MONDAY)
+    assert mine.verdict is Verdict.CONFLICT
+    by_delegate = decide(
+        only_item(state), ask(item, Action.REVOKE, actor=DELEGATE, justification="for Alex"), make_routing(), MONDAY
+    )
+    assert by_delegate.verdict is Verdict.CONFLICT  # the delegate speaks for the same reviewer
+
+
+def test_revoke_wins_can_be_switched_off() -> None:
+    routing = replace(make_routing(), revoke_wins=False)
+    _, state = opened(routing=routing)
+    item = only_item(state)
+    record(state, decide(item, ask(item, Action.DONT_KNOW), routing, MONDAY).events)
+    record(state, decide(only_item(state), ask(item, Action.KEEP, actor=FALLBACK, name="Lee"), routing, MONDAY).events)
+    state.items[item.id] = replace(only_item(state), reviewers=only_item(state).reviewers + (LEAD,))
+    later = decide(
+        state.items[item.id], ask(item, Action.REVOKE, actor=LEAD, name="Lynne", justification="shared account"), routing, MONDAY
+    )
+    assert later.verdict is Verdict.CONFLICT
+
+
+def test_signed_off_campaign_refuses_every_answer() -> None:
+    _, state = opened()
+    item = only_item(state)
+    outcome = decide(item, ask(item, Action.KEEP), make_routing(), MONDAY, locked_by="Lynne Robbins")
+    assert outcome.verdict is Verdict.REFUSED and "signed off by Lynne Robbins" in outcome.message

@@ -1,0 +1,101 @@
+"""What a security lead can ask in chat: overdue, findings, history, export, remind, start review, sign off.
+
+Everyone else gets a polite refusal that says who can: these commands show other people's access.
+"""
+
+from __future__ import annotations
+
+from bot.exports import ExportRequest
+from bot.service import ReviewService
+from dialogs.views import Actor, StatusRow, StatusView, TextView, Tone, View
+
+LEAD_ONLY = (
+    "Only the security leads named in the review policy can use “{command}”, because it shows other people's access. "
+    "Say 'my reviews' for your own items."
+)
+MAX_ROWS = 40  # a FactSet this long still reads well on a phone and stays far below Teams' card size limit
+
+
+def refuse(command: str) -> TextView:
+    return TextView(LEAD_ONLY.format(command=command), Tone.WARNING)
+
+
+def is_lead(service: ReviewService, actor: Actor) -> bool:
+    return bool(actor.object_id) and service.is_security_lead(actor.object_id or "")
+
+
+def overdue(service: ReviewService) -> View:
+    late = service.overdue()
+    if not late:
+        return TextView("Nothing is overdue.", Tone.GOOD)
+    rows = tuple(
+        StatusRow(item.subject.title, f"with {', '.join(service.display_name(r) for r in item.reviewers)}; due {item.due:%d %b}")
+        for item, _ in late[:MAX_ROWS]
+    )
+    return StatusView(f"{len(late)} overdue item(s)", rows, warnings=_more(len(late)))
+
+
+def findings(service: ReviewService) -> View:
+    found = service.findings()
+    if not found:
+        return TextView("No findings on the current review's items.", Tone.GOOD)
+    rows = tuple(
+        StatusRow(f"{finding.severity.upper()} · {item.subject.title}", finding.title + (f" ({finding.scuba})" if finding.scuba else ""))
+        for item, finding in found[:MAX_ROWS]
+    )
+    return StatusView(f"{len(found)} finding(s) in the current review", rows, warnings=_more(len(found)))
+
+
+async def history(service: ReviewService, query: str) -> View:
+    if not query.strip():
+        return TextView("Say 'history' and a person's e-mail address or a partner's name, e.g. 'history meganb@contoso.com'.")
+    answers = await service.history(query)
+    if not answers:
+        return TextView(f"No recorded answers about “{query.strip()}”.")
+    rows = tuple(
+        StatusRow(
+            f"{decision.at:%Y-%m-%d} · {item.subject.title}",
+            decision.summary() + (f" — “{decision.justification}”" if decision.justification else ""),
+        )
+        for item, decision, _ in answers[-MAX_ROWS:]
+    )
+    return StatusView(f"History of {query.strip()}", rows)
+
+
+def export(service: ReviewService, actor: Actor) -> View:
+    campaigns = service.campaigns()
+    if not campaigns:
+        return TextView("No review campaign is open yet.")
+    campaign = campaigns[0].campaign
+    links = {fmt: service.export_link(ExportRequest(campaign.id, fmt, actor.object_id or "")) for fmt in ("zip", "csv", "json")}
+    return TextView(
+        f"Evidence for the {campaign.tenant_name} review {campaign.period} (links work for one hour): "
+        f"[evidence pack (zip)]({links['zip']}) · [attestations CSV]({links['csv']}) · [attestations JSON]({links['json']})"
+    )
+
+
+async def remind(service: ReviewService, actor: Actor, who: str) -> View:
+    reviewer = service.resolve_person(who) if who.strip() else None
+    if reviewer is None:
+        return TextView("Say 'remind' and the reviewer's e-mail address, e.g. 'remind pattif@contoso.com'.")
+    count = await service.remind(reviewer, actor.name)
+    if not count:
+        return TextView(f"{service.display_name(reviewer)} has nothing waiting.", Tone.GOOD)
+    return TextView(f"Reminded {service.display_name(reviewer)} of {count} item(s).", Tone.GOOD)
+
+
+async def start_review(service: ReviewService) -> View:
+    state, opened = await service.open_current_campaign()
+    if opened:
+        return TextView(f"Started the {state.campaign.tenant_name} review {state.campaign.period}: "
+                        f"{state.campaign.item_count} items; reviewers are being asked now.", Tone.GOOD)
+    return TextView(f"This period's review ({state.campaign.period}) is already open. Say 'status'.")
+
+
+async def sign_off(service: ReviewService, actor: Actor) -> View:
+    outcome = await service.sign_off(actor.object_id or "", actor.name)
+    return TextView(outcome.message, Tone.GOOD if outcome.ok else Tone.WARNING)
+
+
+def _more(total: int) -> tuple[str, ...]:
+    return (f"Showing the first {MAX_ROWS} of {total}.",) if total > MAX_ROWS else ()

@@ -1,0 +1,99 @@
+"""Security leads ask the bot in chat; everyone else is politely refused. Driven through /api/messages."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from datetime import timedelta
+
+import aiohttp
+
+from tests.integration.fake_connector import card_text
+from tests.integration.test_teams_messages import ALEX, Bot, bot  # noqa: F401 (pytest fixture)
+
+PATTI = {"id": "29:1patti", "name": "Patti Fernandez", "aadObjectId": "f66eb8b7-79c8-407b-8b95-85a879f2381e"}
+
+
+def last_card_text(bot: Bot) -> str:  # noqa: F811
+    return card_text(bot.connector.cards()[-1])
+
+
+async def test_a_reviewer_who_is_not_a_security_lead_is_politely_refused(bot: Bot) -> None:  # noqa: F811
+    for command in ("overdue", "findings", "history meganb@contoso.com", "export", "sign off"):
+        await bot.say(command, person=PATTI)
+        assert "Only the security leads" in bot.connector.texts()[-1], command
+    assert not [r for r in await bot.runtime.store.ledger_records() if r.type == "campaign_signed_off"]
+
+
+async def test_overdue_lists_items_past_their_deadline_with_their_reviewers(bot: Bot) -> None:  # noqa: F811
+    await bot.say("overdue")
+    assert bot.connector.texts()[-1] == "Nothing is overdue."
+    bot.runtime.service.clock.advance(timedelta(days=6))  # type: ignore[attr-defined]
+    await bot.runtime.service.tick()
+    await bot.say("overdue")
+    text = last_card_text(bot)
+    assert "overdue item(s)" in text and "Megan Bowen — Global Administrator" in text and "Patti Fernandez" in text
+
+
+async def test_history_shows_every_recorded_answer_about_a_person(bot: Bot) -> None:  # noqa: F811
+    await bot.click(bot.item_id("Megan Bowen — Global Administrator"), "keep")
+    await bot.say("history meganb@contoso.com")
+    text = last_card_text(bot)
+    assert "History of meganb@contoso.com" in text and "Kept by Alex Wilber" in text
+    await bot.say("history nobody@nowhere.example")
+    assert "No recorded answers" in bot.connector.texts()[-1]
+
+
+async def test_export_gives_working_signed_links_and_refuses_altered_ones(bot: Bot) -> None:  # noqa: F811
+    await bot.click(bot.item_id("Megan Bowen — Global Administrator"), "keep")
+    await bot.say("export")
+    links = re.findall(r"\((http://[^)]+)\)", bot.connector.texts()[-1])
+    assert len(links) == 3
+    base = bot.url.replace("/api/messages", "")
+    async with aiohttp.ClientSession() as session:
+        zip_link = next(link for link in links if "/exports/" in link)
+        path = zip_link.split("/exports/", 1)[1]
+        async with session.get(f"{base}/exports/{path}") as response:
+            assert response.status == 200
+            pack = zipfile.ZipFile(io.BytesIO(await response.read()))
+        assert set(pack.namelist()) == {"attestations.csv", "attestations.json", "summary.json"}
+        summary = json.loads(pack.read("summary.json"))
+        records = await bot.runtime.store.ledger_records()
+        assert summary["ledger_head"] == {"seq": records[-1].seq, "hash": records[-1].hash}
+        assert summary["items"]["kept"] == 1
+        assert "keep" in pack.read("attestations.csv").decode()
+        forged = path[:-3] + ("AAA" if not path.endswith("AAA") else "BBB")
+        async with session.get(f"{base}/exports/{forged}") as response:
+            assert response.status == 403
+
+
+async def test_remind_queues_a_reminder_for_that_reviewer_now(bot: Bot) -> None:  # noqa: F811
+    await bot.say("remind pattif@contoso.com")
+    assert "Reminded Patti Fernandez of 2 item(s)" in bot.connector.texts()[-1]
+    due = await bot.runtime.store.due_messages(bot.runtime.service.clock.now(), 100)
+    assert any(m.recipient == PATTI["aadObjectId"] and "asks you to finish" in m.payload["text"] for m in due)
+
+
+async def test_sign_off_locks_the_answers_and_is_recorded(bot: Bot) -> None:  # noqa: F811
+    await bot.say("sign off")
+    assert "Signed off by Alex Wilber" in bot.connector.texts()[-1]
+    _, body = await bot.click(bot.item_id("Megan Bowen — Global Administrator"), "keep")
+    assert "signed off by Alex Wilber" in card_text(body["value"])
+    records = await bot.runtime.store.ledger_records()
+    assert [r.type for r in records].count("campaign_signed_off") == 1 and "decision" not in [r.type for r in records]
+    await bot.say("sign off")
+    assert "Already signed off" in bot.connector.texts()[-1]
+
+
+async def test_start_review_says_the_period_is_already_open(bot: Bot) -> None:  # noqa: F811
+    await bot.say("start review")
+    assert "already open" in bot.connector.texts()[-1]
+
+
+async def test_help_for_a_security_lead_lists_the_lead_commands(bot: Bot) -> None:  # noqa: F811
+    await bot.say("help")
+    assert "sign off" in last_card_text(bot) and "history <person or partner>" in last_card_text(bot)
+    await bot.say("help", person=PATTI)
+    assert "sign off" not in last_card_text(bot)
