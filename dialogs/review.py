@@ -9,18 +9,15 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from bot.engine.decisions import DecisionRequest, Verdict
-from bot.engine.model import Action, Campaign, ReviewItem, SubjectKind
+from bot.engine.model import Action, Campaign, ReviewItem
 from bot.service import ReviewService, UnknownItem
-from dialogs.views import Actor, ChoiceView, ItemView, ListView, TextView, Tone, View
+from dialogs.digest import digest_view
+from dialogs.pending import KIND_LABELS, pending_for
+from dialogs.views import Actor, ChoiceView, DigestView, ItemView, ListView, TextView, Tone, View
 
-KIND_LABELS = {
-    SubjectKind.ROLE_ASSIGNMENT: "Privileged role",
-    SubjectKind.PARTNER: "Partner relationship",
-    SubjectKind.RECOVERY_CONTACT: "Recovery contacts",
-}
-
-# Enough cards to work through in one sitting, few enough to stay far below Teams' ~100 KB message limit.
-MAX_CARDS = 10
+# Up to this many items come as one card each; more come as one digest card.
+DIGEST_AFTER = 5
+MAX_CARDS = DIGEST_AFTER
 
 _TONE = {Verdict.RECORDED: Tone.GOOD, Verdict.DUPLICATE: Tone.NORMAL, Verdict.CONFLICT: Tone.WARNING}
 
@@ -89,12 +86,15 @@ def _names(service: ReviewService, object_ids: tuple[str, ...]) -> str:
     return ", ".join(service.display_name(o) for o in object_ids) or "nobody (tell a security lead)"
 
 
-def my_reviews(service: ReviewService, actor: Actor) -> ListView | TextView:
+def my_reviews(service: ReviewService, actor: Actor) -> ListView | DigestView | TextView:
+    """A card per item for a few items; one digest card for many."""
     if not actor.object_id:
         return TextView(_UNIDENTIFIED, Tone.WARNING)
-    pending = sorted(service.items_for(actor.object_id), key=lambda found: _review_order(found[0]))
+    pending = pending_for(service, actor.object_id)
     if not pending:
         return TextView("Nothing is waiting for you. Thank you!", Tone.GOOD)
+    if len(pending) > DIGEST_AFTER:
+        return digest_view(service, actor)
     shown = pending[:MAX_CARDS]
     noun = "item" if len(pending) == 1 else "items"
     return ListView(
@@ -105,18 +105,13 @@ def my_reviews(service: ReviewService, actor: Actor) -> ListView | TextView:
     )
 
 
-def _review_order(item: ReviewItem) -> tuple[bool, int, bool, str]:
-    """Accepted risks last; privileged roles (Global Administrator first), then partners, then contacts."""
-    subject = item.subject
-    return (
-        item.exception is not None,
-        _KIND_ORDER[subject.kind],
-        subject.role_name != "Global Administrator",
-        subject.title,
-    )
-
-
-_KIND_ORDER = {SubjectKind.ROLE_ASSIGNMENT: 0, SubjectKind.PARTNER: 1, SubjectKind.RECOVERY_CONTACT: 2}
+def current_item(service: ReviewService, item_id: str) -> View:
+    """The item as it stands now: what a card refresh shows to whoever is looking at it."""
+    try:
+        item, campaign = service.item(item_id)
+    except UnknownItem:
+        return TextView("That review item no longer exists here.", Tone.WARNING)
+    return item_view(service, item, campaign)
 
 
 async def card_action(service: ReviewService, actor: Actor, data: Mapping[str, Any]) -> View:

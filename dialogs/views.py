@@ -80,9 +80,6 @@ class HelpView:
     footer: str = ""
 
 
-View = TextView | ItemView | ListView | StatusView | HelpView
-
-
 @dataclass(frozen=True)
 class Actor:
     """The person talking to the bot, as the channel identified them."""
@@ -90,3 +87,36 @@ class Actor:
     object_id: str | None
     name: str
     channel_user_id: str = ""
+
+
+@dataclass(frozen=True)
+class DigestRow:
+    """One item inside a digest: enough to decide most items without opening them."""
+
+    item_id: str
+    title: str
+    kind_label: str
+    summary: str
+    flags: tuple[str, ...] = ()  # findings, most severe first; an item with any is "flagged"
+    outcome: TextView | None = None
+    choosable: bool = True
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.flags)
+
+
+@dataclass(frozen=True)
+class DigestView:
+    """Many items on one card, with a choice per item and "keep all not flagged"."""
+
+    header: str
+    title: str
+    intro: str
+    rows: tuple[DigestRow, ...]
+    more: int = 0
+    notice: TextView | None = None
+    warnings: tuple[str, ...] = ()
+
+
+View = TextView | ItemView | ListView | StatusView | HelpView | DigestView

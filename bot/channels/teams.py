@@ -24,9 +24,19 @@ from bot.notifier import DeliveryError
 from bot.service import ReviewService
 from bot.store.base import Store
 from dialogs.conversation import respond
-from dialogs.render.teams import CARD_CONTENT_TYPE, TeamsMessage, item_card, render
-from dialogs.review import card_action
-from dialogs.views import Actor, ItemView, TextView, View
+from dialogs.digest import digest_action, digest_view
+from dialogs.render.teams import (
+    CARD_CONTENT_TYPE,
+    DETAILS_VERB,
+    DIGEST_VERB,
+    REFRESH_VERB,
+    VERB,
+    TeamsMessage,
+    card_for,
+    render,
+)
+from dialogs.review import card_action, current_item
+from dialogs.views import Actor, DigestView, ItemView, View
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +121,10 @@ class AccessBot(ActivityHandler):
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
         actor = _actor(activity)
-        if isinstance(activity.value, dict) and "action" in activity.value:
+        value = activity.value
+        if isinstance(value, dict) and ("verb" in value or "action" in value):
             # Action.Submit fallback from a client without Universal Actions: answer, then replace the card.
-            view = await card_action(self.service, actor, activity.value)
+            view = await self._card_action(turn_context, str(value.get("verb") or VERB), value)
             await self._replace_or_send(turn_context, view)
             return
         text = TurnContext.remove_recipient_mention(activity) if activity.entities else activity.text
@@ -126,9 +137,22 @@ class AccessBot(ActivityHandler):
         value = activity.value if isinstance(activity.value, dict) else {}
         action = value.get("action") if isinstance(value.get("action"), dict) else {}
         data = action.get("data") if isinstance(action.get("data"), dict) else {}
-        view = await card_action(self.service, _actor(activity), data)
-        card = item_card(view) if isinstance(view, ItemView) else _notice_card(view)
+        view = await self._card_action(turn_context, str(action.get("verb") or VERB), data)
+        card = card_for(view, _viewers(activity))
         return InvokeResponse(status=200, body={"statusCode": 200, "type": CARD_CONTENT_TYPE, "value": card})
+
+    async def _card_action(self, turn_context: TurnContext, verb: str, data: dict[str, Any]) -> View:
+        """Route a card button to its dialog; every verb answers with the card that should replace it."""
+        actor = _actor(turn_context.activity)
+        if verb == REFRESH_VERB:
+            return current_item(self.service, str(data.get("item") or ""))
+        if verb == DIGEST_VERB:
+            return await digest_action(self.service, actor, data)
+        if verb == DETAILS_VERB:
+            # The item's own card arrives as a new message; the digest stays as it is.
+            await self._send(turn_context, current_item(self.service, str(data.get("item") or "")))
+            return digest_view(self.service, actor) if actor.object_id else current_item(self.service, "")
+        return await card_action(self.service, actor, data)
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
         """Teams sends installationUpdate and conversationUpdate on install: welcome once, on the first."""
@@ -148,27 +172,23 @@ class AccessBot(ActivityHandler):
         await turn_context.send_activity(MessageFactory.text(text))
 
     async def _send(self, turn_context: TurnContext, view: View) -> None:
-        await turn_context.send_activities([_activity(message) for message in render(view)])
+        messages = render(view, _viewers(turn_context.activity))
+        await turn_context.send_activities([_activity(message) for message in messages])
 
     async def _replace_or_send(self, turn_context: TurnContext, view: View) -> None:
         reply_to = turn_context.activity.reply_to_id
-        if isinstance(view, ItemView) and reply_to:
-            updated = _activity(TeamsMessage(card=item_card(view)))
+        if isinstance(view, (ItemView, DigestView)) and reply_to:
+            updated = _activity(TeamsMessage(card=card_for(view, _viewers(turn_context.activity))))
             updated.id = reply_to
             await turn_context.update_activity(updated)
             return
         await self._send(turn_context, view)
 
 
-def _notice_card(view: View) -> dict[str, Any]:
-    """An invoke must answer with a card; a bare text outcome becomes a one-line card."""
-    text = view.text if isinstance(view, TextView) else "Done."
-    return {
-        "type": "AdaptiveCard",
-        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-        "version": "1.5",
-        "body": [{"type": "TextBlock", "text": text, "wrap": True, "color": "Warning"}],
-    }
+def _viewers(activity: Activity) -> tuple[str, ...]:
+    """Who sees the card in this conversation: in a personal chat, the person talking to us."""
+    sender = activity.from_property
+    return (sender.id,) if sender is not None and sender.id else ()
 
 
 class TeamsChannel:

@@ -7,10 +7,13 @@ each carrying an ``Action.Submit`` fallback for clients without Universal Action
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
+from dialogs.digest import CHOICE_PREFIX
 from dialogs.views import (
     ChoiceView,
+    DigestRow,
+    DigestView,
     HelpView,
     ItemView,
     ListView,
@@ -23,6 +26,10 @@ from dialogs.views import (
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 VERB = "decide"
+REFRESH_VERB = "refresh"
+DIGEST_VERB = "digest"
+DETAILS_VERB = "details"
+MAX_REFRESH_USERS = 60  # Teams refreshes automatically for at most 60 listed users
 
 _COLOR = {Tone.NORMAL: "Default", Tone.GOOD: "Good", Tone.WARNING: "Warning", Tone.ATTENTION: "Attention"}
 _SEVERITY_COLOR = {"critical": "Attention", "high": "Attention", "medium": "Warning", "low": "Default"}
@@ -36,14 +43,17 @@ class TeamsMessage:
     card: dict[str, Any] | None = None
 
 
-def render(view: View) -> list[TeamsMessage]:
+def render(view: View, viewers: Sequence[str] = ()) -> list[TeamsMessage]:
+    """``viewers`` are the Teams user ids (MRIs) whose clients should refresh item cards automatically."""
     if isinstance(view, TextView):
         return [TeamsMessage(text=view.text)]
     if isinstance(view, ItemView):
-        return [TeamsMessage(card=item_card(view))]
+        return [TeamsMessage(card=item_card(view, viewers))]
+    if isinstance(view, DigestView):
+        return [TeamsMessage(card=digest_card(view))]
     if isinstance(view, ListView):
         messages = [TeamsMessage(text=view.intro)]
-        messages.extend(TeamsMessage(card=item_card(item)) for item in view.items)
+        messages.extend(TeamsMessage(card=item_card(item, viewers)) for item in view.items)
         if view.more:
             messages.append(TeamsMessage(text=f"{view.more} more after these — say 'my reviews' again once done."))
         return messages
@@ -69,7 +79,21 @@ def _facts(pairs: tuple[tuple[str, str], ...]) -> dict[str, Any]:
     return {"type": "FactSet", "facts": [{"title": title, "value": value} for title, value in pairs]}
 
 
-def item_card(view: ItemView) -> dict[str, Any]:
+def card_for(view: View, viewers: Sequence[str] = ()) -> dict[str, Any]:
+    """The one card that answers a card action (an invoke must answer with a card)."""
+    if isinstance(view, ItemView):
+        return item_card(view, viewers)
+    if isinstance(view, DigestView):
+        return digest_card(view)
+    if isinstance(view, StatusView):
+        return status_card(view)
+    if isinstance(view, HelpView):
+        return help_card(view)
+    text = view.text if isinstance(view, TextView) else "Done."
+    return _card([_text(text, color=_COLOR[view.tone] if isinstance(view, TextView) else "Default")])
+
+
+def item_card(view: ItemView, viewers: Sequence[str] = ()) -> dict[str, Any]:
     body: list[dict[str, Any]] = [
         _text(view.header, size="Small", isSubtle=True),
         _text(view.title, size="Medium", weight="Bolder", spacing="Small"),
@@ -97,17 +121,30 @@ def item_card(view: ItemView) -> dict[str, Any]:
                 }
             )
         actions = [_choice_action(view, choice) for choice in view.choices]
-    return _card(body, actions)
+    card = _card(body, actions)
+    if viewers:
+        # Universal Actions refresh: whoever opens this card later sees the item as it stands then.
+        card["refresh"] = {
+            "action": {"type": "Action.Execute", "verb": REFRESH_VERB, "data": {"item": view.item_id}},
+            "userIds": list(viewers)[:MAX_REFRESH_USERS],
+        }
+    return card
 
 
-def _execute(title: str, data: dict[str, Any], style: str = "default") -> dict[str, Any]:
+def _execute(
+    title: str, data: dict[str, Any], style: str = "default", verb: str = VERB, inputs: str = "auto"
+) -> dict[str, Any]:
+    """Action.Execute, with an Action.Submit fallback that names the verb so the message path can route it."""
     action: dict[str, Any] = {
         "type": "Action.Execute",
         "title": title,
-        "verb": VERB,
+        "verb": verb,
         "data": data,
-        "fallback": {"type": "Action.Submit", "title": title, "data": data},
+        "fallback": {"type": "Action.Submit", "title": title, "data": {"verb": verb, **data}},
     }
+    if inputs != "auto":
+        action["associatedInputs"] = inputs
+        action["fallback"]["associatedInputs"] = inputs
     if style != "default":
         action["style"] = style
     return action
@@ -132,6 +169,78 @@ def _choice_action(view: ItemView, choice: ChoiceView) -> dict[str, Any]:
             ],
             [_execute(choice.title, data)],
         ),
+    }
+
+
+def digest_card(view: DigestView) -> dict[str, Any]:
+    body: list[dict[str, Any]] = [
+        _text(view.header, size="Small", isSubtle=True),
+        _text(view.title, size="Medium", weight="Bolder", spacing="Small"),
+        _text(view.intro, spacing="Small"),
+    ]
+    body.extend(_text(f"⚠️ {warning}", color="Warning", size="Small") for warning in view.warnings)
+    if view.notice is not None:
+        body.append(_text(view.notice.text, size="Small", color=_COLOR[view.notice.tone]))
+    for row in view.rows:
+        items: list[dict[str, Any]] = [
+            _text(f"**{row.title}**", spacing="None"),
+            _text(f"{row.kind_label} · {row.summary}", size="Small", isSubtle=True, spacing="None"),
+        ]
+        items.extend(_text(f"⚑ {flag}", size="Small", color="Attention", spacing="None") for flag in row.flags[:3])
+        if row.outcome is not None:
+            items.append(_text(row.outcome.text, size="Small", weight="Bolder", color=_COLOR[row.outcome.tone]))
+        if row.choosable:
+            items.append(
+                {
+                    "type": "ColumnSet",
+                    "columns": [
+                        {"type": "Column", "width": "stretch", "items": [_choice_set(row)]},
+                        {
+                            "type": "Column",
+                            "width": "auto",
+                            "items": [
+                                {
+                                    "type": "ActionSet",
+                                    "actions": [_execute("Details", {"item": row.item_id}, verb=DETAILS_VERB, inputs="none")],
+                                }
+                            ],
+                        },
+                    ],
+                }
+            )
+        body.append({"type": "Container", "separator": True, "spacing": "Medium", "items": items})
+    if view.more:
+        body.append(_text(f"{view.more} more after these: answer these, then say 'my reviews' again.", size="Small"))
+    actions: list[dict[str, Any]] = []
+    if any(row.choosable for row in view.rows):
+        body.append(
+            {
+                "type": "Input.Text",
+                "id": "justification",
+                "label": "Justification (required for every Revoke)",
+                "placeholder": "Why should the revoked access go?",
+                "isMultiline": True,
+                "maxLength": 500,
+            }
+        )
+        actions = [
+            _execute("Submit answers", {"digest": True}, "positive", DIGEST_VERB),
+            _execute("Keep all not flagged", {"keep_unflagged": True}, verb=DIGEST_VERB, inputs="none"),
+        ]
+    return _card(body, actions)
+
+
+def _choice_set(row: DigestRow) -> dict[str, Any]:
+    return {
+        "type": "Input.ChoiceSet",
+        "id": f"{CHOICE_PREFIX}{row.item_id}",
+        "style": "compact",
+        "placeholder": "Choose…",
+        "choices": [
+            {"title": "Keep", "value": "keep"},
+            {"title": "Revoke", "value": "revoke"},
+            {"title": "Don't know", "value": "dont_know"},
+        ],
     }
 
 

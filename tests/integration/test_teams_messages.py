@@ -24,6 +24,19 @@ ALEX = "8c3e2f7a-4b1d-4e6f-9a2b-1c3d5e7f9a01"
 MONDAY = datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc)
 
 
+def _walk(node: Any) -> list[dict[str, Any]]:
+    """Every element of a card, nested ones included."""
+    found: list[dict[str, Any]] = []
+    if isinstance(node, dict):
+        found.append(node)
+        for value in node.values():
+            found.extend(_walk(value))
+    elif isinstance(node, list):
+        for value in node:
+            found.extend(_walk(value))
+    return found
+
+
 class Bot:
     def __init__(self, runtime: Runtime, url: str, connector: FakeConnector) -> None:
         self.runtime = runtime
@@ -63,16 +76,13 @@ class Bot:
         return status
 
     async def click(self, item_id: str, action: str, **inputs: str) -> tuple[int, Any]:
-        value = {
-            "action": {
-                "type": "Action.Execute",
-                "title": action.title(),
-                "verb": "decide",
-                "data": {"item": item_id, "action": action, "justification": "", **inputs},
-            },
-            "trigger": "manual",
-        }
-        return await self.post(self.activity(type="invoke", name="adaptiveCard/action", value=value, replyToId="sent-2"))
+        return await self.execute("decide", {"item": item_id, "action": action, "justification": "", **inputs})
+
+    async def execute(self, verb: str, data: dict[str, Any], **fields: Any) -> tuple[int, Any]:
+        """What Teams posts when someone presses an Action.Execute button (inputs merged into data)."""
+        value = {"action": {"type": "Action.Execute", "verb": verb, "data": data}, "trigger": "manual"}
+        activity = self.activity(type="invoke", name="adaptiveCard/action", value=value, replyToId="sent-2", **fields)
+        return await self.post(activity)
 
     def item_id(self, title_part: str) -> str:
         for state in self.runtime.service.campaigns():
@@ -101,17 +111,35 @@ async def bot(tmp_path: Path) -> AsyncIterator[Bot]:
     await connector.stop()
 
 
-async def test_my_reviews_replies_with_one_adaptive_card_per_item(bot: Bot) -> None:
-    assert await bot.say("my reviews") == 201
+PATTI = {"id": "29:1patti", "name": "Patti Fernandez", "aadObjectId": "f66eb8b7-79c8-407b-8b95-85a879f2381e"}
+
+
+async def test_a_reviewer_with_few_items_gets_one_adaptive_card_per_item(bot: Bot) -> None:
+    assert await bot.say("my reviews", person=PATTI) == 201
     cards = bot.connector.cards()
-    assert cards, bot.connector.texts()
+    assert len(cards) == 2, bot.connector.texts()
     assert all(card["version"] == "1.5" and card["type"] == "AdaptiveCard" for card in cards)
-    megan = next(card for card in cards if "Megan Bowen — Global Administrator" in card_text(card))
-    keep = next(a for a in megan["actions"] if a["title"] == "Keep")
+    exchange = next(card for card in cards if "Pradeep Gupta — Exchange Administrator" in card_text(card))
+    keep = next(a for a in exchange["actions"] if a["title"] == "Keep")
     assert keep["type"] == "Action.Execute" and keep["verb"] == "decide"
-    assert keep["fallback"]["type"] == "Action.Submit" and keep["fallback"]["data"] == keep["data"]
-    assert any(element.get("id") == "justification" for element in megan["body"])
+    assert keep["fallback"]["type"] == "Action.Submit" and keep["fallback"]["data"] == {"verb": "decide", **keep["data"]}
+    assert any(element.get("id") == "justification" for element in exchange["body"])
+    assert exchange["refresh"] == {
+        "action": {"type": "Action.Execute", "verb": "refresh", "data": {"item": keep["data"]["item"]}},
+        "userIds": ["29:1patti"],
+    }
     assert "items waiting for your answer" in bot.connector.texts()[0]
+
+
+async def test_a_reviewer_with_many_items_gets_one_digest_card_under_the_size_limit(bot: Bot) -> None:
+    await bot.say("my reviews")
+    (digest,) = bot.connector.cards()
+    text = card_text(digest)
+    assert "Your access reviews" in text and "Megan Bowen — Global Administrator" in text
+    choices = [e for e in _walk(digest) if e.get("type") == "Input.ChoiceSet"]
+    assert len(choices) >= 20 and all(c["id"].startswith("choice:") for c in choices)
+    assert [a["title"] for a in digest["actions"]] == ["Submit answers", "Keep all not flagged"]
+    assert len(json.dumps(digest).encode()) < 28 * 1024
 
 
 async def test_keep_click_answers_the_invoke_with_the_updated_card_and_records_it(bot: Bot) -> None:
@@ -160,7 +188,7 @@ async def test_click_by_someone_not_assigned_is_refused_and_not_recorded(bot: Bo
 
 async def test_action_submit_fallback_records_and_replaces_the_card_in_place(bot: Bot) -> None:
     item = bot.item_id("Megan Bowen — Global Administrator")
-    status = await bot.say("", value={"item": item, "action": "keep"}, replyToId="card-activity-7")
+    status = await bot.say("", value={"verb": "decide", "item": item, "action": "keep"}, replyToId="card-activity-7")
     assert status == 201
     (update,) = [r for r in bot.connector.received if r.method == "PUT"]
     assert update.activity_id == "card-activity-7"

@@ -1,0 +1,30 @@
+"""What is waiting for a reviewer, in the order worth answering it."""
+
+from __future__ import annotations
+
+from bot.engine.model import Campaign, ReviewItem, SubjectKind
+from bot.service import ReviewService
+
+KIND_LABELS = {
+    SubjectKind.ROLE_ASSIGNMENT: "Privileged role",
+    SubjectKind.PARTNER: "Partner relationship",
+    SubjectKind.RECOVERY_CONTACT: "Recovery contacts",
+}
+_KIND_ORDER = {SubjectKind.ROLE_ASSIGNMENT: 0, SubjectKind.PARTNER: 1, SubjectKind.RECOVERY_CONTACT: 2}
+
+
+def pending_for(service: ReviewService, object_id: str) -> list[tuple[ReviewItem, Campaign]]:
+    """Open items this person may answer: accepted risks last; flagged before clean; privileged roles
+    (Global Administrator first), then partners, then recovery contacts."""
+    return sorted(service.items_for(object_id), key=lambda found: _order(found[0]))
+
+
+def _order(item: ReviewItem) -> tuple[bool, bool, int, bool, str]:
+    subject = item.subject
+    return (
+        item.exception is not None,
+        not subject.findings,
+        _KIND_ORDER[subject.kind],
+        subject.role_name != "Global Administrator",
+        subject.title,
+    )
