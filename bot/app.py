@@ -18,6 +18,7 @@ from bot.ledger import export_csv, export_json
 from bot.metrics import REGISTRY
 from bot.notifier import Notifier
 from bot.policy import Policy, load_policy
+from bot.remediation.graph_executor import GraphExecutor
 from bot.scheduler import Scheduler
 from bot.service import ReviewService
 from bot.store.tinydb_store import TinyDBStore
@@ -45,9 +46,11 @@ async def build_runtime(
     tick_seconds: float = 30.0,
     public_url: str = "http://127.0.0.1:3978",
     export_secret: str | None = None,
+    graph_executor: GraphExecutor | None = None,
 ) -> Runtime:
+    """``graph_executor`` carries the write-enabled Graph client; only remediation mode 'apply' uses it."""
     store = TinyDBStore(data_dir)
-    service = ReviewService(store, policy, snapshot, clock, ExportLinks(public_url, export_secret))
+    service = ReviewService(store, policy, snapshot, clock, ExportLinks(public_url, export_secret), graph_executor)
     await service.start()
     teams = TeamsChannel(service, store, credentials)
     notifier = Notifier(store, teams, clock)

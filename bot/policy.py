@@ -20,8 +20,7 @@ from typing import Any, Mapping, NamedTuple, NoReturn
 
 from croniter import CroniterBadDateError, croniter
 
-from bot.engine.model import PolicyExceptionGrant, Stage
-from bot.engine.state import STAGE_ORDER
+from bot.engine.model import STAGE_ORDER, PolicyExceptionGrant, Stage
 from bot.toml_lines import BARE_KEY_CHARS, KeyPath, locate
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 from bot.clock import Clock
 from bot.engine.campaigns import (
@@ -23,6 +23,7 @@ from bot.engine.campaigns import (
 from bot.engine.decisions import DecisionOutcome, DecisionRequest, Verdict, decide
 from bot.engine.model import (
     SECURITY_LEADS,
+    Action,
     Campaign,
     Decision,
     Finding,
@@ -39,11 +40,13 @@ from bot.engine.timeline import tick
 from bot.evidence_pack import campaign_records, evidence_pack
 from bot.exports import ExportLinks, ExportRequest
 from bot.ledger import EMPTY_HEAD, LedgerRecord
-from bot.policy import Policy
+from bot.policy import Policy, RemediationMode
+from bot.remediation.graph_executor import GraphExecutor
+from bot.remediation.plan import plan_remediation
+from bot.remediation.workflow import Remediation, Status, approve, propose, result_event
 from bot.store.base import OutboxMessage, Store
 from checks.snapshot import TenantSnapshot
 from checks.subjects import subjects_from_snapshot
-
 
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
@@ -78,9 +81,16 @@ class ReviewService:
     """Holds the live state of every campaign and performs each change in the one safe order."""
 
     def __init__(
-        self, store: Store, policy: Policy, snapshot: TenantSnapshot, clock: Clock, links: ExportLinks | None = None
+        self,
+        store: Store,
+        policy: Policy,
+        snapshot: TenantSnapshot,
+        clock: Clock,
+        links: ExportLinks | None = None,
+        executor: GraphExecutor | None = None,
     ) -> None:
         self.store = store
+        self.executor = executor
         self.links = links or ExportLinks("http://127.0.0.1:3978")
         self.policy = policy
         self.snapshot = snapshot
@@ -309,6 +319,67 @@ class ReviewService:
             state = self._campaigns.get(record.data.get("campaign_id", ""))
             if state is not None:
                 apply_event(state, record.type, record.data)
+        for record in records:
+            if record.type == "decision" and record.data["action"] == Action.REVOKE.value:
+                await self._remediate(record.data["item_id"])
+
+    # ---- remediation ----------------------------------------------------------------------------
+
+    async def _remediate(self, item_id: str) -> None:
+        """A revoke becomes a remediation proposal (unless remediation is off), run at once when it needs
+        no second approval."""
+        if self.policy.remediation is RemediationMode.OFF:
+            return
+        item, campaign = self.item(item_id)
+        if item_id in self._campaigns[campaign.id].remediations:
+            return
+        plan = plan_remediation(item.subject, self.snapshot, self._removed_global_admins())
+        event, notice = propose(item, plan, self.policy.remediation, self.policy.dual_custody_global_admin, self.clock.now())
+        await self._record((event,))
+        await self._queue((notice,))
+        await self._run_remediation(item_id)
+
+    def remediations(self) -> list[Remediation]:
+        return [r for state in self.campaigns() for r in state.remediations.values()]
+
+    async def approve_remediation(self, ref: str, approver_id: str, approver_name: str) -> str:
+        ref = ref.strip().lower()
+        matches = [r for r in self.remediations() if ref and r.item_id.startswith(ref)]
+        if len(matches) != 1:
+            return f"No single remediation matches “{ref}”: say 'remediations' to see them."
+        remediation = matches[0]
+        holders = self.item(remediation.item_id)[0].subject.holder_ids
+        event, message = approve(remediation, approver_id, approver_name, holders, self.routing, self.clock.now())
+        if event is not None:
+            await self._record((event,))
+            await self._run_remediation(remediation.item_id)
+        return message
+
+    async def _run_remediation(self, item_id: str) -> None:
+        _, campaign = self.item(item_id)
+        remediation = self._campaigns[campaign.id].remediations[item_id]
+        if remediation.status is not Status.READY:
+            return
+        results: list[dict[str, Any]] = []
+        for call in remediation.plan.calls:
+            if remediation.mode is RemediationMode.DRY_RUN:
+                results.append({"call": call.show(), "description": call.description, "dry_run": True})
+            elif self.executor is None:
+                results.append({"call": call.show(), "status": 0,
+                                "error": "remediation is 'apply' but no Microsoft Graph client is configured"})
+            else:
+                results.append(await self.executor.execute(call))
+        event, notice = result_event(remediation, results, self.clock.now())
+        await self._record((event,))
+        await self._queue((notice,))
+
+    def _removed_global_admins(self) -> set[str]:
+        """Principals whose Global Administrator access an applied remediation already removed."""
+        removed = set()
+        for remediation in self.remediations():
+            if remediation.status is Status.DONE and remediation.mode is RemediationMode.APPLY and remediation.plan.global_admin:
+                removed.update(self.item(remediation.item_id)[0].subject.holder_ids)
+        return removed
 
     async def _queue(self, notices: Sequence[Notice]) -> None:
         now = self.clock.now()

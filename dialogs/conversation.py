@@ -20,7 +20,9 @@ _ALIASES = {
     "sign-off": "sign off",
     "start": "start review",
 }
-LEAD_COMMANDS = ("overdue", "findings", "history", "export", "remind", "start review", "sign off")
+LEAD_COMMANDS = (
+    "overdue", "findings", "history", "export", "remind", "start review", "sign off", "remediations", "approve",
+)
 
 
 def normalise(text: str) -> str:
@@ -66,4 +68,8 @@ async def _lead_command(service: ReviewService, actor: Actor, command: str, argu
         return await security_lead.remind(service, actor, argument)
     if command == "start review":
         return await security_lead.start_review(service)
+    if command == "remediations":
+        return security_lead.remediations(service)
+    if command == "approve":
+        return await security_lead.approve(service, actor, argument)
     return await security_lead.sign_off(service, actor)

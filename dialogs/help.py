@@ -17,6 +17,8 @@ LEAD_COMMANDS = (
     ("remind <person>", "nudge a reviewer now"),
     ("start review", "open this period's review if it is not open"),
     ("sign off", "lock this review's answers and seal the evidence pack"),
+    ("remediations", "what happened to revoked access: proposed, awaiting approval, done, blocked"),
+    ("approve <ref>", "second approval (dual custody) for removing Global Administrator access"),
 )
 
 

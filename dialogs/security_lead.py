@@ -97,5 +97,29 @@ async def sign_off(service: ReviewService, actor: Actor) -> View:
     return TextView(outcome.message, Tone.GOOD if outcome.ok else Tone.WARNING)
 
 
+def remediations(service: ReviewService) -> View:
+    found = service.remediations()
+    if not found:
+        mode = service.policy.remediation.value
+        return TextView(f"No remediation yet (remediation mode: {mode}).")
+    rows = tuple(
+        StatusRow(
+            f"{r.ref} · {r.plan.title}",
+            f"{r.status.value.replace('_', ' ')} ({r.mode.value})"
+            + (f"; approved by {r.approved_by}" if r.approved_by else "")
+            + (f"; blocked: {r.plan.blocked}" if r.plan.blocked else ""),
+        )
+        for r in found[:MAX_ROWS]
+    )
+    return StatusView(f"{len(found)} remediation(s)", rows, warnings=_more(len(found)))
+
+
+async def approve(service: ReviewService, actor: Actor, ref: str) -> View:
+    if not ref.strip():
+        return TextView("Say 'approve' and the remediation's reference, e.g. 'approve 3f9a1c2e' (see 'remediations').")
+    message = await service.approve_remediation(ref, actor.object_id or "", actor.name)
+    return TextView(message, Tone.GOOD if message.startswith("Approved") else Tone.WARNING)
+
+
 def _more(total: int) -> tuple[str, ...]:
     return (f"Showing the first {MAX_ROWS} of {total}.",) if total > MAX_ROWS else ()

@@ -22,9 +22,10 @@ from bot.engine.model import (
     ReviewItem,
     Stage,
     SubjectKind,
+    stage_rank,
 )
 from bot.engine.routing import Routing
-from bot.engine.state import decision_to_data, stage_rank
+from bot.engine.state import decision_to_data
 
 MIN_JUSTIFICATION = 5
 

@@ -48,6 +48,13 @@ class Stage(StrEnum):
     SECURITY_LEADS = "security_leads"
 
 
+STAGE_ORDER = (Stage.OWNER, Stage.FALLBACK, Stage.SECURITY_LEADS)
+
+
+def stage_rank(stage: Stage) -> int:
+    return STAGE_ORDER.index(stage)
+
+
 @dataclass(frozen=True)
 class Finding:
     """A check's verdict on one subject, shown on the card as a recommendation."""

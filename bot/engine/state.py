@@ -8,17 +8,22 @@ recorded and replays the ledger the same way at start-up, so the two can never d
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Mapping
 
-from bot.engine.model import Action, Campaign, Decision, ItemState, ReviewItem, Stage
-
-STAGE_ORDER = (Stage.OWNER, Stage.FALLBACK, Stage.SECURITY_LEADS)
-
-
-def stage_rank(stage: Stage) -> int:
-    return STAGE_ORDER.index(stage)
+from bot.engine.model import (
+    Action,
+    Campaign,
+    Decision,
+    ItemState,
+    ReviewItem,
+    Stage,
+    stage_rank,
+)
+from bot.policy import RemediationMode
+from bot.remediation.plan import RemediationPlan
+from bot.remediation.workflow import Remediation, Status
 
 
 @dataclass
@@ -30,6 +35,7 @@ class CampaignState:
     reminder_round: int = 0
     signed_off_by: str | None = None
     signed_off_at: datetime | None = None
+    remediations: dict[str, Remediation] = field(default_factory=dict)
 
     def open_items(self) -> list[ReviewItem]:
         return [item for item in self.items.values() if item.is_open]
@@ -116,6 +122,28 @@ def _apply_signed_off(state: CampaignState, data: Mapping[str, Any]) -> None:
     state.signed_off_at = datetime.fromisoformat(data["at"])
 
 
+def _apply_remediation_proposed(state: CampaignState, data: Mapping[str, Any]) -> None:
+    state.remediations[data["item_id"]] = Remediation(
+        item_id=data["item_id"],
+        campaign_id=data["campaign_id"],
+        plan=RemediationPlan.from_data(data["title"], data["plan"]),
+        mode=RemediationMode(data["mode"]),
+        revoked_by=data["revoked_by"],
+        status=Status(data["status"]),
+    )
+
+
+def _apply_remediation_approved(state: CampaignState, data: Mapping[str, Any]) -> None:
+    current = state.remediations[data["item_id"]]
+    state.remediations[data["item_id"]] = replace(current, status=Status.READY, approved_by=data["by"])
+
+
+def _apply_remediation_result(state: CampaignState, data: Mapping[str, Any]) -> None:
+    current = state.remediations[data["item_id"]]
+    status = Status.DONE if data["ok"] else Status.FAILED
+    state.remediations[data["item_id"]] = replace(current, status=status, results=tuple(data["results"]))
+
+
 def _add_reviewers(item: ReviewItem, added: list[str]) -> tuple[str, ...]:
     """Escalation widens the circle; it never hands anyone their own access."""
     merged = list(item.reviewers)
@@ -133,4 +161,7 @@ _HANDLERS = {
     "reminded": _apply_reminded,
     "exception_expired": _apply_exception_expired,
     "campaign_signed_off": _apply_signed_off,
+    "remediation_proposed": _apply_remediation_proposed,
+    "remediation_approved": _apply_remediation_approved,
+    "remediation_result": _apply_remediation_result,
 }

@@ -22,9 +22,10 @@ from bot.engine.model import (
     NoticeKind,
     ReviewItem,
     Stage,
+    stage_rank,
 )
 from bot.engine.routing import Routing
-from bot.engine.state import CampaignState, decision_to_data, stage_rank
+from bot.engine.state import CampaignState, decision_to_data
 from bot.policy import NoAnswer, Policy
 
 POLICY_ACTOR = "accessbot-policy"

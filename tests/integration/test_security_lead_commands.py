@@ -97,3 +97,10 @@ async def test_help_for_a_security_lead_lists_the_lead_commands(bot: Bot) -> Non
     assert "sign off" in last_card_text(bot) and "history <person or partner>" in last_card_text(bot)
     await bot.say("help", person=PATTI)
     assert "sign off" not in last_card_text(bot)
+
+
+async def test_remediations_and_approve_answer_in_chat(bot: Bot) -> None:  # noqa: F811
+    await bot.say("remediations")
+    assert "No remediation yet (remediation mode: off)" in bot.connector.texts()[-1]
+    await bot.say("approve 12345678")
+    assert "No single remediation matches" in bot.connector.texts()[-1]

@@ -1,0 +1,95 @@
+"""Which Graph calls remove a revoked access — and the guard rails that forbid some removals outright."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from bot.config import DEMO_SNAPSHOT
+from bot.remediation.plan import GLOBAL_ADMINISTRATOR, global_admin_holders, plan_remediation
+from checks.snapshot import load_snapshot, snapshot_from_dict
+from checks.subjects import subjects_from_snapshot
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=timezone.utc)
+DEMO = load_snapshot(DEMO_SNAPSHOT)
+SUBJECTS = {s.title: s for s in subjects_from_snapshot(DEMO, NOW, ["breakglass01@contoso.onmicrosoft.com"])}
+
+
+def plan(title: str, removed: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+    return plan_remediation(SUBJECTS[title], DEMO, removed)
+
+
+def test_an_active_assignment_is_deleted_and_flagged_for_dual_custody_when_global_admin() -> None:
+    result = plan("Megan Bowen — Global Administrator")
+    (call,) = result.calls
+    assert (call.method, call.path) == ("DELETE", "/roleManagement/directory/roleAssignments/lAPpYvVpN0KRkAEhdxReEAfzflNkXCyk6m6w-X5G6dzA-1")
+    assert result.global_admin and not result.blocked
+
+
+def test_an_eligible_assignment_is_removed_through_a_pim_admin_remove_request() -> None:
+    result = plan("Isaiah Langer — Global Administrator")
+    (call,) = result.calls
+    assert call.method == "POST" and call.path == "/roleManagement/directory/roleEligibilityScheduleRequests"
+    assert call.body is not None and call.body["action"] == "adminRemove"
+    assert call.body["principalId"] == "57d15fde-ce85-4c0d-8a93-7167ffbb463a"
+    assert call.body["roleDefinitionId"] == GLOBAL_ADMINISTRATOR
+
+
+def test_access_through_a_role_assignable_group_is_removed_by_leaving_the_group() -> None:
+    result = plan("Lynne Robbins — Privileged Role Administrator")
+    assert [c.method for c in result.calls] == ["DELETE"]
+    assert result.calls[0].path.endswith("/members/0352574e-9ccb-4a60-b927-66c30c6c9a04/$ref")
+
+
+def test_a_break_glass_account_is_never_removed() -> None:
+    result = plan("Break Glass 01 — Global Administrator")
+    assert result.blocked and "break-glass" in result.blocked and not result.calls
+
+
+def test_the_last_global_administrator_is_never_removed() -> None:
+    holders = global_admin_holders(DEMO)
+    megan = "36e5377f-c245-4eca-a6eb-0f97e46e9dcc"
+    others = tuple(h for h in holders if h != megan)
+    assert others, "the demo tenant has several Global Administrators"
+    result = plan("Megan Bowen — Global Administrator", removed=others)
+    assert result.blocked == "it would remove the last Global Administrator" and not result.calls
+
+
+def test_a_tenant_with_one_global_admin_blocks_its_removal() -> None:
+    only = snapshot_from_dict(
+        {
+            "tenantId": "t1",
+            "collectedAt": "2026-11-23T08:00:00Z",
+            "roleDefinitions": [{"id": GLOBAL_ADMINISTRATOR, "templateId": GLOBAL_ADMINISTRATOR, "displayName": "Global Administrator"}],
+            "roleAssignments": [{"id": "a1", "roleDefinitionId": GLOBAL_ADMINISTRATOR, "principalId": "u1", "directoryScopeId": "/",
+                                 "principal": {"@odata.type": "#microsoft.graph.user", "id": "u1", "displayName": "Solo"}}],
+            "users": [{"id": "u1", "displayName": "Solo", "userPrincipalName": "solo@t1.example"}],
+        }
+    )
+    (subject,) = [s for s in subjects_from_snapshot(only, NOW) if s.key.startswith("role:")]
+    assert plan_remediation(subject, only).blocked == "it would remove the last Global Administrator"
+
+
+def test_a_gdap_relationship_loses_its_access_assignments_with_if_match() -> None:
+    result = plan("Northwind IT Services — GDAP relationship")
+    assert result.calls and all("/accessAssignments/" in c.path and c.method == "DELETE" for c in result.calls)
+    assert all("If-Match" in c.headers for c in result.calls)
+    assert result.global_admin
+
+
+def test_a_partner_app_loses_its_high_privilege_permissions_and_consents() -> None:
+    result = plan("Fabrikam MSP Management Portal — app of Fabrikam MSP")
+    paths = [c.path for c in result.calls]
+    assert any("/appRoleAssignedTo/" in p for p in paths) and any(p.startswith("/oauth2PermissionGrants/") for p in paths)
+
+
+def test_dap_can_only_be_removed_by_hand_and_says_where() -> None:
+    result = plan("Fabrikam MSP — DAP (delegated admin)")
+    assert not result.calls and "admin center" in result.manual[0]
+
+
+@pytest.mark.parametrize("title", ["Megan Bowen — recovery contacts", "Christie Cline — recovery contacts"])
+def test_a_revoked_recovery_contact_removes_the_registered_methods(title: str) -> None:
+    result = plan(title)
+    assert result.calls and all("/authentication/" in c.path and c.method == "DELETE" for c in result.calls)
