@@ -116,7 +116,7 @@ _TOP_LEVEL = (
     "break_glass",
     "exceptions",
 )
-_ESCALATION_TARGETS = {"fallback": Stage.FALLBACK, "security_leads": Stage.SECURITY_LEADS}
+_ESCALATION_TARGETS = {"manager": Stage.MANAGER, "fallback": Stage.FALLBACK, "security_leads": Stage.SECURITY_LEADS}
 _PERSON_HINT = 'expected an Entra object id (a GUID) or a user principal name like "alexw@contoso.com"'
 
 

@@ -95,7 +95,7 @@ class ReviewService:
         self.policy = policy
         self.snapshot = snapshot
         self.clock = clock
-        self.routing: Routing = routing_from_policy(policy, snapshot.resolve_principal)
+        self.routing: Routing = routing_from_policy(policy, snapshot.resolve_principal, snapshot.manager_of)
         self._campaigns: dict[str, CampaignState] = {}
         self._item_campaign: dict[str, str] = {}
         self._item_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)

@@ -23,6 +23,7 @@ Three collections are not a Graph response as such:
   partner, so a customer-side collector adds it.
 - ``emailActivity`` holds rows of ``reports/getEmailActivityUserDetail(period='D30')``.
 - ``signIns`` maps a privileged user's id to their recent ``auditLogs/signIns`` entries (P1/P2 tenants).
+- ``managers`` maps a reviewer's id to ``[users/{id}/manager]`` (a list of one; empty when none is set).
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ _KEYED: tuple[tuple[str, str], ...] = (
     ("phone_methods", "phoneMethods"),
     ("delegated_admin_access_assignments", "delegatedAdminAccessAssignments"),
     ("sign_ins", "signIns"),
+    ("managers", "managers"),
 )
 
 # The properties the bot joins collections on; an object without them cannot be placed, so the file is refused.
@@ -128,6 +130,7 @@ class TenantSnapshot:
     foreign_principals: tuple[GraphObject, ...] = ()
     organization: tuple[GraphObject, ...] = ()  # technicalNotificationMails can point at a partner's domain
     sign_ins: Mapping[str, tuple[GraphObject, ...]] = field(default_factory=dict)  # recent signIn per privileged user
+    managers: Mapping[str, tuple[GraphObject, ...]] = field(default_factory=dict)  # users/{id}/manager, as a list of one
 
     # ---- lookups -------------------------------------------------------------------------------
     # Object ids are GUIDs that Graph returns in lower case but people paste in any case, so every
@@ -276,6 +279,11 @@ class TenantSnapshot:
     def access_assignments(self, relationship_id: str) -> tuple[GraphObject, ...] | None:
         """A GDAP relationship's access assignments (which partner groups got which roles); None if not collected."""
         return _lookup(self.delegated_admin_access_assignments, relationship_id)
+
+    def manager_of(self, user_id: str) -> str | None:
+        """The object id of the user's manager in Entra ID, when collected and set."""
+        found = _lookup(self.managers, user_id)
+        return found[0]["id"] if found else None
 
     def recent_sign_ins(self, user_id: str) -> tuple[GraphObject, ...] | None:
         """The user's recent auditLogs/signIns (location, crossTenantAccessType); None when not collected."""

@@ -44,11 +44,12 @@ class Stage(StrEnum):
     """Who an open item is currently with, in escalation order."""
 
     OWNER = "owner"
+    MANAGER = "manager"  # the reviewers' managers in Entra ID (users/{id}/manager)
     FALLBACK = "fallback"
     SECURITY_LEADS = "security_leads"
 
 
-STAGE_ORDER = (Stage.OWNER, Stage.FALLBACK, Stage.SECURITY_LEADS)
+STAGE_ORDER = (Stage.OWNER, Stage.MANAGER, Stage.FALLBACK, Stage.SECURITY_LEADS)
 
 
 def stage_rank(stage: Stage) -> int:

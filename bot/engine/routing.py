@@ -32,6 +32,7 @@ class Routing:
     delegates: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     recovery_include_admin: bool = False
     revoke_wins: bool = True
+    managers: Mapping[str, str] = field(default_factory=dict)  # reviewer -> their manager, for the "manager" step
 
     def owners_of_role(self, role_id: str | None, role_name: str | None) -> tuple[str, ...]:
         for key in (role_id, role_name):
@@ -70,8 +71,11 @@ class Routing:
         return None
 
 
-def routing_from_policy(policy: Policy, resolve: Callable[[str], str | None]) -> Routing:
-    """Resolve every person the policy names; raise UnresolvedPeople listing all unknown names at once."""
+def routing_from_policy(
+    policy: Policy, resolve: Callable[[str], str | None], manager_of: Callable[[str], str | None] = lambda _: None
+) -> Routing:
+    """Resolve every person the policy names; raise UnresolvedPeople listing all unknown names at once.
+    ``manager_of`` gives a person's manager (Entra ID), for escalation steps that go to managers."""
     unknown: list[str] = []
 
     def ids(names: Iterable[str]) -> tuple[str, ...]:
@@ -88,14 +92,18 @@ def routing_from_policy(policy: Policy, resolve: Callable[[str], str | None]) ->
     for reviewer, names in policy.delegates.items():
         for reviewer_id in ids([reviewer]):
             delegates[reviewer_id] = ids(names)
+    role_owners = {key: ids(names) for key, names in policy.role_owners.items()}
+    partner_owners = {key: ids(names) for key, names in policy.partner_owners.items()}
+    owners = {person for people in (*role_owners.values(), *partner_owners.values()) for person in people}
     routing = Routing(
-        role_owners={key: ids(names) for key, names in policy.role_owners.items()},
-        partner_owners={key: ids(names) for key, names in policy.partner_owners.items()},
+        role_owners=role_owners,
+        partner_owners=partner_owners,
         fallback=ids(policy.fallback_reviewers),
         security_leads=ids(policy.security_leads),
         delegates=delegates,
         recovery_include_admin=policy.recovery_owners_include_admin,
         revoke_wins=policy.revoke_wins,
+        managers={owner: manager for owner in sorted(owners) if (manager := manager_of(owner)) is not None},
     )
     if unknown:
         raise UnresolvedPeople(sorted(set(unknown)))

@@ -91,6 +91,10 @@ def _escalate(
         behind = [i for i in _waiting(state) if stage_rank(i.stage) < stage_rank(step.to)]
         if not behind:
             continue
+        if step.to is Stage.MANAGER:
+            for managers, items in _by_managers(behind, routing).items():
+                _escalation(state, step.to, items, managers, False, events, notices)
+            continue
         people = routing.fallback if step.to is Stage.FALLBACK else routing.security_leads
         _escalation(state, step.to, behind, people, False, events, notices)
 
@@ -211,6 +215,16 @@ def _deadline(
                 f"policy's outcome ({policy.no_answer.value}).",
             )
         )
+
+
+def _by_managers(items: list[ReviewItem], routing: Routing) -> dict[tuple[str, ...], list[ReviewItem]]:
+    """Group items by the managers of their reviewers (never the holder). Items whose reviewers have no
+    manager still move to the manager stage, with nobody added: the later steps cover them."""
+    groups: dict[tuple[str, ...], list[ReviewItem]] = defaultdict(list)
+    for item in items:
+        managers = {routing.managers[r] for r in item.reviewers if r in routing.managers} - set(item.subject.holder_ids)
+        groups[tuple(sorted(managers))].append(item)
+    return groups
 
 
 def _digest(item_ids: Iterable[str]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 from bot.engine.campaigns import campaign_id, current_period, item_id
@@ -9,7 +10,7 @@ from bot.engine.decisions import DecisionRequest, decide
 from bot.engine.model import SECURITY_LEADS, Action, ItemState, NoticeKind, Stage
 from bot.engine.status import summarize
 from bot.engine.timeline import tick
-from bot.policy import NoAnswer
+from bot.policy import EscalationStep, NoAnswer
 
 from tests.unit.engine_fixtures import (
     BREAKGLASS,
@@ -156,3 +157,24 @@ def test_status_counts_by_owner() -> None:
     assert (summary.total, summary.revoked, summary.open, summary.kept) == (2, 1, 1, 0)
     (owner,) = summary.by_owner
     assert (owner.reviewer_id, owner.open, owner.answered) == (OWNER, 1, 1)
+
+
+def test_escalation_can_go_to_the_reviewers_manager_first_but_never_to_the_holder() -> None:
+    steps = (
+        EscalationStep(Stage.MANAGER, timedelta(days=2)),
+        EscalationStep(Stage.FALLBACK, timedelta(days=3)),
+    )
+    policy = make_policy(escalation=steps)
+    routing = replace(make_routing(), managers={OWNER: "manager-morgan"})
+    _, state = opened([role_subject(MEGAN, "Megan Bowen"), role_subject("manager-morgan", "Morgan")], routing=routing)
+    result = tick(state, routing, policy, MONDAY + timedelta(days=2))
+    record(state, result.events)
+    by_holder = {i.subject.holder_ids[0]: i for i in state.items.values()}
+    assert by_holder[MEGAN].stage is Stage.MANAGER and "manager-morgan" in by_holder[MEGAN].reviewers
+    # Morgan's own access is escalated to the manager stage, but not to Morgan
+    assert by_holder["manager-morgan"].stage is Stage.MANAGER
+    assert "manager-morgan" not in by_holder["manager-morgan"].reviewers
+    assert [n.to for n in result.notices if n.kind is NoticeKind.ESCALATION] == ["manager-morgan"]
+    later = tick(state, routing, policy, MONDAY + timedelta(days=3))
+    record(state, later.events)
+    assert all(i.stage is Stage.FALLBACK for i in state.items.values())
