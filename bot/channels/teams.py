@@ -10,14 +10,15 @@ from __future__ import annotations
 import json
 import logging
 import asyncio
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 from botbuilder.core import ActivityHandler, InvokeResponse, MessageFactory, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import Activity, ActivityTypes, Attachment, ChannelAccount, ConversationReference
-from botframework.connector.auth import AuthenticationConstants, JwtTokenExtractor
+from botframework.connector.auth import AuthenticationConstants, ConnectorFactory, JwtTokenExtractor
 from msrest.universal_http.requests import ClientRetryPolicy
 
 from bot.notifier import DeliveryError
@@ -69,6 +70,59 @@ class _AdapterConfig:
             self.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL = credentials.openid_metadata_url
         if credentials.token_issuer:
             self.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER = credentials.token_issuer
+
+
+class ConnectorCache:
+    """Connector and user-token clients built once per (app, service URL, audience) instead of per turn.
+
+    botbuilder builds both on every turn; with msrest's retry policy that was the bot's main CPU cost
+    (TRAPS.md). The clients hold no per-turn state, so one per service URL serves every turn. Bounded,
+    because with authentication off nothing vouches for an activity's serviceUrl.
+    """
+
+    def __init__(self, limit: int = 64) -> None:
+        self.limit = limit
+        self.built = 0
+        self._clients: OrderedDict[tuple[str, ...], Any] = OrderedDict()
+
+    async def get(self, key: tuple[str, ...], build: Callable[[], Awaitable[Any]]) -> Any:
+        client = self._clients.get(key)
+        if client is None:
+            client = await build()
+            self.built += 1
+            self._clients[key] = client
+            if len(self._clients) > self.limit:
+                self._clients.popitem(last=False)
+        else:
+            self._clients.move_to_end(key)
+        return client
+
+
+class _CachingConnectorFactory(ConnectorFactory):
+    def __init__(self, inner: ConnectorFactory, cache: ConnectorCache, app_id: str) -> None:
+        self._inner = inner
+        self._cache = cache
+        self._app_id = app_id
+
+    async def create(self, service_url: str, audience: str = None) -> Any:  # type: ignore[assignment]
+        key = ("connector", self._app_id, service_url or "", audience or "")
+        return await self._cache.get(key, lambda: self._inner.create(service_url, audience))
+
+
+def _cache_clients(authentication: Any, cache: ConnectorCache, app_id: str) -> None:
+    """Route botbuilder's per-turn client creation (reactive and proactive) through the cache."""
+    make_factory = authentication.create_connector_factory
+    make_user_token_client = authentication.create_user_token_client
+
+    def connector_factory(claims_identity: Any) -> ConnectorFactory:
+        return _CachingConnectorFactory(make_factory(claims_identity), cache, app_id)
+
+    async def user_token_client(claims_identity: Any) -> Any:
+        key = ("user-token", app_id, str(claims_identity.get_claim_value(AuthenticationConstants.APP_ID_CLAIM) or ""))
+        return await cache.get(key, lambda: make_user_token_client(claims_identity))
+
+    authentication.create_connector_factory = connector_factory
+    authentication.create_user_token_client = user_token_client
 
 
 def _cheapen_connector_clients() -> None:
@@ -199,6 +253,8 @@ class TeamsChannel:
         self.credentials = credentials
         self.adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(_AdapterConfig(credentials)))
         self.adapter.on_turn_error = self._on_turn_error
+        self.connectors = ConnectorCache()
+        _cache_clients(self.adapter.bot_framework_authentication, self.connectors, credentials.app_id)
         self.bot = AccessBot(service, store)
 
     @property
@@ -226,6 +282,10 @@ class TeamsChannel:
         except Exception as refused:  # botbuilder raises PermissionError, jwt errors, even IndexError (unknown kid)
             log.warning("refused an activity from %s: %s", activity.service_url, type(refused).__name__)
             return web.json_response({"error": "unauthorized"}, status=401)
+        if identity.connector_factory is not None:
+            identity.connector_factory = _CachingConnectorFactory(
+                identity.connector_factory, self.connectors, self.credentials.app_id
+            )
         invoke_response = await self.adapter.process_activity(identity, activity, self.bot.on_turn)
         if invoke_response:
             return web.json_response(invoke_response.body, status=invoke_response.status)
