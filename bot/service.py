@@ -46,7 +46,8 @@ from bot.remediation.plan import plan_remediation
 from bot.remediation.workflow import Remediation, Status, approve, propose, result_event
 from bot.store.base import OutboxMessage, Store
 from checks.snapshot import TenantSnapshot
-from checks.subjects import subjects_from_snapshot
+from checks.findings import assess
+from checks.registry import FindingResult
 
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
@@ -100,11 +101,15 @@ class ReviewService:
         self._item_campaign: dict[str, str] = {}
         self._item_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._tick_lock = asyncio.Lock()
+        self.tenant_findings: list[FindingResult] = []
 
     # ---- start-up -------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Rebuild every campaign from its opened items and the ledger, repairing an interrupted opening."""
+        _, self.tenant_findings = assess(
+            self.snapshot, self.clock.now(), [account.principal for account in self.policy.break_glass]
+        )
         records = await self.store.ledger_records()
         for campaign in await self.store.list_campaigns():
             if campaign.id not in self._campaigns:
@@ -131,9 +136,7 @@ class ReviewService:
             return self._campaigns[cid], False
         now = self.clock.now()
         snapshot = self.snapshot
-        subjects = subjects_from_snapshot(
-            snapshot, now, break_glass=[account.principal for account in self.policy.break_glass]
-        )
+        subjects, self.tenant_findings = assess(snapshot, now, [account.principal for account in self.policy.break_glass])
         opened = open_campaign(
             tenant_id=self.policy.tenant_id,
             tenant_name=self.policy.tenant_name,

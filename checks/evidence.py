@@ -46,7 +46,7 @@ METHOD_NAMES: Mapping[str, str] = {
     "appPassword": "app password",
 }
 # Methods that reset a password or bootstrap sign-in but are no second factor.
-_NOT_MFA = frozenset({"email", "securityQuestion", "temporaryAccessPass", "appPassword"})
+NOT_MFA = frozenset({"email", "securityQuestion", "temporaryAccessPass", "appPassword"})
 # Bound to the sign-in origin, so a phishing site cannot relay them (Entra's "phishing-resistant MFA" strength).
 PHISHING_RESISTANT = frozenset(
     {
@@ -201,7 +201,7 @@ def last_sign_in(user: Mapping[str, Any], now: datetime) -> str:
 def mfa_methods(registration: Mapping[str, Any] | None) -> str:
     if registration is None:
         return "not collected"
-    methods = [m for m in registration.get("methodsRegistered") or [] if m not in _NOT_MFA]
+    methods = [m for m in registration.get("methodsRegistered") or [] if m not in NOT_MFA]
     if not registration.get("isMfaRegistered") or not methods:
         return "none registered"
     return listing(METHOD_NAMES.get(m, m) for m in methods)

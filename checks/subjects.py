@@ -325,7 +325,7 @@ def _recovery_subjects(snapshot: TenantSnapshot, holdings: _Holdings, emergency:
     """One subject per privileged person, covering every email and phone that can reset their password."""
     owners: dict[str, set[str]] = defaultdict(set)
     for user_id, method in snapshot.recovery_contact_owners():
-        owners[_contact_key(method)].add(user_id.lower())
+        owners[contact_key(method)].add(user_id.lower())
     people: dict[str, list[_Holding]] = defaultdict(list)
     for holding in holdings.by_key.values():
         if holding.holder_type == "user":
@@ -349,7 +349,7 @@ def _recovery_subjects(snapshot: TenantSnapshot, holdings: _Holdings, emergency:
     return subjects
 
 
-def _contact_key(method: GraphObject) -> str:
+def contact_key(method: GraphObject) -> str:
     if "emailAddress" in method:
         return "email:" + evidence.normalise_email(method.get("emailAddress") or "")
     return "phone:" + evidence.normalise_phone(method.get("phoneNumber") or "")
@@ -364,7 +364,7 @@ def _contact_rows(snapshot: TenantSnapshot, user_id: str, owners: Mapping[str, s
     rows: dict[str, str] = {}
 
     def note(method: GraphObject, masked: str, extra: list[str]) -> str:
-        others = sorted(snapshot.display_name(o) for o in owners.get(_contact_key(method), set()) - {user_id.lower()})
+        others = sorted(snapshot.display_name(o) for o in owners.get(contact_key(method), set()) - {user_id.lower()})
         if others:
             extra.append("shared with " + evidence.listing(others, 60))
         return evidence.shorten(" — ".join([masked, "; ".join(extra)]) if extra else masked)

@@ -37,13 +37,18 @@ def overdue(service: ReviewService) -> View:
 
 def findings(service: ReviewService) -> View:
     found = service.findings()
-    if not found:
+    tenant = service.tenant_findings
+    if not found and not tenant:
         return TextView("No findings on the current review's items.", Tone.GOOD)
     rows = tuple(
+        StatusRow(f"{r.severity.value.upper()} · tenant", f"{r.check.title}: {r.message}" + (f" ({r.check.scuba})" if r.check.scuba else ""))
+        for r in tenant
+    ) + tuple(
         StatusRow(f"{finding.severity.upper()} · {item.subject.title}", finding.title + (f" ({finding.scuba})" if finding.scuba else ""))
-        for item, finding in found[:MAX_ROWS]
+        for item, finding in found[: max(0, MAX_ROWS - len(tenant))]
     )
-    return StatusView(f"{len(found)} finding(s) in the current review", rows, warnings=_more(len(found)))
+    total = len(found) + len(tenant)
+    return StatusView(f"{total} finding(s) in the current review", rows, warnings=_more(total))
 
 
 async def history(service: ReviewService, query: str) -> View:

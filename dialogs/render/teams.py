@@ -6,6 +6,7 @@ each carrying an ``Action.Submit`` fallback for clients without Universal Action
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -30,6 +31,9 @@ REFRESH_VERB = "refresh"
 DIGEST_VERB = "digest"
 DETAILS_VERB = "details"
 MAX_REFRESH_USERS = 60  # Teams refreshes automatically for at most 60 listed users
+# Teams refuses bot messages over its size limit (~28 KB of card JSON is the safe figure); a digest stops
+# adding rows before that, and says how many more there are.
+CARD_BUDGET_BYTES = 24 * 1024
 
 _COLOR = {Tone.NORMAL: "Default", Tone.GOOD: "Good", Tone.WARNING: "Warning", Tone.ATTENTION: "Attention"}
 _SEVERITY_COLOR = {"critical": "Attention", "high": "Attention", "medium": "Warning", "low": "Default"}
@@ -181,12 +185,16 @@ def digest_card(view: DigestView) -> dict[str, Any]:
     body.extend(_text(f"⚠️ {warning}", color="Warning", size="Small") for warning in view.warnings)
     if view.notice is not None:
         body.append(_text(view.notice.text, size="Small", color=_COLOR[view.notice.tone]))
+    shown = 0
+    used = len(json.dumps(body).encode()) + 3 * 1024  # the header, the justification box and the buttons
     for row in view.rows:
         items: list[dict[str, Any]] = [
             _text(f"**{row.title}**", spacing="None"),
             _text(f"{row.kind_label} · {row.summary}", size="Small", isSubtle=True, spacing="None"),
         ]
-        items.extend(_text(f"⚑ {flag}", size="Small", color="Attention", spacing="None") for flag in row.flags[:3])
+        items.extend(_text(f"⚑ {flag}", size="Small", color="Attention", spacing="None") for flag in row.flags[:2])
+        if len(row.flags) > 2:
+            items.append(_text(f"⚑ and {len(row.flags) - 2} more — see Details", size="Small", color="Attention", spacing="None"))
         if row.outcome is not None:
             items.append(_text(row.outcome.text, size="Small", weight="Bolder", color=_COLOR[row.outcome.tone]))
         if row.choosable:
@@ -208,9 +216,15 @@ def digest_card(view: DigestView) -> dict[str, Any]:
                     ],
                 }
             )
-        body.append({"type": "Container", "separator": True, "spacing": "Medium", "items": items})
-    if view.more:
-        body.append(_text(f"{view.more} more after these: answer these, then say 'my reviews' again.", size="Small"))
+        container = {"type": "Container", "separator": True, "spacing": "Medium", "items": items}
+        used += len(json.dumps(container).encode())
+        if used > CARD_BUDGET_BYTES:
+            break
+        body.append(container)
+        shown += 1
+    more = view.more + len(view.rows) - shown
+    if more:
+        body.append(_text(f"{more} more after these: answer these, then say 'my reviews' again.", size="Small"))
     actions: list[dict[str, Any]] = []
     if any(row.choosable for row in view.rows):
         body.append(

@@ -137,7 +137,9 @@ async def test_a_reviewer_with_many_items_gets_one_digest_card_under_the_size_li
     text = card_text(digest)
     assert "Your access reviews" in text and "Megan Bowen — Global Administrator" in text
     choices = [e for e in _walk(digest) if e.get("type") == "Input.ChoiceSet"]
-    assert len(choices) >= 20 and all(c["id"].startswith("choice:") for c in choices)
+    assert len(choices) >= 10 and all(c["id"].startswith("choice:") for c in choices)
+    waiting = len(bot.runtime.service.items_for(ALEX))
+    assert len(choices) == waiting or f"{waiting - len(choices)} more after these" in text
     assert [a["title"] for a in digest["actions"]] == ["Submit answers", "Keep all not flagged"]
     assert len(json.dumps(digest).encode()) < 28 * 1024
 
