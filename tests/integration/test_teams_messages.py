@@ -245,3 +245,13 @@ async def test_healthz_reports_the_open_campaign(bot: Bot) -> None:
             assert response.status == 200
             health = await response.json()
     assert health["status"] == "ok" and health["campaigns"] == 1 and health["open_items"] > 10
+
+
+async def test_turns_reuse_one_connector_client_per_service_url_instead_of_building_one_each(bot: Bot) -> None:
+    """botbuilder builds a ConnectorClient and a UserTokenClient per turn (~7 ms of CPU each, TRAPS.md)."""
+    from msrest.universal_http.requests import ClientRetryPolicy
+
+    for _ in range(20):
+        await bot.say("help")
+    assert bot.runtime.teams.connectors.built == 2  # one connector client + one user-token client
+    assert isinstance(ClientRetryPolicy.safe_codes, frozenset)
