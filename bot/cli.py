@@ -17,9 +17,10 @@ from bot.app import Runtime, build_runtime, create_app, load_inputs
 from bot.channels.teams import BotCredentials
 from bot.clock import SystemClock
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT, REPO_ROOT, Settings
-from bot.ledger import LedgerRecord, LedgerUnreadable, export_csv, export_json, verify
-from bot.playground import PLAYGROUND_BIN, start_playground
 from bot.engine.status import summarize
+from bot.ledger import LedgerRecord, LedgerUnreadable, export_csv, export_json, verify
+from bot.manifest import build_manifest, write_package
+from bot.playground import PLAYGROUND_BIN, start_playground
 from bot.policy import PolicyError
 from bot.service import rebuild_campaign
 from bot.store.tinydb_store import TinyDBStore
@@ -28,8 +29,10 @@ from checks.snapshot import SnapshotError, load_snapshot
 app = typer.Typer(help="accessbot: weekly access reviews for Microsoft 365 / Entra ID, in Teams.", no_args_is_help=True)
 campaign_app = typer.Typer(help="Open and follow review campaigns.", no_args_is_help=True)
 ledger_app = typer.Typer(help="Verify and export the attestation ledger.", no_args_is_help=True)
+manifest_app = typer.Typer(help="The Teams app package.", no_args_is_help=True)
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(manifest_app, name="manifest")
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -120,6 +123,9 @@ def serve(
     if not credentials.app_id and not no_auth:
         err.print("[red]No bot app id:[/] set MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD (see docs/), "
                   "or pass --no-auth for local testing only — it accepts activities from anyone.")
+        raise typer.Exit(2)
+    if credentials.app_id and credentials.app_type == "SingleTenant" and not credentials.app_tenant_id:
+        err.print("[red]A SingleTenant bot needs MICROSOFT_APP_TENANT_ID[/] (the tenant of its app registration).")
         raise typer.Exit(2)
 
     async def main() -> None:
@@ -308,6 +314,30 @@ def ledger_export(
         _write_records(records, fmt, output)
 
     asyncio.run(main())
+
+
+@manifest_app.command("build")
+def manifest_build(
+    domain: Optional[str] = typer.Option(None, help="Host name people reach the bot at (validDomains, default links)."),
+    version: str = typer.Option("1.0.0", help="App package version, X.Y.Z; raise it for every upload."),
+    out: Path = typer.Option(Path("dist"), help="Zip file or folder to write."),
+    teams_app_id: Optional[str] = typer.Option(None, help="Keep an existing Teams app id (default: derived from the bot id)."),
+    website_url: Optional[str] = typer.Option(None, help="Developer website (default https://<domain>/)."),
+    privacy_url: Optional[str] = typer.Option(None, help="Privacy statement URL."),
+    terms_url: Optional[str] = typer.Option(None, help="Terms of use URL."),
+) -> None:
+    """Build the Teams app package (manifest + icons) with this deployment's bot id (MICROSOFT_APP_ID)."""
+    settings = Settings()
+    try:
+        manifest = build_manifest(
+            settings.app_id, version=version, domain=domain, teams_app_id=teams_app_id,
+            website_url=website_url, privacy_url=privacy_url, terms_of_use_url=terms_url,
+        )
+        path = write_package(manifest, out)
+    except ValueError as bad:
+        err.print(f"[red]{bad}[/]")
+        raise typer.Exit(2) from bad
+    console.print(f"wrote {path}: upload it in Teams admin center > Manage apps (see docs/teams-app.md)")
 
 
 @app.command()

@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     )
     openid_metadata_url: str = ""  # sovereign clouds only; Bot Framework's public cloud by default
     token_issuer: str = ""
+    # Azure creates single-tenant bot registrations (multi-tenant ones are no longer created since 2025-07-31).
     app_type: str = Field(
-        "MultiTenant", validation_alias=AliasChoices("ACCESSBOT_APP_TYPE", "MICROSOFT_APP_TYPE", "MicrosoftAppType")
+        "SingleTenant", validation_alias=AliasChoices("ACCESSBOT_APP_TYPE", "MICROSOFT_APP_TYPE", "MicrosoftAppType")
     )

@@ -52,6 +52,8 @@ def _credentials(settings: Settings) -> Iterator[Check]:
                     "or `demo` will run; see docs/azure-bot-registration.md")
     elif not settings.app_password.get_secret_value():
         yield Check("fail", "bot registration", "MICROSOFT_APP_ID is set but MICROSOFT_APP_PASSWORD is not")
+    elif settings.app_type == "SingleTenant" and not settings.app_tenant_id:
+        yield Check("fail", "bot registration", "a SingleTenant bot needs MICROSOFT_APP_TENANT_ID (the tenant of its app registration)")
     else:
         yield Check("ok", "bot registration", f"app id {settings.app_id} with a secret (not shown)")
 

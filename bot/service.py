@@ -31,6 +31,7 @@ from bot.engine.model import (
     Notice,
     NoticeKind,
     ReviewItem,
+    SubjectKind,
 )
 from bot.engine.routing import Routing, exceptions_from_policy, routing_from_policy
 from bot.engine.signoff import SignOffOutcome, sign_off
@@ -45,9 +46,9 @@ from bot.remediation.graph_executor import GraphExecutor
 from bot.remediation.plan import plan_remediation
 from bot.remediation.workflow import Remediation, Status, approve, propose, result_event
 from bot.store.base import OutboxMessage, Store
-from checks.snapshot import TenantSnapshot
 from checks.findings import assess
 from checks.registry import FindingResult
+from checks.snapshot import TenantSnapshot
 
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
@@ -186,6 +187,14 @@ class ReviewService:
                 if self.routing.may_act_for(reviewer_id, item.reviewers) is not None:
                     found.append((item, state.campaign))
         return found
+
+    def may_answer(self, person: str, item: ReviewItem) -> bool:
+        """Whether this person's click on this item would be heard (as reviewer or delegate, not holder)."""
+        if not person or not item.is_open or self.routing.may_act_for(person, item.reviewers) is None:
+            return False
+        return person not in item.subject.holder_ids or (
+            item.subject.kind is SubjectKind.RECOVERY_CONTACT and self.routing.recovery_include_admin
+        )
 
     async def decide(self, request: DecisionRequest) -> DecisionResult:
         async with self._item_locks[request.item_id]:

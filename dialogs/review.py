@@ -22,7 +22,14 @@ MAX_CARDS = DIGEST_AFTER
 _TONE = {Verdict.RECORDED: Tone.GOOD, Verdict.DUPLICATE: Tone.NORMAL, Verdict.CONFLICT: Tone.WARNING}
 
 
-def item_view(service: ReviewService, item: ReviewItem, campaign: Campaign, notice: TextView | None = None) -> ItemView:
+def item_view(
+    service: ReviewService,
+    item: ReviewItem,
+    campaign: Campaign,
+    notice: TextView | None = None,
+    viewer: str | None = None,
+) -> ItemView:
+    """The item's card. ``viewer`` is who will see it: buttons appear only for someone who may answer."""
     subject = item.subject
     facts = list(subject.evidence.items())
     facts.append(("Reviewer" if len(item.reviewers) == 1 else "Reviewers", _names(service, item.reviewers)))
@@ -52,7 +59,8 @@ def item_view(service: ReviewService, item: ReviewItem, campaign: Campaign, noti
             text += f" — “{item.decision.justification}”"
         outcome = TextView(text, tone)
     else:
-        choices = _choices(item)
+        if viewer is None or service.may_answer(viewer, item):
+            choices = _choices(item)
         if item.history:
             last = item.history[-1]
             outcome = TextView(last.summary(), Tone.NORMAL)
@@ -100,18 +108,18 @@ def my_reviews(service: ReviewService, actor: Actor) -> ListView | DigestView | 
     return ListView(
         title="Your access reviews",
         intro=f"{len(pending)} {noun} waiting for your answer. Keep what is still needed; revoke what is not.",
-        items=tuple(item_view(service, item, campaign) for item, campaign in shown),
+        items=tuple(item_view(service, item, campaign, viewer=actor.object_id) for item, campaign in shown),
         more=len(pending) - len(shown),
     )
 
 
-def current_item(service: ReviewService, item_id: str) -> View:
+def current_item(service: ReviewService, item_id: str, viewer: str | None) -> View:
     """The item as it stands now: what a card refresh shows to whoever is looking at it."""
     try:
         item, campaign = service.item(item_id)
     except UnknownItem:
         return TextView("That review item no longer exists here.", Tone.WARNING)
-    return item_view(service, item, campaign)
+    return item_view(service, item, campaign, viewer=viewer)
 
 
 async def card_action(service: ReviewService, actor: Actor, data: Mapping[str, Any]) -> View:
@@ -127,7 +135,7 @@ async def card_action(service: ReviewService, actor: Actor, data: Mapping[str, A
         return TextView("That review item no longer exists here; nothing was recorded.", Tone.WARNING)
     if not actor.object_id:
         item, campaign = service.item(item_id)
-        return item_view(service, item, campaign, TextView(_UNIDENTIFIED, Tone.WARNING))
+        return item_view(service, item, campaign, TextView(_UNIDENTIFIED, Tone.WARNING), viewer="")
 
     reassign_to = None
     if action is Action.REASSIGN:
@@ -139,6 +147,7 @@ async def card_action(service: ReviewService, actor: Actor, data: Mapping[str, A
             return item_view(
                 service, item, campaign,
                 TextView(f"Not reassigned: I can't find {said} in the directory. Give their e-mail address.", Tone.WARNING),
+                viewer=actor.object_id,
             )
     result = await service.decide(
         DecisionRequest(
@@ -151,7 +160,7 @@ async def card_action(service: ReviewService, actor: Actor, data: Mapping[str, A
         )
     )
     notice = TextView(result.outcome.message, _TONE.get(result.outcome.verdict, Tone.ATTENTION))
-    return item_view(service, result.item, result.campaign, notice)
+    return item_view(service, result.item, result.campaign, notice, viewer=actor.object_id)
 
 
 _UNIDENTIFIED = (

@@ -7,18 +7,31 @@ file and nothing else. Everything a person sees comes from ``dialogs``, which kn
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 from botbuilder.core import ActivityHandler, InvokeResponse, MessageFactory, TurnContext
-from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
-from botbuilder.schema import Activity, ActivityTypes, Attachment, ChannelAccount, ConversationReference
-from botframework.connector.auth import AuthenticationConstants, ConnectorFactory, JwtTokenExtractor
+from botbuilder.integration.aiohttp import (
+    CloudAdapter,
+    ConfigurationBotFrameworkAuthentication,
+)
+from botbuilder.schema import (
+    Activity,
+    ActivityTypes,
+    Attachment,
+    ChannelAccount,
+    ConversationReference,
+)
+from botframework.connector.auth import (
+    AuthenticationConstants,
+    ConnectorFactory,
+    JwtTokenExtractor,
+)
 from msrest.universal_http.requests import ClientRetryPolicy
 
 from bot.notifier import DeliveryError
@@ -51,7 +64,7 @@ class BotCredentials:
     app_id: str = ""
     app_password: str = field(default="", repr=False)
     app_tenant_id: str = ""
-    app_type: str = "MultiTenant"
+    app_type: str = "SingleTenant"
     # Where the channel's signing keys are published and who issues its tokens: Bot Framework's public
     # cloud by default; set for a sovereign cloud, or by tests that sign tokens with their own key.
     openid_metadata_url: str = ""
@@ -65,7 +78,8 @@ class _AdapterConfig:
         self.APP_ID = credentials.app_id
         self.APP_PASSWORD = credentials.app_password
         self.APP_TENANTID = credentials.app_tenant_id
-        self.APP_TYPE = credentials.app_type
+        # With no app id (authentication off) botbuilder only accepts the multi-tenant shape.
+        self.APP_TYPE = credentials.app_type if credentials.app_id else "MultiTenant"
         if credentials.openid_metadata_url:
             self.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL = credentials.openid_metadata_url
         if credentials.token_issuer:
@@ -199,13 +213,13 @@ class AccessBot(ActivityHandler):
         """Route a card button to its dialog; every verb answers with the card that should replace it."""
         actor = _actor(turn_context.activity)
         if verb == REFRESH_VERB:
-            return current_item(self.service, str(data.get("item") or ""))
+            return current_item(self.service, str(data.get("item") or ""), actor.object_id or "")
         if verb == DIGEST_VERB:
             return await digest_action(self.service, actor, data)
         if verb == DETAILS_VERB:
             # The item's own card arrives as a new message; the digest stays as it is.
-            await self._send(turn_context, current_item(self.service, str(data.get("item") or "")))
-            return digest_view(self.service, actor) if actor.object_id else current_item(self.service, "")
+            await self._send(turn_context, current_item(self.service, str(data.get("item") or ""), actor.object_id or ""))
+            return digest_view(self.service, actor) if actor.object_id else current_item(self.service, "", None)
         return await card_action(self.service, actor, data)
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:

@@ -90,3 +90,16 @@ def test_doctor_names_people_the_directory_does_not_know(tmp_path: Path) -> None
 def test_serve_refuses_to_run_unauthenticated_unless_told(tmp_path: Path) -> None:
     result = run("serve", *DEMO, "--data-dir", str(tmp_path))
     assert result.exit_code == 2 and "--no-auth" in result.output
+
+
+def test_manifest_build_writes_a_package_with_the_bot_id(tmp_path: Path) -> None:
+    import zipfile
+
+    env = {"MICROSOFT_APP_ID": "5b7d9f1a-2c4e-4a6b-8d0f-1e3a5c7e9b02"}
+    result = run("manifest", "build", "--domain", "accessbot.contoso.com", "--out", str(tmp_path), env=env)
+    assert result.exit_code == 0, result.output
+    (package,) = tmp_path.glob("*.zip")
+    manifest = json.loads(zipfile.ZipFile(package).read("manifest.json"))
+    assert manifest["bots"][0]["botId"] == env["MICROSOFT_APP_ID"] and manifest["validDomains"] == ["accessbot.contoso.com"]
+    refused = run("manifest", "build", "--domain", "accessbot.contoso.com", "--out", str(tmp_path), env={"MICROSOFT_APP_ID": "nope"})
+    assert refused.exit_code == 2 and "MICROSOFT_APP_ID" in refused.output

@@ -71,3 +71,12 @@ async def test_refresh_shows_whoever_opens_the_card_the_item_as_it_stands(bot: B
     assert "Kept by Patti Fernandez" in card_text(after["value"]) and "actions" not in after["value"]
     assert after["value"]["refresh"]["userIds"] == ["29:1patti"]
     assert len(decisions(await bot.runtime.store.ledger_records())) == 1  # a refresh records nothing
+
+
+async def test_someone_who_may_not_answer_sees_the_card_without_buttons(bot: Bot) -> None:  # noqa: F811
+    megan = bot.item_id("Megan Bowen — Global Administrator")
+    lee = {"id": "29:1lee", "name": "Lee Gu", "aadObjectId": "b50ac046-d9dc-4082-bf5c-754e99944465"}
+    _, card = await bot.execute("refresh", {"item": megan}, person=lee)
+    assert "Megan Bowen — Global Administrator" in card_text(card["value"]) and "actions" not in card["value"]
+    _, own = await bot.execute("refresh", {"item": megan})
+    assert [a["title"] for a in own["value"]["actions"]][:2] == ["Keep", "Revoke"]

@@ -98,7 +98,8 @@ def invoke(item_id: str) -> dict[str, Any]:
 async def secured_bot(tmp_path: Path, openid_metadata_url: str) -> AsyncIterator[tuple[str, Any]]:
     policy, snapshot = load_inputs(DEMO_POLICY, DEMO_SNAPSHOT)
     credentials = BotCredentials(
-        app_id=APP_ID, app_password="not-used-offline", openid_metadata_url=openid_metadata_url, token_issuer=ISSUER
+        app_id=APP_ID, app_password="not-used-offline", app_tenant_id=TENANT,
+        openid_metadata_url=openid_metadata_url, token_issuer=ISSUER,
     )
     runtime = await build_runtime(
         data_dir=tmp_path, policy=policy, snapshot=snapshot, clock=ManualClock(MONDAY), credentials=credentials
