@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sys
 from pathlib import Path
@@ -11,8 +12,16 @@ from typing import Optional
 import typer
 from aiohttp import web
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+)
 from rich.table import Table
 
+from bot import __version__
 from bot.app import Runtime, build_runtime, create_app, load_inputs
 from bot.channels.teams import BotCredentials
 from bot.clock import SystemClock
@@ -21,10 +30,13 @@ from bot.engine.status import summarize
 from bot.ledger import LedgerRecord, LedgerUnreadable, export_csv, export_json, verify
 from bot.manifest import build_manifest, write_package
 from bot.playground import PLAYGROUND_BIN, start_playground
-from bot.policy import PolicyError
+from bot.policy import PolicyError, load_policy
 from bot.service import rebuild_campaign
 from bot.store.tinydb_store import TinyDBStore
+from checks.findings import to_json, to_sarif
+from checks.registry import run_checks
 from checks.snapshot import SnapshotError, load_snapshot
+from checks.subjects import subjects_from_snapshot
 
 app = typer.Typer(help="accessbot: weekly access reviews for Microsoft 365 / Entra ID, in Teams.", no_args_is_help=True)
 campaign_app = typer.Typer(help="Open and follow review campaigns.", no_args_is_help=True)
@@ -314,6 +326,60 @@ def ledger_export(
         _write_records(records, fmt, output)
 
     asyncio.run(main())
+
+
+@app.command()
+def scan(
+    snapshot: Optional[Path] = typer.Option(None, "--snapshot", help="Scan a saved snapshot file instead of a live tenant."),
+    fmt: str = typer.Option("table", "--format", help="table, json or sarif"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="File to write (default: stdout)."),
+    break_glass: Optional[Path] = typer.Option(None, "--policy", help="Policy whose break-glass register to honour."),
+) -> None:
+    """Run the checks catalogue over a tenant and print the findings (table, JSON or SARIF 2.1.0)."""
+    if fmt not in ("table", "json", "sarif"):
+        err.print(f"[red]Unknown format {fmt!r}: use table, json or sarif.[/]")
+        raise typer.Exit(2)
+    if snapshot is None:
+        err.print("[red]Pass --snapshot FILE[/] (a live collection needs Graph credentials: see docs/permissions.md).")
+        raise typer.Exit(2)
+    try:
+        snapshots = [load_snapshot(snapshot)]
+        accounts = [a.principal for a in load_policy(break_glass).break_glass] if break_glass else []
+    except (SnapshotError, PolicyError, OSError) as bad:
+        err.print(f"[red]{bad}[/]")
+        raise typer.Exit(2) from bad
+    _report_findings(snapshots, accounts, fmt, output)
+
+
+def _report_findings(snapshots, break_glass: list[str], fmt: str, output: Optional[Path]) -> None:  # type: ignore[no-untyped-def]
+    results = []
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  console=err, transient=True) as progress:
+        task = progress.add_task("checking tenants", total=len(snapshots))
+        for tenant in snapshots:
+            progress.update(task, description=f"checking {tenant.tenant_name}")
+            subjects = subjects_from_snapshot(tenant, tenant.collected_at, break_glass)
+            results.extend((tenant, r) for r in run_checks(tenant, subjects, now=tenant.collected_at))
+            if not tenant.complete:
+                err.print(f"[yellow]{tenant.tenant_name}: INCOMPLETE collection, missing {', '.join(tenant.missing)}[/]")
+            progress.advance(task)
+    if fmt == "table":
+        table = Table("severity", "tenant", "check", "resource", "finding", "ScubaGear")
+        for tenant, r in results:
+            table.add_row(r.severity.value, tenant.tenant_name, r.check.id, r.resource, r.message, r.check.scuba or "")
+        target = Console(file=output.open("w"), soft_wrap=True) if output else console
+        target.print(table)
+        target.print(f"{len(results)} finding(s) in {len(snapshots)} tenant(s)")
+        return
+    document = to_sarif([r for _, r in results], __version__) if fmt == "sarif" else [
+        {"tenant": tenant.tenant_id, **row} for tenant, r in results for row in to_json([r])
+    ]
+    text = json.dumps(document, indent=2, ensure_ascii=False)
+    if output:
+        output.write_text(text + "\n", encoding="utf-8")
+        err.print(f"wrote {len(results)} finding(s) to {output}")
+    else:
+        sys.stdout.write(text + "\n")
 
 
 @manifest_app.command("build")

@@ -103,3 +103,17 @@ def test_manifest_build_writes_a_package_with_the_bot_id(tmp_path: Path) -> None
     assert manifest["bots"][0]["botId"] == env["MICROSOFT_APP_ID"] and manifest["validDomains"] == ["accessbot.contoso.com"]
     refused = run("manifest", "build", "--domain", "accessbot.contoso.com", "--out", str(tmp_path), env={"MICROSOFT_APP_ID": "nope"})
     assert refused.exit_code == 2 and "MICROSOFT_APP_ID" in refused.output
+
+
+def test_scan_prints_the_findings_of_a_snapshot_as_table_json_and_sarif(tmp_path: Path) -> None:
+    table = run("scan", "--snapshot", str(DEMO_SNAPSHOT), "--policy", str(DEMO_POLICY))
+    assert table.exit_code == 0 and "32 finding(s) in 1 tenant(s)" in table.output
+    as_json = run("scan", "--snapshot", str(DEMO_SNAPSHOT), "--policy", str(DEMO_POLICY), "--format", "json")
+    findings = json.loads(as_json.stdout)
+    assert any(f["check"] == "admin_mfa_missing" and f["resource"] == "Megan Bowen" for f in findings)
+    sarif_file = tmp_path / "accessbot.sarif"
+    run("scan", "--snapshot", str(DEMO_SNAPSHOT), "--format", "sarif", "--output", str(sarif_file))
+    sarif = json.loads(sarif_file.read_text())
+    assert sarif["version"] == "2.1.0" and sarif["runs"][0]["results"]
+    bad = run("scan", "--snapshot", str(DEMO_SNAPSHOT), "--format", "xml")
+    assert bad.exit_code == 2
