@@ -54,7 +54,8 @@ async def build_runtime(
     await service.start()
     teams = TeamsChannel(service, store, credentials)
     notifier = Notifier(store, teams, clock)
-    return Runtime(store, service, teams, notifier, Scheduler(service, notifier, tick_seconds))
+    scheduler = Scheduler(service, notifier, tick_seconds, after_round=[teams.refresh_live_status])
+    return Runtime(store, service, teams, notifier, scheduler)
 
 
 def load_inputs(policy_path: Path, snapshot_path: Path) -> tuple[Policy, TenantSnapshot]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Awaitable, Callable, Sequence
 
 from bot.metrics import OPEN_ITEMS, OUTBOX_DEFERRED, OUTBOX_SENT, TICK_FAILURES
 from bot.notifier import Notifier
@@ -17,10 +18,17 @@ log = logging.getLogger(__name__)
 
 
 class Scheduler:
-    def __init__(self, service: ReviewService, notifier: Notifier, interval_seconds: float) -> None:
+    def __init__(
+        self,
+        service: ReviewService,
+        notifier: Notifier,
+        interval_seconds: float,
+        after_round: Sequence[Callable[[], Awaitable[None]]] = (),
+    ) -> None:
         self.service = service
         self.notifier = notifier
         self.interval = interval_seconds
+        self.after_round = tuple(after_round)  # channel upkeep, e.g. redrawing a live status card
 
     async def run_once(self) -> None:
         await self.service.open_current_campaign()
@@ -29,6 +37,8 @@ class Scheduler:
         OUTBOX_SENT.inc(drained.sent)
         OUTBOX_DEFERRED.inc(drained.deferred)
         OPEN_ITEMS.set(sum(len(state.open_items()) for state in self.service.campaigns()))
+        for upkeep in self.after_round:
+            await upkeep()
 
     async def run_forever(self) -> None:
         while True:

@@ -103,6 +103,7 @@ class ReviewService:
         self._item_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._tick_lock = asyncio.Lock()
         self.tenant_findings: list[FindingResult] = []
+        self.changes = 0  # counts recorded events, so a live status card knows when to redraw
 
     # ---- start-up -------------------------------------------------------------------------------
 
@@ -327,6 +328,7 @@ class ReviewService:
     async def _record(self, events: Sequence[LedgerEvent]) -> None:
         """Durable first, then visible: the state changes only after the ledger has the event."""
         records = await self.store.append_ledger(events, self.clock.now())
+        self.changes += len(records)
         for record in records:
             state = self._campaigns.get(record.data.get("campaign_id", ""))
             if state is not None:

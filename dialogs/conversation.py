@@ -8,7 +8,7 @@ from bot.service import ReviewService
 from dialogs import security_lead
 from dialogs.help import help_view
 from dialogs.review import my_reviews
-from dialogs.status import status
+from dialogs.status import campaign_status, status
 from dialogs.views import Actor, TextView, View
 
 _ALIASES = {
@@ -22,6 +22,7 @@ _ALIASES = {
 }
 LEAD_COMMANDS = (
     "overdue", "findings", "history", "export", "remind", "start review", "sign off", "remediations", "approve",
+    "watch status",
 )
 
 
@@ -68,6 +69,8 @@ async def _lead_command(service: ReviewService, actor: Actor, command: str, argu
         return await security_lead.remind(service, actor, argument)
     if command == "start review":
         return await security_lead.start_review(service)
+    if command == "watch status":
+        return campaign_status(service, live=True)
     if command == "remediations":
         return security_lead.remediations(service)
     if command == "approve":

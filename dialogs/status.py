@@ -1,41 +1,36 @@
-"""The status flow: where the current campaigns stand, for a security lead or for one reviewer."""
+"""The status flow: where the current campaign stands, for a security lead or for one reviewer.
+
+The security leads' view is also the live status card: posted once in their channel ('watch status')
+and updated in place as answers arrive, so nobody has to ask.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from bot.engine.status import CampaignSummary
 from bot.service import ReviewService
 from dialogs.views import Actor, StatusRow, StatusView, TextView, Tone
 
 
+def period_label(period: str) -> str:
+    """'2026-11-23T09:00' -> 'of Mon 23 Nov 2026'."""
+    try:
+        return f"of {datetime.strptime(period, '%Y-%m-%dT%H:%M'):%a %d %b %Y}"
+    except ValueError:
+        return period
+
+
 def status(service: ReviewService, actor: Actor) -> StatusView | TextView:
+    if not actor.object_id:
+        return TextView("I can't tell who you are, so I can only show status to identified users.", Tone.WARNING)
+    if service.is_security_lead(actor.object_id):
+        return campaign_status(service)
     campaigns = service.campaigns()
     if not campaigns:
         return TextView("No review campaign is open yet.")
     state = campaigns[0]
     summary = service.summary(state)
-    warnings = []
-    if not summary.snapshot_complete:
-        warnings.append(
-            "This campaign was opened from an incomplete collection ("
-            + (", ".join(summary.snapshot_missing) or "unknown parts missing")
-            + "): nothing absent from it was closed or revoked."
-        )
-    if actor.object_id and service.is_security_lead(actor.object_id):
-        rows = (
-            StatusRow("Items", str(summary.total)),
-            StatusRow("Answered", f"{summary.done} ({summary.kept} kept, {summary.revoked} revoked)"),
-            StatusRow("Open", str(summary.open)),
-            StatusRow("Overdue", str(summary.overdue)),
-            StatusRow("Accepted exceptions", str(summary.excepted)),
-            StatusRow("Expired by policy", str(summary.expired)),
-            StatusRow("Due", f"{summary.due:%a %d %b %H:%M} UTC"),
-        )
-        owners = tuple(
-            StatusRow(service.display_name(o.reviewer_id), f"{o.open} open, {o.answered} answered")
-            for o in summary.by_owner
-        )
-        return StatusView(f"{summary.tenant_name} review {summary.period}", rows, owners, tuple(warnings))
-    if not actor.object_id:
-        return TextView("I can't tell who you are, so I can only show status to identified users.", Tone.WARNING)
     mine = [item for item in state.items.values() if actor.object_id in item.reviewers]
     open_count = sum(1 for item in mine if item.is_open and item.exception is None)
     rows = (
@@ -43,4 +38,38 @@ def status(service: ReviewService, actor: Actor) -> StatusView | TextView:
         StatusRow("Waiting for your answer", str(open_count)),
         StatusRow("Due", f"{summary.due:%a %d %b %H:%M} UTC"),
     )
-    return StatusView(f"Your part of the {summary.tenant_name} review {summary.period}", rows, (), tuple(warnings))
+    title = f"Your part of the {summary.tenant_name} review {period_label(summary.period)}"
+    return StatusView(title, rows, (), _warnings(summary))
+
+
+def campaign_status(service: ReviewService, live: bool = False) -> StatusView | TextView:
+    """The whole campaign by owner: done / open / overdue / revoked. ``live`` marks the channel card."""
+    campaigns = service.campaigns()
+    if not campaigns:
+        return TextView("No review campaign is open yet.")
+    state = campaigns[0]
+    summary = service.summary(state)
+    rows = (
+        StatusRow("Items", str(summary.total)),
+        StatusRow("Answered", f"{summary.done} ({summary.kept} kept, {summary.revoked} revoked)"),
+        StatusRow("Open", str(summary.open)),
+        StatusRow("Overdue", str(summary.overdue)),
+        StatusRow("Accepted exceptions", str(summary.excepted)),
+        StatusRow("Expired by policy", str(summary.expired)),
+        StatusRow("Due", f"{summary.due:%a %d %b %H:%M} UTC"),
+    )
+    if state.signed_off_by:
+        rows += (StatusRow("Signed off", f"by {state.signed_off_by}, {state.signed_off_at:%a %d %b %H:%M} UTC"),)
+    owners = tuple(
+        StatusRow(service.display_name(o.reviewer_id), f"{o.open} open, {o.answered} answered") for o in summary.by_owner
+    )
+    footer = (f"Live: updated as answers arrive (last {service.clock.now():%a %d %b %H:%M} UTC).",) if live else ()
+    title = f"{summary.tenant_name} review {period_label(summary.period)}"
+    return StatusView(title, rows, owners, _warnings(summary) + footer, live=live)
+
+
+def _warnings(summary: CampaignSummary) -> tuple[str, ...]:
+    if summary.snapshot_complete:
+        return ()
+    missing = ", ".join(summary.snapshot_missing) or "unknown parts missing"
+    return (f"This campaign was opened from an incomplete collection ({missing}): nothing absent from it was closed or revoked.",)

@@ -71,6 +71,7 @@ class StatusView:
     rows: tuple[StatusRow, ...]
     owners: tuple[StatusRow, ...] = ()
     warnings: tuple[str, ...] = ()
+    live: bool = False  # the channel's live status card, updated in place as answers arrive
 
 
 @dataclass(frozen=True)

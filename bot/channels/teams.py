@@ -48,13 +48,16 @@ from dialogs.render.teams import (
     TeamsMessage,
     card_for,
     render,
+    status_card,
 )
 from dialogs.review import card_action, current_item
-from dialogs.views import Actor, DigestView, ItemView, View
+from dialogs.status import campaign_status
+from dialogs.views import Actor, DigestView, ItemView, StatusView, View
 
 log = logging.getLogger(__name__)
 
 CARD_ACTION_INVOKE = "adaptiveCard/action"
+LIVE_STATUS_KEY = "live-status-card"  # where the security leads' live status card was posted
 
 
 @dataclass(frozen=True)
@@ -175,11 +178,17 @@ class AccessBot(ActivityHandler):
         await super().on_turn(turn_context)
 
     async def _remember(self, activity: Activity) -> None:
-        """Keep the conversation reference of every identified person, for proactive messages later."""
+        """Keep conversation references for proactive messages later: each identified person's personal
+        chat under their Entra object id, and each team channel the bot hears from under its id."""
         sender = activity.from_property
-        if sender is None or not sender.aad_object_id or activity.conversation is None:
+        if activity.conversation is None:
             return
-        if (activity.conversation.conversation_type or "personal") != "personal":
+        kind = activity.conversation.conversation_type or "personal"
+        if kind == "channel":
+            reference = TurnContext.get_conversation_reference(activity).serialize()
+            await self.store.save_conversation(f"channel:{activity.conversation.id}", reference)
+            return
+        if kind != "personal" or sender is None or not sender.aad_object_id:
             return
         reference = TurnContext.get_conversation_reference(activity)
         if await self.store.save_conversation(sender.aad_object_id, reference.serialize()):
@@ -241,7 +250,11 @@ class AccessBot(ActivityHandler):
 
     async def _send(self, turn_context: TurnContext, view: View) -> None:
         messages = render(view, _viewers(turn_context.activity))
-        await turn_context.send_activities([_activity(message) for message in messages])
+        sent = await turn_context.send_activities([_activity(message) for message in messages])
+        if isinstance(view, StatusView) and view.live and sent:
+            # The live status card: remember where it is, so every later answer can redraw it in place.
+            reference = TurnContext.get_conversation_reference(turn_context.activity).serialize()
+            await self.store.save_conversation(LIVE_STATUS_KEY, {**reference, "activityId": sent[-1].id})
 
     async def _replace_or_send(self, turn_context: TurnContext, view: View) -> None:
         reply_to = turn_context.activity.reply_to_id
@@ -270,6 +283,9 @@ class TeamsChannel:
         self.connectors = ConnectorCache()
         _cache_clients(self.adapter.bot_framework_authentication, self.connectors, credentials.app_id)
         self.bot = AccessBot(service, store)
+        self.service = service
+        self.store = store
+        self._live_drawn_at = -1
 
     @property
     def authenticated(self) -> bool:
@@ -304,6 +320,37 @@ class TeamsChannel:
         if invoke_response:
             return web.json_response(invoke_response.body, status=invoke_response.status)
         return web.Response(status=201)
+
+    async def refresh_live_status(self) -> None:
+        """Redraw the security leads' live status card in place when anything was recorded since."""
+        if self.service.changes == self._live_drawn_at:
+            return
+        posted = await self.store.get_conversation(LIVE_STATUS_KEY)
+        if posted is None:
+            return
+        view = campaign_status(self.service, live=True)
+        if not isinstance(view, StatusView):
+            return
+        try:
+            await self.update_card(posted, posted["activityId"], status_card(view))
+        except DeliveryError as refused:
+            log.warning("could not redraw the live status card: %s", refused)
+            return
+        self._live_drawn_at = self.service.changes
+
+    async def update_card(self, reference: dict, activity_id: str, card: dict[str, Any]) -> None:
+        """Replace a card the bot sent earlier (update_activity), in any stored conversation."""
+        conversation = ConversationReference().deserialize(reference)
+
+        async def replace_card(turn_context: TurnContext) -> None:
+            updated = _activity(TeamsMessage(card=card))
+            updated.id = activity_id
+            await turn_context.update_activity(updated)
+
+        try:
+            await self.adapter.continue_conversation(conversation, replace_card, self.credentials.app_id or None)
+        except Exception as refused:  # the connector client raises its own error types per status
+            raise DeliveryError(f"Teams refused the card update ({type(refused).__name__})", _retry_after(refused)) from refused
 
     async def warm_up(self) -> None:
         """Fetch the channel's signing keys now, off the event loop: botbuilder fetches them with a blocking

@@ -11,7 +11,7 @@ from datetime import timedelta
 import aiohttp
 
 from tests.integration.fake_connector import card_text
-from tests.integration.test_teams_messages import ALEX, Bot, bot  # noqa: F401 (pytest fixture)
+from tests.integration.test_teams_messages import ALEX, TENANT, Bot, bot  # noqa: F401 (pytest fixture)
 
 PATTI = {"id": "29:1patti", "name": "Patti Fernandez", "aadObjectId": "f66eb8b7-79c8-407b-8b95-85a879f2381e"}
 
@@ -104,3 +104,25 @@ async def test_remediations_and_approve_answer_in_chat(bot: Bot) -> None:  # noq
     assert "No remediation yet (remediation mode: off)" in bot.connector.texts()[-1]
     await bot.say("approve 12345678")
     assert "No single remediation matches" in bot.connector.texts()[-1]
+
+
+async def test_watch_status_posts_a_live_card_in_the_channel_and_redraws_it_as_answers_arrive(bot: Bot) -> None:  # noqa: F811
+    channel = {"conversationType": "channel", "id": "19:access-reviews@thread.tacv2", "tenantId": TENANT}
+    status = await bot.post(bot.activity(type="message", text="<at>accessbot</at> watch status", conversation=channel,
+                                         entities=[{"type": "mention", "text": "<at>accessbot</at>",
+                                                    "mentioned": {"id": "28:accessbot", "name": "accessbot"}}]))
+    assert status[0] == 201
+    posted = bot.connector.received[-1]
+    assert posted.conversation_id == channel["id"] and "Live: updated as answers arrive" in card_text(posted.cards[0])
+    assert await bot.runtime.store.get_conversation(f"channel:{channel['id']}") is not None
+    await bot.runtime.scheduler.run_once()
+    before = [r for r in bot.connector.received if r.method == "PUT"]
+    await bot.click(bot.item_id("Megan Bowen — Global Administrator"), "keep")
+    await bot.runtime.scheduler.run_once()
+    (redrawn,) = [r for r in bot.connector.received if r.method == "PUT"][len(before):]
+    live = await bot.runtime.store.get_conversation("live-status-card")
+    assert live is not None and live["activityId"].startswith("sent-")
+    assert redrawn.conversation_id == channel["id"] and redrawn.activity_id == live["activityId"]
+    assert "1 (1 kept, 0 revoked)" in card_text(redrawn.cards[0])
+    await bot.runtime.scheduler.run_once()
+    assert len([r for r in bot.connector.received if r.method == "PUT"]) == len(before) + 1  # nothing new, no redraw
