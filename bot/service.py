@@ -8,6 +8,7 @@ after a click is exactly what an auditor will read in the ledger.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -49,6 +50,8 @@ from bot.store.base import OutboxMessage, Store
 from checks.findings import assess
 from checks.registry import FindingResult
 from checks.snapshot import TenantSnapshot
+
+log = logging.getLogger(__name__)
 
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
@@ -202,6 +205,10 @@ class ReviewService:
             item, campaign = self.item(request.item_id)
             locked_by = self._campaigns[campaign.id].signed_off_by
             outcome = decide(item, request, self.routing, self.clock.now(), locked_by=locked_by)
+            if outcome.verdict is Verdict.REFUSED:
+                log.warning(
+                    "refused %s on item %s by %s: %s", request.action.value, item.id, request.actor_id, outcome.message
+                )
             if outcome.verdict is Verdict.RECORDED:
                 await self._record(outcome.events)
                 await self._queue(outcome.notices)

@@ -125,7 +125,7 @@ def _escalation(
     if stage is Stage.SECURITY_LEADS:
         notices.append(
             Notice(
-                key=f"escalate:{cid}:{stage.value}:{_digest(i.id for i in items)}",
+                key=f"escalate:{cid}:{stage.value}:{'overdue' if overdue else 'open'}:{_digest(i.id for i in items)}",
                 kind=NoticeKind.EXPIRED if overdue else NoticeKind.ESCALATION,
                 to=SECURITY_LEADS,
                 item_ids=tuple(i.id for i in items),

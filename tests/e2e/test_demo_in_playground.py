@@ -1,8 +1,9 @@
 """The demo as a person uses it: accessbot on the demo tenant, Microsoft's Agents Playground, a real browser.
 
 Starts `accessbot demo` as its own process, points the Playground at it, and with playwright-core in
-Chromium asks for `my reviews`, clicks Keep on a card and sees the card updated in place; then checks the
-answer is in `status` and in `accessbot ledger export`.
+Chromium asks for `my reviews` (a digest), opens items from it, clicks Keep on one and Revoke (with a
+justification) on another and sees each card updated in place; then checks the answers are in `status`
+and in `accessbot ledger export`.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def demo_bot(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         log.close()
 
 
-def test_reviewer_keeps_an_item_in_the_playground_and_sees_the_card_update(demo_bot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_reviewer_keeps_and_revokes_in_the_playground_and_sees_the_cards_update(demo_bot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     bot_url, data_dir = demo_bot
     shots = REPO_ROOT / "test-artifacts" / "e2e-demo"
     with start_playground(bot_url) as playground:
@@ -82,9 +83,15 @@ def test_reviewer_keeps_an_item_in_the_playground_and_sees_the_card_update(demo_
                 {"click": "Keep"},
                 {"waitText": "Kept by Alex Wilber"},
                 {"screenshot": "02-kept"},
+                {"click": "Details", "nth": 1, "card": 0},
+                {"waitText": "MFA none registered"},
+                {"fill": {"Justification (required to revoke)": "No MFA on a permanent Global Administrator"}},
+                {"click": "Revoke"},
+                {"waitText": "Revoked by Alex Wilber"},
+                {"screenshot": "03-revoked"},
                 {"send": "status"},
-                {"waitText": "1 kept"},
-                {"screenshot": "03-status"},
+                {"waitText": "1 kept, 1 revoked"},
+                {"screenshot": "04-status"},
             ],
             shots,
         )
@@ -92,9 +99,9 @@ def test_reviewer_keeps_an_item_in_the_playground_and_sees_the_card_update(demo_
         [str(ACCESSBOT), "ledger", "export", "--format", "json", "--data-dir", str(data_dir)],
         check=True, capture_output=True, text=True, cwd=REPO_ROOT,
     ).stdout
-    decisions = [r for r in json.loads(exported) if r["type"] == "decision"]
-    assert len(decisions) == 1
-    assert decisions[0]["data"]["action"] == "keep" and decisions[0]["data"]["actor"] == "Alex Wilber"
+    decisions = [r["data"] for r in json.loads(exported) if r["type"] == "decision"]
+    assert [(d["action"], d["actor"]) for d in decisions] == [("keep", "Alex Wilber"), ("revoke", "Alex Wilber")]
+    assert decisions[1]["justification"] == "No MFA on a permanent Global Administrator"
     verified = subprocess.run(
         [str(ACCESSBOT), "ledger", "verify", "--data-dir", str(data_dir)], capture_output=True, text=True, cwd=REPO_ROOT
     )

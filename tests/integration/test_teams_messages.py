@@ -179,13 +179,14 @@ async def test_revoke_without_justification_is_refused_on_the_card(bot: Bot) -> 
     assert "Revoked by Alex Wilber" in card_text(body["value"])
 
 
-async def test_click_by_someone_not_assigned_is_refused_and_not_recorded(bot: Bot) -> None:
+async def test_click_by_someone_not_assigned_is_refused_and_not_recorded(bot: Bot, caplog: pytest.LogCaptureFixture) -> None:
     item = bot.item_id("Megan Bowen — Global Administrator")
     stranger = {"id": "29:1lee", "name": "Lee Gu", "aadObjectId": "11111111-2222-3333-4444-555555555555"}
     value = {"action": {"type": "Action.Execute", "verb": "decide", "data": {"item": item, "action": "keep"}}}
     status, body = await bot.post(bot.activity(type="invoke", name="adaptiveCard/action", value=value, person=stranger))
     assert status == 200 and "assigned to someone else" in card_text(body["value"])
     assert not [r for r in await bot.runtime.store.ledger_records() if r.type == "decision"]
+    assert any("refused keep" in r.getMessage() and stranger["aadObjectId"] in r.getMessage() for r in caplog.records)
 
 
 async def test_action_submit_fallback_records_and_replaces_the_card_in_place(bot: Bot) -> None:
