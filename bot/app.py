@@ -54,7 +54,7 @@ async def build_runtime(
     await service.start()
     teams = TeamsChannel(service, store, credentials)
     notifier = Notifier(store, teams, clock)
-    scheduler = Scheduler(service, notifier, tick_seconds, after_round=[teams.refresh_live_status])
+    scheduler = Scheduler(service, notifier, tick_seconds, after_round=[teams.refresh_answered_cards, teams.refresh_live_status])
     return Runtime(store, service, teams, notifier, scheduler)
 
 

@@ -107,6 +107,7 @@ class ReviewService:
         self._tick_lock = asyncio.Lock()
         self.tenant_findings: list[FindingResult] = []
         self.changes = 0  # counts recorded events, so a live status card knows when to redraw
+        self.decided_since: set[str] = set()  # items answered since a channel last redrew their cards
 
     # ---- start-up -------------------------------------------------------------------------------
 
@@ -341,6 +342,8 @@ class ReviewService:
             if state is not None:
                 apply_event(state, record.type, record.data)
         for record in records:
+            if record.type == "decision":
+                self.decided_since.add(record.data["item_id"])
             if record.type == "decision" and record.data["action"] == Action.REVOKE.value:
                 await self._remediate(record.data["item_id"])
 

@@ -251,9 +251,12 @@ class AccessBot(ActivityHandler):
     async def _send(self, turn_context: TurnContext, view: View) -> None:
         messages = render(view, _viewers(turn_context.activity))
         sent = await turn_context.send_activities([_activity(message) for message in messages])
+        reference = TurnContext.get_conversation_reference(turn_context.activity).serialize()
+        for message, response in zip(messages, sent or ()):
+            if message.item_id and response is not None and response.id:
+                await self.store.save_card(message.item_id, reference, response.id)
         if isinstance(view, StatusView) and view.live and sent:
             # The live status card: remember where it is, so every later answer can redraw it in place.
-            reference = TurnContext.get_conversation_reference(turn_context.activity).serialize()
             await self.store.save_conversation(LIVE_STATUS_KEY, {**reference, "activityId": sent[-1].id})
 
     async def _replace_or_send(self, turn_context: TurnContext, view: View) -> None:
@@ -337,6 +340,20 @@ class TeamsChannel:
             log.warning("could not redraw the live status card: %s", refused)
             return
         self._live_drawn_at = self.service.changes
+
+    async def refresh_answered_cards(self) -> None:
+        """Every card sent for an item answered since the last round — on another device, in the digest,
+        by the deadline — is replaced in place with the item as it now stands."""
+        answered, self.service.decided_since = self.service.decided_since, set()
+        for item_id in sorted(answered):
+            for sent in await self.store.cards(item_id):
+                viewers = (sent["reference"].get("user") or {}).get("id")
+                view = current_item(self.service, item_id, (sent["reference"].get("user") or {}).get("aadObjectId"))
+                card = card_for(view, (viewers,) if viewers else ())
+                try:
+                    await self.update_card(sent["reference"], sent["activityId"], card)
+                except DeliveryError as refused:
+                    log.warning("could not update the card of item %s: %s", item_id, refused)
 
     async def update_card(self, reference: dict, activity_id: str, card: dict[str, Any]) -> None:
         """Replace a card the bot sent earlier (update_activity), in any stored conversation."""

@@ -63,6 +63,14 @@ class Store(Protocol):
 
     async def get_conversation(self, key: str) -> dict[str, Any] | None: ...
 
+    async def save_card(self, item_id: str, reference: dict[str, Any], activity_id: str) -> None:
+        """Remember that a card for this item was sent there (once per activity), to update it in place later."""
+        ...
+
+    async def cards(self, item_id: str) -> list[dict[str, Any]]:
+        """Every card sent for the item, as ``{"reference": ..., "activityId": ...}``."""
+        ...
+
     async def enqueue(self, messages: Sequence[OutboxMessage]) -> int:
         """Store the messages whose key was never seen (pending or sent); returns how many were new."""
         ...

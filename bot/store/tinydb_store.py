@@ -5,6 +5,7 @@ Layout of the data directory, chosen so no single write grows with the whole his
 - ``campaigns.json``        campaign metadata only (small: one document per review period);
 - ``items-<sha1>.json``     one file per campaign, written once, with one write, when it opens;
 - ``conversations.json``    Bot Framework conversation references, one per person or channel;
+- ``cards.json``            where each item's card was sent (conversation + activity id), to update it in place;
 - ``outbox.json``           messages still to send — sent ones are pruned, so it stays as small as the queue;
 - ``outbox-sent.jsonl``     the keys of sent messages (append-only), so a twin stays refused forever;
 - ``ledger.jsonl``          the attestation ledger, one record per line, one fsync per append;
@@ -79,6 +80,12 @@ class TinyDBStore:
         self._conversation_db = self._tinydb("conversations.json")
         self._conversation_table = self._conversation_db.table("conversations")
         self._conversation_ids = {doc["key"]: doc.doc_id for doc in self._conversation_table.all()}
+
+        self._cards_db = self._tinydb("cards.json")
+        self._cards_table = self._cards_db.table("cards")
+        self._cards: dict[str, list[dict[str, Any]]] = {}
+        for doc in self._cards_table.all():
+            self._cards.setdefault(doc["item_id"], []).append({"reference": doc["reference"], "activityId": doc["activity_id"]})
 
         self._outbox_db = self._tinydb("outbox.json")
         self._outbox_table = self._outbox_db.table("pending")
@@ -168,6 +175,20 @@ class TinyDBStore:
             return None
         doc = self._conversation_table.get(doc_id=doc_id)
         return None if doc is None else copy.deepcopy(doc["reference"])
+
+    # ---- cards sent -----------------------------------------------------------------------------
+
+    async def save_card(self, item_id: str, reference: dict[str, Any], activity_id: str) -> None:
+        self._writable()
+        sent = self._cards.setdefault(item_id, [])
+        if any(card["activityId"] == activity_id for card in sent):
+            return
+        stored = json.loads(canonical_json(reference))
+        self._cards_table.insert({"item_id": item_id, "reference": stored, "activity_id": activity_id})
+        sent.append({"reference": stored, "activityId": activity_id})
+
+    async def cards(self, item_id: str) -> list[dict[str, Any]]:
+        return copy.deepcopy(self._cards.get(item_id, []))
 
     # ---- outbox ---------------------------------------------------------------------------------
 
@@ -309,7 +330,7 @@ class TinyDBStore:
             self._lock_fd = None
         self._ledger_log.close()
         self._sent_log.close()
-        for db in (self._campaign_db, self._conversation_db, self._outbox_db):
+        for db in (self._campaign_db, self._conversation_db, self._cards_db, self._outbox_db):
             db.close()
 
 

@@ -45,6 +45,7 @@ class TeamsMessage:
 
     text: str = ""
     card: dict[str, Any] | None = None
+    item_id: str | None = None  # set on an item's own card, so it can be updated in place later
 
 
 def render(view: View, viewers: Sequence[str] = ()) -> list[TeamsMessage]:
@@ -52,12 +53,12 @@ def render(view: View, viewers: Sequence[str] = ()) -> list[TeamsMessage]:
     if isinstance(view, TextView):
         return [TeamsMessage(text=view.text)]
     if isinstance(view, ItemView):
-        return [TeamsMessage(card=item_card(view, viewers))]
+        return [TeamsMessage(card=item_card(view, viewers), item_id=view.item_id)]
     if isinstance(view, DigestView):
         return [TeamsMessage(card=digest_card(view))]
     if isinstance(view, ListView):
         messages = [TeamsMessage(text=view.intro)]
-        messages.extend(TeamsMessage(card=item_card(item, viewers)) for item in view.items)
+        messages.extend(TeamsMessage(card=item_card(item, viewers), item_id=item.item_id) for item in view.items)
         if view.more:
             messages.append(TeamsMessage(text=f"{view.more} more after these — say 'my reviews' again once done."))
         return messages

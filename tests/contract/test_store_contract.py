@@ -248,3 +248,16 @@ async def test_a_reopened_store_sees_everything(open_store: OpenStore) -> None:
     more = await reopened.append_ledger([LedgerEvent("decision", {"item_id": "i1"})], LATER)
     assert more[0].seq == 2 and more[0].prev == written[-1].hash
     assert verify(await reopened.ledger_records(), await reopened.ledger_anchor()).ok
+
+
+async def test_cards_sent_for_an_item_are_remembered_once_each_and_survive_a_restart(open_store: OpenStore) -> None:
+    store = open_store()
+    reference = {"conversation": {"id": "a:alex"}, "serviceUrl": "https://smba.example/"}
+    await store.save_card("item-1", reference, "activity-1")
+    await store.save_card("item-1", reference, "activity-1")
+    await store.save_card("item-1", {"conversation": {"id": "a:lynne"}}, "activity-2")
+    assert [c["activityId"] for c in await store.cards("item-1")] == ["activity-1", "activity-2"]
+    assert await store.cards("item-2") == []
+    await store.close()
+    reopened = open_store()
+    assert (await reopened.cards("item-1"))[0] == {"reference": reference, "activityId": "activity-1"}

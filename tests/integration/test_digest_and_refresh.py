@@ -80,3 +80,20 @@ async def test_someone_who_may_not_answer_sees_the_card_without_buttons(bot: Bot
     assert "Megan Bowen — Global Administrator" in card_text(card["value"]) and "actions" not in card["value"]
     _, own = await bot.execute("refresh", {"item": megan})
     assert [a["title"] for a in own["value"]["actions"]][:2] == ["Keep", "Revoke"]
+
+
+async def test_a_card_is_updated_in_place_when_its_item_is_answered_elsewhere(bot: Bot) -> None:  # noqa: F811
+    from bot.engine.decisions import DecisionRequest
+    from bot.engine.model import Action
+
+    await bot.say("my reviews", person=PATTI)
+    exchange = bot.item_id("Pradeep Gupta — Exchange Administrator")
+    (sent,) = await bot.runtime.store.cards(exchange)
+    # answered somewhere else (another device, the digest, another channel): not through this card
+    await bot.runtime.service.decide(DecisionRequest(exchange, Action.KEEP, PATTI["aadObjectId"], "Patti Fernandez"))
+    await bot.runtime.scheduler.run_once()
+    (update,) = [r for r in bot.connector.received if r.method == "PUT"]
+    assert update.activity_id == sent["activityId"] and update.conversation_id == "a:personal-29:1patti"
+    assert "Kept by Patti Fernandez" in card_text(update.cards[0]) and "actions" not in update.cards[0]
+    await bot.runtime.scheduler.run_once()
+    assert len([r for r in bot.connector.received if r.method == "PUT"]) == 1  # redrawn once, not every round
