@@ -7,7 +7,7 @@ measures, side by side in one run:
      shipped (clients built per turn, the 999 x 502 list scan in each: TRAPS.md);
   2. p99 with 1,000 ledger records against p99 with 100,000 (the cost must not grow with history).
 
-    .venv/bin/python bench/decision_path.py [--decisions 2000] [--concurrency 16]
+    .venv/bin/python -m bench.decision_path [--decisions 2000] [--concurrency 16]
 """
 
 from __future__ import annotations
@@ -27,30 +27,16 @@ import aiohttp
 from aiohttp import web
 from msrest.universal_http.requests import ClientRetryPolicy
 
+from bench.tenants import synthetic_snapshot
 from bot.app import build_runtime, create_app, load_inputs
 from bot.channels.teams import BotCredentials
 from bot.clock import ManualClock
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
 from bot.engine.model import LedgerEvent
-from checks.snapshot import snapshot_from_dict, snapshot_to_dict
 
-GA = "62e90394-69f5-4237-9190-012177145e10"
 ALEX = "8c3e2f7a-4b1d-4e6f-9a2b-1c3d5e7f9a01"
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc)
 STOCK_SAFE_CODES = [i for i in range(500) if i != 408] + [501, 505]
-
-
-def synthetic_snapshot(admins: int):  # type: ignore[no-untyped-def]
-    """The demo tenant plus ``admins`` extra Global Administrators, so there are enough items to decide."""
-    data = snapshot_to_dict(load_inputs(DEMO_POLICY, DEMO_SNAPSHOT)[1])
-    for n in range(admins):
-        user_id = str(uuid.UUID(int=n + 1))
-        data["users"].append({"id": user_id, "displayName": f"Admin {n}", "userPrincipalName": f"admin{n}@contoso.com",
-                              "userType": "Member", "accountEnabled": True})
-        data["roleAssignments"].append({"id": f"ra-{n}", "roleDefinitionId": GA, "principalId": user_id,
-                                        "directoryScopeId": "/", "principal": {"@odata.type": "#microsoft.graph.user",
-                                                                               "id": user_id, "displayName": f"Admin {n}"}})
-    return snapshot_from_dict(data)
 
 
 def invoke(item_id: str) -> dict[str, Any]:
