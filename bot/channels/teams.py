@@ -102,6 +102,12 @@ class ConnectorCache:
         self.built = 0
         self._clients: OrderedDict[tuple[str, ...], Any] = OrderedDict()
 
+    def resize(self, limit: int) -> None:
+        """Change the bound (0 turns caching off, as botbuilder ships), dropping what no longer fits."""
+        self.limit = limit
+        while len(self._clients) > limit:
+            self._clients.popitem(last=False)
+
     async def get(self, key: tuple[str, ...], build: Callable[[], Awaitable[Any]]) -> Any:
         client = self._clients.get(key)
         if client is None:
