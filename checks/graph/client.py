@@ -1,0 +1,166 @@
+"""Credentials and a configured ``GraphServiceClient``: the one place that knows how accessbot talks to Graph.
+
+Top-level throttling (429) and outages (503/504) are retried by kiota's own ``RetryHandler``, which honours
+``Retry-After``; we only configure it (how many retries, how long a backoff may grow) rather than write a
+second retry loop. Requests inside a ``$batch`` are not seen by that handler, so ``batching.py`` re-sends
+them with the same ``RetrySettings``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import weakref
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+import httpx
+from azure.core.credentials_async import AsyncTokenCredential
+from azure.identity.aio import (
+    CertificateCredential,
+    ClientSecretCredential,
+    DefaultAzureCredential,
+    ManagedIdentityCredential,
+)
+from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
+from kiota_http.kiota_client_factory import KiotaClientFactory
+from kiota_http.middleware import RetryHandler
+from kiota_http.middleware.options import RetryHandlerOption, UrlReplaceHandlerOption
+from msgraph import GraphServiceClient
+from msgraph.graph_request_adapter import GraphRequestAdapter
+from msgraph.graph_request_adapter import options as sdk_middleware_options
+from msgraph_core import GraphClientFactory
+
+GRAPH_SCOPES = ("https://graph.microsoft.com/.default",)
+GRAPH_V1 = "https://graph.microsoft.com/v1.0"
+
+# What graph_client opened for each client, to close it again: kiota's adapter offers no close of its own,
+# and msgraph-core's AsyncGraphTransport does not close the transport it wraps (closing the httpx client
+# alone leaves its connection pool open), so the wrapped transports are kept here and closed too.
+_OPENED: weakref.WeakKeyDictionary[
+    GraphServiceClient, tuple[httpx.AsyncClient, list[httpx.AsyncBaseTransport], AsyncTokenCredential | None]
+] = weakref.WeakKeyDictionary()
+
+
+class CredentialKind(str, Enum):
+    """How the app proves who it is to Entra ID; chosen by the operator in config."""
+
+    CLIENT_SECRET = "client_secret"
+    CERTIFICATE = "certificate"
+    MANAGED_IDENTITY = "managed_identity"
+    DEFAULT = "default"  # DefaultAzureCredential: environment, workload identity, managed identity, Azure CLI...
+
+
+@dataclass(frozen=True)
+class GraphCredentials:
+    """The app registration used to read one tenant. ``client_secret`` never appears in repr or logs."""
+
+    kind: CredentialKind
+    tenant_id: str
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+    certificate_path: Path | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", CredentialKind(self.kind))
+        if not self.tenant_id.strip():
+            raise ValueError("Graph credentials need the tenant id to read")
+        needs_app = self.kind in (CredentialKind.CLIENT_SECRET, CredentialKind.CERTIFICATE)
+        if needs_app and not self.client_id.strip():
+            raise ValueError(f"{self.kind.value} credentials need the app's client id")
+        if self.kind is CredentialKind.CLIENT_SECRET and not self.client_secret:
+            raise ValueError("client_secret credentials need the secret")
+        if self.kind is CredentialKind.CERTIFICATE and self.certificate_path is None:
+            raise ValueError("certificate credentials need the path of a PEM or PKCS12 certificate with its key")
+
+    def for_tenant(self, tenant_id: str) -> GraphCredentials:
+        """The same app signing in to another tenant: how a CSP partner reaches each GDAP customer."""
+        return dataclasses.replace(self, tenant_id=tenant_id)
+
+    def token_credential(self) -> AsyncTokenCredential:
+        """The azure-identity credential for this configuration (async, as kiota awaits tokens)."""
+        if self.kind is CredentialKind.CLIENT_SECRET:
+            return ClientSecretCredential(self.tenant_id, self.client_id, self.client_secret)
+        if self.kind is CredentialKind.CERTIFICATE:
+            return CertificateCredential(self.tenant_id, self.client_id, certificate_path=str(self.certificate_path))
+        if self.kind is CredentialKind.MANAGED_IDENTITY:
+            return ManagedIdentityCredential(client_id=self.client_id or None)
+        return DefaultAzureCredential(
+            managed_identity_client_id=self.client_id or None, additionally_allowed_tenants=[self.tenant_id]
+        )
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """How hard to retry throttled or unavailable requests, for kiota (top level) and for batch items.
+
+    A ``Retry-After`` from Graph is always honoured as given (up to ``max_retry_after`` inside batches);
+    without one the wait is ``backoff_factor * 2**(attempt-1)`` plus ``delay``, capped at ``backoff_max``.
+    """
+
+    max_retries: int = 5
+    delay: float = 0.0
+    backoff_factor: float = 0.5
+    backoff_max: float = 60.0
+    max_retry_after: float = 180.0
+
+    def backoff(self, attempt: int) -> float:
+        """The wait before retry number ``attempt`` (1-based) when Graph gave no Retry-After."""
+        return min(self.backoff_max, self.backoff_factor * 2 ** (attempt - 1) + self.delay)
+
+
+DEFAULT_RETRY = RetrySettings()
+
+
+def graph_client(
+    credentials: GraphCredentials | AsyncTokenCredential,
+    base_url: str | None = None,
+    *,
+    retry: RetrySettings = DEFAULT_RETRY,
+    timeout: float = 60.0,
+) -> GraphServiceClient:
+    """A Graph v1.0 client with accessbot's retry and timeout settings.
+
+    ``base_url`` replaces ``https://graph.microsoft.com/v1.0``, e.g. with a local fake server
+    (kiota sends the bearer token over plain http only to localhost).
+    """
+    owned = isinstance(credentials, GraphCredentials)
+    credential = credentials.token_credential() if isinstance(credentials, GraphCredentials) else credentials
+    auth = AzureIdentityAuthenticationProvider(credential, scopes=list(GRAPH_SCOPES))
+    http = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=min(timeout, 30.0)), http2=True)
+    options = dict(sdk_middleware_options)
+    options[RetryHandlerOption.get_key()] = RetryHandlerOption(
+        delay=retry.delay, max_retries=retry.max_retries, should_retry=retry.max_retries > 0
+    )
+    options[UrlReplaceHandlerOption.get_key()] = sdk_middleware_options[UrlReplaceHandlerOption.get_key()]
+    middleware = KiotaClientFactory.get_default_middleware(options)
+    for handler in middleware:
+        if isinstance(handler, RetryHandler):
+            handler.backoff_factor = retry.backoff_factor
+            handler.backoff_max = retry.backoff_max  # type: ignore[assignment]  # kiota types it int, uses it as a number
+    middleware.append(GraphClientFactory._get_telemetry_handler(options))
+    http.base_url = httpx.URL(base_url or GRAPH_V1)
+    transports = [http._transport, *(t for t in http._mounts.values() if t is not None)]
+    http = GraphClientFactory.create_with_custom_middleware(middleware, client=http)
+    adapter = GraphRequestAdapter(auth, client=http)
+    adapter.base_url = base_url or GRAPH_V1
+    client = GraphServiceClient(request_adapter=adapter)
+    _OPENED[client] = (http, transports, credential if owned else None)
+    return client
+
+
+async def close_client(client: GraphServiceClient) -> None:
+    """Close the connections (and the credential, if ``graph_client`` made it) of a client: a CSP
+    partner opens one client per customer tenant, and leaving them open leaks sockets."""
+    opened = _OPENED.pop(client, None)
+    if opened is None:
+        return
+    http, transports, credential = opened
+    await http.aclose()
+    for transport in transports:
+        await transport.aclose()
+    if credential is not None:
+        await credential.close()
+
+
+__all__ = ["DEFAULT_RETRY", "GRAPH_SCOPES", "CredentialKind", "GraphCredentials", "RetrySettings", "close_client", "graph_client"]

@@ -1,0 +1,603 @@
+"""Collect one tenant through Microsoft Graph v1.0 into a ``TenantSnapshot``.
+
+The order of work follows what each step needs to know:
+1. tenant-wide lists, each paged to its end: role definitions, direct role assignments *and* PIM
+   schedule instances (all with ``$expand=principal``), deleted users, risky users, contracts,
+   cross-tenant partners, service principals, SKUs, the organization, the email activity report;
+2. principals that could not be expanded are looked up: a 404 ``Request_ResourceNotFound`` means the
+   principal lives in another tenant (a partner's GDAP/DAP group) and becomes a ``foreignPrincipals``
+   record, not a failure;
+3. role-holding groups are expanded to their transitive members;
+4. everything asked per privileged user, per reviewed app and per partner tenant goes out in ``$batch``
+   requests of 20, so the request count grows with ⌈items / 20⌉ instead of with the items.
+
+Nothing that failed is ever written as an empty list: a failed collection is named in ``missing`` and
+the snapshot is incomplete. Licence-gated data the tenant does not have (Entra ID P1/P2) is named in
+``unavailable`` instead, and the snapshot stays complete. A snapshot that suddenly holds far fewer
+privileged principals than the last complete one is not believed either (see ``max_drop``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from msgraph import GraphServiceClient
+
+from checks.graph.batching import BatchRequest, BatchResponse, GraphError, GraphReader
+from checks.graph.client import DEFAULT_RETRY, RetrySettings
+from checks.graph.reports import names_concealed, parse_email_activity
+from checks.snapshot import GraphObject, TenantSnapshot
+from checks.subjects import MICROSOFT_TENANTS
+
+log = logging.getLogger(__name__)
+
+USER_PROPERTIES = (
+    "id", "displayName", "userPrincipalName", "mail", "userType", "accountEnabled", "onPremisesSyncEnabled",
+    "assignedLicenses", "signInActivity", "createdDateTime", "externalUserState",
+)
+ROLE_DEFINITION_PROPERTIES = ("id", "templateId", "displayName", "description", "isBuiltIn", "isEnabled")
+SERVICE_PRINCIPAL_PROPERTIES = (
+    "id", "appId", "displayName", "appOwnerOrganizationId", "servicePrincipalType", "accountEnabled",
+    "publisherName", "verifiedPublisher", "appRoles",
+)
+DELETED_USER_PROPERTIES = ("id", "displayName", "userPrincipalName", "mail", "userType", "deletedDateTime")
+MEMBER_PROPERTIES = ("id", "displayName", "userPrincipalName")
+MANAGER_PROPERTIES = ("id", "displayName", "userPrincipalName", "mail")
+SIGN_INS_PER_USER = 50
+
+# Data that exists only with an Entra ID licence; a 403 for it is "not in this tenant", not a failure.
+LICENCE_GATED: Mapping[str, str] = {
+    "signInActivity": "Microsoft Entra ID P1 or P2",
+    "userRegistrationDetails": "Microsoft Entra ID P1 or P2",
+    "signIns": "Microsoft Entra ID P1 or P2",
+    "riskyUsers": "Microsoft Entra ID P2",
+}
+# The application permission that lets us read each collection, named when Graph refuses for lack of it.
+READ_PERMISSIONS: Mapping[str, str] = {
+    "roleDefinitions": "RoleManagement.Read.Directory",
+    "roleAssignments": "RoleManagement.Read.Directory",
+    "roleEligibilityScheduleInstances": "RoleManagement.Read.Directory",
+    "roleAssignmentScheduleInstances": "RoleManagement.Read.Directory",
+    "users": "User.Read.All and AuditLog.Read.All",
+    "deletedUsers": "User.Read.All",
+    "groupMembers": "GroupMember.Read.All",
+    "foreignPrincipals": "Directory.Read.All",
+    "servicePrincipals": "Application.Read.All",
+    "appRoleAssignments": "Application.Read.All",
+    "oauth2PermissionGrants": "Directory.Read.All",
+    "subscribedSkus": "Organization.Read.All",
+    "userRegistrationDetails": "AuditLog.Read.All",
+    "emailMethods": "UserAuthenticationMethod.Read.All",
+    "phoneMethods": "UserAuthenticationMethod.Read.All",
+    "signIns": "AuditLog.Read.All",
+    "riskyUsers": "IdentityRiskyUser.Read.All",
+    "emailActivity": "Reports.Read.All",
+    "contracts": "Directory.Read.All",
+    "crossTenantPartners": "Policy.Read.All",
+    "tenantInformation": "CrossTenantInformation.ReadBasic.All",
+    "organization": "Directory.Read.All",
+    "managers": "User.Read.All",
+}
+_NO_PERMISSION = "Authorization_RequestDenied"
+_NOT_FOUND = "Request_ResourceNotFound"
+_USER = "#microsoft.graph.user"
+_GROUP = "#microsoft.graph.group"
+_SERVICE_PRINCIPAL = "#microsoft.graph.servicePrincipal"
+# Per-object collections, the noun a `missing` entry counts them in, and whether their answers page.
+_PER_OBJECT: Mapping[str, tuple[str, bool]] = {
+    "users": ("users", False),
+    "userRegistrationDetails": ("users", False),
+    "emailMethods": ("users", True),
+    "phoneMethods": ("users", True),
+    "signIns": ("users", False),  # the most recent page is the point; older sign-ins are not wanted
+    "appRoleAssignments": ("service principals", True),
+    "oauth2PermissionGrants": ("service principals", True),
+    "tenantInformation": ("tenants", False),
+    "foreignPrincipals": ("unexpanded principals", False),
+    "managers": ("reviewers", False),
+}
+
+
+async def collect_tenant(
+    client: GraphServiceClient,
+    tenant_id: str,
+    *,
+    now: datetime,
+    concurrency: int = 8,
+    previous: TenantSnapshot | None = None,
+    retry: RetrySettings = DEFAULT_RETRY,
+    max_drop: float = 0.2,
+    reviewers: Iterable[str] = (),
+) -> TenantSnapshot:
+    """Read ``tenant_id`` through ``client`` (at most ``concurrency`` requests in flight).
+
+    ``reviewers`` (object ids or UPNs, as the policy names them) are read as users too, with their
+    manager, so the policy's names resolve and escalations can reach the reviewers' managers.
+
+    ``previous`` is the last complete snapshot of the same tenant: if the privileged principals fell by
+    more than ``max_drop`` (a share) since then, the new snapshot is marked incomplete rather than
+    believed, so a half-failed read can never close everybody's reviews as "no longer an admin".
+    """
+    run = _Run(GraphReader(client, concurrency=concurrency, retry=retry), tenant_id.lower())
+    snapshot = await run.collect(tenant_id, now, _unique_ids(r.strip() for r in reviewers if r.strip()))
+    drop = _implausible_drop(snapshot, previous, max_drop)
+    if drop:
+        snapshot = dataclasses.replace(snapshot, complete=False, missing=(*snapshot.missing, drop))
+    log.info(
+        "Collected tenant %s: %d requests, %d batch items re-sent, complete=%s",
+        tenant_id, run.reader.requests, run.reader.batch_retries, snapshot.complete,
+    )
+    return snapshot
+
+
+def privileged_principals(snapshot: TenantSnapshot) -> frozenset[str]:
+    """Every principal (lower-case id) holding a role, directly, through PIM, through a role-assignable
+    group or from another tenant; deleted principals are nobody's admins and are left out."""
+    ids: set[str] = set()
+    for item in (
+        *snapshot.role_assignments,
+        *snapshot.role_eligibility_schedule_instances,
+        *snapshot.role_assignment_schedule_instances,
+    ):
+        ids.add(item["principalId"].lower())
+    ids.update(record["id"].lower() for record in snapshot.foreign_principals)
+    for members in snapshot.group_members.values():
+        ids.update(m["id"].lower() for m in members if m.get("@odata.type", _USER) == _USER)
+    return frozenset(i for i in ids if not snapshot.is_deleted(i))
+
+
+def _implausible_drop(snapshot: TenantSnapshot, previous: TenantSnapshot | None, max_drop: float) -> str | None:
+    if previous is None or not previous.complete:
+        return None
+    before, after = len(privileged_principals(previous)), len(privileged_principals(snapshot))
+    if before and after < before * (1 - max_drop):
+        return (
+            f"privileged principals fell from {before} to {after} since the last complete collection "
+            f"({previous.collected_at:%Y-%m-%d %H:%M} UTC): not believed"
+        )
+    return None
+
+
+def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A single-object answer without its ``@odata.context`` (list items never carry one)."""
+    return {k: v for k, v in item.items() if k != "@odata.context"}
+
+
+@dataclass
+class _Outcome:
+    """How the per-object requests of one collection went."""
+
+    asked: int = 0
+    ok: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+    licence_refusals: int = 0
+
+
+class _Run:
+    """One collection: what was read so far, and what could not be."""
+
+    def __init__(self, reader: GraphReader, own_tenant: str) -> None:
+        self.reader = reader
+        self.own_tenant = own_tenant
+        self.missing: list[str] = []
+        self.unavailable: list[str] = []
+
+    # ---- bookkeeping -----------------------------------------------------------------------------
+
+    def failed(self, key: str, error: GraphError) -> None:
+        if _is_licence_refusal(key, error):
+            self.unavailable.append(_unavailable(key))
+            return
+        hint = f"; needs {READ_PERMISSIONS[key]}" if error.code == _NO_PERMISSION and key in READ_PERMISSIONS else ""
+        self.missing.append(f"{key}: could not be read ({error.describe()}{hint})")
+
+    def account(self, key: str, outcome: _Outcome) -> None:
+        """Turn per-object failures into a ``missing`` (or ``unavailable``) entry."""
+        if outcome.asked and outcome.licence_refusals == outcome.asked:
+            self.unavailable.append(_unavailable(key))
+            return
+        failed = sum(outcome.failures.values())
+        if failed:
+            noun = _PER_OBJECT[key][0]
+            reasons = ", ".join(sorted(outcome.failures))
+            self.missing.append(f"{key}: {failed} of {outcome.asked} {noun} failed ({reasons})")
+
+    async def read_list(self, key: str, path: str) -> list[dict[str, Any]] | None:
+        try:
+            return await self.reader.list_all(path)
+        except GraphError as error:
+            self.failed(key, error)
+            return None
+
+    # ---- the collection --------------------------------------------------------------------------
+
+    async def collect(self, tenant_id: str, now: datetime, reviewers: list[str]) -> TenantSnapshot:
+        (
+            definitions, assignments, eligible, scheduled, deleted, risky, contracts, partners, apps, skus,
+            organization, report,
+        ) = await asyncio.gather(
+            self.read_list(
+                "roleDefinitions",
+                f"/roleManagement/directory/roleDefinitions?$select={','.join(ROLE_DEFINITION_PROPERTIES)}",
+            ),
+            self.read_list("roleAssignments", "/roleManagement/directory/roleAssignments?$expand=principal"),
+            self.read_list(
+                "roleEligibilityScheduleInstances",
+                "/roleManagement/directory/roleEligibilityScheduleInstances?$expand=principal",
+            ),
+            self.read_list(
+                "roleAssignmentScheduleInstances",
+                "/roleManagement/directory/roleAssignmentScheduleInstances?$expand=principal",
+            ),
+            self.read_list(
+                "deletedUsers",
+                f"/directory/deletedItems/microsoft.graph.user?$select={','.join(DELETED_USER_PROPERTIES)}&$top=999",
+            ),
+            self.read_list("riskyUsers", "/identityProtection/riskyUsers"),
+            self.read_list("contracts", "/contracts"),
+            self.read_list("crossTenantPartners", "/policies/crossTenantAccessPolicy/partners"),
+            self.read_list(
+                "servicePrincipals", f"/servicePrincipals?$select={','.join(SERVICE_PRINCIPAL_PROPERTIES)}&$top=999"
+            ),
+            self.read_list("subscribedSkus", "/subscribedSkus"),
+            self.read_list("organization", "/organization"),
+            self.read_report(),
+        )
+        grants = [*(assignments or []), *(eligible or []), *(scheduled or [])]
+        deleted_ids = {u["id"].lower() for u in deleted or []}
+        deleted_ids.update(
+            g["principalId"].lower() for g in grants if (g.get("principal") or {}).get("deletedDateTime")
+        )
+        principals = {
+            g["principalId"].lower(): g["principal"]
+            for g in grants
+            if g.get("principal") and g["principalId"].lower() not in deleted_ids
+        }
+        foreign = await self.resolve_unexpanded(grants, principals, deleted_ids)
+        groups = _unique(p for p in principals.values() if p.get("@odata.type") == _GROUP)
+        members = await self.expand_groups(groups)
+
+        user_ids = _unique_ids(
+            [p["id"] for p in principals.values() if p.get("@odata.type") == _USER]
+            + [m["id"] for ms in members.values() for m in ms if m.get("@odata.type", _USER) == _USER],
+            exclude=deleted_ids,
+        )
+        listed_apps = {sp["id"].lower(): sp for sp in apps or []}
+        role_apps = [p for p in principals.values() if p.get("@odata.type") == _SERVICE_PRINCIPAL]
+        reviewed_apps = _unique(
+            [listed_apps.get(p["id"].lower(), p) for p in role_apps]
+            + [sp for sp in apps or [] if self.is_partner_app(sp)]
+        )
+        other_tenants = _unique_ids(
+            [c.get("customerId") or "" for c in contracts or []]
+            + [p.get("tenantId") or "" for p in partners or []]
+            + [sp.get("appOwnerOrganizationId") or "" for sp in reviewed_apps if self.is_partner_app(sp)],
+            exclude={self.own_tenant, ""},
+        )
+        known_names = {
+            (name or "").lower()
+            for p in [*principals.values(), *(m for ms in members.values() for m in ms)]
+            if p["id"].lower() not in deleted_ids
+            for name in (p["id"], p.get("userPrincipalName"))
+        }
+        per_object = await self.read_per_object(
+            user_ids, [r for r in reviewers if r.lower() not in known_names], reviewers,
+            [sp["id"] for sp in reviewed_apps], other_tenants,
+        )
+
+        users = per_object["users"]
+        email_activity = self.mail_users(report, users) if report is not None else []
+        resources = {a.get("resourceId", "").lower() for a in per_object["appRoleAssignments"]}
+        resources.update(g.get("resourceId", "").lower() for g in per_object["oauth2PermissionGrants"])
+        kept_apps = _unique(reviewed_apps + [sp for sid, sp in listed_apps.items() if sid in resources])
+        org = organization or []
+        return TenantSnapshot(
+            tenant_id=tenant_id,
+            tenant_name=(org[0].get("displayName") if org else None) or tenant_id,
+            collected_at=now,
+            verified_domains=tuple(d["name"] for o in org[:1] for d in o.get("verifiedDomains") or [] if d.get("name")),
+            complete=not self.missing,
+            missing=tuple(self.missing),
+            unavailable=tuple(dict.fromkeys(self.unavailable)),
+            role_definitions=tuple(definitions or ()),
+            role_assignments=tuple(assignments or ()),
+            role_eligibility_schedule_instances=tuple(eligible or ()),
+            role_assignment_schedule_instances=tuple(scheduled or ()),
+            users=tuple(users),
+            deleted_users=tuple(deleted or ()),
+            groups=tuple(_plain(g) for g in groups),
+            group_members=members,
+            service_principals=tuple(_plain(sp) for sp in kept_apps),
+            app_role_assignments=tuple(per_object["appRoleAssignments"]),
+            oauth2_permission_grants=tuple(per_object["oauth2PermissionGrants"]),
+            subscribed_skus=tuple(skus or ()),
+            user_registration_details=tuple(per_object["userRegistrationDetails"]),
+            email_methods=per_object["emailMethods"],
+            phone_methods=per_object["phoneMethods"],
+            risky_users=tuple(risky or ()),
+            email_activity=tuple(email_activity),
+            contracts=tuple(contracts or ()),
+            cross_tenant_partners=tuple(partners or ()),
+            tenant_information=tuple(per_object["tenantInformation"]),
+            foreign_principals=tuple(foreign),
+            organization=tuple(org),
+            sign_ins=per_object["signIns"],
+            managers=per_object["managers"],
+        )
+
+    def is_partner_app(self, app: GraphObject) -> bool:
+        """An app published by another tenant that is not Microsoft (Microsoft's own first-party apps
+        number in the hundreds in every tenant and are no partner's access)."""
+        owner = (app.get("appOwnerOrganizationId") or "").lower()
+        return bool(owner) and owner != self.own_tenant and owner not in MICROSOFT_TENANTS
+
+    def mail_users(self, report: list[dict[str, Any]], users: list[GraphObject]) -> list[dict[str, Any]]:
+        """The report's rows for the users collected (the report covers everyone in the tenant)."""
+        if names_concealed(report):
+            self.unavailable.append(
+                "emailActivity: user names are concealed in usage reports (Microsoft 365 admin centre > "
+                "Settings > Org settings > Reports)"
+            )
+            return []
+        upns = {(u.get("userPrincipalName") or "").lower() for u in users}
+        return [row for row in report if row["userPrincipalName"].lower() in upns]
+
+    async def read_report(self) -> list[dict[str, Any]] | None:
+        try:
+            content = await self.reader.get_bytes("/reports/getEmailActivityUserDetail(period='D30')")
+        except GraphError as error:
+            self.failed("emailActivity", error)
+            return None
+        return parse_email_activity(content)
+
+    async def resolve_unexpanded(
+        self, grants: list[dict[str, Any]], principals: dict[str, GraphObject], deleted_ids: set[str]
+    ) -> list[dict[str, Any]]:
+        """Look up principals Graph did not expand: found ones join ``principals``; a 404 means another
+        tenant's principal (a partner's GDAP or DAP group), recorded once per role and scope it holds."""
+        unexpanded = _unique_ids(
+            [g["principalId"] for g in grants if g["principalId"].lower() not in principals], exclude=deleted_ids
+        )
+        if not unexpanded:
+            return []
+        answers = await self.reader.batch([BatchRequest(pid, f"/directoryObjects/{pid}") for pid in unexpanded])
+        outcome = _Outcome(asked=len(unexpanded))
+        foreign_ids = set()
+        for pid in unexpanded:
+            answer = answers[pid]
+            if answer.ok and isinstance(answer.body, dict):
+                principals[pid.lower()] = _plain(answer.body)
+                outcome.ok += 1
+            elif answer.status == 404:
+                foreign_ids.add(pid.lower())
+                outcome.ok += 1
+            else:
+                outcome.failures[answer.error().describe()] += 1
+        self.account("foreignPrincipals", outcome)
+        records: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for grant in grants:
+            pid = grant["principalId"]
+            if pid.lower() not in foreign_ids:
+                continue
+            scope = grant.get("directoryScopeId") or "/"
+            records.setdefault(
+                (pid.lower(), grant["roleDefinitionId"].lower(), scope),
+                {
+                    "id": pid,
+                    "roleDefinitionId": grant["roleDefinitionId"],
+                    "directoryScopeId": scope,
+                    "assignmentId": grant["id"],
+                    "error": _NOT_FOUND,
+                },
+            )
+        return list(records.values())
+
+    async def expand_groups(self, groups: list[GraphObject]) -> dict[str, tuple[GraphObject, ...]]:
+        """Transitive members of every role-holding group, each paged to its end."""
+        select = ",".join(MEMBER_PROPERTIES)
+
+        async def members(group_id: str) -> list[dict[str, Any]] | GraphError:
+            try:
+                return await self.reader.list_all(f"/groups/{group_id}/transitiveMembers?$select={select}&$top=999")
+            except GraphError as error:
+                return error
+
+        answers = await asyncio.gather(*(members(g["id"]) for g in groups))
+        expanded: dict[str, tuple[GraphObject, ...]] = {}
+        failures: Counter[str] = Counter()
+        for group, answer in zip(groups, answers, strict=True):
+            if isinstance(answer, GraphError):
+                failures[answer.describe()] += 1
+            else:
+                expanded[group["id"]] = tuple(answer)
+        if failures:
+            self.missing.append(
+                f"groupMembers: {sum(failures.values())} of {len(groups)} groups failed ({', '.join(sorted(failures))})"
+            )
+        return expanded
+
+    async def read_per_object(
+        self, user_ids: list[str], other_people: list[str], reviewers: list[str], app_ids: list[str],
+        tenant_ids: list[str],
+    ) -> dict[str, Any]:
+        """Every per-user, per-reviewer, per-app and per-tenant request, batched together 20 at a time.
+        ``other_people`` are reviewers who hold no role, read as users too so the policy's names resolve."""
+        requests = [
+            BatchRequest(("users", name), _user_url(quote(name, safe="@"), USER_PROPERTIES)) for name in other_people
+        ]
+        for reviewer in reviewers:
+            requests.append(
+                BatchRequest(
+                    ("managers", reviewer),
+                    f"/users/{quote(reviewer, safe='@')}/manager?$select={','.join(MANAGER_PROPERTIES)}",
+                )
+            )
+        for uid in user_ids:
+            requests += [
+                BatchRequest(("users", uid), _user_url(uid, USER_PROPERTIES)),
+                BatchRequest(("userRegistrationDetails", uid), f"/reports/authenticationMethods/userRegistrationDetails/{uid}"),
+                BatchRequest(("emailMethods", uid), f"/users/{uid}/authentication/emailMethods"),
+                BatchRequest(("phoneMethods", uid), f"/users/{uid}/authentication/phoneMethods"),
+                BatchRequest(
+                    ("signIns", uid),
+                    "/auditLogs/signIns?$filter=" + quote(f"userId eq '{uid}'") + f"&$top={SIGN_INS_PER_USER}",
+                ),
+            ]
+        for sid in app_ids:
+            requests += [
+                BatchRequest(("appRoleAssignments", sid), f"/servicePrincipals/{sid}/appRoleAssignments"),
+                BatchRequest(("oauth2PermissionGrants", sid), f"/servicePrincipals/{sid}/oauth2PermissionGrants"),
+            ]
+        for tid in tenant_ids:
+            requests.append(
+                BatchRequest(
+                    ("tenantInformation", tid), f"/tenantRelationships/findTenantInformationByTenantId(tenantId='{tid}')"
+                )
+            )
+        answers = await self.reader.batch(requests)
+        await self.retry_without_sign_in_activity(answers)
+
+        outcomes: dict[str, _Outcome] = defaultdict(_Outcome)
+        lists: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        keyed: dict[str, dict[str, tuple[GraphObject, ...]]] = defaultdict(dict)
+        for request in requests:
+            kind, owner = request.key  # type: ignore[misc]
+            answer = answers[request.key]
+            outcome = outcomes[kind]
+            outcome.asked += 1
+            if answer.status == 404:  # the object went away since it was listed, or has no such record
+                outcome.ok += 1
+                if kind == "managers":  # Graph's way of saying "no manager set"
+                    keyed[kind][owner] = ()
+                continue
+            if not answer.ok:
+                error = answer.error()
+                if _is_licence_refusal(kind, error):
+                    outcome.licence_refusals += 1
+                outcome.failures[error.describe()] += 1
+                continue
+            body = answer.body if isinstance(answer.body, dict) else {}
+            try:
+                values = await self.values_of(kind, body)
+            except GraphError as error:
+                outcome.failures[error.describe()] += 1
+                continue
+            outcome.ok += 1
+            if kind in ("users", "userRegistrationDetails", "tenantInformation"):
+                lists[kind].append(_plain(body))
+            elif kind == "managers":
+                keyed[kind][owner] = (_plain(body),)
+            elif kind in ("appRoleAssignments", "oauth2PermissionGrants"):
+                lists[kind].extend(values)
+            else:
+                keyed[kind][owner] = tuple(values)
+        for kind in ("users", "userRegistrationDetails", "emailMethods", "phoneMethods", "signIns", "managers"):
+            if outcomes[kind].asked:
+                self.account(kind, outcomes[kind])
+        for kind in ("appRoleAssignments", "oauth2PermissionGrants"):
+            if app_ids:
+                self.account(kind, outcomes[kind])
+        if tenant_ids:
+            self.account("tenantInformation", outcomes["tenantInformation"])
+        users = _unique(lists["users"])
+        return {
+            "users": users,
+            "managers": _by_object_id(keyed["managers"], users),
+            "userRegistrationDetails": lists["userRegistrationDetails"],
+            "tenantInformation": lists["tenantInformation"],
+            "appRoleAssignments": lists["appRoleAssignments"],
+            "oauth2PermissionGrants": lists["oauth2PermissionGrants"],
+            "emailMethods": keyed["emailMethods"],
+            "phoneMethods": keyed["phoneMethods"],
+            "signIns": keyed["signIns"],
+        }
+
+    async def values_of(self, kind: str, body: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """A collection answer's items, with its further pages when the collection is one we read whole."""
+        values = list(body.get("value") or [])
+        next_link = body.get("@odata.nextLink")
+        if next_link and _PER_OBJECT.get(kind, ("", False))[1]:
+            values += await self.reader.list_all(next_link)
+        return values
+
+    async def retry_without_sign_in_activity(self, answers: dict[Hashable, BatchResponse]) -> None:
+        """``signInActivity`` needs an Entra ID P1/P2 tenant; without one Graph refuses the whole user
+        object, so the refused users are asked again without it and the gap is recorded."""
+        asked = [
+            key[1] for key, answer in answers.items()
+            if isinstance(key, tuple) and key[0] == "users" and answer.status != 404
+        ]
+        refused = [
+            uid for uid in asked
+            if not answers[("users", uid)].ok and _is_licence_refusal("signInActivity", answers[("users", uid)].error())
+        ]
+        if not refused:
+            return
+        without = tuple(p for p in USER_PROPERTIES if p != "signInActivity")
+        again = await self.reader.batch(
+            [BatchRequest(("users", uid), _user_url(quote(uid, safe="@"), without)) for uid in refused]
+        )
+        answers.update(again)
+        if len(refused) == len(asked):
+            self.unavailable.append(_unavailable("signInActivity"))
+        else:
+            self.missing.append(f"signInActivity: refused for {len(refused)} of {len(asked)} users (403)")
+
+
+def _user_url(user_id: str, properties: Iterable[str]) -> str:
+    return f"/users/{user_id}?$select={','.join(properties)}"
+
+
+def _is_licence_refusal(key: str, error: GraphError) -> bool:
+    """A 403 on licence-gated data that is not a missing permission (Graph says
+    ``Authentication_RequestFromNonPremiumTenantOrB2CTenant`` or just ``Forbidden`` for those)."""
+    return key in LICENCE_GATED and error.status == 403 and error.code != _NO_PERMISSION
+
+
+def _unavailable(key: str) -> str:
+    return f"{key}: not available in this tenant (needs {LICENCE_GATED[key]})"
+
+
+def _by_object_id(
+    per_reviewer: Mapping[str, tuple[GraphObject, ...]], users: list[GraphObject]
+) -> dict[str, tuple[GraphObject, ...]]:
+    """Managers keyed by the reviewer's object id, whichever way the policy named the reviewer; a
+    reviewer who is no user of this tenant has no entry (a 404 for them is no "manager not set")."""
+    ids = {}
+    for user in users:
+        for name in (user.get("id"), user.get("userPrincipalName")):
+            if name:
+                ids[name.lower()] = user["id"]
+    return {ids[name.lower()]: managers for name, managers in per_reviewer.items() if name.lower() in ids}
+
+
+def _unique(items: Iterable[GraphObject]) -> list[GraphObject]:
+    seen: dict[str, GraphObject] = {}
+    for item in items:
+        seen.setdefault(item["id"].lower(), item)
+    return list(seen.values())
+
+
+def _unique_ids(ids: Iterable[str], *, exclude: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    seen: dict[str, str] = {}
+    for object_id in ids:
+        if object_id.lower() not in exclude:
+            seen.setdefault(object_id.lower(), object_id)
+    return list(seen.values())
+
+
+__all__ = [
+    "LICENCE_GATED",
+    "READ_PERMISSIONS",
+    "USER_PROPERTIES",
+    "collect_tenant",
+    "privileged_principals",
+]
