@@ -7,12 +7,14 @@ import contextlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Awaitable, Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot.channels.teams import BotCredentials, TeamsChannel
 from bot.clock import Clock
+from bot.engine.model import SECURITY_LEADS, Notice, NoticeKind
 from bot.exports import BadLink, ExportLinks
 from bot.ledger import export_csv, export_json
 from bot.metrics import REGISTRY
@@ -21,8 +23,11 @@ from bot.policy import Policy, load_policy
 from bot.remediation.graph_executor import GraphExecutor
 from bot.scheduler import Scheduler
 from bot.service import ReviewService
+from bot.store.base import OutboxMessage
 from bot.store.tinydb_store import TinyDBStore
 from checks.snapshot import TenantSnapshot, load_snapshot
+
+UNREACHABLE = "unreachable:"  # the key prefix of a notice telling the leads someone cannot be reached
 
 
 @dataclass
@@ -47,14 +52,35 @@ async def build_runtime(
     public_url: str = "http://127.0.0.1:3978",
     export_secret: str | None = None,
     graph_executor: GraphExecutor | None = None,
+    collector: Callable[[], Awaitable[TenantSnapshot]] | None = None,
 ) -> Runtime:
     """``graph_executor`` carries the write-enabled Graph client; only remediation mode 'apply' uses it."""
     store = TinyDBStore(data_dir)
     service = ReviewService(store, policy, snapshot, clock, ExportLinks(public_url, export_secret), graph_executor)
     await service.start()
     teams = TeamsChannel(service, store, credentials)
-    notifier = Notifier(store, teams, clock)
-    scheduler = Scheduler(service, notifier, tick_seconds, after_round=[teams.refresh_answered_cards, teams.refresh_live_status])
+
+    async def escalate_unreachable(message: OutboxMessage, reason: str) -> None:
+        """Tell the security leads that someone cannot be reached in Teams: once per person, reason and
+        week, and never about a message that was itself such a notice (a lead who blocked the app would
+        otherwise start an endless chain)."""
+        if message.key.startswith(UNREACHABLE):
+            return
+        week = clock.now().strftime("%G-W%V")
+        notice = Notice(
+            key=f"{UNREACHABLE}{message.recipient}:{reason}:{week}",
+            kind=NoticeKind.ESCALATION,
+            to=SECURITY_LEADS,
+            item_ids=tuple(message.payload.get("item_ids") or ()),
+            text=f"Could not reach {service.display_name(message.recipient)} in Teams: {reason}.",
+        )
+        await service._queue((notice,))
+
+    notifier = Notifier(store, teams, clock, on_undeliverable=escalate_unreachable)
+    scheduler = Scheduler(
+        service, notifier, tick_seconds, after_round=[teams.refresh_answered_cards, teams.refresh_live_status],
+        collector=collector,
+    )
     return Runtime(store, service, teams, notifier, scheduler)
 
 

@@ -25,17 +25,26 @@ from bot import __version__
 from bot.app import Runtime, build_runtime, create_app, load_inputs
 from bot.channels.teams import BotCredentials
 from bot.clock import SystemClock
+from bot.collection import (
+    GraphNotConfigured,
+    SnapshotArchive,
+    collect,
+    collect_all_customers,
+    graph_access,
+)
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT, REPO_ROOT, Settings
 from bot.engine.status import summarize
 from bot.ledger import LedgerRecord, LedgerUnreadable, export_csv, export_json, verify
 from bot.manifest import build_manifest, write_package
 from bot.playground import PLAYGROUND_BIN, start_playground
-from bot.policy import PolicyError, load_policy
+from bot.policy import Policy, PolicyError, RemediationMode, load_policy, policy_people
+from bot.remediation.graph_executor import GraphExecutor
 from bot.service import rebuild_campaign
 from bot.store.tinydb_store import TinyDBStore
 from checks.findings import to_json, to_sarif
+from checks.graph.client import GRAPH_SCOPES, token_roles
 from checks.registry import run_checks
-from checks.snapshot import SnapshotError, load_snapshot
+from checks.snapshot import SnapshotError, TenantSnapshot, load_snapshot
 from checks.subjects import subjects_from_snapshot
 
 app = typer.Typer(help="accessbot: weekly access reviews for Microsoft 365 / Entra ID, in Teams.", no_args_is_help=True)
@@ -61,22 +70,44 @@ def _settings(data_dir: Optional[Path]) -> Settings:
     return settings
 
 
-def _inputs(settings: Settings, policy: Optional[Path], snapshot: Optional[Path]):  # type: ignore[no-untyped-def]
+async def _inputs(settings: Settings, policy: Optional[Path], snapshot: Optional[Path], live: bool) -> tuple[Policy, TenantSnapshot]:
+    """The policy, and the tenant: from a snapshot file, or from Microsoft Graph (the archive's last
+    collection unless ``live`` asks for a fresh one)."""
     policy_path = policy or settings.policy
     snapshot_path = snapshot or settings.snapshot
-    if policy_path is None or snapshot_path is None:
-        err.print("[red]Need a policy and a snapshot:[/] pass --policy and --snapshot, or set ACCESSBOT_POLICY and "
-                  "ACCESSBOT_SNAPSHOT. Try `accessbot demo` for the shipped demo tenant.")
+    if policy_path is None:
+        err.print("[red]Need a policy:[/] pass --policy or set ACCESSBOT_POLICY (see policy/example.toml). "
+                  "Try `accessbot demo` for the shipped demo tenant.")
         raise typer.Exit(2)
     try:
-        return load_inputs(policy_path, snapshot_path)
-    except (PolicyError, SnapshotError, OSError) as bad:
-        err.print(f"[red]{bad}[/]")
+        loaded = load_policy(policy_path)
+        if snapshot_path is not None:
+            return loaded, load_snapshot(snapshot_path)
+        archive = SnapshotArchive(settings.data_dir)
+        last = None if live else archive.last(loaded.tenant_id)
+        if last is not None:
+            return loaded, last
+        access = graph_access(settings, loaded.tenant_id)
+        err.print(f"collecting {loaded.tenant_name} through Microsoft Graph…")
+        return loaded, await collect(access, loaded.tenant_id, archive, SystemClock().now(), policy_people(loaded))
+    except (PolicyError, SnapshotError, GraphNotConfigured, OSError) as bad:
+        err.print(f"[red]{bad}[/] (or pass --snapshot FILE)")
         raise typer.Exit(2) from bad
 
 
-async def _runtime(settings: Settings, policy: Optional[Path], snapshot: Optional[Path], credentials: BotCredentials) -> Runtime:
-    loaded_policy, loaded_snapshot = _inputs(settings, policy, snapshot)
+async def _runtime(
+    settings: Settings, policy: Optional[Path], snapshot: Optional[Path], credentials: BotCredentials, live: bool = False
+) -> Runtime:
+    loaded_policy, loaded_snapshot = await _inputs(settings, policy, snapshot, live)
+    tenant = loaded_policy.tenant_id
+    collector = executor = None
+    if settings.graph_credential:
+        access = graph_access(settings, tenant)
+        if (snapshot or settings.snapshot) is None:
+            archive, people = SnapshotArchive(settings.data_dir), policy_people(loaded_policy)
+            collector = lambda: collect(access, tenant, archive, SystemClock().now(), people)  # noqa: E731
+        if loaded_policy.remediation is RemediationMode.APPLY:
+            executor = GraphExecutor(access.client_for(tenant))  # the app needs the write permissions: docs/permissions.md
     return await build_runtime(
         data_dir=settings.data_dir,
         policy=loaded_policy,
@@ -86,6 +117,8 @@ async def _runtime(settings: Settings, policy: Optional[Path], snapshot: Optiona
         tick_seconds=settings.tick_seconds,
         public_url=settings.base_url(),
         export_secret=settings.export_secret.get_secret_value() or None,
+        graph_executor=executor,
+        collector=collector,
     )
 
 
@@ -192,13 +225,20 @@ def demo(
 
 @campaign_app.command("open")
 def campaign_open(
-    policy: Optional[Path] = PolicyOption, snapshot: Optional[Path] = SnapshotOption, data_dir: Optional[Path] = DataDirOption
+    policy: Optional[Path] = PolicyOption,
+    snapshot: Optional[Path] = SnapshotOption,
+    tenant: Optional[str] = typer.Option(None, "--tenant", help="Collect the policy's tenant live first (must match it)."),
+    data_dir: Optional[Path] = DataDirOption,
 ) -> None:
-    """Open this period's campaign from a snapshot (does nothing if it is already open)."""
+    """Open this period's campaign from a snapshot file or a live collection (nothing if already open)."""
     settings = _settings(data_dir)
 
     async def main() -> None:
-        runtime = await _runtime(settings, policy, snapshot, BotCredentials())
+        runtime = await _runtime(settings, policy, snapshot, BotCredentials(), live=tenant is not None)
+        if tenant is not None and tenant.lower() != runtime.service.policy.tenant_id:
+            err.print(f"[red]--tenant {tenant} is not the policy's tenant ({runtime.service.policy.tenant_id}).[/]")
+            await runtime.store.close()
+            raise typer.Exit(2)
         state, opened = await runtime.service.open_current_campaign()
         console.print(f"{state.campaign.id}: {state.campaign.item_count} items, {'opened' if opened else 'already open'}")
         await runtime.store.close()
@@ -328,27 +368,76 @@ def ledger_export(
     asyncio.run(main())
 
 
+TenantOption = typer.Option(None, "--tenant", help="Collect this tenant live through Microsoft Graph.")
+AllCustomersOption = typer.Option(False, "--all-customers", help="CSP partner: every customer reached through GDAP.")
+
+
 @app.command()
 def scan(
+    tenant: Optional[str] = TenantOption,
+    all_customers: bool = AllCustomersOption,
     snapshot: Optional[Path] = typer.Option(None, "--snapshot", help="Scan a saved snapshot file instead of a live tenant."),
     fmt: str = typer.Option("table", "--format", help="table, json or sarif"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="File to write (default: stdout)."),
     break_glass: Optional[Path] = typer.Option(None, "--policy", help="Policy whose break-glass register to honour."),
+    data_dir: Optional[Path] = DataDirOption,
 ) -> None:
-    """Run the checks catalogue over a tenant and print the findings (table, JSON or SARIF 2.1.0)."""
+    """Run the checks catalogue over tenants (live or a saved snapshot); findings as a table, JSON or SARIF 2.1.0."""
     if fmt not in ("table", "json", "sarif"):
         err.print(f"[red]Unknown format {fmt!r}: use table, json or sarif.[/]")
         raise typer.Exit(2)
-    if snapshot is None:
-        err.print("[red]Pass --snapshot FILE[/] (a live collection needs Graph credentials: see docs/permissions.md).")
-        raise typer.Exit(2)
     try:
-        snapshots = [load_snapshot(snapshot)]
         accounts = [a.principal for a in load_policy(break_glass).break_glass] if break_glass else []
-    except (SnapshotError, PolicyError, OSError) as bad:
+        if snapshot is not None:
+            snapshots = [load_snapshot(snapshot)]
+        else:
+            snapshots = asyncio.run(_collect_live(_settings(data_dir), tenant, all_customers))
+    except (SnapshotError, PolicyError, GraphNotConfigured, OSError) as bad:
         err.print(f"[red]{bad}[/]")
         raise typer.Exit(2) from bad
     _report_findings(snapshots, accounts, fmt, output)
+
+
+async def _collect_live(settings: Settings, tenant: Optional[str], all_customers: bool) -> list[TenantSnapshot]:
+    """Collect one tenant, or (as a CSP partner) every customer, with a progress bar over tenants."""
+    if not tenant:
+        raise GraphNotConfigured("say which tenant: --tenant ID (the partner's own tenant with --all-customers)")
+    access = graph_access(settings, tenant)
+    archive = SnapshotArchive(settings.data_dir)
+    now = SystemClock().now()
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  console=err, transient=True) as progress:
+        if not all_customers:
+            task = progress.add_task(f"collecting {tenant}", total=1)
+            snapshot = await collect(access, tenant, archive, now)
+            progress.advance(task)
+            return [snapshot]
+        task = progress.add_task("collecting customers through GDAP", total=None)
+
+        def advance(done: int, total: int, name: str) -> None:
+            progress.update(task, completed=done, total=total, description=f"collected {name}")
+
+        return await collect_all_customers(access, tenant, archive, now, advance)
+
+
+@app.command("collect")
+def collect_command(
+    tenant: Optional[str] = TenantOption,
+    all_customers: bool = AllCustomersOption,
+    data_dir: Optional[Path] = DataDirOption,
+) -> None:
+    """Collect tenants through Microsoft Graph into snapshot files (DATA_DIR/snapshots/) without reviewing them."""
+    settings = _settings(data_dir)
+    try:
+        snapshots = asyncio.run(_collect_live(settings, tenant, all_customers))
+    except GraphNotConfigured as bad:
+        err.print(f"[red]{bad}[/]")
+        raise typer.Exit(2) from bad
+    for snapshot in snapshots:
+        state = "complete" if snapshot.complete else "INCOMPLETE: missing " + "; ".join(snapshot.missing)
+        console.print(f"{snapshot.tenant_name} ({snapshot.tenant_id}): {state}"
+                      + (f"; not available: {'; '.join(snapshot.unavailable)}" if snapshot.unavailable else ""))
+    console.print(f"snapshots in {SnapshotArchive(settings.data_dir).folder}")
 
 
 def _report_findings(snapshots, break_glass: list[str], fmt: str, output: Optional[Path]) -> None:  # type: ignore[no-untyped-def]
@@ -380,6 +469,20 @@ def _report_findings(snapshots, break_glass: list[str], fmt: str, output: Option
         err.print(f"wrote {len(results)} finding(s) to {output}")
     else:
         sys.stdout.write(text + "\n")
+
+
+async def _granted_permissions(settings: Settings) -> frozenset[str] | None:
+    """The application permissions in a Graph token for the configured app, or None if none could be had."""
+    if not settings.graph_credential:
+        return None
+    try:
+        credential = graph_access(settings, settings.graph_tenant_id or "common").credentials.token_credential()
+        async with credential:
+            token = await credential.get_token(*GRAPH_SCOPES)
+    except Exception as failed:  # azure-identity raises many types; doctor reports, never crashes
+        err.print(f"[yellow]could not get a Graph token: {type(failed).__name__}: {failed}[/]")
+        return None
+    return token_roles(token.token)
 
 
 @manifest_app.command("build")
@@ -415,7 +518,7 @@ def doctor(
 
     settings = _settings(data_dir)
     problems = 0
-    for check in diagnose(settings, policy, snapshot):
+    for check in diagnose(settings, policy, snapshot, asyncio.run(_granted_permissions(settings))):
         colour = {"ok": "green", "warn": "yellow", "fail": "red"}[check.level]
         console.print(f"[{colour}]{check.level.upper():4}[/] {check.name}: {check.detail}")
         problems += check.level == "fail"

@@ -26,6 +26,15 @@ class Settings(BaseSettings):
     public_url: str = ""  # how people reach this server (export links); default http://{host}:{port}
     export_secret: SecretStr = SecretStr("")  # signs export links; random per process when empty
 
+    # Microsoft Graph, read-only unless remediation is 'apply' (docs/permissions.md).
+    graph_credential: str = ""  # client_secret | certificate | managed_identity | default | access_token
+    graph_tenant_id: str = ""  # default: the policy's tenant
+    graph_client_id: str = ""
+    graph_client_secret: SecretStr = SecretStr("")
+    graph_certificate_path: Path | None = None
+    graph_access_token: SecretStr = SecretStr("")  # e.g. from `az account get-access-token`, for one-off scans
+    graph_base_url: str = "https://graph.microsoft.com/v1.0"  # sovereign clouds: https://graph.microsoft.us/v1.0
+
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
 

@@ -11,6 +11,7 @@ from bot.config import Settings
 from bot.engine.model import SubjectKind
 from bot.engine.routing import UnresolvedPeople, routing_from_policy
 from bot.policy import Policy, PolicyError, load_policy
+from checks.graph.permissions import READ, REMEDIATION, missing_permissions
 from checks.snapshot import SnapshotError, TenantSnapshot, load_snapshot
 from checks.subjects import subjects_from_snapshot
 
@@ -24,7 +25,10 @@ class Check:
     detail: str
 
 
-def diagnose(settings: Settings, policy_path: Path | None, snapshot_path: Path | None) -> Iterator[Check]:
+def diagnose(
+    settings: Settings, policy_path: Path | None, snapshot_path: Path | None, granted: frozenset[str] | None = None
+) -> Iterator[Check]:
+    """``granted``: the application permissions the Graph token carries, when one could be obtained."""
     yield from _data_dir(settings.data_dir)
     yield from _credentials(settings)
     policy = yield from _policy(policy_path or settings.policy)
@@ -32,6 +36,36 @@ def diagnose(settings: Settings, policy_path: Path | None, snapshot_path: Path |
     if policy is not None and snapshot is not None:
         yield from _people(policy, snapshot)
         yield from _ownership(policy, snapshot)
+    yield from _graph(settings, policy, granted)
+
+
+def _graph(settings: Settings, policy: Policy | None, granted: frozenset[str] | None) -> Iterator[Check]:
+    if not settings.graph_credential:
+        yield Check("warn", "Microsoft Graph", "no ACCESSBOT_GRAPH_CREDENTIAL: only saved snapshots can be reviewed "
+                    "(docs/permissions.md)")
+        return
+    if granted is None:
+        yield Check("warn", "Graph permissions", "could not obtain a token to read the granted permissions")
+        return
+    if not granted:
+        yield Check("warn", "Graph permissions", "the token carries no application permissions (a user's delegated "
+                    "token?): use the app's own credentials to check its grants")
+        return
+    missing = missing_permissions(granted, READ)
+    if missing:
+        yield Check("fail", "Graph permissions", "missing read permissions: " + ", ".join(missing)
+                    + " (grant them with admin consent: docs/permissions.md)")
+    else:
+        yield Check("ok", "Graph permissions", "every read permission is granted")
+    if policy is not None and policy.remediation.value == "apply":
+        write = missing_permissions(granted, REMEDIATION)
+        if write:
+            yield Check("fail", "Graph permissions", "remediation is 'apply' but these are missing: " + ", ".join(write))
+    elif policy is not None:
+        extra = sorted(p for p in granted if "ReadWrite" in p)
+        if extra:
+            yield Check("warn", "Graph permissions", "write permissions granted while remediation is not 'apply' "
+                        "(least privilege: remove them): " + ", ".join(extra))
 
 
 def _data_dir(path: Path) -> Iterator[Check]:

@@ -120,6 +120,15 @@ _ESCALATION_TARGETS = {"manager": Stage.MANAGER, "fallback": Stage.FALLBACK, "se
 _PERSON_HINT = 'expected an Entra object id (a GUID) or a user principal name like "alexw@contoso.com"'
 
 
+def policy_people(policy: Policy) -> tuple[str, ...]:
+    """Everyone the policy names as reviewer, fallback, security lead or delegate (UPN or object id)."""
+    named: list[str] = [*policy.fallback_reviewers, *policy.security_leads]
+    for people in (*policy.role_owners.values(), *policy.partner_owners.values(), *policy.delegates.values()):
+        named.extend(people)
+    named.extend(policy.delegates)
+    return tuple(dict.fromkeys(named))
+
+
 class PolicyError(ValueError):
     """A policy file that cannot be used, located for the person who has to fix it.
 

@@ -13,6 +13,7 @@ from typing import Awaitable, Callable, Sequence
 from bot.metrics import OPEN_ITEMS, OUTBOX_DEFERRED, OUTBOX_SENT, TICK_FAILURES
 from bot.notifier import Notifier
 from bot.service import ReviewService
+from checks.snapshot import TenantSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -24,13 +25,17 @@ class Scheduler:
         notifier: Notifier,
         interval_seconds: float,
         after_round: Sequence[Callable[[], Awaitable[None]]] = (),
+        collector: Callable[[], Awaitable[TenantSnapshot]] | None = None,
     ) -> None:
         self.service = service
         self.notifier = notifier
         self.interval = interval_seconds
         self.after_round = tuple(after_round)  # channel upkeep, e.g. redrawing a live status card
+        self.collector = collector  # a live Graph collection, run when a new period's campaign is due
 
     async def run_once(self) -> None:
+        if self.collector is not None and self.service.campaign(self.service.current_campaign_id()) is None:
+            self.service.use_snapshot(await self.collector())
         await self.service.open_current_campaign()
         await self.service.tick()
         drained = await self.notifier.drain()

@@ -131,6 +131,12 @@ class ReviewService:
 
     # ---- campaigns ------------------------------------------------------------------------------
 
+    def use_snapshot(self, snapshot: TenantSnapshot) -> None:
+        """A fresh collection for the next campaign. The people the policy names are resolved against it;
+        if someone can no longer be found, the old snapshot stays in use and the error says who."""
+        routing = routing_from_policy(self.policy, snapshot.resolve_principal, snapshot.manager_of)
+        self.snapshot, self.routing = snapshot, routing
+
     def current_campaign_id(self) -> str:
         period = current_period(self.policy.schedule_cron, self.policy.timezone, self.clock.now())
         return campaign_id(self.policy.tenant_id, period)

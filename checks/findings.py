@@ -12,7 +12,15 @@ from datetime import datetime
 from typing import Any
 
 from bot.engine.model import Finding, Subject
-from checks.registry import CheckMetadata, CheckSettings, FindingResult, Severity, all_checks, finding_order, run_checks
+from checks.registry import (
+    CheckMetadata,
+    CheckSettings,
+    FindingResult,
+    Severity,
+    all_checks,
+    finding_order,
+    run_checks,
+)
 from checks.snapshot import TenantSnapshot
 from checks.subjects import subjects_from_snapshot
 

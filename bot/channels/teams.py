@@ -34,7 +34,7 @@ from botframework.connector.auth import (
 )
 from msrest.universal_http.requests import ClientRetryPolicy
 
-from bot.notifier import DeliveryError
+from bot.notifier import DeliveryError, parse_retry_after
 from bot.service import ReviewService
 from bot.store.base import Store
 from dialogs.conversation import respond
@@ -394,18 +394,48 @@ class TeamsChannel:
         await asyncio.to_thread(fetch)
 
     async def send_text(self, reference: dict, text: str) -> None:
-        """Proactive message into a stored conversation (the notifier's MessageSender)."""
+        """Proactive message into a stored conversation (the notifier's MessageSender).
+
+        Returns only when the connector accepted the message; otherwise raises DeliveryError with the
+        status, the Retry-After and whether the refusal is permanent. Two botbuilder defaults would defeat
+        that, so both are overridden here. The adapter's on_turn_error swallows whatever the proactive
+        turn raises (a refusal would pass for a delivery), so the refusal is caught inside the turn and
+        raised after it. msrest has urllib3 retry a failed connection three times, backing off up to
+        3.2 s (about 5 s a try against a connector that is down), and 5xx answers too (POST included
+        under urllib3 1.x), all inside its own thread, outside the notifier's rate limiter and unseen by
+        it; those retries are turned off on the connector client, so the notifier alone retries. That
+        client is cached per service URL and shared with replies, which msrest no longer retries either.
+        """
+        from msrest.exceptions import (
+            ClientRequestError,  # what msrest raises when no answer came at all
+        )
+
         conversation = ConversationReference().deserialize(reference)
+        refusals: list[Exception] = []
 
         async def deliver(turn_context: TurnContext) -> None:
-            await turn_context.send_activity(MessageFactory.text(text))
+            client = turn_context.turn_state.get(self.adapter.BOT_CONNECTOR_CLIENT_KEY)
+            if client is not None:  # no status retried, no connection retried: the answer comes straight back
+                client.config.retry_policy.retries = 0
+                client.config.retry_policy.policy.status_forcelist = frozenset()
+            try:
+                await turn_context.send_activity(MessageFactory.text(text))
+            except Exception as refused:
+                refusals.append(refused)
 
         try:
             await self.adapter.continue_conversation(conversation, deliver, self.credentials.app_id or None)
-        except Exception as refused:  # the connector client raises its own error types per status
-            status = getattr(getattr(refused, "response", None), "status_code", None)
-            retry_after = _retry_after(refused)
-            raise DeliveryError(f"Teams refused the message ({status or type(refused).__name__})", retry_after) from refused
+        except Exception as failed:  # before the turn: building the connector client, getting a token
+            refusals.append(failed)
+        if not refusals:
+            return
+        refused = refusals[0]
+        status = getattr(getattr(refused, "response", None), "status_code", None)
+        if isinstance(status, int):  # msrest's HttpOperationError / the connector's ErrorResponseException
+            raise DeliveryError.for_status(status, _retry_after(refused), "Teams") from refused
+        if isinstance(refused, (ClientRequestError, OSError)):  # refused or reset connection, timeout, DNS
+            raise DeliveryError(f"could not reach Teams ({type(refused).__name__}: {refused})") from refused
+        raise refused
 
     async def _on_turn_error(self, turn_context: TurnContext, error: Exception) -> None:
         log.exception("turn failed for activity %s", turn_context.activity.id, exc_info=error)
@@ -414,10 +444,10 @@ class TeamsChannel:
 
 
 def _retry_after(error: Exception) -> float | None:
+    """The Retry-After of a refused request, in seconds (the connector sends delay-seconds; an HTTP date
+    is understood too); None when it named none."""
     response = getattr(error, "response", None)
     headers = getattr(response, "headers", None) or {}
-    value = headers.get("Retry-After") if hasattr(headers, "get") else None
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
+    if not hasattr(headers, "get"):
         return None
+    return parse_retry_after(headers.get("Retry-After") or headers.get("retry-after"))

@@ -87,6 +87,12 @@ class Store(Protocol):
         """Count a failed attempt, keep its error and try again at ``next_attempt_at``."""
         ...
 
+    async def mark_undeliverable(self, key: str, error: str, at: datetime) -> None:
+        """The channel refused the message for good (the app was blocked or uninstalled, the conversation
+        is gone, the message is too large): it leaves the queue without being sent, its error is kept
+        with it, and its key stays refused like a sent one's."""
+        ...
+
     async def release_recipient(self, recipient: str, now: datetime) -> int:
         """Make a person's deferred messages due at ``now`` without counting an attempt; returns how many."""
         ...

@@ -7,7 +7,8 @@ Layout of the data directory, chosen so no single write grows with the whole his
 - ``conversations.json``    Bot Framework conversation references, one per person or channel;
 - ``cards.json``            where each item's card was sent (conversation + activity id), to update it in place;
 - ``outbox.json``           messages still to send — sent ones are pruned, so it stays as small as the queue;
-- ``outbox-sent.jsonl``     the keys of sent messages (append-only), so a twin stays refused forever;
+- ``outbox-sent.jsonl``     the keys of messages that left the queue (append-only), so a twin stays refused
+                            forever: ``[key, sent_at]``, or ``[key, at, error]`` for an undeliverable one;
 - ``ledger.jsonl``          the attestation ledger, one record per line, one fsync per append;
 - ``ledger.head``           the anchor: the last head acknowledged, replaced atomically after each append.
 
@@ -219,12 +220,19 @@ class TinyDBStore:
 
     async def mark_sent(self, key: str, at: datetime) -> None:
         """One append to the sent-keys file is the durable fact; the row leaves outbox.json later."""
+        self._leave_queue(key, [key, at.isoformat()])
+
+    async def mark_undeliverable(self, key: str, error: str, at: datetime) -> None:
+        """Leaves the queue like a sent message, with its error on its line of the sent-keys file."""
+        self._leave_queue(key, [key, at.isoformat(), error])
+
+    def _leave_queue(self, key: str, line: list[str]) -> None:
         self._writable()
         if key in self._sent:
             return
         if key not in self._pending:
             raise KeyError(f"no message {key!r} in the outbox")
-        self._sent_log.append([canonical_json([key, at.isoformat()]) + b"\n"])
+        self._sent_log.append([canonical_json(line) + b"\n"])
         self._sent.add(key)
         del self._pending[key]
         self._stale_outbox_ids.append(self._outbox_ids.pop(key))

@@ -1,7 +1,13 @@
 """Reading tenants through Microsoft Graph v1.0 (msgraph-sdk): credentials, batching, the collector and
 the CSP partner side. Everything here produces ``TenantSnapshot``s; nothing downstream talks to Graph."""
 
-from checks.graph.client import CredentialKind, GraphCredentials, RetrySettings, close_client, graph_client
+from checks.graph.client import (
+    CredentialKind,
+    GraphCredentials,
+    RetrySettings,
+    close_client,
+    graph_client,
+)
 from checks.graph.collector import LICENCE_GATED, collect_tenant, privileged_principals
 from checks.graph.partner import PartnerView, collect_customers, collect_partner
 

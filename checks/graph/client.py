@@ -8,13 +8,18 @@ them with the same ``RetrySettings``.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import json
+import time
 import weakref
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import httpx
+from azure.core.credentials import AccessToken
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.identity.aio import (
     CertificateCredential,
@@ -22,7 +27,9 @@ from azure.identity.aio import (
     DefaultAzureCredential,
     ManagedIdentityCredential,
 )
-from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
+from kiota_authentication_azure.azure_identity_authentication_provider import (
+    AzureIdentityAuthenticationProvider,
+)
 from kiota_http.kiota_client_factory import KiotaClientFactory
 from kiota_http.middleware import RetryHandler
 from kiota_http.middleware.options import RetryHandlerOption, UrlReplaceHandlerOption
@@ -49,6 +56,7 @@ class CredentialKind(str, Enum):
     CERTIFICATE = "certificate"
     MANAGED_IDENTITY = "managed_identity"
     DEFAULT = "default"  # DefaultAzureCredential: environment, workload identity, managed identity, Azure CLI...
+    ACCESS_TOKEN = "access_token"  # a token already obtained, e.g. `az account get-access-token`: one-off scans
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,7 @@ class GraphCredentials:
     client_id: str = ""
     client_secret: str = field(default="", repr=False)
     certificate_path: Path | None = None
+    access_token: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", CredentialKind(self.kind))
@@ -72,6 +81,8 @@ class GraphCredentials:
             raise ValueError("client_secret credentials need the secret")
         if self.kind is CredentialKind.CERTIFICATE and self.certificate_path is None:
             raise ValueError("certificate credentials need the path of a PEM or PKCS12 certificate with its key")
+        if self.kind is CredentialKind.ACCESS_TOKEN and not self.access_token:
+            raise ValueError("access_token credentials need the token")
 
     def for_tenant(self, tenant_id: str) -> GraphCredentials:
         """The same app signing in to another tenant: how a CSP partner reaches each GDAP customer."""
@@ -85,9 +96,50 @@ class GraphCredentials:
             return CertificateCredential(self.tenant_id, self.client_id, certificate_path=str(self.certificate_path))
         if self.kind is CredentialKind.MANAGED_IDENTITY:
             return ManagedIdentityCredential(client_id=self.client_id or None)
+        if self.kind is CredentialKind.ACCESS_TOKEN:
+            return AccessTokenCredential(self.access_token)
         return DefaultAzureCredential(
             managed_identity_client_id=self.client_id or None, additionally_allowed_tenants=[self.tenant_id]
         )
+
+
+class AccessTokenCredential:
+    """An async token credential handing out one token obtained elsewhere. It cannot renew it: when it
+    expires (its ``exp`` claim, or an hour for an opaque token), Graph answers 401 and the run says so."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.expires_on = _expiry(token)
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken(self.token, self.expires_on)
+
+    async def close(self) -> None:
+        return None
+
+    async def __aenter__(self) -> AccessTokenCredential:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+
+def _expiry(token: str) -> int:
+    try:
+        payload = token.split(".")[1]
+        return int(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["exp"])
+    except (IndexError, ValueError, KeyError, TypeError):
+        return int(time.time()) + 3600
+
+
+def token_roles(token: str) -> frozenset[str]:
+    """The application permissions (``roles`` claim) an app-only Graph token carries: what was granted."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return frozenset()
+    return frozenset(claims.get("roles") or ())
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,14 @@
 """The check modules, one per subject area; importing this package registers every check."""
 
-from checks.rules import accounts, activity, assignments, global_admins, mfa, partners, recovery, risk
+from checks.rules import (
+    accounts,
+    activity,
+    assignments,
+    global_admins,
+    mfa,
+    partners,
+    recovery,
+    risk,
+)
 
 __all__ = ["accounts", "activity", "assignments", "global_admins", "mfa", "partners", "recovery", "risk"]

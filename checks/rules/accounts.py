@@ -9,7 +9,15 @@ from typing import Any
 
 from bot.engine.model import Subject
 from checks import evidence
-from checks.registry import Advice, CheckMetadata, CheckSettings, FindingResult, Severity, check, subject_finding
+from checks.registry import (
+    Advice,
+    CheckMetadata,
+    CheckSettings,
+    FindingResult,
+    Severity,
+    check,
+    subject_finding,
+)
 from checks.rules.holders import admins, partner_subjects
 from checks.snapshot import GraphObject, TenantSnapshot
 

@@ -6,7 +6,15 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from bot.engine.model import Subject, SubjectKind
-from checks.registry import Advice, CheckMetadata, CheckSettings, FindingResult, Severity, check, subject_finding
+from checks.registry import (
+    Advice,
+    CheckMetadata,
+    CheckSettings,
+    FindingResult,
+    Severity,
+    check,
+    subject_finding,
+)
 from checks.rules.holders import is_highly_privileged
 from checks.snapshot import TenantSnapshot
 

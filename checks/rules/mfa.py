@@ -15,7 +15,15 @@ from typing import Any
 
 from bot.engine.model import Subject
 from checks import evidence
-from checks.registry import Advice, CheckMetadata, CheckSettings, FindingResult, Severity, check, subject_finding
+from checks.registry import (
+    Advice,
+    CheckMetadata,
+    CheckSettings,
+    FindingResult,
+    Severity,
+    check,
+    subject_finding,
+)
 from checks.rules.holders import Admin, admins
 from checks.snapshot import TenantSnapshot
 

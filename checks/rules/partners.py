@@ -10,7 +10,15 @@ from datetime import datetime
 
 from bot.engine.model import Subject
 from checks import evidence
-from checks.registry import Advice, CheckMetadata, CheckSettings, FindingResult, Severity, check, subject_finding
+from checks.registry import (
+    Advice,
+    CheckMetadata,
+    CheckSettings,
+    FindingResult,
+    Severity,
+    check,
+    subject_finding,
+)
 from checks.rules.holders import GLOBAL_ADMINISTRATOR, partner_subjects
 from checks.snapshot import GraphObject, TenantSnapshot
 from checks.subjects import HIGH_PRIVILEGE_PERMISSIONS

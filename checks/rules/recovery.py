@@ -12,7 +12,15 @@ from datetime import datetime
 
 from bot.engine.model import Subject
 from checks import evidence
-from checks.registry import Advice, CheckMetadata, CheckSettings, FindingResult, Severity, check, subject_finding
+from checks.registry import (
+    Advice,
+    CheckMetadata,
+    CheckSettings,
+    FindingResult,
+    Severity,
+    check,
+    subject_finding,
+)
 from checks.rules.holders import admins, recovery_subjects
 from checks.snapshot import GraphObject, TenantSnapshot
 from checks.subjects import contact_key

@@ -7,7 +7,15 @@ from datetime import datetime
 
 from bot.engine.model import Subject
 from checks import evidence
-from checks.registry import Advice, CheckMetadata, CheckSettings, FindingResult, Severity, check, subject_finding
+from checks.registry import (
+    Advice,
+    CheckMetadata,
+    CheckSettings,
+    FindingResult,
+    Severity,
+    check,
+    subject_finding,
+)
 from checks.rules.holders import admins
 from checks.snapshot import TenantSnapshot
 

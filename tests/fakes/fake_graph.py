@@ -27,7 +27,6 @@ from typing import Any, Self
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from aiohttp import web
-from azure.core.credentials import AccessToken
 
 from tests.fakes.tenant_generator import GeneratedTenant
 
@@ -354,25 +353,6 @@ class FakeGraph:
         return web.Response(body=("\ufeff" + out.getvalue()).encode(), content_type="application/octet-stream")
 
 
-class StaticTokenCredential:
-    """An async token credential that hands out one fixed token: all the fake server checks is its presence."""
-
-    def __init__(self, token: str = "fake-graph-token") -> None:
-        self.token = token
-
-    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken(self.token, 4_102_444_800)
-
-    async def close(self) -> None:
-        return None
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        return None
-
-
 def _csv_cell(value: Any) -> str:
     if isinstance(value, bool):
         return "True" if value else "False"
@@ -438,4 +418,4 @@ def _json(reply: Reply) -> web.Response:
     )
 
 
-__all__ = ["MAX_BATCH", "FakeGraph", "Fault", "StaticTokenCredential", "route_of"]
+__all__ = ["MAX_BATCH", "FakeGraph", "Fault", "route_of"]

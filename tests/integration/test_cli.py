@@ -117,3 +117,26 @@ def test_scan_prints_the_findings_of_a_snapshot_as_table_json_and_sarif(tmp_path
     assert sarif["version"] == "2.1.0" and sarif["runs"][0]["results"]
     bad = run("scan", "--snapshot", str(DEMO_SNAPSHOT), "--format", "xml")
     assert bad.exit_code == 2
+
+
+def _token(roles: list[str]) -> str:
+    import base64
+
+    def part(data: dict) -> str:  # type: ignore[type-arg]
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part({'roles': roles, 'exp': 4102444800})}.c2lnbmF0dXJl"
+
+
+def test_doctor_names_the_graph_permissions_the_app_was_not_granted(tmp_path: Path) -> None:
+    from checks.graph.permissions import READ
+
+    granted = [name for name, _ in READ if name not in ("IdentityRiskyUser.Read.All", "Policy.Read.All")]
+    env = {"ACCESSBOT_GRAPH_CREDENTIAL": "access_token", "ACCESSBOT_GRAPH_TENANT_ID": "2f4a9b6c-3d1e-4f5a-8b7c-9d0e1f2a3b4c",
+           "ACCESSBOT_GRAPH_ACCESS_TOKEN": _token(granted + ["User.ReadWrite.All"])}
+    result = run("doctor", *DEMO, "--data-dir", str(tmp_path), env=env)
+    assert result.exit_code == 1
+    assert "missing read permissions: Policy.Read.All, IdentityRiskyUser.Read.All" in result.output
+    assert "write permissions granted while remediation is not 'apply'" in result.output and "User.ReadWrite.All" in result.output
+    env["ACCESSBOT_GRAPH_ACCESS_TOKEN"] = _token([name for name, _ in READ])
+    assert "every read permission is granted" in run("doctor", *DEMO, "--data-dir", str(tmp_path), env=env).output

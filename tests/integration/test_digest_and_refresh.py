@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.engine.model import Finding
-
 from tests.integration.fake_connector import card_text
 from tests.integration.test_teams_messages import PATTI, Bot, bot  # noqa: F401 (pytest fixture)
 

@@ -21,10 +21,16 @@ from checks.graph import (
     graph_client,
     privileged_principals,
 )
+from checks.graph.client import AccessTokenCredential
 from checks.graph.collector import USER_PROPERTIES
-from checks.snapshot import TenantSnapshot, collection_keys, snapshot_from_dict, snapshot_to_dict
+from checks.snapshot import (
+    TenantSnapshot,
+    collection_keys,
+    snapshot_from_dict,
+    snapshot_to_dict,
+)
 from checks.subjects import subjects_from_snapshot
-from tests.fakes.fake_graph import FakeGraph, StaticTokenCredential
+from tests.fakes.fake_graph import FakeGraph
 from tests.fakes.tenant_generator import (
     EXCHANGE_ADMIN,
     GLOBAL_ADMIN,
@@ -40,7 +46,7 @@ SMALL = TenantShape(users=150, privileged_users=70, crowded_role_holders=55)
 
 
 def client_for(fake: FakeGraph, tenant_id: str | None = None, *, timeout: float = 10.0) -> GraphServiceClient:
-    return graph_client(StaticTokenCredential(), fake.base_url(tenant_id), retry=FAST, timeout=timeout)
+    return graph_client(AccessTokenCredential("fake-graph-token"), fake.base_url(tenant_id), retry=FAST, timeout=timeout)
 
 
 async def collect(fake: FakeGraph, tenant: GeneratedTenant, **options: Any) -> TenantSnapshot:

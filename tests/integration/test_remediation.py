@@ -3,7 +3,6 @@ dual custody for Global Administrator, and every step in the ledger."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -11,8 +10,6 @@ from typing import Any, AsyncIterator
 
 import pytest
 from aiohttp import web
-from azure.core.credentials import AccessToken
-from msgraph import GraphServiceClient
 
 from bot.app import build_runtime, load_inputs
 from bot.channels.teams import BotCredentials
@@ -24,21 +21,12 @@ from bot.ledger import verify
 from bot.policy import RemediationMode
 from bot.remediation.graph_executor import GraphExecutor
 from bot.remediation.workflow import Status
+from checks.graph.client import AccessTokenCredential, graph_client
 
 ALEX = "8c3e2f7a-4b1d-4e6f-9a2b-1c3d5e7f9a01"
 LYNNE = "0352574e-9ccb-4a60-b927-66c30c6c9a04"
 PATTI = "f66eb8b7-79c8-407b-8b95-85a879f2381e"
 MONDAY = datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc)
-
-
-class StaticToken:
-    """An azure-identity style credential for a local Graph: the token is never checked there."""
-
-    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken("local-test-token", int(time.time()) + 3600)
-
-    async def close(self) -> None:
-        return None
 
 
 @dataclass
@@ -79,8 +67,7 @@ async def graph() -> AsyncIterator[tuple[FakeGraphWrites, str]]:
 
 async def service_with(tmp_path: Path, mode: RemediationMode, base_url: str):  # type: ignore[no-untyped-def]
     policy, snapshot = load_inputs(DEMO_POLICY, DEMO_SNAPSHOT)
-    client = GraphServiceClient(credentials=StaticToken(), scopes=["https://graph.microsoft.com/.default"])
-    client.request_adapter.base_url = base_url
+    client = graph_client(AccessTokenCredential("local-test-token"), base_url)
     runtime = await build_runtime(
         data_dir=tmp_path, policy=replace(policy, remediation=mode), snapshot=snapshot, clock=ManualClock(MONDAY),
         credentials=BotCredentials(), graph_executor=GraphExecutor(client),

@@ -26,7 +26,6 @@ from bot.app import build_runtime, create_app, load_inputs
 from bot.channels.teams import BotCredentials
 from bot.clock import ManualClock
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
-
 from tests.integration.test_teams_messages import ALEX, MONDAY, TENANT
 
 APP_ID = "5b7d9f1a-2c4e-4a6b-8d0f-1e3a5c7e9b02"

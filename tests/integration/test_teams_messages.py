@@ -16,7 +16,6 @@ from bot.channels.teams import BotCredentials
 from bot.clock import ManualClock
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
 from bot.ledger import verify
-
 from tests.integration.fake_connector import FakeConnector, card_text
 
 TENANT = "2f4a9b6c-3d1e-4f5a-8b7c-9d0e1f2a3b4c"

@@ -10,7 +10,13 @@ import pytest
 
 from bot.engine.model import Finding, Subject
 from checks.findings import attach_findings, tenant_findings, to_json, to_sarif
-from checks.registry import CheckSettings, FindingResult, Severity, all_checks, run_checks
+from checks.registry import (
+    CheckSettings,
+    FindingResult,
+    Severity,
+    all_checks,
+    run_checks,
+)
 from checks.snapshot import load_snapshot
 from checks.subjects import subjects_from_snapshot
 from tests.unit.test_checks_rules import Tenant, one_global_admin_left, run

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 from bot.engine.decisions import DecisionRequest, Verdict, decide
 from bot.engine.model import SECURITY_LEADS, Action, ItemState, NoticeKind, Stage
-
 from tests.unit.engine_fixtures import (
     BREAKGLASS,
     DELEGATE,

@@ -12,7 +12,6 @@ from bot.engine.model import Action, ItemState, SubjectKind
 from bot.engine.state import CampaignState, apply_event
 from bot.engine.timeline import tick
 from bot.policy import NoAnswer
-
 from tests.unit.engine_fixtures import (
     BREAKGLASS,
     DELEGATE,

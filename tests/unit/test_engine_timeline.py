@@ -11,7 +11,6 @@ from bot.engine.model import SECURITY_LEADS, Action, ItemState, NoticeKind, Stag
 from bot.engine.status import summarize
 from bot.engine.timeline import tick
 from bot.policy import EscalationStep, NoAnswer
-
 from tests.unit.engine_fixtures import (
     BREAKGLASS,
     FALLBACK,

@@ -8,7 +8,8 @@ import pytest
 
 from checks.graph import RetrySettings, close_client, graph_client
 from checks.graph.batching import BatchRequest, GraphError, GraphReader
-from tests.fakes.fake_graph import FakeGraph, StaticTokenCredential
+from checks.graph.client import AccessTokenCredential
+from tests.fakes.fake_graph import FakeGraph
 from tests.fakes.tenant_generator import TenantShape, generate_tenant
 
 FAST = RetrySettings(max_retries=2, backoff_factor=0.01, backoff_max=0.02)
@@ -23,7 +24,7 @@ async def fake() -> AsyncIterator[FakeGraph]:
 async def test_45_requests_go_in_three_batches_and_each_answer_finds_its_request(fake: FakeGraph) -> None:
     tenant = next(iter(fake.tenants.values()))
     users = list(tenant.users)[:45]
-    client = graph_client(StaticTokenCredential(), fake.base_url(), retry=FAST)
+    client = graph_client(AccessTokenCredential("fake-graph-token"), fake.base_url(), retry=FAST)
     reader = GraphReader(client, retry=FAST)
 
     answers = await reader.batch([BatchRequest(uid, f"/users/{uid}?$select=id,displayName") for uid in users])
@@ -37,7 +38,7 @@ async def test_an_item_still_throttled_after_every_retry_keeps_its_429(fake: Fak
     tenant = next(iter(fake.tenants.values()))
     stuck, fine = list(tenant.users)[:2]
     fake.throttle(rf"^/users/{stuck}$", times=99, retry_after="0", where="batch")
-    client = graph_client(StaticTokenCredential(), fake.base_url(), retry=FAST)
+    client = graph_client(AccessTokenCredential("fake-graph-token"), fake.base_url(), retry=FAST)
     reader = GraphReader(client, retry=FAST)
 
     answers = await reader.batch([BatchRequest(u, f"/users/{u}") for u in (stuck, fine)])
@@ -49,7 +50,7 @@ async def test_an_item_still_throttled_after_every_retry_keeps_its_429(fake: Fak
 
 
 async def test_keys_must_be_unique_so_answers_cannot_be_confused(fake: FakeGraph) -> None:
-    client = graph_client(StaticTokenCredential(), fake.base_url(), retry=FAST)
+    client = graph_client(AccessTokenCredential("fake-graph-token"), fake.base_url(), retry=FAST)
     with pytest.raises(ValueError, match="unique"):
         await GraphReader(client).batch([BatchRequest("a", "/organization"), BatchRequest("a", "/contracts")])
     await close_client(client)

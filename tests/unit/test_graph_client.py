@@ -17,8 +17,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from checks.graph import CredentialKind, GraphCredentials, RetrySettings, close_client, graph_client
-from tests.fakes.fake_graph import StaticTokenCredential
+from checks.graph import (
+    CredentialKind,
+    GraphCredentials,
+    RetrySettings,
+    close_client,
+    graph_client,
+)
+from checks.graph.client import AccessTokenCredential
 
 TENANT = "2f4a9b6c-3d1e-4f5a-8b7c-9d0e1f2a3b4c"
 APP = "5a1f2c3d-0000-4000-8000-00000000a11b"
@@ -78,10 +84,10 @@ def test_backoff_grows_and_is_capped() -> None:
 
 
 async def test_the_client_talks_to_the_base_url_it_was_given() -> None:
-    client = graph_client(StaticTokenCredential(), "http://127.0.0.1:9/v1.0")
+    client = graph_client(AccessTokenCredential("fake-graph-token"), "http://127.0.0.1:9/v1.0")
     try:
         assert client.request_adapter.base_url == "http://127.0.0.1:9/v1.0"
-        assert graph_client(StaticTokenCredential()).request_adapter.base_url == "https://graph.microsoft.com/v1.0"
+        assert graph_client(AccessTokenCredential("fake-graph-token")).request_adapter.base_url == "https://graph.microsoft.com/v1.0"
     finally:
         await close_client(client)
 

@@ -7,7 +7,11 @@ from datetime import datetime, timezone
 import pytest
 
 from bot.config import DEMO_SNAPSHOT
-from bot.remediation.plan import GLOBAL_ADMINISTRATOR, global_admin_holders, plan_remediation
+from bot.remediation.plan import (
+    GLOBAL_ADMINISTRATOR,
+    global_admin_holders,
+    plan_remediation,
+)
 from checks.snapshot import load_snapshot, snapshot_from_dict
 from checks.subjects import subjects_from_snapshot
 

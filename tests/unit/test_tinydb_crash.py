@@ -20,7 +20,6 @@ from pathlib import Path
 from bot.engine.model import LedgerEvent
 from bot.ledger import verify
 from bot.store.tinydb_store import TinyDBStore
-
 from tests.contract.samples import campaign, items, message
 
 REPO = Path(__file__).resolve().parents[2]

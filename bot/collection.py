@@ -1,0 +1,118 @@
+"""Live collection for the operator's commands and the server: settings → Graph client → snapshots on disk.
+
+The last snapshot of each tenant is kept in the data directory, and the last *complete* one separately:
+the collector compares against it to refuse believing an implausible drop of admins, and the server
+starts from the last snapshot instead of waiting for Graph.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Iterable
+
+from bot.config import Settings
+from bot.store.atomic_storage import replace_file
+from checks.graph import (
+    GraphCredentials,
+    close_client,
+    collect_customers,
+    collect_partner,
+    collect_tenant,
+    graph_client,
+)
+from checks.snapshot import (
+    SnapshotError,
+    TenantSnapshot,
+    load_snapshot,
+    snapshot_to_dict,
+)
+
+TENANT_PLACEHOLDER = "{tenant}"
+
+
+class GraphNotConfigured(ValueError):
+    """No Graph credentials in the configuration: say which settings to set."""
+
+
+@dataclass(frozen=True)
+class GraphAccess:
+    credentials: GraphCredentials
+    base_url: str  # may hold {tenant}, for a per-tenant endpoint (a local Graph in tests)
+
+    def url_for(self, tenant_id: str) -> str:
+        return self.base_url.replace(TENANT_PLACEHOLDER, tenant_id)
+
+    def client_for(self, tenant_id: str):  # type: ignore[no-untyped-def]
+        return graph_client(self.credentials.for_tenant(tenant_id), self.url_for(tenant_id))
+
+
+def graph_access(settings: Settings, tenant_id: str) -> GraphAccess:
+    if not settings.graph_credential:
+        raise GraphNotConfigured(
+            "no Microsoft Graph credentials: set ACCESSBOT_GRAPH_CREDENTIAL (client_secret, certificate, "
+            "managed_identity, default or access_token) and the matching ACCESSBOT_GRAPH_* settings (docs/permissions.md)"
+        )
+    try:
+        credentials = GraphCredentials(
+            kind=settings.graph_credential,
+            tenant_id=settings.graph_tenant_id or tenant_id,
+            client_id=settings.graph_client_id,
+            client_secret=settings.graph_client_secret.get_secret_value(),
+            certificate_path=settings.graph_certificate_path,
+            access_token=settings.graph_access_token.get_secret_value(),
+        )
+    except ValueError as bad:
+        raise GraphNotConfigured(f"Microsoft Graph credentials: {bad}") from bad
+    return GraphAccess(credentials, settings.graph_base_url)
+
+
+class SnapshotArchive:
+    """``snapshots/<tenant>.json`` (the last collection) and ``<tenant>.complete.json`` (the last complete one)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.folder = Path(data_dir) / "snapshots"
+
+    def last(self, tenant_id: str, *, complete: bool = False) -> TenantSnapshot | None:
+        path = self.folder / f"{tenant_id.lower()}{'.complete' if complete else ''}.json"
+        try:
+            return load_snapshot(path) if path.exists() else None
+        except SnapshotError:
+            return None
+
+    def keep(self, snapshot: TenantSnapshot) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        body = json.dumps(snapshot_to_dict(snapshot), ensure_ascii=False).encode()
+        names = [f"{snapshot.tenant_id.lower()}.json"] + ([f"{snapshot.tenant_id.lower()}.complete.json"] if snapshot.complete else [])
+        for name in names:
+            replace_file(self.folder / name, body)
+
+
+async def collect(access: GraphAccess, tenant_id: str, archive: SnapshotArchive, now: datetime,
+                  reviewers: Iterable[str] = ()) -> TenantSnapshot:
+    """One tenant, compared with its last complete snapshot, kept in the archive."""
+    client = access.client_for(tenant_id)
+    try:
+        snapshot = await collect_tenant(client, tenant_id, now=now, previous=archive.last(tenant_id, complete=True),
+                                        reviewers=reviewers)
+    finally:
+        await close_client(client)
+    archive.keep(snapshot)
+    return snapshot
+
+
+async def collect_all_customers(access: GraphAccess, partner_tenant_id: str, archive: SnapshotArchive, now: datetime,
+                                progress: Callable[[int, int, str], None] | None = None) -> list[TenantSnapshot]:
+    """A CSP partner: every customer tenant reached through GDAP, with the same app signed in to each."""
+    client = access.client_for(partner_tenant_id)
+    try:
+        partner = await collect_partner(client, partner_tenant_id, now=now)
+    finally:
+        await close_client(client)
+    previous = {tid: snap for tid, _ in partner.customer_tenants() if (snap := archive.last(tid, complete=True))}
+    snapshots = await collect_customers(access.client_for, partner, now=now, previous=previous, progress=progress)
+    for snapshot in snapshots:
+        archive.keep(snapshot)
+    return snapshots

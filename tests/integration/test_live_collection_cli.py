@@ -1,0 +1,110 @@
+"""The operator's live commands against a local Microsoft Graph: scan, collect, and a CSP partner's customers.
+
+Only the Graph endpoint and the credential change (ACCESSBOT_GRAPH_BASE_URL, an access token); the rest
+is what runs against a real tenant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from tests.fakes.fake_graph import FakeGraph
+from tests.fakes.tenant_generator import GeneratedTenant, TenantShape, generate_csp, generate_tenant
+
+runner = CliRunner()
+SHAPE = TenantShape(users=40, privileged_users=12, crowded_role_holders=5)
+
+
+class ThreadedGraph:
+    """The fake Graph on its own event loop: the CLI under test runs asyncio.run itself."""
+
+    def __init__(self, *tenants: GeneratedTenant) -> None:
+        self.fake = FakeGraph(*tenants)
+        self.loop = asyncio.new_event_loop()
+        started = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            self.loop.run_until_complete(self.fake.start())
+            started.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        started.wait(10)
+
+    def env(self) -> dict[str, str]:
+        return {
+            "ACCESSBOT_GRAPH_CREDENTIAL": "access_token",
+            "ACCESSBOT_GRAPH_ACCESS_TOKEN": "local-graph-token",
+            "ACCESSBOT_GRAPH_BASE_URL": f"{self.fake.url}/{{tenant}}/v1.0",
+        }
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.fake.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+@pytest.fixture
+def tenant() -> Iterator[tuple[GeneratedTenant, ThreadedGraph]]:
+    generated = generate_tenant(SHAPE)
+    graph = ThreadedGraph(generated)
+    yield generated, graph
+    graph.stop()
+
+
+def test_scan_collects_a_live_tenant_and_prints_its_findings(tenant, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    generated, graph = tenant
+    result = runner.invoke(app, ["scan", "--tenant", generated.tenant_id, "--format", "json", "--data-dir", str(tmp_path)],
+                           env=graph.env(), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    findings = json.loads(result.stdout)
+    assert findings and {f["tenant"] for f in findings} == {generated.tenant_id}
+    assert graph.fake.requests  # it really went over the wire
+    assert (tmp_path / "snapshots" / f"{generated.tenant_id}.complete.json").exists()
+
+
+def test_collect_keeps_the_snapshot_for_the_next_run(tenant, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    generated, graph = tenant
+    result = runner.invoke(app, ["collect", "--tenant", generated.tenant_id, "--data-dir", str(tmp_path)],
+                           env=graph.env(), catch_exceptions=False)
+    assert result.exit_code == 0 and "complete" in result.output
+    kept = json.loads((tmp_path / "snapshots" / f"{generated.tenant_id}.json").read_text())
+    assert kept["tenantId"] == generated.tenant_id and kept["roleAssignments"]
+
+
+def test_a_graph_outage_is_reported_as_incomplete_never_as_no_admins(tenant, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    generated, graph = tenant
+    graph.fake.fail(r"roleManagement/directory/roleAssignments", 503)
+    result = runner.invoke(app, ["collect", "--tenant", generated.tenant_id, "--data-dir", str(tmp_path)],
+                           env=graph.env(), catch_exceptions=False)
+    assert result.exit_code == 0 and "INCOMPLETE: missing" in result.output and "roleAssignments" in result.output
+    assert not (tmp_path / "snapshots" / f"{generated.tenant_id}.complete.json").exists()
+
+
+def test_a_csp_partner_scans_every_customer_reached_through_gdap(tmp_path: Path) -> None:
+    partner, customers = generate_csp(2, SHAPE)
+    graph = ThreadedGraph(partner, *customers)
+    try:
+        result = runner.invoke(
+            app, ["scan", "--tenant", partner.tenant_id, "--all-customers", "--format", "json", "--data-dir", str(tmp_path)],
+            env=graph.env(), catch_exceptions=False,
+        )
+    finally:
+        graph.stop()
+    assert result.exit_code == 0, result.output
+    assert {f["tenant"] for f in json.loads(result.stdout)} == {c.tenant_id for c in customers}
+
+
+def test_scan_without_graph_credentials_says_what_to_set(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["scan", "--tenant", "2f4a9b6c-3d1e-4f5a-8b7c-9d0e1f2a3b4c", "--data-dir", str(tmp_path)], env={})
+    assert result.exit_code == 2 and "ACCESSBOT_GRAPH_CREDENTIAL" in result.output
