@@ -11,7 +11,7 @@ import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable
+from typing import Callable, Iterable, Mapping
 
 from bot.engine.model import (
     SECURITY_LEADS,
@@ -63,17 +63,12 @@ def _expire_exceptions(
         return
     cid = state.campaign.id
     events.append(LedgerEvent("exception_expired", {"campaign_id": cid, "item_ids": [i.id for i in expired]}))
-    for reviewer, item_ids in _by_reviewer(expired).items():
-        notices.append(
-            Notice(
-                key=f"exception-expired:{cid}:{reviewer}:{_digest(item_ids)}",
-                kind=NoticeKind.REVIEW_REQUEST,
-                to=reviewer,
-                item_ids=tuple(item_ids),
-                text=f"An accepted exception has expired: {len(item_ids)} item(s) need your answer again. "
-                "Say 'my reviews'.",
-            )
+    notices.extend(
+        _per_person(
+            f"exception-expired:{cid}", NoticeKind.REVIEW_REQUEST, _by_reviewer(expired),
+            lambda n: f"An accepted exception has expired: {n} item(s) need your answer again. Say 'my reviews'.",
         )
+    )
 
 
 def _escalate(
@@ -134,19 +129,14 @@ def _escalation(
             )
         )
         return
-    for person in people:
-        mine = [i.id for i in items if person not in i.subject.holder_ids]
-        if mine:
-            notices.append(
-                Notice(
-                    key=f"escalate:{cid}:{stage.value}:{person}:{_digest(mine)}",
-                    kind=NoticeKind.ESCALATION,
-                    to=person,
-                    item_ids=tuple(mine),
-                    text=f"{len(mine)} item(s) of the {state.campaign.tenant_name} review are {why} "
-                    "and were escalated to you. Say 'my reviews'.",
-                )
-            )
+    groups = {person: [i.id for i in items if person not in i.subject.holder_ids] for person in people}
+    notices.extend(
+        _per_person(
+            f"escalate:{cid}:{stage.value}", NoticeKind.ESCALATION, groups,
+            lambda n: f"{n} item(s) of the {state.campaign.tenant_name} review are {why} and were escalated to you. "
+            "Say 'my reviews'.",
+        )
+    )
 
 
 def _remind(
@@ -157,17 +147,13 @@ def _remind(
         return
     cid = state.campaign.id
     events.append(LedgerEvent("reminded", {"campaign_id": cid, "round": due_round}))
-    for reviewer, item_ids in _by_reviewer(_waiting(state)).items():
-        notices.append(
-            Notice(
-                key=f"remind:{cid}:{reviewer}:{due_round}",
-                kind=NoticeKind.REMINDER,
-                to=reviewer,
-                item_ids=tuple(item_ids),
-                text=f"Reminder: {len(item_ids)} access review item(s) are waiting for you, due "
-                f"{state.campaign.due:%a %d %b %H:%M} UTC. Say 'my reviews'.",
-            )
+    notices.extend(
+        _per_person(
+            f"remind:{cid}:{due_round}", NoticeKind.REMINDER, _by_reviewer(_waiting(state)),
+            lambda n: f"Reminder: {n} access review item(s) are waiting for you, due "
+            f"{state.campaign.due:%a %d %b %H:%M} UTC. Say 'my reviews'.",
         )
+    )
 
 
 def _deadline(
@@ -225,6 +211,18 @@ def _by_managers(items: list[ReviewItem], routing: Routing) -> dict[tuple[str, .
         managers = {routing.managers[r] for r in item.reviewers if r in routing.managers} - set(item.subject.holder_ids)
         groups[tuple(sorted(managers))].append(item)
     return groups
+
+
+def _per_person(
+    key: str, kind: NoticeKind, groups: Mapping[str, list[str]], text: Callable[[int], str]
+) -> list[Notice]:
+    """One digest notice per person for their items; the key names the exact set, so twins are refused."""
+    return [
+        Notice(key=f"{key}:{person}:{_digest(item_ids)}", kind=kind, to=person, item_ids=tuple(item_ids),
+               text=text(len(item_ids)))
+        for person, item_ids in groups.items()
+        if item_ids
+    ]
 
 
 def _digest(item_ids: Iterable[str]) -> str:
