@@ -17,6 +17,7 @@ from checks.registry import (
     FindingResult,
     Severity,
     check,
+    recommend,
     subject_finding,
 )
 from checks.rules.holders import GLOBAL_ADMINISTRATOR, partner_subjects
@@ -124,6 +125,50 @@ def _gdap_resource(subject: Subject) -> str:
 
 def _relationship_name(relationship: GraphObject) -> str:
     return relationship.get("displayName") or relationship["id"]
+
+
+PARTNER_RECEIVES_NOTIFICATIONS = CheckMetadata(
+    id="partner_receives_notifications",
+    title="Security notifications go to another organisation",
+    severity=Severity.LOW,
+    subject_area="partners",
+    rationale=(
+        "An address outside the tenant's own domains among its technical or security notification e-mails "
+        "is the trace of a relationship (often set up by a CSP when the tenant was created): it should belong "
+        "to a partner you know and have audited, and your own team should receive those notices too."
+    ),
+    remediation=(
+        "Confirm the organisation is a known, audited partner; set the technical and security notification "
+        "e-mails to your own security team (Microsoft 365 admin center > Settings > Org settings > "
+        "Organization profile)."
+    ),
+    seed="customer-security-best-practices: Microsoft recommends immediately removing access for any partner "
+    "relationships that look unfamiliar or haven't yet been audited.",
+    scuba=None,
+)
+_NOTIFICATION_FIELDS = {
+    "technicalNotificationMails": "technical notifications",
+    "securityComplianceNotificationMails": "security and compliance notifications",
+}
+
+
+@check(PARTNER_RECEIVES_NOTIFICATIONS)
+def partner_receives_notifications(
+    snapshot: TenantSnapshot, subjects: Sequence[Subject], settings: CheckSettings, now: datetime
+) -> Iterator[FindingResult]:
+    own = {d.lower() for d in snapshot.verified_domains}
+    for organization in snapshot.organization:
+        own.update(str(d.get("name", "")).lower() for d in organization.get("verifiedDomains") or ())
+    for organization in snapshot.organization:
+        for field, what in _NOTIFICATION_FIELDS.items():
+            for address in organization.get(field) or ():
+                domain = str(address).rpartition("@")[2].lower()
+                if domain and domain not in own:
+                    message = f"{what} go to {address}, outside this tenant's domains"
+                    yield FindingResult(
+                        PARTNER_RECEIVES_NOTIFICATIONS, None, str(address), message,
+                        recommend(Advice.REVIEW, f"{message}; confirm the partner is known and audited"),
+                    )
 
 
 @check(PARTNER_DAP_PRESENT)

@@ -110,6 +110,7 @@ def test_demo_findings_are_exactly_the_expected_set(results: list[FindingResult]
         ("recovery_contact_missing", f"recovery:{BREAKGLASS}"),
         ("recovery_contact_missing", f"recovery:{RAVI}"),
         ("admin_mailbox_licensed", role(GA, CHRISTIE)),
+        ("partner_receives_notifications", None),  # noc@northwindit.com gets the technical notifications
     }
 
 

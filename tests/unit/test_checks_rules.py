@@ -411,6 +411,18 @@ def partner_app_reading_users_only(t: Tenant) -> None:
     t.partner_app(app_roles=(USER_READ_ALL,), delegated="openid profile User.Read")
 
 
+def notifications_to_a_partner_domain(t: Tenant) -> set[str | None]:
+    t.add("organization", {"id": CONTOSO, "verifiedDomains": [{"name": "contoso.com"}],
+                           "technicalNotificationMails": ["it@contoso.com", "noc@northwindit.com"]})
+    return {None}
+
+
+def notifications_to_own_domains(t: Tenant) -> None:
+    t.add("organization", {"id": CONTOSO, "verifiedDomains": [{"name": "contoso.com"}, {"name": "contoso.onmicrosoft.com"}],
+                           "technicalNotificationMails": ["it@contoso.com"],
+                           "securityComplianceNotificationMails": ["soc@Contoso.onmicrosoft.com"]})
+
+
 POSITIVE: dict[str, Case] = {
     "admin_mfa_missing": admin_registered_only_an_email,
     "admin_mfa_not_phishing_resistant": admin_with_authenticator_push_and_sms,
@@ -433,6 +445,7 @@ POSITIVE: dict[str, Case] = {
     "partner_gdap_auto_extend": gdap_extending_every_180_days,
     "partner_gdap_too_long": gdap_of_731_days,
     "partner_app_high_privilege": partner_app_managing_roles,
+    "partner_receives_notifications": notifications_to_a_partner_domain,
 }
 
 NEAR_MISS: dict[str, NearMiss] = {
@@ -457,6 +470,7 @@ NEAR_MISS: dict[str, NearMiss] = {
     "partner_gdap_auto_extend": gdap_with_auto_extend_off,
     "partner_gdap_too_long": gdap_of_two_years,
     "partner_app_high_privilege": partner_app_reading_users_only,
+    "partner_receives_notifications": notifications_to_own_domains,
 }
 
 
