@@ -64,6 +64,9 @@ def campaign_status(service: ReviewService, live: bool = False) -> StatusView | 
         StatusRow(service.display_name(o.reviewer_id), f"{o.open} open, {o.answered} answered") for o in summary.by_owner
     )
     footer = (f"Live: updated as answers arrive (last {service.clock.now():%a %d %b %H:%M} UTC).",) if live else ()
+    if service.snapshot.unavailable:
+        footer = ("Not available in this tenant (licence), so not shown on cards: "
+                  + "; ".join(service.snapshot.unavailable),) + footer
     title = f"{summary.tenant_name} review {period_label(summary.period)}"
     return StatusView(title, rows, owners, _warnings(summary) + footer, live=live)
 

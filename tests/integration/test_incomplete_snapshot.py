@@ -33,3 +33,16 @@ async def test_a_campaign_from_an_incomplete_snapshot_warns_on_every_card_and_in
     records = await runtime.store.ledger_records()
     assert records[0].data["snapshot_complete"] is False and records[0].data["snapshot_missing"] == list(MISSING)
     await runtime.store.close()
+
+
+async def test_licence_gated_data_the_tenant_lacks_is_said_in_status_but_the_campaign_stays_complete(tmp_path: Path) -> None:
+    policy, snapshot = load_inputs(DEMO_POLICY, DEMO_SNAPSHOT)
+    gated = ("riskyUsers: not available in this tenant (needs Microsoft Entra ID P2)",)
+    runtime = await build_runtime(
+        data_dir=tmp_path, policy=policy, snapshot=replace(snapshot, unavailable=gated),
+        clock=ManualClock(MONDAY), credentials=BotCredentials(),
+    )
+    state, _ = await runtime.service.open_current_campaign()
+    assert state.campaign.snapshot_complete
+    assert any(gated[0] in w for w in campaign_status(runtime.service).warnings)
+    await runtime.store.close()
