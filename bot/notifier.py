@@ -300,26 +300,19 @@ class Notifier:
                 message.key, "no conversation with this person yet", self.clock.now() + NO_CONVERSATION_RETRY
             )
             return _Outcome.DEFERRED
-        conversation, tenant = limit_keys(reference, message.recipient)
-        text = str(message.payload["text"])
+        keys = limit_keys(reference, message.recipient)
         tries = 0
         while True:
-            await self._admit(conversation, tenant)
+            await self._admit(*keys)
             tries += 1
             self.in_flight.add(message.key)
             try:
-                await self.sender.send_text(reference, text)
-            except DeliveryError as refused:
-                failure: Exception = refused
-            except Exception as unexpected:  # a bug or an unforeseen client error: keep the message, say why
-                log.exception("sending %s failed unexpectedly; it stays queued", message.key)
-                failure = unexpected
-            else:
-                await self.store.mark_sent(message.key, self.clock.now())
-                return _Outcome.SENT
+                failure = await self._send(message, reference, keys)
+                if failure is None:
+                    await self.store.mark_sent(message.key, self.clock.now())
+                    return _Outcome.SENT
             finally:
                 self.in_flight.discard(message.key)
-                self.limiter.release(conversation, tenant)
 
             if isinstance(failure, DeliveryError) and failure.permanent:
                 await self._undeliverable(message, str(failure))
@@ -332,6 +325,20 @@ class Notifier:
                 return _Outcome.DEFERRED
             log.info("%s: %s; trying again in %.2f s", message.key, _describe(failure), pause)
             await asyncio.sleep(pause)
+
+    async def _send(self, message: OutboxMessage, reference: dict[str, Any], keys: tuple[str, str]) -> Exception | None:
+        """One request; what refused it, or None when the channel accepted it. The request leaves the
+        limiter the moment the answer is in, before anything is written."""
+        try:
+            await self.sender.send_text(reference, str(message.payload["text"]))
+        except DeliveryError as refused:
+            return refused
+        except Exception as unexpected:  # a bug or an unforeseen client error: keep the message, say why
+            log.exception("sending %s failed unexpectedly; it stays queued", message.key)
+            return unexpected
+        finally:
+            self.limiter.release(*keys)
+        return None
 
     async def _admit(self, conversation: str, tenant: str) -> None:
         """Wait until both of Teams' limits allow one more request (the limiter itself never sleeps)."""

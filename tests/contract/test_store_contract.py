@@ -171,6 +171,25 @@ async def test_marking_an_unknown_message_is_an_error(store: Store) -> None:
         await store.mark_sent("never-queued", MONDAY)
     with pytest.raises(KeyError):
         await store.mark_retry("never-queued", "x", MONDAY)
+    with pytest.raises(KeyError):
+        await store.mark_undeliverable("never-queued", "x", MONDAY)
+
+
+async def test_an_undeliverable_message_is_never_due_again_and_its_twin_is_refused_after_a_restart(
+    open_store: OpenStore,
+) -> None:
+    store = open_store()
+    await store.enqueue([message("blocked"), message("other", created_at=MONDAY + timedelta(seconds=1))])
+    await store.mark_undeliverable("blocked", "the app is blocked or not installed", MONDAY)
+    await store.mark_undeliverable("blocked", "again", MONDAY)  # a second report is harmless
+    await store.mark_retry("blocked", "late failure report", MONDAY)
+    await store.mark_sent("blocked", MONDAY)
+    assert [m.key for m in await store.due_messages(LATER, 10)] == ["other"]
+    await store.close()
+
+    reopened = open_store()
+    assert [m.key for m in await reopened.due_messages(LATER, 10)] == ["other"]
+    assert await reopened.enqueue([message("blocked")]) == 0
 
 
 async def test_changing_a_returned_payload_does_not_change_the_queue(store: Store) -> None:

@@ -127,7 +127,8 @@ class FakeConnector:
         if self.fault_rate and self._random.random() < self.fault_rate:
             fault = self._random.choice(list(self.fault_statuses))
             self.injected[fault] += 1
-            return self._refuse(fault, "Injected", "An injected failure.", self.fault_retry_after if fault == 429 else None)
+            retry_after = self.fault_retry_after if fault == 429 else None
+            return self._refuse(fault, "Injected", "An injected failure.", retry_after)
         for key in keys:
             self._accepted_at[key].append(now)
         activity = request.match_info.get("activity")

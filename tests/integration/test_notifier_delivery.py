@@ -163,7 +163,7 @@ async def test_the_pace_stays_within_teams_limits_so_the_connector_never_refuses
     runtime = await runtime_at(tmp_path)
     people = reviewers(500)
     queued = await queue_fan_out(runtime, connector, people[:450], extra=0)
-    queued += await queue_fan_out(runtime, connector, people[450:], extra=12)  # 13 each: the per-conversation windows bind
+    queued += await queue_fan_out(runtime, connector, people[450:], extra=12)  # 13 each: their own windows bind
     loop = asyncio.get_running_loop()
 
     started = loop.time()
@@ -295,7 +295,8 @@ async def test_a_vanished_conversation_or_an_oversized_message_is_undeliverable_
 async def test_a_connector_that_keeps_failing_defers_the_message_and_holds_the_persons_later_ones_behind_it(
     tmp_path: Path, start_connector: StartConnector
 ) -> None:
-    """Every try is one request: msrest's own retries are off, so the notifier alone decides (and counts)."""
+    """The first message is tried as often as the retry policy says, one request a try, then deferred;
+    the two after it are not tried at all, and go after it, in order, once it is due again."""
     connector = await start_connector(fault_rate=1.0, fault_statuses=(502,))
     runtime = await runtime_at(tmp_path)
     await remember(runtime.store, [MEGAN], connector.url)

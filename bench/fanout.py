@@ -1,0 +1,125 @@
+"""Fan-out benchmark: review requests to N reviewers (10,000 by default) through the app's own notifier and
+Teams channel (botbuilder, msrest, HTTP) into a fake Bot Connector that enforces Teams' real limits (7/1 s,
+8/2 s, 60/30 s, 1,800/h per conversation; 50/s per app and tenant) and refuses a share of requests with 429
+and a Retry-After.
+
+Prints, from one run: messages sent, lost (queued, never accepted) and duplicated (accepted more than once),
+the elapsed time, the rate achieved against the rate Teams' limits allow (and their ratio), the busiest
+second the connector saw, and its refusals. With the real limits 10,000 reviewers take about 200 s.
+
+    .venv/bin/python -m bench.fanout [--reviewers 10000] [--fault-rate 0.02] [--concurrency 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from bot.app import build_runtime, load_inputs
+from bot.channels.teams import BotCredentials
+from bot.clock import SystemClock
+from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
+from bot.notifier import Notifier
+from bot.store.base import OutboxMessage
+from bot.store.tinydb_store import TinyDBStore
+from tests.integration.fake_connector import FakeConnector
+
+
+def reviewer(n: int) -> str:
+    return f"{n:08x}-0000-4000-8000-000000000000"
+
+
+async def queue_fan_out(store: TinyDBStore, url: str, people: list[str]) -> int:
+    """A conversation reference and one review request per person, as installs and a campaign opening
+    would leave them (the references in one file write: the store writes once per save otherwise)."""
+    with store._conversation_db.storage.batch():  # type: ignore[attr-defined]
+        for person in people:
+            await store.save_conversation(
+                person,
+                {
+                    "bot": {"id": "28:accessbot", "name": "accessbot"},
+                    "user": {"id": f"29:{person}", "aadObjectId": person},
+                    "conversation": {"id": f"a:personal-{person}", "conversationType": "personal"},
+                    "channelId": "msteams",
+                    "serviceUrl": url,
+                },
+            )
+    now = SystemClock().now()
+    return await store.enqueue(
+        [
+            OutboxMessage(
+                key=f"request:bench:{person}>{person}",
+                recipient=person,
+                kind="review_request",
+                payload={"text": f"The Contoso access review is open: 3 items need your answer ({n}).", "item_ids": []},
+                created_at=now + timedelta(microseconds=n),
+                next_attempt_at=now,
+            )
+            for n, person in enumerate(people)
+        ]
+    )
+
+
+async def run(reviewers: int, fault_rate: float, retry_after: float, concurrency: int) -> None:
+    connector = FakeConnector.like_teams(fault_rate=fault_rate, fault_statuses=(429,), fault_retry_after=retry_after)
+    await connector.start()
+    policy, snapshot = load_inputs(DEMO_POLICY, DEMO_SNAPSHOT)
+    with tempfile.TemporaryDirectory() as data_dir:
+        runtime = await build_runtime(
+            data_dir=Path(data_dir), policy=policy, snapshot=snapshot, clock=SystemClock(), credentials=BotCredentials()
+        )
+        people = [reviewer(n) for n in range(reviewers)]
+        queued = await queue_fan_out(runtime.store, connector.url, people)
+        app = runtime.notifier  # Teams' real limits and the default retry policy, as the server runs them
+        notifier = Notifier(
+            runtime.store, runtime.teams, runtime.service.clock,
+            limiter=app.limiter, retry=app.retry, on_undeliverable=app.on_undeliverable, concurrency=concurrency,
+        )
+
+        started = time.perf_counter()
+        result = await notifier.drain()
+        elapsed = time.perf_counter() - started
+
+        deliveries = connector.deliveries()
+        accepted = sum(deliveries.values())
+        lost = queued - len(deliveries)
+        duplicated = accepted - len(deliveries)
+        achieved = accepted / elapsed
+        allowed = notifier.limiter.allowed_rate()
+        await runtime.store.close()
+    await connector.stop()
+
+    print(
+        f"fan-out to {reviewers} reviewers through a fake Bot Connector with Teams' limits, "
+        f"{fault_rate:.1%} of requests refused with 429 (Retry-After {retry_after:g} s), concurrency {concurrency}"
+    )
+    print(f"  messages queued     {queued}")
+    print(f"  messages sent       {accepted}  (drain: {result.sent} sent, {result.deferred} deferred, "
+          f"{result.undeliverable} undeliverable)")
+    print(f"  lost                {lost}")
+    print(f"  duplicated          {duplicated}")
+    print(f"  elapsed             {elapsed:.1f} s")
+    print(f"  achieved rate       {achieved:.2f} msg/s")
+    print(f"  allowed rate        {allowed:.2f} msg/s  (50 per 1 s per app and tenant; one message per conversation)")
+    print(f"  achieved / allowed  {achieved / allowed:.3f}")
+    print(f"  busiest 1 s         {connector.busiest(1.0)} accepted")
+    injected = sum(connector.injected.values())
+    print(f"  refusals            {injected} injected 429, {connector.over_limit} over the limit")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reviewers", type=int, default=10_000)
+    parser.add_argument("--fault-rate", type=float, default=0.02, help="share of requests refused with 429")
+    parser.add_argument("--retry-after", type=float, default=1.0, help="the Retry-After of those 429s, in seconds")
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    asyncio.run(run(args.reviewers, args.fault_rate, args.retry_after, args.concurrency))
+
+
+if __name__ == "__main__":
+    main()
