@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Awaitable, Callable
@@ -74,7 +75,7 @@ async def build_runtime(
             item_ids=tuple(message.payload.get("item_ids") or ()),
             text=f"Could not reach {service.display_name(message.recipient)} in Teams: {reason}.",
         )
-        await service._queue((notice,))
+        await service.queue((notice,))
 
     notifier = Notifier(store, teams, clock, on_undeliverable=escalate_unreachable)
     scheduler = Scheduler(
@@ -137,6 +138,9 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
     app.router.add_get("/exports/{token}", export)
 
     async def scheduler_context(_: web.Application):  # type: ignore[no-untyped-def]
+        # msrest sends every connector request from the default thread pool (min(32, cores + 4) threads,
+        # 6 here): with Teams' latency that, not Teams' limits, would cap proactive sending.
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=64, thread_name_prefix="connector"))
         await runtime.teams.warm_up()
         task = asyncio.create_task(runtime.scheduler.run_forever()) if background else None
         yield

@@ -13,5 +13,9 @@ OUTBOX_SENT = Counter("accessbot_outbox_sent_total", "Messages delivered from th
 OUTBOX_DEFERRED = Counter(
     "accessbot_outbox_deferred_total", "Messages put back in the outbox for a later attempt", registry=REGISTRY
 )
+OUTBOX_UNDELIVERABLE = Counter(
+    "accessbot_outbox_undeliverable_total", "Messages Teams refused for good (bot blocked, no conversation, too big)",
+    registry=REGISTRY,
+)
 OPEN_ITEMS = Gauge("accessbot_open_items", "Review items still waiting for an answer", registry=REGISTRY)
 TICK_FAILURES = Counter("accessbot_tick_failures_total", "Scheduler rounds that failed", registry=REGISTRY)

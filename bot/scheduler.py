@@ -10,7 +10,13 @@ import asyncio
 import logging
 from typing import Awaitable, Callable, Sequence
 
-from bot.metrics import OPEN_ITEMS, OUTBOX_DEFERRED, OUTBOX_SENT, TICK_FAILURES
+from bot.metrics import (
+    OPEN_ITEMS,
+    OUTBOX_DEFERRED,
+    OUTBOX_SENT,
+    OUTBOX_UNDELIVERABLE,
+    TICK_FAILURES,
+)
 from bot.notifier import Notifier
 from bot.service import ReviewService
 from checks.snapshot import TenantSnapshot
@@ -34,24 +40,41 @@ class Scheduler:
         self.collector = collector  # a live Graph collection, run when a new period's campaign is due
 
     async def run_once(self) -> None:
+        """One whole round, delivery included (what tests and a single-shot run want)."""
+        await self.review_round()
+        await self.deliver()
+        for upkeep in self.after_round:
+            await upkeep()
+
+    async def review_round(self) -> None:
         if self.collector is not None and self.service.campaign(self.service.current_campaign_id()) is None:
             self.service.use_snapshot(await self.collector())
         await self.service.open_current_campaign()
         await self.service.tick()
+        OPEN_ITEMS.set(sum(len(state.open_items()) for state in self.service.campaigns()))
+
+    async def deliver(self) -> None:
         drained = await self.notifier.drain()
         OUTBOX_SENT.inc(drained.sent)
         OUTBOX_DEFERRED.inc(drained.deferred)
-        OPEN_ITEMS.set(sum(len(state.open_items()) for state in self.service.campaigns()))
-        for upkeep in self.after_round:
-            await upkeep()
+        OUTBOX_UNDELIVERABLE.inc(drained.undeliverable)
 
     async def run_forever(self) -> None:
+        """Reviewing and delivering run side by side: a fan-out to thousands of reviewers takes minutes
+        at Teams' pace, and reminders, escalations and card upkeep must not wait for it."""
+        await asyncio.gather(
+            self._repeat(self.review_round, *self.after_round),
+            self._repeat(self.deliver),
+        )
+
+    async def _repeat(self, *steps: Callable[[], Awaitable[None]]) -> None:
         while True:
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                TICK_FAILURES.inc()
-                log.exception("scheduler round failed; the next round will try again")
+            for step in steps:
+                try:
+                    await step()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    TICK_FAILURES.inc()
+                    log.exception("scheduler step %s failed; the next round will try again", step.__name__)
             await asyncio.sleep(self.interval)

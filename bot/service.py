@@ -126,7 +126,7 @@ class ReviewService:
         self._install(state)
         if not opened:  # the process died between storing the items and recording the opening
             await self._record((opened_event(campaign),))
-            await self._queue(review_requests(campaign, list(state.items.values())))
+            await self.queue(review_requests(campaign, list(state.items.values())))
         return state
 
     # ---- campaigns ------------------------------------------------------------------------------
@@ -169,7 +169,7 @@ class ReviewService:
         state = CampaignState(opened.campaign, {item.id: item for item in opened.items})
         self._install(state)
         await self._record(opened.events)
-        await self._queue(opened.notices)
+        await self.queue(opened.notices)
         return state, True
 
     def campaigns(self) -> list[CampaignState]:
@@ -218,7 +218,7 @@ class ReviewService:
                 )
             if outcome.verdict is Verdict.RECORDED:
                 await self._record(outcome.events)
-                await self._queue(outcome.notices)
+                await self.queue(outcome.notices)
             current, _ = self.item(request.item_id)
             return DecisionResult(outcome, current, campaign)
 
@@ -276,7 +276,7 @@ class ReviewService:
         if not waiting:
             return 0
         now = self.clock.now()
-        await self._queue(
+        await self.queue(
             [
                 Notice(
                     key=f"manual-remind:{reviewer_id}:{now:%Y%m%dT%H%M}",
@@ -318,7 +318,7 @@ class ReviewService:
                 if result.events:
                     await self._record(result.events)
                     recorded += len(result.events)
-                await self._queue(result.notices)
+                await self.queue(result.notices)
             return recorded
 
     # ---- people ---------------------------------------------------------------------------------
@@ -366,7 +366,7 @@ class ReviewService:
         plan = plan_remediation(item.subject, self.snapshot, self._removed_global_admins())
         event, notice = propose(item, plan, self.policy.remediation, self.policy.dual_custody_global_admin, self.clock.now())
         await self._record((event,))
-        await self._queue((notice,))
+        await self.queue((notice,))
         await self._run_remediation(item_id)
 
     def remediations(self) -> list[Remediation]:
@@ -401,7 +401,7 @@ class ReviewService:
                 results.append(await self.executor.execute(call))
         event, notice = result_event(remediation, results, self.clock.now())
         await self._record((event,))
-        await self._queue((notice,))
+        await self.queue((notice,))
 
     def _removed_global_admins(self) -> set[str]:
         """Principals whose Global Administrator access an applied remediation already removed."""
@@ -411,7 +411,8 @@ class ReviewService:
                 removed.update(self.item(remediation.item_id)[0].subject.holder_ids)
         return removed
 
-    async def _queue(self, notices: Sequence[Notice]) -> None:
+    async def queue(self, notices: Sequence[Notice]) -> None:
+        """Store messages in the outbox (one per recipient; the security leads each get their own)."""
         now = self.clock.now()
         messages = []
         for notice in notices:

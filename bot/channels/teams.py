@@ -363,17 +363,9 @@ class TeamsChannel:
 
     async def update_card(self, reference: dict, activity_id: str, card: dict[str, Any]) -> None:
         """Replace a card the bot sent earlier (update_activity), in any stored conversation."""
-        conversation = ConversationReference().deserialize(reference)
-
-        async def replace_card(turn_context: TurnContext) -> None:
-            updated = _activity(TeamsMessage(card=card))
-            updated.id = activity_id
-            await turn_context.update_activity(updated)
-
-        try:
-            await self.adapter.continue_conversation(conversation, replace_card, self.credentials.app_id or None)
-        except Exception as refused:  # the connector client raises its own error types per status
-            raise DeliveryError(f"Teams refused the card update ({type(refused).__name__})", _retry_after(refused)) from refused
+        updated = _activity(TeamsMessage(card=card))
+        updated.id = activity_id
+        await self._proactively(reference, lambda turn_context: turn_context.update_activity(updated))
 
     async def warm_up(self) -> None:
         """Fetch the channel's signing keys now, off the event loop: botbuilder fetches them with a blocking
@@ -394,9 +386,13 @@ class TeamsChannel:
         await asyncio.to_thread(fetch)
 
     async def send_text(self, reference: dict, text: str) -> None:
-        """Proactive message into a stored conversation (the notifier's MessageSender).
+        """Proactive message into a stored conversation (the notifier's MessageSender)."""
+        await self._proactively(reference, lambda turn_context: turn_context.send_activity(MessageFactory.text(text)))
 
-        Returns only when the connector accepted the message; otherwise raises DeliveryError with the
+    async def _proactively(self, reference: dict, act: Callable[[TurnContext], Awaitable[Any]]) -> None:
+        """Run ``act`` in a proactive turn of a stored conversation.
+
+        Returns only when the connector accepted it; otherwise raises DeliveryError with the
         status, the Retry-After and whether the refusal is permanent. Two botbuilder defaults would defeat
         that, so both are overridden here. The adapter's on_turn_error swallows whatever the proactive
         turn raises (a refusal would pass for a delivery), so the refusal is caught inside the turn and
@@ -419,7 +415,7 @@ class TeamsChannel:
                 client.config.retry_policy.retries = 0
                 client.config.retry_policy.policy.status_forcelist = frozenset()
             try:
-                await turn_context.send_activity(MessageFactory.text(text))
+                await act(turn_context)
             except Exception as refused:
                 refusals.append(refused)
 
