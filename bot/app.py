@@ -54,12 +54,13 @@ async def build_runtime(
     export_secret: str | None = None,
     graph_executor: GraphExecutor | None = None,
     collector: Callable[[], Awaitable[TenantSnapshot]] | None = None,
+    teams_service_url: str = "",
 ) -> Runtime:
     """``graph_executor`` carries the write-enabled Graph client; only remediation mode 'apply' uses it."""
     store = TinyDBStore(data_dir)
     service = ReviewService(store, policy, snapshot, clock, ExportLinks(public_url, export_secret), graph_executor)
     await service.start()
-    teams = TeamsChannel(service, store, credentials)
+    teams = TeamsChannel(service, store, credentials, teams_service_url)
 
     async def escalate_unreachable(message: OutboxMessage, reason: str) -> None:
         """Tell the security leads that someone cannot be reached in Teams: once per person, reason and

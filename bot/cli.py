@@ -119,6 +119,7 @@ async def _runtime(
         export_secret=settings.export_secret.get_secret_value() or None,
         graph_executor=executor,
         collector=collector,
+        teams_service_url=settings.teams_service_url,
     )
 
 

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     public_url: str = ""  # how people reach this server (export links); default http://{host}:{port}
     export_secret: SecretStr = SecretStr("")  # signs export links; random per process when empty
 
+    # The tenant's Bot Connector, to start personal chats with reviewers who never wrote to the bot
+    # (learned from the first activity when unset), e.g. https://smba.trafficmanager.net/emea/
+    teams_service_url: str = ""
     # Microsoft Graph, read-only unless remediation is 'apply' (docs/permissions.md).
     graph_credential: str = ""  # client_secret | certificate | managed_identity | default | access_token
     graph_tenant_id: str = ""  # default: the policy's tenant

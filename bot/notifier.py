@@ -115,6 +115,11 @@ class MessageSender(Protocol):
         """Send a proactive message into a stored conversation; raise DeliveryError when refused."""
         ...
 
+    async def open_conversation(self, recipient: str) -> dict | None:
+        """Start a personal conversation with someone the bot has none with yet (the app must be
+        installed for them); the new reference, or None when the channel cannot."""
+        ...
+
 
 UndeliverableHandler = Callable[[OutboxMessage, str], Awaitable[None]]
 
@@ -217,6 +222,17 @@ class Notifier:
         self._held: dict[str, str] = {}  # person -> the deferred message their later ones wait behind
         self._draining = asyncio.Lock()
 
+    async def _open_conversation(self, recipient: str) -> dict | None:
+        """Teams lets a bot start a personal chat with anyone in the tenant who has the app installed."""
+        try:
+            reference = await self.sender.open_conversation(recipient)
+        except DeliveryError as refused:
+            log.info("could not open a conversation with %s: %s", recipient, refused)
+            return None
+        if reference is not None:
+            await self.store.save_conversation(recipient, reference)
+        return reference
+
     async def drain(self) -> DrainResult:
         """Deliver every message that is due, many people at once and each person's in order, then return.
 
@@ -295,6 +311,8 @@ class Notifier:
 
     async def _deliver(self, message: OutboxMessage) -> _Outcome:
         reference = await self.store.get_conversation(message.recipient)
+        if reference is None:
+            reference = await self._open_conversation(message.recipient)
         if reference is None:
             await self.store.mark_retry(
                 message.key, "no conversation with this person yet", self.clock.now() + NO_CONVERSATION_RETRY

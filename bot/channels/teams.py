@@ -25,6 +25,7 @@ from botbuilder.schema import (
     ActivityTypes,
     Attachment,
     ChannelAccount,
+    ConversationParameters,
     ConversationReference,
 )
 from botframework.connector.auth import (
@@ -178,8 +179,11 @@ class AccessBot(ActivityHandler):
     def __init__(self, service: ReviewService, store: Store) -> None:
         self.service = service
         self.store = store
+        self.last_service_url = ""  # where Teams last reached us from: good for starting conversations
 
     async def on_turn(self, turn_context: TurnContext) -> None:
+        if turn_context.activity.channel_id == "msteams" and turn_context.activity.service_url:
+            self.last_service_url = turn_context.activity.service_url
         await self._remember(turn_context.activity)
         await super().on_turn(turn_context)
 
@@ -284,8 +288,11 @@ def _viewers(activity: Activity) -> tuple[str, ...]:
 class TeamsChannel:
     """The /api/messages endpoint and proactive delivery for Teams."""
 
-    def __init__(self, service: ReviewService, store: Store, credentials: BotCredentials) -> None:
+    def __init__(
+        self, service: ReviewService, store: Store, credentials: BotCredentials, service_url: str = ""
+    ) -> None:
         _cheapen_connector_clients()
+        self.service_url = service_url  # the tenant's Bot Connector, e.g. https://smba.trafficmanager.net/emea/
         self.credentials = credentials
         self.adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(_AdapterConfig(credentials)))
         self.adapter.on_turn_error = self._on_turn_error
@@ -384,6 +391,36 @@ class TeamsChannel:
                 log.warning("could not fetch the channel's signing keys from %s: %s", url, failed)
 
         await asyncio.to_thread(fetch)
+
+    async def open_conversation(self, recipient: str) -> dict | None:
+        """Start a personal chat with someone by Entra object id (Teams allows it once the app is installed
+        for them). Needs the tenant's Bot Connector URL: configured, or learned from any activity."""
+        service_url = self.service_url or self.bot.last_service_url
+        if not service_url:
+            return None
+        tenant = self.service.policy.tenant_id
+        parameters = ConversationParameters(
+            is_group=False,
+            bot=ChannelAccount(id=f"28:{self.credentials.app_id}" if self.credentials.app_id else "accessbot"),
+            members=[ChannelAccount(id=recipient, aad_object_id=recipient)],
+            tenant_id=tenant,
+            channel_data={"tenant": {"id": tenant}},
+        )
+        created: list[dict] = []
+
+        async def remember(turn_context: TurnContext) -> None:
+            reference = TurnContext.get_conversation_reference(turn_context.activity).serialize()
+            reference["user"] = {"id": recipient, "aadObjectId": recipient}
+            created.append(reference)
+
+        try:
+            await self.adapter.create_conversation(
+                self.credentials.app_id or "", remember, parameters, "msteams", service_url, None
+            )
+        except Exception as refused:  # the connector client raises its own error types per status
+            status = getattr(getattr(refused, "response", None), "status_code", None)
+            raise DeliveryError.for_status(status if isinstance(status, int) else 0, None, "Teams") from refused
+        return created[0] if created else None
 
     async def send_text(self, reference: dict, text: str) -> None:
         """Proactive message into a stored conversation (the notifier's MessageSender)."""

@@ -64,6 +64,8 @@ class FakeConnector:
     delay: float = 0.0
     seed: int = 0
     received: list[Received] = field(default_factory=list)
+    created: list[dict[str, Any]] = field(default_factory=list)  # conversations the bot started
+    not_installed: set[str] = field(default_factory=set)  # people the app is not installed for
     refused: Counter[int] = field(default_factory=Counter)  # every refusal, by status
     injected: Counter[int] = field(default_factory=Counter)  # the random faults among them
     over_limit: int = 0  # 429s because a window was full
@@ -84,6 +86,7 @@ class FakeConnector:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=4 * 1024 * 1024)
+        app.router.add_post("/v3/conversations", self._create_conversation)
         app.router.add_post("/v3/conversations/{conversation}/activities", self._post)
         app.router.add_post("/v3/conversations/{conversation}/activities/{activity}", self._post)
         app.router.add_put("/v3/conversations/{conversation}/activities/{activity}", self._put)
@@ -101,6 +104,18 @@ class FakeConnector:
     async def stop(self) -> None:
         if self.runner is not None:
             await self.runner.cleanup()
+
+    async def _create_conversation(self, request: web.Request) -> web.Response:
+        """POST /v3/conversations: a personal chat with one member (the app must be installed for them)."""
+        body = await request.json()
+        members = body.get("members") or []
+        if len(members) != 1 or body.get("isGroup"):
+            return web.json_response({"error": {"code": "BadArgument", "message": "one member, not a group"}}, status=400)
+        member = members[0].get("aadObjectId") or members[0].get("id")
+        if member in self.not_installed:
+            return web.json_response({"error": {"code": "Forbidden", "message": "app not installed"}}, status=403)
+        self.created.append(body)
+        return web.json_response({"id": f"a:created-{member}", "activityId": f"created-{next(self._ids)}"}, status=201)
 
     async def _post(self, request: web.Request) -> web.Response:
         return await self._receive(request, "POST", 201)

@@ -255,3 +255,14 @@ async def test_turns_reuse_one_connector_client_per_service_url_instead_of_build
         await bot.say("help")
     assert bot.runtime.teams.connectors.built == 2  # one connector client + one user-token client
     assert isinstance(ClientRetryPolicy.safe_codes, frozenset)
+
+
+async def test_a_reviewer_who_never_wrote_to_the_bot_gets_a_personal_chat_started_for_them(bot: Bot) -> None:
+    await bot.say("help")  # Alex: the bot learns the tenant's connector URL
+    bot.connector.not_installed.add("b50ac046-d9dc-4082-bf5c-754e99944465")  # Lee Gu has not installed the app
+    await bot.runtime.scheduler.run_once()
+    (created,) = bot.connector.created  # Patti's review request needed a conversation; Lee's could not get one
+    assert created["members"][0]["aadObjectId"] == PATTI["aadObjectId"] and created["channelData"]["tenant"]["id"] == TENANT
+    delivered = [r for r in bot.connector.received if r.conversation_id == f"a:created-{PATTI['aadObjectId']}"]
+    assert len(delivered) == 1 and "access review is open" in delivered[0].body["text"]
+    assert await bot.runtime.store.get_conversation(PATTI["aadObjectId"]) is not None
