@@ -13,6 +13,7 @@ from typing import Awaitable, Callable
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from bot.app_install import AppInstaller
 from bot.channels.teams import BotCredentials, TeamsChannel
 from bot.clock import Clock
 from bot.engine.model import SECURITY_LEADS, Notice, NoticeKind
@@ -55,12 +56,14 @@ async def build_runtime(
     graph_executor: GraphExecutor | None = None,
     collector: Callable[[], Awaitable[TenantSnapshot]] | None = None,
     teams_service_url: str = "",
+    app_installer: AppInstaller | None = None,
 ) -> Runtime:
     """``graph_executor`` carries the write-enabled Graph client; only remediation mode 'apply' uses it."""
     store = TinyDBStore(data_dir)
     service = ReviewService(store, policy, snapshot, clock, ExportLinks(public_url, export_secret), graph_executor)
     await service.start()
     teams = TeamsChannel(service, store, credentials, teams_service_url)
+    teams.installer = app_installer.install_for if app_installer is not None else None
 
     async def escalate_unreachable(message: OutboxMessage, reason: str) -> None:
         """Tell the security leads that someone cannot be reached in Teams: once per person, reason and

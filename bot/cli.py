@@ -23,6 +23,7 @@ from rich.table import Table
 
 from bot import __version__
 from bot.app import Runtime, build_runtime, create_app, load_inputs
+from bot.app_install import AppInstaller
 from bot.channels.teams import BotCredentials
 from bot.clock import SystemClock
 from bot.collection import (
@@ -100,9 +101,11 @@ async def _runtime(
 ) -> Runtime:
     loaded_policy, loaded_snapshot = await _inputs(settings, policy, snapshot, live)
     tenant = loaded_policy.tenant_id
-    collector = executor = None
+    collector = executor = installer = None
     if settings.graph_credential:
         access = graph_access(settings, tenant)
+        if settings.teams_app_catalog_id:
+            installer = AppInstaller(GraphExecutor(access.client_for(tenant)), settings.teams_app_catalog_id)
         if (snapshot or settings.snapshot) is None:
             archive, people = SnapshotArchive(settings.data_dir), policy_people(loaded_policy)
             collector = lambda: collect(access, tenant, archive, SystemClock().now(), people)  # noqa: E731
@@ -120,6 +123,7 @@ async def _runtime(
         graph_executor=executor,
         collector=collector,
         teams_service_url=settings.teams_service_url,
+        app_installer=installer,
     )
 
 

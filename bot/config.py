@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     # The tenant's Bot Connector, to start personal chats with reviewers who never wrote to the bot
     # (learned from the first activity when unset), e.g. https://smba.trafficmanager.net/emea/
     teams_service_url: str = ""
+    # Install the app for reviewers who lack it (Graph, TeamsAppInstallation.ReadWriteForUser.All): the
+    # app's id in the tenant's app catalogue; empty leaves this off.
+    teams_app_catalog_id: str = ""
     # Microsoft Graph, read-only unless remediation is 'apply' (docs/permissions.md).
     graph_credential: str = ""  # client_secret | certificate | managed_identity | default | access_token
     graph_tenant_id: str = ""  # default: the policy's tenant

@@ -293,6 +293,8 @@ class TeamsChannel:
     ) -> None:
         _cheapen_connector_clients()
         self.service_url = service_url  # the tenant's Bot Connector, e.g. https://smba.trafficmanager.net/emea/
+        # Installs the app for a person through Graph (optional, off unless configured): returns True on success.
+        self.installer: Callable[[str], Awaitable[bool]] | None = None
         self.credentials = credentials
         self.adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(_AdapterConfig(credentials)))
         self.adapter.on_turn_error = self._on_turn_error
@@ -413,13 +415,21 @@ class TeamsChannel:
             reference["user"] = {"id": recipient, "aadObjectId": recipient}
             created.append(reference)
 
+        async def create() -> None:
+            try:
+                await self.adapter.create_conversation(
+                    self.credentials.app_id or "", remember, parameters, "msteams", service_url, None
+                )
+            except Exception as refused:  # the connector client raises its own error types per status
+                status = getattr(getattr(refused, "response", None), "status_code", None)
+                raise DeliveryError.for_status(status if isinstance(status, int) else 0, None, "Teams") from refused
+
         try:
-            await self.adapter.create_conversation(
-                self.credentials.app_id or "", remember, parameters, "msteams", service_url, None
-            )
-        except Exception as refused:  # the connector client raises its own error types per status
-            status = getattr(getattr(refused, "response", None), "status_code", None)
-            raise DeliveryError.for_status(status if isinstance(status, int) else 0, None, "Teams") from refused
+            await create()
+        except DeliveryError as refused:
+            if refused.status != 403 or self.installer is None or not await self.installer(recipient):
+                raise
+            await create()  # installed for them through Graph a moment ago
         return created[0] if created else None
 
     async def send_text(self, reference: dict, text: str) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 import pytest
 from aiohttp import web
@@ -35,6 +35,7 @@ class FakeGraphWrites:
 
     calls: list[tuple[str, str, Any, dict[str, str]]] = field(default_factory=list)
     refuse: dict[str, tuple[int, str]] = field(default_factory=dict)
+    effects: list[Callable[[str, str], None]] = field(default_factory=list)  # what a call changes elsewhere
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -45,6 +46,8 @@ class FakeGraphWrites:
         path = "/" + request.match_info["tail"]
         body = await request.json() if request.can_read_body else None
         self.calls.append((request.method, path, body, dict(request.headers)))
+        for effect in self.effects:
+            effect(request.method, path)
         if path in self.refuse:
             status, code = self.refuse[path]
             return web.json_response({"error": {"code": code, "message": "Insufficient privileges to complete the operation."}}, status=status)
