@@ -19,7 +19,8 @@ import time
 from dataclasses import dataclass
 
 from checks.graph import RetrySettings, close_client, collect_tenant, graph_client
-from tests.fakes.fake_graph import FakeGraph, StaticTokenCredential
+from checks.graph.client import AccessTokenCredential
+from tests.fakes.fake_graph import FakeGraph
 from tests.fakes.tenant_generator import NOW, TenantShape, generate_tenant
 
 PER_USER_CALLS = 5
@@ -42,7 +43,7 @@ async def collect_once(users: int, privileged: int, *, throttle: bool) -> Run:
         if throttle:
             fake.throttle(r"/authentication/phoneMethods$", times=max(1, privileged // 10), retry_after="1", where="batch")
             fake.throttle(r"^/roleManagement/directory/roleAssignments$", times=1, retry_after="1", where="top")
-        client = graph_client(StaticTokenCredential(), fake.base_url(), retry=RETRY)
+        client = graph_client(AccessTokenCredential("fake-graph-token"), fake.base_url(), retry=RETRY)
         started = time.perf_counter()
         snapshot = await collect_tenant(client, tenant.tenant_id, now=NOW, retry=RETRY)
         seconds = time.perf_counter() - started
