@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from bot.clock import Clock
 from bot.engine.campaigns import (
@@ -52,6 +52,17 @@ from checks.registry import FindingResult
 from checks.snapshot import TenantSnapshot
 
 log = logging.getLogger(__name__)
+
+NOTICES = "notices"  # where a ledger record carries the messages its event caused
+
+
+def notice_to_data(notice: Notice) -> dict[str, Any]:
+    return {"key": notice.key, "kind": notice.kind.value, "to": notice.to, "item_ids": list(notice.item_ids),
+            "text": notice.text}
+
+
+def notice_from_data(data: Mapping[str, Any]) -> Notice:
+    return Notice(data["key"], NoticeKind(data["kind"]), data["to"], tuple(data["item_ids"]), data["text"])
 
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
@@ -120,13 +131,15 @@ class ReviewService:
         for campaign in await self.store.list_campaigns():
             if campaign.id not in self._campaigns:
                 await self._load(campaign, records)
+        # Anything recorded but not yet in the outbox when the process died goes in now; the outbox
+        # refuses what it already holds or has sent.
+        await self.queue([notice_from_data(n) for record in records for n in record.data.get(NOTICES, ())])
 
     async def _load(self, campaign: Campaign, records: Sequence[LedgerRecord]) -> CampaignState:
         state, opened = await rebuild_campaign(self.store, campaign, records)
         self._install(state)
         if not opened:  # the process died between storing the items and recording the opening
-            await self._record((opened_event(campaign),))
-            await self.queue(review_requests(campaign, list(state.items.values())))
+            await self._record((opened_event(campaign),), review_requests(campaign, list(state.items.values())))
         return state
 
     # ---- campaigns ------------------------------------------------------------------------------
@@ -168,8 +181,7 @@ class ReviewService:
             return await self._load(existing, await self.store.ledger_records()), False
         state = CampaignState(opened.campaign, {item.id: item for item in opened.items})
         self._install(state)
-        await self._record(opened.events)
-        await self.queue(opened.notices)
+        await self._record(opened.events, opened.notices)
         return state, True
 
     def campaigns(self) -> list[CampaignState]:
@@ -217,8 +229,7 @@ class ReviewService:
                     "refused %s on item %s by %s: %s", request.action.value, item.id, request.actor_id, outcome.message
                 )
             if outcome.verdict is Verdict.RECORDED:
-                await self._record(outcome.events)
-                await self.queue(outcome.notices)
+                await self._record(outcome.events, outcome.notices)
             current, _ = self.item(request.item_id)
             return DecisionResult(outcome, current, campaign)
 
@@ -316,9 +327,8 @@ class ReviewService:
                     continue
                 result = tick(state, self.routing, self.policy, now)
                 if result.events:
-                    await self._record(result.events)
+                    await self._record(result.events, result.notices)
                     recorded += len(result.events)
-                await self.queue(result.notices)
             return recorded
 
     # ---- people ---------------------------------------------------------------------------------
@@ -339,14 +349,23 @@ class ReviewService:
         for item_id in state.items:
             self._item_campaign[item_id] = state.campaign.id
 
-    async def _record(self, events: Sequence[LedgerEvent]) -> None:
-        """Durable first, then visible: the state changes only after the ledger has the event."""
+    async def _record(self, events: Sequence[LedgerEvent], notices: Sequence[Notice] = ()) -> None:
+        """Durable first, then visible: the state changes only after the ledger has the event.
+
+        The notices the events cause travel inside the last event's ledger record, so a crash between
+        the ledger and the outbox loses none of them: start-up queues every recorded notice again, and
+        the outbox refuses those it already has or has sent.
+        """
+        if notices:
+            last = events[-1]
+            events = [*events[:-1], LedgerEvent(last.type, {**last.data, NOTICES: [notice_to_data(n) for n in notices]})]
         records = await self.store.append_ledger(events, self.clock.now())
         self.changes += len(records)
         for record in records:
             state = self._campaigns.get(record.data.get("campaign_id", ""))
             if state is not None:
                 apply_event(state, record.type, record.data)
+        await self.queue(notices)
         for record in records:
             if record.type == "decision":
                 self.decided_since.add(record.data["item_id"])
@@ -365,8 +384,7 @@ class ReviewService:
             return
         plan = plan_remediation(item.subject, self.snapshot, self._removed_global_admins())
         event, notice = propose(item, plan, self.policy.remediation, self.policy.dual_custody_global_admin, self.clock.now())
-        await self._record((event,))
-        await self.queue((notice,))
+        await self._record((event,), (notice,))
         await self._run_remediation(item_id)
 
     def remediations(self) -> list[Remediation]:
@@ -400,8 +418,7 @@ class ReviewService:
             else:
                 results.append(await self.executor.execute(call))
         event, notice = result_event(remediation, results, self.clock.now())
-        await self._record((event,))
-        await self.queue((notice,))
+        await self._record((event,), (notice,))
 
     def _removed_global_admins(self) -> set[str]:
         """Principals whose Global Administrator access an applied remediation already removed."""

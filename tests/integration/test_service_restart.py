@@ -9,10 +9,10 @@ from bot.app import build_runtime, load_inputs
 from bot.channels.teams import BotCredentials
 from bot.clock import ManualClock
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
-from bot.engine.decisions import DecisionRequest, Verdict
-from bot.engine.model import Action, ItemState, Stage
+from bot.engine.decisions import DecisionRequest, Verdict, decide
+from bot.engine.model import Action, ItemState, LedgerEvent, Stage
 from bot.ledger import verify
-from bot.service import ReviewService
+from bot.service import NOTICES, ReviewService, notice_to_data
 
 ALEX = "8c3e2f7a-4b1d-4e6f-9a2b-1c3d5e7f9a01"
 MONDAY = datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc)
@@ -86,3 +86,27 @@ async def test_a_service_that_finds_the_campaign_already_stored_adopts_it(tmp_pa
     assert state.campaign.id == first.service.current_campaign_id()
     assert [r.type for r in await first.store.ledger_records()].count("campaign_opened") == 1
     await first.store.close()
+
+
+async def test_notices_recorded_but_not_yet_queued_when_the_process_died_are_queued_at_start(tmp_path: Path) -> None:
+    clock = ManualClock(MONDAY)
+    first = await runtime_at(tmp_path, clock)
+    await first.service.open_current_campaign()
+    item = megan_item(first)
+    decision = DecisionRequest(item, Action.REVOKE, ALEX, "Alex Wilber", "No MFA on a permanent Global Administrator")
+    outcome = decide(first.service.item(item)[0], decision, first.service.routing, clock.now())
+    # The process dies right after the ledger write: the record (with its notices) is durable, the outbox
+    # never heard of the revoke alert.
+    (event,) = outcome.events
+    carried = LedgerEvent(event.type, {**event.data, NOTICES: [notice_to_data(n) for n in outcome.notices]})
+    await first.store.append_ledger([carried], clock.now())
+    await first.store.close()
+
+    second = await runtime_at(tmp_path, clock)
+    due = await second.store.due_messages(clock.now(), 100)
+    alerts = [m for m in due if m.kind == "revoke_alert" and "No MFA on a permanent Global Administrator" in m.payload["text"]]
+    assert {m.recipient for m in alerts} == set(second.service.routing.security_leads)
+    await second.store.close()
+    third = await runtime_at(tmp_path, clock)  # and a second restart queues nothing twice
+    assert len(await third.store.due_messages(clock.now(), 100)) == len(due)
+    await third.store.close()
