@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 BATCH_LIMIT = 20  # Graph refuses a $batch of more than 20 requests
 RETRY_STATUSES = frozenset({429, 503, 504})
-_ERRORS: dict[str, Any] = {"XXX": ODataError}
+_ERRORS: dict[str, Any] = {"4XX": ODataError, "5XX": ODataError}  # kiota: any client or server error
 
 
 class GraphError(Exception):

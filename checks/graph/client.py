@@ -14,7 +14,7 @@ import json
 import time
 import weakref
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum, auto
 from pathlib import Path
 from typing import Any
 
@@ -49,14 +49,14 @@ _OPENED: weakref.WeakKeyDictionary[
 ] = weakref.WeakKeyDictionary()
 
 
-class CredentialKind(str, Enum):
-    """How the app proves who it is to Entra ID; chosen by the operator in config."""
+class CredentialKind(StrEnum):
+    """How the app proves who it is to Entra ID; chosen by the operator in config (the lower-case names)."""
 
-    CLIENT_SECRET = "client_secret"
-    CERTIFICATE = "certificate"
-    MANAGED_IDENTITY = "managed_identity"
-    DEFAULT = "default"  # DefaultAzureCredential: environment, workload identity, managed identity, Azure CLI...
-    ACCESS_TOKEN = "access_token"  # a token already obtained, e.g. `az account get-access-token`: one-off scans
+    CLIENT_SECRET = auto()
+    CERTIFICATE = auto()
+    MANAGED_IDENTITY = auto()
+    DEFAULT = auto()  # DefaultAzureCredential: environment, workload identity, managed identity, Azure CLI...
+    ACCESS_TOKEN = auto()  # a token already obtained, e.g. `az account get-access-token`: one-off scans
 
 
 @dataclass(frozen=True)
