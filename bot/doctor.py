@@ -11,7 +11,7 @@ from bot.config import Settings
 from bot.engine.model import SubjectKind
 from bot.engine.routing import UnresolvedPeople, routing_from_policy
 from bot.policy import Policy, PolicyError, load_policy
-from checks.graph.permissions import READ, REMEDIATION, missing_permissions
+from checks.graph.permissions import PARTNER_READ, READ, REMEDIATION, missing_permissions
 from checks.snapshot import SnapshotError, TenantSnapshot, load_snapshot
 from checks.subjects import subjects_from_snapshot
 
@@ -57,6 +57,9 @@ def _graph(settings: Settings, policy: Policy | None, granted: frozenset[str] | 
                     + " (grant them with admin consent: docs/permissions.md)")
     else:
         yield Check("ok", "Graph permissions", "every read permission is granted")
+    partner = missing_permissions(granted, PARTNER_READ)
+    if partner:
+        yield Check("warn", "Graph permissions", "a CSP partner's 'scan --all-customers' also needs: " + ", ".join(partner))
     if policy is not None and policy.remediation.value == "apply":
         write = missing_permissions(granted, REMEDIATION)
         if write:

@@ -42,6 +42,7 @@ from bot.engine.timeline import tick
 from bot.evidence_pack import campaign_records, evidence_pack
 from bot.exports import ExportLinks, ExportRequest
 from bot.ledger import EMPTY_HEAD, LedgerRecord
+from bot.metrics import DECISIONS
 from bot.policy import Policy, RemediationMode
 from bot.remediation.graph_executor import GraphExecutor
 from bot.remediation.plan import plan_remediation
@@ -224,6 +225,7 @@ class ReviewService:
             item, campaign = self.item(request.item_id)
             locked_by = self._campaigns[campaign.id].signed_off_by
             outcome = decide(item, request, self.routing, self.clock.now(), locked_by=locked_by)
+            DECISIONS.labels(outcome.verdict.value).inc()
             if outcome.verdict is Verdict.REFUSED:
                 log.warning(
                     "refused %s on item %s by %s: %s", request.action.value, item.id, request.actor_id, outcome.message

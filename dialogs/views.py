@@ -87,7 +87,6 @@ class Actor:
 
     object_id: str | None
     name: str
-    channel_user_id: str = ""
 
 
 @dataclass(frozen=True)

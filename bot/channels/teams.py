@@ -160,7 +160,7 @@ def _actor(activity: Activity) -> Actor:
     sender: ChannelAccount | None = activity.from_property
     if sender is None:
         return Actor(None, "someone")
-    return Actor(sender.aad_object_id or None, sender.name or "someone", sender.id or "")
+    return Actor(sender.aad_object_id or None, sender.name or "someone")
 
 
 def _attachment(card: dict[str, Any]) -> Attachment:

@@ -39,8 +39,9 @@ RENDERER = Path(__file__).with_name("render_cards.mjs")
 NODE_MODULES = REPO_ROOT / "node_modules"
 SCREENSHOT = REPO_ROOT / "test-artifacts" / "cards" / "cards.png"
 MONDAY = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
-ALEX = Actor("8c3e2f7a-4b1d-4e6f-9a2b-1c3d5e7f9a01", "Alex Wilber", "29:1alex")  # reviewer and security lead
-VIEWERS = (ALEX.channel_user_id,)
+ALEX = Actor("8c3e2f7a-4b1d-4e6f-9a2b-1c3d5e7f9a01", "Alex Wilber")  # reviewer and security lead
+ALEX_TEAMS_ID = "29:1alex"  # his Teams user id, which card refresh lists
+VIEWERS = (ALEX_TEAMS_ID,)
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ async def collect_cards(data_dir: Path) -> list[dict[str, Any]]:
     state, _ = await service.open_current_campaign()
     patti_id = service.resolve_person("pattif@contoso.com")
     assert patti_id is not None
-    patti = Actor(patti_id, "Patti Fernandez", "29:1patti")
+    patti = Actor(patti_id, "Patti Fernandez")
     catalogue = Catalogue()
 
     def item_id(title: str) -> str:

@@ -266,3 +266,14 @@ async def test_a_reviewer_who_never_wrote_to_the_bot_gets_a_personal_chat_starte
     delivered = [r for r in bot.connector.received if r.conversation_id == f"a:created-{PATTI['aadObjectId']}"]
     assert len(delivered) == 1 and "access review is open" in delivered[0].body["text"]
     assert await bot.runtime.store.get_conversation(PATTI["aadObjectId"]) is not None
+
+
+async def test_metrics_count_answers_by_verdict(bot: Bot) -> None:
+    await bot.click(bot.item_id("Megan Bowen — Global Administrator"), "keep")
+    await bot.click(bot.item_id("Megan Bowen — Global Administrator"), "keep")
+    async with aiohttp.ClientSession() as session:
+        async with session.get(bot.url.replace("/api/messages", "/metrics")) as response:
+            text = await response.text()
+    counts = {line.split("{")[1].split("}")[0]: float(line.split()[-1]) for line in text.splitlines()
+              if line.startswith("accessbot_decisions_total{")}
+    assert counts['verdict="recorded"'] >= 1 and counts['verdict="duplicate"'] >= 1
