@@ -102,7 +102,8 @@ class TinyDBStore:
                 self._pending[doc["key"]] = outbox_from_dict(doc)
                 self._outbox_ids[doc["key"]] = doc.doc_id
 
-        self._ledger_lock = asyncio.Lock()
+        self._ledger_waiting: list[tuple[Sequence[LedgerEvent], datetime, asyncio.Future[list[LedgerRecord]]]] = []
+        self._ledger_flusher: asyncio.Task[None] | None = None
         self._ledger_log = AppendLog(self.data_dir / "ledger.jsonl")
         self._anchor_path = self.data_dir / "ledger.head"
         self._ledger_head, self._anchor, self._ledger_damage = self._open_ledger()
@@ -298,29 +299,53 @@ class TinyDBStore:
         return head, anchor, None
 
     async def append_ledger(self, events: Sequence[LedgerEvent], at: datetime) -> list[LedgerRecord]:
-        """One write and one fsync for the whole batch, then the anchor.
+        """Durable when it returns. Group commit: the appends that arrive while one is being written go
+        out together, with one write, one fsync and one anchor replacement, off the event loop — so under
+        load the cost per decision falls instead of queueing behind one fsync each.
 
         The anchor only guards against records being cut off, so if it cannot be replaced the records
         (already durable) still stand and the next append writes it again.
         """
         self._writable()
-        async with self._ledger_lock:
+        if not events:
+            return []
+        done: asyncio.Future[list[LedgerRecord]] = asyncio.get_running_loop().create_future()
+        self._ledger_waiting.append((events, at, done))
+        if self._ledger_flusher is None or self._ledger_flusher.done():
+            self._ledger_flusher = asyncio.create_task(self._flush_ledger())
+        return await done
+
+    async def _flush_ledger(self) -> None:
+        while self._ledger_waiting:
+            batch, self._ledger_waiting = self._ledger_waiting, []
             if self._ledger_damage is not None:
-                raise LedgerIntegrityError(
+                refusal = LedgerIntegrityError(
                     f"{self._ledger_damage}; refusing to append until `accessbot ledger verify` is looked at"
                 )
-            records = chain(events, self._ledger_head, at)
-            if not records:
-                return []
-            self._ledger_log.append([record_to_line(record) for record in records])
-            self._ledger_head = records[-1].head
+                for _, _, done in batch:
+                    done.set_exception(refusal)
+                continue
+            head, chained, lines = self._ledger_head, [], []
+            for events, at, done in batch:
+                records = chain(events, head, at)
+                head = records[-1].head if records else head
+                chained.append((done, records))
+                lines.extend(record_to_line(record) for record in records)
             try:
-                replace_file(self._anchor_path, canonical_json(asdict(self._ledger_head)))
+                await asyncio.to_thread(self._ledger_log.append, lines)
+            except BaseException as failed:  # nothing was appended (the log cuts back a failed write)
+                for done, _ in chained:
+                    done.set_exception(failed)
+                continue
+            self._ledger_head = head
+            try:
+                await asyncio.to_thread(replace_file, self._anchor_path, canonical_json(asdict(head)))
             except OSError:
                 log.exception("could not replace %s; the records are durable", self._anchor_path)
             else:
-                self._anchor = self._ledger_head
-            return records
+                self._anchor = head
+            for done, records in chained:
+                done.set_result(records)
 
     async def ledger_records(self) -> list[LedgerRecord]:
         return [record_from_line(line, number) for number, line in enumerate(self._ledger_log.lines(), 1)]
@@ -333,6 +358,8 @@ class TinyDBStore:
             raise PermissionError(f"{self.data_dir} was opened read-only")
 
     async def close(self) -> None:
+        if self._ledger_flusher is not None:
+            await self._ledger_flusher  # appends already acknowledged to nobody still finish
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # closing the descriptor releases the flock
             self._lock_fd = None
