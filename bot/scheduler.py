@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timedelta
 from typing import Awaitable, Callable, Sequence
 
 from bot.metrics import (
@@ -22,6 +23,8 @@ from bot.service import ReviewService
 from checks.snapshot import TenantSnapshot
 
 log = logging.getLogger(__name__)
+
+COLLECTION_RETRY = timedelta(hours=1)  # after a failed collection (Graph down, a policy name unresolvable)
 
 
 class Scheduler:
@@ -38,6 +41,7 @@ class Scheduler:
         self.interval = interval_seconds
         self.after_round = tuple(after_round)  # channel upkeep, e.g. redrawing a live status card
         self.collector = collector  # a live Graph collection, run when a new period's campaign is due
+        self._collect_again_at: datetime | None = None
 
     async def run_once(self) -> None:
         """One whole round, delivery included (what tests and a single-shot run want)."""
@@ -48,7 +52,15 @@ class Scheduler:
 
     async def review_round(self) -> None:
         if self.collector is not None and self.service.campaign(self.service.current_campaign_id()) is None:
-            self.service.use_snapshot(await self.collector())
+            now = self.service.clock.now()
+            if self._collect_again_at is not None and now < self._collect_again_at:
+                return  # the last collection failed: no campaign from stale data, and no hammering Graph
+            try:
+                self.service.use_snapshot(await self.collector())
+            except Exception:
+                self._collect_again_at = now + COLLECTION_RETRY
+                raise
+            self._collect_again_at = None
         await self.service.open_current_campaign()
         await self.service.tick()
         OPEN_ITEMS.set(sum(len(state.open_items()) for state in self.service.campaigns()))
