@@ -384,7 +384,8 @@ class ReviewService:
         item, campaign = self.item(item_id)
         if item_id in self._campaigns[campaign.id].remediations:
             return
-        plan = plan_remediation(item.subject, self.snapshot, self._removed_global_admins())
+        subjects = [other.subject for other in self._campaigns[campaign.id].items.values()]
+        plan = plan_remediation(item.subject, self.snapshot, subjects, self._removed_global_admins())
         event, notice = propose(item, plan, self.policy.remediation, self.policy.dual_custody_global_admin, self.clock.now())
         await self._record((event,), (notice,))
         await self._run_remediation(item_id)

@@ -137,6 +137,18 @@ class TenantSnapshot:
     # index is keyed by the lower-cased id.
 
     @cached_property
+    def _app_role_names(self) -> dict[tuple[str, str], str]:
+        return {
+            (resource["id"].lower(), (role.get("id") or "").lower()): role.get("value") or role.get("id")
+            for resource in self.service_principals
+            for role in resource.get("appRoles") or []
+        }
+
+    def app_role_name(self, resource_id: str, app_role_id: str) -> str:
+        """The permission an app role assignment grants, e.g. 'Directory.ReadWrite.All' (its id if unknown)."""
+        return self._app_role_names.get((resource_id.lower(), (app_role_id or "").lower()), app_role_id or "")
+
+    @cached_property
     def _users_by_id(self) -> dict[str, GraphObject]:
         return {u["id"].lower(): u for u in self.users if not u.get("deletedDateTime")}
 

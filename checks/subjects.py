@@ -594,10 +594,6 @@ def _service_provider_subject(snapshot: TenantSnapshot, entry: GraphObject, part
 
 def _app_subjects(snapshot: TenantSnapshot, holdings: _Holdings, partners: _Partners) -> list[Subject]:
     """Apps published by another tenant that a partner owns or that hold directory-wide power."""
-    app_roles: dict[tuple[str, str], str] = {}
-    for resource in snapshot.service_principals:
-        for role in resource.get("appRoles") or []:
-            app_roles[(resource["id"].lower(), (role.get("id") or "").lower())] = role.get("value") or role.get("id")
     subjects = []
     for app in snapshot.service_principals:
         owner = (app.get("appOwnerOrganizationId") or "").lower()
@@ -605,7 +601,7 @@ def _app_subjects(snapshot: TenantSnapshot, holdings: _Holdings, partners: _Part
             continue
         granted = sorted(
             {
-                app_roles.get((a["resourceId"].lower(), (a.get("appRoleId") or "").lower()), a.get("appRoleId") or "")
+                snapshot.app_role_name(a["resourceId"], a.get("appRoleId") or "")
                 for a in snapshot.app_role_assignments
                 if a.get("principalId", "").lower() == app["id"].lower()
             }

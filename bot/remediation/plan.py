@@ -10,22 +10,13 @@ never removed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Collection
+from typing import Any, Collection, Sequence
 
 from bot.engine.model import Subject, SubjectKind
+from checks.rules.global_admins import global_admins
+from checks.rules.holders import GLOBAL_ADMINISTRATOR
 from checks.snapshot import TenantSnapshot
-
-GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10"
-HIGH_PRIVILEGE_APP_ROLES = frozenset(
-    {
-        "19dbc75e-c2e2-444c-a770-ec69d8559fc7",  # Directory.ReadWrite.All
-        "9e3f62cf-ca93-4989-b6ce-bf83c28f9fe8",  # RoleManagement.ReadWrite.Directory
-        "06b708a9-e830-4db3-a914-8e69da51d44f",  # AppRoleAssignment.ReadWrite.All
-        "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9",  # Application.ReadWrite.All
-        "741f803b-c850-494e-b5df-cde7c675a1ca",  # User.ReadWrite.All
-        "62a82d76-70ea-41e2-9197-370581804d09",  # Group.ReadWrite.All
-    }
-)
+from checks.subjects import HIGH_PRIVILEGE_PERMISSIONS
 
 
 @dataclass(frozen=True)
@@ -72,43 +63,43 @@ class RemediationPlan:
         )
 
 
-def plan_remediation(subject: Subject, snapshot: TenantSnapshot, removed_global_admins: Collection[str] = ()) -> RemediationPlan:
-    """The calls that remove this subject's access. ``removed_global_admins`` are principals whose Global
-    Administrator access was already removed by earlier remediations, for the last-GA guard."""
+def plan_remediation(
+    subject: Subject,
+    snapshot: TenantSnapshot,
+    subjects: Sequence[Subject],
+    removed_global_admins: Collection[str] = (),
+) -> RemediationPlan:
+    """The calls that remove this subject's access. ``subjects`` are everything reviewed from the same
+    snapshot (who holds Global Administrator, for the last-GA guard); ``removed_global_admins`` are users
+    whose Global Administrator access earlier remediations already removed."""
+    last = _LastGlobalAdmin(snapshot, subjects, removed_global_admins)
     if subject.break_glass:
         return RemediationPlan(subject.key, subject.title, blocked="registered break-glass account: never removed")
     if subject.kind is SubjectKind.ROLE_ASSIGNMENT:
-        return _role(subject, snapshot, removed_global_admins)
+        return _role(subject, snapshot, last)
     if subject.kind is SubjectKind.RECOVERY_CONTACT:
         return _recovery(subject, snapshot)
-    return _partner(subject, snapshot, removed_global_admins)
+    return _partner(subject, snapshot, last)
 
 
-def global_admin_holders(snapshot: TenantSnapshot) -> set[str]:
-    """Everyone holding Global Administrator, active or eligible, directly or through a group."""
-    holders: set[str] = set()
-    for collection in (snapshot.role_assignments, snapshot.role_eligibility_schedule_instances):
-        for entry in collection:
-            if snapshot.role_template_id(entry["roleDefinitionId"]) != GLOBAL_ADMINISTRATOR:
-                continue
-            principal = entry["principalId"]
-            members = snapshot.members_of(principal)
-            if members is not None:
-                holders.update(m["id"] for m in members if not snapshot.is_deleted(m["id"]))
-            elif not snapshot.is_deleted(principal):
-                holders.add(principal)
-    return holders
+@dataclass(frozen=True)
+class _LastGlobalAdmin:
+    """Would removing these users leave the tenant without a Global Administrator? Counted as the
+    global-admin checks count: users holding it active or eligible, directly or through a group."""
+
+    snapshot: TenantSnapshot
+    subjects: Sequence[Subject]
+    removed: Collection[str]
+
+    def __call__(self, principals: Collection[str]) -> bool:
+        holders = {admin.id.lower() for admin in global_admins(self.snapshot, self.subjects)}
+        return not holders - {p.lower() for p in (*self.removed, *principals)}
 
 
-def _last_global_admin(principals: Collection[str], snapshot: TenantSnapshot, removed: Collection[str]) -> bool:
-    remaining = global_admin_holders(snapshot) - set(removed) - set(principals)
-    return not remaining
-
-
-def _role(subject: Subject, snapshot: TenantSnapshot, removed: Collection[str]) -> RemediationPlan:
+def _role(subject: Subject, snapshot: TenantSnapshot, last: _LastGlobalAdmin) -> RemediationPlan:
     _, template, principal, kind = subject.key.split(":", 3)
     is_ga = template == GLOBAL_ADMINISTRATOR
-    if is_ga and _last_global_admin([principal], snapshot, removed):
+    if is_ga and last([principal]):
         return RemediationPlan(subject.key, subject.title, blocked="it would remove the last Global Administrator",
                                global_admin=True)
     calls: list[GraphCall] = []
@@ -163,7 +154,7 @@ def _recovery(subject: Subject, snapshot: TenantSnapshot) -> RemediationPlan:
     return RemediationPlan(subject.key, subject.title, tuple(calls), manual)
 
 
-def _partner(subject: Subject, snapshot: TenantSnapshot, removed: Collection[str]) -> RemediationPlan:
+def _partner(subject: Subject, snapshot: TenantSnapshot, last: _LastGlobalAdmin) -> RemediationPlan:
     _, kind, object_id = subject.key.split(":", 2)
     title = subject.title
     if kind == "dap":
@@ -198,9 +189,10 @@ def _partner(subject: Subject, snapshot: TenantSnapshot, removed: Collection[str
     if kind == "app":
         calls = tuple(
             GraphCall("DELETE", f"/servicePrincipals/{a['resourceId']}/appRoleAssignedTo/{a['id']}",
-                      f"remove app permission {a['appRoleId']} from {a.get('principalDisplayName', 'the app')}")
+                      f"remove {snapshot.app_role_name(a['resourceId'], a['appRoleId'])} from {a.get('principalDisplayName', 'the app')}")
             for a in snapshot.app_role_assignments
-            if a["principalId"] == object_id and a["appRoleId"] in HIGH_PRIVILEGE_APP_ROLES
+            if a["principalId"] == object_id
+            and snapshot.app_role_name(a["resourceId"], a["appRoleId"]) in HIGH_PRIVILEGE_PERMISSIONS
         ) + tuple(
             GraphCall("DELETE", f"/oauth2PermissionGrants/{g['id']}", f"remove delegated consent ({g.get('scope', '').strip()})")
             for g in snapshot.oauth2_permission_grants if g["clientId"] == object_id
@@ -209,7 +201,7 @@ def _partner(subject: Subject, snapshot: TenantSnapshot, removed: Collection[str
     # a guest admin from a partner: take away every admin role, keep the account for its owner to decide
     holder_roles = [e for e in snapshot.role_assignments if e["principalId"] == object_id]
     if any(snapshot.role_template_id(e["roleDefinitionId"]) == GLOBAL_ADMINISTRATOR for e in holder_roles) and \
-            _last_global_admin([object_id], snapshot, removed):
+            last([object_id]):
         return RemediationPlan(subject.key, title, blocked="it would remove the last Global Administrator", global_admin=True)
     calls = tuple(_remove_role(e, "active", snapshot.role_name(e["roleDefinitionId"])) for e in holder_roles)
     calls += tuple(

@@ -233,12 +233,8 @@ def app_permissions(snapshot: TenantSnapshot, app_id: str) -> tuple[list[str], l
     """(application permissions, delegated permissions) granted to a service principal, sorted.
     Application permissions are app role assignments named by the resource's appRoles; delegated ones
     are the scopes of its oauth2PermissionGrants."""
-    names: dict[tuple[str, str], str] = {}
-    for resource in snapshot.service_principals:
-        for role in resource.get("appRoles") or []:
-            names[(resource["id"].lower(), (role.get("id") or "").lower())] = role.get("value") or role.get("id")
     application = {
-        names.get((a["resourceId"].lower(), (a.get("appRoleId") or "").lower()), a.get("appRoleId") or "")
+        snapshot.app_role_name(a["resourceId"], a.get("appRoleId") or "")
         for a in snapshot.app_role_assignments
         if a["principalId"].lower() == app_id.lower()
     }

@@ -9,9 +9,9 @@ import pytest
 from bot.config import DEMO_SNAPSHOT
 from bot.remediation.plan import (
     GLOBAL_ADMINISTRATOR,
-    global_admin_holders,
     plan_remediation,
 )
+from checks.rules.global_admins import global_admins
 from checks.snapshot import load_snapshot, snapshot_from_dict
 from checks.subjects import subjects_from_snapshot
 
@@ -21,7 +21,7 @@ SUBJECTS = {s.title: s for s in subjects_from_snapshot(DEMO, NOW, ["breakglass01
 
 
 def plan(title: str, removed: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
-    return plan_remediation(SUBJECTS[title], DEMO, removed)
+    return plan_remediation(SUBJECTS[title], DEMO, list(SUBJECTS.values()), removed)
 
 
 def test_an_active_assignment_is_deleted_and_flagged_for_dual_custody_when_global_admin() -> None:
@@ -52,7 +52,7 @@ def test_a_break_glass_account_is_never_removed() -> None:
 
 
 def test_the_last_global_administrator_is_never_removed() -> None:
-    holders = global_admin_holders(DEMO)
+    holders = {admin.id for admin in global_admins(DEMO, list(SUBJECTS.values()))}
     megan = "36e5377f-c245-4eca-a6eb-0f97e46e9dcc"
     others = tuple(h for h in holders if h != megan)
     assert others, "the demo tenant has several Global Administrators"
@@ -71,8 +71,9 @@ def test_a_tenant_with_one_global_admin_blocks_its_removal() -> None:
             "users": [{"id": "u1", "displayName": "Solo", "userPrincipalName": "solo@t1.example"}],
         }
     )
-    (subject,) = [s for s in subjects_from_snapshot(only, NOW) if s.key.startswith("role:")]
-    assert plan_remediation(subject, only).blocked == "it would remove the last Global Administrator"
+    subjects = subjects_from_snapshot(only, NOW)
+    (subject,) = [s for s in subjects if s.key.startswith("role:")]
+    assert plan_remediation(subject, only, subjects).blocked == "it would remove the last Global Administrator"
 
 
 def test_a_gdap_relationship_loses_its_access_assignments_with_if_match() -> None:
