@@ -183,16 +183,21 @@ def account(user: Mapping[str, Any], *, break_glass: bool) -> str:
     return text
 
 
-def last_sign_in(user: Mapping[str, Any], now: datetime) -> str:
-    """The latest sign-in of any kind: an unused admin account is one nobody signs in to, interactively or not."""
-    if "signInActivity" not in user:
-        return "not collected"
+def latest_sign_in(user: Mapping[str, Any]) -> datetime | None:
+    """The latest sign-in of any kind (interactive, non-interactive, successful); None if never: an
+    unused admin account is one nobody signs in to, interactively or not."""
     activity = user.get("signInActivity") or {}
     moments = [
         parse_time(activity.get(key))
         for key in ("lastSuccessfulSignInDateTime", "lastSignInDateTime", "lastNonInteractiveSignInDateTime")
     ]
-    latest = max((m for m in moments if m is not None), default=None)
+    return max((m for m in moments if m is not None), default=None)
+
+
+def last_sign_in(user: Mapping[str, Any], now: datetime) -> str:
+    if "signInActivity" not in user:
+        return "not collected"
+    latest = latest_sign_in(user)
     if latest is None:
         return "never"
     return f"{day(latest)} ({days_ago(latest, now)})"
@@ -221,6 +226,15 @@ def risk(risky_user: Mapping[str, Any] | None) -> str | None:
     return f"{risky_user.get('riskLevel') or 'unknown'} ({state})"
 
 
+def gives_mailbox(assigned: Mapping[str, Any], sku: Mapping[str, Any]) -> bool:
+    """Whether an assigned licence gives the account a mailbox: an Exchange Online plan not disabled."""
+    disabled = {plan.lower() for plan in assigned.get("disabledPlans") or []}
+    return any(
+        plan.get("servicePlanName") in MAILBOX_PLANS and (plan.get("servicePlanId") or "").lower() not in disabled
+        for plan in sku.get("servicePlans") or []
+    )
+
+
 def licences(
     user: Mapping[str, Any], skus: Mapping[str, Mapping[str, Any]], activity: Mapping[str, Any] | None
 ) -> str:
@@ -234,11 +248,7 @@ def licences(
             parts.append(f"licence {sku_id}")
             continue
         part_number = sku.get("skuPartNumber") or sku_id
-        disabled = {p.lower() for p in assigned.get("disabledPlans") or []}
-        mailbox = any(
-            plan.get("servicePlanName") in MAILBOX_PLANS and (plan.get("servicePlanId") or "").lower() not in disabled
-            for plan in sku.get("servicePlans") or []
-        )
+        mailbox = gives_mailbox(assigned, sku)
         has_mailbox = has_mailbox or mailbox
         parts.append(SKU_NAMES.get(part_number, part_number) + (" — includes a mailbox" if mailbox else ""))
     if not parts:

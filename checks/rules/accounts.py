@@ -201,12 +201,7 @@ def mailbox_licences(user: Mapping[str, Any], skus: Mapping[str, Mapping[str, An
         sku = skus.get((assigned.get("skuId") or "").lower())
         if sku is None:
             continue
-        disabled = {plan.lower() for plan in assigned.get("disabledPlans") or []}
-        if any(
-            plan.get("servicePlanName") in evidence.MAILBOX_PLANS
-            and (plan.get("servicePlanId") or "").lower() not in disabled
-            for plan in sku.get("servicePlans") or []
-        ):
+        if evidence.gives_mailbox(assigned, sku):
             part_number = sku.get("skuPartNumber") or sku.get("skuId") or "unknown licence"
             names.append(evidence.SKU_NAMES.get(part_number, part_number))
     return names

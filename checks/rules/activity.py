@@ -21,8 +21,6 @@ from checks.registry import (
 from checks.rules.holders import admins
 from checks.snapshot import TenantSnapshot
 
-_SIGN_IN_KEYS = ("lastSuccessfulSignInDateTime", "lastSignInDateTime", "lastNonInteractiveSignInDateTime")
-
 ADMIN_STALE = CheckMetadata(
     id="admin_stale",
     title="Admin account not used",
@@ -60,13 +58,6 @@ ADMIN_SIGN_INS_MANY_COUNTRIES = CheckMetadata(
 )
 
 
-def latest_sign_in(user: Mapping[str, Any]) -> datetime | None:
-    """The latest sign-in of any kind (interactive, non-interactive, successful); None if never."""
-    activity = user.get("signInActivity") or {}
-    moments = [evidence.parse_time(activity.get(key)) for key in _SIGN_IN_KEYS]
-    return max((m for m in moments if m is not None), default=None)
-
-
 def _days_between(earlier: datetime, now: datetime) -> int:
     """Calendar days, counted the way the card's "95 days ago" counts them."""
     return (now.date() - earlier.astimezone(now.tzinfo).date()).days
@@ -81,7 +72,7 @@ def admin_stale(
     for admin in admins(snapshot, subjects):
         if "signInActivity" not in admin.user:
             continue
-        last = latest_sign_in(admin.user)
+        last = evidence.latest_sign_in(admin.user)
         if last is not None:
             days = _days_between(last, now)
             if days <= settings.stale_after_days:
