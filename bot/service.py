@@ -117,7 +117,7 @@ class ReviewService:
         self._item_campaign: dict[str, str] = {}
         self._item_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._tick_lock = asyncio.Lock()
-        self.tenant_findings: list[FindingResult] = []
+        self._tenant_findings: list[FindingResult] | None = None  # worked out when first asked for
         self.changes = 0  # counts recorded events, so a live status card knows when to redraw
         self.decided_since: set[str] = set()  # items answered since a channel last redrew their cards
 
@@ -125,9 +125,6 @@ class ReviewService:
 
     async def start(self) -> None:
         """Rebuild every campaign from its opened items and the ledger, repairing an interrupted opening."""
-        _, self.tenant_findings = assess(
-            self.snapshot, self.clock.now(), [account.principal for account in self.policy.break_glass]
-        )
         records = await self.store.ledger_records()
         for campaign in await self.store.list_campaigns():
             if campaign.id not in self._campaigns:
@@ -145,11 +142,21 @@ class ReviewService:
 
     # ---- campaigns ------------------------------------------------------------------------------
 
+    @property
+    def tenant_findings(self) -> list[FindingResult]:
+        """Findings that belong to no single item (e.g. too many Global Administrators), for 'findings'."""
+        if self._tenant_findings is None:
+            _, self._tenant_findings = assess(self.snapshot, self.clock.now(), self._break_glass())
+        return self._tenant_findings
+
+    def _break_glass(self) -> list[str]:
+        return [account.principal for account in self.policy.break_glass]
+
     def use_snapshot(self, snapshot: TenantSnapshot) -> None:
         """A fresh collection for the next campaign. The people the policy names are resolved against it;
         if someone can no longer be found, the old snapshot stays in use and the error says who."""
         routing = routing_from_policy(self.policy, snapshot.resolve_principal, snapshot.manager_of)
-        self.snapshot, self.routing = snapshot, routing
+        self.snapshot, self.routing, self._tenant_findings = snapshot, routing, None
 
     def current_campaign_id(self) -> str:
         period = current_period(self.policy.schedule_cron, self.policy.timezone, self.clock.now())
@@ -162,7 +169,7 @@ class ReviewService:
             return self._campaigns[cid], False
         now = self.clock.now()
         snapshot = self.snapshot
-        subjects, self.tenant_findings = assess(snapshot, now, [account.principal for account in self.policy.break_glass])
+        subjects, self._tenant_findings = assess(snapshot, now, self._break_glass())
         opened = open_campaign(
             tenant_id=self.policy.tenant_id,
             tenant_name=self.policy.tenant_name,
