@@ -18,7 +18,22 @@ class StoreLocked(RuntimeError):
     """Another process is the writer of this store; two writers would fork the ledger."""
 
 
-class LedgerIntegrityError(RuntimeError):
+class StoreUnavailable(RuntimeError):
+    """The store cannot write right now (disk full, read-only, damaged ledger): nothing was recorded.
+
+    The HTTP edge answers 503 with Retry-After and a card saying the answer was *not* recorded;
+    ``/healthz`` reports the reason from ``Store.write_problem()`` until a write succeeds again.
+    """
+
+
+class RecordRejected(ValueError):
+    """One record cannot be stored (it cannot be encoded as canonical UTF-8 JSON, or is too large).
+
+    Only the request that brought it fails; the other records of the same group commit are written.
+    """
+
+
+class LedgerIntegrityError(StoreUnavailable):
     """The store refuses to append: what is on disk disagrees with what the writer acknowledged.
 
     Appending would paper over the evidence (a cut-off ledger would grow back past its anchor), so
@@ -107,6 +122,10 @@ class Store(Protocol):
 
     async def ledger_anchor(self) -> LedgerHead | None:
         """The last head the writer acknowledged; None before the first append."""
+        ...
+
+    def write_problem(self) -> str | None:
+        """Why the store cannot write at the moment (for /healthz and 503s), or None when it can."""
         ...
 
     async def close(self) -> None: ...

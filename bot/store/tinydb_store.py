@@ -353,6 +353,10 @@ class TinyDBStore:
     async def ledger_anchor(self) -> LedgerHead | None:
         return self._anchor
 
+    def write_problem(self) -> str | None:
+        """The ledger's damage, if any; set again by a failed write until one succeeds."""
+        return self._ledger_damage
+
     def _writable(self) -> None:
         if self.read_only:
             raise PermissionError(f"{self.data_dir} was opened read-only")
