@@ -1,6 +1,6 @@
 """Channel-neutral view models: what a person should see, with no idea which chat app shows it.
 
-Each renderer (Adaptive Cards for Teams, Block Kit for Slack) turns these into its own format.
+Each renderer (today one: Adaptive Cards for Teams, in dialogs/render/teams.py) turns these into its own format.
 """
 
 from __future__ import annotations
