@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 USER_PROPERTIES = (
     "id", "displayName", "userPrincipalName", "mail", "userType", "accountEnabled", "onPremisesSyncEnabled",
-    "assignedLicenses", "signInActivity", "createdDateTime", "externalUserState",
+    "onPremisesImmutableId", "assignedLicenses", "signInActivity", "createdDateTime", "externalUserState",
 )
 ROLE_DEFINITION_PROPERTIES = ("id", "templateId", "displayName", "description", "isBuiltIn", "isEnabled")
 SERVICE_PRINCIPAL_PROPERTIES = (

@@ -43,13 +43,15 @@ ADMIN_GUEST_OR_EXTERNAL = CheckMetadata(
 
 ADMIN_SYNCED = CheckMetadata(
     id="admin_synced",
-    title="Admin account synced from on-premises",
+    title="Highly privileged admin account not cloud-only",
     severity=Severity.MEDIUM,
     subject_area="roles",
     rationale=(
         "An account synced from Active Directory is controlled by whoever controls the domain controllers "
         "and the sync server: compromising on-premises then gives cloud admin without touching Entra ID. "
-        "Privileged accounts should be separate, dedicated, cloud-only accounts."
+        "Privileged accounts should be separate, dedicated, cloud-only accounts. As in ScubaGear's "
+        "MS.AAD.7.3v1, this covers holders of CISA's highly privileged roles whose account has an "
+        "on-premises immutable id (synced or federated) or is synced now."
     ),
     remediation=(
         "Create a cloud-only admin account (name@tenant.onmicrosoft.com) for the person, move the role to "
@@ -58,6 +60,25 @@ ADMIN_SYNCED = CheckMetadata(
     seed="csp-partner-security-best-practices: Use separate, dedicated user accounts for Partner Center privileged "
     "users who have customer access.",
     scuba="MS.AAD.7.3v1",
+)
+
+OTHER_ADMIN_SYNCED = CheckMetadata(
+    id="other_admin_synced",
+    title="Admin account of another role not cloud-only",
+    severity=Severity.LOW,
+    subject_area="roles",
+    rationale=(
+        "The same risk as admin_synced for roles outside CISA's list of highly privileged roles: whoever "
+        "controls on-premises Active Directory controls this admin. ScubaGear's MS.AAD.7.3v1 does not "
+        "cover these roles, so they are reported here, without its id."
+    ),
+    remediation=(
+        "Create a cloud-only admin account for the person, move the role to it, and leave the synced account "
+        "for everyday work."
+    ),
+    seed="csp-partner-security-best-practices: Use separate, dedicated user accounts for Partner Center privileged "
+    "users who have customer access.",
+    scuba=None,
 )
 
 _MAIL_SEED = (
@@ -179,19 +200,36 @@ def _relationship_of(snapshot: TenantSnapshot, principal_id: str) -> GraphObject
     return None
 
 
+def not_cloud_only(user: Mapping[str, Any]) -> bool:
+    """ScubaGear's test (an on-premises immutable id: synced or federated), or sync switched on now."""
+    return bool(user.get("onPremisesImmutableId")) or user.get("onPremisesSyncEnabled") is True
+
+
+def _synced_findings(metadata: CheckMetadata, subjects: Sequence[Subject]) -> Iterator[FindingResult]:
+    for subject in subjects:
+        yield subject_finding(
+            metadata, subject, "account synced from on-premises Active Directory", Advice.REVIEW,
+            "synced from on-premises; move the role to a cloud-only admin account",
+            break_glass_note="a break-glass account must be cloud-only: check how this one is synced",
+        )
+
+
 @check(ADMIN_SYNCED)
 def admin_synced(
     snapshot: TenantSnapshot, subjects: Sequence[Subject], settings: CheckSettings, now: datetime
 ) -> Iterator[FindingResult]:
     for admin in admins(snapshot, subjects):
-        if admin.user.get("onPremisesSyncEnabled") is not True:
-            continue
-        for subject in admin.roles:
-            yield subject_finding(
-                ADMIN_SYNCED, subject, "account synced from on-premises Active Directory", Advice.REVIEW,
-                "synced from on-premises; move the role to a cloud-only admin account",
-                break_glass_note="a break-glass account must be cloud-only: check how this one is synced",
-            )
+        if not_cloud_only(admin.user):
+            yield from _synced_findings(ADMIN_SYNCED, admin.split_by_scubagear()[0])
+
+
+@check(OTHER_ADMIN_SYNCED)
+def other_admin_synced(
+    snapshot: TenantSnapshot, subjects: Sequence[Subject], settings: CheckSettings, now: datetime
+) -> Iterator[FindingResult]:
+    for admin in admins(snapshot, subjects):
+        if not_cloud_only(admin.user):
+            yield from _synced_findings(OTHER_ADMIN_SYNCED, admin.split_by_scubagear()[1])
 
 
 def mailbox_licences(user: Mapping[str, Any], skus: Mapping[str, Mapping[str, Any]]) -> list[str]:

@@ -252,6 +252,7 @@ def _people(tenant: GeneratedTenant, shape: TenantShape, ids: _Ids, rng: random.
             "mobilePhone": None, "officeLocation": None, "preferredLanguage": "en-GB", "businessPhones": [],
             "userType": "Guest" if guest else "Member", "accountEnabled": n % 17 != 5,
             "onPremisesSyncEnabled": True if n % 11 == 7 else None,
+            "onPremisesImmutableId": ids.opaque(16) if n % 11 == 7 else None,
             "externalUserState": "Accepted" if guest else None,
             "createdDateTime": _iso(created),
             "assignedLicenses": [] if guest else [{"skuId": SKUS[n % 2][0], "disabledPlans": []}],
