@@ -25,7 +25,7 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -34,6 +34,7 @@ from msgraph import GraphServiceClient
 from checks.graph.batching import BatchRequest, BatchResponse, GraphError, GraphReader
 from checks.graph.client import DEFAULT_RETRY, RetrySettings
 from checks.graph.reports import names_concealed, parse_email_activity
+from checks.registry import SIGN_IN_WINDOW_DAYS
 from checks.snapshot import GraphObject, TenantSnapshot
 from checks.subjects import MICROSOFT_TENANTS
 
@@ -51,7 +52,7 @@ SERVICE_PRINCIPAL_PROPERTIES = (
 DELETED_USER_PROPERTIES = ("id", "displayName", "userPrincipalName", "mail", "userType", "deletedDateTime")
 MEMBER_PROPERTIES = ("id", "displayName", "userPrincipalName")
 MANAGER_PROPERTIES = ("id", "displayName", "userPrincipalName", "mail")
-SIGN_INS_PER_USER = 50
+SIGN_INS_PER_PAGE = 50
 
 # Data that exists only with an Entra ID licence; a 403 for it is "not in this tenant", not a failure.
 LICENCE_GATED: Mapping[str, str] = {
@@ -91,18 +92,18 @@ _NOT_FOUND = "Request_ResourceNotFound"
 _USER = "#microsoft.graph.user"
 _GROUP = "#microsoft.graph.group"
 _SERVICE_PRINCIPAL = "#microsoft.graph.servicePrincipal"
-# Per-object collections, the noun a `missing` entry counts them in, and whether their answers page.
-_PER_OBJECT: Mapping[str, tuple[str, bool]] = {
-    "users": ("users", False),
-    "userRegistrationDetails": ("users", False),
-    "emailMethods": ("users", True),
-    "phoneMethods": ("users", True),
-    "signIns": ("users", False),  # the most recent page is the point; older sign-ins are not wanted
-    "appRoleAssignments": ("service principals", True),
-    "oauth2PermissionGrants": ("service principals", True),
-    "tenantInformation": ("tenants", False),
-    "foreignPrincipals": ("unexpanded principals", False),
-    "managers": ("reviewers", False),
+# Per-object collections and the noun a `missing` entry counts them in.
+_PER_OBJECT: Mapping[str, str] = {
+    "users": "users",
+    "userRegistrationDetails": "users",
+    "emailMethods": "users",
+    "phoneMethods": "users",
+    "signIns": "users",
+    "appRoleAssignments": "service principals",
+    "oauth2PermissionGrants": "service principals",
+    "tenantInformation": "tenants",
+    "foreignPrincipals": "unexpanded principals",
+    "managers": "reviewers",
 }
 
 
@@ -206,7 +207,7 @@ class _Run:
             return
         failed = sum(outcome.failures.values())
         if failed:
-            noun = _PER_OBJECT[key][0]
+            noun = _PER_OBJECT[key]
             reasons = ", ".join(sorted(outcome.failures))
             self.missing.append(f"{key}: {failed} of {outcome.asked} {noun} failed ({reasons})")
 
@@ -290,7 +291,7 @@ class _Run:
         }
         per_object = await self.read_per_object(
             user_ids, [r for r in reviewers if r.lower() not in known_names], reviewers,
-            [sp["id"] for sp in reviewed_apps], other_tenants,
+            [sp["id"] for sp in reviewed_apps], other_tenants, now - timedelta(days=SIGN_IN_WINDOW_DAYS),
         )
 
         users = per_object["users"]
@@ -426,10 +427,13 @@ class _Run:
 
     async def read_per_object(
         self, user_ids: list[str], other_people: list[str], reviewers: list[str], app_ids: list[str],
-        tenant_ids: list[str],
+        tenant_ids: list[str], sign_ins_since: datetime,
     ) -> dict[str, Any]:
         """Every per-user, per-reviewer, per-app and per-tenant request, batched together 20 at a time.
-        ``other_people`` are reviewers who hold no role, read as users too so the policy's names resolve."""
+        ``other_people`` are reviewers who hold no role, read as users too so the policy's names resolve.
+        Sign-ins are asked for the checks' window only (``sign_ins_since``) and read to the last page,
+        so a busy admin's week is seen whole however many sign-ins it holds."""
+        since = sign_ins_since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         requests = [
             BatchRequest(("users", name), _user_url(quote(name, safe="@"), USER_PROPERTIES)) for name in other_people
         ]
@@ -448,7 +452,8 @@ class _Run:
                 BatchRequest(("phoneMethods", uid), f"/users/{uid}/authentication/phoneMethods"),
                 BatchRequest(
                     ("signIns", uid),
-                    "/auditLogs/signIns?$filter=" + quote(f"userId eq '{uid}'") + f"&$top={SIGN_INS_PER_USER}",
+                    "/auditLogs/signIns?$filter=" + quote(f"userId eq '{uid}' and createdDateTime ge {since}")
+                    + f"&$top={SIGN_INS_PER_PAGE}",
                 ),
             ]
         for sid in app_ids:
@@ -486,7 +491,7 @@ class _Run:
                 continue
             body = answer.body if isinstance(answer.body, dict) else {}
             try:
-                values = await self.values_of(kind, body)
+                values = await self.values_of(body)
             except GraphError as error:
                 outcome.failures[error.describe()] += 1
                 continue
@@ -520,11 +525,11 @@ class _Run:
             "signIns": keyed["signIns"],
         }
 
-    async def values_of(self, kind: str, body: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """A collection answer's items, with its further pages when the collection is one we read whole."""
+    async def values_of(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """A collection answer's items, with every further page (a single object has neither)."""
         values = list(body.get("value") or [])
         next_link = body.get("@odata.nextLink")
-        if next_link and _PER_OBJECT.get(kind, ("", False))[1]:
+        if next_link:
             values += await self.reader.list_all(next_link)
         return values
 

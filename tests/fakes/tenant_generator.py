@@ -446,6 +446,8 @@ def _evidence(tenant: GeneratedTenant, ids: _Ids, rng: random.Random) -> None:
             [{"id": ids.guid(), "emailAddress": f"recovery{n}@{'gmail.com' if n % 5 == 0 else 'example.org'}"}]
             if n % 4 else []
         )
+        if n % 4 == 1:  # a second address of their own: the list has more than one entry to page through
+            tenant.email_methods[uid].append({"id": ids.guid(), "emailAddress": f"alt{n}@example.net"})
         phone = shared_phone if n in (1, 2) else f"+44 7700{900100 + n}"
         tenant.phone_methods[uid] = (
             [{"id": "3179e48a-750b-4051-897c-87b9720928f7", "phoneNumber": phone, "phoneType": "mobile",
@@ -460,6 +462,13 @@ def _evidence(tenant: GeneratedTenant, ids: _Ids, rng: random.Random) -> None:
              "location": {"city": "London", "state": "", "countryOrRegion": "GB"}, "status": {"errorCode": 0}}
             for k in range(n % 3)
         ]
+        if n % 4 == 0:  # older than any check looks back: never asked for
+            tenant.sign_ins[uid].append(
+                {"id": ids.guid(), "createdDateTime": _iso(NOW - timedelta(days=12)), "userId": uid,
+                 "userPrincipalName": user["userPrincipalName"], "userDisplayName": user["displayName"],
+                 "appDisplayName": "Microsoft Office", "ipAddress": "203.0.113.9", "clientAppUsed": "Browser",
+                 "crossTenantAccessType": "none", "isInteractive": True,
+                 "location": {"city": "Lagos", "state": "", "countryOrRegion": "NG"}, "status": {"errorCode": 0}})
     risky = [tenant.privileged_user_ids[0], list(tenant.users)[-1]]
     tenant.risky_users = [
         {"id": uid, "userPrincipalName": tenant.users[uid]["userPrincipalName"],

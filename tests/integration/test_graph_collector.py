@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from checks.graph import (
 )
 from checks.graph.client import AccessTokenCredential
 from checks.graph.collector import USER_PROPERTIES
+from checks.registry import SIGN_IN_WINDOW_DAYS
 from checks.snapshot import (
     TenantSnapshot,
     collection_keys,
@@ -84,6 +86,12 @@ def project(user: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
     return {name: user.get(name) for name in names}
 
 
+def this_week(sign_ins: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The sign-ins the checks look at: the last SIGN_IN_WINDOW_DAYS before the collection."""
+    since = NOW - timedelta(days=SIGN_IN_WINDOW_DAYS)
+    return [s for s in sign_ins if datetime.fromisoformat(s["createdDateTime"]) >= since]
+
+
 # ---- everything, as generated ---------------------------------------------------------------------
 
 
@@ -104,7 +112,7 @@ async def test_every_collection_equals_the_generated_tenant(fake: FakeGraph, ten
     assert {gid: [m["id"] for m in ms] for gid, ms in snapshot.group_members.items()} == tenant.group_members
     assert {uid: list(ms) for uid, ms in snapshot.email_methods.items()} == {u: tenant.email_methods[u] for u in privileged}
     assert {uid: list(ms) for uid, ms in snapshot.phone_methods.items()} == {u: tenant.phone_methods[u] for u in privileged}
-    assert {uid: list(s) for uid, s in snapshot.sign_ins.items()} == {u: tenant.sign_ins[u] for u in privileged}
+    assert {uid: list(s) for uid, s in snapshot.sign_ins.items()} == {u: this_week(tenant.sign_ins[u]) for u in privileged}
     assert by_id(snapshot.user_registration_details) == {u: tenant.registration_details[u] for u in privileged}
     assert list(snapshot.risky_users) == tenant.risky_users
     assert list(snapshot.contracts) == tenant.contracts
@@ -134,6 +142,35 @@ async def test_the_rest_of_the_bot_reads_the_collected_snapshot(fake: FakeGraph,
     assert f"partner:app:{tenant.reviewed_app_ids[0]}" in keys
     assert f"partner:dap:{tenant.contracts[0]['id']}" in keys
     assert not any(tenant.deleted_principal_ids[0] in k for k in keys)
+
+
+async def test_every_list_is_read_to_its_last_page_whatever_top_asks() -> None:
+    """A server that pages every list one item at a time, $top=999 or not: every collection still equals
+    the generated tenant, so no list stops at its first page (service principals, deleted users, group
+    members, per-user methods and sign-ins, per-app grants, role listings...)."""
+    tenant = generate_tenant(TenantShape(users=60, privileged_users=16, crowded_role_holders=5, group_members=3))
+    async with FakeGraph(tenant, page_size=1) as fake:
+        snapshot = await collect(fake, tenant, timeout=30.0)
+        pages = {route: count for route, count in fake.requests.items() if route.startswith("GET ")}
+
+    assert snapshot.complete, snapshot.missing
+    privileged = tenant.privileged_user_ids
+    assert set(by_id(snapshot.role_assignments)) == {a["id"] for a in tenant.role_assignments}
+    assert set(by_id(snapshot.role_eligibility_schedule_instances)) == {i["id"] for i in tenant.eligibility_instances}
+    assert set(by_id(snapshot.role_assignment_schedule_instances)) == {i["id"] for i in tenant.assignment_instances}
+    assert set(by_id(snapshot.role_definitions)) == {d["id"] for d in tenant.role_definitions}
+    assert set(by_id(snapshot.deleted_users)) == set(tenant.deleted_users)
+    assert {gid: [m["id"] for m in ms] for gid, ms in snapshot.group_members.items()} == tenant.group_members
+    assert {uid: list(ms) for uid, ms in snapshot.email_methods.items()} == {u: tenant.email_methods[u] for u in privileged}
+    assert {uid: list(s) for uid, s in snapshot.sign_ins.items()} == {u: this_week(tenant.sign_ins[u]) for u in privileged}
+    assert by_id(snapshot.app_role_assignments) == by_id(a for sid in tenant.reviewed_app_ids
+                                                         for a in tenant.app_role_assignments[sid])
+    assert list(snapshot.subscribed_skus) == tenant.subscribed_skus
+    graph_app = next(sid for sid, sp in tenant.service_principals.items() if sp["displayName"] == "Microsoft Graph")
+    assert set(by_id(snapshot.service_principals)) == {*tenant.reviewed_app_ids, graph_app}  # the last pages hold them
+    assert max(len(ms) for ms in tenant.email_methods.values()) > 1 and max(map(len, tenant.sign_ins.values())) > 1
+    assert pages["GET /servicePrincipals"] == len(tenant.service_principals)  # $top=999 asked, one to a page served
+    assert pages["GET /groups/{id}/transitiveMembers"] == len(tenant.group_members[tenant.role_group_ids[0]])
 
 
 # ---- role holders ---------------------------------------------------------------------------------
