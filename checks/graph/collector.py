@@ -4,9 +4,10 @@ The order of work follows what each step needs to know:
 1. tenant-wide lists, each paged to its end: role definitions, direct role assignments *and* PIM
    schedule instances (all with ``$expand=principal``), deleted users, risky users, contracts,
    cross-tenant partners, service principals, SKUs, the organization, the email activity report;
-2. principals that could not be expanded are looked up: a 404 ``Request_ResourceNotFound`` means the
-   principal lives in another tenant (a partner's GDAP/DAP group) and becomes a ``foreignPrincipals``
-   record, not a failure;
+2. principals of other tenants (a partner's GDAP/DAP security group) become ``foreignPrincipals`` records,
+   not failures: ``$expand=principal`` names their home tenant (``organizationId``) and their name, and a
+   principal Graph did not expand is looked up, where a 404 ``Request_ResourceNotFound`` means it lives
+   elsewhere too; their tenants are named through ``findTenantInformationByTenantId`` with the partners';
 3. role-holding groups are expanded to their transitive members;
 4. everything asked per privileged user, per reviewed app and per partner tenant goes out in ``$batch``
    requests of 20, so the request count grows with ⌈items / 20⌉ instead of with the items.
@@ -257,12 +258,14 @@ class _Run:
         deleted_ids.update(
             g["principalId"].lower() for g in grants if (g.get("principal") or {}).get("deletedDateTime")
         )
+        homes = self.foreign_homes(grants, deleted_ids)
+        not_here = deleted_ids | homes.keys()
         principals = {
             g["principalId"].lower(): g["principal"]
             for g in grants
-            if g.get("principal") and g["principalId"].lower() not in deleted_ids
+            if g.get("principal") and g["principalId"].lower() not in not_here
         }
-        foreign = await self.resolve_unexpanded(grants, principals, deleted_ids)
+        foreign = await self.resolve_unexpanded(grants, principals, deleted_ids, homes)
         groups = _unique(p for p in principals.values() if p.get("@odata.type") == _GROUP)
         members = await self.expand_groups(groups)
 
@@ -280,6 +283,7 @@ class _Run:
         other_tenants = _unique_ids(
             [c.get("customerId") or "" for c in contracts or []]
             + [p.get("tenantId") or "" for p in partners or []]
+            + [f.get("tenantId") or "" for f in foreign]
             + [sp.get("appOwnerOrganizationId") or "" for sp in reviewed_apps if self.is_partner_app(sp)],
             exclude={self.own_tenant, ""},
         )
@@ -359,34 +363,51 @@ class _Run:
             return None
         return parse_email_activity(content)
 
+    def foreign_homes(self, grants: list[dict[str, Any]], deleted_ids: set[str]) -> dict[str, GraphObject]:
+        """Principals that say they live in another tenant, by lower-case id: what ``$expand=principal``
+        shows of a partner's GDAP/DAP group (its ``organizationId``, name and type), or the assignment's
+        ``principalOrganizationId``. Each maps to ``{tenantId, displayName?, @odata.type?}``."""
+        homes: dict[str, GraphObject] = {}
+        for grant in grants:
+            pid = grant["principalId"].lower()
+            principal = grant.get("principal") or {}
+            home = (grant.get("principalOrganizationId") or principal.get("organizationId") or "").lower()
+            if not home or home == self.own_tenant or pid in deleted_ids:
+                continue
+            known = {k: principal[k] for k in ("@odata.type", "displayName") if principal.get(k)}
+            homes[pid] = {**homes.get(pid, {}), **known, "tenantId": home}
+        return homes
+
     async def resolve_unexpanded(
-        self, grants: list[dict[str, Any]], principals: dict[str, GraphObject], deleted_ids: set[str]
+        self, grants: list[dict[str, Any]], principals: dict[str, GraphObject], deleted_ids: set[str],
+        homes: Mapping[str, GraphObject],
     ) -> list[dict[str, Any]]:
-        """Look up principals Graph did not expand: found ones join ``principals``; a 404 means another
-        tenant's principal (a partner's GDAP or DAP group), recorded once per role and scope it holds."""
+        """The principals of other tenants, recorded once per role and scope they hold: those whose home
+        tenant Graph named (``homes``), and those Graph did not expand at all, looked up one by one: a
+        found one joins ``principals``, a 404 means another tenant's principal whose home is unknown."""
         unexpanded = _unique_ids(
-            [g["principalId"] for g in grants if g["principalId"].lower() not in principals], exclude=deleted_ids
+            [g["principalId"] for g in grants if g["principalId"].lower() not in principals],
+            exclude=deleted_ids | homes.keys(),
         )
-        if not unexpanded:
-            return []
-        answers = await self.reader.batch([BatchRequest(pid, f"/directoryObjects/{pid}") for pid in unexpanded])
-        outcome = _Outcome(asked=len(unexpanded))
-        foreign_ids = set()
-        for pid in unexpanded:
-            answer = answers[pid]
-            if answer.ok and isinstance(answer.body, dict):
-                principals[pid.lower()] = _plain(answer.body)
-                outcome.ok += 1
-            elif answer.status == 404:
-                foreign_ids.add(pid.lower())
-                outcome.ok += 1
-            else:
-                outcome.failures[answer.error().describe()] += 1
-        self.account("foreignPrincipals", outcome)
+        foreign: dict[str, GraphObject] = dict(homes)
+        if unexpanded:
+            answers = await self.reader.batch([BatchRequest(pid, f"/directoryObjects/{pid}") for pid in unexpanded])
+            outcome = _Outcome(asked=len(unexpanded))
+            for pid in unexpanded:
+                answer = answers[pid]
+                if answer.ok and isinstance(answer.body, dict):
+                    principals[pid.lower()] = _plain(answer.body)
+                    outcome.ok += 1
+                elif answer.status == 404:
+                    foreign[pid.lower()] = {"error": _NOT_FOUND}
+                    outcome.ok += 1
+                else:
+                    outcome.failures[answer.error().describe()] += 1
+            self.account("foreignPrincipals", outcome)
         records: dict[tuple[str, str, str], dict[str, Any]] = {}
         for grant in grants:
             pid = grant["principalId"]
-            if pid.lower() not in foreign_ids:
+            if pid.lower() not in foreign:
                 continue
             scope = grant.get("directoryScopeId") or "/"
             records.setdefault(
@@ -396,7 +417,7 @@ class _Run:
                     "roleDefinitionId": grant["roleDefinitionId"],
                     "directoryScopeId": scope,
                     "assignmentId": grant["id"],
-                    "error": _NOT_FOUND,
+                    **foreign[pid.lower()],
                 },
             )
         return list(records.values())

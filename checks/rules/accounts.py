@@ -19,7 +19,8 @@ from checks.registry import (
     subject_finding,
 )
 from checks.rules.holders import admins, partner_subjects
-from checks.snapshot import GraphObject, TenantSnapshot
+from checks.snapshot import TenantSnapshot
+from checks.subjects import foreign_partner_tenant, foreign_relationship, partner_standing
 
 ADMIN_GUEST_OR_EXTERNAL = CheckMetadata(
     id="admin_guest_or_external",
@@ -159,21 +160,33 @@ def admin_guest_or_external(
                 f"{message}; confirm the partner still needs it, or use GDAP",
             )
     for principal_id, subject in partner_subjects(subjects, "foreign"):
-        roles = evidence.listing(_foreign_roles(snapshot, principal_id), 80) or "a directory role"
-        relationship = _relationship_of(snapshot, principal_id)
+        yield _foreign_finding(snapshot, principal_id, subject)
+
+
+def _foreign_finding(snapshot: TenantSnapshot, principal_id: str, subject: Subject) -> FindingResult:
+    """Advice on a principal of another tenant, from what explains it: the GDAP relationship that assigned
+    it, else its home tenant's standing as a partner here (a service provider, a relationship, a
+    contract); "revoke" only when nothing does, naming the tenant whenever Graph said which it is."""
+    roles = evidence.listing(_foreign_roles(snapshot, principal_id), 80) or "a directory role"
+    group = (snapshot.foreign_principal(principal_id) or {}).get("displayName")
+    tenant_id = foreign_partner_tenant(snapshot, principal_id)
+    relationship = foreign_relationship(snapshot, principal_id)
+    if tenant_id and subject.partner_name:
+        message = f"{f'group {group}' if group else 'a principal'} of {subject.partner_name} holds {roles}"
+    else:
         message = f"principal of another tenant holds {roles}"
-        if relationship is not None:
-            name = relationship.get("displayName") or relationship["id"]
-            yield subject_finding(
-                ADMIN_GUEST_OR_EXTERNAL, subject, message, Advice.REVIEW,
-                f"{message} through GDAP relationship {name}; confirm that relationship is audited",
-                resource=subject.title,
-            )
-        else:
-            yield subject_finding(
-                ADMIN_GUEST_OR_EXTERNAL, subject, message, Advice.REVOKE,
-                f"{message}; no partner relationship in this snapshot explains it", resource=subject.title,
-            )
+    if relationship is not None:
+        name = relationship.get("displayName") or relationship["id"]
+        advice, reason = Advice.REVIEW, f"{message} through GDAP relationship {name}; confirm that relationship is audited"
+    elif tenant_id and (standing := partner_standing(snapshot, tenant_id)):
+        advice = Advice.REVIEW
+        reason = f"{message}; {subject.partner_name} is {' and '.join(standing)}: confirm this access is part of it"
+    elif tenant_id:
+        advice = Advice.REVOKE
+        reason = f"{message}; that tenant is no service provider, relationship or contract of this tenant"
+    else:
+        advice, reason = Advice.REVOKE, f"{message}; no partner relationship in this snapshot explains it"
+    return subject_finding(ADMIN_GUEST_OR_EXTERNAL, subject, message, advice, reason, resource=subject.title)
 
 
 def _foreign_roles(snapshot: TenantSnapshot, principal_id: str) -> list[str]:
@@ -188,16 +201,6 @@ def _foreign_roles(snapshot: TenantSnapshot, principal_id: str) -> list[str]:
             if (entry.get("principalId") or entry.get("id") or "").lower() == key and entry.get("roleDefinitionId"):
                 roles.add(snapshot.role_name(entry["roleDefinitionId"]))
     return sorted(roles)
-
-
-def _relationship_of(snapshot: TenantSnapshot, principal_id: str) -> GraphObject | None:
-    """The GDAP relationship that gave this partner security group its roles, if the snapshot knows it."""
-    for relationship in snapshot.delegated_admin_relationships:
-        for assignment in snapshot.access_assignments(relationship["id"]) or ():
-            container = (assignment.get("accessContainer") or {}).get("accessContainerId") or ""
-            if container.lower() == principal_id.lower():
-                return relationship
-    return None
 
 
 def not_cloud_only(user: Mapping[str, Any]) -> bool:

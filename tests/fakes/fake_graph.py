@@ -5,7 +5,8 @@ with ``@odata.nextLink`` (``$top``, ``$skiptoken``) — every list, and never mo
 to a page whatever ``$top`` asks, as Graph pages server-side, so a reader that trusts ``$top`` to avoid
 paging loses items here as it would there; ``$select`` (users without it return only default
 properties; ``signInActivity`` needs a premium tenant); ``$expand=principal`` on role listings (a
-principal of another tenant expands to null and answers 404 ``Request_ResourceNotFound``); ``$batch``
+partner's group living in another tenant expands to what Graph shows of it, its ``organizationId`` and
+name, or to null, and a direct lookup of it answers 404 ``Request_ResourceNotFound``); ``$batch``
 of at most 20 with inner status/headers/body; the email activity report as a 302 to a CSV download;
 Graph's error envelope. Faults are injected per path pattern: 429 with Retry-After and 503 (at the top
 level, inside batches, or both), slow answers, and 403 for licence-gated data in non-premium tenants.
@@ -340,7 +341,7 @@ class FakeGraph:
 
     def _expanded(self, tenant: GeneratedTenant, item: dict[str, Any]) -> dict[str, Any]:
         principal_id = item["principalId"]
-        found = _directory_object(tenant, principal_id)
+        found = _directory_object(tenant, principal_id) or tenant.foreign_principals.get(principal_id)
         if found is None and principal_id in tenant.deleted_users:
             found = {"@odata.type": "#microsoft.graph.user", **tenant.deleted_users[principal_id]}
         return {**item, "principal": found}

@@ -24,6 +24,7 @@ from checks.graph import (
 )
 from checks.graph.client import AccessTokenCredential
 from checks.graph.collector import USER_PROPERTIES
+from checks.registry import run_checks
 from checks.registry import SIGN_IN_WINDOW_DAYS
 from checks.snapshot import (
     TenantSnapshot,
@@ -220,18 +221,50 @@ async def test_a_role_with_more_holders_than_a_page_is_read_to_the_last_page(
     assert fake.requests["GET /roleManagement/directory/roleAssignments"] >= 2  # 50 to a page
 
 
-async def test_a_partner_group_that_cannot_be_expanded_is_a_foreign_principal_not_a_failure(
+async def test_a_partner_group_named_by_expand_principal_is_attributed_to_its_tenant_by_name(
     fake: FakeGraph, tenant: GeneratedTenant
 ) -> None:
     snapshot = await collect(fake, tenant)
 
     assert snapshot.complete
-    foreign = tenant.foreign_principal_ids[0]
-    records = [r for r in snapshot.foreign_principals if r["id"] == foreign]
+    group, _ = tenant.foreign_principal_ids
+    partner = tenant.foreign_principals[group]["organizationId"]
+    records = [r for r in snapshot.foreign_principals if r["id"] == group]
     assert {r["roleDefinitionId"] for r in records} == {GLOBAL_ADMIN, EXCHANGE_ADMIN}
-    assert all(r["error"] == "Request_ResourceNotFound" and r["assignmentId"] for r in records)
-    assert foreign in privileged_principals(snapshot)
-    assert fake.batched["GET /directoryObjects/{id}"] == 1  # asked once, whatever it holds
+    assert all((r["tenantId"], r["displayName"]) == (partner, "GDAP Tier2 Admins") for r in records)
+    assert group not in {g["id"] for g in snapshot.groups}  # nobody asks this tenant for its members
+    assert fake.requests["GET /groups/{id}/transitiveMembers"] == len(tenant.role_group_ids)
+    assert snapshot.tenant(partner)["displayName"] == "Northwind IT Services"  # findTenantInformationByTenantId
+
+    subjects = {s.key: s for s in subjects_from_snapshot(snapshot, NOW)}
+    subject = subjects[f"partner:foreign:{group}"]
+    assert (subject.partner_id, subject.partner_name) == (partner, "Northwind IT Services")
+    assert not any(k.startswith("role:") and group in k for k in subjects)
+    [finding] = [r for r in run_checks(snapshot, list(subjects.values()), now=NOW)
+                 if r.subject_key == subject.key and r.check.id == "admin_guest_or_external"]
+    assert finding.recommendation.startswith(
+        "recommended: review — group GDAP Tier2 Admins of Northwind IT Services holds Exchange Administrator, Global "
+        "Administrator; Northwind IT Services is a service provider in the cross-tenant access settings"
+    )
+
+
+async def test_a_principal_graph_cannot_expand_or_find_is_an_unknown_partner_not_a_failure(
+    fake: FakeGraph, tenant: GeneratedTenant
+) -> None:
+    snapshot = await collect(fake, tenant)
+
+    assert snapshot.complete
+    _, stray = tenant.foreign_principal_ids
+    [record] = [r for r in snapshot.foreign_principals if r["id"] == stray]
+    assert record["error"] == "Request_ResourceNotFound" and record["assignmentId"] and "tenantId" not in record
+    assert stray in privileged_principals(snapshot)
+    assert fake.batched["GET /directoryObjects/{id}"] == 1  # only what Graph did not expand, asked once
+    subjects = subjects_from_snapshot(snapshot, NOW)
+    [finding] = [r for r in run_checks(snapshot, subjects, now=NOW) if r.subject_key == f"partner:foreign:{stray}"]
+    assert finding.recommendation == (
+        "recommended: revoke — principal of another tenant holds User Administrator; no partner relationship in "
+        "this snapshot explains it"
+    )
 
 
 async def test_a_deleted_user_still_in_a_role_is_never_counted_as_an_admin(
@@ -449,7 +482,7 @@ async def test_a_partner_reads_its_gdap_customers_and_collects_each_of_them() ->
         (assignment,) = snapshot.access_assignments(relationship["id"])
         container = assignment["accessContainer"]["accessContainerId"]
         assert container == customer.foreign_principal_ids[0]  # the partner's group holding roles there
-        assert {f["tenantId"] for f in snapshot.foreign_principals} == {partner.tenant_id}
+        assert {f["tenantId"] for f in snapshot.foreign_principals if f["id"] == container} == {partner.tenant_id}
         keys = {s.key for s in subjects_from_snapshot(snapshot, NOW)}
         assert f"partner:gdap:{relationship['id']}" in keys
 

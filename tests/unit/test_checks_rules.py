@@ -742,6 +742,33 @@ def test_a_principal_of_another_tenant_is_reviewed_against_its_gdap_relationship
     assert "through GDAP relationship Northwind-Contoso" in explained.recommendation
 
 
+def test_a_partner_group_named_by_graph_is_attributed_to_its_tenant_and_reviewed_when_a_service_provider() -> None:
+    tenant = Tenant.clean()
+    group = "5e2a7c1d-8b3f-4e6a-9c0d-1f2e3d4c5b6a"
+    tenant.add("foreignPrincipals", {"id": group, "roleDefinitionId": EXA, "directoryScopeId": "/",
+                                     "tenantId": NORTHWIND, "displayName": "Northwind Helpdesk Tier2",
+                                     "@odata.type": "#microsoft.graph.group"})
+    tenant.add("tenantInformation", {"tenantId": NORTHWIND, "displayName": "Northwind IT Services",
+                                     "defaultDomainName": "northwindit.com"})
+    [unknown_tenant] = of(run(tenant), "admin_guest_or_external")
+    assert unknown_tenant.recommendation == (
+        "recommended: revoke — group Northwind Helpdesk Tier2 of Northwind IT Services holds Exchange Administrator; "
+        "that tenant is no service provider, relationship or contract of this tenant"
+    )
+    tenant.add("crossTenantPartners", {"tenantId": NORTHWIND, "isServiceProvider": True})
+    snapshot = tenant.snapshot()
+    [subject] = [s for s in subjects_from_snapshot(snapshot, NOW) if s.key == f"partner:foreign:{group}"]
+    assert (subject.partner_id, subject.partner_name) == (NORTHWIND, "Northwind IT Services")
+    assert subject.title == "Northwind IT Services — group Northwind Helpdesk Tier2 holding Exchange Administrator"
+    assert subject.evidence["Partner standing"] == "a service provider in the cross-tenant access settings"
+    [known] = of(run(tenant), "admin_guest_or_external")
+    assert known.recommendation == (
+        "recommended: review — group Northwind Helpdesk Tier2 of Northwind IT Services holds Exchange Administrator; "
+        "Northwind IT Services is a service provider in the cross-tenant access settings: confirm this access is "
+        "part of it"
+    )
+
+
 def test_gdap_duration_limit_comes_from_the_settings() -> None:
     tenant = Tenant.clean()
     key = tenant.gdap(duration="P2Y")
