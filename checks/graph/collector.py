@@ -525,6 +525,14 @@ class _Run:
                 lists[kind].extend(values)
             else:
                 keyed[kind][owner] = tuple(values)
+        unknown = [
+            name for name in other_people if "@" in name and answers[("users", name)].status == 404
+        ]
+        if unknown:  # a policy may name people by mail address rather than sign-in name
+            found, managers, failures = await self.people_by_mail(unknown)
+            lists["users"] += found
+            keyed["managers"].update(managers)
+            outcomes["users"].failures.update(failures)
         for kind in ("users", "userRegistrationDetails", "emailMethods", "phoneMethods", "signIns", "managers"):
             if outcomes[kind].asked:
                 self.account(kind, outcomes[kind])
@@ -545,6 +553,42 @@ class _Run:
             "phoneMethods": keyed["phoneMethods"],
             "signIns": keyed["signIns"],
         }
+
+    async def people_by_mail(
+        self, names: list[str]
+    ) -> tuple[list[dict[str, Any]], dict[str, tuple[GraphObject, ...]], Counter[str]]:
+        """(users, managers by name, failures) for names ``users/{name}`` did not know, looked up as mail
+        addresses; a name matching no user, or several, stays unresolved for the policy check to name."""
+        select = ",".join(p for p in USER_PROPERTIES if p != "signInActivity")  # reviewers, not admins
+        answers = await self.reader.batch([
+            BatchRequest(name, "/users?$filter=" + quote(f"mail eq '{name.replace(chr(39), chr(39) * 2)}'")
+                         + f"&$select={select}")
+            for name in names
+        ])
+        failures: Counter[str] = Counter()
+        users: dict[str, dict[str, Any]] = {}
+        for name in names:
+            answer = answers[name]
+            if not answer.ok:
+                failures[answer.error().describe()] += 1
+                continue
+            matches = answer.body.get("value") if isinstance(answer.body, dict) else None
+            if matches and len(matches) == 1:
+                users[name] = _plain(matches[0])
+        managers: dict[str, tuple[GraphObject, ...]] = {}
+        if users:
+            replies = await self.reader.batch([
+                BatchRequest(name, f"/users/{user['id']}/manager?$select={','.join(MANAGER_PROPERTIES)}")
+                for name, user in users.items()
+            ])
+            for name, reply in replies.items():
+                if reply.status == 404:
+                    managers[str(name)] = ()
+                elif reply.ok and isinstance(reply.body, dict):
+                    managers[str(name)] = (_plain(reply.body),)
+                else:
+                    failures[reply.error().describe()] += 1
+        return list(users.values()), managers, failures
 
     async def values_of(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
         """A collection answer's items, with every further page (a single object has neither)."""
@@ -599,7 +643,7 @@ def _by_object_id(
     reviewer who is no user of this tenant has no entry (a 404 for them is no "manager not set")."""
     ids = {}
     for user in users:
-        for name in (user.get("id"), user.get("userPrincipalName")):
+        for name in (user.get("id"), user.get("userPrincipalName"), user.get("mail")):
             if name:
                 ids[name.lower()] = user["id"]
     return {ids[name.lower()]: managers for name, managers in per_reviewer.items() if name.lower() in ids}

@@ -287,6 +287,13 @@ class FakeGraph:
                     return _not_found(gid)
                 members = [_member(tenant, m, select) for m in tenant.group_members.get(gid, [])]
                 return self._page(base, path, query, members, "directoryObjects")
+            case ["users"]:
+                by_mail = re.fullmatch(r"mail eq '(.*)'", q.get("$filter", ""))
+                wanted_mail = by_mail.group(1).replace("''", "'").lower() if by_mail else None
+                users = [u for u in tenant.users.values() if wanted_mail is None or (u.get("mail") or "").lower() == wanted_mail]
+                if gated and "signInActivity" in select:
+                    return Reply(403, _error(*_LICENCE))
+                return self._page(base, path, query, [_project(u, select or list(_USER_DEFAULT)) for u in users], "users")
             case ["users", uid]:
                 user = _user(tenant, uid)
                 if user is None:

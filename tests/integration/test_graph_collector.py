@@ -455,6 +455,21 @@ async def test_reviewers_named_by_upn_or_id_are_read_with_their_managers(
     assert fake.batched["GET /users/{id}"] == len(tenant.privileged_user_ids) + 1  # the admin is not read twice
 
 
+async def test_a_reviewer_named_by_mail_address_is_found_with_their_manager(
+    fake: FakeGraph, tenant: GeneratedTenant
+) -> None:
+    """users/{name} knows sign-in names, not mail addresses: a policy naming first.last@ is still read."""
+    person = list(tenant.users)[110]
+    tenant.users[person]["mail"] = "Jordan.O'Neill@contoso.com"
+    assert person in tenant.managers
+
+    snapshot = await collect(fake, tenant, reviewers=["jordan.o'neill@contoso.com"])
+
+    assert snapshot.complete, snapshot.missing
+    assert snapshot.resolve_principal("jordan.o'neill@contoso.com") == person
+    assert snapshot.manager_of(person) == tenant.managers[person]
+
+
 # ---- the CSP partner side -------------------------------------------------------------------------
 
 
