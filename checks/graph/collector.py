@@ -572,8 +572,9 @@ class _Run:
             if not answer.ok:
                 failures[answer.error().describe()] += 1
                 continue
-            matches = answer.body.get("value") if isinstance(answer.body, dict) else None
-            if matches and len(matches) == 1:
+            body = answer.body if isinstance(answer.body, dict) else {}
+            matches = body.get("value") or []
+            if len(matches) == 1 and not body.get("@odata.nextLink"):  # a further page means several people
                 users[name] = _plain(matches[0])
         managers: dict[str, tuple[GraphObject, ...]] = {}
         if users:
