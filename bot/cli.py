@@ -34,6 +34,7 @@ from bot.collection import (
     graph_access,
 )
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT, REPO_ROOT, Settings
+from bot.engine.routing import UnresolvedPeople, routing_from_policy
 from bot.engine.status import summarize
 from bot.ledger import LedgerRecord, LedgerUnreadable, export_csv, export_json, verify
 from bot.manifest import build_manifest, write_package
@@ -100,6 +101,7 @@ async def _runtime(
     settings: Settings, policy: Optional[Path], snapshot: Optional[Path], credentials: BotCredentials, live: bool = False
 ) -> Runtime:
     loaded_policy, loaded_snapshot = await _inputs(settings, policy, snapshot, live)
+    _require_people(loaded_policy, loaded_snapshot)
     tenant = loaded_policy.tenant_id
     collector = executor = installer = None
     if settings.graph_credential:
@@ -125,6 +127,18 @@ async def _runtime(
         teams_service_url=settings.teams_service_url,
         app_installer=installer,
     )
+
+
+def _require_people(policy: Policy, snapshot: TenantSnapshot) -> None:
+    """Exit naming, one per line, everyone the policy names that the snapshot does not hold."""
+    try:
+        routing_from_policy(policy, snapshot.resolve_principal)
+    except UnresolvedPeople as missing:
+        err.print(f"[red]The policy names {len(missing.names)} people not found in {snapshot.tenant_name}'s snapshot:[/]")
+        for name in missing.names:
+            err.print(f"  {name}")
+        err.print("Check the spelling, or collect them too: `accessbot collect --tenant ID --policy FILE`.")
+        raise typer.Exit(2) from missing
 
 
 def _credentials(settings: Settings) -> BotCredentials:
@@ -403,8 +417,11 @@ def scan(
     _report_findings(snapshots, accounts, fmt, output)
 
 
-async def _collect_live(settings: Settings, tenant: Optional[str], all_customers: bool) -> list[TenantSnapshot]:
-    """Collect one tenant, or (as a CSP partner) every customer, with a progress bar over tenants."""
+async def _collect_live(
+    settings: Settings, tenant: Optional[str], all_customers: bool, people: tuple[str, ...] = ()
+) -> list[TenantSnapshot]:
+    """Collect one tenant, or (as a CSP partner) every customer, with a progress bar over tenants.
+    ``people`` (the policy's reviewers, by UPN or id) are read too, so a campaign can route to them."""
     if not tenant:
         raise GraphNotConfigured("say which tenant: --tenant ID (the partner's own tenant with --all-customers)")
     access = graph_access(settings, tenant)
@@ -414,7 +431,7 @@ async def _collect_live(settings: Settings, tenant: Optional[str], all_customers
                   console=err, transient=True) as progress:
         if not all_customers:
             task = progress.add_task(f"collecting {tenant}", total=1)
-            snapshot = await collect(access, tenant, archive, now)
+            snapshot = await collect(access, tenant, archive, now, people)
             progress.advance(task)
             return [snapshot]
         task = progress.add_task("collecting customers through GDAP", total=None)
@@ -429,12 +446,19 @@ async def _collect_live(settings: Settings, tenant: Optional[str], all_customers
 def collect_command(
     tenant: Optional[str] = TenantOption,
     all_customers: bool = AllCustomersOption,
+    policy: Optional[Path] = typer.Option(None, "--policy", help="Also read the people this policy names "
+                                          "(default: ACCESSBOT_POLICY), so `campaign open --snapshot` finds them."),
     data_dir: Optional[Path] = DataDirOption,
 ) -> None:
     """Collect tenants through Microsoft Graph into snapshot files (DATA_DIR/snapshots/) without reviewing them."""
     settings = _settings(data_dir)
     try:
-        snapshots = asyncio.run(_collect_live(settings, tenant, all_customers))
+        policy_path = policy or settings.policy
+        people = policy_people(load_policy(policy_path)) if policy_path else ()
+        snapshots = asyncio.run(_collect_live(settings, tenant, all_customers, people))
+    except PolicyError as bad:
+        err.print(f"[red]{bad}[/]")
+        raise typer.Exit(2) from bad
     except GraphNotConfigured as bad:
         err.print(f"[red]{bad}[/]")
         raise typer.Exit(2) from bad

@@ -47,11 +47,14 @@ METHOD_NAMES: Mapping[str, str] = {
 }
 # Methods that reset a password or bootstrap sign-in but are no second factor.
 NOT_MFA = frozenset({"email", "securityQuestion", "temporaryAccessPass", "appPassword"})
-# Bound to the sign-in origin, so a phishing site cannot relay them (Entra's "phishing-resistant MFA" strength).
+# Bound to the sign-in origin and to a device, so a phishing site cannot relay them: the methods CISA's
+# baseline names (FIDO2 security keys, Windows Hello for Business and its macOS counterpart, device-bound
+# passkeys; certificate-based authentication is no registered method). A synced passkey is a second
+# factor but not device-bound, so it does not count here.
 PHISHING_RESISTANT = frozenset(
     {
         "fido2", "passKeyDeviceBound", "passKeyDeviceBoundAuthenticator", "passKeyDeviceBoundWindowsHello",
-        "passKeySynced", "windowsHelloForBusiness", "macOsSecureEnclaveKey",
+        "windowsHelloForBusiness", "macOsSecureEnclaveKey",
     }
 )
 

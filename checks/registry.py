@@ -81,24 +81,22 @@ class FindingResult:
 
 @dataclass(frozen=True)
 class CheckSettings:
-    """Thresholds an operator may tune; the defaults follow Microsoft's and CISA's published numbers."""
+    """Thresholds an operator may tune; the defaults follow Microsoft's published numbers. Thresholds a
+    ScubaGear policy fixes (two to eight Global Administrators) are not tunable: a check citing a policy
+    id applies that policy's definition."""
 
     stale_after_days: int = 90
-    min_global_admins: int = 2
-    max_global_admins: int = 8
     max_gdap_duration_days: int = 730  # the longest GDAP relationship Partner Center allows
     shared_account_min_countries: int = 3  # distinct countries of successful sign-ins within SIGN_IN_WINDOW_DAYS
     shared_account_min_roles: int = 4  # distinct directory roles held by one account
 
     def __post_init__(self) -> None:
         for name in (
-            "stale_after_days", "min_global_admins", "max_global_admins", "max_gdap_duration_days",
+            "stale_after_days", "max_gdap_duration_days",
             "shared_account_min_countries", "shared_account_min_roles",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        if self.min_global_admins > self.max_global_admins:
-            raise ValueError("min_global_admins must not exceed max_global_admins")
 
 
 SIGN_IN_WINDOW_DAYS = 7

@@ -14,10 +14,11 @@ objects as Graph returns them (``roleAssignments`` with ``principal`` expanded, 
 such a list; an id that is absent there was not collected, an empty list means "none".
 
 Three collections are not a Graph response as such:
-- ``foreignPrincipals``: principals holding a role that Graph could not expand because they live in
-  another tenant (a partner's GDAP or DAP group answers 404 ``Request_ResourceNotFound``); each entry
-  is ``{id, roleDefinitionId, directoryScopeId, assignmentId, ...}`` and may carry ``tenantId`` when
-  the collector could attribute it.
+- ``foreignPrincipals``: principals holding a role that live in another tenant (a partner's GDAP or DAP
+  group); each entry is ``{id, roleDefinitionId, directoryScopeId, assignmentId, ...}`` and carries
+  ``tenantId`` (their home tenant), ``displayName`` and ``@odata.type`` when Graph named them (the
+  expanded principal's ``organizationId``), or ``error: Request_ResourceNotFound`` when Graph could not
+  expand them at all and a lookup answered 404.
 - ``delegatedAdminRelationships`` entries may carry ``partner`` (``{tenantId, displayName}``, the shape
   of Graph's ``customer``): Graph documents relationships from the partner's side and never names the
   partner, so a customer-side collector adds it.
@@ -205,6 +206,18 @@ class TenantSnapshot:
     @cached_property
     def _tenants(self) -> dict[str, GraphObject]:
         return {t["tenantId"].lower(): t for t in self.tenant_information if t.get("tenantId")}
+
+    @cached_property
+    def _foreign(self) -> dict[str, GraphObject]:
+        found: dict[str, GraphObject] = {}
+        for record in self.foreign_principals:
+            key = record["id"].lower()
+            found[key] = {**record, **found.get(key, {})}  # the first record wins, later ones fill gaps
+        return found
+
+    def foreign_principal(self, object_id: str) -> GraphObject | None:
+        """What is known of a principal of another tenant holding a role here (its first record)."""
+        return self._foreign.get(object_id.lower())
 
     def user(self, object_id: str) -> GraphObject | None:
         """The user with this object id, or None if unknown or deleted."""

@@ -214,6 +214,8 @@ def _holders(
     """(holder, holder type, group it comes through) for a grant; None when the principal is not in
     this tenant (a partner's group answers 404), so it is reviewed as a partner principal instead."""
     pid = grant.principal_id
+    if snapshot.foreign_principal(pid) is not None:
+        return None
     expanded = grant.principal or {}
     kind = expanded.get("@odata.type")
     user = snapshot.user(pid) or (expanded if kind == _USER else None)
@@ -666,38 +668,84 @@ def _guest_subjects(snapshot: TenantSnapshot, holdings: _Holdings, partners: _Pa
     return subjects
 
 
-def _foreign_subject(snapshot: TenantSnapshot, principal_id: str, grants: list[_Grant], partners: _Partners) -> Subject:
-    record = next((r for r in snapshot.foreign_principals if r["id"].lower() == principal_id.lower()), {})
-    relationship = next(
-        (
-            r for r in snapshot.delegated_admin_relationships
-            if any(
-                ((a.get("accessContainer") or {}).get("accessContainerId") or "").lower() == principal_id.lower()
-                for a in snapshot.access_assignments(r["id"]) or ()
-            )
-        ),
-        None,
-    )
+def foreign_relationship(snapshot: TenantSnapshot, principal_id: str) -> GraphObject | None:
+    """The GDAP relationship whose access assignments gave this partner security group its roles."""
+    for relationship in snapshot.delegated_admin_relationships:
+        for assignment in snapshot.access_assignments(relationship["id"]) or ():
+            container = (assignment.get("accessContainer") or {}).get("accessContainerId") or ""
+            if container.lower() == principal_id.lower():
+                return relationship
+    return None
+
+
+def partner_standing(snapshot: TenantSnapshot, tenant_id: str) -> list[str]:
+    """What in this tenant makes ``tenant_id`` a known partner: a service-provider entry in the
+    cross-tenant access settings, a GDAP relationship still in force, a DAP or reseller contract.
+    Empty when nothing does: that tenant's access is unexplained."""
+    key = tenant_id.lower()
+    reasons = []
+    if any(
+        (e.get("tenantId") or "").lower() == key and e.get("isServiceProvider") for e in snapshot.cross_tenant_partners
+    ):
+        reasons.append("a service provider in the cross-tenant access settings")
+    reasons += [
+        f"GDAP relationship {r.get('displayName') or r['id']}"
+        for r in snapshot.delegated_admin_relationships
+        if (_relationship_partner(snapshot, r).tenant_id or "").lower() == key
+        and (r.get("status") or "").lower() not in ("expired", "terminated")
+    ]
+    reasons += [
+        f"{c.get('contractType') or 'partner'} contract (DAP)"
+        for c in snapshot.contracts
+        if (c.get("customerId") or "").lower() == key
+    ]
+    return reasons
+
+
+def foreign_partner_tenant(snapshot: TenantSnapshot, principal_id: str) -> str | None:
+    """The home tenant of a principal of another tenant: as Graph named it, else the partner of the
+    GDAP relationship that assigned it its roles; None when nothing says."""
+    record = snapshot.foreign_principal(principal_id) or {}
     if record.get("tenantId"):
-        partner = partners.get(record["tenantId"])
-    elif relationship is not None:
-        partner = _relationship_partner(snapshot, relationship)
-        partner = partners.get(partner.tenant_id) if partner.tenant_id else partner
-    else:
-        partner = _Partner(None, "Unknown partner")
+        return record["tenantId"]
+    relationship = foreign_relationship(snapshot, principal_id)
+    return _relationship_partner(snapshot, relationship).tenant_id if relationship is not None else None
+
+
+def _foreign_subject(snapshot: TenantSnapshot, principal_id: str, grants: list[_Grant], partners: _Partners) -> Subject:
+    record = snapshot.foreign_principal(principal_id) or {}
+    relationship = foreign_relationship(snapshot, principal_id)
+    tenant_id = foreign_partner_tenant(snapshot, principal_id)
+    partner = partners.get(tenant_id) if tenant_id else _Partner(None, "Unknown partner")
     role_names = sorted({snapshot.role_name(g.role_definition_id) for g in grants if g.role_definition_id})
+    group = record.get("displayName")
     rows = {
-        "Type": "Principal from another tenant (cannot be expanded)",
+        "Type": "Principal from another tenant (a partner's security group)" if group or tenant_id
+        else "Principal from another tenant (cannot be expanded)",
         "Roles": evidence.listing(role_names) or "unknown",
         "Partner tenant": _tenant_label(partner.tenant_id, partners),
     }
+    if group:
+        rows["Group"] = evidence.shorten(group)
+    if tenant_id:
+        rows["Partner standing"] = evidence.shorten(
+            "; ".join(partner_standing(snapshot, tenant_id)) or "no service-provider entry, relationship or contract"
+        )
     if relationship is not None:
         rows["GDAP relationship"] = evidence.shorten(
             f"{relationship.get('displayName') or relationship['id']} ({relationship.get('status') or 'unknown'})"
         )
     rows["Object id"] = principal_id
-    title = f"{partner.name} — foreign principal holding {evidence.listing(role_names, 60) or 'a role'}"
+    holder = f"group {group}" if group else "foreign principal"
+    title = f"{partner.name} — {holder} holding {evidence.listing(role_names, 60) or 'a role'}"
     return _partner_subject(f"partner:foreign:{principal_id}", title, partner, rows)
 
 
-__all__ = ["HIGH_PRIVILEGE_PERMISSIONS", "MICROSOFT_TENANTS", "subjects_from_snapshot"]
+__all__ = [
+    "HIGH_PRIVILEGE_PERMISSIONS",
+    "MICROSOFT_TENANTS",
+    "foreign_partner_tenant",
+    "foreign_relationship",
+    "partner_standing",
+    "subjects_from_snapshot",
+]

@@ -4,9 +4,10 @@ The order of work follows what each step needs to know:
 1. tenant-wide lists, each paged to its end: role definitions, direct role assignments *and* PIM
    schedule instances (all with ``$expand=principal``), deleted users, risky users, contracts,
    cross-tenant partners, service principals, SKUs, the organization, the email activity report;
-2. principals that could not be expanded are looked up: a 404 ``Request_ResourceNotFound`` means the
-   principal lives in another tenant (a partner's GDAP/DAP group) and becomes a ``foreignPrincipals``
-   record, not a failure;
+2. principals of other tenants (a partner's GDAP/DAP security group) become ``foreignPrincipals`` records,
+   not failures: ``$expand=principal`` names their home tenant (``organizationId``) and their name, and a
+   principal Graph did not expand is looked up, where a 404 ``Request_ResourceNotFound`` means it lives
+   elsewhere too; their tenants are named through ``findTenantInformationByTenantId`` with the partners';
 3. role-holding groups are expanded to their transitive members;
 4. everything asked per privileged user, per reviewed app and per partner tenant goes out in ``$batch``
    requests of 20, so the request count grows with ⌈items / 20⌉ instead of with the items.
@@ -25,7 +26,7 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -34,6 +35,7 @@ from msgraph import GraphServiceClient
 from checks.graph.batching import BatchRequest, BatchResponse, GraphError, GraphReader
 from checks.graph.client import DEFAULT_RETRY, RetrySettings
 from checks.graph.reports import names_concealed, parse_email_activity
+from checks.registry import SIGN_IN_WINDOW_DAYS
 from checks.snapshot import GraphObject, TenantSnapshot
 from checks.subjects import MICROSOFT_TENANTS
 
@@ -41,7 +43,7 @@ log = logging.getLogger(__name__)
 
 USER_PROPERTIES = (
     "id", "displayName", "userPrincipalName", "mail", "userType", "accountEnabled", "onPremisesSyncEnabled",
-    "assignedLicenses", "signInActivity", "createdDateTime", "externalUserState",
+    "onPremisesImmutableId", "assignedLicenses", "signInActivity", "createdDateTime", "externalUserState",
 )
 ROLE_DEFINITION_PROPERTIES = ("id", "templateId", "displayName", "description", "isBuiltIn", "isEnabled")
 SERVICE_PRINCIPAL_PROPERTIES = (
@@ -51,7 +53,7 @@ SERVICE_PRINCIPAL_PROPERTIES = (
 DELETED_USER_PROPERTIES = ("id", "displayName", "userPrincipalName", "mail", "userType", "deletedDateTime")
 MEMBER_PROPERTIES = ("id", "displayName", "userPrincipalName")
 MANAGER_PROPERTIES = ("id", "displayName", "userPrincipalName", "mail")
-SIGN_INS_PER_USER = 50
+SIGN_INS_PER_PAGE = 50
 
 # Data that exists only with an Entra ID licence; a 403 for it is "not in this tenant", not a failure.
 LICENCE_GATED: Mapping[str, str] = {
@@ -91,18 +93,18 @@ _NOT_FOUND = "Request_ResourceNotFound"
 _USER = "#microsoft.graph.user"
 _GROUP = "#microsoft.graph.group"
 _SERVICE_PRINCIPAL = "#microsoft.graph.servicePrincipal"
-# Per-object collections, the noun a `missing` entry counts them in, and whether their answers page.
-_PER_OBJECT: Mapping[str, tuple[str, bool]] = {
-    "users": ("users", False),
-    "userRegistrationDetails": ("users", False),
-    "emailMethods": ("users", True),
-    "phoneMethods": ("users", True),
-    "signIns": ("users", False),  # the most recent page is the point; older sign-ins are not wanted
-    "appRoleAssignments": ("service principals", True),
-    "oauth2PermissionGrants": ("service principals", True),
-    "tenantInformation": ("tenants", False),
-    "foreignPrincipals": ("unexpanded principals", False),
-    "managers": ("reviewers", False),
+# Per-object collections and the noun a `missing` entry counts them in.
+_PER_OBJECT: Mapping[str, str] = {
+    "users": "users",
+    "userRegistrationDetails": "users",
+    "emailMethods": "users",
+    "phoneMethods": "users",
+    "signIns": "users",
+    "appRoleAssignments": "service principals",
+    "oauth2PermissionGrants": "service principals",
+    "tenantInformation": "tenants",
+    "foreignPrincipals": "unexpanded principals",
+    "managers": "reviewers",
 }
 
 
@@ -206,7 +208,7 @@ class _Run:
             return
         failed = sum(outcome.failures.values())
         if failed:
-            noun = _PER_OBJECT[key][0]
+            noun = _PER_OBJECT[key]
             reasons = ", ".join(sorted(outcome.failures))
             self.missing.append(f"{key}: {failed} of {outcome.asked} {noun} failed ({reasons})")
 
@@ -256,12 +258,14 @@ class _Run:
         deleted_ids.update(
             g["principalId"].lower() for g in grants if (g.get("principal") or {}).get("deletedDateTime")
         )
+        homes = self.foreign_homes(grants, deleted_ids)
+        not_here = deleted_ids | homes.keys()
         principals = {
             g["principalId"].lower(): g["principal"]
             for g in grants
-            if g.get("principal") and g["principalId"].lower() not in deleted_ids
+            if g.get("principal") and g["principalId"].lower() not in not_here
         }
-        foreign = await self.resolve_unexpanded(grants, principals, deleted_ids)
+        foreign = await self.resolve_unexpanded(grants, principals, deleted_ids, homes)
         groups = _unique(p for p in principals.values() if p.get("@odata.type") == _GROUP)
         members = await self.expand_groups(groups)
 
@@ -279,6 +283,7 @@ class _Run:
         other_tenants = _unique_ids(
             [c.get("customerId") or "" for c in contracts or []]
             + [p.get("tenantId") or "" for p in partners or []]
+            + [f.get("tenantId") or "" for f in foreign]
             + [sp.get("appOwnerOrganizationId") or "" for sp in reviewed_apps if self.is_partner_app(sp)],
             exclude={self.own_tenant, ""},
         )
@@ -290,7 +295,7 @@ class _Run:
         }
         per_object = await self.read_per_object(
             user_ids, [r for r in reviewers if r.lower() not in known_names], reviewers,
-            [sp["id"] for sp in reviewed_apps], other_tenants,
+            [sp["id"] for sp in reviewed_apps], other_tenants, now - timedelta(days=SIGN_IN_WINDOW_DAYS),
         )
 
         users = per_object["users"]
@@ -358,34 +363,51 @@ class _Run:
             return None
         return parse_email_activity(content)
 
+    def foreign_homes(self, grants: list[dict[str, Any]], deleted_ids: set[str]) -> dict[str, GraphObject]:
+        """Principals that say they live in another tenant, by lower-case id: what ``$expand=principal``
+        shows of a partner's GDAP/DAP group (its ``organizationId``, name and type), or the assignment's
+        ``principalOrganizationId``. Each maps to ``{tenantId, displayName?, @odata.type?}``."""
+        homes: dict[str, GraphObject] = {}
+        for grant in grants:
+            pid = grant["principalId"].lower()
+            principal = grant.get("principal") or {}
+            home = (grant.get("principalOrganizationId") or principal.get("organizationId") or "").lower()
+            if not home or home == self.own_tenant or pid in deleted_ids:
+                continue
+            known = {k: principal[k] for k in ("@odata.type", "displayName") if principal.get(k)}
+            homes[pid] = {**homes.get(pid, {}), **known, "tenantId": home}
+        return homes
+
     async def resolve_unexpanded(
-        self, grants: list[dict[str, Any]], principals: dict[str, GraphObject], deleted_ids: set[str]
+        self, grants: list[dict[str, Any]], principals: dict[str, GraphObject], deleted_ids: set[str],
+        homes: Mapping[str, GraphObject],
     ) -> list[dict[str, Any]]:
-        """Look up principals Graph did not expand: found ones join ``principals``; a 404 means another
-        tenant's principal (a partner's GDAP or DAP group), recorded once per role and scope it holds."""
+        """The principals of other tenants, recorded once per role and scope they hold: those whose home
+        tenant Graph named (``homes``), and those Graph did not expand at all, looked up one by one: a
+        found one joins ``principals``, a 404 means another tenant's principal whose home is unknown."""
         unexpanded = _unique_ids(
-            [g["principalId"] for g in grants if g["principalId"].lower() not in principals], exclude=deleted_ids
+            [g["principalId"] for g in grants if g["principalId"].lower() not in principals],
+            exclude=deleted_ids | homes.keys(),
         )
-        if not unexpanded:
-            return []
-        answers = await self.reader.batch([BatchRequest(pid, f"/directoryObjects/{pid}") for pid in unexpanded])
-        outcome = _Outcome(asked=len(unexpanded))
-        foreign_ids = set()
-        for pid in unexpanded:
-            answer = answers[pid]
-            if answer.ok and isinstance(answer.body, dict):
-                principals[pid.lower()] = _plain(answer.body)
-                outcome.ok += 1
-            elif answer.status == 404:
-                foreign_ids.add(pid.lower())
-                outcome.ok += 1
-            else:
-                outcome.failures[answer.error().describe()] += 1
-        self.account("foreignPrincipals", outcome)
+        foreign: dict[str, GraphObject] = dict(homes)
+        if unexpanded:
+            answers = await self.reader.batch([BatchRequest(pid, f"/directoryObjects/{pid}") for pid in unexpanded])
+            outcome = _Outcome(asked=len(unexpanded))
+            for pid in unexpanded:
+                answer = answers[pid]
+                if answer.ok and isinstance(answer.body, dict):
+                    principals[pid.lower()] = _plain(answer.body)
+                    outcome.ok += 1
+                elif answer.status == 404:
+                    foreign[pid.lower()] = {"error": _NOT_FOUND}
+                    outcome.ok += 1
+                else:
+                    outcome.failures[answer.error().describe()] += 1
+            self.account("foreignPrincipals", outcome)
         records: dict[tuple[str, str, str], dict[str, Any]] = {}
         for grant in grants:
             pid = grant["principalId"]
-            if pid.lower() not in foreign_ids:
+            if pid.lower() not in foreign:
                 continue
             scope = grant.get("directoryScopeId") or "/"
             records.setdefault(
@@ -395,7 +417,7 @@ class _Run:
                     "roleDefinitionId": grant["roleDefinitionId"],
                     "directoryScopeId": scope,
                     "assignmentId": grant["id"],
-                    "error": _NOT_FOUND,
+                    **foreign[pid.lower()],
                 },
             )
         return list(records.values())
@@ -426,10 +448,13 @@ class _Run:
 
     async def read_per_object(
         self, user_ids: list[str], other_people: list[str], reviewers: list[str], app_ids: list[str],
-        tenant_ids: list[str],
+        tenant_ids: list[str], sign_ins_since: datetime,
     ) -> dict[str, Any]:
         """Every per-user, per-reviewer, per-app and per-tenant request, batched together 20 at a time.
-        ``other_people`` are reviewers who hold no role, read as users too so the policy's names resolve."""
+        ``other_people`` are reviewers who hold no role, read as users too so the policy's names resolve.
+        Sign-ins are asked for the checks' window only (``sign_ins_since``) and read to the last page,
+        so a busy admin's week is seen whole however many sign-ins it holds."""
+        since = sign_ins_since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         requests = [
             BatchRequest(("users", name), _user_url(quote(name, safe="@"), USER_PROPERTIES)) for name in other_people
         ]
@@ -448,7 +473,8 @@ class _Run:
                 BatchRequest(("phoneMethods", uid), f"/users/{uid}/authentication/phoneMethods"),
                 BatchRequest(
                     ("signIns", uid),
-                    "/auditLogs/signIns?$filter=" + quote(f"userId eq '{uid}'") + f"&$top={SIGN_INS_PER_USER}",
+                    "/auditLogs/signIns?$filter=" + quote(f"userId eq '{uid}' and createdDateTime ge {since}")
+                    + f"&$top={SIGN_INS_PER_PAGE}",
                 ),
             ]
         for sid in app_ids:
@@ -486,7 +512,7 @@ class _Run:
                 continue
             body = answer.body if isinstance(answer.body, dict) else {}
             try:
-                values = await self.values_of(kind, body)
+                values = await self.values_of(body)
             except GraphError as error:
                 outcome.failures[error.describe()] += 1
                 continue
@@ -499,6 +525,14 @@ class _Run:
                 lists[kind].extend(values)
             else:
                 keyed[kind][owner] = tuple(values)
+        unknown = [
+            name for name in other_people if "@" in name and answers[("users", name)].status == 404
+        ]
+        if unknown:  # a policy may name people by mail address rather than sign-in name
+            found, managers, failures = await self.people_by_mail(unknown)
+            lists["users"] += found
+            keyed["managers"].update(managers)
+            outcomes["users"].failures.update(failures)
         for kind in ("users", "userRegistrationDetails", "emailMethods", "phoneMethods", "signIns", "managers"):
             if outcomes[kind].asked:
                 self.account(kind, outcomes[kind])
@@ -520,11 +554,48 @@ class _Run:
             "signIns": keyed["signIns"],
         }
 
-    async def values_of(self, kind: str, body: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """A collection answer's items, with its further pages when the collection is one we read whole."""
+    async def people_by_mail(
+        self, names: list[str]
+    ) -> tuple[list[dict[str, Any]], dict[str, tuple[GraphObject, ...]], Counter[str]]:
+        """(users, managers by name, failures) for names ``users/{name}`` did not know, looked up as mail
+        addresses; a name matching no user, or several, stays unresolved for the policy check to name."""
+        select = ",".join(p for p in USER_PROPERTIES if p != "signInActivity")  # reviewers, not admins
+        answers = await self.reader.batch([
+            BatchRequest(name, "/users?$filter=" + quote(f"mail eq '{name.replace(chr(39), chr(39) * 2)}'")
+                         + f"&$select={select}")
+            for name in names
+        ])
+        failures: Counter[str] = Counter()
+        users: dict[str, dict[str, Any]] = {}
+        for name in names:
+            answer = answers[name]
+            if not answer.ok:
+                failures[answer.error().describe()] += 1
+                continue
+            body = answer.body if isinstance(answer.body, dict) else {}
+            matches = body.get("value") or []
+            if len(matches) == 1 and not body.get("@odata.nextLink"):  # a further page means several people
+                users[name] = _plain(matches[0])
+        managers: dict[str, tuple[GraphObject, ...]] = {}
+        if users:
+            replies = await self.reader.batch([
+                BatchRequest(name, f"/users/{user['id']}/manager?$select={','.join(MANAGER_PROPERTIES)}")
+                for name, user in users.items()
+            ])
+            for name, reply in replies.items():
+                if reply.status == 404:
+                    managers[str(name)] = ()
+                elif reply.ok and isinstance(reply.body, dict):
+                    managers[str(name)] = (_plain(reply.body),)
+                else:
+                    failures[reply.error().describe()] += 1
+        return list(users.values()), managers, failures
+
+    async def values_of(self, body: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """A collection answer's items, with every further page (a single object has neither)."""
         values = list(body.get("value") or [])
         next_link = body.get("@odata.nextLink")
-        if next_link and _PER_OBJECT.get(kind, ("", False))[1]:
+        if next_link:
             values += await self.reader.list_all(next_link)
         return values
 
@@ -573,7 +644,7 @@ def _by_object_id(
     reviewer who is no user of this tenant has no entry (a 404 for them is no "manager not set")."""
     ids = {}
     for user in users:
-        for name in (user.get("id"), user.get("userPrincipalName")):
+        for name in (user.get("id"), user.get("userPrincipalName"), user.get("mail")):
             if name:
                 ids[name.lower()] = user["id"]
     return {ids[name.lower()]: managers for name, managers in per_reviewer.items() if name.lower() in ids}

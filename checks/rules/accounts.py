@@ -19,7 +19,8 @@ from checks.registry import (
     subject_finding,
 )
 from checks.rules.holders import admins, partner_subjects
-from checks.snapshot import GraphObject, TenantSnapshot
+from checks.snapshot import TenantSnapshot
+from checks.subjects import foreign_partner_tenant, foreign_relationship, partner_standing
 
 ADMIN_GUEST_OR_EXTERNAL = CheckMetadata(
     id="admin_guest_or_external",
@@ -43,13 +44,15 @@ ADMIN_GUEST_OR_EXTERNAL = CheckMetadata(
 
 ADMIN_SYNCED = CheckMetadata(
     id="admin_synced",
-    title="Admin account synced from on-premises",
+    title="Highly privileged admin account not cloud-only",
     severity=Severity.MEDIUM,
     subject_area="roles",
     rationale=(
         "An account synced from Active Directory is controlled by whoever controls the domain controllers "
         "and the sync server: compromising on-premises then gives cloud admin without touching Entra ID. "
-        "Privileged accounts should be separate, dedicated, cloud-only accounts."
+        "Privileged accounts should be separate, dedicated, cloud-only accounts. As in ScubaGear's "
+        "MS.AAD.7.3v1, this covers holders of CISA's highly privileged roles whose account has an "
+        "on-premises immutable id (synced or federated) or is synced now."
     ),
     remediation=(
         "Create a cloud-only admin account (name@tenant.onmicrosoft.com) for the person, move the role to "
@@ -58,6 +61,25 @@ ADMIN_SYNCED = CheckMetadata(
     seed="csp-partner-security-best-practices: Use separate, dedicated user accounts for Partner Center privileged "
     "users who have customer access.",
     scuba="MS.AAD.7.3v1",
+)
+
+OTHER_ADMIN_SYNCED = CheckMetadata(
+    id="other_admin_synced",
+    title="Admin account of another role not cloud-only",
+    severity=Severity.LOW,
+    subject_area="roles",
+    rationale=(
+        "The same risk as admin_synced for roles outside CISA's list of highly privileged roles: whoever "
+        "controls on-premises Active Directory controls this admin. ScubaGear's MS.AAD.7.3v1 does not "
+        "cover these roles, so they are reported here, without its id."
+    ),
+    remediation=(
+        "Create a cloud-only admin account for the person, move the role to it, and leave the synced account "
+        "for everyday work."
+    ),
+    seed="csp-partner-security-best-practices: Use separate, dedicated user accounts for Partner Center privileged "
+    "users who have customer access.",
+    scuba=None,
 )
 
 _MAIL_SEED = (
@@ -138,21 +160,33 @@ def admin_guest_or_external(
                 f"{message}; confirm the partner still needs it, or use GDAP",
             )
     for principal_id, subject in partner_subjects(subjects, "foreign"):
-        roles = evidence.listing(_foreign_roles(snapshot, principal_id), 80) or "a directory role"
-        relationship = _relationship_of(snapshot, principal_id)
+        yield _foreign_finding(snapshot, principal_id, subject)
+
+
+def _foreign_finding(snapshot: TenantSnapshot, principal_id: str, subject: Subject) -> FindingResult:
+    """Advice on a principal of another tenant, from what explains it: the GDAP relationship that assigned
+    it, else its home tenant's standing as a partner here (a service provider, a relationship, a
+    contract); "revoke" only when nothing does, naming the tenant whenever Graph said which it is."""
+    roles = evidence.listing(_foreign_roles(snapshot, principal_id), 80) or "a directory role"
+    group = (snapshot.foreign_principal(principal_id) or {}).get("displayName")
+    tenant_id = foreign_partner_tenant(snapshot, principal_id)
+    relationship = foreign_relationship(snapshot, principal_id)
+    if tenant_id and subject.partner_name:
+        message = f"{f'group {group}' if group else 'a principal'} of {subject.partner_name} holds {roles}"
+    else:
         message = f"principal of another tenant holds {roles}"
-        if relationship is not None:
-            name = relationship.get("displayName") or relationship["id"]
-            yield subject_finding(
-                ADMIN_GUEST_OR_EXTERNAL, subject, message, Advice.REVIEW,
-                f"{message} through GDAP relationship {name}; confirm that relationship is audited",
-                resource=subject.title,
-            )
-        else:
-            yield subject_finding(
-                ADMIN_GUEST_OR_EXTERNAL, subject, message, Advice.REVOKE,
-                f"{message}; no partner relationship in this snapshot explains it", resource=subject.title,
-            )
+    if relationship is not None:
+        name = relationship.get("displayName") or relationship["id"]
+        advice, reason = Advice.REVIEW, f"{message} through GDAP relationship {name}; confirm that relationship is audited"
+    elif tenant_id and (standing := partner_standing(snapshot, tenant_id)):
+        advice = Advice.REVIEW
+        reason = f"{message}; {subject.partner_name} is {' and '.join(standing)}: confirm this access is part of it"
+    elif tenant_id:
+        advice = Advice.REVOKE
+        reason = f"{message}; that tenant is no service provider, relationship or contract of this tenant"
+    else:
+        advice, reason = Advice.REVOKE, f"{message}; no partner relationship in this snapshot explains it"
+    return subject_finding(ADMIN_GUEST_OR_EXTERNAL, subject, message, advice, reason, resource=subject.title)
 
 
 def _foreign_roles(snapshot: TenantSnapshot, principal_id: str) -> list[str]:
@@ -169,14 +203,18 @@ def _foreign_roles(snapshot: TenantSnapshot, principal_id: str) -> list[str]:
     return sorted(roles)
 
 
-def _relationship_of(snapshot: TenantSnapshot, principal_id: str) -> GraphObject | None:
-    """The GDAP relationship that gave this partner security group its roles, if the snapshot knows it."""
-    for relationship in snapshot.delegated_admin_relationships:
-        for assignment in snapshot.access_assignments(relationship["id"]) or ():
-            container = (assignment.get("accessContainer") or {}).get("accessContainerId") or ""
-            if container.lower() == principal_id.lower():
-                return relationship
-    return None
+def not_cloud_only(user: Mapping[str, Any]) -> bool:
+    """ScubaGear's test (an on-premises immutable id: synced or federated), or sync switched on now."""
+    return bool(user.get("onPremisesImmutableId")) or user.get("onPremisesSyncEnabled") is True
+
+
+def _synced_findings(metadata: CheckMetadata, subjects: Sequence[Subject]) -> Iterator[FindingResult]:
+    for subject in subjects:
+        yield subject_finding(
+            metadata, subject, "account synced from on-premises Active Directory", Advice.REVIEW,
+            "synced from on-premises; move the role to a cloud-only admin account",
+            break_glass_note="a break-glass account must be cloud-only: check how this one is synced",
+        )
 
 
 @check(ADMIN_SYNCED)
@@ -184,14 +222,17 @@ def admin_synced(
     snapshot: TenantSnapshot, subjects: Sequence[Subject], settings: CheckSettings, now: datetime
 ) -> Iterator[FindingResult]:
     for admin in admins(snapshot, subjects):
-        if admin.user.get("onPremisesSyncEnabled") is not True:
-            continue
-        for subject in admin.roles:
-            yield subject_finding(
-                ADMIN_SYNCED, subject, "account synced from on-premises Active Directory", Advice.REVIEW,
-                "synced from on-premises; move the role to a cloud-only admin account",
-                break_glass_note="a break-glass account must be cloud-only: check how this one is synced",
-            )
+        if not_cloud_only(admin.user):
+            yield from _synced_findings(ADMIN_SYNCED, admin.split_by_scubagear()[0])
+
+
+@check(OTHER_ADMIN_SYNCED)
+def other_admin_synced(
+    snapshot: TenantSnapshot, subjects: Sequence[Subject], settings: CheckSettings, now: datetime
+) -> Iterator[FindingResult]:
+    for admin in admins(snapshot, subjects):
+        if not_cloud_only(admin.user):
+            yield from _synced_findings(OTHER_ADMIN_SYNCED, admin.split_by_scubagear()[1])
 
 
 def mailbox_licences(user: Mapping[str, Any], skus: Mapping[str, Mapping[str, Any]]) -> list[str]:

@@ -1,8 +1,14 @@
-"""How highly privileged roles are held: standing (permanent active) versus just-in-time (PIM-eligible)."""
+"""How highly privileged roles are held: standing (permanent active) versus just-in-time (PIM-eligible).
+
+MS.AAD.7.4v1 is cited only for ScubaGear's own list of highly privileged roles; permanent holdings of the
+other roles accessbot treats as privileged (Helpdesk, Security, Authentication Administrator, ...) are a
+separate check with no ScubaGear id, so a tenant with sixty permanent helpdesk agents is not reported as
+sixty breaches of a baseline that does not cover them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
 from bot.engine.model import Subject, SubjectKind
@@ -15,7 +21,7 @@ from checks.registry import (
     check,
     subject_finding,
 )
-from checks.rules.holders import is_highly_privileged
+from checks.rules.holders import OTHER_PRIVILEGED_ROLES, is_scubagear_privileged
 from checks.snapshot import TenantSnapshot
 
 PRIVILEGED_ROLE_PERMANENT = CheckMetadata(
@@ -39,21 +45,61 @@ PRIVILEGED_ROLE_PERMANENT = CheckMetadata(
     scuba="MS.AAD.7.4v1",
 )
 
+OTHER_PRIVILEGED_ROLE_PERMANENT = CheckMetadata(
+    id="other_privileged_role_permanent",
+    title="Permanent assignment of another privileged role",
+    severity=Severity.MEDIUM,
+    subject_area="roles",
+    rationale=(
+        "Roles outside CISA's list of highly privileged roles still reset other people's credentials, "
+        "change security policy or manage billing (Helpdesk, Authentication, Security Administrator, ...); "
+        "held permanently, they are standing privilege an attacker can use at once. ScubaGear's MS.AAD.7.4v1 "
+        "does not cover them, so they are reported here, without its id."
+    ),
+    remediation=(
+        "Make the assignment PIM-eligible with an end date where the tenant has Entra ID P2, or confirm the "
+        "person needs the role every day."
+    ),
+    seed="csp-partner-security-best-practices: If you have Microsoft Entra ID P2, use Privileged Identity "
+    "Management (PIM) to enforce just-in-time (JIT) access.",
+    scuba=None,
+)
+
+
+def _permanent_holdings(
+    snapshot: TenantSnapshot, subjects: Sequence[Subject], in_scope: Callable[[str | None], bool]
+) -> Iterator[Subject]:
+    """Permanent active holdings, by a user or group, of a role ``in_scope``. An app's role is left to
+    the partner and app review: an app cannot activate an eligible role, so PIM is no remedy there."""
+    for subject in sorted(subjects, key=lambda s: s.key):
+        if subject.kind is not SubjectKind.ROLE_ASSIGNMENT or not subject.permanent or not in_scope(subject.role_id):
+            continue
+        if subject.holder_ids and snapshot.service_principal(subject.holder_ids[0]) is not None:
+            continue
+        yield subject
+
 
 @check(PRIVILEGED_ROLE_PERMANENT)
 def privileged_role_permanent(
     snapshot: TenantSnapshot, subjects: Sequence[Subject], settings: CheckSettings, now: datetime
 ) -> Iterator[FindingResult]:
-    """Permanent active holdings of a highly privileged role by a user or group. An app's role is left
-    to the partner and app review: an app cannot activate an eligible role, so PIM is no remedy there."""
-    for subject in sorted(subjects, key=lambda s: s.key):
-        if subject.kind is not SubjectKind.ROLE_ASSIGNMENT or not subject.permanent:
-            continue
-        if not is_highly_privileged(subject.role_id):
-            continue
-        if subject.holder_ids and snapshot.service_principal(subject.holder_ids[0]) is not None:
-            continue
+    """ScubaGear's highly privileged roles only (MS.AAD.7.4v1)."""
+    for subject in _permanent_holdings(snapshot, subjects, is_scubagear_privileged):
         yield subject_finding(
             PRIVILEGED_ROLE_PERMANENT, subject, f"{subject.role_name} is permanently active", Advice.REVIEW,
             "permanent active assignment; make it PIM-eligible (just-in-time)",
+        )
+
+
+@check(OTHER_PRIVILEGED_ROLE_PERMANENT)
+def other_privileged_role_permanent(
+    snapshot: TenantSnapshot, subjects: Sequence[Subject], settings: CheckSettings, now: datetime
+) -> Iterator[FindingResult]:
+    def in_scope(role_id: str | None) -> bool:
+        return (role_id or "").lower() in OTHER_PRIVILEGED_ROLES
+
+    for subject in _permanent_holdings(snapshot, subjects, in_scope):
+        yield subject_finding(
+            OTHER_PRIVILEGED_ROLE_PERMANENT, subject, f"{subject.role_name} is permanently active", Advice.REVIEW,
+            "permanent active assignment; make it PIM-eligible or confirm it is needed every day",
         )

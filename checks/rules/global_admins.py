@@ -1,5 +1,7 @@
 """How many people hold Global Administrator: at least two, at most eight (CISA ScubaGear MS.AAD.7.1v1).
 
+The bounds are ScubaGear's and fixed: findings citing MS.AAD.7.1v1 must mean what the policy means.
+
 What is counted, and why: every distinct user of this tenant holding the role active or PIM-eligible,
 directly or through a role-assignable group, break-glass accounts and guests included. That is
 ScubaGear's count (all permanent and eligible users holding the role) and Microsoft's (emergency
@@ -29,6 +31,11 @@ from checks.registry import (
 )
 from checks.rules.holders import GLOBAL_ADMINISTRATOR, Admin, admins
 from checks.snapshot import TenantSnapshot
+
+# MS.AAD.7.1v1: "A minimum of two users and a maximum of eight users SHALL be provisioned with the Global
+# Administrator role."
+SCUBAGEAR_MIN_GLOBAL_ADMINS = 2
+SCUBAGEAR_MAX_GLOBAL_ADMINS = 8
 
 # Collections the count is built from; when one of them failed, the count may be short.
 _ROLE_COLLECTIONS = frozenset(
@@ -101,11 +108,11 @@ def global_admins_too_few(
     snapshot: TenantSnapshot, subjects: Sequence[Subject], settings: CheckSettings, now: datetime
 ) -> Iterator[FindingResult]:
     holders = global_admins(snapshot, subjects)
-    if len(holders) >= settings.min_global_admins or not _count_is_complete(snapshot, subjects):
+    if len(holders) >= SCUBAGEAR_MIN_GLOBAL_ADMINS or not _count_is_complete(snapshot, subjects):
         return
     yield FindingResult(
         GLOBAL_ADMINS_TOO_FEW, None, snapshot.tenant_name, _named(holders),
-        f"recommended: assign Global Administrator to at least {settings.min_global_admins} people "
+        f"recommended: assign Global Administrator to at least {SCUBAGEAR_MIN_GLOBAL_ADMINS} people "
         "(a break-glass account counts) so one lost account cannot lock the tenant out",
     )
 
@@ -115,13 +122,13 @@ def global_admins_too_many(
     snapshot: TenantSnapshot, subjects: Sequence[Subject], settings: CheckSettings, now: datetime
 ) -> Iterator[FindingResult]:
     holders = global_admins(snapshot, subjects)
-    if len(holders) <= settings.max_global_admins:
+    if len(holders) <= SCUBAGEAR_MAX_GLOBAL_ADMINS:
         return
     yield FindingResult(
         GLOBAL_ADMINS_TOO_MANY, None, snapshot.tenant_name, _named(holders),
         recommend(
             Advice.REVIEW,
-            f"{len(holders)} Global Administrators, at most {settings.max_global_admins}; "
+            f"{len(holders)} Global Administrators, at most {SCUBAGEAR_MAX_GLOBAL_ADMINS}; "
             "give the others least-privileged roles",
         ),
     )

@@ -48,13 +48,14 @@ ADMIN_MFA_MISSING = CheckMetadata(
 
 ADMIN_MFA_NOT_PHISHING_RESISTANT = CheckMetadata(
     id="admin_mfa_not_phishing_resistant",
-    title="Admin without phishing-resistant MFA",
+    title="Highly privileged admin without phishing-resistant MFA",
     severity=Severity.HIGH,
     subject_area="roles",
     rationale=(
         "Push notifications, codes and phone calls can be relayed by an adversary-in-the-middle phishing "
-        "site; FIDO2 keys, passkeys and Windows Hello are bound to the sign-in origin and cannot. An admin "
-        "with no MFA at all is reported by admin_mfa_missing instead, not twice."
+        "site; FIDO2 keys, device-bound passkeys and Windows Hello are bound to the sign-in origin and "
+        "cannot. As in ScubaGear's MS.AAD.3.6v1, this covers CISA's highly privileged roles. An admin with "
+        "no MFA at all is reported by admin_mfa_missing instead, not twice."
     ),
     remediation=(
         "Have the admin register a FIDO2 security key, a passkey or Windows Hello for Business, then require "
@@ -64,6 +65,26 @@ ADMIN_MFA_NOT_PHISHING_RESISTANT = CheckMetadata(
     "administrators, review of devices registered for use with MFA, and minimizing the use of standing "
     "high-privilege access.",
     scuba="MS.AAD.3.6v1",
+)
+
+OTHER_ADMIN_MFA_NOT_PHISHING_RESISTANT = CheckMetadata(
+    id="other_admin_mfa_not_phishing_resistant",
+    title="Admin of another role without phishing-resistant MFA",
+    severity=Severity.MEDIUM,
+    subject_area="roles",
+    rationale=(
+        "Microsoft asks for phishing-resistant MFA for every administrator, not only for the highly "
+        "privileged roles ScubaGear's MS.AAD.3.6v1 covers; admins of the other roles are reported here, "
+        "without its id."
+    ),
+    remediation=(
+        "Have the admin register a FIDO2 security key, a device-bound passkey or Windows Hello for Business, "
+        "then require the 'Phishing-resistant MFA' authentication strength for their role."
+    ),
+    seed="customer-security-best-practices: We strongly encourage the use of phishing-resistant MFA for all tenant "
+    "administrators, review of devices registered for use with MFA, and minimizing the use of standing "
+    "high-privilege access.",
+    scuba=None,
 )
 
 
@@ -114,20 +135,36 @@ def admin_mfa_missing(
             )
 
 
-@check(ADMIN_MFA_NOT_PHISHING_RESISTANT)
-def admin_mfa_not_phishing_resistant(
-    snapshot: TenantSnapshot, subjects: Sequence[Subject], settings: CheckSettings, now: datetime
-) -> Iterator[FindingResult]:
-    """An admin with MFA whose methods include nothing phishing-resistant."""
+def _without_phishing_resistant(snapshot: TenantSnapshot, subjects: Sequence[Subject]) -> Iterator[tuple[Admin, str]]:
+    """(admin, message) for each admin with MFA whose methods include nothing phishing-resistant."""
     for admin in admins(snapshot, subjects):
         registration = snapshot.registration(admin.id)
         if registration is None or _exempt(snapshot, admin) or not second_factors(registration):
             continue
         if evidence.phishing_resistant(registration) == "yes":
             continue
-        message = f"MFA by {evidence.mfa_methods(registration)} only, none phishing-resistant"
-        for subject in admin.roles:
+        yield admin, f"MFA by {evidence.mfa_methods(registration)} only, none phishing-resistant"
+
+
+@check(ADMIN_MFA_NOT_PHISHING_RESISTANT)
+def admin_mfa_not_phishing_resistant(
+    snapshot: TenantSnapshot, subjects: Sequence[Subject], settings: CheckSettings, now: datetime
+) -> Iterator[FindingResult]:
+    for admin, message in _without_phishing_resistant(snapshot, subjects):
+        for subject in admin.split_by_scubagear()[0]:
             yield subject_finding(
                 ADMIN_MFA_NOT_PHISHING_RESISTANT, subject, message, Advice.REVIEW,
+                "no phishing-resistant method; register a FIDO2 key or passkey",
+            )
+
+
+@check(OTHER_ADMIN_MFA_NOT_PHISHING_RESISTANT)
+def other_admin_mfa_not_phishing_resistant(
+    snapshot: TenantSnapshot, subjects: Sequence[Subject], settings: CheckSettings, now: datetime
+) -> Iterator[FindingResult]:
+    for admin, message in _without_phishing_resistant(snapshot, subjects):
+        for subject in admin.split_by_scubagear()[1]:
+            yield subject_finding(
+                OTHER_ADMIN_MFA_NOT_PHISHING_RESISTANT, subject, message, Advice.REVIEW,
                 "no phishing-resistant method; register a FIDO2 key or passkey",
             )

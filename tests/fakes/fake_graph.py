@@ -1,9 +1,12 @@
 """A local Microsoft Graph v1.0 for generated tenants, speaking Graph's wire format over aiohttp.
 
 What it reproduces, because the collector depends on each: collections as ``{"value": [...]}`` paged
-with ``@odata.nextLink`` (``$top``, ``$skiptoken``); ``$select`` (users without it return only default
+with ``@odata.nextLink`` (``$top``, ``$skiptoken``) — every list, and never more than ``page_size`` items
+to a page whatever ``$top`` asks, as Graph pages server-side, so a reader that trusts ``$top`` to avoid
+paging loses items here as it would there; ``$select`` (users without it return only default
 properties; ``signInActivity`` needs a premium tenant); ``$expand=principal`` on role listings (a
-principal of another tenant expands to null and answers 404 ``Request_ResourceNotFound``); ``$batch``
+partner's group living in another tenant expands to what Graph shows of it, its ``organizationId`` and
+name, or to null, and a direct lookup of it answers 404 ``Request_ResourceNotFound``); ``$batch``
 of at most 20 with inner status/headers/body; the email activity report as a 302 to a CSV download;
 Graph's error envelope. Faults are injected per path pattern: 429 with Retry-After and 503 (at the top
 level, inside batches, or both), slow answers, and 403 for licence-gated data in non-premium tenants.
@@ -284,6 +287,13 @@ class FakeGraph:
                     return _not_found(gid)
                 members = [_member(tenant, m, select) for m in tenant.group_members.get(gid, [])]
                 return self._page(base, path, query, members, "directoryObjects")
+            case ["users"]:
+                by_mail = re.fullmatch(r"mail eq '(.*)'", q.get("$filter", ""))
+                wanted_mail = by_mail.group(1).replace("''", "'").lower() if by_mail else None
+                users = [u for u in tenant.users.values() if wanted_mail is None or (u.get("mail") or "").lower() == wanted_mail]
+                if gated and "signInActivity" in select:
+                    return Reply(403, _error(*_LICENCE))
+                return self._page(base, path, query, [_project(u, select or list(_USER_DEFAULT)) for u in users], "users")
             case ["users", uid]:
                 user = _user(tenant, uid)
                 if user is None:
@@ -306,9 +316,11 @@ class FakeGraph:
             case ["auditLogs", "signIns"]:
                 if gated:
                     return Reply(403, _error(*_LICENCE))
-                wanted = re.fullmatch(r"userId eq '(.*)'", q.get("$filter", ""))
+                wanted = re.fullmatch(r"userId eq '([^']*)'(?: and createdDateTime ge (\S+))?", q.get("$filter", ""))
                 entries = tenant.sign_ins.get(wanted.group(1), []) if wanted else [
                     s for per_user in tenant.sign_ins.values() for s in per_user]
+                if wanted and wanted.group(2):  # ISO timestamps in one format compare as text
+                    entries = [s for s in entries if s["createdDateTime"] >= wanted.group(2)]
                 return self._page(base, path, query, entries, "auditLogs/signIns")
             case ["tenantRelationships", call] if call.startswith("findTenantInformationByTenantId("):
                 asked = re.fullmatch(r"findTenantInformationByTenantId\(tenantId='(.*)'\)", call)
@@ -326,7 +338,7 @@ class FakeGraph:
 
     def _page(self, base: str, path: str, query: list[tuple[str, str]], items: list[Any], context: str) -> Reply:
         q = dict(query)
-        size = min(int(q.get("$top") or self.page_size), 999)
+        size = min(int(q.get("$top") or self.page_size), self.page_size, 999)
         start = int(q.get("$skiptoken") or 0)
         body: dict[str, Any] = {"@odata.context": f"{base}/$metadata#{context}", "value": items[start : start + size]}
         if start + size < len(items):
@@ -336,7 +348,7 @@ class FakeGraph:
 
     def _expanded(self, tenant: GeneratedTenant, item: dict[str, Any]) -> dict[str, Any]:
         principal_id = item["principalId"]
-        found = _directory_object(tenant, principal_id)
+        found = _directory_object(tenant, principal_id) or tenant.foreign_principals.get(principal_id)
         if found is None and principal_id in tenant.deleted_users:
             found = {"@odata.type": "#microsoft.graph.user", **tenant.deleted_users[principal_id]}
         return {**item, "principal": found}

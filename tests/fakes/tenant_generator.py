@@ -2,7 +2,8 @@
 
 Every tenant holds: privileged users spread over built-in roles with one role held by many (paging),
 PIM-eligible and activated holders, active assignments Graph lists without a PIM schedule instance,
-a role-assignable group, a partner's GDAP group that cannot be expanded (foreign principal), a deleted
+a role-assignable group, a partner's GDAP group that lives in the partner's tenant (foreign principal,
+named by ``$expand=principal``) and a foreign principal nothing explains (not expandable at all), a deleted
 user still holding a role, guest admins from a partner, partner apps with application and delegated
 permissions, a DAP contract and a cross-tenant service-provider entry. Objects are built in Graph's
 v1.0 JSON shapes; the generator also records the truth a collector must find (``privileged_user_ids``...).
@@ -115,6 +116,8 @@ class GeneratedTenant:
     app_role_assignments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     oauth2_permission_grants: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     tenant_directory: dict[str, dict[str, Any]] = field(default_factory=dict)  # findTenantInformationByTenantId
+    # What $expand=principal shows of principals living in other tenants (a directory lookup answers 404).
+    foreign_principals: dict[str, dict[str, Any]] = field(default_factory=dict)
     email_activity: list[dict[str, Any]] = field(default_factory=list)
     delegated_admin_relationships: list[dict[str, Any]] = field(default_factory=list)
     access_assignments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -176,9 +179,11 @@ def generate_tenant(
     name: str = "Contoso",
     gdap_partner: Partner | None = None,
     gdap_group_id: str | None = None,
+    gdap_group_name: str = "GDAP Tier2 Admins",
 ) -> GeneratedTenant:
-    """A customer tenant of ``shape``. ``gdap_partner`` / ``gdap_group_id`` name the CSP partner whose
-    security group holds Global Administrator here (generated when not given)."""
+    """A customer tenant of ``shape``. ``gdap_partner`` / ``gdap_group_id`` / ``gdap_group_name`` name the
+    CSP partner whose security group holds Global Administrator here (generated when not given); a
+    second foreign principal, from a tenant nothing here names, holds User Administrator."""
     if shape.privileged_users < shape.group_members + shape.guests + 2:
         raise ValueError("privileged_users must leave room for group members, guests and direct holders")
     rng = random.Random(shape.seed)
@@ -203,7 +208,7 @@ def generate_tenant(
     ]
     _organization_and_skus(tenant, csp)
     _people(tenant, shape, ids, rng, reseller)
-    _roles(tenant, shape, ids, csp, gdap_group_id or ids.guid())
+    _roles(tenant, shape, ids, csp, gdap_group_id or ids.guid(), gdap_group_name)
     _apps(tenant, ids, reseller, isv)
     _partners(tenant, ids, csp, reseller)
     _evidence(tenant, ids, rng)
@@ -252,6 +257,7 @@ def _people(tenant: GeneratedTenant, shape: TenantShape, ids: _Ids, rng: random.
             "mobilePhone": None, "officeLocation": None, "preferredLanguage": "en-GB", "businessPhones": [],
             "userType": "Guest" if guest else "Member", "accountEnabled": n % 17 != 5,
             "onPremisesSyncEnabled": True if n % 11 == 7 else None,
+            "onPremisesImmutableId": ids.opaque(16) if n % 11 == 7 else None,
             "externalUserState": "Accepted" if guest else None,
             "createdDateTime": _iso(created),
             "assignedLicenses": [] if guest else [{"skuId": SKUS[n % 2][0], "disabledPlans": []}],
@@ -304,7 +310,9 @@ def _grant_records(
     })
 
 
-def _roles(tenant: GeneratedTenant, shape: TenantShape, ids: _Ids, csp: Partner, gdap_group_id: str) -> None:
+def _roles(
+    tenant: GeneratedTenant, shape: TenantShape, ids: _Ids, csp: Partner, gdap_group_id: str, gdap_group_name: str
+) -> None:
     privileged = tenant.privileged_user_ids
     members = privileged[: shape.group_members]
     # The first group member also holds a role directly: one user, reached twice.
@@ -337,10 +345,18 @@ def _roles(tenant: GeneratedTenant, shape: TenantShape, ids: _Ids, csp: Partner,
     tenant.role_group_ids = [group]
     _grant_records(tenant, PRIVILEGED_ROLE_ADMIN, group, "eligible", ids, NOW - timedelta(days=90))
     _grant_records(tenant, SECURITY_READER, group, "active", ids, NOW - timedelta(days=90))
-    # A partner's GDAP security group: it lives in the partner's tenant, so Graph cannot expand it here.
-    tenant.foreign_principal_ids = [gdap_group_id]
+    # A partner's GDAP security group: it lives in the partner's tenant, so a directory lookup answers 404,
+    # but $expand=principal names its home tenant (organizationId) and its name.
+    tenant.foreign_principals[gdap_group_id] = {
+        "@odata.type": "#microsoft.graph.group", "id": gdap_group_id, "displayName": gdap_group_name,
+        "organizationId": csp.tenant_id, "securityEnabled": True, "mailEnabled": False,
+    }
     _grant_records(tenant, GLOBAL_ADMIN, gdap_group_id, "active", ids, NOW - timedelta(days=300))
     _grant_records(tenant, EXCHANGE_ADMIN, gdap_group_id, "outside_pim", ids, NOW - timedelta(days=300))
+    # A principal of another tenant that nothing explains: Graph neither expands it nor finds it.
+    stray = ids.guid()
+    _grant_records(tenant, USER_ADMIN, stray, "outside_pim", ids, NOW - timedelta(days=60))
+    tenant.foreign_principal_ids = [gdap_group_id, stray]
     # A deleted user Graph still lists in a role.
     _grant_records(tenant, USER_ADMIN, tenant.deleted_principal_ids[0], "outside_pim", ids, NOW - timedelta(days=500))
 
@@ -445,6 +461,8 @@ def _evidence(tenant: GeneratedTenant, ids: _Ids, rng: random.Random) -> None:
             [{"id": ids.guid(), "emailAddress": f"recovery{n}@{'gmail.com' if n % 5 == 0 else 'example.org'}"}]
             if n % 4 else []
         )
+        if n % 4 == 1:  # a second address of their own: the list has more than one entry to page through
+            tenant.email_methods[uid].append({"id": ids.guid(), "emailAddress": f"alt{n}@example.net"})
         phone = shared_phone if n in (1, 2) else f"+44 7700{900100 + n}"
         tenant.phone_methods[uid] = (
             [{"id": "3179e48a-750b-4051-897c-87b9720928f7", "phoneNumber": phone, "phoneType": "mobile",
@@ -459,6 +477,13 @@ def _evidence(tenant: GeneratedTenant, ids: _Ids, rng: random.Random) -> None:
              "location": {"city": "London", "state": "", "countryOrRegion": "GB"}, "status": {"errorCode": 0}}
             for k in range(n % 3)
         ]
+        if n % 4 == 0:  # older than any check looks back: never asked for
+            tenant.sign_ins[uid].append(
+                {"id": ids.guid(), "createdDateTime": _iso(NOW - timedelta(days=12)), "userId": uid,
+                 "userPrincipalName": user["userPrincipalName"], "userDisplayName": user["displayName"],
+                 "appDisplayName": "Microsoft Office", "ipAddress": "203.0.113.9", "clientAppUsed": "Browser",
+                 "crossTenantAccessType": "none", "isInteractive": True,
+                 "location": {"city": "Lagos", "state": "", "countryOrRegion": "NG"}, "status": {"errorCode": 0}})
     risky = [tenant.privileged_user_ids[0], list(tenant.users)[-1]]
     tenant.risky_users = [
         {"id": uid, "userPrincipalName": tenant.users[uid]["userPrincipalName"],
@@ -496,6 +521,7 @@ def generate_csp(customers: int = 3, shape: TenantShape = TenantShape(), *, name
         generate_tenant(
             dataclasses.replace(shape, seed=shape.seed + 100 * (n + 1)),
             name=f"Customer {n + 1:03d}", gdap_partner=identity, gdap_group_id=agents_group,
+            gdap_group_name="AdminAgents",
         )
         for n in range(customers)
     ]

@@ -108,3 +108,67 @@ def test_a_csp_partner_scans_every_customer_reached_through_gdap(tmp_path: Path)
 def test_scan_without_graph_credentials_says_what_to_set(tmp_path: Path) -> None:
     result = runner.invoke(app, ["scan", "--tenant", "2f4a9b6c-3d1e-4f5a-8b7c-9d0e1f2a3b4c", "--data-dir", str(tmp_path)], env={})
     assert result.exit_code == 2 and "ACCESSBOT_GRAPH_CREDENTIAL" in result.output
+
+
+def reviewers_policy(path: Path, generated: GeneratedTenant, *names: str) -> Path:
+    """A policy whose owner, fallback and security lead are the ``names``: people without admin roles."""
+    owner, fallback, lead = names
+    path.write_text(f"""
+[tenant]
+id = "{generated.tenant_id}"
+name = "{generated.name}"
+
+[reviewers]
+fallback = ["{fallback}"]
+security_leads = ["{lead}"]
+
+[[roles]]
+role = "Global Administrator"
+owners = ["{owner}"]
+
+[[partners]]
+partner = "*"
+owners = ["{owner}"]
+
+[schedule]
+cron = "0 9 * * MON"
+deadline = "5d"
+""", encoding="utf-8")
+    return path
+
+
+def test_collect_reads_the_people_the_policy_names_so_a_campaign_opens_from_the_snapshot(tenant, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    generated, graph = tenant
+    plain = [u for uid, u in generated.users.items() if uid not in generated.privileged_user_ids][:3]
+    policy = reviewers_policy(tmp_path / "policy.toml", generated, *(u["userPrincipalName"] for u in plain))
+    collected = runner.invoke(app, ["collect", "--tenant", generated.tenant_id, "--policy", str(policy),
+                                    "--data-dir", str(tmp_path)], env=graph.env(), catch_exceptions=False)
+    assert collected.exit_code == 0, collected.output
+    snapshot = tmp_path / "snapshots" / f"{generated.tenant_id}.json"
+
+    opened = runner.invoke(app, ["campaign", "open", "--snapshot", str(snapshot), "--policy", str(policy),
+                                 "--data-dir", str(tmp_path / "reviews")], env={}, catch_exceptions=False)
+
+    assert opened.exit_code == 0, opened.output
+    assert "opened" in opened.output
+
+
+def test_people_a_snapshot_does_not_hold_are_named_one_per_line_without_a_traceback(tenant, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    generated, graph = tenant
+    plain = [u for uid, u in generated.users.items() if uid not in generated.privileged_user_ids][:2]
+    names = [plain[0]["userPrincipalName"], plain[1]["userPrincipalName"], "nobody@elsewhere.example"]
+    policy = reviewers_policy(tmp_path / "policy.toml", generated, *names)
+    collected = runner.invoke(app, ["collect", "--tenant", generated.tenant_id, "--data-dir", str(tmp_path)],
+                              env=graph.env(), catch_exceptions=False)  # no policy: only the admins are read
+    assert collected.exit_code == 0, collected.output
+    snapshot = tmp_path / "snapshots" / f"{generated.tenant_id}.json"
+
+    opened = runner.invoke(app, ["campaign", "open", "--snapshot", str(snapshot), "--policy", str(policy),
+                                 "--data-dir", str(tmp_path / "reviews")], env={})
+
+    assert opened.exit_code == 2, opened.output  # a usage error, not a crash (which exits 1 with the exception)
+    assert "Traceback" not in opened.output and "UnresolvedPeople" not in opened.output
+    lines = opened.output.splitlines()
+    assert "The policy names 3 people not found in Contoso's snapshot:" in lines
+    for name in sorted(names):
+        assert f"  {name}" in lines

@@ -95,7 +95,7 @@ def test_demo_findings_are_exactly_the_expected_set(results: list[FindingResult]
         ("privileged_role_permanent", role(GA, MEGAN)),
         ("privileged_role_permanent", role(GA, CHRISTIE)),
         ("privileged_role_permanent", role(GA, BREAKGLASS)),
-        ("privileged_role_permanent", role(HDA, RAVI)),
+        ("other_privileged_role_permanent", role(HDA, RAVI)),  # Helpdesk: not one of ScubaGear's roles (MS.AAD.7.4v1)
         ("recovery_contact_shared", f"recovery:{CHRISTIE}"),
         ("recovery_contact_shared", f"recovery:{NESTOR}"),
         ("admin_mailbox_in_use", role(SEC, LYNNE, "eligible")),

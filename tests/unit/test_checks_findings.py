@@ -52,7 +52,7 @@ def test_findings_land_on_their_subjects_most_severe_first(demo: tuple[list[Subj
         "privileged_role_permanent", "admin_mailbox_in_use",
     ]
     assert pradeep.findings[0] == Finding(
-        "admin_risky", "Admin account at risk", "critical",
+        "admin_risky", "Admin account at high risk", "critical",
         "recommended: revoke — Identity Protection: high (at risk); remove the role until the risk is investigated",
         "MS.AAD.2.1v1",
     )

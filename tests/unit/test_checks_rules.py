@@ -250,6 +250,49 @@ def permanent_directory_reader(t: Tenant) -> None:
     t.admin("Reader Only", DIRECTORY_READERS, "permanent")
 
 
+def permanent_helpdesk_admin(t: Tenant) -> set[str | None]:
+    """Helpdesk Administrator is not one of ScubaGear's highly privileged roles: no MS.AAD.7.4v1 finding."""
+    agent = t.admin("Helpdesk Agent", HDA, "permanent")
+    return {role_key(HDA, agent, "active")}
+
+
+def helpdesk_admin_with_authenticator_push(t: Tenant) -> set[str | None]:
+    agent = t.admin("Helpdesk Agent", HDA)
+    t.registration(agent)["methodsRegistered"] = ["microsoftAuthenticatorPush", "passKeySynced"]
+    return {role_key(HDA, agent)}
+
+
+def synced_helpdesk_admin(t: Tenant) -> set[str | None]:
+    agent = t.admin("Helpdesk Agent", HDA, onPremisesImmutableId="m2yEAp3xqUOFbZ0gWh4kBg==")
+    return {role_key(HDA, agent)}
+
+
+def sixty_permanent_helpdesk_agents(t: Tenant) -> None:
+    """MS.AAD.7.4v1 covers ScubaGear's highly privileged roles; Helpdesk Administrator is not one."""
+    for n in range(60):
+        t.admin(f"Agent{n:02d} Helpdesk", HDA, "permanent")
+
+
+def exchange_admin_with_authenticator_push(t: Tenant) -> None:
+    """A ScubaGear role: reported under MS.AAD.3.6v1 (admin_mfa_not_phishing_resistant), not here."""
+    admin_with_authenticator_push_and_sms(t)
+
+
+def synced_global_admin(t: Tenant) -> None:
+    """A ScubaGear role: reported under MS.AAD.7.3v1 (admin_synced), not here."""
+    admin_synced_from_active_directory(t)
+
+
+def admin_at_high_risk_only(t: Tenant) -> None:
+    """High risk is MS.AAD.2.1v1's (admin_risky), not this check's."""
+    admin_at_high_risk(t)
+
+
+def admin_at_medium_risk(t: Tenant) -> set[str | None]:
+    t.add("riskyUsers", {"id": t.alex, "riskLevel": "medium", "riskState": "atRisk"})
+    return {role_key(GA, t.alex)}
+
+
 def admin_last_seen_95_days_ago(t: Tenant) -> set[str | None]:
     t.user(t.alex)["signInActivity"] = {"lastSignInDateTime": "2026-08-20T17:05:33Z"}
     return {role_key(GA, t.alex)}
@@ -429,6 +472,10 @@ POSITIVE: dict[str, Case] = {
     "global_admins_too_few": one_global_admin_left,
     "global_admins_too_many": nine_global_admins,
     "privileged_role_permanent": permanent_exchange_admin,
+    "other_privileged_role_permanent": permanent_helpdesk_admin,
+    "other_admin_mfa_not_phishing_resistant": helpdesk_admin_with_authenticator_push,
+    "other_admin_synced": synced_helpdesk_admin,
+    "admin_risky_medium": admin_at_medium_risk,
     "admin_stale": admin_last_seen_95_days_ago,
     "admin_sign_ins_many_countries": admin_signing_in_from_three_countries,
     "admin_guest_or_external": guest_helpdesk_admin,
@@ -453,7 +500,11 @@ NEAR_MISS: dict[str, NearMiss] = {
     "admin_mfa_not_phishing_resistant": admin_with_no_mfa_at_all,
     "global_admins_too_few": one_global_admin_in_an_incomplete_collection,
     "global_admins_too_many": eight_global_admins,
-    "privileged_role_permanent": permanent_directory_reader,
+    "privileged_role_permanent": sixty_permanent_helpdesk_agents,
+    "other_privileged_role_permanent": permanent_directory_reader,
+    "other_admin_mfa_not_phishing_resistant": exchange_admin_with_authenticator_push,
+    "other_admin_synced": synced_global_admin,
+    "admin_risky_medium": admin_at_high_risk_only,
     "admin_stale": admin_last_seen_exactly_90_days_ago,
     "admin_sign_ins_many_countries": admin_with_two_recent_countries_one_old_and_one_failed,
     "admin_guest_or_external": member_admin_with_a_mail_address_elsewhere,
@@ -567,6 +618,40 @@ def test_time_bound_active_assignment_of_a_privileged_role_is_not_permanent() ->
     assert of(run(tenant), "privileged_role_permanent") == []
 
 
+def test_sixty_permanent_helpdesk_agents_are_no_breach_of_scubagear_ms_aad_7_4v1() -> None:
+    tenant = Tenant.clean()
+    agents = [tenant.admin(f"Agent{n:02d} Helpdesk", HDA, "permanent") for n in range(60)]
+    results = run(tenant)
+    assert [r for r in results if r.check.scuba == "MS.AAD.7.4v1"] == []
+    assert named(results, "other_privileged_role_permanent") == {role_key(HDA, a, "active") for a in agents}
+
+
+def test_an_admin_of_scubagear_and_other_roles_is_reported_under_each_definition_on_its_own_subjects() -> None:
+    tenant = Tenant.clean()
+    ops = tenant.admin("Ops Admin", EXA, onPremisesSyncEnabled=True)
+    tenant.grant(ops, HDA)
+    tenant.registration(ops)["methodsRegistered"] = ["microsoftAuthenticatorPush"]
+    results = run(tenant)
+    assert named(results, "admin_synced") == named(results, "admin_mfa_not_phishing_resistant") == {role_key(EXA, ops)}
+    assert named(results, "other_admin_synced") == {role_key(HDA, ops)}
+    assert named(results, "other_admin_mfa_not_phishing_resistant") == {role_key(HDA, ops)}
+
+
+def test_an_on_premises_immutable_id_is_not_cloud_only_even_with_sync_off() -> None:
+    """ScubaGear's MS.AAD.7.3v1 test: OnPremisesImmutableId set (a synced or federated account)."""
+    tenant = Tenant.clean()
+    tenant.user(tenant.alex).update(onPremisesSyncEnabled=None, onPremisesImmutableId="m2yEAp3xqUOFbZ0gWh4kBg==")
+    assert named(run(tenant), "admin_synced") == {role_key(GA, tenant.alex)}
+
+
+def test_a_synced_passkey_is_mfa_but_not_device_bound_phishing_resistant_mfa() -> None:
+    tenant = Tenant.clean()
+    tenant.registration(tenant.alex)["methodsRegistered"] = ["passKeySynced"]
+    results = run(tenant)
+    assert of(results, "admin_mfa_missing") == []
+    assert named(results, "admin_mfa_not_phishing_resistant") == {role_key(GA, tenant.alex)}
+
+
 def test_mfa_without_a_phishing_resistant_method_names_the_methods() -> None:
     tenant = Tenant.clean()
     admin_with_authenticator_push_and_sms(tenant)
@@ -619,7 +704,7 @@ def test_mail_in_use_is_reported_instead_of_the_licence_not_as_well() -> None:
 def test_low_risk_is_not_reported() -> None:
     tenant = Tenant.clean()
     tenant.add("riskyUsers", {"id": tenant.alex, "riskLevel": "low", "riskState": "atRisk"})
-    assert of(run(tenant), "admin_risky") == []
+    assert of(run(tenant), "admin_risky") == of(run(tenant), "admin_risky_medium") == []
 
 
 def test_shared_recovery_contacts_are_shown_masked() -> None:
@@ -655,6 +740,33 @@ def test_a_principal_of_another_tenant_is_reviewed_against_its_gdap_relationship
     [explained] = of(run(tenant), "admin_guest_or_external")
     assert explained.recommendation.startswith("recommended: review — ")
     assert "through GDAP relationship Northwind-Contoso" in explained.recommendation
+
+
+def test_a_partner_group_named_by_graph_is_attributed_to_its_tenant_and_reviewed_when_a_service_provider() -> None:
+    tenant = Tenant.clean()
+    group = "5e2a7c1d-8b3f-4e6a-9c0d-1f2e3d4c5b6a"
+    tenant.add("foreignPrincipals", {"id": group, "roleDefinitionId": EXA, "directoryScopeId": "/",
+                                     "tenantId": NORTHWIND, "displayName": "Northwind Helpdesk Tier2",
+                                     "@odata.type": "#microsoft.graph.group"})
+    tenant.add("tenantInformation", {"tenantId": NORTHWIND, "displayName": "Northwind IT Services",
+                                     "defaultDomainName": "northwindit.com"})
+    [unknown_tenant] = of(run(tenant), "admin_guest_or_external")
+    assert unknown_tenant.recommendation == (
+        "recommended: revoke — group Northwind Helpdesk Tier2 of Northwind IT Services holds Exchange Administrator; "
+        "that tenant is no service provider, relationship or contract of this tenant"
+    )
+    tenant.add("crossTenantPartners", {"tenantId": NORTHWIND, "isServiceProvider": True})
+    snapshot = tenant.snapshot()
+    [subject] = [s for s in subjects_from_snapshot(snapshot, NOW) if s.key == f"partner:foreign:{group}"]
+    assert (subject.partner_id, subject.partner_name) == (NORTHWIND, "Northwind IT Services")
+    assert subject.title == "Northwind IT Services — group Northwind Helpdesk Tier2 holding Exchange Administrator"
+    assert subject.evidence["Partner standing"] == "a service provider in the cross-tenant access settings"
+    [known] = of(run(tenant), "admin_guest_or_external")
+    assert known.recommendation == (
+        "recommended: review — group Northwind Helpdesk Tier2 of Northwind IT Services holds Exchange Administrator; "
+        "Northwind IT Services is a service provider in the cross-tenant access settings: confirm this access is "
+        "part of it"
+    )
 
 
 def test_gdap_duration_limit_comes_from_the_settings() -> None:
