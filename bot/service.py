@@ -37,7 +37,7 @@ from bot.engine.model import (
 from bot.engine.routing import Routing, exceptions_from_policy, routing_from_policy
 from bot.engine.signoff import SignOffOutcome, sign_off
 from bot.engine.state import CampaignState, apply_event, decision_from_data
-from bot.engine.status import CampaignSummary, summarize
+from bot.engine.status import CampaignSummary, awaits_answer, summarize
 from bot.engine.timeline import tick
 from bot.evidence_pack import campaign_records, evidence_pack
 from bot.exports import ExportLinks, ExportRequest
@@ -211,13 +211,20 @@ class ReviewService:
         return state.items[item_id], state.campaign
 
     def items_for(self, reviewer_id: str) -> list[tuple[ReviewItem, Campaign]]:
-        """Open items this person may answer, as reviewer or delegate, newest campaign first."""
+        """Open items this person may answer, as reviewer or delegate (never their own access), newest
+        campaign first; accepted exceptions included. A signed-off campaign has none: it is closed."""
         found = []
         for state in self.campaigns():
+            if state.signed_off_by is not None:
+                continue
             for item in state.open_items():
-                if self.routing.may_act_for(reviewer_id, item.reviewers) is not None:
+                if self.may_answer(reviewer_id, item):
                     found.append((item, state.campaign))
         return found
+
+    def waiting_for(self, person: str) -> list[tuple[ReviewItem, Campaign]]:
+        """What is waiting for this person's answer (``awaits_answer``): the number every message gives them."""
+        return [(item, campaign) for item, campaign in self.items_for(person) if awaits_answer(item)]
 
     def may_answer(self, person: str, item: ReviewItem) -> bool:
         """Whether this person's click on this item would be heard (as reviewer or delegate, not holder)."""
@@ -260,7 +267,7 @@ class ReviewService:
             (item, state.campaign)
             for state in self.campaigns()
             for item in state.open_items()
-            if item.exception is None and (item.overdue or now >= item.due)
+            if awaits_answer(item) and (item.overdue or now >= item.due)
         ]
 
     def findings(self) -> list[tuple[ReviewItem, Finding]]:
@@ -292,7 +299,7 @@ class ReviewService:
 
     async def remind(self, reviewer_id: str, by_name: str) -> int:
         """A security lead's nudge: one reminder now, listing what the reviewer still owes."""
-        waiting = [i for i, _ in self.items_for(reviewer_id) if i.exception is None and reviewer_id in i.reviewers]
+        waiting = [item for item, _ in self.waiting_for(reviewer_id)]
         if not waiting:
             return 0
         now = self.clock.now()

@@ -12,7 +12,8 @@ from typing import Any, Mapping
 from bot.engine.decisions import DecisionRequest, Verdict
 from bot.engine.model import Action, Campaign, ReviewItem
 from bot.service import ReviewService, UnknownItem
-from dialogs.pending import KIND_LABELS, pending_for
+from bot.engine.status import awaits_answer
+from dialogs.pending import KIND_LABELS, pending_for, waiting_summary
 from dialogs.views import Actor, DigestRow, DigestView, TextView, Tone
 
 # A digest row costs ~0.7 KB of card JSON: 25 rows stay far below Teams' ~28 KB card / 100 KB message limits.
@@ -36,12 +37,12 @@ def digest_view(
     if not shown:
         return TextView("Nothing is waiting for you. Thank you!", Tone.GOOD)
     campaign = shown[0][1]
-    flagged = sum(1 for item, _ in pending if item.subject.findings)
+    flagged = sum(1 for item, _ in pending if item.subject.findings and awaits_answer(item))
     return DigestView(
         header=f"Access review · {campaign.tenant_name} · due {campaign.due:%a %d %b %H:%M} UTC",
         title="Your access reviews",
         intro=(
-            f"{len(pending)} item(s) waiting, {flagged} flagged by a check. Choose per item and submit, or keep "
+            f"{waiting_summary(pending)}; {flagged} flagged by a check. Choose per item and submit, or keep "
             "everything not flagged in one go."
         ),
         rows=tuple(_row(item, outcomes.get(item.id)) for item, _ in shown),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.engine.model import Campaign, ReviewItem, SubjectKind
+from bot.engine.status import awaits_answer
 from bot.service import ReviewService
 
 KIND_LABELS = {
@@ -28,3 +29,13 @@ def _order(item: ReviewItem) -> tuple[bool, bool, int, bool, str]:
         subject.role_name != "Global Administrator",
         subject.title,
     )
+
+
+def waiting_summary(pending: list[tuple[ReviewItem, Campaign]]) -> str:
+    """'21 items waiting for your answer (2 accepted exceptions listed apart)': the one wording of the count."""
+    waiting = sum(1 for item, _ in pending if awaits_answer(item))
+    text = f"{waiting} item{'s' if waiting != 1 else ''} waiting for your answer"
+    excepted = sum(1 for item, _ in pending if item.is_open and not awaits_answer(item))
+    if excepted:
+        text += f" ({excepted} accepted exception{'s' if excepted != 1 else ''} listed apart, not counted)"
+    return text

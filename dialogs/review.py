@@ -12,7 +12,7 @@ from bot.engine.decisions import DecisionRequest, Verdict
 from bot.engine.model import Action, Campaign, ReviewItem
 from bot.service import ReviewService, UnknownItem
 from dialogs.digest import digest_view
-from dialogs.pending import KIND_LABELS, pending_for
+from dialogs.pending import KIND_LABELS, pending_for, waiting_summary
 from dialogs.views import Actor, ChoiceView, DigestView, ItemView, ListView, TextView, Tone, View
 
 # Up to this many items come as one card each; more come as one digest card.
@@ -104,10 +104,9 @@ def my_reviews(service: ReviewService, actor: Actor) -> ListView | DigestView | 
     if len(pending) > DIGEST_AFTER:
         return digest_view(service, actor)
     shown = pending[:MAX_CARDS]
-    noun = "item" if len(pending) == 1 else "items"
     return ListView(
         title="Your access reviews",
-        intro=f"{len(pending)} {noun} waiting for your answer. Keep what is still needed; revoke what is not.",
+        intro=f"{waiting_summary(pending)}. Keep what is still needed; revoke what is not.",
         items=tuple(item_view(service, item, campaign, viewer=actor.object_id) for item, campaign in shown),
         more=len(pending) - len(shown),
     )

@@ -32,10 +32,9 @@ def status(service: ReviewService, actor: Actor) -> StatusView | TextView:
     state = campaigns[0]
     summary = service.summary(state)
     mine = [item for item in state.items.values() if actor.object_id in item.reviewers]
-    open_count = sum(1 for item in mine if item.is_open and item.exception is None)
     rows = (
         StatusRow("Assigned to you", str(len(mine))),
-        StatusRow("Waiting for your answer", str(open_count)),
+        StatusRow("Waiting for your answer", str(len(service.waiting_for(actor.object_id)))),
         StatusRow("Due", f"{summary.due:%a %d %b %H:%M} UTC"),
     )
     title = f"Your part of the {summary.tenant_name} review {period_label(summary.period)}"

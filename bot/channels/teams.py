@@ -247,7 +247,7 @@ class AccessBot(ActivityHandler):
 
     async def _welcome(self, turn_context: TurnContext) -> None:
         actor = _actor(turn_context.activity)
-        waiting = len(self.service.items_for(actor.object_id)) if actor.object_id else 0
+        waiting = len(self.service.waiting_for(actor.object_id)) if actor.object_id else 0
         text = (
             "Hi, I'm accessbot. Every week I ask the owners of privileged roles, partner relationships and "
             "admin recovery contacts to confirm they are still right, and keep a tamper-evident record of the answers."
