@@ -35,7 +35,7 @@ from bot.engine.model import (
     SubjectKind,
 )
 from bot.engine.routing import Routing, exceptions_from_policy, routing_from_policy
-from bot.engine.signoff import SignOffOutcome, sign_off
+from bot.engine.signoff import SIGNED_OFF, SignOffOutcome, sign_off
 from bot.engine.state import CampaignState, apply_event, decision_from_data
 from bot.engine.status import CampaignSummary, awaits_answer, summarize
 from bot.engine.timeline import tick
@@ -251,12 +251,18 @@ class ReviewService:
 
     # ---- what security leads ask --------------------------------------------------------------
 
-    async def sign_off(self, actor_id: str, actor_name: str) -> SignOffOutcome:
-        """Lock the newest campaign's answers; the evidence pack then carries the sign-off."""
+    async def sign_off(
+        self, actor_id: str, actor_name: str, confirmed: bool = False, campaign_id: str | None = None
+    ) -> SignOffOutcome:
+        """Lock the newest campaign's answers (or ``campaign_id``'s: a confirmation names what it confirms);
+        with items still waiting, only once ``confirmed``. The evidence pack then carries the sign-off."""
         campaigns = self.campaigns()
         if not campaigns:
             return SignOffOutcome(False, "No review campaign is open yet.")
-        outcome = sign_off(campaigns[0], actor_id, actor_name, self.routing, self.clock.now())
+        state = campaigns[0] if campaign_id is None else self._campaigns.get(campaign_id)
+        if state is None:
+            return SignOffOutcome(False, "That review no longer exists here; nothing was signed off.")
+        outcome = sign_off(state, actor_id, actor_name, self.routing, self.policy.no_answer, self.clock.now(), confirmed)
         if outcome.ok:
             await self._record(outcome.events)
         return outcome
@@ -339,7 +345,7 @@ class ReviewService:
             now = self.clock.now()
             recorded = 0
             for state in self.campaigns():
-                if not state.open_items():
+                if not state.open_items() or state.signed_off_by is not None:  # closed: nobody is chased
                     continue
                 result = tick(state, self.routing, self.policy, now)
                 if result.events:
@@ -385,6 +391,9 @@ class ReviewService:
         for record in records:
             if record.type == "decision":
                 self.decided_since.add(record.data["item_id"])
+            if record.type == SIGNED_OFF and record.data["campaign_id"] in self._campaigns:
+                # Every card of the campaign still offering buttons is redrawn locked.
+                self.decided_since.update(self._campaigns[record.data["campaign_id"]].items)
             if record.type == "decision" and record.data["action"] == Action.REVOKE.value:
                 await self._remediate(record.data["item_id"])
 

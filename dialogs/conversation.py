@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from typing import Any, Mapping
 
 from bot.service import ReviewService
 from dialogs import security_lead
 from dialogs.help import help_view
 from dialogs.review import my_reviews
 from dialogs.status import campaign_status, status
-from dialogs.views import Actor, TextView, View
+from dialogs.views import Actor, TextView, Tone, View
 
 _ALIASES = {
     "?": "help",
@@ -75,4 +76,14 @@ async def _lead_command(service: ReviewService, actor: Actor, command: str, argu
         return security_lead.remediations(service)
     if command == "approve":
         return await security_lead.approve(service, actor, argument)
-    return await security_lead.sign_off(service, actor)
+    return await security_lead.sign_off(service, actor, argument)
+
+
+async def confirm(service: ReviewService, actor: Actor, data: Mapping[str, Any]) -> View:
+    """The answer to a ConfirmView's Confirm / Cancel: ``{"intent", "ref", "confirm"}``."""
+    intent = str(data.get("intent") or "")
+    if intent != security_lead.SIGN_OFF:
+        return TextView("That button is not one I know; nothing changed.", Tone.WARNING)
+    if not security_lead.is_lead(service, actor):
+        return security_lead.refuse(intent)
+    return await security_lead.confirm_sign_off(service, actor, str(data.get("ref") or ""), bool(data.get("confirm")))

@@ -13,7 +13,7 @@ from bot.engine.decisions import DecisionRequest, Verdict
 from bot.engine.model import Action, Campaign, ReviewItem
 from bot.service import ReviewService, UnknownItem
 from bot.engine.status import awaits_answer
-from dialogs.pending import KIND_LABELS, pending_for, waiting_summary
+from dialogs.pending import KIND_LABELS, nothing_waiting, pending_for, waiting_summary
 from dialogs.views import Actor, DigestRow, DigestView, TextView, Tone
 
 # A digest row costs ~0.7 KB of card JSON: 25 rows stay far below Teams' ~28 KB card / 100 KB message limits.
@@ -35,7 +35,7 @@ def digest_view(
     answered = [service.item(item_id) for item_id in outcomes if item_id not in {i.id for i, _ in pending}]
     shown = (answered + pending)[:MAX_ROWS]
     if not shown:
-        return TextView("Nothing is waiting for you. Thank you!", Tone.GOOD)
+        return nothing_waiting(service)
     campaign = shown[0][1]
     flagged = sum(1 for item, _ in pending if item.subject.findings and awaits_answer(item))
     return DigestView(
@@ -84,6 +84,9 @@ async def digest_action(service: ReviewService, actor: Actor, data: Mapping[str,
     if not actor.object_id:
         return TextView("I can't tell who you are, so I can't record answers for you.", Tone.WARNING)
     justification = str(data.get("justification") or "")
+    campaigns = service.campaigns()
+    if campaigns and campaigns[0].signed_off_by and not pending_for(service, actor.object_id):
+        return nothing_waiting(service)  # "review closed", not a refusal per row
     if data.get("keep_unflagged"):
         chosen = {
             item.id: Action.KEEP

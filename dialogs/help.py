@@ -16,7 +16,7 @@ LEAD_COMMANDS = (
     ("export", "download links: evidence pack, attestations CSV and JSON"),
     ("remind <person>", "nudge a reviewer now"),
     ("start review", "open this period's review if it is not open"),
-    ("sign off", "lock this review's answers and seal the evidence pack"),
+    ("sign off", "close this review and lock its answers (shows what is still open and asks first)"),
     ("watch status", "in a channel: post the campaign status there, kept up to date as answers arrive"),
     ("remediations", "what happened to revoked access: proposed, awaiting approval, done, blocked"),
     ("approve <ref>", "second approval (dual custody) for removing Global Administrator access"),

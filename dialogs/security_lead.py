@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from bot.exports import ExportRequest
 from bot.service import ReviewService
-from dialogs.views import Actor, StatusRow, StatusView, TextView, Tone, View
+from dialogs.status import period_label
+from dialogs.views import Actor, ConfirmView, StatusRow, StatusView, TextView, Tone, View
 
 LEAD_ONLY = (
     "Only the security leads named in the review policy can use “{command}”, because it shows other people's access. "
@@ -97,9 +98,41 @@ async def start_review(service: ReviewService) -> View:
     return TextView(f"This period's review ({state.campaign.period}) is already open. Say 'status'.")
 
 
-async def sign_off(service: ReviewService, actor: Actor) -> View:
-    outcome = await service.sign_off(actor.object_id or "", actor.name)
-    return TextView(outcome.message, Tone.GOOD if outcome.ok else Tone.WARNING)
+SIGN_OFF = "sign off"  # the intent a sign-off confirmation carries
+MAX_REMAINING = 15
+
+
+async def sign_off(service: ReviewService, actor: Actor, argument: str = "") -> View:
+    """'sign off' shows what remains and asks; 'sign off confirm' (or Confirm on that card) signs off."""
+    said = argument.strip().lower()
+    if said == "cancel":
+        return TextView("Sign-off cancelled: nothing changed.")
+    if said and said != "confirm":
+        return TextView("Say 'sign off', then 'sign off confirm' to close the review with items still open.")
+    return await confirm_sign_off(service, actor, None, confirmed=said == "confirm")
+
+
+async def confirm_sign_off(service: ReviewService, actor: Actor, campaign_id: str | None, confirmed: bool) -> View:
+    """Sign off (``campaign_id``: the one the confirmation showed; None: the newest), or ask first."""
+    if not confirmed and campaign_id is not None:
+        return TextView("Sign-off cancelled: nothing changed.")
+    outcome = await service.sign_off(actor.object_id or "", actor.name, confirmed, campaign_id)
+    if not outcome.needs_confirmation:
+        return TextView(outcome.message, Tone.GOOD if outcome.ok else Tone.WARNING)
+    campaign = service.item(outcome.remaining[0].id)[1]
+    rows = tuple(
+        StatusRow(item.subject.title, "with " + (", ".join(service.display_name(r) for r in item.reviewers) or "nobody"))
+        for item in outcome.remaining[:MAX_REMAINING]
+    )
+    return ConfirmView(
+        title=f"Sign off the {campaign.tenant_name} review {period_label(campaign.period)}?",
+        text=outcome.message,
+        rows=rows,
+        intent=SIGN_OFF,
+        ref=campaign.id,
+        confirm_title="Sign off",
+        more=max(0, len(outcome.remaining) - MAX_REMAINING),
+    )
 
 
 def remediations(service: ReviewService) -> View:

@@ -51,7 +51,7 @@ def campaign_status(service: ReviewService, live: bool = False) -> StatusView | 
     rows = (
         StatusRow("Items", str(summary.total)),
         StatusRow("Answered", f"{summary.done} ({summary.kept} kept, {summary.revoked} revoked)"),
-        StatusRow("Open", str(summary.open)),
+        StatusRow("Unanswered at sign-off" if state.signed_off_by else "Open", str(summary.open)),
         StatusRow("Overdue", str(summary.overdue)),
         StatusRow("Accepted exceptions", str(summary.excepted)),
         StatusRow("Expired by policy", str(summary.expired)),

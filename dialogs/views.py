@@ -119,4 +119,19 @@ class DigestView:
     warnings: tuple[str, ...] = ()
 
 
-View = TextView | ItemView | ListView | StatusView | HelpView | DigestView
+@dataclass(frozen=True)
+class ConfirmView:
+    """A question whose answer changes something for good: what it will do, what it applies to, and
+    Confirm / Cancel. ``intent`` and ``ref`` come back with the answer, so a stale card can only ever
+    confirm what it showed (e.g. the sign-off of one campaign, not of whichever is newest by then)."""
+
+    title: str
+    text: str
+    rows: tuple[StatusRow, ...]
+    intent: str
+    ref: str
+    confirm_title: str = "Confirm"
+    more: int = 0  # rows not shown
+
+
+View = TextView | ItemView | ListView | StatusView | HelpView | DigestView | ConfirmView

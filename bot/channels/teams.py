@@ -38,10 +38,11 @@ from msrest.universal_http.requests import ClientRetryPolicy
 from bot.notifier import DeliveryError, parse_retry_after
 from bot.service import ReviewService
 from bot.store.base import Store
-from dialogs.conversation import respond
+from dialogs.conversation import confirm, respond
 from dialogs.digest import digest_action, digest_view
 from dialogs.render.teams import (
     CARD_CONTENT_TYPE,
+    CONFIRM_VERB,
     DETAILS_VERB,
     DIGEST_VERB,
     REFRESH_VERB,
@@ -235,6 +236,8 @@ class AccessBot(ActivityHandler):
             return current_item(self.service, str(data.get("item") or ""), actor.object_id or "")
         if verb == DIGEST_VERB:
             return await digest_action(self.service, actor, data)
+        if verb == CONFIRM_VERB:
+            return await confirm(self.service, actor, data)
         if verb == DETAILS_VERB:
             # The item's own card arrives as a new message; the digest stays as it is.
             await self._send(turn_context, current_item(self.service, str(data.get("item") or ""), actor.object_id or ""))

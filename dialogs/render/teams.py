@@ -13,6 +13,7 @@ from typing import Any, Sequence
 from dialogs.digest import CHOICE_PREFIX
 from dialogs.views import (
     ChoiceView,
+    ConfirmView,
     DigestRow,
     DigestView,
     HelpView,
@@ -30,6 +31,7 @@ VERB = "decide"
 REFRESH_VERB = "refresh"
 DIGEST_VERB = "digest"
 DETAILS_VERB = "details"
+CONFIRM_VERB = "confirm"
 MAX_REFRESH_USERS = 60  # Teams refreshes automatically for at most 60 listed users
 # Teams refuses bot messages over its size limit (~28 KB of card JSON is the safe figure); a digest stops
 # adding rows before that, and says how many more there are.
@@ -66,6 +68,8 @@ def render(view: View, viewers: Sequence[str] = ()) -> list[TeamsMessage]:
         return [TeamsMessage(card=status_card(view))]
     if isinstance(view, HelpView):
         return [TeamsMessage(card=help_card(view))]
+    if isinstance(view, ConfirmView):
+        return [TeamsMessage(card=confirm_card(view))]
     raise TypeError(f"no Teams rendering for {type(view).__name__}")
 
 
@@ -94,6 +98,8 @@ def card_for(view: View, viewers: Sequence[str] = ()) -> dict[str, Any]:
         return status_card(view)
     if isinstance(view, HelpView):
         return help_card(view)
+    if isinstance(view, ConfirmView):
+        return confirm_card(view)
     text = view.text if isinstance(view, TextView) else "Done."
     return _card([_text(text, color=_COLOR[view.tone] if isinstance(view, TextView) else "Default")])
 
@@ -274,3 +280,20 @@ def help_card(view: HelpView) -> dict[str, Any]:
     if view.footer:
         body.append(_text(view.footer, size="Small", isSubtle=True))
     return _card(body)
+
+
+def confirm_card(view: ConfirmView) -> dict[str, Any]:
+    """The question, what it applies to, and Confirm / Cancel; each answer names the intent and its ref."""
+    body: list[dict[str, Any]] = [
+        _text(view.title, size="Medium", weight="Bolder"),
+        _text(view.text),
+        _facts(tuple((row.label, row.value) for row in view.rows)),
+    ]
+    if view.more:
+        body.append(_text(f"and {view.more} more.", size="Small"))
+    data = {"intent": view.intent, "ref": view.ref}
+    actions = [
+        _execute(view.confirm_title, {**data, "confirm": True}, "destructive", CONFIRM_VERB, inputs="none"),
+        _execute("Cancel", {**data, "confirm": False}, verb=CONFIRM_VERB, inputs="none"),
+    ]
+    return _card(body, actions)
