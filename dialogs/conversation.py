@@ -10,7 +10,7 @@ from dialogs import security_lead
 from dialogs.help import help_view
 from dialogs.review import my_reviews
 from dialogs.status import campaign_status, status
-from dialogs.views import Actor, TextView, Tone, View
+from dialogs.views import Actor, ConfirmView, PrivateReply, Reply, TextView, Tone, View
 
 _ALIASES = {
     "?": "help",
@@ -42,8 +42,43 @@ def parse(text: str) -> tuple[str, str]:
     return "", said
 
 
-async def respond(service: ReviewService, actor: Actor, text: str) -> View:
+# What these show is one person's: their own review list, or (for security leads) other people's access
+# and signed download links. In a group chat or a channel they are delivered privately.
+PRIVATE_COMMANDS = frozenset({"my reviews", "findings", "history", "overdue", "export", "remediations"})
+_WHAT = {
+    "my reviews": "your reviews",
+    "findings": "the findings",
+    "history": "that history",
+    "overdue": "the overdue items",
+    "export": "the download links",
+    "remediations": "the remediations",
+    "sign off": "what is still open before sign-off",
+}
+
+
+async def respond(service: ReviewService, actor: Actor, text: str, shared: bool = False) -> Reply:
+    """The answer to what a person typed. ``shared``: said in a conversation others read (a group chat
+    or a channel), where a personal answer comes back as a PrivateReply."""
     command, argument = parse(text)
+    view = await _answer(service, actor, text, command, argument)
+    personal = command in PRIVATE_COMMANDS or isinstance(view, ConfirmView)  # a sign-off question lists items
+    if not shared or not personal or not actor.object_id:
+        return view
+    if command != "my reviews" and not security_lead.is_lead(service, actor):
+        return view  # the refusal, which shows nothing of anyone's access
+    what = _WHAT.get(command, "that")
+    return PrivateReply(
+        pointer=TextView(f"I've sent {what} to you in our personal chat."),
+        content=view,
+        unreachable=TextView(
+            f"I couldn't reach you in a personal chat, and I don't show {what} where others read along. "
+            f"Open a chat with me and say '{command}' there.",
+            Tone.WARNING,
+        ),
+    )
+
+
+async def _answer(service: ReviewService, actor: Actor, text: str, command: str, argument: str) -> View:
     if command == "help":
         return help_view(security_lead.is_lead(service, actor))
     if command == "my reviews":

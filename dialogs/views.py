@@ -135,3 +135,20 @@ class ConfirmView:
 
 
 View = TextView | ItemView | ListView | StatusView | HelpView | DigestView | ConfirmView
+
+
+@dataclass(frozen=True)
+class PrivateReply:
+    """Personal content asked for where others read along (a group chat, a channel).
+
+    The shared conversation gets only ``pointer``; ``content`` goes to the person in their personal chat.
+    When no personal chat can be reached, the shared conversation gets ``unreachable`` instead, and the
+    content goes nowhere: it is never posted where others can read it.
+    """
+
+    pointer: TextView
+    content: View
+    unreachable: TextView
+
+
+Reply = View | PrivateReply
