@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Mapping, Sequence
 
 from bot.clock import Clock
@@ -120,6 +121,7 @@ class ReviewService:
         self._tenant_findings: list[FindingResult] | None = None  # worked out when first asked for
         self.changes = 0  # counts recorded events, so a live status card knows when to redraw
         self.decided_since: set[str] = set()  # items answered since a channel last redrew their cards
+        self.engaged_at: dict[str, datetime] = {}  # when each person last looked at or answered their reviews
 
     # ---- start-up -------------------------------------------------------------------------------
 
@@ -129,6 +131,9 @@ class ReviewService:
         for campaign in await self.store.list_campaigns():
             if campaign.id not in self._campaigns:
                 await self._load(campaign, records)
+        for record in records:
+            if record.type == "decision" and not record.data.get("system"):
+                self.engaged(record.data["actor_id"], datetime.fromisoformat(record.data["at"]))
         # Anything recorded but not yet in the outbox when the process died goes in now; the outbox
         # refuses what it already holds or has sent.
         await self.queue([notice_from_data(n) for record in records for n in record.data.get(NOTICES, ())])
@@ -234,7 +239,24 @@ class ReviewService:
             item.subject.kind is SubjectKind.RECOVERY_CONTACT and self.routing.recovery_include_admin
         )
 
+    def engaged(self, person: str, at: datetime | None = None) -> None:
+        """The person is in their review (asked for their list, or answered): requests to start it are stale."""
+        at = at or self.clock.now()
+        previous = self.engaged_at.get(person)
+        if person and (previous is None or at > previous):
+            self.engaged_at[person] = at
+
+    def notice_obsolete(self, message: OutboxMessage) -> str | None:
+        """Why a queued message should no longer go (the notifier asks right before sending), or None.
+        A "your review is open" (or "needs your answer again") request is stale once its recipient has
+        looked at or answered their reviews since it was queued."""
+        seen = self.engaged_at.get(message.recipient)
+        if message.kind == NoticeKind.REVIEW_REQUEST.value and seen is not None and seen >= message.created_at:
+            return f"the recipient was already in the review at {seen:%Y-%m-%d %H:%M:%S} UTC"
+        return None
+
     async def decide(self, request: DecisionRequest) -> DecisionResult:
+        self.engaged(request.actor_id)
         async with self._item_locks[request.item_id]:
             item, campaign = self.item(request.item_id)
             locked_by = self._campaigns[campaign.id].signed_off_by

@@ -102,6 +102,7 @@ def my_reviews(service: ReviewService, actor: Actor) -> ListView | DigestView | 
     """A card per item for a few items; one digest card for many."""
     if not actor.object_id:
         return TextView(_UNIDENTIFIED, Tone.WARNING)
+    service.engaged(actor.object_id)
     pending = pending_for(service, actor.object_id)
     if not pending:
         return nothing_waiting(service)
