@@ -96,7 +96,7 @@ async def _lead_command(service: ReviewService, actor: Actor, command: str, argu
     if command == "overdue":
         return security_lead.overdue(service)
     if command == "findings":
-        return security_lead.findings(service)
+        return security_lead.findings(service, argument)
     if command == "history":
         return await security_lead.history(service, argument)
     if command == "export":

@@ -102,7 +102,11 @@ async def digest_action(service: ReviewService, actor: Actor, data: Mapping[str,
                 except ValueError:
                     continue
     if not chosen:
-        return digest_view(service, actor, TextView("Nothing chosen: pick Keep, Revoke or Don't know on an item first."))
+        return digest_view(
+            service, actor,
+            TextView("Nothing chosen, so nothing was recorded: pick Keep, Revoke or Don't know on an item first, "
+                     "or use 'Keep all not flagged'.", Tone.WARNING),
+        )
     outcomes: dict[str, TextView] = {}
     recorded = 0
     for item_id, action in chosen.items():

@@ -134,7 +134,30 @@ class ConfirmView:
     more: int = 0  # rows not shown
 
 
-View = TextView | ItemView | ListView | StatusView | HelpView | DigestView | ConfirmView
+@dataclass(frozen=True)
+class FindingGroup:
+    """Every finding of one check: which check, how bad, and what it was found on."""
+
+    severity: str
+    title: str
+    reference: str  # e.g. the CISA ScubaGear policy id; "" when there is none
+    found_on: tuple[str, ...]  # the items (or, for a tenant-wide check, the facts) it was found on
+    more: int = 0  # found on this many more than listed
+
+
+@dataclass(frozen=True)
+class FindingsView:
+    """The checks' findings, leading with the counts, grouped by check, one page at a time."""
+
+    title: str
+    by_severity: tuple[StatusRow, ...]
+    groups: tuple[FindingGroup, ...]
+    page: int = 1
+    pages: int = 1
+    next_hint: str = ""  # what to say for the next page
+
+
+View = TextView | ItemView | ListView | StatusView | HelpView | DigestView | ConfirmView | FindingsView
 
 
 @dataclass(frozen=True)
