@@ -249,9 +249,9 @@ class ReviewService:
     def notice_obsolete(self, message: OutboxMessage) -> str | None:
         """Why a queued message should no longer go (the notifier asks right before sending), or None.
         A "your review is open" (or "needs your answer again") request is stale once its recipient has
-        looked at or answered their reviews since it was queued."""
+        looked at or answered their reviews after it was queued."""
         seen = self.engaged_at.get(message.recipient)
-        if message.kind == NoticeKind.REVIEW_REQUEST.value and seen is not None and seen >= message.created_at:
+        if message.kind == NoticeKind.REVIEW_REQUEST.value and seen is not None and seen > message.created_at:
             return f"the recipient was already in the review at {seen:%Y-%m-%d %H:%M:%S} UTC"
         return None
 
