@@ -294,6 +294,7 @@ class ReviewService:
         return [
             (item, state.campaign)
             for state in self.campaigns()
+            if state.signed_off_by is None  # a signed-off review chases nobody
             for item in state.open_items()
             if awaits_answer(item) and (item.overdue or now >= item.due)
         ]

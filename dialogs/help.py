@@ -11,7 +11,7 @@ REVIEWER_COMMANDS = (
 )
 LEAD_COMMANDS = (
     ("overdue", "items past their deadline, and with whom"),
-    ("findings", "what the checks found on this review's items"),
+    ("findings [page]", "what the checks found on this review's items: counts by severity, grouped by check"),
     ("history <person or partner>", "every answer ever recorded on their access"),
     ("export", "download links: evidence pack, attestations CSV and JSON"),
     ("remind <person>", "nudge a reviewer now"),

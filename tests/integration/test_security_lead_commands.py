@@ -162,3 +162,22 @@ async def test_watch_status_posts_a_live_card_in_the_channel_and_redraws_it_as_a
     assert "1 (1 kept, 0 revoked)" in card_text(redrawn.cards[0])
     await bot.runtime.scheduler.run_once()
     assert len([r for r in bot.connector.received if r.method == "PUT"]) == len(before) + 1  # nothing new, no redraw
+
+
+async def test_findings_come_grouped_by_check_a_page_at_a_time(bot: Bot) -> None:  # noqa: F811
+    await bot.say("findings")
+    first = last_card_text(bot)
+    assert re.search(r"\d+ finding\(s\) from \d+ check\(s\)", first) and "Page 1 of" in first
+    assert "Say 'findings 2' for the next" in first
+    await bot.say("findings 2")
+    assert "Page 2 of" in last_card_text(bot) and last_card_text(bot) != first
+    await bot.say("findings 99")
+    assert "page(s) of findings: say 'findings 1' to" in bot.connector.texts()[-1]
+
+
+async def test_after_sign_off_nothing_is_overdue_or_chased(bot: Bot) -> None:  # noqa: F811
+    await bot.say("sign off confirm")
+    bot.runtime.service.clock.advance(timedelta(days=6))  # type: ignore[attr-defined]
+    assert await bot.runtime.service.tick() == 0
+    await bot.say("overdue")
+    assert bot.connector.texts()[-1] == "Nothing is overdue."
