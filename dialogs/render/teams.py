@@ -38,9 +38,10 @@ MAX_REFRESH_USERS = 60  # Teams refreshes automatically for at most 60 listed us
 # adding rows before that, and says how many more there are.
 CARD_BUDGET_BYTES = 24 * 1024
 
-# Text colours that read well on a white card. Adaptive Cards' "Warning" (amber) and "Good" (green) text are
-# hard to read on white, so a warning is dark text, bold, on the "warning" container's tint instead.
-_COLOR = {Tone.NORMAL: "Default", Tone.GOOD: "Good", Tone.WARNING: "Default", Tone.ATTENTION: "Attention"}
+# Text colours that read well on a white card. "Warning" (amber) and "Good" (light green in Teams' light
+# theme) text are hard to read on white, so only "Default" and "Attention" colour text, bold where it
+# matters; a warning is dark text on the "warning" container's tint.
+_COLOR = {Tone.NORMAL: "Default", Tone.GOOD: "Default", Tone.WARNING: "Default", Tone.ATTENTION: "Attention"}
 _WEIGHT = {Tone.NORMAL: "Default", Tone.GOOD: "Bolder", Tone.WARNING: "Bolder", Tone.ATTENTION: "Bolder"}
 _SEVERITY_COLOR = {"critical": "Attention", "high": "Attention", "medium": "Default", "low": "Default"}
 
