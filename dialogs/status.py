@@ -31,7 +31,8 @@ def status(service: ReviewService, actor: Actor) -> StatusView | TextView:
         return TextView("No review campaign is open yet.")
     state = campaigns[0]
     summary = service.summary(state)
-    mine = [item for item in state.items.values() if actor.object_id in item.reviewers]
+    # Yours, or of someone you answer for as their delegate: the same circle 'my reviews' shows.
+    mine = [item for item in state.items.values() if service.routing.may_act_for(actor.object_id, item.reviewers)]
     rows = (
         StatusRow("Assigned to you", str(len(mine))),
         StatusRow("Waiting for your answer", str(len(service.waiting_for(actor.object_id)))),

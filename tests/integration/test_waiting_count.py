@@ -67,3 +67,12 @@ async def test_a_delegate_is_never_counted_or_offered_their_own_access(bot: Bot)
     offered = bot.runtime.service.items_for(lynne)
     assert offered, "Lynne answers for Alex while he is away"
     assert all(lynne not in item.subject.holder_ids for item, _ in offered)
+
+
+async def test_a_delegates_status_counts_what_they_answer_for(bot: Bot) -> None:
+    adele = {"id": "29:1adele", "name": "Adele Vance", "aadObjectId": "ba898b2a-9794-415b-a3df-cf7b824da266"}
+    welcome = await _welcome(bot, adele)
+    assert "2 items are waiting for you" in welcome  # Patti's, whom she answers for
+    await bot.say("status", person=adele)
+    text = card_text(bot.connector.cards()[-1])
+    assert re.search(r"Assigned to you\s*2", text) and re.search(r"Waiting for your answer\s*2", text), text
