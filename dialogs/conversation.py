@@ -121,4 +121,5 @@ async def confirm(service: ReviewService, actor: Actor, data: Mapping[str, Any])
         return TextView("That button is not one I know; nothing changed.", Tone.WARNING)
     if not security_lead.is_lead(service, actor):
         return security_lead.refuse(intent)
-    return await security_lead.confirm_sign_off(service, actor, str(data.get("ref") or ""), bool(data.get("confirm")))
+    confirmed = data.get("confirm") is True  # only the card's own JSON true, never a truthy string
+    return await security_lead.confirm_sign_off(service, actor, str(data.get("ref") or ""), confirmed)

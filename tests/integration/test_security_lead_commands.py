@@ -120,6 +120,11 @@ async def test_a_confirmation_for_a_campaign_signs_off_that_campaign_only(bot: B
     assert "no longer exists" in card_text(body["value"])
     _, body = await bot.execute("confirm", {"intent": "sign off", "ref": "x", "confirm": True}, person=PATTI)
     assert "Only the security leads" in card_text(body["value"])
+    campaign = bot.runtime.service.campaigns()[0].campaign.id
+    _, body = await bot.execute("confirm", {"intent": "sign off", "ref": campaign, "confirm": "false"})
+    assert "cancelled" in card_text(body["value"])
+    _, body = await bot.execute("confirm", {"intent": "delete everything", "ref": campaign, "confirm": True})
+    assert "not one I know" in card_text(body["value"])
     assert not [r for r in await bot.runtime.store.ledger_records() if r.type == "campaign_signed_off"]
 
 
