@@ -57,7 +57,7 @@ def findings(service: ReviewService, argument: str = "") -> View:
         )
     ordered = sorted(groups.values(), key=lambda g: (SEVERITY_ORDER.get(g[0], 9), -len(g[3]), g[1]))
     pages = max(1, -(-len(ordered) // FINDING_GROUPS_PER_PAGE))
-    page = int(argument) if argument.strip().isdigit() else 1
+    page = int(argument) if argument.strip().isdecimal() else 1  # isdigit() would let "²" through to int()
     if not 1 <= page <= pages:
         return TextView(f"There are {pages} page(s) of findings: say 'findings 1' to 'findings {pages}'.")
     shown = ordered[(page - 1) * FINDING_GROUPS_PER_PAGE : page * FINDING_GROUPS_PER_PAGE]

@@ -178,6 +178,8 @@ async def test_findings_come_grouped_by_check_a_page_at_a_time(bot: Bot) -> None
     assert "Page 2 of" in last_card_text(bot) and last_card_text(bot) != first
     await bot.say("findings 99")
     assert "page(s) of findings: say 'findings 1' to" in bot.connector.texts()[-1]
+    assert await bot.say("findings ²") == 201  # a digit int() refuses: page 1, not an error
+    assert "Page 1 of" in last_card_text(bot)
 
 
 async def test_after_sign_off_nothing_is_overdue_or_chased(bot: Bot) -> None:  # noqa: F811
