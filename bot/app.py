@@ -81,7 +81,7 @@ async def build_runtime(
         )
         await service.queue((notice,))
 
-    notifier = Notifier(store, teams, clock, on_undeliverable=escalate_unreachable)
+    notifier = Notifier(store, teams, clock, on_undeliverable=escalate_unreachable, obsolete=service.notice_obsolete)
     scheduler = Scheduler(
         service, notifier, tick_seconds, after_round=[teams.refresh_answered_cards, teams.refresh_live_status],
         collector=collector,

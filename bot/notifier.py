@@ -2,7 +2,7 @@
 after the channel accepted it.
 
 Every message was stored before this runs, so a crash loses nothing. Each message ends a drain in one
-of four ways:
+of five ways:
 
 - **sent** — the channel accepted it, and only then is it marked sent;
 - **retried in place** — the channel was busy or briefly down (429, 412, 408, 5xx, no connection):
@@ -10,6 +10,8 @@ of four ways:
   ``RetryPolicy.attempts`` times, while the other conversations keep going;
 - **deferred** — still failing after that, refused in a way that does not heal in seconds (400, 401),
   or no conversation with the person yet: stored with its error and a later ``next_attempt_at``;
+- **obsolete** — overtaken before it went (``obsolete`` says so, e.g. "your review is open" to someone
+  who is already answering): it leaves the queue unsent, with the reason kept;
 - **undeliverable** — the channel said it never will be (403: the person blocked or uninstalled the
   app; 404: the conversation is gone; 413: too large): it leaves the queue, and ``on_undeliverable``
   is told so the security leads can hear that someone cannot be reached.
@@ -122,6 +124,9 @@ class MessageSender(Protocol):
 
 
 UndeliverableHandler = Callable[[OutboxMessage, str], Awaitable[None]]
+# Says a queued message no longer makes sense (e.g. "your review is open" to someone already answering),
+# with the reason; None while it still should go. Asked right before each delivery, never earlier.
+ObsoleteCheck = Callable[[OutboxMessage], str | None]
 
 
 @dataclass(frozen=True)
@@ -154,12 +159,14 @@ class DrainResult:
     sent: int
     deferred: int
     undeliverable: int = 0
+    obsolete: int = 0  # dropped unsent: overtaken by what the person already did
 
 
 class _Outcome(Enum):
     SENT = "sent"
     DEFERRED = "deferred"
     UNDELIVERABLE = "undeliverable"
+    OBSOLETE = "obsolete"
 
 
 @dataclass
@@ -205,6 +212,7 @@ class Notifier:
         limiter: RateLimiter | None = None,
         retry: RetryPolicy = RetryPolicy(),
         on_undeliverable: UndeliverableHandler | None = None,
+        obsolete: ObsoleteCheck | None = None,
         concurrency: int = 16,
         batch: int = 500,
     ) -> None:
@@ -216,6 +224,7 @@ class Notifier:
         self.limiter = limiter or RateLimiter()
         self.retry = retry
         self.on_undeliverable = on_undeliverable
+        self.obsolete = obsolete
         self.concurrency = concurrency
         self.batch = batch
         self.in_flight: set[str] = set()  # keys sent or being sent, not yet marked: the repeats after a crash
@@ -263,7 +272,8 @@ class Notifier:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
             return DrainResult(
-                run.tally[_Outcome.SENT], run.tally[_Outcome.DEFERRED], run.tally[_Outcome.UNDELIVERABLE]
+                run.tally[_Outcome.SENT], run.tally[_Outcome.DEFERRED], run.tally[_Outcome.UNDELIVERABLE],
+                run.tally[_Outcome.OBSOLETE],
             )
 
     async def _refill(self, run: _Drain) -> bool:
@@ -310,6 +320,11 @@ class Notifier:
                 del run.lanes[recipient]
 
     async def _deliver(self, message: OutboxMessage) -> _Outcome:
+        overtaken = self.obsolete(message) if self.obsolete is not None else None
+        if overtaken is not None:  # leaves the queue unsent, its reason kept; nobody is told
+            await self.store.mark_undeliverable(message.key, f"obsolete: {overtaken}", self.clock.now())
+            log.info("dropped %s unsent: %s", message.key, overtaken)
+            return _Outcome.OBSOLETE
         reference = await self.store.get_conversation(message.recipient)
         if reference is None:
             reference = await self._open_conversation(message.recipient)

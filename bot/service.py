@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Mapping, Sequence
 
 from bot.clock import Clock
@@ -35,9 +36,9 @@ from bot.engine.model import (
     SubjectKind,
 )
 from bot.engine.routing import Routing, exceptions_from_policy, routing_from_policy
-from bot.engine.signoff import SignOffOutcome, sign_off
+from bot.engine.signoff import SIGNED_OFF, SignOffOutcome, sign_off
 from bot.engine.state import CampaignState, apply_event, decision_from_data
-from bot.engine.status import CampaignSummary, summarize
+from bot.engine.status import CampaignSummary, awaits_answer, summarize
 from bot.engine.timeline import tick
 from bot.evidence_pack import campaign_records, evidence_pack
 from bot.exports import ExportLinks, ExportRequest
@@ -120,6 +121,7 @@ class ReviewService:
         self._tenant_findings: list[FindingResult] | None = None  # worked out when first asked for
         self.changes = 0  # counts recorded events, so a live status card knows when to redraw
         self.decided_since: set[str] = set()  # items answered since a channel last redrew their cards
+        self.engaged_at: dict[str, datetime] = {}  # when each person last looked at or answered their reviews
 
     # ---- start-up -------------------------------------------------------------------------------
 
@@ -129,6 +131,9 @@ class ReviewService:
         for campaign in await self.store.list_campaigns():
             if campaign.id not in self._campaigns:
                 await self._load(campaign, records)
+        for record in records:
+            if record.type == "decision" and not record.data.get("system"):
+                self.engaged(record.data["actor_id"], datetime.fromisoformat(record.data["at"]))
         # Anything recorded but not yet in the outbox when the process died goes in now; the outbox
         # refuses what it already holds or has sent.
         await self.queue([notice_from_data(n) for record in records for n in record.data.get(NOTICES, ())])
@@ -211,13 +216,20 @@ class ReviewService:
         return state.items[item_id], state.campaign
 
     def items_for(self, reviewer_id: str) -> list[tuple[ReviewItem, Campaign]]:
-        """Open items this person may answer, as reviewer or delegate, newest campaign first."""
+        """Open items this person may answer, as reviewer or delegate (never their own access), newest
+        campaign first; accepted exceptions included. A signed-off campaign has none: it is closed."""
         found = []
         for state in self.campaigns():
+            if state.signed_off_by is not None:
+                continue
             for item in state.open_items():
-                if self.routing.may_act_for(reviewer_id, item.reviewers) is not None:
+                if self.may_answer(reviewer_id, item):
                     found.append((item, state.campaign))
         return found
+
+    def waiting_for(self, person: str) -> list[tuple[ReviewItem, Campaign]]:
+        """What is waiting for this person's answer (``awaits_answer``): the number every message gives them."""
+        return [(item, campaign) for item, campaign in self.items_for(person) if awaits_answer(item)]
 
     def may_answer(self, person: str, item: ReviewItem) -> bool:
         """Whether this person's click on this item would be heard (as reviewer or delegate, not holder)."""
@@ -227,7 +239,24 @@ class ReviewService:
             item.subject.kind is SubjectKind.RECOVERY_CONTACT and self.routing.recovery_include_admin
         )
 
+    def engaged(self, person: str, at: datetime | None = None) -> None:
+        """The person is in their review (asked for their list, or answered): requests to start it are stale."""
+        at = at or self.clock.now()
+        previous = self.engaged_at.get(person)
+        if person and (previous is None or at > previous):
+            self.engaged_at[person] = at
+
+    def notice_obsolete(self, message: OutboxMessage) -> str | None:
+        """Why a queued message should no longer go (the notifier asks right before sending), or None.
+        A "your review is open" (or "needs your answer again") request is stale once its recipient has
+        looked at or answered their reviews after it was queued."""
+        seen = self.engaged_at.get(message.recipient)
+        if message.kind == NoticeKind.REVIEW_REQUEST.value and seen is not None and seen > message.created_at:
+            return f"the recipient was already in the review at {seen:%Y-%m-%d %H:%M:%S} UTC"
+        return None
+
     async def decide(self, request: DecisionRequest) -> DecisionResult:
+        self.engaged(request.actor_id)
         async with self._item_locks[request.item_id]:
             item, campaign = self.item(request.item_id)
             locked_by = self._campaigns[campaign.id].signed_off_by
@@ -244,12 +273,18 @@ class ReviewService:
 
     # ---- what security leads ask --------------------------------------------------------------
 
-    async def sign_off(self, actor_id: str, actor_name: str) -> SignOffOutcome:
-        """Lock the newest campaign's answers; the evidence pack then carries the sign-off."""
+    async def sign_off(
+        self, actor_id: str, actor_name: str, confirmed: bool = False, campaign_id: str | None = None
+    ) -> SignOffOutcome:
+        """Lock the newest campaign's answers (or ``campaign_id``'s: a confirmation names what it confirms);
+        with items still waiting, only once ``confirmed``. The evidence pack then carries the sign-off."""
         campaigns = self.campaigns()
         if not campaigns:
             return SignOffOutcome(False, "No review campaign is open yet.")
-        outcome = sign_off(campaigns[0], actor_id, actor_name, self.routing, self.clock.now())
+        state = campaigns[0] if campaign_id is None else self._campaigns.get(campaign_id)
+        if state is None:
+            return SignOffOutcome(False, "That review no longer exists here; nothing was signed off.")
+        outcome = sign_off(state, actor_id, actor_name, self.routing, self.policy.no_answer, self.clock.now(), confirmed)
         if outcome.ok:
             await self._record(outcome.events)
         return outcome
@@ -259,8 +294,9 @@ class ReviewService:
         return [
             (item, state.campaign)
             for state in self.campaigns()
+            if state.signed_off_by is None  # a signed-off review chases nobody
             for item in state.open_items()
-            if item.exception is None and (item.overdue or now >= item.due)
+            if awaits_answer(item) and (item.overdue or now >= item.due)
         ]
 
     def findings(self) -> list[tuple[ReviewItem, Finding]]:
@@ -292,7 +328,7 @@ class ReviewService:
 
     async def remind(self, reviewer_id: str, by_name: str) -> int:
         """A security lead's nudge: one reminder now, listing what the reviewer still owes."""
-        waiting = [i for i, _ in self.items_for(reviewer_id) if i.exception is None and reviewer_id in i.reviewers]
+        waiting = [item for item, _ in self.waiting_for(reviewer_id)]
         if not waiting:
             return 0
         now = self.clock.now()
@@ -332,7 +368,7 @@ class ReviewService:
             now = self.clock.now()
             recorded = 0
             for state in self.campaigns():
-                if not state.open_items():
+                if not state.open_items() or state.signed_off_by is not None:  # closed: nobody is chased
                     continue
                 result = tick(state, self.routing, self.policy, now)
                 if result.events:
@@ -378,6 +414,9 @@ class ReviewService:
         for record in records:
             if record.type == "decision":
                 self.decided_since.add(record.data["item_id"])
+            if record.type == SIGNED_OFF and record.data["campaign_id"] in self._campaigns:
+                # Every card of the campaign still offering buttons is redrawn locked.
+                self.decided_since.update(self._campaigns[record.data["campaign_id"]].items)
             if record.type == "decision" and record.data["action"] == Action.REVOKE.value:
                 await self._remediate(record.data["item_id"])
 

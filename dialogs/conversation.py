@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from typing import Any, Mapping
 
 from bot.service import ReviewService
 from dialogs import security_lead
 from dialogs.help import help_view
 from dialogs.review import my_reviews
 from dialogs.status import campaign_status, status
-from dialogs.views import Actor, TextView, View
+from dialogs.views import Actor, ConfirmView, PrivateReply, Reply, TextView, Tone, View
 
 _ALIASES = {
     "?": "help",
@@ -41,8 +42,43 @@ def parse(text: str) -> tuple[str, str]:
     return "", said
 
 
-async def respond(service: ReviewService, actor: Actor, text: str) -> View:
+# What these show is one person's: their own review list, or (for security leads) other people's access
+# and signed download links. In a group chat or a channel they are delivered privately.
+PRIVATE_COMMANDS = frozenset({"my reviews", "findings", "history", "overdue", "export", "remediations"})
+_WHAT = {
+    "my reviews": "your reviews",
+    "findings": "the findings",
+    "history": "that history",
+    "overdue": "the overdue items",
+    "export": "the download links",
+    "remediations": "the remediations",
+    "sign off": "what is still open before sign-off",
+}
+
+
+async def respond(service: ReviewService, actor: Actor, text: str, shared: bool = False) -> Reply:
+    """The answer to what a person typed. ``shared``: said in a conversation others read (a group chat
+    or a channel), where a personal answer comes back as a PrivateReply."""
     command, argument = parse(text)
+    view = await _answer(service, actor, text, command, argument)
+    personal = command in PRIVATE_COMMANDS or isinstance(view, ConfirmView)  # a sign-off question lists items
+    if not shared or not personal or not actor.object_id:
+        return view
+    if command != "my reviews" and not security_lead.is_lead(service, actor):
+        return view  # the refusal, which shows nothing of anyone's access
+    what = _WHAT.get(command, "that")
+    return PrivateReply(
+        pointer=TextView(f"I've sent {what} to you in our personal chat."),
+        content=view,
+        unreachable=TextView(
+            f"I couldn't reach you in a personal chat, and I don't show {what} where others read along. "
+            f"Open a chat with me and say '{command}' there.",
+            Tone.WARNING,
+        ),
+    )
+
+
+async def _answer(service: ReviewService, actor: Actor, text: str, command: str, argument: str) -> View:
     if command == "help":
         return help_view(security_lead.is_lead(service, actor))
     if command == "my reviews":
@@ -60,7 +96,7 @@ async def _lead_command(service: ReviewService, actor: Actor, command: str, argu
     if command == "overdue":
         return security_lead.overdue(service)
     if command == "findings":
-        return security_lead.findings(service)
+        return security_lead.findings(service, argument)
     if command == "history":
         return await security_lead.history(service, argument)
     if command == "export":
@@ -75,4 +111,15 @@ async def _lead_command(service: ReviewService, actor: Actor, command: str, argu
         return security_lead.remediations(service)
     if command == "approve":
         return await security_lead.approve(service, actor, argument)
-    return await security_lead.sign_off(service, actor)
+    return await security_lead.sign_off(service, actor, argument)
+
+
+async def confirm(service: ReviewService, actor: Actor, data: Mapping[str, Any]) -> View:
+    """The answer to a ConfirmView's Confirm / Cancel: ``{"intent", "ref", "confirm"}``."""
+    intent = str(data.get("intent") or "")
+    if intent != security_lead.SIGN_OFF:
+        return TextView("That button is not one I know; nothing changed.", Tone.WARNING)
+    if not security_lead.is_lead(service, actor):
+        return security_lead.refuse(intent)
+    confirmed = data.get("confirm") is True  # only the card's own JSON true, never a truthy string
+    return await security_lead.confirm_sign_off(service, actor, str(data.get("ref") or ""), confirmed)

@@ -12,7 +12,8 @@ from typing import Any, Mapping
 from bot.engine.decisions import DecisionRequest, Verdict
 from bot.engine.model import Action, Campaign, ReviewItem
 from bot.service import ReviewService, UnknownItem
-from dialogs.pending import KIND_LABELS, pending_for
+from bot.engine.status import awaits_answer
+from dialogs.pending import KIND_LABELS, nothing_waiting, pending_for, waiting_summary
 from dialogs.views import Actor, DigestRow, DigestView, TextView, Tone
 
 # A digest row costs ~0.7 KB of card JSON: 25 rows stay far below Teams' ~28 KB card / 100 KB message limits.
@@ -34,14 +35,14 @@ def digest_view(
     answered = [service.item(item_id) for item_id in outcomes if item_id not in {i.id for i, _ in pending}]
     shown = (answered + pending)[:MAX_ROWS]
     if not shown:
-        return TextView("Nothing is waiting for you. Thank you!", Tone.GOOD)
+        return nothing_waiting(service)
     campaign = shown[0][1]
-    flagged = sum(1 for item, _ in pending if item.subject.findings)
+    flagged = sum(1 for item, _ in pending if item.subject.findings and awaits_answer(item))
     return DigestView(
         header=f"Access review · {campaign.tenant_name} · due {campaign.due:%a %d %b %H:%M} UTC",
         title="Your access reviews",
         intro=(
-            f"{len(pending)} item(s) waiting, {flagged} flagged by a check. Choose per item and submit, or keep "
+            f"{waiting_summary(pending)}; {flagged} flagged by a check. Choose per item and submit, or keep "
             "everything not flagged in one go."
         ),
         rows=tuple(_row(item, outcomes.get(item.id)) for item, _ in shown),
@@ -83,6 +84,9 @@ async def digest_action(service: ReviewService, actor: Actor, data: Mapping[str,
     if not actor.object_id:
         return TextView("I can't tell who you are, so I can't record answers for you.", Tone.WARNING)
     justification = str(data.get("justification") or "")
+    campaigns = service.campaigns()
+    if campaigns and campaigns[0].signed_off_by and not pending_for(service, actor.object_id):
+        return nothing_waiting(service)  # "review closed", not a refusal per row
     if data.get("keep_unflagged"):
         chosen = {
             item.id: Action.KEEP
@@ -98,7 +102,11 @@ async def digest_action(service: ReviewService, actor: Actor, data: Mapping[str,
                 except ValueError:
                     continue
     if not chosen:
-        return digest_view(service, actor, TextView("Nothing chosen: pick Keep, Revoke or Don't know on an item first."))
+        return digest_view(
+            service, actor,
+            TextView("Nothing chosen, so nothing was recorded: pick Keep, Revoke or Don't know on an item first, "
+                     "or use 'Keep all not flagged'.", Tone.WARNING),
+        )
     outcomes: dict[str, TextView] = {}
     recorded = 0
     for item_id, action in chosen.items():

@@ -11,12 +11,12 @@ REVIEWER_COMMANDS = (
 )
 LEAD_COMMANDS = (
     ("overdue", "items past their deadline, and with whom"),
-    ("findings", "what the checks found on this review's items"),
+    ("findings [page]", "what the checks found on this review's items: counts by severity, grouped by check"),
     ("history <person or partner>", "every answer ever recorded on their access"),
     ("export", "download links: evidence pack, attestations CSV and JSON"),
     ("remind <person>", "nudge a reviewer now"),
     ("start review", "open this period's review if it is not open"),
-    ("sign off", "lock this review's answers and seal the evidence pack"),
+    ("sign off", "close this review and lock its answers (shows what is still open and asks first)"),
     ("watch status", "in a channel: post the campaign status there, kept up to date as answers arrive"),
     ("remediations", "what happened to revoked access: proposed, awaiting approval, done, blocked"),
     ("approve <ref>", "second approval (dual custody) for removing Global Administrator access"),

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from bot.engine.model import Campaign, ReviewItem, SubjectKind
+from bot.engine.status import awaits_answer
+from bot.engine.state import CampaignState
 from bot.service import ReviewService
+from dialogs.views import TextView, Tone
 
 KIND_LABELS = {
     SubjectKind.ROLE_ASSIGNMENT: "Privileged role",
@@ -28,3 +31,30 @@ def _order(item: ReviewItem) -> tuple[bool, bool, int, bool, str]:
         subject.role_name != "Global Administrator",
         subject.title,
     )
+
+
+def waiting_summary(pending: list[tuple[ReviewItem, Campaign]]) -> str:
+    """'21 items waiting for your answer (2 accepted exceptions listed apart)': the one wording of the count."""
+    waiting = sum(1 for item, _ in pending if awaits_answer(item))
+    text = f"{waiting} item{'s' if waiting != 1 else ''} waiting for your answer"
+    excepted = sum(1 for item, _ in pending if item.is_open and not awaits_answer(item))
+    if excepted:
+        text += f" ({excepted} accepted exception{'s' if excepted != 1 else ''} listed apart, not counted)"
+    return text
+
+
+def closed_line(state: CampaignState) -> str | None:
+    """'Review closed, signed off by Alex Wilber on Mon 23 Nov 10:00 UTC', or None while it is open."""
+    if state.signed_off_by is None:
+        return None
+    when = f" on {state.signed_off_at:%a %d %b %H:%M} UTC" if state.signed_off_at else ""
+    return f"Review closed, signed off by {state.signed_off_by}{when}"
+
+
+def nothing_waiting(service: ReviewService) -> TextView:
+    """What 'my reviews' says when nothing is left: thanks, or that the review was closed."""
+    campaigns = service.campaigns()
+    closed = closed_line(campaigns[0]) if campaigns else None
+    if closed:
+        return TextView(f"{closed}: there is nothing to answer until the next review.")
+    return TextView("Nothing is waiting for you. Thank you!", Tone.GOOD)

@@ -12,7 +12,7 @@ from bot.engine.decisions import DecisionRequest, Verdict
 from bot.engine.model import Action, Campaign, ReviewItem
 from bot.service import ReviewService, UnknownItem
 from dialogs.digest import digest_view
-from dialogs.pending import KIND_LABELS, pending_for
+from dialogs.pending import KIND_LABELS, closed_line, nothing_waiting, pending_for, waiting_summary
 from dialogs.views import Actor, ChoiceView, DigestView, ItemView, ListView, TextView, Tone, View
 
 # Up to this many items come as one card each; more come as one digest card.
@@ -45,7 +45,9 @@ def item_view(
             f"Accepted exception until {grant.expires:%Y-%m-%d}: {grant.rationale} "
             f"(approved by {grant.approved_by}). It will be asked again when the exception expires."
         )
-    if item.overdue and item.is_open:
+    state = service.campaign(campaign.id)
+    closed = closed_line(state) if state is not None else None
+    if item.overdue and item.is_open and not closed:
         warnings.append("Overdue: the deadline has passed; the security leads have been told.")
 
     outcome = None
@@ -58,6 +60,8 @@ def item_view(
         if item.decision.justification:
             text += f" — “{item.decision.justification}”"
         outcome = TextView(text, tone)
+    elif closed:
+        outcome = TextView(f"{closed}: no answer was recorded for this item.")
     else:
         if viewer is None or service.may_answer(viewer, item):
             choices = _choices(item)
@@ -98,16 +102,16 @@ def my_reviews(service: ReviewService, actor: Actor) -> ListView | DigestView | 
     """A card per item for a few items; one digest card for many."""
     if not actor.object_id:
         return TextView(_UNIDENTIFIED, Tone.WARNING)
+    service.engaged(actor.object_id)
     pending = pending_for(service, actor.object_id)
     if not pending:
-        return TextView("Nothing is waiting for you. Thank you!", Tone.GOOD)
+        return nothing_waiting(service)
     if len(pending) > DIGEST_AFTER:
         return digest_view(service, actor)
     shown = pending[:MAX_CARDS]
-    noun = "item" if len(pending) == 1 else "items"
     return ListView(
         title="Your access reviews",
-        intro=f"{len(pending)} {noun} waiting for your answer. Keep what is still needed; revoke what is not.",
+        intro=f"{waiting_summary(pending)}. Keep what is still needed; revoke what is not.",
         items=tuple(item_view(service, item, campaign, viewer=actor.object_id) for item, campaign in shown),
         more=len(pending) - len(shown),
     )

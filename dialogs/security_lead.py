@@ -6,8 +6,9 @@ Everyone else gets a polite refusal that says who can: these commands show other
 from __future__ import annotations
 
 from bot.exports import ExportRequest
-from bot.service import ReviewService
-from dialogs.views import Actor, StatusRow, StatusView, TextView, Tone, View
+from bot.service import SEVERITY_ORDER, ReviewService
+from dialogs.status import period_label
+from dialogs.views import Actor, ConfirmView, FindingGroup, FindingsView, StatusRow, StatusView, TextView, Tone, View
 
 LEAD_ONLY = (
     "Only the security leads named in the review policy can use “{command}”, because it shows other people's access. "
@@ -35,20 +36,44 @@ def overdue(service: ReviewService) -> View:
     return StatusView(f"{len(late)} overdue item(s)", rows, warnings=_more(len(late)))
 
 
-def findings(service: ReviewService) -> View:
+FINDING_GROUPS_PER_PAGE = 8
+NAMES_PER_GROUP = 12
+SEVERITIES = ("critical", "high", "medium", "low")
+
+
+def findings(service: ReviewService, argument: str = "") -> View:
+    """Counts by severity first, then one group per check (most severe first) naming what it was found on,
+    a page of groups at a time ('findings 2' for the next)."""
     found = service.findings()
     tenant = service.tenant_findings
     if not found and not tenant:
         return TextView("No findings on the current review's items.", Tone.GOOD)
-    rows = tuple(
-        StatusRow(f"{r.severity.value.upper()} · tenant", f"{r.check.title}: {r.message}" + (f" ({r.check.scuba})" if r.check.scuba else ""))
-        for r in tenant
-    ) + tuple(
-        StatusRow(f"{finding.severity.upper()} · {item.subject.title}", finding.title + (f" ({finding.scuba})" if finding.scuba else ""))
-        for item, finding in found[: max(0, MAX_ROWS - len(tenant))]
+    groups: dict[str, tuple[str, str, str, list[str]]] = {}
+    for r in tenant:
+        groups.setdefault(r.check.id, (r.severity.value, r.check.title, r.check.scuba or "", []))[3].append(r.message)
+    for item, finding in found:
+        groups.setdefault(finding.check_id, (finding.severity, finding.title, finding.scuba or "", []))[3].append(
+            item.subject.title
+        )
+    ordered = sorted(groups.values(), key=lambda g: (SEVERITY_ORDER.get(g[0], 9), -len(g[3]), g[1]))
+    pages = max(1, -(-len(ordered) // FINDING_GROUPS_PER_PAGE))
+    page = int(argument) if argument.strip().isdecimal() else 1  # isdigit() would let "²" through to int()
+    if not 1 <= page <= pages:
+        return TextView(f"There are {pages} page(s) of findings: say 'findings 1' to 'findings {pages}'.")
+    shown = ordered[(page - 1) * FINDING_GROUPS_PER_PAGE : page * FINDING_GROUPS_PER_PAGE]
+    counts = {severity: sum(len(g[3]) for g in ordered if g[0] == severity) for severity in SEVERITIES}
+    total = sum(len(g[3]) for g in ordered)
+    return FindingsView(
+        title=f"{total} finding(s) from {len(ordered)} check(s) in the current review",
+        by_severity=tuple(StatusRow(severity.capitalize(), str(n)) for severity, n in counts.items() if n),
+        groups=tuple(
+            FindingGroup(severity, title, reference, tuple(on[:NAMES_PER_GROUP]), max(0, len(on) - NAMES_PER_GROUP))
+            for severity, title, reference, on in shown
+        ),
+        page=page,
+        pages=pages,
+        next_hint=f"findings {page + 1}" if page < pages else "",
     )
-    total = len(found) + len(tenant)
-    return StatusView(f"{total} finding(s) in the current review", rows, warnings=_more(total))
 
 
 async def history(service: ReviewService, query: str) -> View:
@@ -97,9 +122,41 @@ async def start_review(service: ReviewService) -> View:
     return TextView(f"This period's review ({state.campaign.period}) is already open. Say 'status'.")
 
 
-async def sign_off(service: ReviewService, actor: Actor) -> View:
-    outcome = await service.sign_off(actor.object_id or "", actor.name)
-    return TextView(outcome.message, Tone.GOOD if outcome.ok else Tone.WARNING)
+SIGN_OFF = "sign off"  # the intent a sign-off confirmation carries
+MAX_REMAINING = 15
+
+
+async def sign_off(service: ReviewService, actor: Actor, argument: str = "") -> View:
+    """'sign off' shows what remains and asks; 'sign off confirm' (or Confirm on that card) signs off."""
+    said = argument.strip().lower()
+    if said == "cancel":
+        return TextView("Sign-off cancelled: nothing changed.")
+    if said and said != "confirm":
+        return TextView("Say 'sign off', then 'sign off confirm' to close the review with items still open.")
+    return await confirm_sign_off(service, actor, None, confirmed=said == "confirm")
+
+
+async def confirm_sign_off(service: ReviewService, actor: Actor, campaign_id: str | None, confirmed: bool) -> View:
+    """Sign off (``campaign_id``: the one the confirmation showed; None: the newest), or ask first."""
+    if not confirmed and campaign_id is not None:
+        return TextView("Sign-off cancelled: nothing changed.")
+    outcome = await service.sign_off(actor.object_id or "", actor.name, confirmed, campaign_id)
+    if not outcome.needs_confirmation:
+        return TextView(outcome.message, Tone.GOOD if outcome.ok else Tone.WARNING)
+    campaign = service.item(outcome.remaining[0].id)[1]
+    rows = tuple(
+        StatusRow(item.subject.title, "with " + (", ".join(service.display_name(r) for r in item.reviewers) or "nobody"))
+        for item in outcome.remaining[:MAX_REMAINING]
+    )
+    return ConfirmView(
+        title=f"Sign off the {campaign.tenant_name} review {period_label(campaign.period)}?",
+        text=outcome.message,
+        rows=rows,
+        intent=SIGN_OFF,
+        ref=campaign.id,
+        confirm_title="Sign off",
+        more=max(0, len(outcome.remaining) - MAX_REMAINING),
+    )
 
 
 def remediations(service: ReviewService) -> View:

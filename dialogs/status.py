@@ -31,11 +31,11 @@ def status(service: ReviewService, actor: Actor) -> StatusView | TextView:
         return TextView("No review campaign is open yet.")
     state = campaigns[0]
     summary = service.summary(state)
-    mine = [item for item in state.items.values() if actor.object_id in item.reviewers]
-    open_count = sum(1 for item in mine if item.is_open and item.exception is None)
+    # Yours, or of someone you answer for as their delegate: the same circle 'my reviews' shows.
+    mine = [item for item in state.items.values() if service.routing.may_act_for(actor.object_id, item.reviewers)]
     rows = (
         StatusRow("Assigned to you", str(len(mine))),
-        StatusRow("Waiting for your answer", str(open_count)),
+        StatusRow("Waiting for your answer", str(len(service.waiting_for(actor.object_id)))),
         StatusRow("Due", f"{summary.due:%a %d %b %H:%M} UTC"),
     )
     title = f"Your part of the {summary.tenant_name} review {period_label(summary.period)}"
@@ -52,7 +52,7 @@ def campaign_status(service: ReviewService, live: bool = False) -> StatusView | 
     rows = (
         StatusRow("Items", str(summary.total)),
         StatusRow("Answered", f"{summary.done} ({summary.kept} kept, {summary.revoked} revoked)"),
-        StatusRow("Open", str(summary.open)),
+        StatusRow("Unanswered at sign-off" if state.signed_off_by else "Open", str(summary.open)),
         StatusRow("Overdue", str(summary.overdue)),
         StatusRow("Accepted exceptions", str(summary.excepted)),
         StatusRow("Expired by policy", str(summary.expired)),

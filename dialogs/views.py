@@ -119,4 +119,59 @@ class DigestView:
     warnings: tuple[str, ...] = ()
 
 
-View = TextView | ItemView | ListView | StatusView | HelpView | DigestView
+@dataclass(frozen=True)
+class ConfirmView:
+    """A question whose answer changes something for good: what it will do, what it applies to, and
+    Confirm / Cancel. ``intent`` and ``ref`` come back with the answer, so a stale card can only ever
+    confirm what it showed (e.g. the sign-off of one campaign, not of whichever is newest by then)."""
+
+    title: str
+    text: str
+    rows: tuple[StatusRow, ...]
+    intent: str
+    ref: str
+    confirm_title: str = "Confirm"
+    more: int = 0  # rows not shown
+
+
+@dataclass(frozen=True)
+class FindingGroup:
+    """Every finding of one check: which check, how bad, and what it was found on."""
+
+    severity: str
+    title: str
+    reference: str  # e.g. the CISA ScubaGear policy id; "" when there is none
+    found_on: tuple[str, ...]  # the items (or, for a tenant-wide check, the facts) it was found on
+    more: int = 0  # found on this many more than listed
+
+
+@dataclass(frozen=True)
+class FindingsView:
+    """The checks' findings, leading with the counts, grouped by check, one page at a time."""
+
+    title: str
+    by_severity: tuple[StatusRow, ...]
+    groups: tuple[FindingGroup, ...]
+    page: int = 1
+    pages: int = 1
+    next_hint: str = ""  # what to say for the next page
+
+
+View = TextView | ItemView | ListView | StatusView | HelpView | DigestView | ConfirmView | FindingsView
+
+
+@dataclass(frozen=True)
+class PrivateReply:
+    """Personal content asked for where others read along (a group chat, a channel).
+
+    The shared conversation gets only ``pointer``; ``content`` goes to the person in their personal chat.
+    When no personal chat can be reached, the shared conversation gets ``unreachable`` instead, and the
+    content goes nowhere: it is never posted where others can read it.
+    """
+
+    pointer: TextView
+    content: View
+    unreachable: TextView
+
+
+Reply = View | PrivateReply

@@ -38,10 +38,11 @@ from msrest.universal_http.requests import ClientRetryPolicy
 from bot.notifier import DeliveryError, parse_retry_after
 from bot.service import ReviewService
 from bot.store.base import Store
-from dialogs.conversation import respond
+from dialogs.conversation import confirm, respond
 from dialogs.digest import digest_action, digest_view
 from dialogs.render.teams import (
     CARD_CONTENT_TYPE,
+    CONFIRM_VERB,
     DETAILS_VERB,
     DIGEST_VERB,
     REFRESH_VERB,
@@ -53,7 +54,7 @@ from dialogs.render.teams import (
 )
 from dialogs.review import card_action, current_item
 from dialogs.status import campaign_status
-from dialogs.views import Actor, DigestView, ItemView, StatusView, View
+from dialogs.views import Actor, DigestView, ItemView, PrivateReply, StatusView, TextView, View
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +181,9 @@ class AccessBot(ActivityHandler):
         self.service = service
         self.store = store
         self.last_service_url = ""  # where Teams last reached us from: good for starting conversations
+        # Set by TeamsChannel: a turn in a stored conversation, and starting a personal chat with someone.
+        self.proactive: Callable[[dict, Callable[[TurnContext], Awaitable[Any]]], Awaitable[None]] | None = None
+        self.open_personal: Callable[[str], Awaitable[dict | None]] | None = None
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         if turn_context.activity.channel_id == "msteams" and turn_context.activity.service_url:
@@ -215,7 +219,12 @@ class AccessBot(ActivityHandler):
             await self._replace_or_send(turn_context, view)
             return
         text = TurnContext.remove_recipient_mention(activity) if activity.entities else activity.text
-        await self._send(turn_context, await respond(self.service, actor, text or ""))
+        reply = await respond(self.service, actor, text or "", shared=_shared(activity))
+        if isinstance(reply, PrivateReply):
+            delivered = await self._send_privately(turn_context, actor, reply.content)
+            await self._send(turn_context, reply.pointer if delivered else reply.unreachable)
+            return
+        await self._send(turn_context, reply)
 
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
         activity = turn_context.activity
@@ -235,6 +244,8 @@ class AccessBot(ActivityHandler):
             return current_item(self.service, str(data.get("item") or ""), actor.object_id or "")
         if verb == DIGEST_VERB:
             return await digest_action(self.service, actor, data)
+        if verb == CONFIRM_VERB:
+            return await confirm(self.service, actor, data)
         if verb == DETAILS_VERB:
             # The item's own card arrives as a new message; the digest stays as it is.
             await self._send(turn_context, current_item(self.service, str(data.get("item") or ""), actor.object_id or ""))
@@ -246,17 +257,56 @@ class AccessBot(ActivityHandler):
         await self._welcome(turn_context)
 
     async def _welcome(self, turn_context: TurnContext) -> None:
+        """Hello, and what is waiting for the person; in a group chat or channel that count is theirs alone,
+        so it goes to their personal chat and the shared conversation gets the hello only."""
         actor = _actor(turn_context.activity)
-        waiting = len(self.service.items_for(actor.object_id)) if actor.object_id else 0
+        waiting = len(self.service.waiting_for(actor.object_id)) if actor.object_id else 0
         text = (
             "Hi, I'm accessbot. Every week I ask the owners of privileged roles, partner relationships and "
             "admin recovery contacts to confirm they are still right, and keep a tamper-evident record of the answers."
         )
-        if waiting:
-            text += f" {waiting} item{'s are' if waiting != 1 else ' is'} waiting for you: say 'my reviews'."
-        else:
-            text += " Say 'help' to see what I can do."
+        waiting_line = f"{waiting} item{'s are' if waiting != 1 else ' is'} waiting for you: say 'my reviews'."
+        if _shared(turn_context.activity):
+            await turn_context.send_activity(MessageFactory.text(
+                text + " Your own reviews come to you in our personal chat. Say 'help' to see what I can do."
+            ))
+            if waiting and actor.object_id:
+                await self._send_privately(turn_context, actor, TextView(waiting_line))
+            return
+        text += f" {waiting_line}" if waiting else " Say 'help' to see what I can do."
         await turn_context.send_activity(MessageFactory.text(text))
+
+    async def _send_privately(self, turn_context: TurnContext, actor: Actor, view: View) -> bool:
+        """Deliver a view to the person's personal chat (the stored one, or one started for them now);
+        False when none can be reached — then nothing was sent anywhere."""
+        if not actor.object_id or self.proactive is None:
+            return False
+        reference = await self.store.get_conversation(actor.object_id)
+        if reference is None and self.open_personal is not None:
+            try:
+                reference = await self.open_personal(actor.object_id)
+            except DeliveryError as refused:
+                log.info("could not start a personal chat with %s: %s", actor.object_id, refused)
+                reference = None
+            if reference is not None:
+                await self.store.save_conversation(actor.object_id, reference)
+        if reference is None:
+            return False
+        messages = render(view, _viewers(turn_context.activity))
+        sent: list[Any] = []
+
+        async def send(personal: TurnContext) -> None:
+            sent.extend(await personal.send_activities([_activity(message) for message in messages]) or ())
+
+        try:
+            await self.proactive(reference, send)
+        except DeliveryError as refused:
+            log.warning("could not deliver privately to %s: %s", actor.object_id, refused)
+            return False
+        for message, response in zip(messages, sent):
+            if message.item_id and response is not None and response.id:
+                await self.store.save_card(message.item_id, reference, response.id)
+        return True
 
     async def _send(self, turn_context: TurnContext, view: View) -> None:
         messages = render(view, _viewers(turn_context.activity))
@@ -277,6 +327,12 @@ class AccessBot(ActivityHandler):
             await turn_context.update_activity(updated)
             return
         await self._send(turn_context, view)
+
+
+def _shared(activity: Activity) -> bool:
+    """Whether others read this conversation (a group chat or a team channel), not a personal chat."""
+    conversation = activity.conversation
+    return conversation is not None and (conversation.conversation_type or "personal") != "personal"
 
 
 def _viewers(activity: Activity) -> tuple[str, ...]:
@@ -301,6 +357,7 @@ class TeamsChannel:
         self.connectors = ConnectorCache()
         _cache_clients(self.adapter.bot_framework_authentication, self.connectors, credentials.app_id)
         self.bot = AccessBot(service, store)
+        self.bot.proactive, self.bot.open_personal = self._proactively, self.open_conversation
         self.service = service
         self.store = store
         self._live_drawn_at = -1

@@ -29,6 +29,7 @@ from bot.engine.model import (
     SubjectKind,
 )
 from bot.engine.routing import Routing
+from bot.engine.status import awaits_answer
 from bot.policy import Policy
 
 
@@ -162,7 +163,7 @@ def _active_exception(
 def review_requests(campaign: Campaign, items: Sequence[ReviewItem]) -> list[Notice]:
     waiting: dict[str, list[str]] = defaultdict(list)
     for item in items:
-        if item.exception is None:
+        if awaits_answer(item):
             for reviewer in item.reviewers:
                 waiting[reviewer].append(item.id)
     return [

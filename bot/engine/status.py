@@ -6,8 +6,18 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.engine.model import Action, ItemState
+from bot.engine.model import Action, ItemState, ReviewItem
 from bot.engine.state import CampaignState
+
+
+def awaits_answer(item: ReviewItem) -> bool:
+    """The one meaning of "waiting": an item still open and not covered by an accepted exception.
+
+    Every count a person or an auditor reads — the welcome, the digest, 'status', the review-open notice,
+    reminders, the CLI — is a count of these, so they can never disagree. Accepted exceptions stay visible
+    (and may be confirmed again) but are counted on their own line, never as waiting.
+    """
+    return item.is_open and item.exception is None
 
 
 @dataclass(frozen=True)
@@ -45,7 +55,7 @@ def summarize(state: CampaignState, now: datetime) -> CampaignSummary:
     answered_by: Counter[str] = Counter()
     for item in state.items.values():
         if item.state is ItemState.OPEN:
-            if item.exception is not None:
+            if not awaits_answer(item):
                 counts["excepted"] += 1
                 continue
             counts["open"] += 1

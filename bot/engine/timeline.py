@@ -26,6 +26,7 @@ from bot.engine.model import (
 )
 from bot.engine.routing import Routing
 from bot.engine.state import CampaignState, decision_to_data
+from bot.engine.status import awaits_answer
 from bot.policy import NoAnswer, Policy
 
 POLICY_ACTOR = "accessbot-policy"
@@ -52,7 +53,7 @@ def tick(state: CampaignState, routing: Routing, policy: Policy, now: datetime) 
 
 def _waiting(state: CampaignState) -> list[ReviewItem]:
     """Open items that someone still owes an answer on (accepted-risk items are not chased)."""
-    return [item for item in state.open_items() if item.exception is None]
+    return [item for item in state.open_items() if awaits_answer(item)]
 
 
 def _expire_exceptions(

@@ -13,8 +13,10 @@ from typing import Any, Sequence
 from dialogs.digest import CHOICE_PREFIX
 from dialogs.views import (
     ChoiceView,
+    ConfirmView,
     DigestRow,
     DigestView,
+    FindingsView,
     HelpView,
     ItemView,
     ListView,
@@ -30,13 +32,37 @@ VERB = "decide"
 REFRESH_VERB = "refresh"
 DIGEST_VERB = "digest"
 DETAILS_VERB = "details"
+CONFIRM_VERB = "confirm"
 MAX_REFRESH_USERS = 60  # Teams refreshes automatically for at most 60 listed users
 # Teams refuses bot messages over its size limit (~28 KB of card JSON is the safe figure); a digest stops
 # adding rows before that, and says how many more there are.
 CARD_BUDGET_BYTES = 24 * 1024
 
-_COLOR = {Tone.NORMAL: "Default", Tone.GOOD: "Good", Tone.WARNING: "Warning", Tone.ATTENTION: "Attention"}
-_SEVERITY_COLOR = {"critical": "Attention", "high": "Attention", "medium": "Warning", "low": "Default"}
+# Text colours that read well on a white card. "Warning" (amber) and "Good" (light green in Teams' light
+# theme) text are hard to read on white, so only "Default" and "Attention" colour text, bold where it
+# matters; a warning is dark text on the "warning" container's tint.
+_COLOR = {Tone.NORMAL: "Default", Tone.GOOD: "Default", Tone.WARNING: "Default", Tone.ATTENTION: "Attention"}
+_WEIGHT = {Tone.NORMAL: "Default", Tone.GOOD: "Bolder", Tone.WARNING: "Bolder", Tone.ATTENTION: "Bolder"}
+_SEVERITY_COLOR = {"critical": "Attention", "high": "Attention", "medium": "Default", "low": "Default"}
+
+
+def _tone(view: TextView, **style: Any) -> dict[str, Any]:
+    """A notice or outcome in its tone, readable on white."""
+    text = f"⚠️ {view.text}" if view.tone is Tone.WARNING else view.text
+    return _text(text, color=_COLOR[view.tone], weight=_WEIGHT[view.tone], **style)
+
+
+def _warnings(warnings: Sequence[str]) -> list[dict[str, Any]]:
+    """Warnings as dark text on the warning tint (never amber text on white)."""
+    if not warnings:
+        return []
+    return [{"type": "Container", "style": "warning", "items": [_text(f"⚠️ {w}", size="Small") for w in warnings]}]
+
+
+def _notice(view: TextView) -> dict[str, Any]:
+    """The answer to a click, boxed so it is seen next to the button that was pressed."""
+    style = {Tone.GOOD: "good", Tone.WARNING: "warning", Tone.ATTENTION: "attention"}.get(view.tone, "emphasis")
+    return {"type": "Container", "style": style, "items": [_text(view.text, weight="Bolder")]}
 
 
 @dataclass(frozen=True)
@@ -66,6 +92,10 @@ def render(view: View, viewers: Sequence[str] = ()) -> list[TeamsMessage]:
         return [TeamsMessage(card=status_card(view))]
     if isinstance(view, HelpView):
         return [TeamsMessage(card=help_card(view))]
+    if isinstance(view, ConfirmView):
+        return [TeamsMessage(card=confirm_card(view))]
+    if isinstance(view, FindingsView):
+        return [TeamsMessage(card=findings_card(view))]
     raise TypeError(f"no Teams rendering for {type(view).__name__}")
 
 
@@ -94,8 +124,11 @@ def card_for(view: View, viewers: Sequence[str] = ()) -> dict[str, Any]:
         return status_card(view)
     if isinstance(view, HelpView):
         return help_card(view)
-    text = view.text if isinstance(view, TextView) else "Done."
-    return _card([_text(text, color=_COLOR[view.tone] if isinstance(view, TextView) else "Default")])
+    if isinstance(view, ConfirmView):
+        return confirm_card(view)
+    if isinstance(view, FindingsView):
+        return findings_card(view)
+    return _card([_tone(view) if isinstance(view, TextView) else _text("Done.")])
 
 
 def item_card(view: ItemView, viewers: Sequence[str] = ()) -> dict[str, Any]:
@@ -104,14 +137,14 @@ def item_card(view: ItemView, viewers: Sequence[str] = ()) -> dict[str, Any]:
         _text(view.title, size="Medium", weight="Bolder", spacing="Small"),
         _text(view.kind_label, isSubtle=True, spacing="None"),
     ]
-    body.extend(_text(f"⚠️ {warning}", color="Warning", size="Small") for warning in view.warnings)
+    body.extend(_warnings(view.warnings))
     body.append(_facts(view.facts))
     for severity, finding in view.findings:
         body.append(_text(f"**{severity.upper()}** {finding}", color=_SEVERITY_COLOR.get(severity.lower(), "Default")))
     if view.outcome is not None:
-        body.append(_text(view.outcome.text, weight="Bolder", color=_COLOR[view.outcome.tone]))
+        body.append(_tone(view.outcome))
     if view.notice is not None:
-        body.append(_text(view.notice.text, size="Small", color=_COLOR[view.notice.tone]))
+        body.append(_notice(view.notice))
     actions: list[dict[str, Any]] = []
     if view.choices:
         if any(choice.needs_justification for choice in view.choices):
@@ -183,9 +216,7 @@ def digest_card(view: DigestView) -> dict[str, Any]:
         _text(view.title, size="Medium", weight="Bolder", spacing="Small"),
         _text(view.intro, spacing="Small"),
     ]
-    body.extend(_text(f"⚠️ {warning}", color="Warning", size="Small") for warning in view.warnings)
-    if view.notice is not None:
-        body.append(_text(view.notice.text, size="Small", color=_COLOR[view.notice.tone]))
+    body.extend(_warnings(view.warnings))
     shown = 0
     used = len(json.dumps(body).encode()) + 3 * 1024  # the header, the justification box and the buttons
     for row in view.rows:
@@ -197,7 +228,7 @@ def digest_card(view: DigestView) -> dict[str, Any]:
         if len(row.flags) > 2:
             items.append(_text(f"⚑ and {len(row.flags) - 2} more — see Details", size="Small", color="Attention", spacing="None"))
         if row.outcome is not None:
-            items.append(_text(row.outcome.text, size="Small", weight="Bolder", color=_COLOR[row.outcome.tone]))
+            items.append(_tone(row.outcome, size="Small"))
         if row.choosable:
             items.append(
                 {
@@ -226,6 +257,8 @@ def digest_card(view: DigestView) -> dict[str, Any]:
     more = view.more + len(view.rows) - shown
     if more:
         body.append(_text(f"{more} more after these: answer these, then say 'my reviews' again.", size="Small"))
+    if view.notice is not None:  # beside the buttons: the answer to "Submit" is seen where it was pressed
+        body.append(_notice(view.notice))
     actions: list[dict[str, Any]] = []
     if any(row.choosable for row in view.rows):
         body.append(
@@ -249,6 +282,7 @@ def _choice_set(row: DigestRow) -> dict[str, Any]:
     return {
         "type": "Input.ChoiceSet",
         "id": f"{CHOICE_PREFIX}{row.item_id}",
+        "label": "Your answer",  # the row's title is right above it
         "style": "compact",
         "placeholder": "Choose…",
         "choices": [
@@ -261,7 +295,7 @@ def _choice_set(row: DigestRow) -> dict[str, Any]:
 
 def status_card(view: StatusView) -> dict[str, Any]:
     body: list[dict[str, Any]] = [_text(view.title, size="Medium", weight="Bolder")]
-    body.extend(_text(f"⚠️ {warning}", color="Warning", size="Small") for warning in view.warnings)
+    body.extend(_warnings(view.warnings))
     body.append(_facts(tuple((row.label, row.value) for row in view.rows)))
     if view.owners:
         body.append(_text("By reviewer", weight="Bolder", spacing="Medium"))
@@ -273,4 +307,50 @@ def help_card(view: HelpView) -> dict[str, Any]:
     body = [_text(view.title, size="Medium", weight="Bolder"), _facts(view.commands)]
     if view.footer:
         body.append(_text(view.footer, size="Small", isSubtle=True))
+    return _card(body)
+
+
+def confirm_card(view: ConfirmView) -> dict[str, Any]:
+    """The question, what it applies to, and Confirm / Cancel; each answer names the intent and its ref."""
+    body: list[dict[str, Any]] = [
+        _text(view.title, size="Medium", weight="Bolder"),
+        _text(view.text),
+        *(_text(f"**{row.label}** · {row.value}", size="Small", spacing="None") for row in view.rows),
+    ]
+    if view.more:
+        body.append(_text(f"and {view.more} more.", size="Small"))
+    data = {"intent": view.intent, "ref": view.ref}
+    actions = [
+        _execute(view.confirm_title, {**data, "confirm": True}, "destructive", CONFIRM_VERB, inputs="none"),
+        _execute("Cancel", {**data, "confirm": False}, verb=CONFIRM_VERB, inputs="none"),
+    ]
+    return _card(body, actions)
+
+
+def findings_card(view: FindingsView) -> dict[str, Any]:
+    """Counts first (by severity, then one line per check), then each check's group: what it was found on,
+    as one wrapped line rather than a name squeezed into a narrow column."""
+    body: list[dict[str, Any]] = [
+        _text(view.title, size="Medium", weight="Bolder"),
+        _text(" · ".join(f"**{row.value}** {row.label.lower()}" for row in view.by_severity), spacing="Small"),
+    ]
+    for group in view.groups:
+        colour = _SEVERITY_COLOR.get(group.severity, "Default")
+        reference = f" ({group.reference})" if group.reference else ""
+        found_on = " · ".join(group.found_on) + (f" · and {group.more} more" if group.more else "")
+        body.append(
+            {
+                "type": "Container",
+                "separator": True,
+                "spacing": "Medium",
+                "items": [
+                    _text(f"**{group.severity.upper()}** · {group.title}{reference} — {len(group.found_on) + group.more}",
+                          color=colour),
+                    _text(found_on, size="Small", spacing="None"),
+                ],
+            }
+        )
+    if view.pages > 1:
+        more = f" Say '{view.next_hint}' for the next." if view.next_hint else ""
+        body.append(_text(f"Page {view.page} of {view.pages}.{more}", size="Small", isSubtle=True))
     return _card(body)

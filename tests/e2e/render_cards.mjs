@@ -7,7 +7,8 @@
 // Adaptive Cards 1.5 (the newest version Teams renders), so a property from a later version is reported
 // rather than silently accepted. Prints one JSON object:
 //   {"cards": [{"name", "parseEvents": [...], "validationEvents": [...], "rendered", "height",
-//               "actions": ["Action.Execute", ...], "refresh": "Action.Execute" | null, "text"}],
+//               "actions": ["Action.Execute", ...], "refresh": "Action.Execute" | null, "text",
+//               "contrast": {"ratio", "text"} (the least readable text: WCAG contrast against its background)}],
 //    "screenshot": "<path>"}
 // where each event is {"phase", "event", "message"} with the renderer's own enum names. Exits 1 when any card
 // logged an event or did not render, 2 when it could not run at all.
@@ -72,6 +73,42 @@ try {
         .replace(/\[([^\]]+)\]\((https?:[^)\s]+)\)/g, '<a href="$2">$1</a>');
       result.didProcess = true;
     };
+    // WCAG contrast of every piece of text against what is actually behind it (translucent colours blended),
+    // so a colour that is hard to read on white is reported with the text that wears it.
+    const rgba = (css) => {
+      const parts = (css.match(/rgba?\(([^)]+)\)/) || [null, '0,0,0,0'])[1].split(',').map(Number);
+      return [parts[0], parts[1], parts[2], parts.length > 3 ? parts[3] : 1];
+    };
+    const over = (top, bottom) => [0, 1, 2].map((i) => top[i] * top[3] + bottom[i] * (1 - top[3]));
+    const luminance = (rgb) => {
+      const [r, g, b] = rgb.map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const behind = (element) => {
+      const layers = [];
+      for (let node = element; node; node = node.parentElement) {
+        const colour = rgba(getComputedStyle(node).backgroundColor);
+        if (colour[3] > 0) layers.push(colour);
+        if (colour[3] >= 1) break;
+      }
+      return layers.reverse().reduce((bottom, top) => over(top, bottom), [255, 255, 255]);
+    };
+    const contrastOf = (element) => {
+      const background = behind(element);
+      const foreground = over(rgba(getComputedStyle(element).color), background);
+      const [high, low] = [luminance(foreground), luminance(background)].sort((a, b) => b - a);
+      return (high + 0.05) / (low + 0.05);
+    };
+    const worstContrast = (root) => {
+      let worst = { ratio: 21, text: '' };
+      for (const element of root.querySelectorAll('*')) {
+        const own = [...element.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent).join('').trim();
+        if (!own || element.offsetHeight === 0) continue;
+        const ratio = contrastOf(element);
+        if (ratio < worst.ratio) worst = { ratio: Math.round(ratio * 100) / 100, text: own.slice(0, 80) };
+      }
+      return worst;
+    };
     const host = document.getElementById('cards');
     return cards.map(({ name, card: json }) => {
       const card = new AC.AdaptiveCard();
@@ -96,6 +133,7 @@ try {
         actions: card.getAllActions().map((action) => action.getJsonTypeName()),
         refresh: card.refresh && card.refresh.action ? card.refresh.action.getJsonTypeName() : null,
         text: element ? element.innerText : '',
+        contrast: element ? worstContrast(element) : null,
       };
     });
   }, cards);

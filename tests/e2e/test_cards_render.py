@@ -120,6 +120,7 @@ async def collect_cards(data_dir: Path) -> list[dict[str, Any]]:
     await click("reassigned", "Isaiah Langer — Privileged Role Administrator", "reassign", reassign_to="leeg@contoso.com")
     await click("reassign refused (unknown person)", "Lynne Robbins — Security Administrator", "reassign",
                 reassign_to="nobody@example.org")
+    catalogue.add("digest · submit with nothing chosen", card_for(await digest_action(service, ALEX, {"digest": True})))
     catalogue.add("digest · after keep all not flagged", card_for(await digest_action(service, ALEX, {"keep_unflagged": True})))
     catalogue.add_view("status · security lead", await respond(service, ALEX, "status"))
     catalogue.add_view("history · security lead", await respond(service, ALEX, "history meganb@contoso.com"))
@@ -133,6 +134,10 @@ async def collect_cards(data_dir: Path) -> list[dict[str, Any]]:
         if item.overdue and item.is_open:
             catalogue.add(f"overdue · {item.subject.title}", item_card(item_view(service, item, state.campaign), VIEWERS))
             break
+    catalogue.add_view("sign off · confirmation", await respond(service, ALEX, "sign off"))
+    catalogue.add_view("sign off · done", await respond(service, ALEX, "sign off confirm"))
+    locked = next(item for item in state.items.values() if item.is_open)
+    catalogue.add(f"locked · {locked.subject.title}", item_card(item_view(service, locked, state.campaign), VIEWERS))
     return catalogue.cards
 
 
@@ -285,3 +290,44 @@ def test_renderer_reports_what_it_does_not_accept(tmp_path: Path) -> None:
     (result,) = json.loads(done.stdout)["cards"]
     events = {event["event"] for event in result["parseEvents"] + result["validationEvents"]}
     assert events == {"UnknownElementType", "InvalidPropertyValue", "UnknownActionType", "DuplicateId"}
+
+
+def test_every_text_is_readable_on_its_background(rendered: Rendered) -> None:
+    """WCAG AA (4.5:1) for every piece of text, measured in the renderer: no amber text on white."""
+    unreadable = {
+        name: result["contrast"] for name, result in rendered.results.items() if result["contrast"]["ratio"] < 4.5
+    }
+    assert unreadable == {}
+    for entry in rendered.cards:
+        # Teams' own light theme draws "Warning" amber and "Good" light green, paler than this renderer's.
+        colours = {node.get("color") for node in _walk(entry["card"]) if node.get("type") == "TextBlock"}
+        assert colours <= {None, "Default", "Attention"}, (entry["name"], colours)
+
+
+def test_findings_card_leads_with_counts_and_groups_by_check(rendered: Rendered) -> None:
+    result = rendered.results["findings · security lead"]
+    lines = [line for line in result["text"].splitlines() if line.strip()]
+    assert "finding(s) from" in lines[0] and "critical" in lines[1] and "high" in lines[1]
+    card = _card(rendered, "findings · security lead")
+    groups = [node for node in card["body"] if node.get("type") == "Container"]
+    assert len(groups) >= 4 and "CRITICAL" in card_text_of(groups[0])
+    assert result["height"] < 1200, result["height"]  # it was about 2,700 px, one name squeezed per row
+
+
+def test_digest_answers_are_labelled_inputs(rendered: Rendered) -> None:
+    card = _card(rendered, "my reviews · digest (security lead)")
+    choices = [node for node in _walk(card) if node.get("type") == "Input.ChoiceSet"]
+    assert choices and all(node.get("label") == "Your answer" for node in choices)
+
+
+def test_sign_off_asks_first_and_leaves_the_cards_locked(rendered: Rendered) -> None:
+    question = _card(rendered, "sign off · confirmation")
+    assert [a["title"] for a in question["actions"]] == ["Sign off", "Cancel"]
+    assert "still waiting" in rendered.results["sign off · confirmation"]["text"]
+    locked = next(name for name in rendered.results if name.startswith("locked · "))
+    assert "Review closed, signed off by Alex Wilber" in rendered.results[locked]["text"]
+    assert "actions" not in _card(rendered, locked)
+
+
+def card_text_of(node: dict[str, Any]) -> str:
+    return " ".join(str(n.get("text", "")) for n in _walk(node))

@@ -1,9 +1,10 @@
 """The demo as a person uses it: accessbot on the demo tenant, Microsoft's Agents Playground, a real browser.
 
 Starts `accessbot demo` as its own process, points the Playground at it, and with playwright-core in
-Chromium asks for `my reviews` (a digest), opens items from it, clicks Keep on one and Revoke (with a
-justification) on another and sees each card updated in place; then checks the answers are in `status`
-and in `accessbot ledger export`.
+Chromium asks for `my reviews` (a digest), presses Submit with nothing chosen and is told so, opens items
+from it, clicks Keep on one and Revoke (with a justification) on another and sees each card updated in
+place; checks the answers are in `status`, signs the review off (confirming, with items still open) and
+sees `my reviews` say it is closed; then checks the answers are in `accessbot ledger export`.
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ def test_reviewer_keeps_and_revokes_in_the_playground_and_sees_the_cards_update(
                 {"send": "my reviews"},
                 {"waitText": "Megan Bowen — Global Administrator"},
                 {"screenshot": "01-digest"},
+                {"click": "Submit answers", "card": 0},  # nothing chosen: the card must say so
+                {"waitText": "Nothing chosen, so nothing was recorded"},
                 {"click": "Details", "nth": 0, "card": 0},
                 {"waitText": "Justification (required to revoke)"},
                 {"click": "Keep"},
@@ -92,6 +95,13 @@ def test_reviewer_keeps_and_revokes_in_the_playground_and_sees_the_cards_update(
                 {"send": "status"},
                 {"waitText": "1 kept, 1 revoked"},
                 {"screenshot": "04-status"},
+                {"send": "sign off"},  # items are still open: it asks first
+                {"waitText": "still waiting for an answer"},
+                {"click": "Sign off"},
+                {"waitText": "recorded as unanswered at sign-off"},
+                {"screenshot": "05-signed-off"},
+                {"send": "my reviews"},
+                {"waitText": "Review closed, signed off by Alex Wilber"},
             ],
             shots,
         )

@@ -96,3 +96,15 @@ async def test_a_card_is_updated_in_place_when_its_item_is_answered_elsewhere(bo
     assert "Kept by Patti Fernandez" in card_text(update.cards[0]) and "actions" not in update.cards[0]
     await bot.runtime.scheduler.run_once()
     assert len([r for r in bot.connector.received if r.method == "PUT"]) == 1  # redrawn once, not every round
+
+
+async def test_submit_with_nothing_chosen_says_so_beside_the_buttons(bot: Bot) -> None:  # noqa: F811
+    """The digest is long: the answer to "Submit answers" must be where the button is, not at the top."""
+    status, body = await bot.execute("digest", {"digest": True, "justification": ""})
+    assert status == 200
+    card = body["value"]
+    *_, last_row, notice, justification = card["body"]
+    assert justification["id"] == "justification" and [a["title"] for a in card["actions"]][0] == "Submit answers"
+    assert notice["type"] == "Container" and notice["style"] == "warning"
+    assert "Nothing chosen" in card_text({"body": [notice]}) and "Nothing chosen" not in card_text({"body": card["body"][:3]})
+    assert not decisions(await bot.runtime.store.ledger_records())

@@ -76,15 +76,56 @@ async def test_remind_queues_a_reminder_for_that_reviewer_now(bot: Bot) -> None:
     assert any(m.recipient == PATTI["aadObjectId"] and "asks you to finish" in m.payload["text"] for m in due)
 
 
-async def test_sign_off_locks_the_answers_and_is_recorded(bot: Bot) -> None:  # noqa: F811
+async def test_sign_off_with_open_items_asks_first_and_a_typed_confirm_locks_the_answers(bot: Bot) -> None:  # noqa: F811
     await bot.say("sign off")
+    question = last_card_text(bot)
+    assert "23 item(s) are still waiting" in question and "Megan Bowen — Global Administrator" in question
+    assert not [r for r in await bot.runtime.store.ledger_records() if r.type == "campaign_signed_off"]
+    await bot.say("sign off confirm")
     assert "Signed off by Alex Wilber" in bot.connector.texts()[-1]
+    assert "23 item(s) are recorded as unanswered at sign-off" in bot.connector.texts()[-1]
     _, body = await bot.click(bot.item_id("Megan Bowen — Global Administrator"), "keep")
     assert "signed off by Alex Wilber" in card_text(body["value"])
     records = await bot.runtime.store.ledger_records()
     assert [r.type for r in records].count("campaign_signed_off") == 1 and "decision" not in [r.type for r in records]
+    (signed,) = [r for r in records if r.type == "campaign_signed_off"]
+    assert len(signed.data["unanswered"]) == 23 and signed.data["excepted"] == 2
     await bot.say("sign off")
     assert "Already signed off" in bot.connector.texts()[-1]
+
+
+async def test_confirm_on_the_sign_off_card_signs_off_and_the_open_cards_redraw_locked(bot: Bot) -> None:  # noqa: F811
+    await bot.say("my reviews", person=PATTI)  # two item cards with buttons in Patti's chat
+    await bot.say("sign off")
+    card = bot.connector.cards()[-1]
+    confirm, cancel = card["actions"]
+    assert (confirm["title"], cancel["title"]) == ("Sign off", "Cancel") and confirm["verb"] == "confirm"
+    _, cancelled = await bot.execute(cancel["verb"], cancel["data"])
+    assert "cancelled" in card_text(cancelled["value"])
+    _, signed = await bot.execute(confirm["verb"], confirm["data"])
+    assert "Signed off by Alex Wilber" in card_text(signed["value"]) and "actions" not in signed["value"]
+    await bot.runtime.scheduler.run_once()  # the round after: every sent card is redrawn in place
+    updates = [r for r in bot.connector.received if r.method == "PUT"]
+    assert len(updates) == 2
+    for update in updates:
+        assert "Review closed, signed off by Alex Wilber" in card_text(update.cards[0])
+        assert "actions" not in update.cards[0]
+    await bot.say("my reviews", person=PATTI)
+    assert "Review closed, signed off by Alex Wilber" in bot.connector.texts()[-1]
+    assert "nothing to answer until the next review" in bot.connector.texts()[-1]
+
+
+async def test_a_confirmation_for_a_campaign_signs_off_that_campaign_only(bot: Bot) -> None:  # noqa: F811
+    _, body = await bot.execute("confirm", {"intent": "sign off", "ref": "tenant:1999-01-01T09:00", "confirm": True})
+    assert "no longer exists" in card_text(body["value"])
+    _, body = await bot.execute("confirm", {"intent": "sign off", "ref": "x", "confirm": True}, person=PATTI)
+    assert "Only the security leads" in card_text(body["value"])
+    campaign = bot.runtime.service.campaigns()[0].campaign.id
+    _, body = await bot.execute("confirm", {"intent": "sign off", "ref": campaign, "confirm": "false"})
+    assert "cancelled" in card_text(body["value"])
+    _, body = await bot.execute("confirm", {"intent": "delete everything", "ref": campaign, "confirm": True})
+    assert "not one I know" in card_text(body["value"])
+    assert not [r for r in await bot.runtime.store.ledger_records() if r.type == "campaign_signed_off"]
 
 
 async def test_start_review_says_the_period_is_already_open(bot: Bot) -> None:  # noqa: F811
@@ -126,3 +167,24 @@ async def test_watch_status_posts_a_live_card_in_the_channel_and_redraws_it_as_a
     assert "1 (1 kept, 0 revoked)" in card_text(redrawn.cards[0])
     await bot.runtime.scheduler.run_once()
     assert len([r for r in bot.connector.received if r.method == "PUT"]) == len(before) + 1  # nothing new, no redraw
+
+
+async def test_findings_come_grouped_by_check_a_page_at_a_time(bot: Bot) -> None:  # noqa: F811
+    await bot.say("findings")
+    first = last_card_text(bot)
+    assert re.search(r"\d+ finding\(s\) from \d+ check\(s\)", first) and "Page 1 of" in first
+    assert "Say 'findings 2' for the next" in first
+    await bot.say("findings 2")
+    assert "Page 2 of" in last_card_text(bot) and last_card_text(bot) != first
+    await bot.say("findings 99")
+    assert "page(s) of findings: say 'findings 1' to" in bot.connector.texts()[-1]
+    assert await bot.say("findings ²") == 201  # a digit int() refuses: page 1, not an error
+    assert "Page 1 of" in last_card_text(bot)
+
+
+async def test_after_sign_off_nothing_is_overdue_or_chased(bot: Bot) -> None:  # noqa: F811
+    await bot.say("sign off confirm")
+    bot.runtime.service.clock.advance(timedelta(days=6))  # type: ignore[attr-defined]
+    assert await bot.runtime.service.tick() == 0
+    await bot.say("overdue")
+    assert bot.connector.texts()[-1] == "Nothing is overdue."

@@ -52,7 +52,7 @@ def test_shipped_demo_policy_loads_with_the_demo_tenants_owners() -> None:
     assert policy.partner_owners == {"*": ("alexw@contoso.com",)}
     assert policy.fallback_reviewers == ("leeg@contoso.com",)
     assert policy.security_leads == ("alexw@contoso.com", "lynner@contoso.com")
-    assert policy.delegates == {"alexw@contoso.com": ("lynner@contoso.com",)}
+    assert policy.delegates == {"alexw@contoso.com": ("lynner@contoso.com",), "pattif@contoso.com": ("adelev@contoso.com",)}
     assert (policy.schedule_cron, policy.timezone) == ("0 9 * * MON", "Europe/London")
     assert (policy.deadline, policy.reminder_every) == (timedelta(days=5), timedelta(days=1))
     assert policy.escalation == (
