@@ -58,7 +58,7 @@ def tenants_of(activity: Mapping[str, Any]) -> set[str]:
     named = set()
     tenant = (activity.get("channelData") or {}).get("tenant") or {}
     for value in (tenant.get("id"), activity["conversation"].get("tenantId")):
-        if value:
+        if value is not None:  # an empty id is named, and served by nobody
             named.add(value.strip().lower())
     return named
 
