@@ -286,7 +286,7 @@ class _Loader:
             self.fail(
                 ("review", "justification_max_chars"),
                 f"must be between {MIN_JUSTIFICATION} (the shortest justification a Revoke needs) and "
-                f"{MAX_JUSTIFICATION_LIMIT} (what fits in a Teams message beside the card)",
+                f"{MAX_JUSTIFICATION_LIMIT} (a justification is a few sentences, not a document)",
             )
         return value
 

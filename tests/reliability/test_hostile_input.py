@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from yarl import URL
 
-from tests.integration.fake_connector import card_text
+from bot.app import build_runtime, create_app, load_inputs
+from bot.channels.teams import BotCredentials
+from bot.clock import ManualClock
+from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
+from tests.integration.fake_connector import FakeConnector, card_text
 from tests.integration.test_teams_auth import (
     invoke,
     megan,
@@ -20,7 +27,7 @@ from tests.integration.test_teams_auth import (
     secured_bot,  # noqa: F401 (fixture)
     token,
 )
-from tests.integration.test_teams_messages import TENANT, Bot, bot  # noqa: F401 (fixture)
+from tests.integration.test_teams_messages import MONDAY, TENANT, Bot, bot  # noqa: F401 (fixture)
 
 OTHER_TENANT = "0b0e0c0d-0000-4000-8000-00000000beef"
 MEGAN_GA = "Megan Bowen — Global Administrator"
@@ -246,7 +253,7 @@ async def test_an_activity_from_another_tenant_is_refused_and_logged_with_auth_o
 
 async def test_the_tenant_id_is_compared_without_regard_to_case(bot: Bot) -> None:
     item = bot.item_id(MEGAN_GA)
-    status, body = await bot.click(item, "keep", channelData={"tenant": {"id": TENANT.upper()}})
+    status, body = await bot.execute("decide", {"item": item, "action": "keep"}, channelData={"tenant": {"id": TENANT.upper()}})
     assert status == 200 and "Kept by Alex Wilber" in card_text(body["value"])
 
 
@@ -268,3 +275,32 @@ async def test_with_auth_on_a_token_is_checked_before_the_tenant(secured_bot: tu
     activity = invoke(megan(runtime))
     activity["conversation"]["tenantId"] = OTHER_TENANT
     assert await post(url, activity, None) == 401
+
+
+async def test_a_tenant_the_policy_lists_as_a_chat_tenant_is_served(tmp_path: Path) -> None:
+    """A CSP partner's staff chat from their own tenant while reviewing a customer's."""
+    policy, snapshot = load_inputs(DEMO_POLICY, DEMO_SNAPSHOT)
+    runtime = await build_runtime(
+        data_dir=tmp_path, policy=replace(policy, teams_tenant_ids=(OTHER_TENANT,)), snapshot=snapshot,
+        clock=ManualClock(MONDAY), credentials=BotCredentials(),
+    )
+    await runtime.service.open_current_campaign()
+    runner = web.AppRunner(create_app(runtime, background=False))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    connector = FakeConnector()
+    await connector.start()
+    try:
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        partner = Bot(runtime, f"http://127.0.0.1:{port}/api/messages", connector)
+        tenant = {"conversation": {"conversationType": "personal", "tenantId": OTHER_TENANT, "id": "a:p"},
+                  "channelData": {"tenant": {"id": OTHER_TENANT}}}
+        keep = {"item": partner.item_id(MEGAN_GA), "action": "keep"}
+        status, body = await partner.execute("decide", keep, **tenant)
+        assert status == 200 and "Kept by Alex Wilber" in card_text(body["value"])
+        third = {"conversation": {"tenantId": "11111111-0000-4000-8000-000000000000", "id": "a:x"}}
+        assert (await partner.execute("decide", keep, **third))[0] == 403
+    finally:
+        await runner.cleanup()
+        await connector.stop()
