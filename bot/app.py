@@ -19,7 +19,7 @@ from bot.channels.teams import BotCredentials, TeamsChannel
 from bot.clock import Clock
 from bot.engine.model import SECURITY_LEADS, Notice, NoticeKind
 from bot.exports import BadLink, ExportLinks
-from bot.http_limits import MAX_BODY_BYTES
+from bot.http_limits import MAX_BODY_BYTES, STORE_RETRY_AFTER_SECONDS
 from bot.ledger import export_csv, export_json
 from bot.metrics import REGISTRY
 from bot.notifier import Notifier
@@ -33,7 +33,6 @@ from bot.store.write_guard import WriteGuard
 from checks.snapshot import TenantSnapshot, load_snapshot
 
 UNREACHABLE = "unreachable:"  # the key prefix of a notice telling the leads someone cannot be reached
-STORE_RETRY_AFTER = "60"  # seconds: a full disk or a damaged ledger needs a person first
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +116,7 @@ async def no_unexplained_failures(
         log.error("%s %s: the store cannot write: %s", request.method, request.path, unavailable)
         return web.json_response(
             {"error": "the store cannot write right now; nothing was recorded"}, status=503,
-            headers={"Retry-After": STORE_RETRY_AFTER},
+            headers={"Retry-After": str(STORE_RETRY_AFTER_SECONDS)},
         )
     except Exception:
         log.exception("%s %s failed", request.method, ascii(request.path))

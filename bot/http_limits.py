@@ -23,6 +23,9 @@ MAX_JSON_DEPTH = 32
 
 JSON_MEDIA_TYPE = "application/json"
 
+STORE_RETRY_AFTER_SECONDS = 60
+"""The Retry-After of a 503 while the store cannot write: a full disk or a damaged ledger needs a person."""
+
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKET = re.compile(rb"[\[\]{}]")
 
@@ -83,7 +86,10 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
         raise EdgeRefusal(415, "only the UTF-8 charset is accepted")
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise EdgeRefusal(413, f"body is larger than {MAX_BODY_BYTES} bytes")
-    body = await request.content.read(MAX_BODY_BYTES + 1)
+    try:
+        body = await request.read()  # stops at the application's client_max_size (MAX_BODY_BYTES)
+    except web.HTTPRequestEntityTooLarge:
+        raise EdgeRefusal(413, f"body is larger than {MAX_BODY_BYTES} bytes") from None
     if len(body) > MAX_BODY_BYTES:
         raise EdgeRefusal(413, f"body is larger than {MAX_BODY_BYTES} bytes")
     if nesting_depth_exceeds(body, MAX_JSON_DEPTH):

@@ -13,7 +13,7 @@ from dialogs.views import Actor, TextView, Tone, View
 
 STORE_DOWN = (
     "Your answer was NOT recorded: the attestation ledger cannot be written right now. Nothing changed; "
-    "try again in a few minutes. The security leads' monitoring shows the same problem."
+    "try again in a few minutes."
 )
 
 

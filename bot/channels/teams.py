@@ -8,7 +8,6 @@ file and nothing else. Everything a person sees comes from ``dialogs``, which kn
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from msrest.universal_http.requests import ClientRetryPolicy
 
 from bot.channels.activity_checks import shape_problem, tenants_of, user_input_problem
 from bot.channels.teams_invokes import CARD_ACTION_INVOKE, unsupported_invoke
-from bot.http_limits import EdgeRefusal, read_json_object
+from bot.http_limits import STORE_RETRY_AFTER_SECONDS, EdgeRefusal, read_json_object
 from bot.notifier import DeliveryError, parse_retry_after
 from bot.service import ReviewService
 from bot.store.base import RecordRejected, Store, StoreUnavailable
@@ -62,7 +61,6 @@ from dialogs.views import Actor, DigestView, ItemView, StatusView, TextView, Ton
 log = logging.getLogger(__name__)
 
 LIVE_STATUS_KEY = "live-status-card"  # where the security leads' live status card was posted
-STORE_RETRY_AFTER_SECONDS = 60  # a full disk or a damaged ledger needs a person: no point asking sooner
 
 
 @dataclass(frozen=True)

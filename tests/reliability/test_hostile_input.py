@@ -3,6 +3,7 @@ what is wrong), never a 5xx, and nothing recorded or remembered."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import replace
@@ -18,6 +19,7 @@ from bot.app import build_runtime, create_app, load_inputs
 from bot.channels.teams import BotCredentials
 from bot.clock import ManualClock
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
+from bot.store.base import StoreUnavailable
 from tests.integration.fake_connector import FakeConnector, card_text
 from tests.integration.test_teams_auth import (
     invoke,
@@ -304,3 +306,60 @@ async def test_a_tenant_the_policy_lists_as_a_chat_tenant_is_served(tmp_path: Pa
     finally:
         await runner.cleanup()
         await connector.stop()
+
+
+async def test_every_route_answers_an_unexpected_failure_in_json_and_logs_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The last line of defence behind the checks: a bug is a logged JSON 500, a store that cannot write
+    a 503 with Retry-After, never aiohttp's bare HTML error page."""
+    policy, snapshot = load_inputs(DEMO_POLICY, DEMO_SNAPSHOT)
+    runtime = await build_runtime(data_dir=tmp_path, policy=policy, snapshot=snapshot, clock=ManualClock(MONDAY),
+                                  credentials=BotCredentials())
+    app = create_app(runtime, background=False)
+
+    async def bug(_: web.Request) -> web.Response:
+        raise KeyError("a bug")
+
+    async def full(_: web.Request) -> web.Response:
+        raise StoreUnavailable("No space left on device")
+
+    app.router.add_get("/bug", bug)
+    app.router.add_get("/full", full)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    base = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    try:
+        async with aiohttp.ClientSession() as session:
+            with caplog.at_level(logging.ERROR):
+                async with session.get(base + "/bug") as response:
+                    assert response.status == 500 and (await response.json())["error"]
+            assert any("GET '/bug' failed" in r.getMessage() and r.exc_info for r in caplog.records)
+            async with session.get(base + "/full") as response:
+                assert response.status == 503 and response.headers["Retry-After"] and (await response.json())["error"]
+            async with session.get(base + "/no-such-route") as response:
+                assert response.status == 404
+    finally:
+        await runner.cleanup()
+
+
+async def _post_chunked(bot: Bot, body: bytes) -> tuple[int, str]:
+    """A body sent in small pieces with no Content-Length, as a slow or hostile client would."""
+
+    async def pieces() -> Any:
+        for start in range(0, len(body), 1000):
+            yield body[start:start + 1000]
+            await asyncio.sleep(0)
+
+    async with aiohttp.ClientSession() as session:
+        async with session.post(bot.url, data=pieces(), headers={"Content-Type": "application/json"}) as response:
+            return response.status, await response.text()
+
+
+async def test_a_chunked_body_is_read_whole_and_still_limited(bot: Bot) -> None:
+    status, _ = await _post_chunked(bot, json.dumps(bot.activity(type="message", text="help " + " " * 20_000)).encode())
+    assert status == 201 and "my reviews" in card_text(bot.connector.cards()[-1])
+    status, text = await _post_chunked(bot, json.dumps(bot.activity(type="message", text="x" * 300_000)).encode())
+    assert status == 413 and "larger than" in text
