@@ -1,9 +1,9 @@
 """Reading a JSON request body at the HTTP edge without letting its bytes reach a parser that can crash.
 
 aiohttp's ``request.json()``/``text()`` raise LookupError for an unknown ``charset`` and ``json.loads``
-raises RecursionError on deep nesting, both before any token is checked (docs/dependency-notes.md). So the
-body is read here with every limit applied *before* parsing: media type and charset, size, nesting depth,
-strict UTF-8, then JSON without NaN/Infinity. Each refusal is an ``EdgeRefusal`` carrying its 4xx status
+raises RecursionError on deep nesting, both before any token is checked
+(docs/dependency-notes.md#the-http-edge-aiohttp). So the body is read here with every limit applied
+*before* parsing: media type and charset, size, nesting depth, strict UTF-8, then JSON without NaN. Each refusal is an ``EdgeRefusal`` carrying its 4xx status
 and a sentence for the caller; nothing here knows which channel the body is for.
 """
 

@@ -1,9 +1,9 @@
 """Checks on a Bot Framework activity (as parsed JSON) before the SDK or any dialog sees it.
 
 botbuilder turns an activity without ``conversation`` into an AttributeError inside its turn-error handler
-(an HTTP 500), and a lone UTF-16 surrogate is valid JSON that no UTF-8 file can hold
-(docs/dependency-notes.md). So the shape, the tenant and the text of an activity are checked here, on plain
-dicts, with a sentence for whoever sent it. No botbuilder import: these are rules about the wire format.
+(an HTTP 500, docs/dependency-notes.md#proactive-turns-swallow-errors), and a lone UTF-16 surrogate is valid
+JSON that no UTF-8 file can hold (docs/dependency-notes.md#the-http-edge-aiohttp). So the shape, the
+tenant and the text of an activity are checked here, on plain dicts, with a sentence for whoever sent it. No botbuilder import: these are rules about the wire format.
 """
 
 from __future__ import annotations
