@@ -18,8 +18,10 @@ STORE_DOWN = (
 
 
 def rejected(why: str) -> str:
-    """The line for one answer the store refused on its own (the others are recorded as usual)."""
-    return f"This answer could not be recorded: {why}. Nothing changed; change what you entered and answer again."
+    """The line for one answer the store refused on its own (the others are recorded as usual); ``why`` is
+    the store's own sentence, e.g. "this answer cannot be recorded: it holds a lone surrogate"."""
+    said = why.strip().rstrip(".") or "the store refused it"
+    return f"Not recorded. {said[0].upper()}{said[1:]}. Nothing changed; change what you entered and answer again."
 
 
 def item_not_recorded(service: ReviewService, actor: Actor, item_id: str, message: str) -> View:
