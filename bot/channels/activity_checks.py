@@ -48,7 +48,7 @@ def shape_problem(activity: Mapping[str, Any]) -> str | None:
             return "activity's 'channelData.tenant' is not an object with a string 'id'"
     for path, text in _strings(activity, skip=("text", "value")):
         if _SURROGATE.search(text):
-            return f"activity's '{path}' holds text that is not valid Unicode (a lone UTF-16 surrogate)"
+            return f"activity's {ascii(path)[:80]} holds text that is not valid Unicode (a lone UTF-16 surrogate)"
     return None
 
 
