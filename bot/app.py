@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from bot.channels.teams import BotCredentials, TeamsChannel
 from bot.clock import Clock
 from bot.engine.model import SECURITY_LEADS, Notice, NoticeKind
 from bot.exports import BadLink, ExportLinks
+from bot.http_limits import MAX_BODY_BYTES, STORE_RETRY_AFTER_SECONDS
 from bot.ledger import export_csv, export_json
 from bot.metrics import REGISTRY
 from bot.notifier import Notifier
@@ -25,18 +27,23 @@ from bot.policy import Policy, load_policy
 from bot.remediation.graph_executor import GraphExecutor
 from bot.scheduler import Scheduler
 from bot.service import ReviewService
-from bot.store.base import OutboxMessage
+from bot.store.base import OutboxMessage, StoreUnavailable
 from bot.store.tinydb_store import TinyDBStore
+from bot.store.write_guard import WriteGuard
 from checks.snapshot import TenantSnapshot, load_snapshot
 
 UNREACHABLE = "unreachable:"  # the key prefix of a notice telling the leads someone cannot be reached
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Runtime:
-    """Everything one server process holds, built once at start-up."""
+    """Everything one server process holds, built once at start-up. ``store`` is the backend itself;
+    everything that writes goes through ``writes``, which names and counts every refused write."""
 
     store: TinyDBStore
+    writes: WriteGuard
     service: ReviewService
     teams: TeamsChannel
     notifier: Notifier
@@ -60,9 +67,10 @@ async def build_runtime(
 ) -> Runtime:
     """``graph_executor`` carries the write-enabled Graph client; only remediation mode 'apply' uses it."""
     store = TinyDBStore(data_dir)
-    service = ReviewService(store, policy, snapshot, clock, ExportLinks(public_url, export_secret), graph_executor)
+    writes = WriteGuard(store)
+    service = ReviewService(writes, policy, snapshot, clock, ExportLinks(public_url, export_secret), graph_executor)
     await service.start()
-    teams = TeamsChannel(service, store, credentials, teams_service_url)
+    teams = TeamsChannel(service, writes, credentials, teams_service_url)
     teams.installer = app_installer.install_for if app_installer is not None else None
 
     async def escalate_unreachable(message: OutboxMessage, reason: str) -> None:
@@ -81,33 +89,59 @@ async def build_runtime(
         )
         await service.queue((notice,))
 
-    notifier = Notifier(store, teams, clock, on_undeliverable=escalate_unreachable, obsolete=service.notice_obsolete)
+    notifier = Notifier(writes, teams, clock, on_undeliverable=escalate_unreachable, obsolete=service.notice_obsolete)
     scheduler = Scheduler(
         service, notifier, tick_seconds, after_round=[teams.refresh_answered_cards, teams.refresh_live_status],
         collector=collector,
     )
-    return Runtime(store, service, teams, notifier, scheduler)
+    return Runtime(store, writes, service, teams, notifier, scheduler)
 
 
 def load_inputs(policy_path: Path, snapshot_path: Path) -> tuple[Policy, TenantSnapshot]:
     return load_policy(policy_path), load_snapshot(snapshot_path)
 
 
+@web.middleware
+async def no_unexplained_failures(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Every route's last line of defence: a store that cannot write is a 503 with Retry-After, anything
+    else unexpected is logged with its traceback and answered as a JSON 500, never an HTML page. Input
+    is checked before it reaches a handler, so only a bug can get here (tests/reliability fuzz that)."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise  # aiohttp's own 4xx (unknown route, wrong method, body too large)
+    except StoreUnavailable as unavailable:
+        log.error("%s %s: the store cannot write: %s", request.method, request.path, unavailable)
+        return web.json_response(
+            {"error": "the store cannot write right now; nothing was recorded"}, status=503,
+            headers={"Retry-After": str(STORE_RETRY_AFTER_SECONDS)},
+        )
+    except Exception:
+        log.exception("%s %s failed", request.method, ascii(request.path))
+        return web.json_response({"error": "internal error; it was logged"}, status=500)
+
+
 def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
-    app = web.Application(client_max_size=256 * 1024)
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[no_unexplained_failures])
 
     async def messages(request: web.Request) -> web.Response:
         return await runtime.teams.handle(request)
 
     async def healthz(_: web.Request) -> web.Response:
+        """Not ok (503, with the reason) while the store cannot write: answers are refused until then."""
         campaigns = runtime.service.campaigns()
+        problem = runtime.writes.write_problem()
         return web.json_response(
             {
-                "status": "ok",
+                "status": "ok" if problem is None else "store cannot write",
+                **({"problem": problem} if problem is not None else {}),
                 "campaigns": len(campaigns),
                 "open_items": sum(len(state.open_items()) for state in campaigns),
                 "teams_auth": "on" if runtime.teams.authenticated else "off",
-            }
+            },
+            status=200 if problem is None else 503,
         )
 
     async def export(request: web.Request) -> web.Response:

@@ -11,12 +11,15 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 FORMATS = ("zip", "csv", "json")
 LINK_LIFETIME = timedelta(hours=1)
+MAX_TOKEN_LENGTH = 2048  # a real link's token is about 250 characters
+_TOKEN = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 
 class BadLink(ValueError):
@@ -44,16 +47,22 @@ class ExportLinks:
         return f"{self.base_url}/exports/{body}.{_b64(self._sign(body))}"
 
     def read(self, token: str, now: datetime) -> ExportRequest:
+        """The request a link carries, or BadLink. The token is whatever the URL path held, any bytes at
+        all: only the characters we write get as far as the signature check (compare_digest refuses
+        non-ASCII text with a TypeError)."""
+        if len(token) > MAX_TOKEN_LENGTH or not _TOKEN.fullmatch(token):
+            raise BadLink("this export link is not valid")
         body, _, signature = token.partition(".")
-        if not body or not signature or not hmac.compare_digest(_b64(self._sign(body)), signature):
+        if not hmac.compare_digest(_b64(self._sign(body)), signature):
             raise BadLink("this export link is not valid")
         try:
             payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-        except ValueError as broken:
+            request, expires = ExportRequest(str(payload["c"]), str(payload["f"]), str(payload["u"])), float(payload["e"])
+        except (ValueError, KeyError, TypeError) as broken:
             raise BadLink("this export link is not valid") from broken
-        if now.timestamp() > payload["e"]:
+        if now.timestamp() > expires:
             raise BadLink("this export link has expired; ask for a new one with 'export'")
-        return ExportRequest(payload["c"], payload["f"], payload["u"])
+        return request
 
     def _sign(self, body: str) -> bytes:
         return hmac.new(self._key, body.encode(), hashlib.sha256).digest()

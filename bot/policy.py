@@ -20,7 +20,13 @@ from typing import Any, Mapping, NamedTuple, NoReturn
 
 from croniter import CroniterBadDateError, croniter
 
-from bot.engine.model import STAGE_ORDER, PolicyExceptionGrant, Stage
+from bot.engine.model import (
+    MAX_JUSTIFICATION,
+    MIN_JUSTIFICATION,
+    STAGE_ORDER,
+    PolicyExceptionGrant,
+    Stage,
+)
 from bot.toml_lines import BARE_KEY_CHARS, KeyPath, locate
 
 
@@ -80,6 +86,13 @@ class Policy:
     dual_custody_global_admin: bool = True
     break_glass: tuple[BreakGlassAccount, ...] = ()
     exceptions: tuple[PolicyExceptionGrant, ...] = ()
+    justification_max_chars: int = MAX_JUSTIFICATION  # the longest justification an answer may carry
+    teams_tenant_ids: tuple[str, ...] = ()  # other tenants whose Teams users may talk to the bot
+
+    @property
+    def served_tenants(self) -> frozenset[str]:
+        """Every tenant an activity may come from: the reviewed tenant and the extra chat tenants."""
+        return frozenset((self.tenant_id, *self.teams_tenant_ids))
 
 
 # --- Loading -----------------------------------------------------------------------------------------
@@ -90,6 +103,8 @@ class Policy:
 # note the line of every table header, key and array element, and every semantic error looks its line
 # up there by the path of the offending value.
 
+
+MAX_JUSTIFICATION_LIMIT = 20_000
 
 DURATION_HINT = 'expected a duration like "5d", "36h" or "90m"'
 
@@ -115,6 +130,7 @@ _TOP_LEVEL = (
     "remediation",
     "break_glass",
     "exceptions",
+    "review",
 )
 _ESCALATION_TARGETS = {"manager": Stage.MANAGER, "fallback": Stage.FALLBACK, "security_leads": Stage.SECURITY_LEADS}
 _PERSON_HINT = 'expected an Entra object id (a GUID) or a user principal name like "alexw@contoso.com"'
@@ -217,7 +233,7 @@ class _Loader:
 
     def policy(self) -> Policy:
         self.only((), self.document, _TOP_LEVEL)
-        tenant_id, tenant_name = self.tenant()
+        tenant_id, tenant_name, teams_tenant_ids = self.tenant()
         fallback, security_leads = self.reviewers()
         schedule = self.schedule()
         return Policy(
@@ -240,14 +256,39 @@ class _Loader:
             dual_custody_global_admin=self.dual_custody(),
             break_glass=self.break_glass(),
             exceptions=self.exceptions(),
+            justification_max_chars=self.justification_max_chars(),
+            teams_tenant_ids=teams_tenant_ids,
         )
 
-    def tenant(self) -> tuple[str, str]:
-        self.table(("tenant",), ("id", "name"), required=True)
+    def tenant(self) -> tuple[str, str, tuple[str, ...]]:
+        self.table(("tenant",), ("id", "name", "teams_tenant_ids"), required=True)
         tenant_id = self.string(("tenant", "id"))
         if not _GUID.fullmatch(tenant_id):
             self.fail(("tenant", "id"), "expected the tenant id, a GUID like 2f4a9b6c-3d1e-4f5a-8b7c-9d0e1f2a3b4c")
-        return tenant_id.lower(), self.string(("tenant", "name"))
+        extra = self.present(("tenant", "teams_tenant_ids"), [])
+        if not isinstance(extra, list):
+            self.fail(("tenant", "teams_tenant_ids"), f"expected an array of tenant ids (GUIDs), got {_toml_type(extra)}")
+        for index, other in enumerate(extra):
+            if not isinstance(other, str) or not _GUID.fullmatch(other):
+                self.fail(
+                    ("tenant", "teams_tenant_ids"), f"entry {index + 1}, {_render(other)}: expected a tenant id (a GUID)",
+                    at=("tenant", "teams_tenant_ids", index),
+                )
+        return tenant_id.lower(), self.string(("tenant", "name")), tuple(other.lower() for other in extra)
+
+    def justification_max_chars(self) -> int:
+        if self.table(("review",), ("justification_max_chars",)) is None:
+            return Policy.justification_max_chars
+        value = self.present(("review", "justification_max_chars"), Policy.justification_max_chars)
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(("review", "justification_max_chars"), f"expected a whole number of characters, got {_toml_type(value)}")
+        if not MIN_JUSTIFICATION <= value <= MAX_JUSTIFICATION_LIMIT:
+            self.fail(
+                ("review", "justification_max_chars"),
+                f"must be between {MIN_JUSTIFICATION} (the shortest justification a Revoke needs) and "
+                f"{MAX_JUSTIFICATION_LIMIT} (a justification is a few sentences, not a document)",
+            )
+        return value
 
     def reviewers(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         self.table(("reviewers",), ("fallback", "security_leads"), required=True)

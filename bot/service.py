@@ -48,7 +48,7 @@ from bot.policy import Policy, RemediationMode
 from bot.remediation.graph_executor import GraphExecutor
 from bot.remediation.plan import plan_remediation
 from bot.remediation.workflow import Remediation, Status, approve, propose, result_event
-from bot.store.base import OutboxMessage, Store
+from bot.store.base import OutboxMessage, Store, StoreUnavailable
 from checks.findings import assess
 from checks.registry import FindingResult
 from checks.snapshot import TenantSnapshot
@@ -260,7 +260,10 @@ class ReviewService:
         async with self._item_locks[request.item_id]:
             item, campaign = self.item(request.item_id)
             locked_by = self._campaigns[campaign.id].signed_off_by
-            outcome = decide(item, request, self.routing, self.clock.now(), locked_by=locked_by)
+            outcome = decide(
+                item, request, self.routing, self.clock.now(), locked_by=locked_by,
+                max_justification=self.policy.justification_max_chars,
+            )
             DECISIONS.labels(outcome.verdict.value).inc()
             if outcome.verdict is Verdict.REFUSED:
                 log.warning(
@@ -410,7 +413,12 @@ class ReviewService:
             state = self._campaigns.get(record.data.get("campaign_id", ""))
             if state is not None:
                 apply_event(state, record.type, record.data)
-        await self.queue(notices)
+        # From here on the events are recorded: a store that stops writing now must not make the caller
+        # report them as lost. The notices are inside the ledger record, and start-up queues them again.
+        try:
+            await self.queue(notices)
+        except StoreUnavailable as unavailable:
+            log.error("recorded, but the messages it causes wait for the next start: %s", unavailable)
         for record in records:
             if record.type == "decision":
                 self.decided_since.add(record.data["item_id"])
@@ -418,7 +426,10 @@ class ReviewService:
                 # Every card of the campaign still offering buttons is redrawn locked.
                 self.decided_since.update(self._campaigns[record.data["campaign_id"]].items)
             if record.type == "decision" and record.data["action"] == Action.REVOKE.value:
-                await self._remediate(record.data["item_id"])
+                try:
+                    await self._remediate(record.data["item_id"])
+                except StoreUnavailable as unavailable:
+                    log.error("revoke of item %s recorded, but its remediation was not: %s", record.data["item_id"], unavailable)
 
     # ---- remediation ----------------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ file and nothing else. Everything a person sees comes from ``dialogs``, which kn
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -35,9 +34,12 @@ from botframework.connector.auth import (
 )
 from msrest.universal_http.requests import ClientRetryPolicy
 
+from bot.channels.activity_checks import shape_problem, tenants_of, user_input_problem
+from bot.channels.teams_invokes import CARD_ACTION_INVOKE, unsupported_invoke
+from bot.http_limits import STORE_RETRY_AFTER_SECONDS, EdgeRefusal, read_json_object
 from bot.notifier import DeliveryError, parse_retry_after
 from bot.service import ReviewService
-from bot.store.base import Store
+from bot.store.base import RecordRejected, Store, StoreUnavailable
 from dialogs.conversation import confirm, respond
 from dialogs.digest import digest_action, digest_view
 from dialogs.render.teams import (
@@ -54,11 +56,11 @@ from dialogs.render.teams import (
 )
 from dialogs.review import card_action, current_item
 from dialogs.status import campaign_status
-from dialogs.views import Actor, DigestView, ItemView, PrivateReply, StatusView, TextView, View
+from dialogs.unrecorded import STORE_DOWN, digest_not_recorded, item_not_recorded, rejected
+from dialogs.views import Actor, DigestView, ItemView, PrivateReply, StatusView, TextView, Tone, View
 
 log = logging.getLogger(__name__)
 
-CARD_ACTION_INVOKE = "adaptiveCard/action"
 LIVE_STATUS_KEY = "live-status-card"  # where the security leads' live status card was posted
 
 
@@ -188,7 +190,10 @@ class AccessBot(ActivityHandler):
     async def on_turn(self, turn_context: TurnContext) -> None:
         if turn_context.activity.channel_id == "msteams" and turn_context.activity.service_url:
             self.last_service_url = turn_context.activity.service_url
-        await self._remember(turn_context.activity)
+        try:
+            await self._remember(turn_context.activity)
+        except StoreUnavailable as unavailable:  # the next activity stores it; the person's request goes on
+            log.warning("could not store the conversation reference: %s", unavailable)
         await super().on_turn(turn_context)
 
     async def _remember(self, activity: Activity) -> None:
@@ -229,11 +234,10 @@ class AccessBot(ActivityHandler):
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
         activity = turn_context.activity
         if activity.name != CARD_ACTION_INVOKE:
-            return await super().on_invoke_activity(turn_context)
-        value = activity.value if isinstance(activity.value, dict) else {}
-        action = value.get("action") if isinstance(value.get("action"), dict) else {}
-        data = action.get("data") if isinstance(action.get("data"), dict) else {}
-        view = await self._card_action(turn_context, str(action.get("verb") or VERB), data)
+            status, body = unsupported_invoke(str(activity.name or ""))
+            return InvokeResponse(status=status, body=body)
+        verb, data = card_click(activity) or (VERB, {})
+        view = await self._card_action(turn_context, verb, data)
         card = card_for(view, _viewers(activity))
         return InvokeResponse(status=200, body={"statusCode": 200, "type": CARD_CONTENT_TYPE, "value": card})
 
@@ -335,6 +339,25 @@ def _shared(activity: Activity) -> bool:
     return conversation is not None and (conversation.conversation_type or "personal") != "personal"
 
 
+def card_click(activity: Activity) -> tuple[str, dict[str, Any]] | None:
+    """(verb, data) of a card button: an ``adaptiveCard/action`` invoke, or the Action.Submit fallback's
+    message; None when the activity is no card click."""
+    value = activity.value if isinstance(activity.value, dict) else {}
+    if activity.type == ActivityTypes.invoke:
+        action = value.get("action") if isinstance(value.get("action"), dict) else {}
+        data = action.get("data") if isinstance(action.get("data"), dict) else {}
+        return str(action.get("verb") or VERB), data
+    if "verb" in value or "action" in value:
+        return str(value.get("verb") or VERB), value
+    return None
+
+
+def _invoke_card(card: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """An Adaptive Card as the answer to an invoke: what Teams shows in place of the clicked card."""
+    body = {"statusCode": status, "type": CARD_CONTENT_TYPE, "value": card}
+    return web.json_response(body, status=status, headers=headers)
+
+
 def _viewers(activity: Activity) -> tuple[str, ...]:
     """Who sees the card in this conversation: in a personal chat, the person talking to us."""
     sender = activity.from_property
@@ -366,35 +389,122 @@ class TeamsChannel:
     def authenticated(self) -> bool:
         return bool(self.credentials.app_id)
 
+    @property
+    def served_tenants(self) -> frozenset[str]:
+        return self.service.policy.served_tenants
+
     async def handle(self, request: web.Request) -> web.Response:
-        """POST /api/messages: refuse what is not an activity with a clear 4xx; never a 500 for bad input."""
-        if "application/json" not in request.headers.get("Content-Type", ""):
-            return web.json_response({"error": "expected Content-Type: application/json"}, status=415)
+        """POST /api/messages: every check that can refuse an activity runs before the SDK sees it, each
+        with its own 4xx: the body (415/413/400), the activity's shape (400), the token (401), the tenant
+        (403); then what the person typed (refused on the card or in a reply). A store that cannot keep
+        the answer gives 503 with Retry-After, and a card saying it was not recorded."""
         try:
-            body = json.loads(await request.text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as bad:
-            return web.json_response({"error": f"body is not valid JSON: {bad}"}, status=400)
-        if not isinstance(body, dict) or not isinstance(body.get("type"), str):
-            return web.json_response({"error": "body is not a Bot Framework activity (no 'type')"}, status=400)
+            body = await read_json_object(request)
+        except EdgeRefusal as refused:
+            return refused.response()
+        if problem := shape_problem(body):
+            return web.json_response({"error": problem}, status=400)
         try:
             activity = Activity().deserialize(body)
         except Exception as bad:  # msrest raises several unrelated types for malformed activities
-            return web.json_response({"error": f"malformed activity: {bad}"}, status=400)
+            return web.json_response({"error": f"malformed activity: {str(bad)[:200]}"}, status=400)
         try:
             identity = await self.adapter.bot_framework_authentication.authenticate_request(
                 activity, request.headers.get("Authorization", "")
             )
         except Exception as refused:  # botbuilder raises PermissionError, jwt errors, even IndexError (unknown kid)
-            log.warning("refused an activity from %s: %s", activity.service_url, type(refused).__name__)
+            log.warning("refused an activity from %s: %s", ascii(activity.service_url), type(refused).__name__)
             return web.json_response({"error": "unauthorized"}, status=401)
+        tenants = tenants_of(body)
+        if not tenants or not tenants <= self.served_tenants:
+            log.warning(
+                "refused a %s activity from tenant %s (from %s): this deployment serves %s",
+                ascii(activity.type), ascii(sorted(tenants)) if tenants else "(none named)",
+                ascii(activity.from_property.id), sorted(self.served_tenants),
+            )
+            return web.json_response({"error": "this bot does not serve your organisation's tenant"}, status=403)
+        if activity.type == ActivityTypes.invoke and activity.name != CARD_ACTION_INVOKE:
+            status, answer = unsupported_invoke(activity.name or "")
+            return web.json_response(answer, status=status)
         if identity.connector_factory is not None:
             identity.connector_factory = _CachingConnectorFactory(
                 identity.connector_factory, self.connectors, self.credentials.app_id
             )
-        invoke_response = await self.adapter.process_activity(identity, activity, self.bot.on_turn)
+        if problem := user_input_problem(body):
+            return await self._refuse_input(identity, activity, problem)
+        return await self._turn(identity, activity)
+
+    async def _turn(self, identity: Any, activity: Activity) -> web.Response:
+        """Run the activity through the bot. What the turn raises is caught inside it (the adapter's own
+        handler would swallow it and answer 501 ``null``) and answered here with its fitting status."""
+        failures: list[Exception] = []
+
+        async def logic(turn_context: TurnContext) -> None:
+            try:
+                await self.bot.on_turn(turn_context)
+            except Exception as failed:
+                failures.append(failed)
+                if activity.type == ActivityTypes.message:
+                    await self._reply_quietly(turn_context, self._failure_view(activity, failed))
+
+        invoke_response = await self.adapter.process_activity(identity, activity, logic)
+        if failures:
+            return self._failure_response(activity, failures[0])
         if invoke_response:
-            return web.json_response(invoke_response.body, status=invoke_response.status)
+            return web.json_response(invoke_response.body or {}, status=invoke_response.status)
         return web.Response(status=201)
+
+    def _failure_view(self, activity: Activity, failed: Exception) -> View:
+        """What the person is told when their turn failed: not recorded, and why when it is theirs to fix."""
+        if isinstance(failed, StoreUnavailable):
+            message = STORE_DOWN
+        elif isinstance(failed, RecordRejected):
+            message = rejected(str(failed))
+        else:
+            return TextView("Sorry, something went wrong on my side; try again. If it persists, tell your security leads.", Tone.WARNING)
+        return self._unrecorded_view(activity, message)
+
+    def _unrecorded_view(self, activity: Activity, message: str) -> View:
+        click = card_click(activity)
+        if click is None:
+            return TextView(message, Tone.ATTENTION)
+        verb, data = click
+        if verb == DIGEST_VERB:
+            return digest_not_recorded(self.service, _actor(activity), message)
+        return item_not_recorded(self.service, _actor(activity), str(data.get("item") or ""), message)
+
+    def _failure_response(self, activity: Activity, failed: Exception) -> web.Response:
+        if isinstance(failed, StoreUnavailable):
+            status, headers = 503, {"Retry-After": str(STORE_RETRY_AFTER_SECONDS)}
+            log.error("not recorded: the store cannot write (%s)", failed)
+        elif isinstance(failed, RecordRejected):
+            status, headers = 400, {}
+            log.warning("one record refused by the store: %s", failed)
+        else:
+            log.error("turn failed for a %s activity", ascii(activity.type), exc_info=failed)
+            return web.json_response({"error": "internal error; it was logged"}, status=500)
+        if activity.type == ActivityTypes.invoke:
+            card = card_for(self._failure_view(activity, failed), _viewers(activity))
+            return _invoke_card(card, status, headers)
+        reason = "the store cannot write; retry later" if status == 503 else str(failed)[:200]
+        return web.json_response({"error": f"not recorded: {reason}"}, status=status, headers=headers)
+
+    async def _refuse_input(self, identity: Any, activity: Activity, problem: str) -> web.Response:
+        """Text that cannot be recorded never reaches a dialog: the card (or a reply) says what to remove.
+        Nothing is stored, not even the conversation reference."""
+        view = self._unrecorded_view(activity, problem)
+        if activity.type == ActivityTypes.invoke:
+            return _invoke_card(card_for(view, _viewers(activity)))
+        await self.adapter.process_activity(identity, activity, lambda turn_context: self._reply_quietly(turn_context, view))
+        return web.Response(status=201)
+
+    async def _reply_quietly(self, turn_context: TurnContext, view: View) -> None:
+        """Send a view as a reply without storing where it went; a refused send is logged, not raised."""
+        messages = render(view, _viewers(turn_context.activity))
+        try:
+            await turn_context.send_activities([_activity(message) for message in messages])
+        except Exception as refused:  # the connector client raises its own error types
+            log.warning("could not reply: %s", refused)
 
     async def refresh_live_status(self) -> None:
         """Redraw the security leads' live status card in place when anything was recorded since."""

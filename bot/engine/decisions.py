@@ -13,6 +13,8 @@ from datetime import datetime
 from enum import StrEnum
 
 from bot.engine.model import (
+    MAX_JUSTIFICATION,
+    MIN_JUSTIFICATION,
     SECURITY_LEADS,
     Action,
     Decision,
@@ -26,8 +28,6 @@ from bot.engine.model import (
 )
 from bot.engine.routing import Routing
 from bot.engine.state import decision_to_data
-
-MIN_JUSTIFICATION = 5
 
 
 class Verdict(StrEnum):
@@ -58,11 +58,19 @@ class DecisionOutcome:
 
 
 def decide(
-    item: ReviewItem, request: DecisionRequest, routing: Routing, now: datetime, *, locked_by: str | None = None
+    item: ReviewItem,
+    request: DecisionRequest,
+    routing: Routing,
+    now: datetime,
+    *,
+    locked_by: str | None = None,
+    max_justification: int = MAX_JUSTIFICATION,
 ) -> DecisionOutcome:
     """Validate one answer against the item and the routing; return what to record and send.
 
     ``locked_by`` names who signed the campaign off: its answers can no longer change.
+    ``max_justification`` is the policy's cap on a justification's length, checked here so that every
+    channel refuses an over-long one the same way, before anything is recorded.
     """
     if request.actor_id in item.subject.holder_ids and not _self_attestation_allowed(item, routing):
         return DecisionOutcome(Verdict.REFUSED, "You can't review your own access; it has been left for another reviewer.")
@@ -85,7 +93,7 @@ def decide(
                 Verdict.CONFLICT, f"Not recorded: this item was already answered — {first.summary()}.", first=first
             )
 
-    refusal = _refusal(item, request)
+    refusal = _refusal(item, request, max_justification)
     if refusal:
         return DecisionOutcome(Verdict.REFUSED, refusal)
 
@@ -158,7 +166,13 @@ def _self_attestation_allowed(item: ReviewItem, routing: Routing) -> bool:
     return item.subject.kind is SubjectKind.RECOVERY_CONTACT and routing.recovery_include_admin
 
 
-def _refusal(item: ReviewItem, request: DecisionRequest) -> str:
+def _refusal(item: ReviewItem, request: DecisionRequest, max_justification: int) -> str:
+    length = len(request.justification.strip())
+    if length > max_justification:
+        return (
+            f"Not recorded: the justification is {length:,} characters long and the limit is "
+            f"{max_justification:,}. Shorten it and answer again."
+        )
     if request.action is Action.REVOKE:
         if item.subject.break_glass:
             return (

@@ -51,6 +51,9 @@ class Stage(StrEnum):
 
 STAGE_ORDER = (Stage.OWNER, Stage.MANAGER, Stage.FALLBACK, Stage.SECURITY_LEADS)
 
+MIN_JUSTIFICATION = 5  # characters a Revoke's justification needs at least
+MAX_JUSTIFICATION = 2000  # characters a justification may have unless the policy says otherwise
+
 
 def stage_rank(stage: Stage) -> int:
     return STAGE_ORDER.index(stage)

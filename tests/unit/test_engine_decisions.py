@@ -239,3 +239,14 @@ def test_signed_off_campaign_refuses_every_answer() -> None:
     item = only_item(state)
     outcome = decide(item, ask(item, Action.KEEP), make_routing(), MONDAY, locked_by="Lynne Robbins")
     assert outcome.verdict is Verdict.REFUSED and "signed off by Lynne Robbins" in outcome.message
+
+
+def test_a_justification_over_the_policy_limit_is_refused_with_the_limit_for_every_action() -> None:
+    _, state = opened()
+    item = only_item(state)
+    for action in (Action.REVOKE, Action.KEEP, Action.DONT_KNOW):
+        outcome = decide(item, ask(item, action, justification="x" * 81), make_routing(), MONDAY, max_justification=80)
+        assert outcome.verdict is Verdict.REFUSED and outcome.events == ()
+        assert "81 characters long and the limit is 80" in outcome.message
+    at_limit = decide(item, ask(item, Action.REVOKE, justification="x" * 80), make_routing(), MONDAY, max_justification=80)
+    assert at_limit.verdict is Verdict.RECORDED

@@ -363,3 +363,28 @@ def test_any_text_gives_a_policy_or_a_located_policy_error(text: str) -> None:
         assert error.line is None or 1 <= error.line <= text.count("\n") + 1
     else:
         assert isinstance(policy, Policy)
+
+
+def test_justification_cap_defaults_to_2000_and_can_be_set() -> None:
+    assert parse_policy(BASE).justification_max_chars == 2000
+    assert parse_policy(BASE + "\n[review]\njustification_max_chars = 500\n").justification_max_chars == 500
+
+
+@pytest.mark.parametrize(
+    ("value", "said"), [("3", "between 5"), ("1000000", "and 20000"), ('"2000"', "whole number"), ("true", "whole number")]
+)
+def test_a_justification_cap_out_of_range_or_of_the_wrong_type_is_named(value: str, said: str) -> None:
+    error = error_in(f"\n[review]\njustification_max_chars = {value}\n")
+    assert error.line == 10 and error.key == "review.justification_max_chars" and said in str(error)
+
+
+def test_the_served_tenants_are_the_reviewed_one_and_the_listed_chat_tenants() -> None:
+    other = "0B0E0C0D-0000-4000-8000-00000000BEEF"
+    base = BASE.replace('name = "Contoso"', f'name = "Contoso"\nteams_tenant_ids = ["{other}"]')
+    assert parse_policy(base).served_tenants == {"2f4a9b6c-3d1e-4f5a-8b7c-9d0e1f2a3b4c", other.lower()}
+    assert parse_policy(BASE).served_tenants == {"2f4a9b6c-3d1e-4f5a-8b7c-9d0e1f2a3b4c"}
+
+
+def test_a_chat_tenant_that_is_not_a_tenant_id_is_named() -> None:
+    error = error_in("", BASE.replace('name = "Contoso"', 'name = "Contoso"\nteams_tenant_ids = ["contoso.com"]'))
+    assert error.key == "tenant.teams_tenant_ids" and "entry 1" in str(error) and "GUID" in str(error)

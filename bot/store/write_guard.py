@@ -1,0 +1,119 @@
+"""The store as the HTTP edge and the scheduler use it: every refused write has one name and is counted.
+
+A backend that cannot write (disk full, read-only, damaged ledger) should raise ``StoreUnavailable``; one
+that lets a raw ``OSError`` escape (ENOSPC from a file write) gets it turned into ``StoreUnavailable``
+here, so the edge answers 503 "not recorded" either way instead of a 500. The guard also remembers why
+the last write failed, until a write succeeds again, for ``/healthz``; and counts every refused write in
+``/metrics``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, Awaitable, Sequence, TypeVar
+
+from bot.engine.model import Campaign, LedgerEvent, ReviewItem
+from bot.ledger import LedgerHead, LedgerRecord
+from bot.metrics import STORE_WRITES_REFUSED
+from bot.store.base import OutboxMessage, RecordRejected, Store, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class WriteGuard:
+    """Wraps any ``Store``: reads pass straight through, writes are watched."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self._problem: str | None = None
+
+    def __getattr__(self, name: str) -> Any:  # backend-specific extras (data_dir, ...) stay reachable
+        return getattr(self.inner, name)
+
+    async def _write(self, write: Awaitable[T], wrote: bool | None = None) -> T:
+        """Run one write; ``wrote`` says whether it touched the disk when that cannot be seen from its result."""
+        try:
+            result = await write
+        except RecordRejected:
+            STORE_WRITES_REFUSED.labels("rejected").inc()
+            raise
+        except StoreUnavailable as unavailable:
+            self._refused(str(unavailable))
+            raise
+        except OSError as failed:
+            self._refused(f"{failed.strerror or failed}" + (f": {failed.filename}" if failed.filename else ""))
+            raise StoreUnavailable(self._problem or "the store cannot write") from failed
+        if result if wrote is None else wrote:
+            self._problem = None
+        return result
+
+    def _refused(self, reason: str) -> None:
+        STORE_WRITES_REFUSED.labels("unavailable").inc()
+        if reason != self._problem:
+            log.error("the store cannot write: %s", reason)
+        self._problem = reason
+
+    # ---- writes ---------------------------------------------------------------------------------
+
+    async def save_campaign(self, campaign: Campaign, items: Sequence[ReviewItem]) -> bool:
+        return await self._write(self.inner.save_campaign(campaign, items))
+
+    async def save_conversation(self, key: str, reference: dict[str, Any]) -> bool:
+        return await self._write(self.inner.save_conversation(key, reference))
+
+    async def save_card(self, item_id: str, reference: dict[str, Any], activity_id: str) -> None:
+        await self._write(self.inner.save_card(item_id, reference, activity_id), wrote=False)
+
+    async def enqueue(self, messages: Sequence[OutboxMessage]) -> int:
+        return await self._write(self.inner.enqueue(messages))
+
+    async def mark_sent(self, key: str, at: datetime) -> None:
+        await self._write(self.inner.mark_sent(key, at), wrote=False)
+
+    async def mark_retry(self, key: str, error: str, next_attempt_at: datetime) -> None:
+        await self._write(self.inner.mark_retry(key, error, next_attempt_at), wrote=False)
+
+    async def mark_undeliverable(self, key: str, error: str, at: datetime) -> None:
+        await self._write(self.inner.mark_undeliverable(key, error, at), wrote=False)
+
+    async def release_recipient(self, recipient: str, now: datetime) -> int:
+        return await self._write(self.inner.release_recipient(recipient, now))
+
+    async def append_ledger(self, events: Sequence[LedgerEvent], at: datetime) -> list[LedgerRecord]:
+        return await self._write(self.inner.append_ledger(events, at))
+
+    # ---- reads ----------------------------------------------------------------------------------
+
+    async def get_campaign(self, campaign_id: str) -> Campaign | None:
+        return await self.inner.get_campaign(campaign_id)
+
+    async def list_campaigns(self) -> list[Campaign]:
+        return await self.inner.list_campaigns()
+
+    async def campaign_items(self, campaign_id: str) -> list[ReviewItem]:
+        return await self.inner.campaign_items(campaign_id)
+
+    async def get_conversation(self, key: str) -> dict[str, Any] | None:
+        return await self.inner.get_conversation(key)
+
+    async def cards(self, item_id: str) -> list[dict[str, Any]]:
+        return await self.inner.cards(item_id)
+
+    async def due_messages(self, now: datetime, limit: int) -> list[OutboxMessage]:
+        return await self.inner.due_messages(now, limit)
+
+    async def ledger_records(self) -> list[LedgerRecord]:
+        return await self.inner.ledger_records()
+
+    async def ledger_anchor(self) -> LedgerHead | None:
+        return await self.inner.ledger_anchor()
+
+    def write_problem(self) -> str | None:
+        """The backend's own reason, else why the last write through this guard failed (until one succeeds)."""
+        return self.inner.write_problem() or self._problem
+
+    async def close(self) -> None:
+        await self.inner.close()
