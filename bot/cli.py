@@ -11,7 +11,9 @@ from typing import Optional
 
 import typer
 from aiohttp import web
+from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -37,6 +39,7 @@ from bot.config import DEMO_POLICY, DEMO_SNAPSHOT, REPO_ROOT, Settings
 from bot.engine.status import summarize
 from bot.ledger import LedgerRecord, LedgerUnreadable, export_csv, export_json, verify
 from bot.manifest import build_manifest, write_package
+from bot.operator_errors import DEBUG, EXIT_CODES_HELP, ExitCode, OperatorError, OperatorErrorGroup, data_dir_in_use
 from bot.playground import PLAYGROUND_BIN, start_playground
 from bot.policy import Policy, PolicyError, RemediationMode, load_policy, policy_people
 from bot.remediation.graph_executor import GraphExecutor
@@ -48,7 +51,13 @@ from checks.registry import run_checks
 from checks.snapshot import SnapshotError, TenantSnapshot, load_snapshot
 from checks.subjects import subjects_from_snapshot
 
-app = typer.Typer(help="accessbot: weekly access reviews for Microsoft 365 / Entra ID, in Teams.", no_args_is_help=True)
+app = typer.Typer(
+    cls=OperatorErrorGroup,
+    help="accessbot: weekly access reviews for Microsoft 365 / Entra ID, in Teams.",
+    epilog=EXIT_CODES_HELP,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,  # --debug prints a plain traceback, never the locals (they hold secrets)
+)
 campaign_app = typer.Typer(help="Open and follow review campaigns.", no_args_is_help=True)
 ledger_app = typer.Typer(help="Verify and export the attestation ledger.", no_args_is_help=True)
 manifest_app = typer.Typer(help="The Teams app package.", no_args_is_help=True)
@@ -64,11 +73,32 @@ SnapshotOption = typer.Option(None, "--snapshot", help="Tenant snapshot JSON (de
 DataDirOption = typer.Option(None, "--data-dir", help="Where campaigns, the outbox and the ledger live.")
 
 
+@app.callback()
+def main(
+    ctx: typer.Context,
+    debug: bool = typer.Option(False, "--debug", envvar="ACCESSBOT_DEBUG", help="On an error, show the traceback too."),
+) -> None:
+    """accessbot: weekly access reviews for Microsoft 365 / Entra ID, in Teams."""
+    ctx.meta[DEBUG] = debug
+
+
 def _settings(data_dir: Optional[Path]) -> Settings:
     settings = Settings()
     if data_dir is not None:
         settings.data_dir = data_dir
+    data_dir_in_use.set(settings.data_dir)  # a file error inside it then names the data directory
     return settings
+
+
+def _existing_data_dir(settings: Settings) -> Path:
+    """The data directory a read-only command reads; a missing one is said, never read as empty."""
+    if not settings.data_dir.is_dir():
+        raise OperatorError(
+            f"no data directory at {settings.data_dir}: pass --data-dir (or set ACCESSBOT_DATA_DIR) to the folder "
+            "`accessbot serve` writes",
+            ExitCode.UNAVAILABLE,
+        )
+    return settings.data_dir
 
 
 async def _inputs(settings: Settings, policy: Optional[Path], snapshot: Optional[Path], live: bool) -> tuple[Policy, TenantSnapshot]:
@@ -77,23 +107,21 @@ async def _inputs(settings: Settings, policy: Optional[Path], snapshot: Optional
     policy_path = policy or settings.policy
     snapshot_path = snapshot or settings.snapshot
     if policy_path is None:
-        err.print("[red]Need a policy:[/] pass --policy or set ACCESSBOT_POLICY (see policy/example.toml). "
-                  "Try `accessbot demo` for the shipped demo tenant.")
-        raise typer.Exit(2)
+        raise OperatorError("need a policy: pass --policy or set ACCESSBOT_POLICY (see policy/example.toml); "
+                            "try `accessbot demo` for the shipped demo tenant")
+    loaded = load_policy(policy_path)
+    if snapshot_path is not None:
+        return loaded, load_snapshot(snapshot_path)
+    archive = SnapshotArchive(settings.data_dir)
+    last = None if live else archive.last(loaded.tenant_id)
+    if last is not None:
+        return loaded, last
     try:
-        loaded = load_policy(policy_path)
-        if snapshot_path is not None:
-            return loaded, load_snapshot(snapshot_path)
-        archive = SnapshotArchive(settings.data_dir)
-        last = None if live else archive.last(loaded.tenant_id)
-        if last is not None:
-            return loaded, last
         access = graph_access(settings, loaded.tenant_id)
-        err.print(f"collecting {loaded.tenant_name} through Microsoft Graph…")
-        return loaded, await collect(access, loaded.tenant_id, archive, SystemClock().now(), policy_people(loaded))
-    except (PolicyError, SnapshotError, GraphNotConfigured, OSError) as bad:
-        err.print(f"[red]{bad}[/] (or pass --snapshot FILE)")
-        raise typer.Exit(2) from bad
+    except GraphNotConfigured as bad:
+        raise OperatorError(f"{bad}; or pass --snapshot FILE to review a saved snapshot") from bad
+    err.print(f"collecting {escape(loaded.tenant_name)} through Microsoft Graph…")
+    return loaded, await collect(access, loaded.tenant_id, archive, SystemClock().now(), policy_people(loaded))
 
 
 async def _runtime(
@@ -171,12 +199,10 @@ def serve(
     settings.port = port or settings.port
     credentials = _credentials(settings)
     if not credentials.app_id and not no_auth:
-        err.print("[red]No bot app id:[/] set MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD (see docs/), "
-                  "or pass --no-auth for local testing only — it accepts activities from anyone.")
-        raise typer.Exit(2)
+        raise OperatorError("no bot app id: set MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD (see docs/), "
+                            "or pass --no-auth for local testing only — it accepts activities from anyone")
     if credentials.app_id and credentials.app_type == "SingleTenant" and not credentials.app_tenant_id:
-        err.print("[red]A SingleTenant bot needs MICROSOFT_APP_TENANT_ID[/] (the tenant of its app registration).")
-        raise typer.Exit(2)
+        raise OperatorError("a SingleTenant bot needs MICROSOFT_APP_TENANT_ID (the tenant of its app registration)")
 
     async def main() -> None:
         runtime = await _runtime(settings, policy, snapshot, credentials)
@@ -217,8 +243,7 @@ def demo(
             await _serve(runtime, "127.0.0.1", port)
             return
         if not PLAYGROUND_BIN.exists():
-            err.print("[red]Agents Playground is not installed:[/] run `make demo`, which installs it with npm.")
-            raise typer.Exit(2)
+            raise OperatorError("Agents Playground is not installed: run `make demo`, which installs it with npm")
         with start_playground(bot_url, REPO_ROOT, playground_port) as client:
             def ready() -> None:
                 console.print(f"\n[bold green]Open {client.url} in a browser[/] — you are Alex Wilber, Contoso's IT director.")
@@ -240,13 +265,14 @@ def campaign_open(
 
     async def main() -> None:
         runtime = await _runtime(settings, policy, snapshot, BotCredentials(), live=tenant is not None)
-        if tenant is not None and tenant.lower() != runtime.service.policy.tenant_id:
-            err.print(f"[red]--tenant {tenant} is not the policy's tenant ({runtime.service.policy.tenant_id}).[/]")
+        try:
+            if tenant is not None and tenant.lower() != runtime.service.policy.tenant_id:
+                raise OperatorError(f"--tenant {tenant} is not the policy's tenant ({runtime.service.policy.tenant_id})")
+            state, opened = await runtime.service.open_current_campaign()
+        finally:
             await runtime.store.close()
-            raise typer.Exit(2)
-        state, opened = await runtime.service.open_current_campaign()
-        console.print(f"{state.campaign.id}: {state.campaign.item_count} items, {'opened' if opened else 'already open'}")
-        await runtime.store.close()
+        console.print(f"{state.campaign.id}: {state.campaign.item_count} items, {'opened' if opened else 'already open'}",
+                      markup=False)
 
     asyncio.run(main())
 
@@ -261,26 +287,30 @@ def campaign_status(
     names = load_snapshot(snapshot).display_name if snapshot else (lambda object_id: object_id)
 
     async def main() -> None:
-        store = TinyDBStore(settings.data_dir, read_only=True)
+        store = TinyDBStore(_existing_data_dir(settings), read_only=True)
         try:
             records = await _ledger_records(store)
             states = [(await rebuild_campaign(store, c, records))[0] for c in await store.list_campaigns()]
         finally:
             await store.close()
         if not states:
-            err.print(f"No campaign has been opened in {settings.data_dir}.")
-            raise typer.Exit(1)
+            raise OperatorError(f"no campaign has been opened in {settings.data_dir}: run `accessbot campaign open`, "
+                                "or pass --data-dir", ExitCode.FAILED)
         now = SystemClock().now()
-        table = Table("campaign", "items", "kept", "revoked", "open", "overdue", "excepted", "due", "data")
-        owners = Table("campaign", "reviewer", "open", "answered")
-        for state in states:
+        for state in states:  # one block per campaign: its id on its own line, so no column cuts it
             s = summarize(state, now)
-            table.add_row(s.campaign_id, str(s.total), str(s.kept), str(s.revoked), str(s.open), str(s.overdue),
-                          str(s.excepted), f"{s.due:%Y-%m-%d %H:%M}", "complete" if s.snapshot_complete else "INCOMPLETE")
+            console.print(f"campaign {s.campaign_id}", markup=False, style="bold")
+            console.print(
+                f"  {s.total} items: {s.kept} kept, {s.revoked} revoked, {s.open} open ({s.overdue} overdue), "
+                f"{s.excepted} excepted\n  due {s.due:%Y-%m-%d %H:%M}, data "
+                + ("complete" if s.snapshot_complete else "INCOMPLETE"),
+                markup=False,
+            )
+            owners = Table("reviewer", "open", "answered", box=box.SIMPLE_HEAD, pad_edge=False)
             for owner in s.by_owner:
-                owners.add_row(s.campaign_id, names(owner.reviewer_id), str(owner.open), str(owner.answered))
-        console.print(table)
-        console.print(owners)
+                owners.add_row(escape(names(owner.reviewer_id)), str(owner.open), str(owner.answered))
+            owners.columns[0].overflow = "fold"  # a long UPN wraps instead of ending in "…"
+            console.print(owners)
 
     asyncio.run(main())
 
@@ -296,13 +326,13 @@ def campaign_export(
     settings = _settings(data_dir)
 
     async def main() -> None:
-        store = TinyDBStore(settings.data_dir, read_only=True)
-        campaigns = await store.list_campaigns()
-        if not campaigns:
-            err.print("[red]No campaign has been opened in this data directory.[/]")
-            raise typer.Exit(1)
-        wanted = campaign or campaigns[0].id
+        store = TinyDBStore(_existing_data_dir(settings), read_only=True)
         try:
+            campaigns = await store.list_campaigns()
+            if not campaigns:
+                raise OperatorError(f"no campaign has been opened in {settings.data_dir}: run `accessbot campaign open`, "
+                                    "or pass --data-dir", ExitCode.FAILED)
+            wanted = campaign or campaigns[0].id
             records = [r for r in await _ledger_records(store) if r.data.get("campaign_id") == wanted]
         finally:
             await store.close()
@@ -323,8 +353,7 @@ async def _ledger_records(store: TinyDBStore) -> list[LedgerRecord]:
 def _write_records(records, fmt: str, output: Optional[Path]) -> None:  # type: ignore[no-untyped-def]
     writers = {"csv": export_csv, "json": export_json}
     if fmt not in writers:
-        err.print(f"[red]Unknown format {fmt!r}: use csv or json.[/]")
-        raise typer.Exit(2)
+        raise OperatorError(f"unknown format {fmt!r}: use csv or json")
     if output is None:
         writers[fmt](records, sys.stdout)
         return
