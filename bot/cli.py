@@ -29,6 +29,7 @@ from bot.app_install import AppInstaller
 from bot.channels.teams import BotCredentials
 from bot.clock import SystemClock
 from bot.collection import (
+    CollectionRun,
     GraphNotConfigured,
     SnapshotArchive,
     collect,
@@ -416,26 +417,27 @@ def scan(
     break_glass: Optional[Path] = typer.Option(None, "--policy", help="Policy whose break-glass register to honour."),
     data_dir: Optional[Path] = DataDirOption,
 ) -> None:
-    """Run the checks catalogue over tenants (live or a saved snapshot); findings as a table, JSON or SARIF 2.1.0."""
+    """Run the checks catalogue over tenants (live or a saved snapshot); findings as a table, JSON or SARIF 2.1.0.
+
+    Exits 3 when a tenant could not be read completely (the findings printed are then partial) and 1 when
+    nothing could be read; what failed is said on stderr, one line per source and tenant."""
     if fmt not in ("table", "json", "sarif"):
-        err.print(f"[red]Unknown format {fmt!r}: use table, json or sarif.[/]")
-        raise typer.Exit(2)
-    try:
-        accounts = [a.principal for a in load_policy(break_glass).break_glass] if break_glass else []
-        if snapshot is not None:
-            snapshots = [load_snapshot(snapshot)]
-        else:
-            snapshots = asyncio.run(_collect_live(_settings(data_dir), tenant, all_customers))
-    except (SnapshotError, PolicyError, GraphNotConfigured, OSError) as bad:
-        err.print(f"[red]{bad}[/]")
-        raise typer.Exit(2) from bad
-    _report_findings(snapshots, accounts, fmt, output)
+        raise OperatorError(f"unknown format {fmt!r}: use table, json or sarif")
+    accounts = [a.principal for a in load_policy(break_glass).break_glass] if break_glass else []
+    if snapshot is not None:
+        run = CollectionRun.of([load_snapshot(snapshot)])
+    else:
+        run = asyncio.run(_collect_live(_settings(data_dir), tenant, all_customers))
+    _say_problems(run)
+    if run.outcome != "failed":
+        _report_findings(run.snapshots, accounts, fmt, output)
+    raise typer.Exit(int(_exit_code(run)))
 
 
-async def _collect_live(settings: Settings, tenant: Optional[str], all_customers: bool) -> list[TenantSnapshot]:
+async def _collect_live(settings: Settings, tenant: Optional[str], all_customers: bool) -> CollectionRun:
     """Collect one tenant, or (as a CSP partner) every customer, with a progress bar over tenants."""
     if not tenant:
-        raise GraphNotConfigured("say which tenant: --tenant ID (the partner's own tenant with --all-customers)")
+        raise OperatorError("say which tenant: --tenant ID (the partner's own tenant with --all-customers)")
     access = graph_access(settings, tenant)
     archive = SnapshotArchive(settings.data_dir)
     now = SystemClock().now()
@@ -445,13 +447,30 @@ async def _collect_live(settings: Settings, tenant: Optional[str], all_customers
             task = progress.add_task(f"collecting {tenant}", total=1)
             snapshot = await collect(access, tenant, archive, now)
             progress.advance(task)
-            return [snapshot]
+            return CollectionRun.of([snapshot])
         task = progress.add_task("collecting customers through GDAP", total=None)
 
         def advance(done: int, total: int, name: str) -> None:
-            progress.update(task, completed=done, total=total, description=f"collected {name}")
+            progress.update(task, completed=done, total=total, description=f"collected {escape(name)}")
 
         return await collect_all_customers(access, tenant, archive, now, advance)
+
+
+def _say_problems(run: CollectionRun) -> None:
+    """What could not be read, on stderr: one line per tenant and source, with Graph's HTTP status."""
+    for problem in run.problems:
+        typer.echo(f"accessbot: could not read {problem}", err=True)
+    if run.note:
+        typer.echo(f"accessbot: {run.note}", err=True)
+    if run.outcome == "failed":
+        typer.echo("accessbot: collection FAILED: nothing could be read; fix the causes above and run it again", err=True)
+    elif run.outcome == "incomplete":
+        typer.echo(f"accessbot: collection INCOMPLETE: {len(run.problems)} source(s) could not be read; "
+                   "reviews from it never treat what is missing as removed", err=True)
+
+
+def _exit_code(run: CollectionRun) -> int:
+    return {"complete": ExitCode.OK, "incomplete": ExitCode.INCOMPLETE, "failed": ExitCode.FAILED}[run.outcome]
 
 
 @app.command("collect")
@@ -460,18 +479,20 @@ def collect_command(
     all_customers: bool = AllCustomersOption,
     data_dir: Optional[Path] = DataDirOption,
 ) -> None:
-    """Collect tenants through Microsoft Graph into snapshot files (DATA_DIR/snapshots/) without reviewing them."""
+    """Collect tenants through Microsoft Graph into snapshot files (DATA_DIR/snapshots/) without reviewing them.
+
+    Exits 0 when every tenant was read completely, 3 when some source or tenant could not be read, 1 when
+    nothing could be read; what failed is said on stderr."""
     settings = _settings(data_dir)
-    try:
-        snapshots = asyncio.run(_collect_live(settings, tenant, all_customers))
-    except GraphNotConfigured as bad:
-        err.print(f"[red]{bad}[/]")
-        raise typer.Exit(2) from bad
-    for snapshot in snapshots:
+    run = asyncio.run(_collect_live(settings, tenant, all_customers))
+    for snapshot in run.snapshots:
         state = "complete" if snapshot.complete else "INCOMPLETE: missing " + "; ".join(snapshot.missing)
         console.print(f"{snapshot.tenant_name} ({snapshot.tenant_id}): {state}"
-                      + (f"; not available: {'; '.join(snapshot.unavailable)}" if snapshot.unavailable else ""))
-    console.print(f"snapshots in {SnapshotArchive(settings.data_dir).folder}")
+                      + (f"; not available: {'; '.join(snapshot.unavailable)}" if snapshot.unavailable else ""),
+                      markup=False)
+    console.print(f"{len(run.snapshots)} tenant(s); snapshots in {SnapshotArchive(settings.data_dir).folder}", markup=False)
+    _say_problems(run)
+    raise typer.Exit(int(_exit_code(run)))
 
 
 def _report_findings(snapshots, break_glass: list[str], fmt: str, output: Optional[Path]) -> None:  # type: ignore[no-untyped-def]
@@ -480,19 +501,23 @@ def _report_findings(snapshots, break_glass: list[str], fmt: str, output: Option
                   console=err, transient=True) as progress:
         task = progress.add_task("checking tenants", total=len(snapshots))
         for tenant in snapshots:
-            progress.update(task, description=f"checking {tenant.tenant_name}")
+            progress.update(task, description=f"checking {escape(tenant.tenant_name)}")
             subjects = subjects_from_snapshot(tenant, tenant.collected_at, break_glass)
             results.extend((tenant, r) for r in run_checks(tenant, subjects, now=tenant.collected_at))
-            if not tenant.complete:
-                err.print(f"[yellow]{tenant.tenant_name}: INCOMPLETE collection, missing {', '.join(tenant.missing)}[/]")
             progress.advance(task)
     if fmt == "table":
         table = Table("severity", "tenant", "check", "resource", "finding", "ScubaGear")
         for tenant, r in results:
-            table.add_row(r.severity.value, tenant.tenant_name, r.check.id, r.resource, r.message, r.check.scuba or "")
-        target = Console(file=output.open("w"), soft_wrap=True) if output else console
-        target.print(table)
-        target.print(f"{len(results)} finding(s) in {len(snapshots)} tenant(s)")
+            table.add_row(*(escape(cell) for cell in (r.severity.value, tenant.tenant_name, r.check.id, r.resource,
+                                                      r.message, r.check.scuba or "")))
+        if output is None:
+            console.print(table)
+            console.print(f"{len(results)} finding(s) in {len(snapshots)} tenant(s)")
+            return
+        with output.open("w", encoding="utf-8") as out:
+            target = Console(file=out, soft_wrap=True)
+            target.print(table)
+            target.print(f"{len(results)} finding(s) in {len(snapshots)} tenant(s)")
         return
     document = to_sarif([r for _, r in results], __version__) if fmt == "sarif" else [
         {"tenant": tenant.tenant_id, **row} for tenant, r in results for row in to_json([r])
