@@ -38,7 +38,8 @@ from bot.collection import (
 )
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT, REPO_ROOT, Settings
 from bot.engine.status import summarize
-from bot.ledger import LedgerRecord, LedgerUnreadable, export_csv, export_json, verify
+from bot.ledger import LedgerRecord, LedgerUnreadable, export_csv, export_json
+from bot.ledger_check import check_ledger
 from bot.manifest import build_manifest, write_package
 from bot.operator_errors import DEBUG, EXIT_CODES_HELP, ExitCode, OperatorError, OperatorErrorGroup, data_dir_in_use
 from bot.playground import PLAYGROUND_BIN, start_playground
@@ -347,7 +348,7 @@ async def _ledger_records(store: TinyDBStore) -> list[LedgerRecord]:
     try:
         return await store.ledger_records()
     except LedgerUnreadable as bad:
-        err.print(f"[red]ledger BROKEN at line {bad.line_number}[/]: {bad}")
+        err.print(f"[red]ledger BROKEN at line {bad.line_number}[/]: {escape(str(bad))}")
         raise typer.Exit(1) from bad
 
 
@@ -369,15 +370,15 @@ def ledger_verify(data_dir: Optional[Path] = DataDirOption) -> None:
     settings = _settings(data_dir)
 
     async def main() -> None:
-        store = TinyDBStore(settings.data_dir, read_only=True)
         try:
-            result = verify(await _ledger_records(store), await store.ledger_anchor())
-        finally:
-            await store.close()
+            result = await check_ledger(settings.data_dir)
+        except LedgerUnreadable as bad:
+            err.print(f"[red]ledger BROKEN at line {bad.line_number}[/]: {escape(str(bad))}")
+            raise typer.Exit(1) from bad
         if result.ok:
             console.print(f"[green]ledger OK[/]: {result.count} records, head {result.head.hash}")
             return
-        err.print(f"[red]ledger BROKEN at record {result.first_bad_seq}[/]: {result.problem}")
+        err.print(f"[red]ledger BROKEN at record {result.first_bad_seq}[/]: {escape(result.problem)}")
         raise typer.Exit(1)
 
     asyncio.run(main())
@@ -539,7 +540,7 @@ async def _granted_permissions(settings: Settings) -> frozenset[str] | None:
         async with credential:
             token = await credential.get_token(*GRAPH_SCOPES)
     except Exception as failed:  # azure-identity raises many types; doctor reports, never crashes
-        err.print(f"[yellow]could not get a Graph token: {type(failed).__name__}: {failed}[/]")
+        err.print(f"[yellow]could not get a Graph token: {type(failed).__name__}: {escape(str(failed))}[/]")
         return None
     return token_roles(token.token)
 
@@ -579,7 +580,7 @@ def doctor(
     problems = 0
     for check in diagnose(settings, policy, snapshot, asyncio.run(_granted_permissions(settings))):
         colour = {"ok": "green", "warn": "yellow", "fail": "red"}[check.level]
-        console.print(f"[{colour}]{check.level.upper():4}[/] {check.name}: {check.detail}")
+        console.print(f"[{colour}]{check.level.upper():4}[/] {escape(check.name)}: {escape(check.detail)}")
         problems += check.level == "fail"
     if problems:
-        raise typer.Exit(1)
+        raise typer.Exit(int(ExitCode.FAILED))

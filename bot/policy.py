@@ -191,6 +191,35 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
     return _Loader(text, source, document).policy()
 
 
+@dataclass(frozen=True)
+class PolicyReference:
+    """A value as written in a policy file, with its place, for checks the loader cannot make alone
+    (e.g. whether a role name exists, which needs Entra's catalogue and the tenant's own roles)."""
+
+    source: str
+    line: int | None
+    path: KeyPath
+    value: str
+
+    def problem(self, detail: str) -> str:
+        """The problem worded like the loader's errors: file, line, table, key and value."""
+        subject = f"{_describe(self.path, self.value)} = {_render(self.value)}"
+        return str(PolicyError(self.source, self.line, _dotted(self.path), f"{subject}: {detail}"))
+
+
+def role_references(path: Path) -> list[PolicyReference]:
+    """The role name or template id of every ``[[roles]]`` table of a policy file that loads."""
+    text = path.read_bytes().decode("utf-8-sig")
+    lines = locate(text).lines
+    found = []
+    for index, table in enumerate(tomllib.loads(text).get("roles") or []):
+        value = table.get("role") if isinstance(table, dict) else None
+        if isinstance(value, str):
+            key: KeyPath = ("roles", index, "role")
+            found.append(PolicyReference(str(path), lines.get(key), key, value.strip()))
+    return found
+
+
 def parse_duration(text: str) -> timedelta:
     """Turn "5d", "36h", "90m" or a combination in that order ("1d12h") into a timedelta.
 

@@ -140,3 +140,63 @@ def test_doctor_names_the_graph_permissions_the_app_was_not_granted(tmp_path: Pa
     assert "write permissions granted while remediation is not 'apply'" in result.output and "User.ReadWrite.All" in result.output
     env["ACCESSBOT_GRAPH_ACCESS_TOKEN"] = _token([name for name, _ in READ])
     assert "every read permission is granted" in run("doctor", *DEMO, "--data-dir", str(tmp_path), env=env).output
+
+
+def test_doctor_reports_every_policy_problem_by_name_with_a_did_you_mean(tmp_path: Path) -> None:
+    policy = tmp_path / "typos.toml"
+    policy.write_text(
+        DEMO_POLICY.read_text().replace('mode = "off"', 'mode = "aply"').replace(
+            'role = "Exchange Administrator"', 'role = "Exchange Admin"')
+        + '\n[remediaton]\ndual_custody_global_admin = true\n'
+    )
+    lines = policy.read_text().splitlines()
+    at = {word: next(n for n, text in enumerate(lines, 1) if word in text) for word in ("aply", "[remediaton]")}
+    at["role"] = lines.index('role = "Exchange Admin"') + 1
+    result = run("doctor", "--policy", str(policy), "--snapshot", str(DEMO_SNAPSHOT), "--data-dir", str(tmp_path / "d"))
+    assert result.exit_code == 1
+    failures = [line for line in result.output.splitlines() if line.startswith("FAIL")]
+    assert f"FAIL policy: {policy}, line {at['aply']}: [remediation] mode = \"aply\": expected one of \"off\", " \
+           "\"dry-run\", \"apply\"; did you mean 'apply'?" in failures
+    assert f"FAIL policy: {policy}, line {at['[remediaton]']}: [remediaton]: unknown table; did you mean 'remediation'?" in failures
+    assert f"FAIL role names: {policy}, line {at['role']}: [[roles]] #4 role = \"Exchange Admin\": not an Entra " \
+           "built-in role nor a role of this tenant; did you mean 'Exchange Administrator'?" in failures
+    assert "RemediationMode" not in result.output
+
+
+def test_doctor_knows_the_tenants_custom_roles_and_built_in_ones_without_a_snapshot(tmp_path: Path) -> None:
+    snapshot = json.loads(DEMO_SNAPSHOT.read_text())
+    snapshot["roleDefinitions"].append({"id": "6a1c0f3e-2b4d-4e8f-9a7c-5d3b1e9f7a20", "displayName": "Contoso Mail Auditor",
+                                        "isBuiltIn": False, "templateId": "6a1c0f3e-2b4d-4e8f-9a7c-5d3b1e9f7a20"})
+    custom_snapshot = tmp_path / "snapshot.json"
+    custom_snapshot.write_text(json.dumps(snapshot))
+    policy = tmp_path / "custom.toml"
+    policy.write_text(DEMO_POLICY.read_text() + '\n[[roles]]\nrole = "Contoso Mail Auditor"\nowners = ["pattif@contoso.com"]\n'
+                      '\n[[roles]]\nrole = "Teams Administrator"\nowners = ["pattif@contoso.com"]\n')
+    known = run("doctor", "--policy", str(policy), "--snapshot", str(custom_snapshot), "--data-dir", str(tmp_path / "d"))
+    assert "OK   role names: every role the policy names exists in Entra ID" in known.output
+    unknown = run("doctor", "--policy", str(policy), "--snapshot", str(DEMO_SNAPSHOT), "--data-dir", str(tmp_path / "d"))
+    assert 'role = "Contoso Mail Auditor": not an Entra built-in role nor a role of this tenant' in unknown.output
+    assert "Teams Administrator" not in unknown.output  # a built-in role nobody holds is still a real role
+
+
+def test_doctor_runs_the_ledger_check_and_fails_on_a_tampered_ledger(tmp_path: Path) -> None:
+    run("campaign", "open", *DEMO, "--data-dir", str(tmp_path))
+    assert "OK   ledger: 1 records verify" in run("doctor", *DEMO, "--data-dir", str(tmp_path)).output
+    ledger = tmp_path / "ledger.jsonl"
+    record = json.loads(ledger.read_text().splitlines()[0])
+    record["data"]["item_count"] = 3
+    ledger.write_text(json.dumps(record) + "\n")
+    tampered = run("doctor", *DEMO, "--data-dir", str(tmp_path))
+    assert tampered.exit_code == 1 and "FAIL ledger: BROKEN at record 1" in tampered.output
+    verdict = run("ledger", "verify", "--data-dir", str(tmp_path))  # the same verdict as ledger verify
+    assert verdict.exit_code == 1 and "BROKEN at record 1" in verdict.output
+
+
+def test_doctor_warns_that_export_links_need_a_public_url_and_a_lasting_secret(tmp_path: Path) -> None:
+    bare = run("doctor", *DEMO, "--data-dir", str(tmp_path))
+    assert bare.exit_code == 0
+    assert "WARN export links: ACCESSBOT_PUBLIC_URL is not set: export links will point at http://127.0.0.1:3978" in bare.output
+    assert "WARN export links: ACCESSBOT_EXPORT_SECRET is not set" in bare.output and "dies at each restart" in bare.output
+    configured = run("doctor", *DEMO, "--data-dir", str(tmp_path),
+                     env={"ACCESSBOT_PUBLIC_URL": "https://accessbot.contoso.com", "ACCESSBOT_EXPORT_SECRET": "s" * 40})
+    assert "export links" not in configured.output
