@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Optional
@@ -168,11 +170,23 @@ def _credentials(settings: Settings) -> BotCredentials:
     )
 
 
-async def _serve(runtime: Runtime, host: str, port: int, on_ready=None) -> None:  # type: ignore[no-untyped-def]
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything else starts, so a taken port is said and nothing is left
+    half-started (the store opened, a campaign being written)."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family, backlog=128)
+    except OSError as bad:  # the port is taken, or the address is not this machine's
+        reason = os.strerror(bad.errno) if (bad.errno or 0) > 0 else (bad.strerror or str(bad))
+        raise OperatorError(f"cannot listen on {host}:{port}: {reason.lower()}; stop what uses it "
+                            "or pass --port / --host", ExitCode.UNAVAILABLE) from bad
+
+
+async def _serve(runtime: Runtime, listening: socket.socket, on_ready=None) -> None:  # type: ignore[no-untyped-def]
     runner = web.AppRunner(create_app(runtime))
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
+    await web.SockSite(runner, listening).start()
+    host, port = listening.getsockname()[:2]
     console.print(f"accessbot listening on http://{host}:{port}/api/messages (health: /healthz)")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -207,8 +221,9 @@ def serve(
         raise OperatorError("a SingleTenant bot needs MICROSOFT_APP_TENANT_ID (the tenant of its app registration)")
 
     async def main() -> None:
+        listening = _listen(settings.host, settings.port)
         runtime = await _runtime(settings, policy, snapshot, credentials)
-        await _serve(runtime, settings.host, settings.port)
+        await _serve(runtime, listening)
 
     asyncio.run(main())
 
@@ -224,6 +239,9 @@ def demo(
     settings = _settings(data_dir)
 
     async def main() -> None:
+        if playground and not PLAYGROUND_BIN.exists():
+            raise OperatorError("Agents Playground is not installed: run `make demo`, which installs it with npm")
+        listening = _listen("127.0.0.1", port)
         demo_policy, demo_snapshot = load_inputs(DEMO_POLICY, DEMO_SNAPSHOT)
         runtime = await build_runtime(
             data_dir=settings.data_dir,
@@ -242,15 +260,13 @@ def demo(
         )
         bot_url = f"http://127.0.0.1:{port}/api/messages"
         if not playground:
-            await _serve(runtime, "127.0.0.1", port)
+            await _serve(runtime, listening)
             return
-        if not PLAYGROUND_BIN.exists():
-            raise OperatorError("Agents Playground is not installed: run `make demo`, which installs it with npm")
         with start_playground(bot_url, REPO_ROOT, playground_port) as client:
             def ready() -> None:
                 console.print(f"\n[bold green]Open {client.url} in a browser[/] — you are Alex Wilber, Contoso's IT director.")
                 console.print("Say [bold]help[/], [bold]my reviews[/] or [bold]status[/]. Ctrl-C to stop.\n")
-            await _serve(runtime, "127.0.0.1", port, on_ready=ready)
+            await _serve(runtime, listening, on_ready=ready)
 
     asyncio.run(main())
 

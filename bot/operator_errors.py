@@ -31,14 +31,14 @@ class ExitCode(IntEnum):
     FAILED = 1  # the command ran and found a failure: ledger broken, doctor failures, nothing collected
     USAGE = 2  # what was asked cannot be done as given: an option, the policy, a snapshot or key file
     INCOMPLETE = 3  # a collection finished, but some sources or tenants could not be read
-    UNAVAILABLE = 4  # the data directory cannot be used: in use by another process, read-only, missing, full
+    UNAVAILABLE = 4  # the data directory cannot be used (in use by another process, read-only, missing, full), or the port
 
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok; 1 failed (ledger broken, doctor found failures, nothing could be collected, "
     "unexpected error); 2 usage or configuration (bad option, policy, snapshot or key file, missing "
     "settings); 3 incomplete collection (some sources or tenants could not be read); 4 data directory "
-    "unavailable (in use by another accessbot process, read-only, missing or full). "
+    "unavailable (in use by another accessbot process, read-only, missing or full) or the port taken. "
     "Errors are one line on stderr; --debug shows the traceback."
 )
 
@@ -104,6 +104,8 @@ def operator_error(error: BaseException, data_dir: Path | None = None) -> Operat
 def _file_error(error: OSError, data_dir: Path | None) -> OperatorError:
     name = error.filename or ""
     reason = (error.strerror or str(error)).lower()
+    if not name:
+        return OperatorError(f"{reason}; check the machine's network, disk and permissions", ExitCode.UNAVAILABLE)
     inside = data_dir is not None and bool(name) and _within(Path(name), data_dir)
     if isinstance(error, FileNotFoundError) and not inside:
         return OperatorError(f"{name}: no such file", ExitCode.USAGE)

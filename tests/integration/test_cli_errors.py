@@ -49,7 +49,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def serving(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+def serving(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, int]]:
     """A real `accessbot serve` holding ``tmp_path/data`` (its writer lock), answering /healthz."""
     data = tmp_path / "data"
     port = _free_port()
@@ -69,14 +69,14 @@ def serving(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
                 pass
             assert time.monotonic() < give_up, "accessbot serve never became healthy"
             time.sleep(0.2)
-        yield server, data
+        yield server, data, port
     finally:
         server.terminate()
         server.wait(30)
 
 
 def test_a_second_serve_on_the_same_data_dir_is_refused_in_one_line_with_exit_code_4(serving) -> None:  # type: ignore[no-untyped-def]
-    server, data = serving
+    server, data, _ = serving
     second = subprocess.run(
         [ACCESSBOT, "serve", *DEMO, "--data-dir", str(data), "--no-auth", "--port", str(_free_port())],
         env=CLEAN_ENV, capture_output=True, text=True, timeout=120,
@@ -89,6 +89,16 @@ def test_a_second_serve_on_the_same_data_dir_is_refused_in_one_line_with_exit_co
     assert writer.exit_code == 4 and "in use by another accessbot process" in one_line(writer.stderr)
     reader = run("campaign", "status", "--data-dir", str(data))  # readers take no lock
     assert reader.exit_code == 0, reader.output
+
+
+def test_a_serve_on_a_taken_port_says_so_in_one_line_with_exit_code_4(serving, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, _, port = serving
+    second = subprocess.run(
+        [ACCESSBOT, "serve", *DEMO, "--data-dir", str(tmp_path / "other"), "--no-auth", "--port", str(port)],
+        env=CLEAN_ENV, capture_output=True, text=True, timeout=120,
+    )
+    assert second.returncode == 4
+    assert f"cannot listen on 127.0.0.1:{port}: address already in use; stop what uses it" in one_line(second.stderr)
 
 
 @pytest.fixture
@@ -180,3 +190,25 @@ def test_help_lists_the_exit_codes() -> None:
     text = " ".join(result.output.split())
     for code in ("0 ok", "1 failed", "2 usage", "3 incomplete collection", "4 data directory unavailable"):
         assert code in text
+
+
+def test_campaign_status_at_80_columns_shows_whole_ids_and_names(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert run("campaign", "open", *DEMO, "--data-dir", str(data)).exit_code == 0
+    for extra in ([], ["--snapshot", str(DEMO_SNAPSHOT)]):
+        shown = subprocess.run([ACCESSBOT, "campaign", "status", "--data-dir", str(data), *extra],
+                               env={**CLEAN_ENV, "COLUMNS": "80"}, capture_output=True, text=True, timeout=120)
+        assert shown.returncode == 0, shown.stderr
+        assert "…" not in shown.stdout and all(len(line) <= 80 for line in shown.stdout.splitlines())
+        assert "campaign 2f4a9b6c-3d1e-4f5a-8b7c-9d0e1f2a3b4c:" in shown.stdout
+        assert "25 items: 0 kept, 0 revoked, 23 open (0 overdue), 2 excepted" in shown.stdout
+        assert ("Patti Fernandez" if extra else "f66eb8b7-79c8-407b-8b95-85a879f2381e") in shown.stdout
+
+
+def test_a_broken_snapshot_file_is_named_in_one_line_without_telling_to_pass_it(tmp_path: Path) -> None:
+    broken = tmp_path / "snapshot.json"
+    broken.write_text('{"tenantId": 3}')
+    result = run("campaign", "open", "--policy", str(DEMO_POLICY), "--snapshot", str(broken), "--data-dir", str(tmp_path / "d"))
+    assert result.exit_code == 2
+    line = one_line(result.stderr)
+    assert "--snapshot FILE" not in line and "tenantId" in line
