@@ -212,3 +212,9 @@ def test_a_broken_snapshot_file_is_named_in_one_line_without_telling_to_pass_it(
     assert result.exit_code == 2
     line = one_line(result.stderr)
     assert "--snapshot FILE" not in line and "tenantId" in line
+
+
+def test_the_readme_documents_every_exit_code() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for code in ExitCode:
+        assert f"\n| {code.value} | " in readme, code
