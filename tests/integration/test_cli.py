@@ -200,3 +200,14 @@ def test_doctor_warns_that_export_links_need_a_public_url_and_a_lasting_secret(t
     configured = run("doctor", *DEMO, "--data-dir", str(tmp_path),
                      env={"ACCESSBOT_PUBLIC_URL": "https://accessbot.contoso.com", "ACCESSBOT_EXPORT_SECRET": "s" * 40})
     assert "export links" not in configured.output
+
+
+def test_scan_of_an_incomplete_snapshot_file_exits_3_and_says_what_is_missing(tmp_path: Path) -> None:
+    snapshot = json.loads(DEMO_SNAPSHOT.read_text())
+    snapshot.update(complete=False, missing=["phoneMethods: 3 of 12 users failed (503)"])
+    partial = tmp_path / "partial.json"
+    partial.write_text(json.dumps(snapshot))
+    result = run("scan", "--snapshot", str(partial), "--format", "json")
+    assert result.exit_code == 3 and json.loads(result.stdout)
+    assert "accessbot: could not read Contoso (2f4a9b6c-3d1e-4f5a-8b7c-9d0e1f2a3b4c): phoneMethods: 3 of 12 users failed (503)" \
+        in result.stderr
