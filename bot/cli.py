@@ -43,16 +43,24 @@ from bot.engine.status import summarize
 from bot.ledger import LedgerRecord, LedgerUnreadable, export_csv, export_json
 from bot.ledger_check import check_ledger
 from bot.manifest import build_manifest, write_package
-from bot.operator_errors import DEBUG, EXIT_CODES_HELP, ExitCode, OperatorError, OperatorErrorGroup, data_dir_in_use
+from bot.operator_errors import (
+    DEBUG,
+    EXIT_CODES_HELP,
+    ExitCode,
+    OperatorError,
+    OperatorErrorGroup,
+    data_dir_in_use,
+    one_line,
+)
 from bot.playground import PLAYGROUND_BIN, start_playground
-from bot.policy import Policy, PolicyError, RemediationMode, load_policy, policy_people
+from bot.policy import Policy, RemediationMode, load_policy, policy_people
 from bot.remediation.graph_executor import GraphExecutor
 from bot.service import rebuild_campaign
 from bot.store.tinydb_store import TinyDBStore
 from checks.findings import to_json, to_sarif
 from checks.graph.client import GRAPH_SCOPES, token_roles
 from checks.registry import run_checks
-from checks.snapshot import SnapshotError, TenantSnapshot, load_snapshot
+from checks.snapshot import TenantSnapshot, load_snapshot
 from checks.subjects import subjects_from_snapshot
 
 app = typer.Typer(
@@ -94,6 +102,12 @@ def _settings(data_dir: Optional[Path]) -> Settings:
     return settings
 
 
+def _shown(text: str) -> str:
+    """Text from a tenant or a file, for a rich console: on one line, its control characters escaped
+    (never sent to the terminal), its [brackets] shown as written rather than read as markup."""
+    return escape(one_line(text))
+
+
 def _existing_data_dir(settings: Settings) -> Path:
     """The data directory a read-only command reads; a missing one is said, never read as empty."""
     if not settings.data_dir.is_dir():
@@ -124,7 +138,7 @@ async def _inputs(settings: Settings, policy: Optional[Path], snapshot: Optional
         access = graph_access(settings, loaded.tenant_id)
     except GraphNotConfigured as bad:
         raise OperatorError(f"{bad}; or pass --snapshot FILE to review a saved snapshot") from bad
-    err.print(f"collecting {escape(loaded.tenant_name)} through Microsoft Graph…")
+    err.print(f"collecting {_shown(loaded.tenant_name)} through Microsoft Graph…")
     return loaded, await collect(access, loaded.tenant_id, archive, SystemClock().now(), policy_people(loaded))
 
 
@@ -326,7 +340,7 @@ def campaign_status(
             )
             owners = Table("reviewer", "open", "answered", box=box.SIMPLE_HEAD, pad_edge=False)
             for owner in s.by_owner:
-                owners.add_row(escape(names(owner.reviewer_id)), str(owner.open), str(owner.answered))
+                owners.add_row(_shown(names(owner.reviewer_id)), str(owner.open), str(owner.answered))
             owners.columns[0].overflow = "fold"  # a long UPN wraps instead of ending in "…"
             console.print(owners)
 
@@ -364,7 +378,7 @@ async def _ledger_records(store: TinyDBStore) -> list[LedgerRecord]:
     try:
         return await store.ledger_records()
     except LedgerUnreadable as bad:
-        err.print(f"[red]ledger BROKEN at line {bad.line_number}[/]: {escape(str(bad))}")
+        err.print(f"[red]ledger BROKEN at line {bad.line_number}[/]: {_shown(str(bad))}")
         raise typer.Exit(1) from bad
 
 
@@ -389,12 +403,12 @@ def ledger_verify(data_dir: Optional[Path] = DataDirOption) -> None:
         try:
             result = await check_ledger(settings.data_dir)
         except LedgerUnreadable as bad:
-            err.print(f"[red]ledger BROKEN at line {bad.line_number}[/]: {escape(str(bad))}")
+            err.print(f"[red]ledger BROKEN at line {bad.line_number}[/]: {_shown(str(bad))}")
             raise typer.Exit(1) from bad
         if result.ok:
             console.print(f"[green]ledger OK[/]: {result.count} records, head {result.head.hash}")
             return
-        err.print(f"[red]ledger BROKEN at record {result.first_bad_seq}[/]: {escape(result.problem)}")
+        err.print(f"[red]ledger BROKEN at record {result.first_bad_seq}[/]: {_shown(result.problem)}")
         raise typer.Exit(1)
 
     asyncio.run(main())
@@ -468,7 +482,7 @@ async def _collect_live(settings: Settings, tenant: Optional[str], all_customers
         task = progress.add_task("collecting customers through GDAP", total=None)
 
         def advance(done: int, total: int, name: str) -> None:
-            progress.update(task, completed=done, total=total, description=f"collected {escape(name)}")
+            progress.update(task, completed=done, total=total, description=f"collected {_shown(name)}")
 
         return await collect_all_customers(access, tenant, archive, now, advance)
 
@@ -476,9 +490,9 @@ async def _collect_live(settings: Settings, tenant: Optional[str], all_customers
 def _say_problems(run: CollectionRun) -> None:
     """What could not be read, on stderr: one line per tenant and source, with Graph's HTTP status."""
     for problem in run.problems:
-        typer.echo(f"accessbot: could not read {problem}", err=True)
+        typer.echo(f"accessbot: could not read {one_line(problem)}", err=True)
     if run.note:
-        typer.echo(f"accessbot: {run.note}", err=True)
+        typer.echo(f"accessbot: {one_line(run.note)}", err=True)
     if run.outcome == "failed":
         typer.echo("accessbot: collection FAILED: nothing could be read; fix the causes above and run it again", err=True)
     elif run.outcome == "incomplete":
@@ -504,8 +518,8 @@ def collect_command(
     run = asyncio.run(_collect_live(settings, tenant, all_customers))
     for snapshot in run.snapshots:
         state = "complete" if snapshot.complete else "INCOMPLETE: missing " + "; ".join(snapshot.missing)
-        console.print(f"{snapshot.tenant_name} ({snapshot.tenant_id}): {state}"
-                      + (f"; not available: {'; '.join(snapshot.unavailable)}" if snapshot.unavailable else ""),
+        console.print(one_line(f"{snapshot.tenant_name} ({snapshot.tenant_id}): {state}"
+                               + (f"; not available: {'; '.join(snapshot.unavailable)}" if snapshot.unavailable else "")),
                       markup=False)
     console.print(f"{len(run.snapshots)} tenant(s); snapshots in {SnapshotArchive(settings.data_dir).folder}", markup=False)
     _say_problems(run)
@@ -518,14 +532,14 @@ def _report_findings(snapshots, break_glass: list[str], fmt: str, output: Option
                   console=err, transient=True) as progress:
         task = progress.add_task("checking tenants", total=len(snapshots))
         for tenant in snapshots:
-            progress.update(task, description=f"checking {escape(tenant.tenant_name)}")
+            progress.update(task, description=f"checking {_shown(tenant.tenant_name)}")
             subjects = subjects_from_snapshot(tenant, tenant.collected_at, break_glass)
             results.extend((tenant, r) for r in run_checks(tenant, subjects, now=tenant.collected_at))
             progress.advance(task)
     if fmt == "table":
         table = Table("severity", "tenant", "check", "resource", "finding", "ScubaGear")
         for tenant, r in results:
-            table.add_row(*(escape(cell) for cell in (r.severity.value, tenant.tenant_name, r.check.id, r.resource,
+            table.add_row(*(_shown(cell) for cell in (r.severity.value, tenant.tenant_name, r.check.id, r.resource,
                                                       r.message, r.check.scuba or "")))
         if output is None:
             console.print(table)
@@ -556,7 +570,7 @@ async def _granted_permissions(settings: Settings) -> frozenset[str] | None:
         async with credential:
             token = await credential.get_token(*GRAPH_SCOPES)
     except Exception as failed:  # azure-identity raises many types; doctor reports, never crashes
-        err.print(f"[yellow]could not get a Graph token: {type(failed).__name__}: {escape(str(failed))}[/]")
+        err.print(f"[yellow]could not get a Graph token: {type(failed).__name__}: {_shown(str(failed))}[/]")
         return None
     return token_roles(token.token)
 
@@ -596,7 +610,7 @@ def doctor(
     problems = 0
     for check in diagnose(settings, policy, snapshot, asyncio.run(_granted_permissions(settings))):
         colour = {"ok": "green", "warn": "yellow", "fail": "red"}[check.level]
-        console.print(f"[{colour}]{check.level.upper():4}[/] {escape(check.name)}: {escape(check.detail)}")
+        console.print(f"[{colour}]{check.level.upper():4}[/] {_shown(check.name)}: {_shown(check.detail)}")
         problems += check.level == "fail"
     if problems:
         raise typer.Exit(int(ExitCode.FAILED))

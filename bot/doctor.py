@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Iterator, Literal
 
 from bot.config import Settings
-from bot.ledger import LedgerUnreadable
-from bot.ledger_check import check_ledger
 from bot.engine.model import SubjectKind
 from bot.engine.routing import UnresolvedPeople, routing_from_policy
+from bot.ledger import LedgerUnreadable
+from bot.ledger_check import check_ledger
 from bot.policy import Policy, PolicyError, load_policy, role_references
 from checks.entra_roles import RoleNames
 from checks.graph.permissions import PARTNER_READ, READ, REMEDIATION, missing_permissions
@@ -96,6 +96,8 @@ def _data_dir(path: Path) -> Iterator[Check]:
 
 def _ledger(data_dir: Path) -> Iterator[Check]:
     """The same verdict as `accessbot ledger verify`: a tampered ledger is a failure here too."""
+    if not data_dir.is_dir():
+        return  # the data directory check said why
     try:
         result = asyncio.run(check_ledger(data_dir))
     except LedgerUnreadable as bad:

@@ -127,5 +127,7 @@ def _within(path: Path, folder: Path) -> bool:
 
 
 def one_line(text: str) -> str:
-    """Collapse a message to one line, so a log shows the whole error in one entry."""
-    return " ".join(text.split())
+    """Collapse a message to one line, so a log shows the whole error in one entry; control characters
+    (from names a tenant chose, say) are shown escaped, never sent to the operator's terminal."""
+    shown = "".join(char if char.isprintable() or char.isspace() else ascii(char)[1:-1] for char in text)
+    return " ".join(shown.split())

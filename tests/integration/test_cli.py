@@ -211,3 +211,15 @@ def test_scan_of_an_incomplete_snapshot_file_exits_3_and_says_what_is_missing(tm
     assert result.exit_code == 3 and json.loads(result.stdout)
     assert "accessbot: could not read Contoso (2f4a9b6c-3d1e-4f5a-8b7c-9d0e1f2a3b4c): phoneMethods: 3 of 12 users failed (503)" \
         in result.stderr
+
+
+def test_names_a_tenant_chose_reach_the_terminal_as_written_never_as_markup_or_escape_codes(tmp_path: Path) -> None:
+    snapshot = json.loads(DEMO_SNAPSHOT.read_text())
+    snapshot.update(tenantName="[bold]Evil[/bold]\x1b[2J\x07Corp", complete=False, missing=["roleAssignments: [red]x[/red]"])
+    hostile = tmp_path / "hostile.json"
+    hostile.write_text(json.dumps(snapshot))
+    result = run("scan", "--snapshot", str(hostile), env={"COLUMNS": "250"})
+    assert result.exit_code == 3
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "[bold]Evil[/bold]\\x1b[2J\\x07Corp" in result.output  # shown as written, escapes visible
+    assert "roleAssignments: [red]x[/red]" in result.stderr
