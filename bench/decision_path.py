@@ -4,7 +4,7 @@ Runs the real aiohttp app (Teams channel, authentication off) in-process against
 measures, side by side in one run:
   1. decisions/s and p50/p99 latency of accessbot (connector and user-token clients cached per service
      URL, msrest's ClientRetryPolicy.safe_codes a frozenset) against the same bot with botbuilder as
-     shipped (clients built per turn, the 999 x 502 list scan in each: docs/dependency-notes.md#per-turn-clients);
+     shipped (clients built per turn, the 999 x 502 list scan in each: TRAPS.md);
   2. p99 with 1,000 ledger records against p99 with 100,000 (the cost must not grow with history).
 
     .venv/bin/python -m bench.decision_path [--decisions 2000] [--concurrency 16]

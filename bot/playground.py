@@ -1,7 +1,7 @@
 """Microsoft 365 Agents Playground, Microsoft's local Teams-like client, started for `accessbot demo`.
 
 It renders the bot's Adaptive Cards with the official renderer and turns Action.Execute clicks into
-``adaptiveCard/action`` invokes, offline. Traps (docs/dependency-notes.md#agents-playground): headless, it exits opening a
+``adaptiveCard/action`` invokes, offline. Traps (TRAPS.md): with no desktop it exits trying to open a
 browser unless TEAMSAPPTESTER_BROWSER=none; if its port is taken it silently picks another, so the port is
 read from its "Listening on N" line; its console must be drained or it blocks.
 """

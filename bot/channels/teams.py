@@ -94,7 +94,7 @@ class ConnectorCache:
     """Connector and user-token clients built once per (app, service URL, audience) instead of per turn.
 
     botbuilder builds both on every turn; with msrest's retry policy that was the bot's main CPU cost
-    (docs/dependency-notes.md#per-turn-clients). They hold no per-turn state: one per service URL serves every turn. Bounded,
+    (TRAPS.md). The clients hold no per-turn state, so one per service URL serves every turn. Bounded,
     because with authentication off nothing vouches for an activity's serviceUrl.
     """
 
@@ -151,7 +151,7 @@ def _cache_clients(authentication: Any, cache: ConnectorCache, app_id: str) -> N
 
 def _cheapen_connector_clients() -> None:
     """botbuilder builds a ConnectorClient per turn, and each runs a 999 x 502 list scan in msrest's
-    ClientRetryPolicy (~7 ms of CPU, docs/dependency-notes.md#per-turn-clients). A frozenset makes it O(999)."""
+    ClientRetryPolicy (~7 ms of CPU, measured in TRAPS.md). A frozenset makes that scan O(999)."""
     if not isinstance(ClientRetryPolicy.safe_codes, frozenset):
         ClientRetryPolicy.safe_codes = frozenset(ClientRetryPolicy.safe_codes)  # type: ignore[assignment]
 
@@ -378,7 +378,7 @@ class TeamsChannel:
 
     async def warm_up(self) -> None:
         """Fetch the channel's signing keys now, off the event loop: botbuilder fetches them with a blocking
-        `requests` call on the first request otherwise (docs/dependency-notes.md#blocking-key-fetch), stalling all turns."""
+        `requests` call on the first request otherwise (TRAPS.md), stalling every turn in flight."""
         if not self.authenticated:
             return
         url = self.credentials.openid_metadata_url or AuthenticationConstants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL

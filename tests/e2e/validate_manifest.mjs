@@ -30,7 +30,7 @@ try {
   finish(2, { ok: false, schema: null, errors: [`cannot read ${file}: ${error.message}`] });
 }
 
-// The package needs fs-extra without declaring it (docs/dependency-notes.md#app-manifest-validator): say so if it is missing.
+// The package needs fs-extra without declaring it (TRAPS.md): say so plainly if it is missing.
 let AppManifestUtils;
 try {
   ({ AppManifestUtils } = require('@microsoft/app-manifest'));

@@ -248,7 +248,7 @@ async def test_healthz_reports_the_open_campaign(bot: Bot) -> None:
 
 
 async def test_turns_reuse_one_connector_client_per_service_url_instead_of_building_one_each(bot: Bot) -> None:
-    """botbuilder builds two connector clients per turn, ~7 ms of CPU each (docs/dependency-notes.md#per-turn-clients)."""
+    """botbuilder builds a ConnectorClient and a UserTokenClient per turn (~7 ms of CPU each, TRAPS.md)."""
     from msrest.universal_http.requests import ClientRetryPolicy
 
     for _ in range(20):
