@@ -223,3 +223,17 @@ def test_names_a_tenant_chose_reach_the_terminal_as_written_never_as_markup_or_e
     assert "\x1b" not in result.output and "\x07" not in result.output
     assert "[bold]Evil[/bold]\\x1b[2J\\x07Corp" in result.output  # shown as written, escapes visible
     assert "roleAssignments: [red]x[/red]" in result.stderr
+
+
+def test_manifest_build_out_names_a_folder_unless_it_names_a_zip_file(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    env = {"MICROSOFT_APP_ID": "5b7d9f1a-2c4e-4a6b-8d0f-1e3a5c7e9b02"}
+    build = ("manifest", "build", "--domain", "accessbot.contoso.com")
+    assert run(*build, "--out", f"{tmp_path}/dist/", env=env).exit_code == 0
+    assert (tmp_path / "dist" / "accessbot-1.0.0.zip").is_file()  # the folder did not exist: it is created
+    assert run(*build, "--out", str(tmp_path / "release"), "--version", "1.2.0", env=env).exit_code == 0
+    assert (tmp_path / "release" / "accessbot-1.2.0.zip").is_file()
+    assert run(*build, "--out", str(tmp_path / "teams.zip"), env=env).exit_code == 0
+    assert (tmp_path / "teams.zip").is_file()
+    monkeypatch.chdir(tmp_path / "release")
+    assert run(*build, env=env).exit_code == 0  # the default, --out dist, as the docs promise
+    assert (tmp_path / "release" / "dist" / "accessbot-1.0.0.zip").is_file()
