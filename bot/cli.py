@@ -29,6 +29,7 @@ from bot import __version__
 from bot.app import Runtime, build_runtime, create_app, load_inputs
 from bot.app_install import AppInstaller
 from bot.channels.teams import BotCredentials
+from bot.cli_errors import DEBUG, OperatorErrorGroup, data_dir_in_use
 from bot.clock import SystemClock
 from bot.collection import (
     CollectionRun,
@@ -43,15 +44,7 @@ from bot.engine.status import summarize
 from bot.ledger import LedgerRecord, LedgerUnreadable, export_csv, export_json
 from bot.ledger_check import check_ledger
 from bot.manifest import build_manifest, write_package
-from bot.operator_errors import (
-    DEBUG,
-    EXIT_CODES_HELP,
-    ExitCode,
-    OperatorError,
-    OperatorErrorGroup,
-    data_dir_in_use,
-    one_line,
-)
+from bot.operator_errors import EXIT_CODES_HELP, ExitCode, OperatorError, one_line
 from bot.playground import PLAYGROUND_BIN, start_playground
 from bot.policy import Policy, RemediationMode, load_policy, policy_people
 from bot.remediation.graph_executor import GraphExecutor
