@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Literal
 
 from bot.config import Settings
+from bot.operator_errors import OperatorError
 from bot.store.atomic_storage import replace_file
 from checks.graph import (
     GraphCredentials,
@@ -48,7 +49,14 @@ class GraphAccess:
         return self.base_url.replace(TENANT_PLACEHOLDER, tenant_id)
 
     def client_for(self, tenant_id: str):  # type: ignore[no-untyped-def]
-        return graph_client(self.credentials.for_tenant(tenant_id), self.url_for(tenant_id))
+        try:
+            return graph_client(self.credentials.for_tenant(tenant_id), self.url_for(tenant_id))
+        except ValueError as bad:  # azure-identity reads the key file here: not PEM or PKCS12, wrong password
+            raise OperatorError(
+                f"Microsoft Graph credentials: {bad} (ACCESSBOT_GRAPH_CERTIFICATE_PATH="
+                f"{self.credentials.certificate_path}); give a PEM or PKCS12 file with the app's certificate and "
+                "private key (docs/permissions.md)"
+            ) from bad
 
 
 def graph_access(settings: Settings, tenant_id: str) -> GraphAccess:

@@ -218,3 +218,16 @@ def test_the_readme_documents_every_exit_code() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for code in ExitCode:
         assert f"\n| {code.value} | " in readme, code
+
+
+@pytest.mark.parametrize("content", [b"garbage", b"-----BEGIN PRIVATE KEY-----\nnot base64\n-----END PRIVATE KEY-----\n"])
+def test_a_bad_key_file_is_named_in_one_line_with_exit_code_2(tmp_path: Path, content: bytes) -> None:
+    key = tmp_path / "graph.pem"
+    key.write_bytes(content)
+    env = {"ACCESSBOT_GRAPH_CREDENTIAL": "certificate", "ACCESSBOT_GRAPH_CLIENT_ID": "5b7d9f1a-2c4e-4a6b-8d0f-1e3a5c7e9b02",
+           "ACCESSBOT_GRAPH_CERTIFICATE_PATH": str(key), "ACCESSBOT_DEBUG": ""}
+    result = runner.invoke(app, ["collect", "--tenant", "2f4a9b6c-3d1e-4f5a-8b7c-9d0e1f2a3b4c", "--data-dir", str(tmp_path / "d")],
+                           env=env, catch_exceptions=False)
+    assert result.exit_code == 2
+    line = one_line(result.stderr)
+    assert f"ACCESSBOT_GRAPH_CERTIFICATE_PATH={key}" in line and "PEM or PKCS12" in line
