@@ -443,8 +443,7 @@ def scan(
 ) -> None:
     """Run the checks catalogue over tenants (live or a saved snapshot); findings as a table, JSON or SARIF 2.1.0.
 
-    Exits 3 when a tenant could not be read completely (the findings printed are then partial) and 1 when
-    nothing could be read; what failed is said on stderr, one line per source and tenant."""
+    Exit 3 incomplete (the findings are then partial), 1 nothing could be read; failures are said on stderr."""
     if fmt not in ("table", "json", "sarif"):
         raise OperatorError(f"unknown format {fmt!r}: use table, json or sarif")
     accounts = [a.principal for a in load_policy(break_glass).break_glass] if break_glass else []
@@ -505,8 +504,7 @@ def collect_command(
 ) -> None:
     """Collect tenants through Microsoft Graph into snapshot files (DATA_DIR/snapshots/) without reviewing them.
 
-    Exits 0 when every tenant was read completely, 3 when some source or tenant could not be read, 1 when
-    nothing could be read; what failed is said on stderr."""
+    Exit 0 complete, 3 incomplete, 1 nothing could be read; what failed is said on stderr."""
     settings = _settings(data_dir)
     run = asyncio.run(_collect_live(settings, tenant, all_customers))
     for snapshot in run.snapshots:
