@@ -72,21 +72,22 @@ def operator_error(error: BaseException, data_dir: Path | None = None) -> Operat
 
 
 def _file_error(error: OSError, data_dir: Path | None) -> OperatorError:
-    name = error.filename or ""
+    """A file error: the data directory's (exit 4, with what to fix), a full disk (4), or a path the
+    operator named, such as --policy, --snapshot or --output (exit 2)."""
+    name = str(error.filename or "")
     reason = (error.strerror or str(error)).lower()
     if not name:
         return OperatorError(f"{reason}; check the machine's network, disk and permissions", ExitCode.UNAVAILABLE)
-    inside = data_dir is not None and bool(name) and _within(Path(name), data_dir)
-    if isinstance(error, FileNotFoundError) and not inside:
-        return OperatorError(f"{name}: no such file", ExitCode.USAGE)
     if error.errno == errno.ENOSPC:
-        what = "free some space on its disk, then retry"
-    elif inside or (data_dir is not None and Path(name) == data_dir):
-        what = (f"the data directory {data_dir} must be a directory this user can write: fix its permissions "
-                "or mount, or pass --data-dir (ACCESSBOT_DATA_DIR)")
-    else:
-        what = "check the path and its permissions"
-    return OperatorError(f"cannot use {name or 'a file'}: {reason}; {what}", ExitCode.UNAVAILABLE)
+        return OperatorError(f"cannot write {name}: {reason}; free some space on its disk, then retry",
+                             ExitCode.UNAVAILABLE)
+    if data_dir is not None and _within(Path(name), data_dir):
+        return OperatorError(f"cannot use {name}: {reason}; the data directory {data_dir} must be a directory this "
+                             "user can write: fix its permissions or mount, or pass --data-dir (ACCESSBOT_DATA_DIR)",
+                             ExitCode.UNAVAILABLE)
+    if isinstance(error, FileNotFoundError):
+        return OperatorError(f"{name}: no such file or directory", ExitCode.USAGE)
+    return OperatorError(f"cannot use {name}: {reason}; check the path and its permissions", ExitCode.USAGE)
 
 
 def _within(path: Path, folder: Path) -> bool:

@@ -18,15 +18,15 @@ class ExitCode(IntEnum):
 
     OK = 0
     FAILED = 1  # the command ran and found a failure: ledger broken, doctor failures, nothing collected
-    USAGE = 2  # what was asked cannot be done as given: an option, the policy, a snapshot or key file
+    USAGE = 2  # what was asked cannot be done as given: an option, the policy, a snapshot, key or output file
     INCOMPLETE = 3  # a collection finished, but some sources or tenants could not be read
     UNAVAILABLE = 4  # the data directory cannot be used (in use by another process, read-only, missing, full), or the port
 
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok; 1 failed (ledger broken, doctor found failures, nothing could be collected, "
-    "unexpected error); 2 usage or configuration (bad option, policy, snapshot or key file, missing "
-    "settings); 3 incomplete collection (some sources or tenants could not be read); 4 data directory "
+    "unexpected error); 2 usage or configuration (bad option, policy, snapshot or key file, a path that "
+    "cannot be read or written, missing settings); 3 incomplete collection (some sources or tenants could not be read); 4 data directory "
     "unavailable (in use by another accessbot process, read-only, missing or full) or the port taken. "
     "Errors are one line on stderr; --debug shows the traceback."
 )

@@ -231,3 +231,12 @@ def test_a_bad_key_file_is_named_in_one_line_with_exit_code_2(tmp_path: Path, co
     assert result.exit_code == 2
     line = one_line(result.stderr)
     assert f"ACCESSBOT_GRAPH_CERTIFICATE_PATH={key}" in line and "PEM or PKCS12" in line
+
+
+def test_a_path_given_on_the_command_line_that_cannot_be_used_is_a_usage_error(tmp_path: Path) -> None:
+    as_policy = run("campaign", "open", "--policy", str(tmp_path), "--snapshot", str(DEMO_SNAPSHOT), "--data-dir", str(tmp_path / "d"))
+    assert as_policy.exit_code == 2 and f"cannot use {tmp_path}: is a directory" in one_line(as_policy.stderr)
+    assert run("campaign", "open", *DEMO, "--data-dir", str(tmp_path / "d")).exit_code == 0
+    nowhere = tmp_path / "no" / "such" / "folder" / "ledger.csv"
+    export = run("ledger", "export", "--output", str(nowhere), "--data-dir", str(tmp_path / "d"))
+    assert export.exit_code == 2 and f"{nowhere}: no such file or directory" in one_line(export.stderr)
