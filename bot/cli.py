@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 from aiohttp import web
+from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -25,8 +29,10 @@ from bot import __version__
 from bot.app import Runtime, build_runtime, create_app, load_inputs
 from bot.app_install import AppInstaller
 from bot.channels.teams import BotCredentials
+from bot.cli_errors import DEBUG, OperatorErrorGroup, data_dir_in_use
 from bot.clock import SystemClock
 from bot.collection import (
+    CollectionRun,
     GraphNotConfigured,
     SnapshotArchive,
     collect,
@@ -36,20 +42,28 @@ from bot.collection import (
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT, REPO_ROOT, Settings
 from bot.engine.routing import UnresolvedPeople, routing_from_policy
 from bot.engine.status import summarize
-from bot.ledger import LedgerRecord, LedgerUnreadable, export_csv, export_json, verify
+from bot.ledger import LedgerRecord, LedgerUnreadable, export_csv, export_json
+from bot.ledger_check import check_ledger
 from bot.manifest import build_manifest, write_package
+from bot.operator_errors import EXIT_CODES_HELP, ExitCode, OperatorError, one_line
 from bot.playground import PLAYGROUND_BIN, start_playground
-from bot.policy import Policy, PolicyError, RemediationMode, load_policy, policy_people
+from bot.policy import Policy, RemediationMode, load_policy, policy_people
 from bot.remediation.graph_executor import GraphExecutor
 from bot.service import rebuild_campaign
 from bot.store.tinydb_store import TinyDBStore
 from checks.findings import to_json, to_sarif
 from checks.graph.client import GRAPH_SCOPES, token_roles
 from checks.registry import run_checks
-from checks.snapshot import SnapshotError, TenantSnapshot, load_snapshot
+from checks.snapshot import TenantSnapshot, load_snapshot
 from checks.subjects import subjects_from_snapshot
 
-app = typer.Typer(help="accessbot: weekly access reviews for Microsoft 365 / Entra ID, in Teams.", no_args_is_help=True)
+app = typer.Typer(
+    cls=OperatorErrorGroup,
+    help="accessbot: weekly access reviews for Microsoft 365 / Entra ID, in Teams.",
+    epilog=EXIT_CODES_HELP,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,  # --debug prints a plain traceback, never the locals (they hold secrets)
+)
 campaign_app = typer.Typer(help="Open and follow review campaigns.", no_args_is_help=True)
 ledger_app = typer.Typer(help="Verify and export the attestation ledger.", no_args_is_help=True)
 manifest_app = typer.Typer(help="The Teams app package.", no_args_is_help=True)
@@ -65,11 +79,38 @@ SnapshotOption = typer.Option(None, "--snapshot", help="Tenant snapshot JSON (de
 DataDirOption = typer.Option(None, "--data-dir", help="Where campaigns, the outbox and the ledger live.")
 
 
+@app.callback()
+def main(
+    ctx: typer.Context,
+    debug: bool = typer.Option(False, "--debug", envvar="ACCESSBOT_DEBUG", help="On an error, show the traceback too."),
+) -> None:
+    """accessbot: weekly access reviews for Microsoft 365 / Entra ID, in Teams."""
+    ctx.meta[DEBUG] = debug
+
+
 def _settings(data_dir: Optional[Path]) -> Settings:
     settings = Settings()
     if data_dir is not None:
         settings.data_dir = data_dir
+    data_dir_in_use.set(settings.data_dir)  # a file error inside it then names the data directory
     return settings
+
+
+def _shown(text: str) -> str:
+    """Text from a tenant or a file, for a rich console: on one line, its control characters escaped
+    (never sent to the terminal), its [brackets] shown as written rather than read as markup."""
+    return escape(one_line(text))
+
+
+def _existing_data_dir(settings: Settings) -> Path:
+    """The data directory a read-only command reads; a missing one is said, never read as empty."""
+    if not settings.data_dir.is_dir():
+        raise OperatorError(
+            f"no data directory at {settings.data_dir}: pass --data-dir (or set ACCESSBOT_DATA_DIR) to the folder "
+            "`accessbot serve` writes",
+            ExitCode.UNAVAILABLE,
+        )
+    return settings.data_dir
 
 
 async def _inputs(settings: Settings, policy: Optional[Path], snapshot: Optional[Path], live: bool) -> tuple[Policy, TenantSnapshot]:
@@ -78,23 +119,21 @@ async def _inputs(settings: Settings, policy: Optional[Path], snapshot: Optional
     policy_path = policy or settings.policy
     snapshot_path = snapshot or settings.snapshot
     if policy_path is None:
-        err.print("[red]Need a policy:[/] pass --policy or set ACCESSBOT_POLICY (see policy/example.toml). "
-                  "Try `accessbot demo` for the shipped demo tenant.")
-        raise typer.Exit(2)
+        raise OperatorError("need a policy: pass --policy or set ACCESSBOT_POLICY (see policy/example.toml); "
+                            "try `accessbot demo` for the shipped demo tenant")
+    loaded = load_policy(policy_path)
+    if snapshot_path is not None:
+        return loaded, load_snapshot(snapshot_path)
+    archive = SnapshotArchive(settings.data_dir)
+    last = None if live else archive.last(loaded.tenant_id)
+    if last is not None:
+        return loaded, last
     try:
-        loaded = load_policy(policy_path)
-        if snapshot_path is not None:
-            return loaded, load_snapshot(snapshot_path)
-        archive = SnapshotArchive(settings.data_dir)
-        last = None if live else archive.last(loaded.tenant_id)
-        if last is not None:
-            return loaded, last
         access = graph_access(settings, loaded.tenant_id)
-        err.print(f"collecting {loaded.tenant_name} through Microsoft Graph…")
-        return loaded, await collect(access, loaded.tenant_id, archive, SystemClock().now(), policy_people(loaded))
-    except (PolicyError, SnapshotError, GraphNotConfigured, OSError) as bad:
-        err.print(f"[red]{bad}[/] (or pass --snapshot FILE)")
-        raise typer.Exit(2) from bad
+    except GraphNotConfigured as bad:
+        raise OperatorError(f"{bad}; or pass --snapshot FILE to review a saved snapshot") from bad
+    err.print(f"collecting {_shown(loaded.tenant_name)} through Microsoft Graph…")
+    return loaded, await collect(access, loaded.tenant_id, archive, SystemClock().now(), policy_people(loaded))
 
 
 async def _runtime(
@@ -134,9 +173,10 @@ def _require_people(policy: Policy, snapshot: TenantSnapshot) -> None:
     try:
         routing_from_policy(policy, snapshot.resolve_principal)
     except UnresolvedPeople as missing:
-        err.print(f"[red]The policy names {len(missing.names)} people not found in {snapshot.tenant_name}'s snapshot:[/]")
+        err.print(one_line(f"The policy names {len(missing.names)} people not found in {snapshot.tenant_name}'s snapshot:"),
+                  markup=False, style="red")
         for name in missing.names:
-            err.print(f"  {name}")
+            err.print("  " + one_line(name), markup=False)
         err.print("Check the spelling, or collect them too: `accessbot collect --tenant ID --policy FILE`.")
         raise typer.Exit(2) from missing
 
@@ -152,11 +192,23 @@ def _credentials(settings: Settings) -> BotCredentials:
     )
 
 
-async def _serve(runtime: Runtime, host: str, port: int, on_ready=None) -> None:  # type: ignore[no-untyped-def]
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound before anything else starts, so a taken port is said and nothing is left
+    half-started (the store opened, a campaign being written)."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family, backlog=128)
+    except OSError as bad:  # the port is taken, or the address is not this machine's
+        reason = os.strerror(bad.errno) if (bad.errno or 0) > 0 else (bad.strerror or str(bad))
+        raise OperatorError(f"cannot listen on {host}:{port}: {reason.lower()}; stop what uses it "
+                            "or pass --port / --host", ExitCode.UNAVAILABLE) from bad
+
+
+async def _serve(runtime: Runtime, listening: socket.socket, on_ready=None) -> None:  # type: ignore[no-untyped-def]
     runner = web.AppRunner(create_app(runtime))
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
+    await web.SockSite(runner, listening).start()
+    host, port = listening.getsockname()[:2]
     console.print(f"accessbot listening on http://{host}:{port}/api/messages (health: /healthz)")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -185,16 +237,15 @@ def serve(
     settings.port = port or settings.port
     credentials = _credentials(settings)
     if not credentials.app_id and not no_auth:
-        err.print("[red]No bot app id:[/] set MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD (see docs/), "
-                  "or pass --no-auth for local testing only — it accepts activities from anyone.")
-        raise typer.Exit(2)
+        raise OperatorError("no bot app id: set MICROSOFT_APP_ID and MICROSOFT_APP_PASSWORD (see docs/), "
+                            "or pass --no-auth for local testing only — it accepts activities from anyone")
     if credentials.app_id and credentials.app_type == "SingleTenant" and not credentials.app_tenant_id:
-        err.print("[red]A SingleTenant bot needs MICROSOFT_APP_TENANT_ID[/] (the tenant of its app registration).")
-        raise typer.Exit(2)
+        raise OperatorError("a SingleTenant bot needs MICROSOFT_APP_TENANT_ID (the tenant of its app registration)")
 
     async def main() -> None:
+        listening = _listen(settings.host, settings.port)
         runtime = await _runtime(settings, policy, snapshot, credentials)
-        await _serve(runtime, settings.host, settings.port)
+        await _serve(runtime, listening)
 
     asyncio.run(main())
 
@@ -210,6 +261,9 @@ def demo(
     settings = _settings(data_dir)
 
     async def main() -> None:
+        if playground and not PLAYGROUND_BIN.exists():
+            raise OperatorError("Agents Playground is not installed: run `make demo`, which installs it with npm")
+        listening = _listen("127.0.0.1", port)
         demo_policy, demo_snapshot = load_inputs(DEMO_POLICY, DEMO_SNAPSHOT)
         runtime = await build_runtime(
             data_dir=settings.data_dir,
@@ -228,16 +282,13 @@ def demo(
         )
         bot_url = f"http://127.0.0.1:{port}/api/messages"
         if not playground:
-            await _serve(runtime, "127.0.0.1", port)
+            await _serve(runtime, listening)
             return
-        if not PLAYGROUND_BIN.exists():
-            err.print("[red]Agents Playground is not installed:[/] run `make demo`, which installs it with npm.")
-            raise typer.Exit(2)
         with start_playground(bot_url, REPO_ROOT, playground_port) as client:
             def ready() -> None:
                 console.print(f"\n[bold green]Open {client.url} in a browser[/] — you are Alex Wilber, Contoso's IT director.")
                 console.print("Say [bold]help[/], [bold]my reviews[/] or [bold]status[/]. Ctrl-C to stop.\n")
-            await _serve(runtime, "127.0.0.1", port, on_ready=ready)
+            await _serve(runtime, listening, on_ready=ready)
 
     asyncio.run(main())
 
@@ -254,13 +305,14 @@ def campaign_open(
 
     async def main() -> None:
         runtime = await _runtime(settings, policy, snapshot, BotCredentials(), live=tenant is not None)
-        if tenant is not None and tenant.lower() != runtime.service.policy.tenant_id:
-            err.print(f"[red]--tenant {tenant} is not the policy's tenant ({runtime.service.policy.tenant_id}).[/]")
+        try:
+            if tenant is not None and tenant.lower() != runtime.service.policy.tenant_id:
+                raise OperatorError(f"--tenant {tenant} is not the policy's tenant ({runtime.service.policy.tenant_id})")
+            state, opened = await runtime.service.open_current_campaign()
+        finally:
             await runtime.store.close()
-            raise typer.Exit(2)
-        state, opened = await runtime.service.open_current_campaign()
-        console.print(f"{state.campaign.id}: {state.campaign.item_count} items, {'opened' if opened else 'already open'}")
-        await runtime.store.close()
+        console.print(f"{state.campaign.id}: {state.campaign.item_count} items, {'opened' if opened else 'already open'}",
+                      markup=False)
 
     asyncio.run(main())
 
@@ -275,26 +327,30 @@ def campaign_status(
     names = load_snapshot(snapshot).display_name if snapshot else (lambda object_id: object_id)
 
     async def main() -> None:
-        store = TinyDBStore(settings.data_dir, read_only=True)
+        store = TinyDBStore(_existing_data_dir(settings), read_only=True)
         try:
             records = await _ledger_records(store)
             states = [(await rebuild_campaign(store, c, records))[0] for c in await store.list_campaigns()]
         finally:
             await store.close()
         if not states:
-            err.print(f"No campaign has been opened in {settings.data_dir}.")
-            raise typer.Exit(1)
+            raise OperatorError(f"no campaign has been opened in {settings.data_dir}: run `accessbot campaign open`, "
+                                "or pass --data-dir", ExitCode.FAILED)
         now = SystemClock().now()
-        table = Table("campaign", "items", "kept", "revoked", "open", "overdue", "excepted", "due", "data")
-        owners = Table("campaign", "reviewer", "open", "answered")
-        for state in states:
+        for state in states:  # one block per campaign: its id on its own line, so no column cuts it
             s = summarize(state, now)
-            table.add_row(s.campaign_id, str(s.total), str(s.kept), str(s.revoked), str(s.open), str(s.overdue),
-                          str(s.excepted), f"{s.due:%Y-%m-%d %H:%M}", "complete" if s.snapshot_complete else "INCOMPLETE")
+            console.print(f"campaign {s.campaign_id}", markup=False, style="bold")
+            console.print(
+                f"  {s.total} items: {s.kept} kept, {s.revoked} revoked, {s.open} open ({s.overdue} overdue), "
+                f"{s.excepted} excepted\n  due {s.due:%Y-%m-%d %H:%M}, data "
+                + ("complete" if s.snapshot_complete else "INCOMPLETE"),
+                markup=False,
+            )
+            owners = Table("reviewer", "open", "answered", box=box.SIMPLE_HEAD, pad_edge=False)
             for owner in s.by_owner:
-                owners.add_row(s.campaign_id, names(owner.reviewer_id), str(owner.open), str(owner.answered))
-        console.print(table)
-        console.print(owners)
+                owners.add_row(_shown(names(owner.reviewer_id)), str(owner.open), str(owner.answered))
+            owners.columns[0].overflow = "fold"  # a long UPN wraps instead of ending in "…"
+            console.print(owners)
 
     asyncio.run(main())
 
@@ -310,13 +366,13 @@ def campaign_export(
     settings = _settings(data_dir)
 
     async def main() -> None:
-        store = TinyDBStore(settings.data_dir, read_only=True)
-        campaigns = await store.list_campaigns()
-        if not campaigns:
-            err.print("[red]No campaign has been opened in this data directory.[/]")
-            raise typer.Exit(1)
-        wanted = campaign or campaigns[0].id
+        store = TinyDBStore(_existing_data_dir(settings), read_only=True)
         try:
+            campaigns = await store.list_campaigns()
+            if not campaigns:
+                raise OperatorError(f"no campaign has been opened in {settings.data_dir}: run `accessbot campaign open`, "
+                                    "or pass --data-dir", ExitCode.FAILED)
+            wanted = campaign or campaigns[0].id
             records = [r for r in await _ledger_records(store) if r.data.get("campaign_id") == wanted]
         finally:
             await store.close()
@@ -330,15 +386,14 @@ async def _ledger_records(store: TinyDBStore) -> list[LedgerRecord]:
     try:
         return await store.ledger_records()
     except LedgerUnreadable as bad:
-        err.print(f"[red]ledger BROKEN at line {bad.line_number}[/]: {bad}")
+        err.print(f"[red]ledger BROKEN at line {bad.line_number}[/]: {_shown(str(bad))}")
         raise typer.Exit(1) from bad
 
 
 def _write_records(records, fmt: str, output: Optional[Path]) -> None:  # type: ignore[no-untyped-def]
     writers = {"csv": export_csv, "json": export_json}
     if fmt not in writers:
-        err.print(f"[red]Unknown format {fmt!r}: use csv or json.[/]")
-        raise typer.Exit(2)
+        raise OperatorError(f"unknown format {fmt!r}: use csv or json")
     if output is None:
         writers[fmt](records, sys.stdout)
         return
@@ -353,15 +408,15 @@ def ledger_verify(data_dir: Optional[Path] = DataDirOption) -> None:
     settings = _settings(data_dir)
 
     async def main() -> None:
-        store = TinyDBStore(settings.data_dir, read_only=True)
         try:
-            result = verify(await _ledger_records(store), await store.ledger_anchor())
-        finally:
-            await store.close()
+            result = await check_ledger(settings.data_dir)
+        except LedgerUnreadable as bad:
+            err.print(f"[red]ledger BROKEN at line {bad.line_number}[/]: {_shown(str(bad))}")
+            raise typer.Exit(1) from bad
         if result.ok:
             console.print(f"[green]ledger OK[/]: {result.count} records, head {result.head.hash}")
             return
-        err.print(f"[red]ledger BROKEN at record {result.first_bad_seq}[/]: {result.problem}")
+        err.print(f"[red]ledger BROKEN at record {result.first_bad_seq}[/]: {_shown(result.problem)}")
         raise typer.Exit(1)
 
     asyncio.run(main())
@@ -401,29 +456,29 @@ def scan(
     break_glass: Optional[Path] = typer.Option(None, "--policy", help="Policy whose break-glass register to honour."),
     data_dir: Optional[Path] = DataDirOption,
 ) -> None:
-    """Run the checks catalogue over tenants (live or a saved snapshot); findings as a table, JSON or SARIF 2.1.0."""
+    """Run the checks catalogue over tenants (live or a saved snapshot); findings as a table, JSON or SARIF 2.1.0.
+
+    Exit 3 incomplete (the findings are then partial), 1 nothing could be read; failures are said on stderr."""
     if fmt not in ("table", "json", "sarif"):
-        err.print(f"[red]Unknown format {fmt!r}: use table, json or sarif.[/]")
-        raise typer.Exit(2)
-    try:
-        accounts = [a.principal for a in load_policy(break_glass).break_glass] if break_glass else []
-        if snapshot is not None:
-            snapshots = [load_snapshot(snapshot)]
-        else:
-            snapshots = asyncio.run(_collect_live(_settings(data_dir), tenant, all_customers))
-    except (SnapshotError, PolicyError, GraphNotConfigured, OSError) as bad:
-        err.print(f"[red]{bad}[/]")
-        raise typer.Exit(2) from bad
-    _report_findings(snapshots, accounts, fmt, output)
+        raise OperatorError(f"unknown format {fmt!r}: use table, json or sarif")
+    accounts = [a.principal for a in load_policy(break_glass).break_glass] if break_glass else []
+    if snapshot is not None:
+        run = CollectionRun.of([load_snapshot(snapshot)])
+    else:
+        run = asyncio.run(_collect_live(_settings(data_dir), tenant, all_customers))
+    _say_problems(run)
+    if run.outcome != "failed":
+        _report_findings(run.snapshots, accounts, fmt, output)
+    raise typer.Exit(int(_exit_code(run)))
 
 
 async def _collect_live(
     settings: Settings, tenant: Optional[str], all_customers: bool, people: tuple[str, ...] = ()
-) -> list[TenantSnapshot]:
+) -> CollectionRun:
     """Collect one tenant, or (as a CSP partner) every customer, with a progress bar over tenants.
     ``people`` (the policy's reviewers, by UPN or id) are read too, so a campaign can route to them."""
     if not tenant:
-        raise GraphNotConfigured("say which tenant: --tenant ID (the partner's own tenant with --all-customers)")
+        raise OperatorError("say which tenant: --tenant ID (the partner's own tenant with --all-customers)")
     access = graph_access(settings, tenant)
     archive = SnapshotArchive(settings.data_dir)
     now = SystemClock().now()
@@ -433,13 +488,30 @@ async def _collect_live(
             task = progress.add_task(f"collecting {tenant}", total=1)
             snapshot = await collect(access, tenant, archive, now, people)
             progress.advance(task)
-            return [snapshot]
+            return CollectionRun.of([snapshot])
         task = progress.add_task("collecting customers through GDAP", total=None)
 
         def advance(done: int, total: int, name: str) -> None:
-            progress.update(task, completed=done, total=total, description=f"collected {name}")
+            progress.update(task, completed=done, total=total, description=f"collected {_shown(name)}")
 
         return await collect_all_customers(access, tenant, archive, now, advance)
+
+
+def _say_problems(run: CollectionRun) -> None:
+    """What could not be read, on stderr: one line per tenant and source, with Graph's HTTP status."""
+    for problem in run.problems:
+        typer.echo(f"accessbot: could not read {one_line(problem)}", err=True)
+    if run.note:
+        typer.echo(f"accessbot: {one_line(run.note)}", err=True)
+    if run.outcome == "failed":
+        typer.echo("accessbot: collection FAILED: nothing could be read; fix the causes above and run it again", err=True)
+    elif run.outcome == "incomplete":
+        typer.echo(f"accessbot: collection INCOMPLETE: {len(run.problems)} source(s) could not be read; "
+                   "reviews from it never treat what is missing as removed", err=True)
+
+
+def _exit_code(run: CollectionRun) -> int:
+    return {"complete": ExitCode.OK, "incomplete": ExitCode.INCOMPLETE, "failed": ExitCode.FAILED}[run.outcome]
 
 
 @app.command("collect")
@@ -450,23 +522,21 @@ def collect_command(
                                           "(default: ACCESSBOT_POLICY), so `campaign open --snapshot` finds them."),
     data_dir: Optional[Path] = DataDirOption,
 ) -> None:
-    """Collect tenants through Microsoft Graph into snapshot files (DATA_DIR/snapshots/) without reviewing them."""
+    """Collect tenants through Microsoft Graph into snapshot files (DATA_DIR/snapshots/) without reviewing them.
+
+    Exit 0 complete, 3 incomplete, 1 nothing could be read; what failed is said on stderr."""
     settings = _settings(data_dir)
-    try:
-        policy_path = policy or settings.policy
-        people = policy_people(load_policy(policy_path)) if policy_path else ()
-        snapshots = asyncio.run(_collect_live(settings, tenant, all_customers, people))
-    except PolicyError as bad:
-        err.print(f"[red]{bad}[/]")
-        raise typer.Exit(2) from bad
-    except GraphNotConfigured as bad:
-        err.print(f"[red]{bad}[/]")
-        raise typer.Exit(2) from bad
-    for snapshot in snapshots:
+    policy_path = policy or settings.policy
+    people = policy_people(load_policy(policy_path)) if policy_path else ()
+    run = asyncio.run(_collect_live(settings, tenant, all_customers, people))
+    for snapshot in run.snapshots:
         state = "complete" if snapshot.complete else "INCOMPLETE: missing " + "; ".join(snapshot.missing)
-        console.print(f"{snapshot.tenant_name} ({snapshot.tenant_id}): {state}"
-                      + (f"; not available: {'; '.join(snapshot.unavailable)}" if snapshot.unavailable else ""))
-    console.print(f"snapshots in {SnapshotArchive(settings.data_dir).folder}")
+        console.print(one_line(f"{snapshot.tenant_name} ({snapshot.tenant_id}): {state}"
+                               + (f"; not available: {'; '.join(snapshot.unavailable)}" if snapshot.unavailable else "")),
+                      markup=False)
+    console.print(f"{len(run.snapshots)} tenant(s); snapshots in {SnapshotArchive(settings.data_dir).folder}", markup=False)
+    _say_problems(run)
+    raise typer.Exit(int(_exit_code(run)))
 
 
 def _report_findings(snapshots, break_glass: list[str], fmt: str, output: Optional[Path]) -> None:  # type: ignore[no-untyped-def]
@@ -475,19 +545,23 @@ def _report_findings(snapshots, break_glass: list[str], fmt: str, output: Option
                   console=err, transient=True) as progress:
         task = progress.add_task("checking tenants", total=len(snapshots))
         for tenant in snapshots:
-            progress.update(task, description=f"checking {tenant.tenant_name}")
+            progress.update(task, description=f"checking {_shown(tenant.tenant_name)}")
             subjects = subjects_from_snapshot(tenant, tenant.collected_at, break_glass)
             results.extend((tenant, r) for r in run_checks(tenant, subjects, now=tenant.collected_at))
-            if not tenant.complete:
-                err.print(f"[yellow]{tenant.tenant_name}: INCOMPLETE collection, missing {', '.join(tenant.missing)}[/]")
             progress.advance(task)
     if fmt == "table":
         table = Table("severity", "tenant", "check", "resource", "finding", "ScubaGear")
         for tenant, r in results:
-            table.add_row(r.severity.value, tenant.tenant_name, r.check.id, r.resource, r.message, r.check.scuba or "")
-        target = Console(file=output.open("w"), soft_wrap=True) if output else console
-        target.print(table)
-        target.print(f"{len(results)} finding(s) in {len(snapshots)} tenant(s)")
+            table.add_row(*(_shown(cell) for cell in (r.severity.value, tenant.tenant_name, r.check.id, r.resource,
+                                                      r.message, r.check.scuba or "")))
+        if output is None:
+            console.print(table)
+            console.print(f"{len(results)} finding(s) in {len(snapshots)} tenant(s)")
+            return
+        with output.open("w", encoding="utf-8") as out:
+            target = Console(file=out, soft_wrap=True)
+            target.print(table)
+            target.print(f"{len(results)} finding(s) in {len(snapshots)} tenant(s)")
         return
     document = to_sarif([r for _, r in results], __version__) if fmt == "sarif" else [
         {"tenant": tenant.tenant_id, **row} for tenant, r in results for row in to_json([r])
@@ -509,7 +583,7 @@ async def _granted_permissions(settings: Settings) -> frozenset[str] | None:
         async with credential:
             token = await credential.get_token(*GRAPH_SCOPES)
     except Exception as failed:  # azure-identity raises many types; doctor reports, never crashes
-        err.print(f"[yellow]could not get a Graph token: {type(failed).__name__}: {failed}[/]")
+        err.print(f"[yellow]could not get a Graph token: {type(failed).__name__}: {_shown(str(failed))}[/]")
         return None
     return token_roles(token.token)
 
@@ -549,7 +623,7 @@ def doctor(
     problems = 0
     for check in diagnose(settings, policy, snapshot, asyncio.run(_granted_permissions(settings))):
         colour = {"ok": "green", "warn": "yellow", "fail": "red"}[check.level]
-        console.print(f"[{colour}]{check.level.upper():4}[/] {check.name}: {check.detail}")
+        console.print(f"[{colour}]{check.level.upper():4}[/] {_shown(check.name)}: {_shown(check.detail)}")
         problems += check.level == "fail"
     if problems:
-        raise typer.Exit(1)
+        raise typer.Exit(int(ExitCode.FAILED))

@@ -11,12 +11,14 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Literal
 
 from bot.config import Settings
+from bot.operator_errors import OperatorError
 from bot.store.atomic_storage import replace_file
 from checks.graph import (
     GraphCredentials,
+    PartnerView,
     close_client,
     collect_customers,
     collect_partner,
@@ -26,6 +28,7 @@ from checks.graph import (
 from checks.snapshot import (
     SnapshotError,
     TenantSnapshot,
+    collection_keys,
     load_snapshot,
     snapshot_to_dict,
 )
@@ -46,7 +49,14 @@ class GraphAccess:
         return self.base_url.replace(TENANT_PLACEHOLDER, tenant_id)
 
     def client_for(self, tenant_id: str):  # type: ignore[no-untyped-def]
-        return graph_client(self.credentials.for_tenant(tenant_id), self.url_for(tenant_id))
+        try:
+            return graph_client(self.credentials.for_tenant(tenant_id), self.url_for(tenant_id))
+        except ValueError as bad:  # azure-identity reads the key file here: not PEM or PKCS12, wrong password
+            raise OperatorError(
+                f"Microsoft Graph credentials: {bad} (ACCESSBOT_GRAPH_CERTIFICATE_PATH="
+                f"{self.credentials.certificate_path}); give a PEM or PKCS12 file with the app's certificate and "
+                "private key (docs/permissions.md)"
+            ) from bad
 
 
 def graph_access(settings: Settings, tenant_id: str) -> GraphAccess:
@@ -104,8 +114,12 @@ async def collect(access: GraphAccess, tenant_id: str, archive: SnapshotArchive,
 
 
 async def collect_all_customers(access: GraphAccess, partner_tenant_id: str, archive: SnapshotArchive, now: datetime,
-                                progress: Callable[[int, int, str], None] | None = None) -> list[TenantSnapshot]:
-    """A CSP partner: every customer tenant reached through GDAP, with the same app signed in to each."""
+                                progress: Callable[[int, int, str], None] | None = None) -> CollectionRun:
+    """A CSP partner: every customer tenant reached through GDAP, with the same app signed in to each.
+
+    What the partner tenant itself could not answer (its GDAP listings) is part of the run's problems:
+    a 404 there means no customer could even be found, which must never read as "no customers".
+    """
     client = access.client_for(partner_tenant_id)
     try:
         partner = await collect_partner(client, partner_tenant_id, now=now)
@@ -115,4 +129,48 @@ async def collect_all_customers(access: GraphAccess, partner_tenant_id: str, arc
     snapshots = await collect_customers(access.client_for, partner, now=now, previous=previous, progress=progress)
     for snapshot in snapshots:
         archive.keep(snapshot)
-    return snapshots
+    return CollectionRun.of(snapshots, partner)
+
+
+@dataclass(frozen=True)
+class CollectionRun:
+    """The tenants one run collected and, one line each, what it could not read (tenant, source, HTTP status).
+
+    ``outcome`` is what the operator's exit code says: ``complete``; ``incomplete`` when some source or
+    tenant could not be read; ``failed`` when nothing was read at all (a total outage, or a partner whose
+    GDAP relationships could not be listed, so no customer could be reached).
+    """
+
+    snapshots: tuple[TenantSnapshot, ...]
+    problems: tuple[str, ...]
+    outcome: Literal["complete", "incomplete", "failed"]
+    note: str = ""  # something worth saying that is not a failure (a partner with no GDAP customer)
+
+    @classmethod
+    def of(cls, snapshots: Iterable[TenantSnapshot], partner: PartnerView | None = None) -> CollectionRun:
+        tenants = tuple(snapshots)
+        problems = [f"{_named(s.tenant_name, s.tenant_id)}: {entry}" for s in tenants for entry in s.missing]
+        read_nothing = bool(tenants) and all(_read_nothing(s) for s in tenants)
+        note = ""
+        if partner is not None:
+            problems[:0] = [f"partner {_named(partner.tenant_name, partner.tenant_id)}: {entry}" for entry in partner.missing]
+            listed = not any(entry.startswith("delegatedAdminRelationships:") for entry in partner.missing)
+            read_nothing = read_nothing or (not tenants and not listed)
+            if not tenants and listed:
+                note = f"{_named(partner.tenant_name, partner.tenant_id)} has no customer reachable through an active GDAP relationship"
+        outcome: Literal["complete", "incomplete", "failed"] = (
+            "failed" if read_nothing else "incomplete" if problems else "complete"
+        )
+        return cls(tenants, tuple(problems), outcome, note)
+
+
+def _named(name: str, tenant_id: str) -> str:
+    return tenant_id if not name or name == tenant_id else f"{name} ({tenant_id})"
+
+
+def _read_nothing(snapshot: TenantSnapshot) -> bool:
+    """Collections failed and not one object was read: a total outage, not a tenant without admins."""
+    if not snapshot.missing:
+        return False
+    body = snapshot_to_dict(snapshot)
+    return not any(body.get(key) for key in collection_keys())

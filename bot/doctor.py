@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -10,12 +12,16 @@ from typing import Iterator, Literal
 from bot.config import Settings
 from bot.engine.model import SubjectKind
 from bot.engine.routing import UnresolvedPeople, routing_from_policy
-from bot.policy import Policy, PolicyError, load_policy
+from bot.ledger import LedgerUnreadable
+from bot.ledger_check import check_ledger
+from bot.policy import Policy, PolicyError, load_policy, role_references
+from checks.entra_roles import RoleNames
 from checks.graph.permissions import PARTNER_READ, READ, REMEDIATION, missing_permissions
 from checks.snapshot import SnapshotError, TenantSnapshot, load_snapshot
 from checks.subjects import subjects_from_snapshot
 
 Level = Literal["ok", "warn", "fail"]
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 @dataclass(frozen=True)
@@ -30,9 +36,14 @@ def diagnose(
 ) -> Iterator[Check]:
     """``granted``: the application permissions the Graph token carries, when one could be obtained."""
     yield from _data_dir(settings.data_dir)
+    yield from _ledger(settings.data_dir)
     yield from _credentials(settings)
-    policy = yield from _policy(policy_path or settings.policy)
+    yield from _public_links(settings)
+    policy_file = policy_path or settings.policy
+    policy = yield from _policy(policy_file)
     snapshot = yield from _snapshot(snapshot_path or settings.snapshot)
+    if policy_file is not None:  # also when other parts of the policy are wrong: every error at once
+        yield from _role_names(policy_file, snapshot)
     if policy is not None and snapshot is not None:
         yield from _people(policy, snapshot)
         yield from _ownership(policy, snapshot)
@@ -83,6 +94,65 @@ def _data_dir(path: Path) -> Iterator[Check]:
     yield Check("ok", "data directory", f"{path.resolve()} is writable")
 
 
+def _ledger(data_dir: Path) -> Iterator[Check]:
+    """The same verdict as `accessbot ledger verify`: a tampered ledger is a failure here too."""
+    if not data_dir.is_dir():
+        return  # the data directory check said why
+    try:
+        result = asyncio.run(check_ledger(data_dir))
+    except LedgerUnreadable as bad:
+        yield Check("fail", "ledger", f"BROKEN at line {bad.line_number}: {bad} (see `accessbot ledger verify`)")
+        return
+    except OSError as bad:
+        yield Check("fail", "ledger", f"cannot be read: {bad}")
+        return
+    if not result.ok:
+        yield Check("fail", "ledger", f"BROKEN at record {result.first_bad_seq}: {result.problem} "
+                    "(run `accessbot ledger verify`; stop the bot and keep the data directory as evidence)")
+    elif result.count == 0:
+        yield Check("ok", "ledger", "no records yet")
+    else:
+        yield Check("ok", "ledger", f"{result.count} records verify, head {result.head.hash}")
+
+
+def _public_links(settings: Settings) -> Iterator[Check]:
+    """Export links (evidence packs, attestations) are only as good as the address and key behind them."""
+    if not settings.public_url:
+        yield Check("warn", "export links", f"ACCESSBOT_PUBLIC_URL is not set: export links will point at "
+                    f"{settings.base_url()}, which nobody else can open; set it to the https address people reach "
+                    "the bot at")
+    if not settings.export_secret.get_secret_value():
+        yield Check("warn", "export links", "ACCESSBOT_EXPORT_SECRET is not set: links are signed with a key made "
+                    "at start-up, so every link dies at each restart; set a long random secret")
+
+
+def _role_names(policy_path: Path, snapshot: TenantSnapshot | None) -> Iterator[Check]:
+    """Every role the policy names must exist: a typo matches no assignment and its owner reviews nothing."""
+    known = RoleNames(snapshot.role_definitions if snapshot is not None else ())
+    try:
+        references = role_references(policy_path)
+    except (OSError, ValueError):  # unreadable, not UTF-8 or not TOML: the policy check said so already
+        return
+    wrong = 0
+    for reference in references:
+        if known.knows(reference.value):
+            continue
+        wrong += 1
+        if _GUID.fullmatch(reference.value):
+            detail = "not the template id of an Entra built-in role" + (
+                " nor of a role in the snapshot" if snapshot is not None else
+                " (a custom role? pass --snapshot to check the tenant's own roles)")
+            yield Check("warn", "role names", reference.problem(detail))
+            continue
+        close = known.closest(reference.value)
+        detail = "not an Entra built-in role" + (" nor a role of this tenant" if snapshot is not None else "")
+        detail += f"; did you mean '{close}'?" if close else (
+            "" if snapshot is not None else " (a custom role? pass --snapshot to check the tenant's own roles)")
+        yield Check("fail", "role names", reference.problem(detail))
+    if not wrong:
+        yield Check("ok", "role names", "every role the policy names exists in Entra ID")
+
+
 def _credentials(settings: Settings) -> Iterator[Check]:
     if not settings.app_id:
         yield Check("warn", "bot registration", "MICROSOFT_APP_ID is not set: only `serve --no-auth` (local testing) "
@@ -101,8 +171,12 @@ def _policy(path: Path | None) -> Iterator[Check]:  # type: ignore[return]
         return None
     try:
         policy = load_policy(path)
-    except (PolicyError, OSError) as bad:
-        yield Check("fail", "policy", str(bad))
+    except PolicyError as bad:
+        for problem in bad.problems:  # every one, each with its file, line and key
+            yield Check("fail", "policy", str(problem))
+        return None
+    except OSError as bad:
+        yield Check("fail", "policy", f"{path}: {bad.strerror or bad}")
         return None
     yield Check("ok", "policy", f"{path}: tenant {policy.tenant_name}, {len(policy.role_owners)} role owner entries")
     return policy

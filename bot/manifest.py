@@ -95,11 +95,12 @@ def load_template() -> dict[str, Any]:
 def write_package(manifest: dict[str, Any], out: Path) -> Path:
     """Zip ``manifest.json`` and both icons at the root of the archive, as Teams expects; returns its path.
 
-    ``out`` is the zip file to write, or an existing directory to write ``accessbot-<version>.zip`` into.
-    Refuses icons of the wrong size, which Teams would otherwise reject at upload.
+    ``out`` is the zip file to write when it ends in ``.zip``; otherwise it is a folder (created if
+    needed) to write ``accessbot-<version>.zip`` into, so ``--out dist/`` and ``--out dist`` both give
+    ``dist/accessbot-1.0.0.zip`` as the docs say. Refuses icons of the wrong size, which Teams would
+    otherwise reject at upload.
     """
-    if out.is_dir():
-        out = out / f"accessbot-{manifest.get('version', 'package')}.zip"
+    out = package_path(out, manifest.get("version", "package"))
     icons = {}
     for kind, expected in ICON_SIZES.items():
         file_name = manifest["icons"][kind]
@@ -113,6 +114,15 @@ def write_package(manifest: dict[str, Any], out: Path) -> Path:
         for file_name, data in icons.items():
             _add(archive, file_name, data)
     return out
+
+
+def package_path(out: Path | str, version: str) -> Path:
+    """Where ``write_package`` writes: ``out`` itself when it names a ``.zip`` file, else a file inside
+    the folder ``out`` (a trailing slash, an existing folder, or any name without ``.zip``)."""
+    path = Path(out)
+    if str(out).endswith(("/", "\\")) or path.is_dir() or path.suffix.lower() != ".zip":
+        return path / f"accessbot-{version}.zip"
+    return path
 
 
 def png_size(data: bytes) -> tuple[int, int]:

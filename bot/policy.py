@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple, NoReturn
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, NoReturn
 
 from croniter import CroniterBadDateError, croniter
 
@@ -158,8 +158,26 @@ class PolicyError(ValueError):
         self.line = line
         self.key = key
         self.detail = detail
+        self.problems: tuple[PolicyError, ...] = (self,)  # every problem found, in the order of the file
         where = source if line is None else f"{source}, line {line}"
         super().__init__(f"{where}: {detail}")
+
+    @classmethod
+    def every(cls, problems: Iterable[PolicyError]) -> PolicyError:
+        """One error that leads with the first problem in the file and carries all of them in ``problems``."""
+        ordered = sorted(dict.fromkeys(problems, None), key=lambda p: (p.line is None, p.line or 0))
+        first = ordered[0]
+        if len(ordered) == 1:
+            return first
+        error = cls(first.source, first.line, first.key, f"{first.detail} (and {len(ordered) - 1} more problem(s))")
+        error.problems = tuple(ordered)
+        return error
+
+    def __eq__(self, other: object) -> bool:  # the same problem found twice (a table read by two sections)
+        return isinstance(other, PolicyError) and str(self) == str(other)
+
+    def __hash__(self) -> int:
+        return hash(str(self))
 
 
 def load_policy(path: Path) -> Policy:
@@ -187,6 +205,35 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
     except RecursionError:
         raise PolicyError(source, None, None, "not valid TOML: arrays or tables nested too deeply") from None
     return _Loader(text, source, document).policy()
+
+
+@dataclass(frozen=True)
+class PolicyReference:
+    """A value as written in a policy file, with its place, for checks the loader cannot make alone
+    (e.g. whether a role name exists, which needs Entra's catalogue and the tenant's own roles)."""
+
+    source: str
+    line: int | None
+    path: KeyPath
+    value: str
+
+    def problem(self, detail: str) -> str:
+        """The problem worded like the loader's errors: file, line, table, key and value."""
+        subject = f"{_describe(self.path, self.value)} = {_render(self.value)}"
+        return str(PolicyError(self.source, self.line, _dotted(self.path), f"{subject}: {detail}"))
+
+
+def role_references(path: Path) -> list[PolicyReference]:
+    """The role name or template id of every ``[[roles]]`` table of a policy file that loads."""
+    text = path.read_bytes().decode("utf-8-sig")
+    lines = locate(text).lines
+    found = []
+    for index, table in enumerate(tomllib.loads(text).get("roles") or []):
+        value = table.get("role") if isinstance(table, dict) else None
+        if isinstance(value, str):
+            key: KeyPath = ("roles", index, "role")
+            found.append(PolicyReference(str(path), lines.get(key), key, value.strip()))
+    return found
 
 
 def parse_duration(text: str) -> timedelta:
@@ -221,6 +268,28 @@ class _Schedule(NamedTuple):
     reminder_every: timedelta
 
 
+def _section(fallback: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Read a section of the policy; on a problem, note it and go on with ``fallback(*args)``, so the
+    loader reports every problem at once. Nothing read on a fallback is ever used: ``policy()`` raises."""
+
+    def wrap(read: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(read)
+        def reading(self: _Loader, *args: Any) -> Any:
+            try:
+                return read(self, *args)
+            except PolicyError as error:
+                self.found.append(error)
+                return fallback(*args)
+
+        return reading
+
+    return wrap
+
+
+# What later sections check against when [schedule] itself is broken: no deadline to fall short of.
+_UNREADABLE_SCHEDULE = _Schedule(Policy.schedule_cron, Policy.timezone, timedelta.max, Policy.reminder_every)
+
+
 class _Loader:
     """Walks the parsed document table by table, turning every problem into a located PolicyError."""
 
@@ -228,10 +297,21 @@ class _Loader:
         self.source = source
         self.document = document
         self.lines = locate(text).lines
+        self.found: list[PolicyError] = []  # problems of sections that were read on past them
+
+    def policy(self) -> Policy:
+        """The policy, or a PolicyError carrying every problem: one mistake must not hide the next."""
+        try:
+            policy = self.build()
+        except PolicyError as error:
+            self.found.append(error)
+        if self.found:
+            raise PolicyError.every(self.found)
+        return policy
 
     # -- the policy, section by section -------------------------------------------------------------
 
-    def policy(self) -> Policy:
+    def build(self) -> Policy:
         self.only((), self.document, _TOP_LEVEL)
         tenant_id, tenant_name, teams_tenant_ids = self.tenant()
         fallback, security_leads = self.reviewers()
@@ -260,6 +340,7 @@ class _Loader:
             teams_tenant_ids=teams_tenant_ids,
         )
 
+    @_section(lambda: ("", "", ()))
     def tenant(self) -> tuple[str, str, tuple[str, ...]]:
         self.table(("tenant",), ("id", "name", "teams_tenant_ids"), required=True)
         tenant_id = self.string(("tenant", "id"))
@@ -276,6 +357,7 @@ class _Loader:
                 )
         return tenant_id.lower(), self.string(("tenant", "name")), tuple(other.lower() for other in extra)
 
+    @_section(lambda: Policy.justification_max_chars)
     def justification_max_chars(self) -> int:
         if self.table(("review",), ("justification_max_chars",)) is None:
             return Policy.justification_max_chars
@@ -290,6 +372,7 @@ class _Loader:
             )
         return value
 
+    @_section(lambda: ((), ()))
     def reviewers(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         self.table(("reviewers",), ("fallback", "security_leads"), required=True)
         return self.people(("reviewers", "fallback")), self.people(("reviewers", "security_leads"))
@@ -299,24 +382,29 @@ class _Loader:
         owners: dict[str, tuple[str, ...]] = {}
         first_listed: dict[str, KeyPath] = {}
         for path in self.tables((array,), (name_key, "owners")):
-            name_path = path + (name_key,)
-            key = self.string(name_path).strip().lower()
-            if key in first_listed:
-                earlier = first_listed[key]
-                self.fail(
-                    name_path,
-                    f"already listed in {_header(earlier)} (line {self.line_of(earlier + (name_key,))}); "
-                    "list each once with all its owners",
-                )
-            first_listed[key] = path
-            owners[key] = self.people(path + ("owners",))
+            try:  # each table on its own: a typo in one hides nothing about the next
+                name_path = path + (name_key,)
+                key = self.string(name_path).strip().lower()
+                if key in first_listed:
+                    earlier = first_listed[key]
+                    self.fail(
+                        name_path,
+                        f"already listed in {_header(earlier)} (line {self.line_of(earlier + (name_key,))}); "
+                        "list each once with all its owners",
+                    )
+                first_listed[key] = path
+                owners[key] = self.people(path + ("owners",))
+            except PolicyError as error:
+                self.found.append(error)
         return owners
 
+    @_section(lambda: False)
     def recovery_include_admin(self) -> bool:
         if self.table(("recovery_contacts",), ("include_admin",)) is None:
             return False
         return self.boolean(("recovery_contacts", "include_admin"), default=False)
 
+    @_section(dict)
     def delegates(self) -> dict[str, tuple[str, ...]]:
         table = self.table(("delegates",), None)
         if table is None:
@@ -332,6 +420,7 @@ class _Loader:
             delegates[reviewer] = people
         return delegates
 
+    @_section(lambda: _UNREADABLE_SCHEDULE)
     def schedule(self) -> _Schedule:
         keys = ("cron", "timezone", "deadline", "reminder_every")
         self.table(("schedule",), keys)
@@ -357,6 +446,7 @@ class _Loader:
             self.duration(("schedule", "reminder_every"), Policy.reminder_every),
         )
 
+    @_section(lambda deadline, default: default)
     def escalation(self, deadline: timedelta, default: tuple[EscalationStep, ...]) -> tuple[EscalationStep, ...]:
         if self.lookup(("escalation",)) is _MISSING:
             for step in default:
@@ -394,27 +484,32 @@ class _Loader:
             previous = path
         return tuple(steps)
 
+    @_section(lambda: Policy.revoke_wins)
     def revoke_wins(self) -> bool:
         if self.table(("outcome",), ("no_answer", "revoke_wins")) is None:
             return Policy.revoke_wins
         return self.boolean(("outcome", "revoke_wins"), default=Policy.revoke_wins)
 
+    @_section(lambda: Policy.no_answer)
     def no_answer(self) -> NoAnswer:
         if self.table(("outcome",), ("no_answer", "revoke_wins")) is None:
             return Policy.no_answer
         return NoAnswer(self.choice(("outcome", "no_answer"), tuple(NoAnswer), default=Policy.no_answer.value))
 
+    @_section(lambda: Policy.remediation)
     def remediation_mode(self) -> RemediationMode:
         if self.table(("remediation",), ("mode", "dual_custody_global_admin")) is None:
             return Policy.remediation
         mode = self.choice(("remediation", "mode"), tuple(RemediationMode), default=Policy.remediation.value)
         return RemediationMode(mode)
 
+    @_section(lambda: Policy.dual_custody_global_admin)
     def dual_custody(self) -> bool:
         if self.lookup(("remediation",)) is _MISSING:
             return Policy.dual_custody_global_admin
         return self.boolean(("remediation", "dual_custody_global_admin"), default=Policy.dual_custody_global_admin)
 
+    @_section(tuple)
     def break_glass(self) -> tuple[BreakGlassAccount, ...]:
         accounts: list[BreakGlassAccount] = []
         first_listed: dict[str, KeyPath] = {}
@@ -427,6 +522,7 @@ class _Loader:
             accounts.append(BreakGlassAccount(principal, self.string(path + ("rationale",))))
         return tuple(accounts)
 
+    @_section(tuple)
     def exceptions(self) -> tuple[PolicyExceptionGrant, ...]:
         grants: list[PolicyExceptionGrant] = []
         for path in self.tables(("exceptions",), ("subject", "rationale", "approved_by", "expires")):
@@ -490,12 +586,13 @@ class _Loader:
         return paths
 
     def only(self, path: KeyPath, table: dict[str, Any], keys: tuple[str, ...]) -> None:
+        """Note every key of ``table`` not in ``keys`` (the known ones are still read)."""
         for key in table:
             if key not in keys:
                 close = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
                 what = "table" if isinstance(table[key], dict) or _is_table_array(table[key]) else "key"
                 hint = f"did you mean {close[0]!r}?" if close else "expected one of " + ", ".join(keys)
-                self.fail(path + (key,), f"unknown {what}; {hint}")
+                self.found.append(self.error(path + (key,), f"unknown {what}; {hint}"))
 
     def present(self, path: KeyPath, default: Any) -> Any:
         value = self.lookup(path)
@@ -521,13 +618,15 @@ class _Loader:
         return value
 
     def choice(self, path: KeyPath, choices: tuple[str, ...], *, default: Any = _MISSING) -> str:
-        listed = ", ".join(f'"{choice}"' for choice in choices)
+        """One of ``choices`` (plain strings or StrEnum members, always shown as the text to write)."""
+        allowed = tuple(str(choice) for choice in choices)
+        listed = ", ".join(f'"{choice}"' for choice in allowed)
         value = self.present(path, default)
         if not isinstance(value, str):
             self.fail(path, f"expected a string, one of {listed}, got {_toml_type(value)}")
-        if value not in choices:
-            close = difflib.get_close_matches(value, choices, n=1)
-            self.fail(path, f"expected one of {listed}" + (f"; did you mean {close[0]!r}?" if close else ""))
+        if value not in allowed:
+            close = difflib.get_close_matches(value, allowed, n=1)
+            self.fail(path, f"expected one of {listed}" + (f"; did you mean '{close[0]}'?" if close else ""))
         return value
 
     def duration(self, path: KeyPath, default: timedelta | None) -> timedelta:
@@ -583,11 +682,15 @@ class _Loader:
 
     def fail(self, path: KeyPath, detail: str, *, at: KeyPath | None = None, table: bool = False) -> NoReturn:
         """Raise at ``path``; ``at`` points the line elsewhere (an array entry), ``table`` names a table."""
+        raise self.error(path, detail, at=at, table=table)
+
+    def error(self, path: KeyPath, detail: str, *, at: KeyPath | None = None, table: bool = False) -> PolicyError:
         value = self.lookup(path)
         subject = _header(path) if table else _describe(path, value)
         if value is not _MISSING and not isinstance(value, dict) and not _is_table_array(value):
             subject += f" = {_render(value)}"
-        raise PolicyError(self.source, self.line_of(at or path), _dotted(path), f"{subject}: {detail}")
+        return PolicyError(self.source, self.line_of(at or path), _dotted(path), f"{subject}: {detail}")
+
 
 
 def _syntax_error(text: str, source: str, error: tomllib.TOMLDecodeError) -> PolicyError:

@@ -140,3 +140,100 @@ def test_doctor_names_the_graph_permissions_the_app_was_not_granted(tmp_path: Pa
     assert "write permissions granted while remediation is not 'apply'" in result.output and "User.ReadWrite.All" in result.output
     env["ACCESSBOT_GRAPH_ACCESS_TOKEN"] = _token([name for name, _ in READ])
     assert "every read permission is granted" in run("doctor", *DEMO, "--data-dir", str(tmp_path), env=env).output
+
+
+def test_doctor_reports_every_policy_problem_by_name_with_a_did_you_mean(tmp_path: Path) -> None:
+    policy = tmp_path / "typos.toml"
+    policy.write_text(
+        DEMO_POLICY.read_text().replace('mode = "off"', 'mode = "aply"').replace(
+            'role = "Exchange Administrator"', 'role = "Exchange Admin"')
+        + '\n[remediaton]\ndual_custody_global_admin = true\n'
+    )
+    lines = policy.read_text().splitlines()
+    at = {word: next(n for n, text in enumerate(lines, 1) if word in text) for word in ("aply", "[remediaton]")}
+    at["role"] = lines.index('role = "Exchange Admin"') + 1
+    result = run("doctor", "--policy", str(policy), "--snapshot", str(DEMO_SNAPSHOT), "--data-dir", str(tmp_path / "d"))
+    assert result.exit_code == 1
+    failures = [line for line in result.output.splitlines() if line.startswith("FAIL")]
+    assert f"FAIL policy: {policy}, line {at['aply']}: [remediation] mode = \"aply\": expected one of \"off\", " \
+           "\"dry-run\", \"apply\"; did you mean 'apply'?" in failures
+    assert f"FAIL policy: {policy}, line {at['[remediaton]']}: [remediaton]: unknown table; did you mean 'remediation'?" in failures
+    assert f"FAIL role names: {policy}, line {at['role']}: [[roles]] #4 role = \"Exchange Admin\": not an Entra " \
+           "built-in role nor a role of this tenant; did you mean 'Exchange Administrator'?" in failures
+    assert "RemediationMode" not in result.output
+
+
+def test_doctor_knows_the_tenants_custom_roles_and_built_in_ones_without_a_snapshot(tmp_path: Path) -> None:
+    snapshot = json.loads(DEMO_SNAPSHOT.read_text())
+    snapshot["roleDefinitions"].append({"id": "6a1c0f3e-2b4d-4e8f-9a7c-5d3b1e9f7a20", "displayName": "Contoso Mail Auditor",
+                                        "isBuiltIn": False, "templateId": "6a1c0f3e-2b4d-4e8f-9a7c-5d3b1e9f7a20"})
+    custom_snapshot = tmp_path / "snapshot.json"
+    custom_snapshot.write_text(json.dumps(snapshot))
+    policy = tmp_path / "custom.toml"
+    policy.write_text(DEMO_POLICY.read_text() + '\n[[roles]]\nrole = "Contoso Mail Auditor"\nowners = ["pattif@contoso.com"]\n'
+                      '\n[[roles]]\nrole = "Teams Administrator"\nowners = ["pattif@contoso.com"]\n')
+    known = run("doctor", "--policy", str(policy), "--snapshot", str(custom_snapshot), "--data-dir", str(tmp_path / "d"))
+    assert "OK   role names: every role the policy names exists in Entra ID" in known.output
+    unknown = run("doctor", "--policy", str(policy), "--snapshot", str(DEMO_SNAPSHOT), "--data-dir", str(tmp_path / "d"))
+    assert 'role = "Contoso Mail Auditor": not an Entra built-in role nor a role of this tenant' in unknown.output
+    assert "Teams Administrator" not in unknown.output  # a built-in role nobody holds is still a real role
+
+
+def test_doctor_runs_the_ledger_check_and_fails_on_a_tampered_ledger(tmp_path: Path) -> None:
+    run("campaign", "open", *DEMO, "--data-dir", str(tmp_path))
+    assert "OK   ledger: 1 records verify" in run("doctor", *DEMO, "--data-dir", str(tmp_path)).output
+    ledger = tmp_path / "ledger.jsonl"
+    record = json.loads(ledger.read_text().splitlines()[0])
+    record["data"]["item_count"] = 3
+    ledger.write_text(json.dumps(record) + "\n")
+    tampered = run("doctor", *DEMO, "--data-dir", str(tmp_path))
+    assert tampered.exit_code == 1 and "FAIL ledger: BROKEN at record 1" in tampered.output
+    verdict = run("ledger", "verify", "--data-dir", str(tmp_path))  # the same verdict as ledger verify
+    assert verdict.exit_code == 1 and "BROKEN at record 1" in verdict.output
+
+
+def test_doctor_warns_that_export_links_need_a_public_url_and_a_lasting_secret(tmp_path: Path) -> None:
+    bare = run("doctor", *DEMO, "--data-dir", str(tmp_path))
+    assert bare.exit_code == 0
+    assert "WARN export links: ACCESSBOT_PUBLIC_URL is not set: export links will point at http://127.0.0.1:3978" in bare.output
+    assert "WARN export links: ACCESSBOT_EXPORT_SECRET is not set" in bare.output and "dies at each restart" in bare.output
+    configured = run("doctor", *DEMO, "--data-dir", str(tmp_path),
+                     env={"ACCESSBOT_PUBLIC_URL": "https://accessbot.contoso.com", "ACCESSBOT_EXPORT_SECRET": "s" * 40})
+    assert "export links" not in configured.output
+
+
+def test_scan_of_an_incomplete_snapshot_file_exits_3_and_says_what_is_missing(tmp_path: Path) -> None:
+    snapshot = json.loads(DEMO_SNAPSHOT.read_text())
+    snapshot.update(complete=False, missing=["phoneMethods: 3 of 12 users failed (503)"])
+    partial = tmp_path / "partial.json"
+    partial.write_text(json.dumps(snapshot))
+    result = run("scan", "--snapshot", str(partial), "--format", "json")
+    assert result.exit_code == 3 and json.loads(result.stdout)
+    assert "accessbot: could not read Contoso (2f4a9b6c-3d1e-4f5a-8b7c-9d0e1f2a3b4c): phoneMethods: 3 of 12 users failed (503)" \
+        in result.stderr
+
+
+def test_names_a_tenant_chose_reach_the_terminal_as_written_never_as_markup_or_escape_codes(tmp_path: Path) -> None:
+    snapshot = json.loads(DEMO_SNAPSHOT.read_text())
+    snapshot.update(tenantName="[bold]Evil[/bold]\x1b[2J\x07Corp", complete=False, missing=["roleAssignments: [red]x[/red]"])
+    hostile = tmp_path / "hostile.json"
+    hostile.write_text(json.dumps(snapshot))
+    result = run("scan", "--snapshot", str(hostile), env={"COLUMNS": "250"})
+    assert result.exit_code == 3
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "[bold]Evil[/bold]\\x1b[2J\\x07Corp" in result.output  # shown as written, escapes visible
+    assert "roleAssignments: [red]x[/red]" in result.stderr
+
+
+def test_manifest_build_out_names_a_folder_unless_it_names_a_zip_file(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    env = {"MICROSOFT_APP_ID": "5b7d9f1a-2c4e-4a6b-8d0f-1e3a5c7e9b02"}
+    build = ("manifest", "build", "--domain", "accessbot.contoso.com")
+    assert run(*build, "--out", f"{tmp_path}/dist/", env=env).exit_code == 0
+    assert (tmp_path / "dist" / "accessbot-1.0.0.zip").is_file()  # the folder did not exist: it is created
+    assert run(*build, "--out", str(tmp_path / "release"), "--version", "1.2.0", env=env).exit_code == 0
+    assert (tmp_path / "release" / "accessbot-1.2.0.zip").is_file()
+    assert run(*build, "--out", str(tmp_path / "teams.zip"), env=env).exit_code == 0
+    assert (tmp_path / "teams.zip").is_file()
+    monkeypatch.chdir(tmp_path / "release")
+    assert run(*build, env=env).exit_code == 0  # the default, --out dist, as the docs promise
+    assert (tmp_path / "release" / "dist" / "accessbot-1.0.0.zip").is_file()

@@ -84,11 +84,57 @@ def test_collect_keeps_the_snapshot_for_the_next_run(tenant, tmp_path: Path) -> 
 
 def test_a_graph_outage_is_reported_as_incomplete_never_as_no_admins(tenant, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     generated, graph = tenant
-    graph.fake.fail(r"roleManagement/directory/roleAssignments", 503)
+    graph.fake.fail(r"roleManagement/directory/roleAssignments$", 503)
     result = runner.invoke(app, ["collect", "--tenant", generated.tenant_id, "--data-dir", str(tmp_path)],
                            env=graph.env(), catch_exceptions=False)
-    assert result.exit_code == 0 and "INCOMPLETE: missing" in result.output and "roleAssignments" in result.output
+    assert result.exit_code == 3, result.output  # incomplete, as documented
+    assert "INCOMPLETE: missing" in result.stdout and "roleAssignments" in result.stdout
+    assert f"accessbot: could not read Contoso ({generated.tenant_id}): roleAssignments: could not be read (503)" in result.stderr
+    assert "collection INCOMPLETE" in result.stderr
     assert not (tmp_path / "snapshots" / f"{generated.tenant_id}.complete.json").exists()
+
+
+def test_scan_of_a_tenant_read_only_in_part_prints_its_findings_and_exits_incomplete(tenant, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    generated, graph = tenant
+    graph.fake.fail(r"servicePrincipals", 500)
+    result = runner.invoke(app, ["scan", "--tenant", generated.tenant_id, "--format", "json", "--data-dir", str(tmp_path)],
+                           env=graph.env(), catch_exceptions=False)
+    assert result.exit_code == 3
+    assert json.loads(result.stdout)  # the admins that were read still have their findings
+    assert "servicePrincipals: could not be read (500)" in result.stderr
+
+
+def test_a_total_outage_fails_collect_and_scan_and_prints_no_empty_findings(tenant, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    generated, graph = tenant
+    graph.fake.fail(r".*", 500)  # 500: not retried, so the test does not wait out the backoff
+    collected = runner.invoke(app, ["collect", "--tenant", generated.tenant_id, "--data-dir", str(tmp_path)],
+                              env=graph.env(), catch_exceptions=False)
+    assert collected.exit_code == 1
+    assert "roleAssignments: could not be read (500)" in collected.stderr and "collection FAILED" in collected.stderr
+    scanned = runner.invoke(app, ["scan", "--tenant", generated.tenant_id, "--format", "json", "--data-dir", str(tmp_path)],
+                            env=graph.env(), catch_exceptions=False)
+    assert scanned.exit_code == 1 and scanned.stdout == ""  # never "[]", which reads as "no findings"
+    assert "collection FAILED" in scanned.stderr
+
+
+def test_a_partner_whose_gdap_listings_answer_404_is_told_so_and_the_run_fails(tmp_path: Path) -> None:
+    partner, customers = generate_csp(2, SHAPE)
+    graph = ThreadedGraph(partner, *customers)
+    graph.fake.fail(r"tenantRelationships/delegatedAdmin", 404, code="Request_ResourceNotFound")
+    try:
+        collected = runner.invoke(app, ["collect", "--tenant", partner.tenant_id, "--all-customers", "--data-dir", str(tmp_path)],
+                                  env=graph.env(), catch_exceptions=False)
+        scanned = runner.invoke(
+            app, ["scan", "--tenant", partner.tenant_id, "--all-customers", "--format", "json", "--data-dir", str(tmp_path)],
+            env=graph.env(), catch_exceptions=False,
+        )
+    finally:
+        graph.stop()
+    for result in (collected, scanned):
+        assert result.exit_code == 1
+        assert "partner " in result.stderr and "delegatedAdminRelationships: could not be read (404)" in result.stderr
+        assert "collection FAILED" in result.stderr
+    assert "0 tenant(s)" in collected.stdout and scanned.stdout == ""
 
 
 def test_a_csp_partner_scans_every_customer_reached_through_gdap(tmp_path: Path) -> None:

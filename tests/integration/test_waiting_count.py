@@ -48,7 +48,7 @@ async def test_welcome_digest_status_notice_and_cli_give_the_same_waiting_count_
         status_text = card_text(bot.connector.cards()[-1])
         notice = _number(r"open: (\d+) items? needs? your answer", notices[oid])
         owner = next(o for o in service.summary(campaign).by_owner if o.reviewer_id == oid)
-        cli_open = _number(rf"{service.display_name(oid)}\s*│\s*(\d+)", cli)
+        cli_open = _number(rf"{service.display_name(oid)}[\s│]+(\d+)", cli)
         assert welcome == listed == notice == owner.open == cli_open == len(service.waiting_for(oid)), person["name"]
         if oid != ALEX:  # a reviewer's own status card; a security lead's is the campaign's, by reviewer
             assert _number(r"Waiting for your answer\s*(\d+)", status_text) == welcome

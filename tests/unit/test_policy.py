@@ -388,3 +388,31 @@ def test_the_served_tenants_are_the_reviewed_one_and_the_listed_chat_tenants() -
 def test_a_chat_tenant_that_is_not_a_tenant_id_is_named() -> None:
     error = error_in("", BASE.replace('name = "Contoso"', 'name = "Contoso"\nteams_tenant_ids = ["contoso.com"]'))
     assert error.key == "tenant.teams_tenant_ids" and "entry 1" in str(error) and "GUID" in str(error)
+
+
+def test_a_misspelt_choice_suggests_the_value_to_write_not_a_python_name() -> None:
+    error = error_in('[remediation]\nmode = "aply"\n')
+    assert (error.line, error.key) == (9, "remediation.mode")
+    assert str(error).endswith('[remediation] mode = "aply": expected one of "off", "dry-run", "apply"; did you mean \'apply\'?')
+    assert "RemediationMode" not in str(error)
+
+
+def test_every_problem_in_the_file_is_reported_not_only_the_first() -> None:
+    error = error_in(
+        '[remediaton]\nmode = "off"\n'  # lines 8-9: an unknown table
+        '[schedule]\ndeadline = "five days"\n'  # line 11
+        '[[roles]]\nrole = "Exchange Administrator"\nowners = ["patti"]\n'  # line 14
+        '[[roles]]\nrole = "Global Administrator"\nowners = ["alexw@contoso.com"]\n'
+        '[[roles]]\nrole = "Security Administrator"\nowners = 3\n'  # line 20
+        '[outcome]\nno_anser = "keep"\n'  # line 22
+    )
+    found = [(problem.line, problem.key) for problem in error.problems]
+    assert found == [(8, "remediaton"), (11, "schedule.deadline"), (14, "roles[1].owners"), (20, "roles[3].owners"),
+                     (22, "outcome.no_anser")]
+    assert "[remediaton]: unknown table; did you mean 'remediation'?" in str(error.problems[0])
+    assert (error.line, error.key) == (8, "remediaton") and "(and 4 more problem(s))" in str(error)
+
+
+def test_a_policy_with_one_problem_carries_just_that_one() -> None:
+    error = error_in('[schedule]\ndeadline = "5x"\n')
+    assert error.problems == (error,) and "more problem" not in str(error)
