@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.engine.model import Action, Decision, LedgerEvent, ReviewItem
+from bot.engine.model import Action, LedgerEvent, ReviewItem
 from bot.engine.routing import Routing
-from bot.engine.state import CampaignState, decision_to_data
+from bot.engine.state import CampaignState
 from bot.engine.status import awaits_answer, summarize
-from bot.engine.timeline import POLICY_ACTOR
+from bot.engine.timeline import policy_decision
 from bot.policy import NoAnswer
 
 SIGNED_OFF = "campaign_signed_off"
@@ -64,16 +64,8 @@ def sign_off(
         if outcome is None:
             unanswered.append(item.id)
             continue
-        decision = Decision(
-            item_id=item.id,
-            action=outcome,
-            actor_id=POLICY_ACTOR,
-            actor_name="accessbot policy",
-            at=now,
-            justification=f"No answer when {actor_name} signed the review off; the policy's outcome is {no_answer.value}.",
-            system=True,
-        )
-        decisions.append(LedgerEvent("decision", decision_to_data(state.campaign.id, item, decision)))
+        why = f"No answer when {actor_name} signed the review off; the policy's outcome is {no_answer.value}."
+        decisions.append(policy_decision(state.campaign.id, item, outcome, now, why))
     summary = summarize(state, now)
     event = LedgerEvent(
         SIGNED_OFF,

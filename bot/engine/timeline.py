@@ -32,6 +32,16 @@ from bot.policy import NoAnswer, Policy
 POLICY_ACTOR = "accessbot-policy"
 
 
+def policy_decision(campaign_id: str, item: ReviewItem, action: Action, now: datetime, why: str) -> LedgerEvent:
+    """The answer the policy gives for an item nobody answered (at the deadline, or at sign-off): recorded
+    like a person's, under the policy's own name, so the ledger shows who decided and why."""
+    decision = Decision(
+        item_id=item.id, action=action, actor_id=POLICY_ACTOR, actor_name="accessbot policy", at=now,
+        justification=why, system=True,
+    )
+    return LedgerEvent("decision", decision_to_data(campaign_id, item, decision))
+
+
 @dataclass(frozen=True)
 class TickResult:
     events: tuple[LedgerEvent, ...]
@@ -178,16 +188,9 @@ def _deadline(
         if outcome is NoAnswer.ESCALATE:
             to_escalate.append(item)
             continue
-        decision = Decision(
-            item_id=item.id,
-            action=Action.KEEP if outcome is NoAnswer.KEEP else Action.REVOKE,
-            actor_id=POLICY_ACTOR,
-            actor_name="accessbot policy",
-            at=now,
-            justification=f"No answer by the deadline; the policy's outcome is {outcome.value}.",
-            system=True,
-        )
-        events.append(LedgerEvent("decision", decision_to_data(state.campaign.id, item, decision)))
+        action = Action.KEEP if outcome is NoAnswer.KEEP else Action.REVOKE
+        why = f"No answer by the deadline; the policy's outcome is {outcome.value}."
+        events.append(policy_decision(state.campaign.id, item, action, now, why))
     if to_escalate:
         _escalation(state, Stage.SECURITY_LEADS, to_escalate, routing.security_leads, True, events, notices)
     expired = len(waiting) - len(to_escalate)

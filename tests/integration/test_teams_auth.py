@@ -18,15 +18,11 @@ from typing import Any, AsyncIterator, Iterator
 import aiohttp
 import jwt
 import pytest
-from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from bot.app import build_runtime, create_app, load_inputs
 from bot.channels.teams import BotCredentials
-from bot.clock import ManualClock
-from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
-from tests.integration.test_teams_messages import ALEX, MONDAY, TENANT
+from tests.integration.test_teams_messages import ALEX, TENANT, serve_demo
 
 APP_ID = "5b7d9f1a-2c4e-4a6b-8d0f-1e3a5c7e9b02"
 ISSUER = "https://api.botframework.com"
@@ -95,21 +91,12 @@ def invoke(item_id: str) -> dict[str, Any]:
 
 @pytest.fixture
 async def secured_bot(tmp_path: Path, openid_metadata_url: str) -> AsyncIterator[tuple[str, Any]]:
-    policy, snapshot = load_inputs(DEMO_POLICY, DEMO_SNAPSHOT)
     credentials = BotCredentials(
         app_id=APP_ID, app_password="not-used-offline", app_tenant_id=TENANT,
         openid_metadata_url=openid_metadata_url, token_issuer=ISSUER,
     )
-    runtime = await build_runtime(
-        data_dir=tmp_path, policy=policy, snapshot=snapshot, clock=ManualClock(MONDAY), credentials=credentials
-    )
-    await runtime.service.open_current_campaign()
-    runner = web.AppRunner(create_app(runtime, background=False))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}/api/messages", runtime
+    runtime, runner, url = await serve_demo(tmp_path, credentials)
+    yield url, runtime
     await runner.cleanup()
 
 

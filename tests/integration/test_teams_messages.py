@@ -91,13 +91,12 @@ class Bot:
         raise AssertionError(f"no item titled like {title_part!r}")
 
 
-@pytest.fixture
-async def bot(tmp_path: Path) -> AsyncIterator[Bot]:
-    connector = FakeConnector()
-    await connector.start()
+async def serve_demo(data_dir: Path, credentials: BotCredentials = BotCredentials()) -> tuple[Runtime, web.AppRunner, str]:
+    """The demo tenant's bot on a free local port, this week's campaign open, on Monday morning's clock;
+    returns the runtime, the runner to clean up, and the /api/messages URL."""
     policy, snapshot = load_inputs(DEMO_POLICY, DEMO_SNAPSHOT)
     runtime = await build_runtime(
-        data_dir=tmp_path, policy=policy, snapshot=snapshot, clock=ManualClock(MONDAY), credentials=BotCredentials()
+        data_dir=data_dir, policy=policy, snapshot=snapshot, clock=ManualClock(MONDAY), credentials=credentials
     )
     await runtime.service.open_current_campaign()
     runner = web.AppRunner(create_app(runtime, background=False))
@@ -105,7 +104,15 @@ async def bot(tmp_path: Path) -> AsyncIterator[Bot]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield Bot(runtime, f"http://127.0.0.1:{port}/api/messages", connector)
+    return runtime, runner, f"http://127.0.0.1:{port}/api/messages"
+
+
+@pytest.fixture
+async def bot(tmp_path: Path) -> AsyncIterator[Bot]:
+    connector = FakeConnector()
+    await connector.start()
+    runtime, runner, url = await serve_demo(tmp_path)
+    yield Bot(runtime, url, connector)
     await runner.cleanup()
     await connector.stop()
 

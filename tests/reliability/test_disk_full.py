@@ -20,13 +20,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.app import build_runtime, create_app, load_inputs
-from bot.channels.teams import BotCredentials
-from bot.clock import ManualClock
-from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
 from bot.ledger import verify
 from tests.integration.fake_connector import FakeConnector, card_text
-from tests.integration.test_teams_messages import ALEX, MONDAY, Bot
+from tests.integration.test_teams_messages import ALEX, Bot, serve_demo
 
 SMALL_FILESYSTEM = "16m"
 
@@ -73,17 +69,8 @@ def fill(path: Path) -> Path:
 async def serve(data_dir: Path) -> tuple[Bot, web.AppRunner, FakeConnector]:
     connector = FakeConnector()
     await connector.start()
-    policy, snapshot = load_inputs(DEMO_POLICY, DEMO_SNAPSHOT)
-    runtime = await build_runtime(
-        data_dir=data_dir, policy=policy, snapshot=snapshot, clock=ManualClock(MONDAY), credentials=BotCredentials()
-    )
-    await runtime.service.open_current_campaign()
-    runner = web.AppRunner(create_app(runtime, background=False))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return Bot(runtime, f"http://127.0.0.1:{port}/api/messages", connector), runner, connector
+    runtime, runner, url = await serve_demo(data_dir)
+    return Bot(runtime, url, connector), runner, connector
 
 
 @pytest.fixture
