@@ -7,6 +7,7 @@ import contextlib
 import io
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Awaitable, Callable
 
@@ -19,6 +20,7 @@ from bot.clock import Clock
 from bot.engine.model import SECURITY_LEADS, Notice, NoticeKind
 from bot.exports import BadLink, ExportLinks
 from bot.ledger import export_csv, export_json
+from bot.ledger_signing import LedgerSigner
 from bot.metrics import REGISTRY
 from bot.notifier import Notifier
 from bot.policy import Policy, load_policy
@@ -57,9 +59,13 @@ async def build_runtime(
     collector: Callable[[], Awaitable[TenantSnapshot]] | None = None,
     teams_service_url: str = "",
     app_installer: AppInstaller | None = None,
+    ledger_signer: LedgerSigner | None = None,
+    witness_every: timedelta | None = None,
 ) -> Runtime:
-    """``graph_executor`` carries the write-enabled Graph client; only remediation mode 'apply' uses it."""
-    store = TinyDBStore(data_dir)
+    """``graph_executor`` carries the write-enabled Graph client; only remediation mode 'apply' uses it.
+    ``ledger_signer`` signs the ledger's checkpoints (docs/ledger.md); ``witness_every`` is how often the
+    latest one is posted to the security leads (None: only at sign-off)."""
+    store = TinyDBStore(data_dir, signer=ledger_signer)
     service = ReviewService(store, policy, snapshot, clock, ExportLinks(public_url, export_secret), graph_executor)
     await service.start()
     teams = TeamsChannel(service, store, credentials, teams_service_url)
@@ -84,7 +90,7 @@ async def build_runtime(
     notifier = Notifier(store, teams, clock, on_undeliverable=escalate_unreachable)
     scheduler = Scheduler(
         service, notifier, tick_seconds, after_round=[teams.refresh_answered_cards, teams.refresh_live_status],
-        collector=collector,
+        collector=collector, witness_every=witness_every,
     )
     return Runtime(store, service, teams, notifier, scheduler)
 

@@ -10,6 +10,7 @@ from typing import Iterator, Literal
 from bot.config import Settings
 from bot.engine.model import SubjectKind
 from bot.engine.routing import UnresolvedPeople, routing_from_policy
+from bot.ledger_signing import LedgerKeyError, configured_signer, fingerprint, load_public_key_file
 from bot.policy import Policy, PolicyError, load_policy
 from checks.graph.permissions import PARTNER_READ, READ, REMEDIATION, missing_permissions
 from checks.snapshot import SnapshotError, TenantSnapshot, load_snapshot
@@ -31,6 +32,7 @@ def diagnose(
     """``granted``: the application permissions the Graph token carries, when one could be obtained."""
     yield from _data_dir(settings.data_dir)
     yield from _credentials(settings)
+    yield from _ledger_key(settings)
     policy = yield from _policy(policy_path or settings.policy)
     snapshot = yield from _snapshot(snapshot_path or settings.snapshot)
     if policy is not None and snapshot is not None:
@@ -81,6 +83,26 @@ def _data_dir(path: Path) -> Iterator[Check]:
         yield Check("fail", "data directory", f"{path} is not writable: {bad}")
         return
     yield Check("ok", "data directory", f"{path.resolve()} is writable")
+
+
+def _ledger_key(settings: Settings) -> Iterator[Check]:
+    """The ledger's signing key, shown by its public key's fingerprint: what auditors compare theirs with."""
+    try:
+        signer = configured_signer(settings.ledger_key_file, settings.ledger_key.get_secret_value(), settings.data_dir)
+        public = load_public_key_file(settings.ledger_public_key_file) if settings.ledger_public_key_file else None
+    except LedgerKeyError as bad:
+        yield Check("fail", "ledger key", str(bad))
+        return
+    if signer is None and public is None:
+        yield Check("warn", "ledger key", "no ACCESSBOT_LEDGER_KEY_FILE: `serve` refuses to write an unsigned ledger; "
+                    "make a key with `accessbot ledger keygen --out FILE` outside the data directory (docs/ledger.md)")
+        return
+    if signer is not None:
+        yield Check("ok", "ledger key", f"signing with public key fingerprint {signer.fingerprint}")
+    if public is not None:
+        level: Level = "fail" if signer is not None and fingerprint(public) != signer.fingerprint else "ok"
+        yield Check(level, "ledger public key", f"{settings.ledger_public_key_file}: fingerprint {fingerprint(public)}"
+                    + (" — not the signing key's" if level == "fail" else ""))
 
 
 def _credentials(settings: Settings) -> Iterator[Check]:
