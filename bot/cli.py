@@ -470,10 +470,8 @@ def _trusted_key(settings: Settings, public_key: Optional[Path]):  # type: ignor
 
 def _read_witness(value: str) -> Checkpoint:
     """A witness given as a file (the saved message, or ledger-checkpoint.json) or as the text itself."""
-    path = Path(value)
     try:
-        text = path.read_text(encoding="utf-8") if len(value) < 4096 and path.is_file() else value
-        return parse_witness(text)
+        return parse_witness(value if "{" in value else Path(value).read_text(encoding="utf-8"))
     except (CheckpointUnreadable, OSError, UnicodeDecodeError) as bad:
         err.print(f"[red]Cannot read the witness {value[:60]!r}:[/] {bad}")
         raise typer.Exit(2) from bad

@@ -122,7 +122,9 @@ def _latest_problems(
         return [f"the ledger ends at record {len(records)} but the signed checkpoint covers record {latest.seq}: "
                 "records were cut off the end"]
     if len(records) > latest.seq:
-        return [f"records {latest.seq + 1} to {len(records)} are not covered by a signed checkpoint (the last covers "
+        unsigned = f"record {len(records)} is" if len(records) == latest.seq + 1 else \
+            f"records {latest.seq + 1} to {len(records)} are"
+        return [f"{unsigned} not covered by a signed checkpoint (the last covers "
                 f"record {latest.seq}): appended by someone without the key, or left by a writer that crashed before "
                 "signing them (the writer sets those aside as ledger-unsigned-*.jsonl when it starts)"]
     return []

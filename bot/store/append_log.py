@@ -55,7 +55,11 @@ class AppendLog:
                 view = view[os.write(fd, view) :]
             os.fsync(fd)
         except BaseException:
-            os.ftruncate(fd, self._size)
+            try:
+                os.ftruncate(fd, self._size)
+            except OSError:  # the caller must hear the first failure; the next append re-checks the tail
+                os.close(fd)
+                self._fd = None
             raise
         self._size += len(blob)
         self._last_line = lines[-1].rstrip(b"\n")
