@@ -97,3 +97,33 @@ async def test_a_full_disk_answers_store_unavailable_records_nothing_and_recover
     assert record.seq == 4 and store.write_problem() is None
     assert await proven(store, signer)
     await store.close()
+
+
+async def test_a_poisoned_decision_fails_alone_and_leaves_its_item_answerable(tmp_path: Path) -> None:
+    from bot.app import build_runtime, load_inputs
+    from bot.channels.teams import BotCredentials
+    from bot.clock import ManualClock
+    from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
+    from bot.engine.decisions import DecisionRequest, Verdict
+    from bot.engine.model import Action
+
+    alex = "8c3e2f7a-4b1d-4e6f-9a2b-1c3d5e7f9a01"
+    policy, snapshot = load_inputs(DEMO_POLICY, DEMO_SNAPSHOT)
+    runtime = await build_runtime(data_dir=tmp_path, policy=policy, snapshot=snapshot, clock=ManualClock(MONDAY),
+                                  credentials=BotCredentials(), ledger_signer=LedgerSigner.generate())
+    state, _ = await runtime.service.open_current_campaign()
+    items = [i.id for i in state.open_items() if alex in i.reviewers]
+    poisoned, others = items[0], items[1:]
+    burst = [runtime.service.decide(DecisionRequest(i, Action.KEEP, alex, "Alex Wilber")) for i in others]
+    why = "Left the company in March"
+    burst.append(runtime.service.decide(DecisionRequest(poisoned, Action.REVOKE, alex, "Alex Wilber", why + "\ud800")))
+
+    outcomes = await asyncio.wait_for(asyncio.gather(*burst, return_exceptions=True), HANG_GUARD_S)
+
+    assert isinstance(outcomes[-1], RecordRejected)
+    assert all(o.outcome.verdict is Verdict.RECORDED for o in outcomes[:-1])
+    assert runtime.service.item(poisoned)[0].is_open  # nothing changed on the poisoned item …
+    again = await asyncio.wait_for(  # … and its lock was released: a clean answer is recorded
+        runtime.service.decide(DecisionRequest(poisoned, Action.REVOKE, alex, "Alex Wilber", why)), HANG_GUARD_S)
+    assert again.outcome.verdict is Verdict.RECORDED
+    await runtime.store.close()
