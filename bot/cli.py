@@ -54,6 +54,7 @@ from bot.playground import PLAYGROUND_BIN, start_playground
 from bot.policy import Policy, PolicyError, RemediationMode, load_policy, policy_people
 from bot.remediation.graph_executor import GraphExecutor
 from bot.service import rebuild_campaign
+from bot.store.base import LedgerIntegrityError
 from bot.store.tinydb_store import TinyDBStore
 from checks.findings import to_json, to_sarif
 from checks.graph.client import GRAPH_SCOPES, token_roles
@@ -533,6 +534,30 @@ def ledger_rotate_key(
         console.print(f"rotated at record {rotation.seq}: key {old.fingerprint} handed the ledger to {new.fingerprint}")
         console.print(f"Set ACCESSBOT_LEDGER_KEY_FILE={new_key_out} and restart; give {public} to your auditors. "
                       "Destroy the old private key once nothing uses it.")
+
+    asyncio.run(main())
+
+
+@ledger_app.command("adopt")
+def ledger_adopt(data_dir: Optional[Path] = DataDirOption) -> None:
+    """Sign a ledger written before signing was switched on (once; stop the bot first). Its hash chain and
+    anchor must verify; compare it with your backups first: from here on, the key vouches for it."""
+    settings = _settings(data_dir)
+    signer = _ledger_signer(settings)
+    if signer is None:
+        err.print("[red]No signing key:[/] set ACCESSBOT_LEDGER_KEY_FILE to the key that is to sign this ledger.")
+        raise typer.Exit(2)
+
+    async def main() -> None:
+        store = TinyDBStore(settings.data_dir, signer=signer)
+        try:
+            checkpoint = await store.adopt_unsigned_ledger(SystemClock().now())
+        except (ValueError, LedgerIntegrityError) as bad:
+            err.print(f"[red]Cannot adopt:[/] {bad}")
+            raise typer.Exit(1) from bad
+        finally:
+            await store.close()
+        console.print(f"signed record {checkpoint.seq} with key {checkpoint.key}: the ledger is provable from here on")
 
     asyncio.run(main())
 

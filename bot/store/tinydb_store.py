@@ -49,6 +49,7 @@ from bot.ledger import (
     record_from_line,
     record_to_line,
     utc_stamp,
+    verify,
 )
 from bot.ledger_signing import (
     Checkpoint,
@@ -369,7 +370,7 @@ class TinyDBStore:
                 self._set_aside(0)
                 return None
             return (f"the ledger holds {head.seq} records but no signed checkpoint: it was written without a signing "
-                    f"key, or {CHECKPOINT_FILE} was removed")
+                    f"key (then see `accessbot ledger adopt`), or {CHECKPOINT_FILE} was removed")
         if checkpoint.key != signer.fingerprint:
             return (f"the ledger's latest checkpoint is signed by key {checkpoint.key[:16]}…, not by the configured key "
                     f"{signer.fingerprint[:16]}…: configure the ledger's current key")
@@ -520,6 +521,26 @@ class TinyDBStore:
         await asyncio.to_thread(self._checkpoint_log.append, [entry_to_line(rotation), entry_to_line(checkpoint)])
         self._signer, self._checkpoint = new, checkpoint
         return rotation
+
+    async def adopt_unsigned_ledger(self, at: datetime) -> Checkpoint:
+        """Sign, once, a ledger written before signing was switched on: a first checkpoint of its head,
+        after its hash chain and anchor verified. From here on it is provable; before here, only as far as
+        whoever runs this vouches for it (docs/ledger.md)."""
+        self._writable()
+        if self._signer is None or self._checkpoint is not None or self._ledger_id is None:
+            raise ValueError("nothing to adopt: adopt needs a signing key and a non-empty ledger that was never signed")
+        records = await self.ledger_records()
+        checked = verify(records, self._anchor)
+        if not checked.ok:
+            raise LedgerIntegrityError(f"the unsigned ledger does not verify: {checked.problem}")
+        if self._anchor is None or self._anchor.seq == 0:
+            raise LedgerIntegrityError(f"{ANCHOR_FILE} is missing: nothing says where this ledger was meant to end")
+        checkpoint = self._signer.checkpoint(self._ledger_id, self._ledger_head, utc_stamp(at))
+        await asyncio.to_thread(self._checkpoint_log.append, [entry_to_line(checkpoint)])
+        self._checkpoint, self._ledger_damage = checkpoint, None
+        await asyncio.to_thread(replace_file, self._anchor_path, canonical_json(asdict(self._ledger_head)))
+        self._anchor = self._ledger_head
+        return checkpoint
 
     async def ledger_records(self) -> list[LedgerRecord]:
         return [record_from_line(line, number) for number, line in enumerate(self._ledger_log.lines(), 1)]

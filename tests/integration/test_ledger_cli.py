@@ -87,3 +87,18 @@ def test_rotate_key_hands_over_and_verify_follows_from_either_public_key(tmp_pat
         assert result.exit_code == 0, result.output
     new = {"ACCESSBOT_LEDGER_KEY_FILE": str(tmp_path / "new.key")}
     assert "already open" in run("campaign", "open", *DEMO, *data, env=new).output
+
+
+def test_a_ledger_opened_unsigned_is_never_ok_until_adopted_with_a_key(tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert run("campaign", "open", *DEMO, "--unsigned-ledger", *data).exit_code == 0
+    key = keygen(tmp_path / "ledger.key")
+    public = ["--public-key", str(tmp_path / "ledger.key.pub")]
+
+    unsigned = run("ledger", "verify", *data, *public)
+    adopted = run("ledger", "adopt", *data, env=key)
+    verified = run("ledger", "verify", *data, *public)
+
+    assert unsigned.exit_code == 1 and "no signed checkpoint covers the 1 records" in unsigned.output
+    assert adopted.exit_code == 0 and "signed record 1" in adopted.output
+    assert verified.exit_code == 0, verified.output

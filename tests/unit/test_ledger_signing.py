@@ -244,3 +244,34 @@ async def test_a_rotation_not_signed_by_the_trusted_key_is_refused(tmp_path: Pat
 
     assert not result.ok
     assert any("its signature does not verify" in p for p in result.problems)
+
+
+# ---- adopting a ledger written before signing ------------------------------------------------
+
+
+async def test_a_ledger_written_before_signing_is_adopted_once_and_then_grows_signed(tmp_path: Path) -> None:
+    signer = LedgerSigner.generate()
+    await (await written(tmp_path, None, 3)).close()
+    store = TinyDBStore(tmp_path, signer=signer)
+    assert "ledger adopt" in (store.write_problem() or "")
+
+    checkpoint = await store.adopt_unsigned_ledger(MONDAY)
+    (record,) = await store.append_ledger([keep(4)], MONDAY)
+    with pytest.raises(ValueError, match="nothing to adopt"):
+        await store.adopt_unsigned_ledger(MONDAY)
+    await store.close()
+
+    assert (checkpoint.seq, record.seq, store.write_problem()) == (3, 4, None)
+    assert (await proof(tmp_path, signer)).ok
+
+
+async def test_an_edited_unsigned_ledger_is_not_adopted(tmp_path: Path) -> None:
+    await (await written(tmp_path, None, 3)).close()
+    ledger = tmp_path / "ledger.jsonl"
+    ledger.write_text(ledger.read_text().replace('"item-2"', '"item-9"'))
+    store = TinyDBStore(tmp_path, signer=LedgerSigner.generate())
+
+    with pytest.raises(LedgerIntegrityError, match="record 2 was edited"):
+        await store.adopt_unsigned_ledger(MONDAY)
+    await store.close()
+    assert not (tmp_path / "ledger-checkpoints.jsonl").exists()
