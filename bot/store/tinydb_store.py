@@ -346,7 +346,10 @@ class TinyDBStore:
         line = self._checkpoint_log.last_line
         if line is None:
             return None
-        entry = entry_from_line(line, len(self._checkpoint_log.lines()))
+        try:
+            entry = entry_from_line(line, 0)
+        except CheckpointUnreadable as bad:  # numbered only when broken: counting lines would read the whole file
+            raise CheckpointUnreadable(str(bad).replace("line 0 ", "the last line ", 1)) from None
         if not isinstance(entry, Checkpoint):
             raise CheckpointUnreadable(f"{CHECKPOINT_FILE} ends with a key rotation that no checkpoint follows")
         return entry

@@ -275,3 +275,16 @@ async def test_an_edited_unsigned_ledger_is_not_adopted(tmp_path: Path) -> None:
         await store.adopt_unsigned_ledger(MONDAY)
     await store.close()
     assert not (tmp_path / "ledger-checkpoints.jsonl").exists()
+
+
+async def test_a_garbage_last_checkpoint_stops_the_writer_with_its_reason(tmp_path: Path) -> None:
+    signer = LedgerSigner.generate()
+    await (await written(tmp_path, signer, 2)).close()
+    with (tmp_path / "ledger-checkpoints.jsonl").open("ab") as out:
+        out.write(b"{not json\n")
+
+    store = TinyDBStore(tmp_path, signer=signer)
+
+    assert store.write_problem() == "the last line of ledger-checkpoints.jsonl is not JSON " \
+        "(Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"
+    await store.close()
