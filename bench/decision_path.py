@@ -7,7 +7,7 @@ measures, side by side in one run:
      shipped (clients built per turn, the 999 x 502 list scan in each: docs/dependency-notes.md#per-turn-clients);
   2. p99 with 1,000 ledger records against p99 with 100,000 (the cost must not grow with history).
 
-    .venv/bin/python -m bench.decision_path [--decisions 2000] [--concurrency 16]
+    .venv/bin/python -m bench.decision_path [--decisions 2000] [--concurrency 16] [--unsigned-ledger]
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from bot.channels.teams import BotCredentials
 from bot.clock import ManualClock
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
 from bot.engine.model import LedgerEvent
+from bot.ledger_signing import LedgerSigner
 
 ALEX = "8c3e2f7a-4b1d-4e6f-9a2b-1c3d5e7f9a01"
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc)
@@ -80,12 +81,13 @@ def p(latencies: list[float], q: float) -> float:
     return statistics.quantiles(latencies, n=100)[q - 1] * 1000 if len(latencies) >= 100 else max(latencies) * 1000
 
 
-async def run(decisions: int, concurrency: int) -> None:
+async def run(decisions: int, concurrency: int, signed: bool) -> None:
     policy, _ = load_inputs(DEMO_POLICY, DEMO_SNAPSHOT)
     snapshot = synthetic_snapshot(decisions * 2)
     with tempfile.TemporaryDirectory() as tmp:
         runtime = await build_runtime(data_dir=Path(tmp), policy=replace(policy), snapshot=snapshot,
-                                      clock=ManualClock(NOW), credentials=BotCredentials())
+                                      clock=ManualClock(NOW), credentials=BotCredentials(),
+                                      ledger_signer=LedgerSigner.generate() if signed else None)
         state, _ = await runtime.service.open_current_campaign()
         mine = [i.id for i in state.items.values() if ALEX in i.reviewers and i.subject.title.startswith("Admin ")]
         size = decisions // 2
@@ -113,7 +115,8 @@ async def run(decisions: int, concurrency: int) -> None:
         large_rate, large_lat = await measure(runtime, batches[2], concurrency)
         await runtime.store.close()
 
-    print(f"decision path, {len(batches[0])} decisions per run, {concurrency} concurrent clients")
+    print(f"decision path, {len(batches[0])} decisions per run, {concurrency} concurrent clients, "
+          f"{'signed' if signed else 'UNSIGNED'} ledger")
     print(f"  botbuilder as shipped         : {stock_rate:7.0f}/s  p50 {p(stock_lat, 50):6.1f} ms  p99 {p(stock_lat, 99):6.1f} ms")
     print(f"  accessbot (cached clients)    : {fixed_rate:7.0f}/s  p50 {p(fixed_lat, 50):6.1f} ms  p99 {p(fixed_lat, 99):6.1f} ms"
           f"  ({records_small} ledger records)")
@@ -127,8 +130,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--decisions", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--unsigned-ledger", action="store_true", help="no checkpoint signatures (to see their cost)")
     args = parser.parse_args()
-    asyncio.run(run(args.decisions, args.concurrency))
+    asyncio.run(run(args.decisions, args.concurrency, not args.unsigned_ledger))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import io
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Awaitable, Callable
 
@@ -21,6 +22,7 @@ from bot.engine.model import SECURITY_LEADS, Notice, NoticeKind
 from bot.exports import BadLink, ExportLinks
 from bot.http_limits import MAX_BODY_BYTES, STORE_RETRY_AFTER_SECONDS
 from bot.ledger import export_csv, export_json
+from bot.ledger_signing import LedgerSigner
 from bot.metrics import REGISTRY
 from bot.notifier import Notifier
 from bot.policy import Policy, load_policy
@@ -64,9 +66,13 @@ async def build_runtime(
     collector: Callable[[], Awaitable[TenantSnapshot]] | None = None,
     teams_service_url: str = "",
     app_installer: AppInstaller | None = None,
+    ledger_signer: LedgerSigner | None = None,
+    witness_every: timedelta | None = None,
 ) -> Runtime:
-    """``graph_executor`` carries the write-enabled Graph client; only remediation mode 'apply' uses it."""
-    store = TinyDBStore(data_dir)
+    """``graph_executor`` carries the write-enabled Graph client; only remediation mode 'apply' uses it.
+    ``ledger_signer`` signs the ledger's checkpoints (docs/ledger.md); ``witness_every`` is how often the
+    latest one is posted to the security leads (None: only at sign-off)."""
+    store = TinyDBStore(data_dir, signer=ledger_signer)
     writes = WriteGuard(store)
     service = ReviewService(writes, policy, snapshot, clock, ExportLinks(public_url, export_secret), graph_executor)
     await service.start()
@@ -92,7 +98,7 @@ async def build_runtime(
     notifier = Notifier(writes, teams, clock, on_undeliverable=escalate_unreachable, obsolete=service.notice_obsolete)
     scheduler = Scheduler(
         service, notifier, tick_seconds, after_round=[teams.refresh_answered_cards, teams.refresh_live_status],
-        collector=collector,
+        collector=collector, witness_every=witness_every,
     )
     return Runtime(store, writes, service, teams, notifier, scheduler)
 

@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Optional
 
@@ -44,12 +45,24 @@ from bot.engine.routing import UnresolvedPeople, routing_from_policy
 from bot.engine.status import summarize
 from bot.ledger import LedgerRecord, LedgerUnreadable, export_csv, export_json
 from bot.ledger_check import check_ledger
+from bot.ledger_signing import (
+    Checkpoint,
+    CheckpointUnreadable,
+    LedgerKeyError,
+    LedgerSigner,
+    configured_signer,
+    load_public_key_file,
+    parse_witness,
+    public_key_pem,
+    write_key_pair,
+)
 from bot.manifest import build_manifest, write_package
 from bot.operator_errors import EXIT_CODES_HELP, ExitCode, OperatorError, one_line
 from bot.playground import PLAYGROUND_BIN, start_playground
 from bot.policy import Policy, RemediationMode, load_policy, policy_people
 from bot.remediation.graph_executor import GraphExecutor
 from bot.service import rebuild_campaign
+from bot.store.base import LedgerIntegrityError
 from bot.store.tinydb_store import TinyDBStore
 from checks.findings import to_json, to_sarif
 from checks.graph.client import GRAPH_SCOPES, token_roles
@@ -137,7 +150,8 @@ async def _inputs(settings: Settings, policy: Optional[Path], snapshot: Optional
 
 
 async def _runtime(
-    settings: Settings, policy: Optional[Path], snapshot: Optional[Path], credentials: BotCredentials, live: bool = False
+    settings: Settings, policy: Optional[Path], snapshot: Optional[Path], credentials: BotCredentials, live: bool = False,
+    signer: LedgerSigner | None = None,
 ) -> Runtime:
     loaded_policy, loaded_snapshot = await _inputs(settings, policy, snapshot, live)
     _require_people(loaded_policy, loaded_snapshot)
@@ -165,6 +179,8 @@ async def _runtime(
         collector=collector,
         teams_service_url=settings.teams_service_url,
         app_installer=installer,
+        ledger_signer=signer,
+        witness_every=_witness_every(settings),
     )
 
 
@@ -179,6 +195,46 @@ def _require_people(policy: Policy, snapshot: TenantSnapshot) -> None:
             err.print("  " + one_line(name), markup=False)
         err.print("Check the spelling, or collect them too: `accessbot collect --tenant ID --policy FILE`.")
         raise typer.Exit(2) from missing
+
+
+UnsignedLedgerOption = typer.Option(
+    False, "--unsigned-ledger", help="Write the ledger without a signing key (testing only: nobody can then prove "
+    "it was not forged; see docs/ledger.md)."
+)
+
+
+def _ledger_signer(settings: Settings) -> LedgerSigner | None:
+    """The configured signing key (ACCESSBOT_LEDGER_KEY_FILE / ACCESSBOT_LEDGER_KEY), or a one-line exit."""
+    try:
+        return configured_signer(settings.ledger_key_file, settings.ledger_key.get_secret_value(), settings.data_dir)
+    except LedgerKeyError as bad:
+        raise OperatorError(f"{bad}") from bad
+
+
+def _required_signer(settings: Settings, unsigned: bool) -> LedgerSigner | None:
+    """A writer signs the ledger unless told --unsigned-ledger: a production ledger must be signed."""
+    signer = _ledger_signer(settings)
+    if signer is None and not unsigned:
+        raise OperatorError("No ledger signing key: set ACCESSBOT_LEDGER_KEY_FILE (make one with `accessbot ledger keygen "
+                  "--out FILE`, kept outside the data directory), or pass --unsigned-ledger for testing only.")
+    return signer
+
+
+def _witness_every(settings: Settings) -> timedelta | None:
+    return timedelta(hours=settings.ledger_witness_hours) if settings.ledger_witness_hours > 0 else None
+
+
+def _demo_signer(settings: Settings) -> tuple[LedgerSigner, Path | None]:
+    """The configured key, or the demo's own: made once in a folder beside (never inside) its data dir."""
+    configured = _ledger_signer(settings)
+    if configured is not None:
+        return configured, None
+    data_dir = settings.data_dir.resolve()
+    key_file = data_dir.parent / f"{data_dir.name}-ledger-key" / "ledger.key"
+    if not key_file.exists():
+        key_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        write_key_pair(LedgerSigner.generate(), key_file)
+    return LedgerSigner.from_file(key_file, settings.data_dir), key_file
 
 
 def _credentials(settings: Settings) -> BotCredentials:
@@ -230,6 +286,7 @@ def serve(
     host: Optional[str] = typer.Option(None, help="Address to listen on (default: ACCESSBOT_HOST or 127.0.0.1)."),
     port: Optional[int] = typer.Option(None, help="Port (default: ACCESSBOT_PORT or 3978)."),
     no_auth: bool = typer.Option(False, "--no-auth", help="Accept unauthenticated activities (local testing only)."),
+    unsigned_ledger: bool = UnsignedLedgerOption,
 ) -> None:
     """Run the bot server: /api/messages, /healthz, /metrics and the weekly schedule."""
     settings = _settings(data_dir)
@@ -241,10 +298,11 @@ def serve(
                             "or pass --no-auth for local testing only — it accepts activities from anyone")
     if credentials.app_id and credentials.app_type == "SingleTenant" and not credentials.app_tenant_id:
         raise OperatorError("a SingleTenant bot needs MICROSOFT_APP_TENANT_ID (the tenant of its app registration)")
+    signer = _required_signer(settings, unsigned_ledger)
 
     async def main() -> None:
         listening = _listen(settings.host, settings.port)
-        runtime = await _runtime(settings, policy, snapshot, credentials)
+        runtime = await _runtime(settings, policy, snapshot, credentials, signer=signer)
         await _serve(runtime, listening)
 
     asyncio.run(main())
@@ -259,6 +317,10 @@ def demo(
 ) -> None:
     """Run the bot on the shipped demo tenant (no credentials), open this week's campaign, start the Playground."""
     settings = _settings(data_dir)
+    signer, demo_key = _demo_signer(settings)
+    if demo_key is not None:
+        console.print(f"The ledger is signed with the demo's own key {demo_key} (made for the demo, kept outside its "
+                      "data dir; a real deployment sets ACCESSBOT_LEDGER_KEY_FILE: docs/ledger.md).")
 
     async def main() -> None:
         if playground and not PLAYGROUND_BIN.exists():
@@ -273,6 +335,8 @@ def demo(
             credentials=BotCredentials(),
             tick_seconds=settings.tick_seconds,
             public_url=f"http://127.0.0.1:{port}",
+            ledger_signer=signer,
+            witness_every=_witness_every(settings),
         )
         state, opened = await runtime.service.open_current_campaign()
         summary = runtime.service.summary(state)
@@ -299,12 +363,14 @@ def campaign_open(
     snapshot: Optional[Path] = SnapshotOption,
     tenant: Optional[str] = typer.Option(None, "--tenant", help="Collect the policy's tenant live first (must match it)."),
     data_dir: Optional[Path] = DataDirOption,
+    unsigned_ledger: bool = UnsignedLedgerOption,
 ) -> None:
     """Open this period's campaign from a snapshot file or a live collection (nothing if already open)."""
     settings = _settings(data_dir)
+    signer = _required_signer(settings, unsigned_ledger)
 
     async def main() -> None:
-        runtime = await _runtime(settings, policy, snapshot, BotCredentials(), live=tenant is not None)
+        runtime = await _runtime(settings, policy, snapshot, BotCredentials(), live=tenant is not None, signer=signer)
         try:
             if tenant is not None and tenant.lower() != runtime.service.policy.tenant_id:
                 raise OperatorError(f"--tenant {tenant} is not the policy's tenant ({runtime.service.policy.tenant_id})")
@@ -403,21 +469,165 @@ def _write_records(records, fmt: str, output: Optional[Path]) -> None:  # type: 
 
 
 @ledger_app.command("verify")
-def ledger_verify(data_dir: Optional[Path] = DataDirOption) -> None:
-    """Check the hash chain; names the first record that was edited, deleted or reordered."""
+def ledger_verify(
+    data_dir: Optional[Path] = DataDirOption,
+    public_key: Optional[Path] = typer.Option(
+        None, "--public-key", help="The ledger's public key (PEM: keygen's .pub, or ledger-public-key.pem from an "
+        "evidence pack). Default: ACCESSBOT_LEDGER_PUBLIC_KEY_FILE, else the configured signing key's."
+    ),
+    witness: list[str] = typer.Option(
+        [], "--witness", help="A checkpoint published earlier: the posted message text, or a file holding it or its "
+        "JSON. Proves nothing up to it was removed or rewritten, even with the key. Repeatable."
+    ),
+) -> None:
+    """Prove the ledger: hash chain, anchor, a signed checkpoint covering every record, witnesses.
+
+    Exit 0 only when all of it holds; 1 when the ledger is broken or cannot be proven (the reason is
+    printed); 2 when the key or a witness given cannot be read."""
     settings = _settings(data_dir)
+    trusted = _trusted_key(settings, public_key)
+    witnesses = [_read_witness(value) for value in witness]
+    if not settings.data_dir.is_dir():
+        err.print(f"[red]ledger BROKEN[/]: there is no data directory {settings.data_dir} (wrong --data-dir?)")
+        raise typer.Exit(1)
 
     async def main() -> None:
         try:
-            result = await check_ledger(settings.data_dir)
+            result = await check_ledger(settings.data_dir, trusted, witnesses)
         except LedgerUnreadable as bad:
             err.print(f"[red]ledger BROKEN at line {bad.line_number}[/]: {_shown(str(bad))}")
             raise typer.Exit(1) from bad
-        if result.ok:
-            console.print(f"[green]ledger OK[/]: {result.count} records, head {result.head.hash}")
-            return
-        err.print(f"[red]ledger BROKEN at record {result.first_bad_seq}[/]: {_shown(result.problem)}")
-        raise typer.Exit(1)
+        except CheckpointUnreadable as bad:
+            err.print(f"[red]ledger BROKEN[/]: {_shown(str(bad))}")
+            raise typer.Exit(1) from bad
+        if not result.ok:
+            for number, problem in enumerate(result.problems):
+                where = f" at record {result.first_bad_seq}" if number == 0 and result.first_bad_seq else ""
+                err.print(f"[red]ledger BROKEN{where}[/]: {_shown(problem)}")
+            raise typer.Exit(1)
+        assert result.checkpoint is not None
+        console.print(f"[green]ledger OK[/]: {result.count} records, head {result.head.hash}")
+        console.print(f"signed: checkpoint of record {result.checkpoint.seq} at {result.checkpoint.at} by key "
+                      f"{result.checkpoint.key}")
+        for note in result.notes:
+            console.print(f"witness: {_shown(note)}")
+    asyncio.run(main())
+
+
+def _trusted_key(settings: Settings, public_key: Optional[Path]):  # type: ignore[no-untyped-def]
+    """The public key verify trusts: given, configured, or derived from the configured signing key."""
+    try:
+        path = public_key or settings.ledger_public_key_file
+        if path is not None:
+            return load_public_key_file(path)
+        signer = configured_signer(settings.ledger_key_file, settings.ledger_key.get_secret_value(), settings.data_dir)
+    except LedgerKeyError as bad:
+        raise OperatorError(f"{bad}") from bad
+    if signer is None:
+        raise OperatorError("No key to check the ledger's signatures with: pass --public-key FILE (the .pub written by "
+                  "`accessbot ledger keygen`, or ledger-public-key.pem from an evidence pack).")
+    return signer.public_key
+
+
+def _read_witness(value: str) -> Checkpoint:
+    """A witness given as a file (the saved message, or ledger-checkpoint.json) or as the text itself."""
+    try:
+        return parse_witness(value if "{" in value else Path(value).read_text(encoding="utf-8"))
+    except (CheckpointUnreadable, OSError, UnicodeDecodeError) as bad:
+        raise OperatorError(f"Cannot read the witness {value[:60]!r}: {bad}") from bad
+
+
+@ledger_app.command("keygen")
+def ledger_keygen(
+    out: Path = typer.Option(..., "--out", help="Where to write the private key (0600); the public key goes to OUT.pub."),
+    data_dir: Optional[Path] = DataDirOption,
+) -> None:
+    """Make an Ed25519 signing key for the ledger. Keep it outside the data directory; give auditors OUT.pub."""
+    settings = _settings(data_dir)
+    if out.resolve().is_relative_to(settings.data_dir.resolve()):
+        raise OperatorError(f"{out} is inside the data directory {settings.data_dir}: keep the key elsewhere, or whoever "
+                  "can write the data can also sign it.")
+    signer = LedgerSigner.generate()
+    try:
+        public = write_key_pair(signer, out)
+    except LedgerKeyError as bad:
+        raise OperatorError(f"{bad}") from bad
+    sys.stdout.write(public_key_pem(signer.public_key).decode())
+    console.print(f"wrote the private key to {out} (mode 0600) and the public key to {public}")
+    console.print(f"fingerprint {signer.fingerprint}")
+    console.print(f"Set ACCESSBOT_LEDGER_KEY_FILE={out} for `accessbot serve`; give {public} to your auditors.")
+
+
+@ledger_app.command("rotate-key")
+def ledger_rotate_key(
+    new_key_out: Path = typer.Option(..., "--new-key-out", help="Where to write the new private key (0600, plus .pub)."),
+    data_dir: Optional[Path] = DataDirOption,
+) -> None:
+    """Hand the ledger to a new key: a rotation record signed by the current key (ACCESSBOT_LEDGER_KEY_FILE)
+    names the new one, so verify follows from any earlier public key. Stop the bot first."""
+    settings = _settings(data_dir)
+    old = _ledger_signer(settings)
+    if old is None:
+        raise OperatorError("No current key: set ACCESSBOT_LEDGER_KEY_FILE to the key the ledger is signed with.")
+    if new_key_out.resolve().is_relative_to(settings.data_dir.resolve()):
+        raise OperatorError(f"{new_key_out} is inside the data directory {settings.data_dir}: keep the key elsewhere.")
+
+    async def main() -> None:
+        store = TinyDBStore(settings.data_dir, signer=old)
+        try:
+            if store.write_problem() is not None:
+                err.print(f"[red]Cannot rotate:[/] {store.write_problem()} (run `accessbot ledger verify`)")
+                raise typer.Exit(1)
+            new = LedgerSigner.generate()
+            public = write_key_pair(new, new_key_out)  # the new key is safe on disk before the ledger names it
+            rotation = await store.rotate_ledger_key(new, SystemClock().now())
+        except (LedgerKeyError, ValueError) as bad:
+            raise OperatorError(f"Cannot rotate: {bad}") from bad
+        finally:
+            await store.close()
+        console.print(f"rotated at record {rotation.seq}: key {old.fingerprint} handed the ledger to {new.fingerprint}")
+        console.print(f"Set ACCESSBOT_LEDGER_KEY_FILE={new_key_out} and restart; give {public} to your auditors. "
+                      "Destroy the old private key once nothing uses it.")
+
+    asyncio.run(main())
+
+
+@ledger_app.command("adopt")
+def ledger_adopt(data_dir: Optional[Path] = DataDirOption) -> None:
+    """Sign a ledger written before signing was switched on (once; stop the bot first). Its hash chain and
+    anchor must verify; compare it with your backups first: from here on, the key vouches for it."""
+    settings = _settings(data_dir)
+    signer = _ledger_signer(settings)
+    if signer is None:
+        raise OperatorError("No signing key: set ACCESSBOT_LEDGER_KEY_FILE to the key that is to sign this ledger.")
+
+    async def main() -> None:
+        store = TinyDBStore(settings.data_dir, signer=signer)
+        try:
+            checkpoint = await store.adopt_unsigned_ledger(SystemClock().now())
+        except (ValueError, LedgerIntegrityError) as bad:
+            err.print(f"[red]Cannot adopt:[/] {bad}")
+            raise typer.Exit(1) from bad
+        finally:
+            await store.close()
+        console.print(f"signed record {checkpoint.seq} with key {checkpoint.key}: the ledger is provable from here on")
+
+    asyncio.run(main())
+
+
+@ledger_app.command("checkpoint")
+def ledger_checkpoint(data_dir: Optional[Path] = DataDirOption) -> None:
+    """Print the latest signed checkpoint as a witness: keep it somewhere the bot cannot write."""
+    settings = _settings(data_dir)
+
+    async def main() -> None:
+        store = TinyDBStore(settings.data_dir, read_only=True)
+        checkpoint = await store.latest_checkpoint()
+        await store.close()
+        if checkpoint is None:
+            err.print(f"[red]No signed checkpoint in {settings.data_dir}[/] (the ledger is empty or unsigned).")
+            raise typer.Exit(1)
+        console.print(checkpoint.witness_text(), markup=False, highlight=False)
 
     asyncio.run(main())
 
@@ -607,8 +817,7 @@ def manifest_build(
         )
         path = write_package(manifest, out)
     except ValueError as bad:
-        err.print(f"[red]{bad}[/]")
-        raise typer.Exit(2) from bad
+        raise OperatorError(f"{bad}") from bad
     console.print(f"wrote {path}: upload it in Teams admin center > Manage apps (see docs/teams-app.md)")
 
 

@@ -26,6 +26,16 @@ class Settings(BaseSettings):
     public_url: str = ""  # how people reach this server (export links); default http://{host}:{port}
     export_secret: SecretStr = SecretStr("")  # signs export links; random per process when empty
 
+    # The ledger's Ed25519 signing key, kept OUTSIDE data_dir (docs/ledger.md): a file from
+    # `accessbot ledger keygen`, or the key itself (PEM, or base64 of the 32-byte seed) from a secret store.
+    ledger_key_file: Path | None = None
+    ledger_key: SecretStr = SecretStr("")
+    # What auditors verify against when they hold no secret (`ledger verify` without --public-key).
+    ledger_public_key_file: Path | None = None
+    # How often the latest checkpoint is posted to the security leads as a witness (besides every sign-off);
+    # 0 turns the daily post off.
+    ledger_witness_hours: float = 24.0
+
     # The tenant's Bot Connector, to start personal chats with reviewers who never wrote to the bot
     # (learned from the first activity when unset), e.g. https://smba.trafficmanager.net/emea/
     teams_service_url: str = ""

@@ -9,11 +9,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, Literal
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from bot.config import Settings
 from bot.engine.model import SubjectKind
 from bot.engine.routing import UnresolvedPeople, routing_from_policy
 from bot.ledger import LedgerUnreadable
 from bot.ledger_check import check_ledger
+from bot.ledger_signing import (
+    CheckpointUnreadable,
+    LedgerKeyError,
+    configured_signer,
+    fingerprint,
+    load_public_key_file,
+)
 from bot.policy import Policy, PolicyError, load_policy, role_references
 from checks.entra_roles import RoleNames
 from checks.graph.permissions import PARTNER_READ, READ, REMEDIATION, missing_permissions
@@ -36,9 +45,10 @@ def diagnose(
 ) -> Iterator[Check]:
     """``granted``: the application permissions the Graph token carries, when one could be obtained."""
     yield from _data_dir(settings.data_dir)
-    yield from _ledger(settings.data_dir)
+    yield from _ledger(settings)
     yield from _credentials(settings)
     yield from _public_links(settings)
+    yield from _ledger_key(settings)
     policy_file = policy_path or settings.policy
     policy = yield from _policy(policy_file)
     snapshot = yield from _snapshot(snapshot_path or settings.snapshot)
@@ -94,25 +104,44 @@ def _data_dir(path: Path) -> Iterator[Check]:
     yield Check("ok", "data directory", f"{path.resolve()} is writable")
 
 
-def _ledger(data_dir: Path) -> Iterator[Check]:
+def _ledger(settings: Settings) -> Iterator[Check]:
     """The same verdict as `accessbot ledger verify`: a tampered ledger is a failure here too."""
+    data_dir = settings.data_dir
     if not data_dir.is_dir():
         return  # the data directory check said why
     try:
-        result = asyncio.run(check_ledger(data_dir))
+        trusted = _trusted_public_key(settings)
+    except LedgerKeyError:
+        return  # the ledger key check says why
+    if trusted is None:
+        yield Check("warn", "ledger", "no ledger key configured, so its signatures cannot be checked: set "
+                    "ACCESSBOT_LEDGER_KEY_FILE or ACCESSBOT_LEDGER_PUBLIC_KEY_FILE")
+        return
+    try:
+        result = asyncio.run(check_ledger(data_dir, trusted))
     except LedgerUnreadable as bad:
         yield Check("fail", "ledger", f"BROKEN at line {bad.line_number}: {bad} (see `accessbot ledger verify`)")
         return
-    except OSError as bad:
+    except (CheckpointUnreadable, OSError) as bad:
         yield Check("fail", "ledger", f"cannot be read: {bad}")
         return
-    if not result.ok:
-        yield Check("fail", "ledger", f"BROKEN at record {result.first_bad_seq}: {result.problem} "
-                    "(run `accessbot ledger verify`; stop the bot and keep the data directory as evidence)")
-    elif result.count == 0:
+    if result.count == 0:
         yield Check("ok", "ledger", "no records yet")
+    elif not result.ok:
+        where = f" at record {result.first_bad_seq}" if result.first_bad_seq else ""
+        yield Check("fail", "ledger", f"BROKEN{where}: {'; '.join(result.problems)} "
+                    "(run `accessbot ledger verify`; stop the bot and keep the data directory as evidence)")
     else:
-        yield Check("ok", "ledger", f"{result.count} records verify, head {result.head.hash}")
+        signed = result.checkpoint.seq if result.checkpoint else 0
+        yield Check("ok", "ledger", f"{result.count} records verify, signed up to record {signed}, head {result.head.hash}")
+
+
+def _trusted_public_key(settings: Settings) -> Ed25519PublicKey | None:
+    """The public key the ledger is checked against: the configured public key file, else the signing key's."""
+    if settings.ledger_public_key_file:
+        return load_public_key_file(settings.ledger_public_key_file)
+    signer = configured_signer(settings.ledger_key_file, settings.ledger_key.get_secret_value(), settings.data_dir)
+    return None if signer is None else signer.public_key
 
 
 def _public_links(settings: Settings) -> Iterator[Check]:
@@ -151,6 +180,26 @@ def _role_names(policy_path: Path, snapshot: TenantSnapshot | None) -> Iterator[
         yield Check("fail", "role names", reference.problem(detail))
     if not wrong:
         yield Check("ok", "role names", "every role the policy names exists in Entra ID")
+
+
+def _ledger_key(settings: Settings) -> Iterator[Check]:
+    """The ledger's signing key, shown by its public key's fingerprint: what auditors compare theirs with."""
+    try:
+        signer = configured_signer(settings.ledger_key_file, settings.ledger_key.get_secret_value(), settings.data_dir)
+        public = load_public_key_file(settings.ledger_public_key_file) if settings.ledger_public_key_file else None
+    except LedgerKeyError as bad:
+        yield Check("fail", "ledger key", str(bad))
+        return
+    if signer is None and public is None:
+        yield Check("warn", "ledger key", "no ACCESSBOT_LEDGER_KEY_FILE: `serve` refuses to write an unsigned ledger; "
+                    "make a key with `accessbot ledger keygen --out FILE` outside the data directory (docs/ledger.md)")
+        return
+    if signer is not None:
+        yield Check("ok", "ledger key", f"signing with public key fingerprint {signer.fingerprint}")
+    if public is not None:
+        level: Level = "fail" if signer is not None and fingerprint(public) != signer.fingerprint else "ok"
+        yield Check(level, "ledger public key", f"{settings.ledger_public_key_file}: fingerprint {fingerprint(public)}"
+                    + (" — not the signing key's" if level == "fail" else ""))
 
 
 def _credentials(settings: Settings) -> Iterator[Check]:

@@ -35,6 +35,7 @@ class Scheduler:
         interval_seconds: float,
         after_round: Sequence[Callable[[], Awaitable[None]]] = (),
         collector: Callable[[], Awaitable[TenantSnapshot]] | None = None,
+        witness_every: timedelta | None = None,
     ) -> None:
         self.service = service
         self.notifier = notifier
@@ -42,6 +43,8 @@ class Scheduler:
         self.after_round = tuple(after_round)  # channel upkeep, e.g. redrawing a live status card
         self.collector = collector  # a live Graph collection, run when a new period's campaign is due
         self._collect_again_at: datetime | None = None
+        self.witness_every = witness_every  # how often the ledger's latest checkpoint goes to the leads
+        self._witness_again_at: datetime | None = None
 
     async def run_once(self) -> None:
         """One whole round, delivery included (what tests and a single-shot run want)."""
@@ -63,7 +66,16 @@ class Scheduler:
             self._collect_again_at = None
         await self.service.open_current_campaign()
         await self.service.tick()
+        await self._witness()
         OPEN_ITEMS.set(sum(len(state.open_items()) for state in self.service.campaigns()))
+
+    async def _witness(self) -> None:
+        """The daily witness: the first round posts the latest checkpoint, then one round per interval."""
+        now = self.service.clock.now()
+        if self.witness_every is None or (self._witness_again_at is not None and now < self._witness_again_at):
+            return
+        await self.service.witness_checkpoint()
+        self._witness_again_at = now + self.witness_every
 
     async def deliver(self) -> None:
         drained = await self.notifier.drain()

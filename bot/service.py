@@ -43,6 +43,7 @@ from bot.engine.timeline import tick
 from bot.evidence_pack import campaign_records, evidence_pack
 from bot.exports import ExportLinks, ExportRequest
 from bot.ledger import EMPTY_HEAD, LedgerRecord
+from bot.ledger_signing import Checkpoint
 from bot.metrics import DECISIONS
 from bot.policy import Policy, RemediationMode
 from bot.remediation.graph_executor import GraphExecutor
@@ -290,7 +291,20 @@ class ReviewService:
         outcome = sign_off(state, actor_id, actor_name, self.routing, self.policy.no_answer, self.clock.now(), confirmed)
         if outcome.ok:
             await self._record(outcome.events)
+            await self.witness_checkpoint()
         return outcome
+
+    async def witness_checkpoint(self) -> Checkpoint | None:
+        """Post the ledger's latest signed checkpoint to the security leads. Their copy lives outside the data
+        directory, so it later proves that nothing up to it was removed or rewritten — even by someone who
+        steals the signing key (docs/ledger.md). Once per checkpoint: the outbox refuses the twin, so a
+        quiet day posts nothing new. None (and nothing posted) while the ledger is unsigned or empty."""
+        checkpoint = await self.store.latest_checkpoint()
+        if checkpoint is None:
+            return None
+        await self.queue([Notice(key=f"witness:{checkpoint.ledger_id[:16]}:{checkpoint.seq}", kind=NoticeKind.WITNESS,
+                                 to=SECURITY_LEADS, item_ids=(), text=checkpoint.witness_text())])
+        return checkpoint
 
     def overdue(self) -> list[tuple[ReviewItem, Campaign]]:
         now = self.clock.now()
@@ -361,7 +375,8 @@ class ReviewService:
             raise UnknownItem(campaign_id)
         records = await self.store.ledger_records()
         head = records[-1].head if records else EMPTY_HEAD
-        return evidence_pack(state, records, head, self.clock.now())
+        return evidence_pack(state, records, head, self.clock.now(),
+                             await self.store.latest_checkpoint(), self.store.ledger_public_key())
 
     # ---- time -----------------------------------------------------------------------------------
 

@@ -175,6 +175,7 @@ class NoticeKind(StrEnum):
     ESCALATION = "escalation"
     EXPIRED = "expired"
     REVOKE_ALERT = "revoke_alert"
+    WITNESS = "witness"  # the ledger's latest signed checkpoint, kept by the security leads (docs/ledger.md)
 
 
 SECURITY_LEADS = "@security_leads"

@@ -55,10 +55,25 @@ class AppendLog:
                 view = view[os.write(fd, view) :]
             os.fsync(fd)
         except BaseException:
-            os.ftruncate(fd, self._size)
+            try:
+                os.ftruncate(fd, self._size)
+            except OSError:  # the caller must hear the first failure; the next append re-checks the tail
+                os.close(fd)
+                self._fd = None
             raise
         self._size += len(blob)
         self._last_line = lines[-1].rstrip(b"\n")
+
+    def mark(self) -> tuple[int, bytes | None]:
+        """Where the file ends now, to :meth:`cut_back` to if what is appended next must be taken back."""
+        return self._size, self._last_line
+
+    def cut_back(self, mark: tuple[int, bytes | None]) -> None:
+        """Remove everything appended since ``mark`` (durably): the ledger takes back records it could not sign."""
+        fd = self._writer()
+        os.ftruncate(fd, mark[0])
+        os.fsync(fd)
+        self._size, self._last_line = mark
 
     def _writer(self) -> int:
         if self._fd is None:

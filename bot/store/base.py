@@ -12,6 +12,7 @@ from typing import Any, Protocol, Sequence
 
 from bot.engine.model import Campaign, LedgerEvent, ReviewItem
 from bot.ledger import LedgerHead, LedgerRecord
+from bot.ledger_signing import Checkpoint, SignedEntry
 
 
 class StoreLocked(RuntimeError):
@@ -113,7 +114,10 @@ class Store(Protocol):
         ...
 
     async def append_ledger(self, events: Sequence[LedgerEvent], at: datetime) -> list[LedgerRecord]:
-        """Chain the events onto the ledger; the records are durable when this returns."""
+        """Chain the events onto the ledger; the records are durable (and signed, with a key) when this returns.
+
+        ``RecordRejected`` when these events cannot be encoded (the other callers of the same group commit
+        are unaffected); ``StoreUnavailable`` when nothing could be written."""
         ...
 
     async def ledger_records(self) -> list[LedgerRecord]:
@@ -122,6 +126,18 @@ class Store(Protocol):
 
     async def ledger_anchor(self) -> LedgerHead | None:
         """The last head the writer acknowledged; None before the first append."""
+        ...
+
+    async def ledger_checkpoints(self) -> list[SignedEntry]:
+        """Every signed checkpoint and key rotation, oldest first (the input of ``bot.ledger_audit.audit``)."""
+        ...
+
+    async def latest_checkpoint(self) -> Checkpoint | None:
+        """The newest signed checkpoint: what witnesses are sent and evidence packs carry."""
+        ...
+
+    def ledger_public_key(self) -> bytes | None:
+        """The signing key's public half (PEM) for auditors; None when the ledger is unsigned."""
         ...
 
     def write_problem(self) -> str | None:

@@ -10,7 +10,10 @@ Layout of the data directory, chosen so no single write grows with the whole his
 - ``outbox-sent.jsonl``     the keys of messages that left the queue (append-only), so a twin stays refused
                             forever: ``[key, sent_at]``, or ``[key, at, error]`` for an undeliverable one;
 - ``ledger.jsonl``          the attestation ledger, one record per line, one fsync per append;
-- ``ledger.head``           the anchor: the last head acknowledged, replaced atomically after each append.
+- ``ledger.head``           the anchor: the last head acknowledged, replaced atomically after each append
+                            (created, at record 0, before the first record is written);
+- ``ledger-checkpoints.jsonl`` a signed checkpoint per group commit, and key rotations (docs/ledger.md);
+- ``ledger-unsigned-*.jsonl`` records a writer found that no checkpoint signs, set aside as evidence.
 
 One process writes a data directory, and holds ``writer.lock`` (an flock) while it does: a second
 writer is refused with a clear error instead of silently forking the ledger. Readers
@@ -30,7 +33,7 @@ import os
 from dataclasses import asdict, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from tinydb import TinyDB
 from tinydb.table import Table
@@ -45,10 +48,28 @@ from bot.ledger import (
     chain,
     record_from_line,
     record_to_line,
+    utc_stamp,
+    verify,
+)
+from bot.ledger_signing import (
+    Checkpoint,
+    CheckpointUnreadable,
+    KeyRotation,
+    LedgerSigner,
+    SignedEntry,
+    entry_from_line,
+    entry_to_line,
+    public_key_pem,
 )
 from bot.store.append_log import AppendLog
 from bot.store.atomic_storage import AtomicJSONStorage, replace_file
-from bot.store.base import LedgerIntegrityError, OutboxMessage, StoreLocked
+from bot.store.base import (
+    LedgerIntegrityError,
+    OutboxMessage,
+    RecordRejected,
+    StoreLocked,
+    StoreUnavailable,
+)
 from bot.store.codec import (
     campaign_from_dict,
     campaign_to_dict,
@@ -60,13 +81,22 @@ from bot.store.codec import (
 
 log = logging.getLogger(__name__)
 
+LEDGER_FILE = "ledger.jsonl"
+ANCHOR_FILE = "ledger.head"
+CHECKPOINT_FILE = "ledger-checkpoints.jsonl"
+
+_Waiting = tuple[Sequence[LedgerEvent], datetime, "asyncio.Future[list[LedgerRecord]]"]
+"""A caller of append_ledger: its events, their time, and the future that answers it."""
+
 COMPACT_AFTER = 256
 """Sent rows linger in outbox.json until this many (or as many as are pending) have piled up, so a
 send costs one small append rather than a rewrite of the whole queue."""
 
 
 class TinyDBStore:
-    def __init__(self, data_dir: Path, *, read_only: bool = False) -> None:
+    def __init__(self, data_dir: Path, *, read_only: bool = False, signer: LedgerSigner | None = None) -> None:
+        """``signer`` signs a checkpoint with every group commit; without it the ledger is unsigned (tests,
+        ``serve --unsigned-ledger``), and a ledger that is already signed refuses to grow."""
         self.data_dir = Path(data_dir)
         self.read_only = read_only
         self._lock_fd: int | None = None
@@ -102,11 +132,19 @@ class TinyDBStore:
                 self._pending[doc["key"]] = outbox_from_dict(doc)
                 self._outbox_ids[doc["key"]] = doc.doc_id
 
-        self._ledger_waiting: list[tuple[Sequence[LedgerEvent], datetime, asyncio.Future[list[LedgerRecord]]]] = []
+        self._ledger_waiting: list[_Waiting] = []
         self._ledger_flusher: asyncio.Task[None] | None = None
-        self._ledger_log = AppendLog(self.data_dir / "ledger.jsonl")
-        self._anchor_path = self.data_dir / "ledger.head"
-        self._ledger_head, self._anchor, self._ledger_damage = self._open_ledger()
+        self._signer = signer
+        self._ledger_log = AppendLog(self.data_dir / LEDGER_FILE)
+        self._checkpoint_log = AppendLog(self.data_dir / CHECKPOINT_FILE)
+        self._anchor_path = self.data_dir / ANCHOR_FILE
+        self._ledger_head = EMPTY_HEAD
+        self._ledger_id: str | None = None
+        self._anchor: LedgerHead | None = None
+        self._anchor_problem: str | None = None
+        self._checkpoint: Checkpoint | None = None
+        self._write_failure: str | None = None
+        self._ledger_damage = self._open_ledger()
 
     def _tinydb(self, name: str) -> TinyDB:
         return TinyDB(self.data_dir / name, storage=AtomicJSONStorage)
@@ -276,35 +314,115 @@ class TinyDBStore:
 
     # ---- ledger ---------------------------------------------------------------------------------
 
-    def _open_ledger(self) -> tuple[LedgerHead, LedgerHead | None, str | None]:
-        """The head to chain onto, the anchor, and why appending must stop (None when it need not)."""
-        head = EMPTY_HEAD
+    def _open_ledger(self) -> str | None:
+        """Read the head, the anchor and the latest checkpoint; return why appending must stop (None when
+        it need not). A writer also sets aside records no checkpoint signs: they were never acknowledged
+        (a crash between writing and signing them), or someone without the key appended them."""
         last = self._ledger_log.last_line
         if last is not None:
             try:
-                head = record_from_line(last).head
+                self._ledger_head = record_from_line(last).head
+                self._ledger_id = _first_record(self._ledger_log.path).hash
             except LedgerUnreadable as unreadable:
-                return head, None, f"the last record cannot be read ({unreadable})"
+                return f"a record cannot be read ({unreadable})"
+        self._anchor, self._anchor_problem = _read_anchor(self._anchor_path)
+        if not self.read_only and self._ledger_head.seq == 0 and self._anchor is None and self._anchor_problem is None:
+            replace_file(self._anchor_path, canonical_json(asdict(EMPTY_HEAD)))  # the anchor exists before any record
+            self._anchor = EMPTY_HEAD
         try:
-            anchor_raw = json.loads(self._anchor_path.read_bytes())
-            anchor = LedgerHead(int(anchor_raw["seq"]), str(anchor_raw["hash"]))
-        except FileNotFoundError:
-            return head, None, None
-        except (ValueError, KeyError, TypeError) as error:
-            return head, None, f"{self._anchor_path.name} cannot be read ({error})"
+            self._checkpoint = self._last_checkpoint()
+        except CheckpointUnreadable as unreadable:
+            return str(unreadable)
+        if self._anchor_problem is not None:
+            return self._anchor_problem
+        if self._signer is None:
+            if self._checkpoint is not None:
+                return (f"the ledger is signed (up to record {self._checkpoint.seq}) but no signing key was given: "
+                        "set ACCESSBOT_LEDGER_KEY_FILE")
+            return self._anchor_damage()
+        return self._signed_damage(self._signer)
+
+    def _last_checkpoint(self) -> Checkpoint | None:
+        line = self._checkpoint_log.last_line
+        if line is None:
+            return None
+        try:
+            entry = entry_from_line(line, 0)
+        except CheckpointUnreadable as bad:  # numbered only when broken: counting lines would read the whole file
+            raise CheckpointUnreadable(str(bad).replace("line 0 ", "the last line ", 1)) from None
+        if not isinstance(entry, Checkpoint):
+            raise CheckpointUnreadable(f"{CHECKPOINT_FILE} ends with a key rotation that no checkpoint follows")
+        return entry
+
+    def _anchor_damage(self) -> str | None:
+        head, anchor = self._ledger_head, self._anchor
+        if anchor is None:
+            return None if head.seq == 0 else f"{ANCHOR_FILE} is missing while the ledger holds {head.seq} records"
         if head.seq < anchor.seq:
-            return head, anchor, f"the ledger ends at record {head.seq} but {anchor.seq} were written"
+            return f"the ledger ends at record {head.seq} but {anchor.seq} were written"
         if head.seq == anchor.seq and head.hash != anchor.hash:
-            return head, anchor, f"record {head.seq} is not the record that was acknowledged"
-        return head, anchor, None
+            return f"record {head.seq} is not the record that was acknowledged"
+        return None
+
+    def _signed_damage(self, signer: LedgerSigner) -> str | None:
+        head, anchor, checkpoint = self._ledger_head, self._anchor, self._checkpoint
+        if checkpoint is None:
+            if head.seq == 0:
+                return None
+            if anchor == EMPTY_HEAD and not self.read_only:  # the very first commit died before it was signed
+                self._set_aside(0)
+                return None
+            return (f"the ledger holds {head.seq} records but no signed checkpoint: it was written without a signing "
+                    f"key (then see `accessbot ledger adopt`), or {CHECKPOINT_FILE} was removed")
+        if checkpoint.key != signer.fingerprint:
+            return (f"the ledger's latest checkpoint is signed by key {checkpoint.key[:16]}…, not by the configured key "
+                    f"{signer.fingerprint[:16]}…: configure the ledger's current key")
+        if not checkpoint.signed_by(signer.public_key):
+            return f"the latest checkpoint's signature does not verify: {CHECKPOINT_FILE} was edited"
+        if head.seq < checkpoint.seq:
+            return f"the ledger ends at record {head.seq} but record {checkpoint.seq} was signed: records were cut off"
+        signed = head if head.seq == checkpoint.seq else self._record_at(checkpoint.seq)
+        if signed.hash != checkpoint.hash or self._ledger_id != checkpoint.ledger_id:
+            return f"record {checkpoint.seq} is not the record that was signed: the ledger was rewritten"
+        if anchor is None:
+            return f"{ANCHOR_FILE} is missing while the ledger holds {head.seq} records"
+        if anchor.seq > checkpoint.seq or (anchor.seq == checkpoint.seq and anchor.hash != checkpoint.hash):
+            return f"{ANCHOR_FILE} names record {anchor.seq}, which no checkpoint signed as such"
+        if head.seq > checkpoint.seq and not self.read_only:
+            self._set_aside(checkpoint.seq)
+        return None
+
+    def _record_at(self, seq: int) -> LedgerHead:
+        lines = self._ledger_log.lines()
+        return record_from_line(lines[seq - 1], seq).head
+
+    def _set_aside(self, keep: int) -> None:
+        """Move the records after ``keep`` to ledger-unsigned-*.jsonl (kept as evidence) and cut them off."""
+        lines = self._ledger_log.lines()
+        aside = lines[keep:]
+        target = self.data_dir / f"ledger-unsigned-{keep + 1}-{len(lines)}.jsonl"
+        copies = 1
+        while target.exists():
+            copies += 1
+            target = self.data_dir / f"ledger-unsigned-{keep + 1}-{len(lines)}.{copies}.jsonl"
+        replace_file(target, b"".join(line + b"\n" for line in aside))
+        self._ledger_log.close()
+        with self._ledger_log.path.open("r+b") as ledger:
+            ledger.truncate(sum(len(line) + 1 for line in lines[:keep]))
+            os.fsync(ledger.fileno())
+        self._ledger_log = AppendLog(self._ledger_log.path)
+        self._ledger_head = record_from_line(lines[keep - 1], keep).head if keep else EMPTY_HEAD
+        self._ledger_id = self._ledger_id if keep else None
+        log.warning("moved %d record(s) no checkpoint signs to %s: never acknowledged (a crash before signing), "
+                    "or appended without the key", len(aside), target.name)
 
     async def append_ledger(self, events: Sequence[LedgerEvent], at: datetime) -> list[LedgerRecord]:
-        """Durable when it returns. Group commit: the appends that arrive while one is being written go
-        out together, with one write, one fsync and one anchor replacement, off the event loop — so under
-        load the cost per decision falls instead of queueing behind one fsync each.
+        """Durable and signed when it returns. Group commit: the appends that arrive while one is being
+        written go out together, with one write, one fsync, one checkpoint and one anchor replacement, off
+        the event loop — so under load the cost per decision falls instead of queueing behind one fsync each.
 
-        The anchor only guards against records being cut off, so if it cannot be replaced the records
-        (already durable) still stand and the next append writes it again.
+        Raises ``RecordRejected`` when these events cannot be encoded (only this caller fails), and
+        ``StoreUnavailable`` when nothing could be written (disk full, read-only, damaged ledger).
         """
         self._writable()
         if not events:
@@ -316,46 +434,139 @@ class TinyDBStore:
         return await done
 
     async def _flush_ledger(self) -> None:
-        while self._ledger_waiting:
-            batch, self._ledger_waiting = self._ledger_waiting, []
-            if self._ledger_damage is not None:
-                refusal = LedgerIntegrityError(
-                    f"{self._ledger_damage}; refusing to append until `accessbot ledger verify` is looked at"
-                )
-                for _, _, done in batch:
-                    done.set_exception(refusal)
+        """Commit batches until nobody waits. Whatever goes wrong — even cancellation — every waiter gets
+        an answer: a request must never hang with its item locked."""
+        batch: list[_Waiting] = []
+        try:
+            while self._ledger_waiting:
+                batch, self._ledger_waiting = self._ledger_waiting, []
+                try:
+                    await self._commit(batch)
+                except Exception as unexpected:
+                    log.exception("the ledger's group commit failed")
+                    _fail([done for _, _, done in batch],
+                          StoreUnavailable(f"the ledger could not be written ({unexpected}); nothing was recorded"))
+        finally:
+            leftover, self._ledger_waiting = batch + self._ledger_waiting, []
+            _fail([done for _, _, done in leftover], StoreUnavailable("the store stopped before this answer was recorded"))
+
+    async def _commit(self, batch: list[_Waiting]) -> None:
+        if self._ledger_damage is not None:
+            _fail([done for _, _, done in batch], LedgerIntegrityError(
+                f"{self._ledger_damage}; refusing to append until `accessbot ledger verify` is looked at"))
+            return
+        head, ledger_id, accepted, lines = self._ledger_head, self._ledger_id, [], []
+        for events, at, done in batch:
+            if done.done():  # its caller gave up waiting
                 continue
-            head, chained, lines = self._ledger_head, [], []
-            for events, at, done in batch:
+            try:  # one request's records are encoded on their own: a poison record fails only its request
                 records = chain(events, head, at)
-                head = records[-1].head if records else head
-                chained.append((done, records))
-                lines.extend(record_to_line(record) for record in records)
-            try:
-                await asyncio.to_thread(self._ledger_log.append, lines)
-            except BaseException as failed:  # nothing was appended (the log cuts back a failed write)
-                for done, _ in chained:
-                    done.set_exception(failed)
+                encoded = [record_to_line(record) for record in records]
+            except Exception as bad:
+                done.set_exception(RecordRejected(f"this answer cannot be recorded: {_reason(bad)}"))
                 continue
-            self._ledger_head = head
-            try:
-                await asyncio.to_thread(replace_file, self._anchor_path, canonical_json(asdict(head)))
-            except OSError:
-                log.exception("could not replace %s; the records are durable", self._anchor_path)
-            else:
-                self._anchor = head
-            for done, records in chained:
+            accepted.append((done, records))
+            lines.extend(encoded)
+            head = records[-1].head
+            ledger_id = ledger_id or records[0].hash
+        if not accepted:
+            return
+        assert ledger_id is not None
+        stamp = accepted[-1][1][-1].at
+        try:
+            checkpoint = await asyncio.to_thread(self._write_durably, lines, head, ledger_id, stamp)
+        except Exception as failed:  # nothing was appended: a failed write is cut back, see _write_durably
+            self._write_failure = f"the ledger cannot be written: {_reason(failed)}"
+            _fail([done for done, _ in accepted], StoreUnavailable(f"{self._write_failure}; nothing was recorded"))
+            return
+        self._write_failure = None
+        self._ledger_head, self._ledger_id, self._checkpoint = head, ledger_id, checkpoint or self._checkpoint
+        for done, records in accepted:
+            if not done.done():
                 done.set_result(records)
+
+    def _write_durably(self, lines: list[bytes], head: LedgerHead, ledger_id: str, stamp: str) -> Checkpoint | None:
+        """Records, then their checkpoint, then the anchor — in a worker thread. If the checkpoint cannot be
+        written the records are taken back, so what is on disk is always either signed or never acknowledged."""
+        mark = self._ledger_log.mark()
+        self._ledger_log.append(lines)  # cuts itself back if the write or the fsync fails
+        checkpoint = None
+        if self._signer is not None:
+            checkpoint = self._signer.checkpoint(ledger_id, head, stamp)
+            try:
+                self._checkpoint_log.append([entry_to_line(checkpoint)])
+            except BaseException:
+                try:
+                    self._ledger_log.cut_back(mark)
+                except OSError as stuck:
+                    self._ledger_damage = (f"records after {mark[0]} bytes were written but could neither be signed nor "
+                                           f"taken back ({_reason(stuck)}); restart to set them aside")
+                raise
+        try:
+            replace_file(self._anchor_path, canonical_json(asdict(head)))
+        except OSError:
+            log.exception("could not replace %s; the records are durable and signed", self._anchor_path)
+        else:
+            self._anchor = head
+        return checkpoint
+
+    async def rotate_ledger_key(self, new: LedgerSigner, at: datetime) -> KeyRotation:
+        """Hand the ledger to ``new``: a rotation signed by the current key, then a checkpoint signed by the
+        new one, in one append. Run with the bot stopped (the writer lock guarantees it)."""
+        self._writable()
+        if self._signer is None or self._ledger_id is None:
+            raise ValueError("nothing to rotate: the ledger is unsigned or still empty (just configure the new key)")
+        if self._ledger_damage is not None:
+            raise LedgerIntegrityError(self._ledger_damage)
+        stamp = utc_stamp(at)
+        rotation = self._signer.rotation(self._ledger_id, self._ledger_head, stamp, new.public_key)
+        checkpoint = new.checkpoint(self._ledger_id, self._ledger_head, stamp)
+        await asyncio.to_thread(self._checkpoint_log.append, [entry_to_line(rotation), entry_to_line(checkpoint)])
+        self._signer, self._checkpoint = new, checkpoint
+        return rotation
+
+    async def adopt_unsigned_ledger(self, at: datetime) -> Checkpoint:
+        """Sign, once, a ledger written before signing was switched on: a first checkpoint of its head,
+        after its hash chain and anchor verified. From here on it is provable; before here, only as far as
+        whoever runs this vouches for it (docs/ledger.md)."""
+        self._writable()
+        if self._signer is None or self._checkpoint is not None or self._ledger_id is None:
+            raise ValueError("nothing to adopt: adopt needs a signing key and a non-empty ledger that was never signed")
+        records = await self.ledger_records()
+        checked = verify(records, self._anchor)
+        if not checked.ok:
+            raise LedgerIntegrityError(f"the unsigned ledger does not verify: {checked.problem}")
+        if self._anchor is None or self._anchor.seq == 0:
+            raise LedgerIntegrityError(f"{ANCHOR_FILE} is missing: nothing says where this ledger was meant to end")
+        checkpoint = self._signer.checkpoint(self._ledger_id, self._ledger_head, utc_stamp(at))
+        await asyncio.to_thread(self._checkpoint_log.append, [entry_to_line(checkpoint)])
+        self._checkpoint, self._ledger_damage = checkpoint, None
+        await asyncio.to_thread(replace_file, self._anchor_path, canonical_json(asdict(self._ledger_head)))
+        self._anchor = self._ledger_head
+        return checkpoint
 
     async def ledger_records(self) -> list[LedgerRecord]:
         return [record_from_line(line, number) for number, line in enumerate(self._ledger_log.lines(), 1)]
 
     async def ledger_anchor(self) -> LedgerHead | None:
-        return self._anchor
+        return None if self._anchor == EMPTY_HEAD else self._anchor
+
+    def anchor_state(self) -> tuple[LedgerHead | None, str | None]:
+        """ledger.head as read when the store opened (None when absent), and why it cannot be read, if so."""
+        return self._anchor, self._anchor_problem
+
+    async def ledger_checkpoints(self) -> list[SignedEntry]:
+        return [entry_from_line(line, number) for number, line in enumerate(self._checkpoint_log.lines(), 1)]
+
+    async def latest_checkpoint(self) -> Checkpoint | None:
+        return self._checkpoint
+
+    def ledger_public_key(self) -> bytes | None:
+        return None if self._signer is None else public_key_pem(self._signer.public_key)
 
     def write_problem(self) -> str | None:
-        """The ledger's damage, if any; set again by a failed write until one succeeds."""
-        return self._ledger_damage
+        """The ledger's damage, or the last write failure until a write succeeds again."""
+        return self._ledger_damage or self._write_failure
 
     def _writable(self) -> None:
         if self.read_only:
@@ -368,6 +579,7 @@ class TinyDBStore:
             os.close(self._lock_fd)  # closing the descriptor releases the flock
             self._lock_fd = None
         self._ledger_log.close()
+        self._checkpoint_log.close()
         self._sent_log.close()
         for db in (self._campaign_db, self._conversation_db, self._cards_db, self._outbox_db):
             db.close()
@@ -388,6 +600,39 @@ def _lock_writer(path: Path) -> int:
     os.ftruncate(fd, 0)
     os.pwrite(fd, str(os.getpid()).encode(), 0)
     return fd
+
+
+def _fail(waiting: Iterable[asyncio.Future[list[LedgerRecord]]], error: Exception) -> None:
+    for done in waiting:
+        if not done.done():
+            done.set_exception(error)
+
+
+def _reason(error: BaseException) -> str:
+    """A short, human reason: an OSError's strerror (e.g. 'No space left on device'), else the message."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    if isinstance(error, UnicodeError):
+        return "it holds text that cannot be stored (e.g. a lone UTF-16 surrogate)"
+    return f"{type(error).__name__}: {error}"
+
+
+def _read_anchor(path: Path) -> tuple[LedgerHead | None, str | None]:
+    """The anchor, or (None, why it cannot be read); (None, None) when there is no anchor file."""
+    try:
+        raw = json.loads(path.read_bytes())
+        head = LedgerHead(int(raw["seq"]), str(raw["hash"]))
+    except FileNotFoundError:
+        return None, None
+    except (ValueError, KeyError, TypeError, OSError) as error:
+        return None, f"{path.name} cannot be read ({type(error).__name__}: {error})"
+    return head, None
+
+
+def _first_record(path: Path) -> LedgerRecord:
+    """The ledger's first record, whose hash is the ledger id the checkpoints name."""
+    with path.open("rb") as ledger:
+        return record_from_line(ledger.readline(), 1)
 
 
 def _storage(db: TinyDB) -> AtomicJSONStorage:

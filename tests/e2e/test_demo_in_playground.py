@@ -113,6 +113,8 @@ def test_reviewer_keeps_and_revokes_in_the_playground_and_sees_the_cards_update(
     assert [(d["action"], d["actor"]) for d in decisions] == [("keep", "Alex Wilber"), ("revoke", "Alex Wilber")]
     assert decisions[1]["justification"] == "No MFA on a permanent Global Administrator"
     verified = subprocess.run(
-        [str(ACCESSBOT), "ledger", "verify", "--data-dir", str(data_dir)], capture_output=True, text=True, cwd=REPO_ROOT
+        [str(ACCESSBOT), "ledger", "verify", "--data-dir", str(data_dir),
+         "--public-key", str(data_dir.parent / "data-ledger-key" / "ledger.key.pub")],  # the demo's own key
+        capture_output=True, text=True, cwd=REPO_ROOT,
     )
     assert verified.returncode == 0 and "ledger OK" in verified.stdout

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
 from bot.cli import app
@@ -14,10 +16,11 @@ from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
 
 runner = CliRunner()
 DEMO = ["--policy", str(DEMO_POLICY), "--snapshot", str(DEMO_SNAPSHOT)]
+LEDGER_KEY = base64.b64encode(Ed25519PrivateKey.generate().private_bytes_raw()).decode()  # as from a secret store
 
 
 def run(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
-    return runner.invoke(app, list(args), env=env or {}, catch_exceptions=False)
+    return runner.invoke(app, list(args), env={"ACCESSBOT_LEDGER_KEY": LEDGER_KEY, **(env or {})}, catch_exceptions=False)
 
 
 def test_campaign_open_is_idempotent_and_status_reads_it(tmp_path: Path) -> None:

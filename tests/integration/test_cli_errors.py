@@ -23,15 +23,17 @@ from typer.testing import CliRunner
 from bot.cli import app
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
 from bot.operator_errors import ExitCode
+from tests.integration.test_cli import LEDGER_KEY
 
 runner = CliRunner()
 ACCESSBOT = str(Path(sys.executable).parent / "accessbot")
 DEMO = ["--policy", str(DEMO_POLICY), "--snapshot", str(DEMO_SNAPSHOT)]
 CLEAN_ENV = {key: value for key, value in os.environ.items() if not key.startswith(("ACCESSBOT_", "MICROSOFT_APP"))}
+CLEAN_ENV["ACCESSBOT_LEDGER_KEY"] = LEDGER_KEY  # a writer signs its ledger
 
 
 def run(*args: str):  # type: ignore[no-untyped-def]
-    return runner.invoke(app, list(args), env={"ACCESSBOT_DEBUG": ""}, catch_exceptions=False)
+    return runner.invoke(app, list(args), env={"ACCESSBOT_DEBUG": "", "ACCESSBOT_LEDGER_KEY": LEDGER_KEY}, catch_exceptions=False)
 
 
 def one_line(stderr: str) -> str:

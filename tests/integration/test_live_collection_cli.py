@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from tests.fakes.fake_graph import FakeGraph
 from tests.fakes.tenant_generator import GeneratedTenant, TenantShape, generate_csp, generate_tenant
+from tests.integration.test_cli import LEDGER_KEY
 
 runner = CliRunner()
 SHAPE = TenantShape(users=40, privileged_users=12, crowded_role_holders=5)
@@ -46,6 +47,7 @@ class ThreadedGraph:
             "ACCESSBOT_GRAPH_CREDENTIAL": "access_token",
             "ACCESSBOT_GRAPH_ACCESS_TOKEN": "local-graph-token",
             "ACCESSBOT_GRAPH_BASE_URL": f"{self.fake.url}/{{tenant}}/v1.0",
+            "ACCESSBOT_LEDGER_KEY": LEDGER_KEY,
         }
 
     def stop(self) -> None:
@@ -193,7 +195,7 @@ def test_collect_reads_the_people_the_policy_names_so_a_campaign_opens_from_the_
     snapshot = tmp_path / "snapshots" / f"{generated.tenant_id}.json"
 
     opened = runner.invoke(app, ["campaign", "open", "--snapshot", str(snapshot), "--policy", str(policy),
-                                 "--data-dir", str(tmp_path / "reviews")], env={}, catch_exceptions=False)
+                                 "--data-dir", str(tmp_path / "reviews")], env={"ACCESSBOT_LEDGER_KEY": LEDGER_KEY}, catch_exceptions=False)
 
     assert opened.exit_code == 0, opened.output
     assert "opened" in opened.output
@@ -210,7 +212,7 @@ def test_people_a_snapshot_does_not_hold_are_named_one_per_line_without_a_traceb
     snapshot = tmp_path / "snapshots" / f"{generated.tenant_id}.json"
 
     opened = runner.invoke(app, ["campaign", "open", "--snapshot", str(snapshot), "--policy", str(policy),
-                                 "--data-dir", str(tmp_path / "reviews")], env={})
+                                 "--data-dir", str(tmp_path / "reviews")], env={"ACCESSBOT_LEDGER_KEY": LEDGER_KEY})
 
     assert opened.exit_code == 2, opened.output  # a usage error, not a crash (which exits 1 with the exception)
     assert "Traceback" not in opened.output and "UnresolvedPeople" not in opened.output
