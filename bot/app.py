@@ -59,7 +59,7 @@ async def build_runtime(
     app_installer: AppInstaller | None = None,
 ) -> Runtime:
     """``graph_executor`` carries the write-enabled Graph client; only remediation mode 'apply' uses it."""
-    store = TinyDBStore(data_dir)
+    store = TinyDBStore(data_dir, clock=clock)
     service = ReviewService(store, policy, snapshot, clock, ExportLinks(public_url, export_secret), graph_executor)
     await service.start()
     teams = TeamsChannel(service, store, credentials, teams_service_url)
