@@ -52,7 +52,7 @@ from bot.ledger import (
 )
 from bot.store.append_log import AppendLog
 from bot.store.atomic_storage import AtomicJSONStorage, fsync_directory, replace_file
-from bot.store.base import LedgerIntegrityError, OutboxMessage, StoreLocked
+from bot.store.base import SENT_HORIZON, LedgerIntegrityError, OutboxMessage, StoreLocked
 from bot.store.codec import (
     campaign_from_dict,
     campaign_to_dict,
@@ -68,13 +68,6 @@ log = logging.getLogger(__name__)
 COMPACT_AFTER = 256
 """Sent rows linger in outbox.json until this many (or as many as are pending) have piled up, so a
 send costs one small append rather than a rewrite of the whole queue."""
-
-SENT_HORIZON = timedelta(days=35)
-"""How long the key of a message that left the queue refuses its twin. Every deterministic notice key
-names its campaign (its review period), its item, or its week or minute, and the step that makes it is
-recorded in the ledger, so no notice is made again with the same key after a month: five weeks covers
-the longest campaign's deadline and escalation with room to spare, and keeps the file from growing
-with every message ever sent."""
 
 CONVERSATIONS_COMPACT_AFTER = 1024
 """Superseded reference lines tolerated before the start-up compaction rewrites the log."""

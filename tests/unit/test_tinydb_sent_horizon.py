@@ -6,9 +6,19 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from bot.app import Runtime, build_runtime, load_inputs
+from bot.channels.teams import BotCredentials
 from bot.clock import ManualClock
-from bot.store.tinydb_store import SENT_HORIZON, TinyDBStore
+from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
+from bot.store.base import SENT_HORIZON
+from bot.store.tinydb_store import TinyDBStore
 from tests.contract.samples import MONDAY, message
+
+
+async def runtime_at(data_dir: Path, clock: ManualClock) -> Runtime:
+    policy, snapshot = load_inputs(DEMO_POLICY, DEMO_SNAPSHOT)
+    return await build_runtime(data_dir=data_dir, policy=policy, snapshot=snapshot, clock=clock,
+                               credentials=BotCredentials())
 
 
 async def send(store: TinyDBStore, key: str, at_offset: timedelta) -> None:
@@ -82,3 +92,26 @@ async def test_a_reader_drops_nothing(tmp_path: Path) -> None:
     reader = TinyDBStore(tmp_path, clock=clock, read_only=True)
     await reader.close()
     assert (tmp_path / "outbox-sent.jsonl").read_bytes() == before
+
+
+async def test_a_restart_after_the_horizon_sends_no_notice_of_an_old_campaign_again(tmp_path: Path) -> None:
+    """At start the service queues again the notices the ledger recorded (a crash may have come before the
+    outbox); once their keys expired, only those recorded within the horizon may come back."""
+    clock = ManualClock(MONDAY)
+    runtime = await runtime_at(tmp_path, clock)
+    await runtime.service.open_current_campaign()
+    requests = await runtime.store.due_messages(clock.now(), 1000)
+    assert requests  # the review requests of the opening
+    for sent in requests:
+        await runtime.store.mark_sent(sent.key, clock.now())
+    await runtime.store.close()
+
+    clock.advance(timedelta(days=7))
+    restarted = await runtime_at(tmp_path, clock)
+    assert await restarted.store.due_messages(clock.now(), 1000) == []  # keys still held: twins refused
+    await restarted.store.close()
+
+    clock.advance(SENT_HORIZON)
+    restarted = await runtime_at(tmp_path, clock)
+    assert await restarted.store.due_messages(clock.now(), 1000) == []  # keys expired, notices too old to queue
+    await restarted.store.close()
