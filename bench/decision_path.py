@@ -8,17 +8,18 @@ authentication is on in both bots: every request carries an RS256 token signed w
 local OpenID metadata document and JWKS publish (bench/local_auth.py).
 
 The tenant has N people (10,000 by default) who each review one item, plus N Global Administrator items
-reviewed by one person, Alex. One run measures, in this order:
+reviewed by one person, Alex. Four servers run side by side, each in its own process:
 
-  1. the anchor;
-  2. accessbot with one person known to it (Alex decides; his conversation reference is the only one);
-  3. N first contacts (conversationUpdate from each person: the bot stores N conversation references);
-  4. accessbot with N people known, decisions spread evenly across them (each decides their own item);
-  5. the same after the ledger was grown to 100,000 records;
-  6. the anchor again (the machine's drift during the run shows as the difference of the two).
+  anchor  the bare botbuilder bot;
+  one     accessbot knowing one person: Alex, who decides his items;
+  many    accessbot after N first contacts (a conversationUpdate from each person, timed), decisions
+          spread evenly across the N people, each deciding their own item;
+  grown   the same as ``many`` with its ledger grown to 100,000 records first.
 
-and prints decisions/s, p50 and p99 of each, and the ratios: accessbot / anchor, N people / 1 person,
-100k ledger records / the ledger of run 4.
+The decisions go out in rounds, each round sending a slice to every server in turn, so a machine whose
+load drifts during the run (other work, thermal limits) weighs on all four alike and the ratios hold.
+It prints decisions/s, p50 and p99 of each, and the ratios: accessbot / anchor, N people / 1 person, and
+100k ledger records / the few thousand of ``many``.
 
     .venv/bin/python -m bench.decision_path [--people 10000] [--decisions 2000] [--concurrency 16]
 """
@@ -26,6 +27,7 @@ and prints decisions/s, p50 and p99 of each, and the ratios: accessbot / anchor,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import time
@@ -66,75 +68,80 @@ class Load:
         return result
 
 
-def spread(own: list[list[str]], count: int, offset: int) -> list[dict[str, Any]]:
-    """``count`` decisions, each by a different person, evenly spaced over everyone (then the next ones)."""
+def spread(own: list[list[str]], count: int) -> list[dict[str, Any]]:
+    """``count`` decisions, each by a different person, evenly spaced over everyone."""
     step = max(1, len(own) // count)
-    chosen = [own[(offset + n * step) % len(own)] for n in range(count)]
-    return [decide(reviewer, display_name(reviewer), item) for item, reviewer in chosen]
+    return [decide(reviewer, display_name(reviewer), item) for item, reviewer in own[::step][:count]]
+
+
+def combined(results: list[LoadResult]) -> LoadResult:
+    return LoadResult(sum(r.requests for r in results), sum(r.seconds for r in results),
+                      [ms for r in results for ms in r.latencies_ms], [])
 
 
 def line(label: str, result: LoadResult, note: str = "") -> str:
-    return (f"  {label:<44} {result.rate:7.0f}/s   p50 {result.percentile(50):6.1f} ms   "
+    return (f"  {label:<46} {result.rate:7.0f}/s   p50 {result.percentile(50):6.1f} ms   "
             f"p99 {result.percentile(99):6.1f} ms{note}")
 
 
-def run(people: int, decisions: int, concurrency: int, ledger: int) -> None:
-    if 2 * decisions > people:
-        raise SystemExit("--people must be at least twice --decisions: each spread decision needs its own item")
+def run(people: int, decisions: int, concurrency: int, ledger: int, rounds: int) -> None:
+    if decisions > people:
+        raise SystemExit("--people must be at least --decisions: each spread decision needs its own person")
     context = multiprocessing.get_context("spawn")
-    with OpenIdServer() as openid, ProcessPoolExecutor(1, mp_context=context) as pool:
+    with OpenIdServer() as openid, ProcessPoolExecutor(1, mp_context=context) as pool, contextlib.ExitStack() as stack:
         load = Load(pool, openid.token(), concurrency)
         pool.submit(time.sleep, 0).result()  # the load process is up before anything is timed
-        with Server(context, serve_anchor, openid.metadata_url) as anchor, \
-             Server(context, serve_accessbot, people, openid.metadata_url) as ours:
-            anchor_url, ours_url = f"{anchor}/api/messages", f"{ours}/api/messages"
-            items = get(f"{ours}/bench/items")
-            alex, own = items["alex"], items["own"]
-            fake_items = [f"anchor-item-{n}" for n in range(WARM_UP + 2 * decisions)]
+        servers = [Server(context, serve_anchor, openid.metadata_url)]
+        servers += [Server(context, serve_accessbot, people, openid.metadata_url) for _ in range(3)]
+        anchor, one, many, grown = (stack.enter_context(server) for server in servers)
+        items = get(f"{one}/bench/items")  # the same tenant, opened the same way, in all three
+        alex, own = items["alex"], items["own"]
+        anchor_items = [f"anchor-item-{n}" for n in range(WARM_UP + decisions)]
 
-            load.send(anchor_url, [decide(ALEX, "Alex Wilber", i) for i in fake_items[:WARM_UP]], "Kept by")
-            load.send(ours_url, [decide(ALEX, "Alex Wilber", i) for i in alex[:WARM_UP]], "Kept by")
+        arrivals = [first_contact(person(n), display_name(person(n))) for n in range(people)]
+        contacts = load.send(f"{many}/api/messages", arrivals, "")
+        load.send(f"{grown}/api/messages", arrivals, "")
+        known = get(f"{many}/bench/stats")
+        grown_records = post(f"{grown}/bench/grow-ledger", {"records": ledger})["ledger_records"]
 
-            anchor_before = load.send(anchor_url, [decide(ALEX, "Alex Wilber", i)
-                                                   for i in fake_items[WARM_UP:WARM_UP + decisions]], "Kept by")
-            one_person = load.send(ours_url, [decide(ALEX, "Alex Wilber", i)
-                                              for i in alex[WARM_UP:WARM_UP + decisions]], "Kept by")
-            records_one = get(f"{ours}/bench/stats")["ledger_records"]
+        work = {
+            "anchor": (anchor, [decide(ALEX, "Alex Wilber", i) for i in anchor_items]),
+            "one": (one, [decide(ALEX, "Alex Wilber", i) for i in alex[: WARM_UP + decisions]]),
+            "many": (many, [decide(ALEX, "Alex Wilber", i) for i in alex[:WARM_UP]] + spread(own, decisions)),
+            "grown": (grown, [decide(ALEX, "Alex Wilber", i) for i in alex[:WARM_UP]] + spread(own, decisions)),
+        }
+        for base, bodies in work.values():  # warm-up: imports, caches, first connections
+            load.send(f"{base}/api/messages", bodies[:WARM_UP], "Kept by")
+        before = {name: get(f"{base}/bench/stats") for name, (base, _) in work.items() if name != "anchor"}
+        results: dict[str, list[LoadResult]] = {name: [] for name in work}
+        size = -(-decisions // rounds)
+        for start in range(WARM_UP, WARM_UP + decisions, size):
+            for name, (base, bodies) in work.items():
+                results[name].append(load.send(f"{base}/api/messages", bodies[start:start + size], "Kept by"))
+        after = {name: get(f"{base}/bench/stats") for name, (base, _) in work.items() if name != "anchor"}
 
-            contacts = load.send(ours_url, [first_contact(person(n), display_name(person(n))) for n in range(people)], "")
-            known = get(f"{ours}/bench/stats")
-
-            many = load.send(ours_url, spread(own, decisions, 0), "Kept by")
-            after_many = get(f"{ours}/bench/stats")
-            records_many = after_many["ledger_records"]
-
-            grown = post(f"{ours}/bench/grow-ledger", {"records": ledger})["ledger_records"]
-            many_grown = load.send(ours_url, spread(own, decisions, 1), "Kept by")
-            after_grown = get(f"{ours}/bench/stats")
-            anchor_after = load.send(anchor_url, [decide(ALEX, "Alex Wilber", i)
-                                                  for i in fake_items[WARM_UP + decisions:]], "Kept by")
-
-    anchor_rate = (anchor_before.rate + anchor_after.rate) / 2
-    print(f"decision path: {decisions:,} decisions per run, {concurrency} connections, load generator in its own "
-          "process, Bot Framework auth on (RS256 tokens, local JWKS)")
-    print(line("botbuilder anchor (bare CloudAdapter), first", anchor_before))
-    print(line("accessbot, 1 person known", one_person, f"   (ledger {records_one:,} records after)"))
-    print(line(f"accessbot, {known['conversations']:,} people known", many, f"   (ledger {records_many:,} records after)"))
-    print(line(f"accessbot, {known['conversations']:,} people, {grown:,}-record ledger", many_grown))
-    print(line("botbuilder anchor, last", anchor_after))
+    r = {name: combined(parts) for name, parts in results.items()}
+    writes = after["many"]["conversation_writes"] - before["many"]["conversation_writes"]
+    print(f"decision path: {decisions:,} decisions per server in {rounds} interleaved rounds, {concurrency} connections, "
+          "load generator in its own process, Bot Framework auth on (RS256 tokens, local JWKS)")
+    print(line("botbuilder anchor (bare CloudAdapter)", r["anchor"]))
+    print(line("accessbot, 1 person known", r["one"], f"   (ledger {after['one']['ledger_records']:,} records after)"))
+    print(line(f"accessbot, {after['many']['conversations']:,} people known", r["many"],
+               f"   (ledger {after['many']['ledger_records']:,} records after)"))
+    print(line(f"accessbot, {after['grown']['conversations']:,} people, {grown_records:,}-record ledger", r["grown"]))
     print(f"  first contacts: {people:,} conversationUpdates in {contacts.seconds:.1f} s ({contacts.rate:.0f}/s, "
           f"p99 {contacts.percentile(99):.1f} ms), {known['conversation_writes']:,} group-committed writes")
-    print(f"  conversation writes during the {2 * decisions:,} spread decisions: "
-          f"{after_grown['conversation_writes'] - known['conversation_writes']}")
-    print("ratios (same run):")
-    print(f"  accessbot / anchor throughput     {one_person.rate / anchor_rate:.2f} (1 person), "
-          f"{many.rate / anchor_rate:.2f} ({people:,} people); anchor = mean of its two runs, {anchor_rate:.0f}/s")
-    print(f"  {people:,} people / 1 person          throughput {many.rate / one_person.rate:.2f} (target >= 0.9), "
-          f"p99 {many.percentile(99) / one_person.percentile(99):.2f}")
-    print(f"  {grown:,} / {records_many:,} ledger records  throughput {many_grown.rate / many.rate:.2f}, "
-          f"p99 {many_grown.percentile(99) / many.percentile(99):.2f} (target <= 1.5)")
-    print(f"targets: >= 500 decisions/s with p99 < 50 ms ({people:,} people): "
-          f"{many.rate:.0f}/s, p99 {many.percentile(99):.1f} ms")
+    print(f"  conversation writes during the {decisions:,} spread decisions: {writes}")
+    print("ratios (same run, interleaved):")
+    print(f"  accessbot / anchor throughput       {r['one'].rate / r['anchor'].rate:.2f} (1 person), "
+          f"{r['many'].rate / r['anchor'].rate:.2f} ({people:,} people)")
+    print(f"  {people:,} people / 1 person        throughput {r['many'].rate / r['one'].rate:.2f} (target >= 0.9), "
+          f"p99 {r['many'].percentile(99) / r['one'].percentile(99):.2f}")
+    print(f"  {grown_records:,} / {after['many']['ledger_records']:,} ledger records  "
+          f"throughput {r['grown'].rate / r['many'].rate:.2f}, p99 {r['grown'].percentile(99) / r['many'].percentile(99):.2f} "
+          "(target <= 1.5)")
+    print(f"targets: >= 500 decisions/s with p99 < 50 ms ({people:,} people known): "
+          f"{r['many'].rate:.0f}/s, p99 {r['many'].percentile(99):.1f} ms")
 
 
 def main() -> None:
@@ -142,9 +149,10 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=10_000)
     parser.add_argument("--decisions", type=int, default=2000, help="decisions per measured run")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--ledger", type=int, default=100_000, help="ledger size for the last accessbot run")
+    parser.add_argument("--ledger", type=int, default=100_000, help="ledger size of the 'grown' server")
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    run(args.people, args.decisions, args.concurrency, args.ledger)
+    run(args.people, args.decisions, args.concurrency, args.ledger, args.rounds)
 
 
 if __name__ == "__main__":
