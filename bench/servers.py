@@ -6,7 +6,8 @@
 - ``anchor``: a bare botbuilder ``CloudAdapter`` bot answering the same ``adaptiveCard/action`` invoke with
   a card, and nothing else: the least any Bot Framework bot in Python does per click. It runs msrest's
   ``ClientRetryPolicy.safe_codes`` as a frozenset (docs/dependency-notes.md#per-turn-clients), as accessbot
-  does; everything else is botbuilder as shipped.
+  does; everything else is botbuilder as shipped (its process imports accessbot's modules, which patch
+  nothing until a ``TeamsChannel`` is built, and builds none).
 """
 
 from __future__ import annotations
@@ -21,9 +22,16 @@ from pathlib import Path
 from typing import Any, Callable
 
 from aiohttp import web
+from botbuilder.core import ActivityHandler, TurnContext
+from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
+from botbuilder.schema import Activity, AdaptiveCardInvokeResponse, AdaptiveCardInvokeValue
+from msrest.universal_http.requests import ClientRetryPolicy
 
 from bench.local_auth import APP_ID, ISSUER, TENANT, credentials
 from bench.tenants import reviewed_tenant
+from bot.app import build_runtime, create_app
+from bot.clock import ManualClock
+from bot.engine.model import LedgerEvent
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc)
 
@@ -33,10 +41,6 @@ def serve_accessbot(people: int, metadata_url: str, ports: Queue, stop: Event) -
 
 
 async def _accessbot(people: int, metadata_url: str, ports: Queue, stop: Event) -> None:  # type: ignore[type-arg]
-    from bot.app import build_runtime, create_app
-    from bot.clock import ManualClock
-    from bot.engine.model import LedgerEvent
-
     policy, snapshot = reviewed_tenant(people)
     with tempfile.TemporaryDirectory() as data_dir:
         runtime = await build_runtime(data_dir=Path(data_dir), policy=policy, snapshot=snapshot,
@@ -82,11 +86,6 @@ def serve_anchor(metadata_url: str, ports: Queue, stop: Event) -> None:  # type:
 
 
 async def _anchor(metadata_url: str, ports: Queue, stop: Event) -> None:  # type: ignore[type-arg]
-    from botbuilder.core import ActivityHandler, TurnContext
-    from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
-    from botbuilder.schema import Activity, AdaptiveCardInvokeResponse, AdaptiveCardInvokeValue
-    from msrest.universal_http.requests import ClientRetryPolicy
-
     ClientRetryPolicy.safe_codes = frozenset(ClientRetryPolicy.safe_codes)  # type: ignore[assignment]
 
     class Config:
