@@ -52,7 +52,7 @@ from bot.ledger import (
 )
 from bot.store.append_log import AppendLog
 from bot.store.atomic_storage import AtomicJSONStorage, fsync_directory, replace_file
-from bot.store.base import SENT_HORIZON, LedgerIntegrityError, OutboxMessage, StoreLocked
+from bot.store.base import SENT_HORIZON, LedgerIntegrityError, OutboxMessage, StoreLocked, StoreUnavailable
 from bot.store.codec import (
     campaign_from_dict,
     campaign_to_dict,
@@ -201,7 +201,10 @@ class TinyDBStore:
         stored = json.loads(line)[1]
         if self._conversations.get(key) == stored:
             return False
-        await self._conversation_log.append(line + b"\n")
+        try:
+            await self._conversation_log.append(line + b"\n")
+        except OSError as failed:  # disk full, read-only, the directory gone: nothing was stored
+            raise StoreUnavailable(f"cannot store a conversation reference: {failed}") from failed
         self._conversations[key] = stored
         return True
 

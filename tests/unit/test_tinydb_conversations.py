@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from bot.store.base import StoreUnavailable
 from bot.store.tinydb_store import CONVERSATIONS_COMPACT_AFTER, TinyDBStore
 from tests.integration.test_teams_messages import PATTI, Bot, bot  # noqa: F401 (the fixture)
 
@@ -107,3 +111,15 @@ async def test_every_message_from_the_same_person_leaves_their_reference_untouch
     lines = (bot.runtime.store.data_dir / "conversations.jsonl").read_bytes().splitlines()
     assert [json.loads(line)[0] for line in lines] == [PATTI["aadObjectId"]]
     assert "activityId" not in json.loads(lines[0])[1]
+
+
+async def test_a_reference_that_cannot_be_written_says_the_store_is_unavailable_and_is_not_remembered(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    store = TinyDBStore(data_dir)
+    shutil.rmtree(data_dir)  # the data directory is gone (an unmounted volume, say)
+    with pytest.raises(StoreUnavailable):
+        await store.save_conversation("person-1", reference(1))
+    assert await store.get_conversation("person-1") is None
+    await store.close()
