@@ -85,8 +85,8 @@ def line(label: str, result: LoadResult, note: str = "") -> str:
 
 
 def run(people: int, decisions: int, concurrency: int, ledger: int, rounds: int) -> None:
-    if decisions > people:
-        raise SystemExit("--people must be at least --decisions: each spread decision needs its own person")
+    if people < WARM_UP + decisions:
+        raise SystemExit(f"--people must be at least --decisions + {WARM_UP}: every decision needs an item of its own")
     context = multiprocessing.get_context("spawn")
     with OpenIdServer() as openid, ProcessPoolExecutor(1, mp_context=context) as pool, contextlib.ExitStack() as stack:
         load = Load(pool, openid.token(), concurrency)
