@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 NPMSTAMP:= node_modules/.installed
 
-.PHONY: demo test setup npm chromium clean
+.PHONY: demo test setup npm chromium clean bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,6 +35,14 @@ demo: setup
 test: setup chromium
 	@$(BIN)/python -m pytest -q $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is broken" >&2; fi; exit $$rc
+
+# Every benchmark in bench/, one after another at its default (realistic) size, each printing its figures and
+# the ratios measured in its own run (docs/benchmarks.md says what each measures). About 8 minutes on 2 idle
+# cores; fanout alone takes 3.5 of them, because Teams' 50 messages/s is its ceiling.
+BENCHES := decision_path first_contacts campaign_open fanout graph_collection
+
+bench: setup
+	@set -e; for b in $(BENCHES); do echo "== bench.$$b"; $(BIN)/python -m bench.$$b; echo; done
 
 clean:
 	rm -rf $(VENV) node_modules .accessbot

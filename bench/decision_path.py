@@ -1,138 +1,158 @@
-"""Decision path benchmark: HTTP invoke → attestation durable in the ledger → refreshed card in the reply.
+"""Decision path benchmark: a Keep pressed on a review card → attestation durable in the ledger (fsync) →
+refreshed card in the invoke response, the way Teams drives it.
 
-Runs the real aiohttp app (Teams channel, authentication off) in-process against a synthetic tenant and
-measures, side by side in one run:
-  1. decisions/s and p50/p99 latency of accessbot (connector and user-token clients cached per service
-     URL, msrest's ClientRetryPolicy.safe_codes a frozenset) against the same bot with botbuilder as
-     shipped (clients built per turn, the 999 x 502 list scan in each: docs/dependency-notes.md#per-turn-clients);
-  2. p99 with 1,000 ledger records against p99 with 100,000 (the cost must not grow with history).
+Every process is separate, as in production: the load generator (an aiohttp client holding N
+connections), accessbot (the real app from ``bot.app``), and the anchor — a bare botbuilder
+``CloudAdapter`` bot answering the same invoke with a card and doing nothing else. Bot Framework
+authentication is on in both bots: every request carries an RS256 token signed with a local key that a
+local OpenID metadata document and JWKS publish (bench/local_auth.py).
 
-    .venv/bin/python -m bench.decision_path [--decisions 2000] [--concurrency 16] [--unsigned-ledger]
+The tenant has N people (10,000 by default) who each review one item, plus N Global Administrator items
+reviewed by one person, Alex. Four servers run side by side, each in its own process:
+
+  anchor  the bare botbuilder bot;
+  one     accessbot knowing one person: Alex, who decides his items;
+  many    accessbot after N first contacts (a conversationUpdate from each person, timed), decisions
+          spread evenly across the N people, each deciding their own item;
+  grown   the same as ``many`` with its ledger grown to 100,000 records first.
+
+The decisions go out in rounds, each round sending a slice to every server in turn, so a machine whose
+load drifts during the run (other work, thermal limits) weighs on all four alike and the ratios hold.
+It prints decisions/s, p50 and p99 of each, and the ratios: accessbot / anchor, N people / 1 person, and
+100k ledger records / the few thousand of ``many``.
+
+    .venv/bin/python -m bench.decision_path [--people 10000] [--decisions 2000] [--concurrency 16]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import statistics
-import tempfile
+import contextlib
+import json
+import multiprocessing
 import time
-import uuid
-from dataclasses import replace
-from datetime import datetime, timezone
-from pathlib import Path
+import urllib.request
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-import aiohttp
-from aiohttp import web
-from msrest.universal_http.requests import ClientRetryPolicy
-
-from bench.tenants import synthetic_snapshot
-from bot.app import build_runtime, create_app, load_inputs
-from bot.channels.teams import BotCredentials
-from bot.clock import ManualClock
-from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
-from bot.engine.model import LedgerEvent
-from bot.ledger_signing import LedgerSigner
+from bench.load import LoadResult, drive
+from bench.local_auth import OpenIdServer, decide, first_contact
+from bench.servers import Server, serve_accessbot, serve_anchor
+from bench.tenants import display_name, person
 
 ALEX = "8c3e2f7a-4b1d-4e6f-9a2b-1c3d5e7f9a01"
-NOW = datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc)
-STOCK_SAFE_CODES = [i for i in range(500) if i != 408] + [501, 505]
+WARM_UP = 200
 
 
-def invoke(item_id: str) -> dict[str, Any]:
-    return {
-        "type": "invoke", "name": "adaptiveCard/action", "id": str(uuid.uuid4()), "channelId": "msteams",
-        "serviceUrl": "http://127.0.0.1:9/", "from": {"id": "29:1alex", "name": "Alex Wilber", "aadObjectId": ALEX},
-        "conversation": {"conversationType": "personal", "id": "a:alex"}, "recipient": {"id": "28:bot"},
-        "value": {"action": {"type": "Action.Execute", "verb": "decide", "data": {"item": item_id, "action": "keep"}}},
-    }
+def get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=600) as response:  # noqa: S310 (127.0.0.1 only)
+        return json.loads(response.read())
 
 
-async def measure(runtime, item_ids: list[str], concurrency: int) -> tuple[float, list[float]]:  # type: ignore[no-untyped-def]
-    runner = web.AppRunner(create_app(runtime, background=False))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/api/messages"  # type: ignore[union-attr]
-    queue: asyncio.Queue[str] = asyncio.Queue()
-    for item_id in item_ids:
-        queue.put_nowait(item_id)
-    latencies: list[float] = []
-
-    async def worker(session: aiohttp.ClientSession) -> None:
-        while not queue.empty():
-            item_id = queue.get_nowait()
-            started = time.perf_counter()
-            async with session.post(url, json=invoke(item_id)) as response:
-                body = await response.json()
-                assert response.status == 200 and "Kept by" in str(body), body
-            latencies.append(time.perf_counter() - started)
-
-    started = time.perf_counter()
-    async with aiohttp.ClientSession() as session:
-        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
-    elapsed = time.perf_counter() - started
-    await runner.cleanup()
-    return len(item_ids) / elapsed, latencies
+def post(url: str, body: dict[str, Any]) -> Any:
+    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=600) as response:  # noqa: S310 (127.0.0.1 only)
+        return json.loads(response.read())
 
 
-def p(latencies: list[float], q: float) -> float:
-    return statistics.quantiles(latencies, n=100)[q - 1] * 1000 if len(latencies) >= 100 else max(latencies) * 1000
+class Load:
+    """The load generator process; each call sends one batch of bodies and checks every answer."""
+
+    def __init__(self, pool: ProcessPoolExecutor, token: str, concurrency: int) -> None:
+        self.pool, self.token, self.concurrency = pool, token, concurrency
+
+    def send(self, url: str, bodies: list[dict[str, Any]], expect: str) -> LoadResult:
+        result = self.pool.submit(drive, url, bodies, self.token, self.concurrency, expect).result()
+        if result.failures:
+            raise SystemExit(f"{len(result.failures)} of {result.requests} requests failed, e.g. {result.failures[0]}")
+        return result
 
 
-async def run(decisions: int, concurrency: int, signed: bool) -> None:
-    policy, _ = load_inputs(DEMO_POLICY, DEMO_SNAPSHOT)
-    snapshot = synthetic_snapshot(decisions * 2)
-    with tempfile.TemporaryDirectory() as tmp:
-        runtime = await build_runtime(data_dir=Path(tmp), policy=replace(policy), snapshot=snapshot,
-                                      clock=ManualClock(NOW), credentials=BotCredentials(),
-                                      ledger_signer=LedgerSigner.generate() if signed else None)
-        state, _ = await runtime.service.open_current_campaign()
-        mine = [i.id for i in state.items.values() if ALEX in i.reviewers and i.subject.title.startswith("Admin ")]
-        size = decisions // 2
-        batches = [mine[n * size:(n + 1) * size] for n in range(4)]
-        await measure(runtime, batches[3][:200], concurrency)  # warm-up: imports, caches, first connections
+def spread(own: list[list[str]], count: int) -> list[dict[str, Any]]:
+    """``count`` decisions, each by a different person, evenly spaced over everyone."""
+    step = max(1, len(own) // count)
+    return [decide(reviewer, display_name(reviewer), item) for item, reviewer in own[::step][:count]]
 
-        # botbuilder as shipped: a ConnectorClient per turn, msrest's 999 x 502 list scan in each
-        ClientRetryPolicy.safe_codes = STOCK_SAFE_CODES  # type: ignore[assignment]
-        runtime.teams.connectors.resize(0)
-        built = runtime.teams.connectors.built
-        stock_rate, stock_lat = await measure(runtime, batches[0], concurrency)
-        stock_built = runtime.teams.connectors.built - built
-        # accessbot: clients cached per service URL, safe_codes a frozenset
-        ClientRetryPolicy.safe_codes = frozenset(STOCK_SAFE_CODES)  # type: ignore[assignment]
-        runtime.teams.connectors.resize(64)
-        built = runtime.teams.connectors.built
-        fixed_rate, fixed_lat = await measure(runtime, batches[1], concurrency)
-        fixed_built = runtime.teams.connectors.built - built
-        records_small = len(await runtime.store.ledger_records())
 
-        filler = [LedgerEvent("bench_filler", {"n": n}) for n in range(1000)]
-        while len(await runtime.store.ledger_records()) < 100_000:
-            await runtime.store.append_ledger(filler, NOW)
-        records_large = len(await runtime.store.ledger_records())
-        large_rate, large_lat = await measure(runtime, batches[2], concurrency)
-        await runtime.store.close()
+def combined(results: list[LoadResult]) -> LoadResult:
+    return LoadResult(sum(r.requests for r in results), sum(r.seconds for r in results),
+                      [ms for r in results for ms in r.latencies_ms], [])
 
-    print(f"decision path, {len(batches[0])} decisions per run, {concurrency} concurrent clients, "
-          f"{'signed' if signed else 'UNSIGNED'} ledger")
-    print(f"  botbuilder as shipped         : {stock_rate:7.0f}/s  p50 {p(stock_lat, 50):6.1f} ms  p99 {p(stock_lat, 99):6.1f} ms")
-    print(f"  accessbot (cached clients)    : {fixed_rate:7.0f}/s  p50 {p(fixed_lat, 50):6.1f} ms  p99 {p(fixed_lat, 99):6.1f} ms"
-          f"  ({records_small} ledger records)")
-    print(f"  accessbot, {records_large:,} ledger records: {large_rate:7.0f}/s  p50 {p(large_lat, 50):6.1f} ms  p99 {p(large_lat, 99):6.1f} ms")
-    print(f"clients built: {stock_built} as shipped, {fixed_built} with the cache")
-    print(f"ratios: accessbot/as-shipped throughput {fixed_rate / stock_rate:.2f}x; "
-          f"p99 at {records_large:,} / p99 at {records_small:,} records = {p(large_lat, 99) / p(fixed_lat, 99):.2f} (target <= 1.5)")
+
+def line(label: str, result: LoadResult, note: str = "") -> str:
+    return (f"  {label:<46} {result.rate:7.0f}/s   p50 {result.percentile(50):6.1f} ms   "
+            f"p99 {result.percentile(99):6.1f} ms{note}")
+
+
+def run(people: int, decisions: int, concurrency: int, ledger: int, rounds: int) -> None:
+    if people < WARM_UP + decisions:
+        raise SystemExit(f"--people must be at least --decisions + {WARM_UP}: every decision needs an item of its own")
+    context = multiprocessing.get_context("spawn")
+    with OpenIdServer() as openid, ProcessPoolExecutor(1, mp_context=context) as pool, contextlib.ExitStack() as stack:
+        load = Load(pool, openid.token(), concurrency)
+        pool.submit(time.sleep, 0).result()  # the load process is up before anything is timed
+        servers = [Server(context, serve_anchor, openid.metadata_url)]
+        servers += [Server(context, serve_accessbot, people, openid.metadata_url) for _ in range(3)]
+        anchor, one, many, grown = (stack.enter_context(server) for server in servers)
+        items = get(f"{one}/bench/items")  # the same tenant, opened the same way, in all three
+        alex, own = items["alex"], items["own"]
+        anchor_items = [f"anchor-item-{n}" for n in range(WARM_UP + decisions)]
+
+        arrivals = [first_contact(person(n), display_name(person(n))) for n in range(people)]
+        contacts = load.send(f"{many}/api/messages", arrivals, "")
+        load.send(f"{grown}/api/messages", arrivals, "")
+        known = get(f"{many}/bench/stats")
+        grown_records = post(f"{grown}/bench/grow-ledger", {"records": ledger})["ledger_records"]
+
+        work = {
+            "anchor": (anchor, [decide(ALEX, "Alex Wilber", i) for i in anchor_items]),
+            "one": (one, [decide(ALEX, "Alex Wilber", i) for i in alex[: WARM_UP + decisions]]),
+            "many": (many, [decide(ALEX, "Alex Wilber", i) for i in alex[:WARM_UP]] + spread(own, decisions)),
+            "grown": (grown, [decide(ALEX, "Alex Wilber", i) for i in alex[:WARM_UP]] + spread(own, decisions)),
+        }
+        for base, bodies in work.values():  # warm-up: imports, caches, first connections
+            load.send(f"{base}/api/messages", bodies[:WARM_UP], "Kept by")
+        before = {name: get(f"{base}/bench/stats") for name, (base, _) in work.items() if name != "anchor"}
+        results: dict[str, list[LoadResult]] = {name: [] for name in work}
+        size = -(-decisions // rounds)
+        for start in range(WARM_UP, WARM_UP + decisions, size):
+            for name, (base, bodies) in work.items():
+                results[name].append(load.send(f"{base}/api/messages", bodies[start:start + size], "Kept by"))
+        after = {name: get(f"{base}/bench/stats") for name, (base, _) in work.items() if name != "anchor"}
+
+    r = {name: combined(parts) for name, parts in results.items()}
+    writes = after["many"]["conversation_writes"] - before["many"]["conversation_writes"]
+    print(f"decision path: {decisions:,} decisions per server in {rounds} interleaved rounds, {concurrency} connections, "
+          "load generator in its own process, Bot Framework auth on (RS256 tokens, local JWKS)")
+    print(line("botbuilder anchor (bare CloudAdapter)", r["anchor"]))
+    print(line("accessbot, 1 person known", r["one"], f"   (ledger {after['one']['ledger_records']:,} records after)"))
+    print(line(f"accessbot, {after['many']['conversations']:,} people known", r["many"],
+               f"   (ledger {after['many']['ledger_records']:,} records after)"))
+    print(line(f"accessbot, {after['grown']['conversations']:,} people, {grown_records:,}-record ledger", r["grown"]))
+    print(f"  first contacts: {people:,} conversationUpdates in {contacts.seconds:.1f} s ({contacts.rate:.0f}/s, "
+          f"p99 {contacts.percentile(99):.1f} ms), {known['conversation_writes']:,} group-committed writes")
+    print(f"  conversation writes during the {decisions:,} spread decisions: {writes}")
+    print("ratios (same run, interleaved):")
+    print(f"  accessbot / anchor throughput       {r['one'].rate / r['anchor'].rate:.2f} (1 person), "
+          f"{r['many'].rate / r['anchor'].rate:.2f} ({people:,} people)")
+    print(f"  {people:,} people / 1 person        throughput {r['many'].rate / r['one'].rate:.2f} (target >= 0.9), "
+          f"p99 {r['many'].percentile(99) / r['one'].percentile(99):.2f}")
+    print(f"  {grown_records:,} / {after['many']['ledger_records']:,} ledger records  "
+          f"throughput {r['grown'].rate / r['many'].rate:.2f}, p99 {r['grown'].percentile(99) / r['many'].percentile(99):.2f} "
+          "(target <= 1.5)")
+    print(f"targets: >= 500 decisions/s with p99 < 50 ms ({people:,} people known): "
+          f"{r['many'].rate:.0f}/s, p99 {r['many'].percentile(99):.1f} ms")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--decisions", type=int, default=2000)
+    parser.add_argument("--people", type=int, default=10_000)
+    parser.add_argument("--decisions", type=int, default=2000, help="decisions per measured run")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--unsigned-ledger", action="store_true", help="no checkpoint signatures (to see their cost)")
+    parser.add_argument("--ledger", type=int, default=100_000, help="ledger size of the 'grown' server")
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    asyncio.run(run(args.decisions, args.concurrency, not args.unsigned_ledger))
+    run(args.people, args.decisions, args.concurrency, args.ledger, args.rounds)
 
 
 if __name__ == "__main__":

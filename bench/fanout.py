@@ -35,10 +35,10 @@ def reviewer(n: int) -> str:
 
 async def queue_fan_out(store: TinyDBStore, url: str, people: list[str]) -> int:
     """A conversation reference and one review request per person, as installs and a campaign opening
-    would leave them (the references in one file write: the store writes once per save otherwise)."""
-    with store._conversation_db.storage.batch():  # type: ignore[attr-defined]
-        for person in people:
-            await store.save_conversation(
+    would leave them (the references saved at once, as a burst of installs would arrive)."""
+    await asyncio.gather(
+        *(
+            store.save_conversation(
                 person,
                 {
                     "bot": {"id": "28:accessbot", "name": "accessbot"},
@@ -48,6 +48,9 @@ async def queue_fan_out(store: TinyDBStore, url: str, people: list[str]) -> int:
                     "serviceUrl": url,
                 },
             )
+            for person in people
+        )
+    )
     now = SystemClock().now()
     return await store.enqueue(
         [

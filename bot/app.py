@@ -72,7 +72,7 @@ async def build_runtime(
     """``graph_executor`` carries the write-enabled Graph client; only remediation mode 'apply' uses it.
     ``ledger_signer`` signs the ledger's checkpoints (docs/ledger.md); ``witness_every`` is how often the
     latest one is posted to the security leads (None: only at sign-off)."""
-    store = TinyDBStore(data_dir, signer=ledger_signer)
+    store = TinyDBStore(data_dir, signer=ledger_signer, clock=clock)
     writes = WriteGuard(store)
     service = ReviewService(writes, policy, snapshot, clock, ExportLinks(public_url, export_secret), graph_executor)
     await service.start()

@@ -42,14 +42,14 @@ from bot.engine.status import CampaignSummary, awaits_answer, summarize
 from bot.engine.timeline import tick
 from bot.evidence_pack import campaign_records, evidence_pack
 from bot.exports import ExportLinks, ExportRequest
-from bot.ledger import EMPTY_HEAD, LedgerRecord
+from bot.ledger import EMPTY_HEAD, LedgerRecord, utc_stamp
 from bot.ledger_signing import Checkpoint
 from bot.metrics import DECISIONS
 from bot.policy import Policy, RemediationMode
 from bot.remediation.graph_executor import GraphExecutor
 from bot.remediation.plan import plan_remediation
 from bot.remediation.workflow import Remediation, Status, approve, propose, result_event
-from bot.store.base import OutboxMessage, Store, StoreUnavailable
+from bot.store.base import SENT_HORIZON, OutboxMessage, Store, StoreUnavailable
 from checks.findings import assess
 from checks.registry import FindingResult
 from checks.snapshot import TenantSnapshot
@@ -136,8 +136,11 @@ class ReviewService:
             if record.type == "decision" and not record.data.get("system"):
                 self.engaged(record.data["actor_id"], datetime.fromisoformat(record.data["at"]))
         # Anything recorded but not yet in the outbox when the process died goes in now; the outbox
-        # refuses what it already holds or has sent.
-        await self.queue([notice_from_data(n) for record in records for n in record.data.get(NOTICES, ())])
+        # refuses what it already holds or has sent within SENT_HORIZON — older notices went long ago.
+        recent = utc_stamp(self.clock.now() - SENT_HORIZON)
+        await self.queue(
+            [notice_from_data(n) for record in records if record.at >= recent for n in record.data.get(NOTICES, ())]
+        )
 
     async def _load(self, campaign: Campaign, records: Sequence[LedgerRecord]) -> CampaignState:
         state, opened = await rebuild_campaign(self.store, campaign, records)

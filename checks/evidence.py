@@ -122,13 +122,31 @@ def shorten(text: str, limit: int = MAX_VALUE) -> str:
 
 
 def listing(names: Iterable[str], limit: int = MAX_VALUE) -> str:
-    """Names joined with commas, cut to "a, b +3 more" so a card line stays one line."""
-    names = list(names)
-    for shown in range(len(names), 0, -1):
-        text = ", ".join(names[:shown]) + (f" +{len(names) - shown} more" if shown < len(names) else "")
+    """Names joined with commas, cut to "a, b +3 more" so a card line stays one line.
+
+    One pass that keeps only the names that can still fit: a tenant's 100,000 Global Administrators
+    are counted, not joined 100,000 times over (that made opening a campaign quadratic).
+    """
+    kept: list[str] = []
+    width = -2  # the joined length of ``kept``: every name after the first brings ", "
+    count = 0
+    full = False
+    for name in names:
+        count += 1
+        if full:
+            continue
+        if kept and width + 2 + len(name) > limit:
+            full = True  # no later name can be shown once one is cut
+        else:
+            kept.append(name)
+            width += 2 + len(name)
+    if not full and kept and width <= limit:
+        return ", ".join(kept)
+    for shown in range(min(len(kept), count - 1), 0, -1):
+        text = ", ".join(kept[:shown]) + f" +{count - shown} more"
         if len(text) <= limit:
             return text
-    return shorten(names[0], limit) if names else ""
+    return shorten(kept[0], limit) if kept else ""
 
 
 def duration_days(value: Any) -> int | None:

@@ -203,13 +203,15 @@ class AccessBot(ActivityHandler):
         if activity.conversation is None:
             return
         kind = activity.conversation.conversation_type or "personal"
+        # Without the activity id, which Teams changes on every activity: the reference only changes when
+        # the conversation really does, so an unchanged one costs the store nothing.
+        reference = TurnContext.get_conversation_reference(activity)
+        reference.activity_id = None
         if kind == "channel":
-            reference = TurnContext.get_conversation_reference(activity).serialize()
-            await self.store.save_conversation(f"channel:{activity.conversation.id}", reference)
+            await self.store.save_conversation(f"channel:{activity.conversation.id}", reference.serialize())
             return
         if kind != "personal" or sender is None or not sender.aad_object_id:
             return
-        reference = TurnContext.get_conversation_reference(activity)
         if await self.store.save_conversation(sender.aad_object_id, reference.serialize()):
             # A new conversation: what was queued for this person can be delivered now.
             await self.store.release_recipient(sender.aad_object_id, self.service.clock.now())

@@ -7,7 +7,7 @@ the notifier and the contract tests never learn which backend they talk to.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, Sequence
 
 from bot.engine.model import Campaign, LedgerEvent, ReviewItem
@@ -40,6 +40,14 @@ class LedgerIntegrityError(StoreUnavailable):
     Appending would paper over the evidence (a cut-off ledger would grow back past its anchor), so
     the writer stops until someone runs ``accessbot ledger verify`` and looks.
     """
+
+
+SENT_HORIZON = timedelta(days=35)
+"""How long the key of a message that left the queue refuses its twin (a backend may keep keys longer).
+Every deterministic notice key names its campaign (its review period), its item, or its week or minute,
+and the step that makes a notice is recorded in the ledger, so nothing makes the same key again after a
+month; at start only notices recorded within the horizon are queued again. Five weeks covers the longest
+campaign's deadline and escalation with room to spare, and keeps the sent keys from growing forever."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -4,11 +4,14 @@ Layout of the data directory, chosen so no single write grows with the whole his
 
 - ``campaigns.json``        campaign metadata only (small: one document per review period);
 - ``items-<sha1>.json``     one file per campaign, written once, with one write, when it opens;
-- ``conversations.json``    Bot Framework conversation references, one per person or channel;
+- ``conversations.jsonl``   Bot Framework conversation references, one per person or channel, as an
+                            append-only log ``[key, reference]`` (the last line of a key wins), compacted
+                            at start once most lines are superseded;
 - ``cards.json``            where each item's card was sent (conversation + activity id), to update it in place;
 - ``outbox.json``           messages still to send — sent ones are pruned, so it stays as small as the queue;
 - ``outbox-sent.jsonl``     the keys of messages that left the queue (append-only), so a twin stays refused
-                            forever: ``[key, sent_at]``, or ``[key, at, error]`` for an undeliverable one;
+                            for ``sent_horizon`` (35 days): ``[key, sent_at]``, or ``[key, at, error]`` for
+                            an undeliverable one; expired keys are dropped from the file at start;
 - ``ledger.jsonl``          the attestation ledger, one record per line, one fsync per append;
 - ``ledger.head``           the anchor: the last head acknowledged, replaced atomically after each append
                             (created, at record 0, before the first record is written);
@@ -31,13 +34,14 @@ import json
 import logging
 import os
 from dataclasses import asdict, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from tinydb import TinyDB
 from tinydb.table import Table
 
+from bot.clock import Clock, SystemClock
 from bot.engine.model import Campaign, LedgerEvent, ReviewItem
 from bot.ledger import (
     EMPTY_HEAD,
@@ -62,8 +66,9 @@ from bot.ledger_signing import (
     public_key_pem,
 )
 from bot.store.append_log import AppendLog
-from bot.store.atomic_storage import AtomicJSONStorage, replace_file
+from bot.store.atomic_storage import AtomicJSONStorage, fsync_directory, replace_file
 from bot.store.base import (
+    SENT_HORIZON,
     LedgerIntegrityError,
     OutboxMessage,
     RecordRejected,
@@ -78,6 +83,7 @@ from bot.store.codec import (
     outbox_from_dict,
     outbox_to_dict,
 )
+from bot.store.group_commit import GroupCommitLog
 
 log = logging.getLogger(__name__)
 
@@ -92,13 +98,27 @@ COMPACT_AFTER = 256
 """Sent rows linger in outbox.json until this many (or as many as are pending) have piled up, so a
 send costs one small append rather than a rewrite of the whole queue."""
 
+CONVERSATIONS_COMPACT_AFTER = 1024
+"""Superseded reference lines tolerated before the start-up compaction rewrites the log."""
+
 
 class TinyDBStore:
-    def __init__(self, data_dir: Path, *, read_only: bool = False, signer: LedgerSigner | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        read_only: bool = False,
+        signer: LedgerSigner | None = None,
+        clock: Clock | None = None,
+        sent_horizon: timedelta = SENT_HORIZON,
+    ) -> None:
         """``signer`` signs a checkpoint with every group commit; without it the ledger is unsigned (tests,
-        ``serve --unsigned-ledger``), and a ledger that is already signed refuses to grow."""
+        ``serve --unsigned-ledger``), and a ledger that is already signed refuses to grow. ``clock`` and
+        ``sent_horizon`` decide which sent keys are old enough to forget."""
         self.data_dir = Path(data_dir)
         self.read_only = read_only
+        self.clock = clock or SystemClock()
+        self.sent_horizon = sent_horizon
         self._lock_fd: int | None = None
         if not read_only:
             self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -108,9 +128,8 @@ class TinyDBStore:
         self._campaign_table = self._campaign_db.table("campaigns")
         self._campaigns = {doc["id"]: campaign_from_dict(doc) for doc in self._campaign_table.all()}
 
-        self._conversation_db = self._tinydb("conversations.json")
-        self._conversation_table = self._conversation_db.table("conversations")
-        self._conversation_ids = {doc["key"]: doc.doc_id for doc in self._conversation_table.all()}
+        self._conversations = self._open_conversations()
+        self._conversation_log = GroupCommitLog(AppendLog(self.data_dir / "conversations.jsonl"))
 
         self._cards_db = self._tinydb("cards.json")
         self._cards_table = self._cards_db.table("cards")
@@ -120,17 +139,12 @@ class TinyDBStore:
 
         self._outbox_db = self._tinydb("outbox.json")
         self._outbox_table = self._outbox_db.table("pending")
-        self._sent_log = AppendLog(self.data_dir / "outbox-sent.jsonl")
-        self._sent: set[str] = {json.loads(line)[0] for line in self._sent_log.lines()}
+        self._sent: set[str] = set()
         self._pending: dict[str, OutboxMessage] = {}
         self._outbox_ids: dict[str, int] = {}
         self._stale_outbox_ids: list[int] = []  # rows already sent, still in outbox.json
-        for doc in self._outbox_table.all():
-            if doc["key"] in self._sent:
-                self._stale_outbox_ids.append(doc.doc_id)
-            else:
-                self._pending[doc["key"]] = outbox_from_dict(doc)
-                self._outbox_ids[doc["key"]] = doc.doc_id
+        self._open_outbox()
+        self._sent_log = AppendLog(self.data_dir / "outbox-sent.jsonl")
 
         self._ledger_waiting: list[_Waiting] = []
         self._ledger_flusher: asyncio.Task[None] | None = None
@@ -195,26 +209,49 @@ class TinyDBStore:
 
     # ---- conversations --------------------------------------------------------------------------
 
+    def _open_conversations(self) -> dict[str, dict[str, Any]]:
+        """Replay the log (the last line of a key wins) over the file of versions before it, then, if the
+        writer opens it, fold both into one line per key when that saves enough: so a restart costs one
+        read and the log never grows with how often people write to the bot."""
+        path = self.data_dir / "conversations.jsonl"
+        legacy = self.data_dir / "conversations.json"  # the TinyDB file this log replaced
+        references: dict[str, dict[str, Any]] = {}
+        if legacy.exists():
+            legacy_db = TinyDB(legacy, storage=AtomicJSONStorage)
+            try:
+                references.update((doc["key"], doc["reference"]) for doc in legacy_db.table("conversations").all())
+            finally:
+                legacy_db.close()
+        lines = AppendLog(path).lines()
+        for line in lines:
+            key, reference = json.loads(line)
+            references[key] = reference
+        if not self.read_only and (legacy.exists() or len(lines) - len(references) > CONVERSATIONS_COMPACT_AFTER):
+            replace_file(path, b"".join(canonical_json([key, ref]) + b"\n" for key, ref in references.items()))
+            if legacy.exists():
+                legacy.unlink()  # after the log holds everything it held
+                fsync_directory(self.data_dir)
+        return references
+
     async def save_conversation(self, key: str, reference: dict[str, Any]) -> bool:
-        """Upsert; an unchanged reference (Teams repeats conversationUpdate) costs no write."""
+        """One appended line for a new or changed reference, group-committed with the saves that arrive
+        meanwhile; an unchanged one (Teams repeats conversationUpdate, and every activity brings the same
+        reference again) costs no write."""
         self._writable()
-        stored = json.loads(canonical_json(reference))
-        doc_id = self._conversation_ids.get(key)
-        if doc_id is None:
-            self._conversation_ids[key] = self._conversation_table.insert({"key": key, "reference": stored})
-            return True
-        current = self._conversation_table.get(doc_id=doc_id)
-        if current is not None and current["reference"] == stored:
+        line = canonical_json([key, reference])
+        stored = json.loads(line)[1]
+        if self._conversations.get(key) == stored:
             return False
-        self._conversation_table.update({"reference": stored}, doc_ids=[doc_id])
+        try:
+            await self._conversation_log.append(line + b"\n")
+        except OSError as failed:  # disk full, read-only, the directory gone: nothing was stored
+            raise StoreUnavailable(f"cannot store a conversation reference: {failed}") from failed
+        self._conversations[key] = stored
         return True
 
     async def get_conversation(self, key: str) -> dict[str, Any] | None:
-        doc_id = self._conversation_ids.get(key)
-        if doc_id is None:
-            return None
-        doc = self._conversation_table.get(doc_id=doc_id)
-        return None if doc is None else copy.deepcopy(doc["reference"])
+        reference = self._conversations.get(key)
+        return None if reference is None else copy.deepcopy(reference)
 
     # ---- cards sent -----------------------------------------------------------------------------
 
@@ -231,6 +268,35 @@ class TinyDBStore:
         return copy.deepcopy(self._cards.get(item_id, []))
 
     # ---- outbox ---------------------------------------------------------------------------------
+
+    def _open_outbox(self) -> None:
+        """Load the queue and the keys that still refuse their twin: those that left the queue within
+        ``sent_horizon``. When the sent-keys file holds expired ones and the writer opens it, it is
+        rewritten without them, so neither the file nor the start-up read grows with every message ever
+        sent — after the rows of sent messages left outbox.json, so no sent row can look pending again."""
+        path = self.data_dir / "outbox-sent.jsonl"
+        oldest = self.clock.now() - self.sent_horizon
+        lines = AppendLog(path).lines()
+        every_key: set[str] = set()
+        kept: list[bytes] = []
+        for line in lines:
+            entry = json.loads(line)
+            every_key.add(entry[0])
+            if datetime.fromisoformat(entry[1]) >= oldest:
+                kept.append(line)
+                self._sent.add(entry[0])
+        for doc in self._outbox_table.all():
+            if doc["key"] in every_key:
+                self._stale_outbox_ids.append(doc.doc_id)
+            else:
+                self._pending[doc["key"]] = outbox_from_dict(doc)
+                self._outbox_ids[doc["key"]] = doc.doc_id
+        if self.read_only or len(kept) == len(lines):
+            return
+        with _storage(self._outbox_db).batch():
+            self._drop_stale_rows(self._outbox_table)
+        self._stale_outbox_ids.clear()
+        replace_file(path, b"".join(line + b"\n" for line in kept))
 
     async def enqueue(self, messages: Sequence[OutboxMessage]) -> int:
         self._writable()
@@ -575,13 +641,14 @@ class TinyDBStore:
     async def close(self) -> None:
         if self._ledger_flusher is not None:
             await self._ledger_flusher  # appends already acknowledged to nobody still finish
+        await self._conversation_log.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # closing the descriptor releases the flock
             self._lock_fd = None
         self._ledger_log.close()
         self._checkpoint_log.close()
         self._sent_log.close()
-        for db in (self._campaign_db, self._conversation_db, self._cards_db, self._outbox_db):
+        for db in (self._campaign_db, self._cards_db, self._outbox_db):
             db.close()
 
 

@@ -1,5 +1,6 @@
 """Every store backend runs the same contract. Adding a backend is one entry in BACKENDS and one branch
-in ``open_store``; each test gets a fresh, empty location it can reopen as often as it likes."""
+in ``open_store``; each test gets a fresh, empty location it can reopen as often as it likes, and a clock standing at the
+samples' Monday (sent keys expire relative to it)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import AsyncIterator, Callable
 
 import pytest
 
+from bot.clock import ManualClock
 from bot.store.base import Store
 from bot.store.tinydb_store import TinyDBStore
+from tests.contract.samples import MONDAY
 
 BACKENDS = ["tinydb"]
 
@@ -22,7 +25,7 @@ async def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
     opened: list[Store] = []
 
     def open_tinydb() -> Store:
-        store = TinyDBStore(tmp_path / "data")
+        store = TinyDBStore(tmp_path / "data", clock=ManualClock(MONDAY))
         opened.append(store)
         return store
 

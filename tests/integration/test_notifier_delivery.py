@@ -22,7 +22,6 @@ from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
 from bot.notifier import DrainResult, Notifier, RetryPolicy
 from bot.ratelimit import TEAMS_PER_CONVERSATION, TEAMS_PER_TENANT, RateLimiter, Window
 from bot.store.base import OutboxMessage, Store
-from bot.store.tinydb_store import TinyDBStore
 from tests.integration.fake_connector import FakeConnector
 
 SCALE = 0.1
@@ -83,15 +82,11 @@ def conversation_of(person: str) -> str:
 
 
 async def remember(store: Store, people: Iterable[str], service_url: str) -> None:
-    """Store a Teams conversation reference for each person, as their install would have.
-
-    One file write for all of them: the store writes its conversations file once per save, and a
-    thousand saves would cost seconds before the test even starts.
-    """
-    assert isinstance(store, TinyDBStore)
-    with store._conversation_db.storage.batch():  # type: ignore[attr-defined]
-        for person in people:
-            await store.save_conversation(
+    """Store a Teams conversation reference for each person, as their install would have (all at once, as
+    a burst of installs arrives: the store group-commits them)."""
+    await asyncio.gather(
+        *(
+            store.save_conversation(
                 person,
                 {
                     "bot": {"id": "28:accessbot", "name": "accessbot"},
@@ -101,6 +96,9 @@ async def remember(store: Store, people: Iterable[str], service_url: str) -> Non
                     "serviceUrl": service_url,
                 },
             )
+            for person in people
+        )
+    )
 
 
 def review_request(person: str, n: int = 0, *, kind: str = "review_request", text: str | None = None) -> OutboxMessage:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from datetime import UTC, datetime
 
 import pytest
@@ -94,3 +95,17 @@ def test_a_long_list_is_cut_to_one_card_line() -> None:
     names = [f"Administrator role number {n}" for n in range(10)]
     text = evidence.listing(names)
     assert len(text) <= evidence.MAX_VALUE and text.endswith("more")
+
+
+def test_a_listing_of_100k_names_holds_only_what_fits_on_the_line() -> None:
+    """Opening a campaign lists every Global Administrator: the names are counted in one pass, and what the
+    listing holds while it counts is bounded by the line, not by the tenant (it used to join n prefixes)."""
+    names = (f"Administrator {n:06d}" for n in range(100_000))
+    tracemalloc.start()
+    try:
+        text = evidence.listing(names, 80)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert text == "Administrator 000000, Administrator 000001, Administrator 000002 +99997 more"
+    assert peak < 64 * 1024  # one joined copy of 100,000 names alone is 2.2 MB

@@ -1,0 +1,62 @@
+"""The load generator: its own process, an aiohttp client holding N connections, one signed token.
+
+It runs in a separate process so the server under test has its event loop and its CPU share to itself,
+as it would behind Teams; the bodies are built before the clock starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    requests: int
+    seconds: float
+    latencies_ms: list[float]
+    failures: list[str]
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+    def percentile(self, q: int) -> float:
+        if len(self.latencies_ms) >= 100:
+            return statistics.quantiles(self.latencies_ms, n=100)[q - 1]
+        return max(self.latencies_ms)
+
+
+def drive(url: str, bodies: list[dict[str, Any]], token: str, concurrency: int, expect: str) -> LoadResult:
+    """POST every body, ``concurrency`` at a time; a request counts as failed unless it answers 2xx and its
+    body contains ``expect`` (the bot must have really done the work, not refused it)."""
+    return asyncio.run(_drive(url, [json.dumps(b).encode() for b in bodies], token, concurrency, expect))
+
+
+async def _drive(url: str, bodies: list[bytes], token: str, concurrency: int, expect: str) -> LoadResult:
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    latencies: list[float] = []
+    failures: list[str] = []
+    pending = iter(bodies)
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        for body in pending:
+            started = time.perf_counter()
+            async with session.post(url, data=body, headers=headers) as response:
+                text = await response.text()
+            latencies.append((time.perf_counter() - started) * 1000)
+            if response.status >= 300 or expect not in text:
+                failures.append(f"{response.status} {text[:200]}")
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+    return LoadResult(len(bodies), seconds, latencies, failures)

@@ -1,0 +1,117 @@
+"""Keys of sent messages refuse their twin for a horizon (35 days by default), not forever: the start-up read
+and the file stay as large as a few weeks of messages, and an expired key is dropped from the file."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from bot.app import Runtime, build_runtime, load_inputs
+from bot.channels.teams import BotCredentials
+from bot.clock import ManualClock
+from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
+from bot.store.base import SENT_HORIZON
+from bot.store.tinydb_store import TinyDBStore
+from tests.contract.samples import MONDAY, message
+
+
+async def runtime_at(data_dir: Path, clock: ManualClock) -> Runtime:
+    policy, snapshot = load_inputs(DEMO_POLICY, DEMO_SNAPSHOT)
+    return await build_runtime(data_dir=data_dir, policy=policy, snapshot=snapshot, clock=clock,
+                               credentials=BotCredentials())
+
+
+async def send(store: TinyDBStore, key: str, at_offset: timedelta) -> None:
+    assert await store.enqueue([message(key)]) == 1
+    await store.mark_sent(key, MONDAY + at_offset)
+
+
+async def test_a_key_older_than_the_horizon_is_dropped_and_a_younger_one_still_refuses_its_twin(tmp_path: Path) -> None:
+    clock = ManualClock(MONDAY)
+    store = TinyDBStore(tmp_path, clock=clock)
+    await send(store, "request:contoso:2026-W48:alex", timedelta(0))
+    await send(store, "request:contoso:2026-W49:alex", timedelta(days=7))
+    await store.close()
+
+    clock.advance(SENT_HORIZON + timedelta(days=1))  # the first key is 36 days old, the second 29
+    restarted = TinyDBStore(tmp_path, clock=clock)
+    assert await restarted.enqueue([message("request:contoso:2026-W49:alex")]) == 0
+    lines = (tmp_path / "outbox-sent.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and "2026-W49" in lines[0]
+    assert await restarted.enqueue([message("request:contoso:2026-W48:alex")]) == 1
+    await restarted.close()
+
+
+async def test_a_key_on_the_last_day_of_its_horizon_still_refuses_its_twin(tmp_path: Path) -> None:
+    clock = ManualClock(MONDAY)
+    store = TinyDBStore(tmp_path, clock=clock)
+    await send(store, "a", timedelta(0))
+    await store.close()
+    clock.advance(SENT_HORIZON - timedelta(seconds=1))
+    restarted = TinyDBStore(tmp_path, clock=clock)
+    assert await restarted.enqueue([message("a")]) == 0
+    await restarted.close()
+
+
+async def test_the_horizon_is_configurable(tmp_path: Path) -> None:
+    clock = ManualClock(MONDAY)
+    store = TinyDBStore(tmp_path, clock=clock, sent_horizon=timedelta(days=400))
+    await send(store, "a", timedelta(0))
+    await store.close()
+    clock.advance(timedelta(days=100))
+    restarted = TinyDBStore(tmp_path, clock=clock, sent_horizon=timedelta(days=400))
+    assert await restarted.enqueue([message("a")]) == 0
+    await restarted.close()
+
+
+async def test_a_sent_row_still_in_the_queue_file_never_comes_back_when_its_key_expires(tmp_path: Path) -> None:
+    """A sent row leaves outbox.json in batches: one still there when its key expires must not look pending."""
+    clock = ManualClock(MONDAY)
+    store = TinyDBStore(tmp_path, clock=clock)
+    assert await store.enqueue([message("sent-long-ago"), message("waiting")]) == 2
+    await store.mark_sent("sent-long-ago", MONDAY)
+    await store.close()
+
+    clock.advance(SENT_HORIZON + timedelta(days=1))
+    restarted = TinyDBStore(tmp_path, clock=clock)
+    due = await restarted.due_messages(clock.now(), 10)
+    assert [m.key for m in due] == ["waiting"]
+    await restarted.close()
+    again = TinyDBStore(tmp_path, clock=clock)
+    assert [m.key for m in await again.due_messages(clock.now(), 10)] == ["waiting"]
+    await again.close()
+
+
+async def test_a_reader_drops_nothing(tmp_path: Path) -> None:
+    clock = ManualClock(MONDAY)
+    store = TinyDBStore(tmp_path, clock=clock)
+    await send(store, "a", timedelta(0))
+    await store.close()
+    clock.advance(SENT_HORIZON * 2)
+    before = (tmp_path / "outbox-sent.jsonl").read_bytes()
+    reader = TinyDBStore(tmp_path, clock=clock, read_only=True)
+    await reader.close()
+    assert (tmp_path / "outbox-sent.jsonl").read_bytes() == before
+
+
+async def test_a_restart_after_the_horizon_sends_no_notice_of_an_old_campaign_again(tmp_path: Path) -> None:
+    """At start the service queues again the notices the ledger recorded (a crash may have come before the
+    outbox); once their keys expired, only those recorded within the horizon may come back."""
+    clock = ManualClock(MONDAY)
+    runtime = await runtime_at(tmp_path, clock)
+    await runtime.service.open_current_campaign()
+    requests = await runtime.store.due_messages(clock.now(), 1000)
+    assert requests  # the review requests of the opening
+    for sent in requests:
+        await runtime.store.mark_sent(sent.key, clock.now())
+    await runtime.store.close()
+
+    clock.advance(timedelta(days=7))
+    restarted = await runtime_at(tmp_path, clock)
+    assert await restarted.store.due_messages(clock.now(), 1000) == []  # keys still held: twins refused
+    await restarted.store.close()
+
+    clock.advance(SENT_HORIZON)
+    restarted = await runtime_at(tmp_path, clock)
+    assert await restarted.store.due_messages(clock.now(), 1000) == []  # keys expired, notices too old to queue
+    await restarted.store.close()
