@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 NPMSTAMP:= node_modules/.installed
 
-.PHONY: demo test setup npm chromium clean
+.PHONY: demo test soak setup npm chromium clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,6 +35,11 @@ demo: setup
 test: setup chromium
 	@$(BIN)/python -m pytest -q $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is broken" >&2; fi; exit $$rc
+
+# kill -9 of a real server under decision load, 200 rounds (the default suite runs 20); about 6 minutes.
+SOAK_ROUNDS ?= 200
+soak: setup
+	ACCESSBOT_KILL9_ROUNDS=$(SOAK_ROUNDS) $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/reliability/test_kill9_under_decision_load.py
 
 clean:
 	rm -rf $(VENV) node_modules .accessbot
