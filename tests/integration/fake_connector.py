@@ -32,7 +32,7 @@ from typing import Any, Callable, Sequence
 
 from aiohttp import web
 
-from bot.ratelimit import TEAMS_PER_CONVERSATION, TEAMS_PER_TENANT, Window
+from bot.ratelimit import Window
 
 
 @dataclass
@@ -80,13 +80,6 @@ class FakeConnector:
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
-
-    @classmethod
-    def like_teams(cls, **settings: Any) -> FakeConnector:
-        """Teams' real limits: 7/1 s, 8/2 s, 60/30 s, 1,800/h per conversation and 50/s per tenant."""
-        settings.setdefault("per_conversation", TEAMS_PER_CONVERSATION)
-        settings.setdefault("per_tenant", TEAMS_PER_TENANT)
-        return cls(**settings)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=4 * 1024 * 1024)
