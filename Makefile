@@ -36,7 +36,7 @@ test: setup chromium
 	@$(BIN)/python -m pytest -q $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is broken" >&2; fi; exit $$rc
 
-# kill -9 of a real server under decision load, 200 rounds (the default suite runs 20); about 6 minutes.
+# kill -9 of a real server under decision load, 200 rounds (the default suite runs 20): 5 to 11 minutes.
 SOAK_ROUNDS ?= 200
 soak: setup
 	ACCESSBOT_KILL9_ROUNDS=$(SOAK_ROUNDS) $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/reliability/test_kill9_under_decision_load.py
