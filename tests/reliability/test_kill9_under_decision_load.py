@@ -117,7 +117,7 @@ class Deployment:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ACCESSBOT_", "MICROSOFT_APP", "MicrosoftApp"))}
         env.update(
             ACCESSBOT_TEAMS_SERVICE_URL=self.connector.url,  # proactive delivery goes to the fake connector
-            ACCESSBOT_TICK_SECONDS="0.5",  # background rounds run between the clicks, not once a minute
+            ACCESSBOT_TICK_SECONDS="0.5",  # background rounds run between the clicks, not every 30 s
             **self.keys.env,
         )
         return env
