@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 NPMSTAMP:= node_modules/.installed
 
-.PHONY: demo test setup npm chromium clean bench
+.PHONY: demo test soak bench setup npm chromium clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -43,6 +43,11 @@ BENCHES := decision_path first_contacts campaign_open fanout graph_collection
 
 bench: setup
 	@set -e; for b in $(BENCHES); do echo "== bench.$$b"; $(BIN)/python -m bench.$$b; echo; done
+
+# kill -9 of a real server under decision load, 200 rounds (the default suite runs 20): 5 to 11 minutes.
+SOAK_ROUNDS ?= 200
+soak: setup
+	ACCESSBOT_KILL9_ROUNDS=$(SOAK_ROUNDS) $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/reliability/test_kill9_under_decision_load.py
 
 clean:
 	rm -rf $(VENV) node_modules .accessbot

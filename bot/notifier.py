@@ -215,7 +215,10 @@ class Notifier:
         obsolete: ObsoleteCheck | None = None,
         concurrency: int = 16,
         batch: int = 500,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        """``sleep`` serves every wait (the limiter's, the retries'): tests pass one that moves a fake
+        clock shared with the limiter, so Teams' real windows take no real time."""
         if concurrency < 1 or batch < 2:
             raise ValueError("concurrency must be at least 1 and batch at least 2")
         self.store = store
@@ -227,6 +230,7 @@ class Notifier:
         self.obsolete = obsolete
         self.concurrency = concurrency
         self.batch = batch
+        self.sleep = sleep
         self.in_flight: set[str] = set()  # keys sent or being sent, not yet marked: the repeats after a crash
         self._held: dict[str, str] = {}  # person -> the deferred message their later ones wait behind
         self._draining = asyncio.Lock()
@@ -357,7 +361,7 @@ class Notifier:
                 log.warning("deferred %s until %s after %d tries: %s", message.key, retry_at, tries, _describe(failure))
                 return _Outcome.DEFERRED
             log.info("%s: %s; trying again in %.2f s", message.key, _describe(failure), pause)
-            await asyncio.sleep(pause)
+            await self.sleep(pause)
 
     async def _send(self, message: OutboxMessage, reference: dict[str, Any], keys: tuple[str, str]) -> Exception | None:
         """One request; what refused it, or None when the channel accepted it. The request leaves the
@@ -376,7 +380,7 @@ class Notifier:
     async def _admit(self, conversation: str, tenant: str) -> None:
         """Wait until both of Teams' limits allow one more request (the limiter itself never sleeps)."""
         while (wait := self.limiter.acquire(conversation, tenant)) > 0:
-            await asyncio.sleep(wait)
+            await self.sleep(wait)
 
     async def _undeliverable(self, message: OutboxMessage, reason: str) -> None:
         await self.store.mark_undeliverable(message.key, reason, self.clock.now())

@@ -9,7 +9,9 @@ exactly what a Teams client would have received, and it can behave like Teams un
   412, 502, 504) *before* being accepted, so a refused message was not delivered;
 - 403 for the conversations in ``blocked`` (blocked or uninstalled app), 404 for those in ``missing``,
   413 for a body over ``max_bytes`` (Teams refuses messages over about 100 KB);
-- ``delay`` seconds before answering an accepted request (a slow connector).
+- ``delay`` seconds before answering an accepted request (a slow connector);
+- ``clock``: where its windows read the time (``time.monotonic``, or a test's fake clock shared with
+  the bot's limiter); ``on_accept`` is called with each request it accepts, as it accepts it.
 
 Its windows are its own few lines, not the bot's limiter, so a mistake in the limiter cannot hide here.
 Accepted requests only count toward them: the bot's limiter also counts refused ones, so it stays on
@@ -26,11 +28,11 @@ import random
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from aiohttp import web
 
-from bot.ratelimit import TEAMS_PER_CONVERSATION, TEAMS_PER_TENANT, Window
+from bot.ratelimit import Window
 
 
 @dataclass
@@ -40,7 +42,7 @@ class Received:
     conversation_id: str
     activity_id: str | None
     body: dict[str, Any]
-    at: float = 0.0  # time.monotonic() when it was accepted
+    at: float = 0.0  # the connector's clock when it was accepted
 
     @property
     def cards(self) -> list[dict[str, Any]]:
@@ -63,6 +65,8 @@ class FakeConnector:
     max_bytes: int = 100 * 1024
     delay: float = 0.0
     seed: int = 0
+    clock: Callable[[], float] = time.monotonic
+    on_accept: Callable[[Received], None] | None = None
     received: list[Received] = field(default_factory=list)
     created: list[dict[str, Any]] = field(default_factory=list)  # conversations the bot started
     not_installed: set[str] = field(default_factory=set)  # people the app is not installed for
@@ -76,13 +80,6 @@ class FakeConnector:
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
-
-    @classmethod
-    def like_teams(cls, **settings: Any) -> FakeConnector:
-        """Teams' real limits: 7/1 s, 8/2 s, 60/30 s, 1,800/h per conversation and 50/s per tenant."""
-        settings.setdefault("per_conversation", TEAMS_PER_CONVERSATION)
-        settings.setdefault("per_tenant", TEAMS_PER_TENANT)
-        return cls(**settings)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=4 * 1024 * 1024)
@@ -133,7 +130,7 @@ class FakeConnector:
         if conversation in self.missing:
             return self._refuse(404, "ConversationNotFound", "Conversation not found.")
         body = await request.json()
-        now = time.monotonic()  # after the last await: acceptance times are appended in order
+        now = self.clock()  # after the last await: acceptance times are appended in order
         keys = {f"conversation:{conversation}": self.per_conversation, f"tenant:{_tenant(body)}": self.per_tenant}
         wait = max(self._room_in(key, windows, now) for key, windows in keys.items())
         if wait > 0:
@@ -147,7 +144,10 @@ class FakeConnector:
         for key in keys:
             self._accepted_at[key].append(now)
         activity = request.match_info.get("activity")
-        self.received.append(Received(method, request.path, conversation, activity, body, now))
+        received = Received(method, request.path, conversation, activity, body, now)
+        self.received.append(received)
+        if self.on_accept is not None:
+            self.on_accept(received)
         if self.delay:
             await asyncio.sleep(self.delay)
         return web.json_response({"id": activity if method == "PUT" else f"sent-{next(self._ids)}"}, status=status)
