@@ -1,6 +1,6 @@
-"""Bot Framework authentication for the benchmarks, on, with nothing leaving 127.0.0.1.
+"""Bot Framework authentication for the benchmarks and the auth tests, on, with nothing leaving 127.0.0.1.
 
-The channel's side is played locally, the way tests/integration/test_teams_auth.py plays it: an OpenID
+The channel's side is played locally: an OpenID
 metadata document and a JWKS publishing our own RSA key (endorsed for msteams), served from a thread
 because botbuilder fetches them with a blocking call, and tokens signed with that key. The bots validate
 every request exactly as they would against Bot Framework's public cloud: signature, issuer, audience,
@@ -34,8 +34,9 @@ SERVICE_URL = "http://127.0.0.1:9/"
 class OpenIdServer:
     """The channel's OpenID metadata and signing keys on an ephemeral local port, in a daemon thread."""
 
-    def __init__(self) -> None:
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    def __init__(self, key: rsa.RSAPrivateKey | None = None, key_id: str = KEY_ID) -> None:
+        self.key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.key_id = key_id
         documents: dict[str, Any] = {}
 
         class Handler(BaseHTTPRequestHandler):
@@ -57,7 +58,7 @@ class OpenIdServer:
             "jwks_uri": f"{base}/v1/.well-known/keys",
             "id_token_signing_alg_values_supported": ["RS256"],
         }
-        documents["/v1/.well-known/keys"] = {"keys": [{**jwk, "kid": KEY_ID, "use": "sig", "endorsements": ["msteams"]}]}
+        documents["/v1/.well-known/keys"] = {"keys": [{**jwk, "kid": key_id, "use": "sig", "endorsements": ["msteams"]}]}
         self.metadata_url = f"{base}/v1/.well-known/openidconfiguration"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -72,7 +73,7 @@ class OpenIdServer:
         """A channel token as the Bot Connector sends it: one token serves every request for an hour."""
         now = int(time.time())
         claims = {"iss": ISSUER, "aud": APP_ID, "nbf": now - 60, "exp": now + lifetime, "serviceurl": SERVICE_URL}
-        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": KEY_ID})
+        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": self.key_id})
 
 
 def credentials(metadata_url: str) -> BotCredentials:

@@ -8,10 +8,7 @@ claim may reach the bot.
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
@@ -19,8 +16,8 @@ import aiohttp
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
 
+from bench.local_auth import OpenIdServer
 from bot.channels.teams import BotCredentials
 from tests.integration.test_teams_messages import ALEX, TENANT, serve_demo
 
@@ -33,37 +30,11 @@ SIGNING_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 FORGER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-class _OpenIdServer(BaseHTTPRequestHandler):
-    documents: dict[str, Any] = {}
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        body = self.documents.get(self.path)
-        self.send_response(200 if body is not None else 404)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(json.dumps(body or {}).encode())
-
-    def log_message(self, *_: Any) -> None:
-        return
-
-
 @pytest.fixture(scope="module")
 def openid_metadata_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _OpenIdServer)
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    jwk = json.loads(RSAAlgorithm.to_jwk(SIGNING_KEY.public_key()))
-    _OpenIdServer.documents = {
-        "/v1/.well-known/openidconfiguration": {
-            "issuer": ISSUER,
-            "jwks_uri": f"{base}/v1/.well-known/keys",
-            "id_token_signing_alg_values_supported": ["RS256"],
-        },
-        "/v1/.well-known/keys": {"keys": [{**jwk, "kid": KEY_ID, "use": "sig", "endorsements": ["msteams"]}]},
-    }
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"{base}/v1/.well-known/openidconfiguration"
-    server.shutdown()
+    """The channel's OpenID metadata and JWKS, publishing SIGNING_KEY, on a local port."""
+    with OpenIdServer(SIGNING_KEY, KEY_ID) as server:
+        yield server.metadata_url
 
 
 def token(**overrides: Any) -> str:
