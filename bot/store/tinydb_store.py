@@ -61,7 +61,7 @@ from bot.ledger_signing import (
     entry_to_line,
     public_key_pem,
 )
-from bot.store.append_log import AppendLog
+from bot.store.append_log import AppendLog, LogChanged
 from bot.store.atomic_storage import AtomicJSONStorage, replace_file
 from bot.store.base import (
     LedgerIntegrityError,
@@ -476,6 +476,8 @@ class TinyDBStore:
         try:
             checkpoint = await asyncio.to_thread(self._write_durably, lines, head, ledger_id, stamp)
         except Exception as failed:  # nothing was appended: a failed write is cut back, see _write_durably
+            if isinstance(failed, LogChanged):  # tampered with while running: stop for good, like at start-up
+                self._ledger_damage = f"{failed}: appended, cut or replaced by someone other than this bot"
             self._write_failure = f"the ledger cannot be written: {_reason(failed)}"
             _fail([done for done, _ in accepted], StoreUnavailable(f"{self._write_failure}; nothing was recorded"))
             return
