@@ -28,6 +28,8 @@ class AuditResult:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     first_bad_seq: int | None = None
+    set_aside: list[str] = field(default_factory=list)
+    """Files of records a writer took out of the ledger because no checkpoint signed them (see TinyDBStore)."""
 
     @property
     def ok(self) -> bool:

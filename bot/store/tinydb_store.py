@@ -560,6 +560,13 @@ class TinyDBStore:
     async def ledger_checkpoints(self) -> list[SignedEntry]:
         return [entry_from_line(line, number) for number, line in enumerate(self._checkpoint_log.lines(), 1)]
 
+    def set_aside(self) -> list[str]:
+        """Each ledger-unsigned-*.jsonl a writer made, with its record count: records no checkpoint signed, taken
+        out of the ledger. A crash before signing leaves them, and so does someone appending without the key,
+        so the operator and the auditor must hear of them (verify, doctor, /healthz), not just the log."""
+        return [f"{path.name} ({len(AppendLog(path).lines())} record(s))"
+                for path in sorted(self.data_dir.glob("ledger-unsigned-*.jsonl"))]
+
     async def latest_checkpoint(self) -> Checkpoint | None:
         return self._checkpoint
 
