@@ -119,6 +119,30 @@ def test_a_forged_keep_appended_with_a_recomputed_hash_is_caught(deployment: Dep
     assert "record 11 is not covered by a signed checkpoint" in result.output
 
 
+@pytest.mark.parametrize("respelled", ["duplicate data key", "spaces", "escaped letters"])
+def test_a_line_respelled_so_it_still_parses_to_the_signed_record_is_caught(deployment: Deployment, respelled: str) -> None:
+    """The hash covers the parsed record, not the bytes: a line must be the canonical bytes the bot wrote, or a
+    parser that reads the first of two "data" keys would see a Revoke where verify sees the signed Keep."""
+    lines = deployment.lines()
+    line = lines[2]
+    original = json.loads(line)
+    if respelled == "duplicate data key":
+        revoke = canonical_json({**original["data"], "action": "revoke"}).decode()
+        line = line.replace('"data":', f'"data":{revoke},"data":', 1)
+    elif respelled == "spaces":
+        line = line.replace(",", ", ")
+    else:
+        line = line.replace("Alex", "\\u0041lex")
+    assert json.loads(line) == original  # to Python's parser, still the very record that was signed
+    lines[2] = line
+    deployment.rewrite(lines)
+
+    result = deployment.verify()
+
+    assert result.exit_code == 1
+    assert "ledger BROKEN at line 3" in result.output and "not in the canonical form" in result.output
+
+
 def test_a_deleted_anchor_while_records_remain_is_caught(deployment: Deployment) -> None:
     (deployment.data / "ledger.head").unlink()
 
