@@ -144,7 +144,11 @@ class LedgerSigner:
 
 
 def _inside(path: Path, folder: Path) -> bool:
-    return path.resolve().is_relative_to(folder.resolve())
+    """Inside by where it really is, or by the name it is given: a symlink in the data directory that points
+    at a key elsewhere can be swapped for one pointing at a key of the attacker's by whoever writes there."""
+    folders = (folder.resolve(), Path(os.path.abspath(folder)))
+    return any(named.is_relative_to(within) for named in (path.resolve(), Path(os.path.abspath(path)))
+               for within in folders)
 
 
 def write_key_pair(signer: LedgerSigner, out: Path) -> Path:
