@@ -389,8 +389,19 @@ class TinyDBStore:
         if anchor.seq > checkpoint.seq or (anchor.seq == checkpoint.seq and anchor.hash != checkpoint.hash):
             return f"{ANCHOR_FILE} names record {anchor.seq}, which no checkpoint signed as such"
         if head.seq > checkpoint.seq and not self.read_only:
+            try:
+                later = max((entry.seq for entry in self._checkpoint_entries()), default=0)
+            except CheckpointUnreadable as unreadable:
+                return str(unreadable)
+            if later > checkpoint.seq:  # only an unsigned tail is set aside, never a record once signed
+                return (f"{CHECKPOINT_FILE} ends with a checkpoint of record {checkpoint.seq} but an earlier line signed "
+                        f"record {later}: it was edited so that signed records would be set aside")
             self._set_aside(checkpoint.seq)
         return None
+
+    def _checkpoint_entries(self) -> list[SignedEntry]:
+        """The whole checkpoint file: read only when records are about to be set aside, which is rare."""
+        return [entry_from_line(line, number) for number, line in enumerate(self._checkpoint_log.lines(), 1)]
 
     def _record_at(self, seq: int) -> LedgerHead:
         lines = self._ledger_log.lines()
@@ -558,7 +569,7 @@ class TinyDBStore:
         return self._anchor, self._anchor_problem
 
     async def ledger_checkpoints(self) -> list[SignedEntry]:
-        return [entry_from_line(line, number) for number, line in enumerate(self._checkpoint_log.lines(), 1)]
+        return self._checkpoint_entries()
 
     def set_aside(self) -> list[str]:
         """Each ledger-unsigned-*.jsonl a writer made, with its record count: records no checkpoint signed, taken

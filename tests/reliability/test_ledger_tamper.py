@@ -143,6 +143,47 @@ def test_a_line_respelled_so_it_still_parses_to_the_signed_record_is_caught(depl
     assert "ledger BROKEN at line 3" in result.output and "not in the canonical form" in result.output
 
 
+def end_checkpoints_with_an_older_one(deployment: Deployment, seq: int) -> None:
+    """Copy the genuine checkpoint of record ``seq`` to the end of the file, and point the anchor at it."""
+    checkpoints = deployment.data / "ledger-checkpoints.jsonl"
+    lines = checkpoints.read_text(encoding="utf-8").splitlines(keepends=True)
+    older = next(line for line in lines if json.loads(line)["seq"] == seq)
+    checkpoints.write_text("".join(lines) + older, encoding="utf-8")
+    record = json.loads(deployment.lines()[seq - 1])
+    (deployment.data / "ledger.head").write_bytes(canonical_json({"seq": seq, "hash": record["hash"]}))
+
+
+def test_the_writer_never_sets_aside_signed_records_when_the_checkpoints_end_with_an_older_one(
+    deployment: Deployment,
+) -> None:
+    end_checkpoints_with_an_older_one(deployment, 3)
+    ledger = deployment.lines()
+
+    async def start_writer() -> str | None:
+        store = TinyDBStore(deployment.data, signer=deployment.signer)
+        problem = store.write_problem()
+        await store.close()
+        return problem
+
+    problem = asyncio.run(start_writer())
+
+    assert problem is not None and "an earlier line signed record 10" in problem
+    assert deployment.lines() == ledger and not list(deployment.data.glob("ledger-unsigned-*.jsonl"))
+    assert deployment.verify().exit_code == 1
+
+
+def test_records_cut_back_to_an_older_checkpoint_are_caught_by_the_later_ones_still_signed(
+    deployment: Deployment,
+) -> None:
+    end_checkpoints_with_an_older_one(deployment, 3)
+    deployment.rewrite(deployment.lines()[:3])
+
+    result = deployment.verify()
+
+    assert result.exit_code == 1
+    assert "checkpoint line 4 signed record 4 but the ledger ends at record 3: records were cut off" in result.output
+
+
 def test_a_deleted_anchor_while_records_remain_is_caught(deployment: Deployment) -> None:
     (deployment.data / "ledger.head").unlink()
 
