@@ -540,7 +540,7 @@ def _trusted_key(settings: Settings, public_key: Optional[Path]):  # type: ignor
     try:
         path = public_key or settings.ledger_public_key_file
         if path is not None:
-            return load_public_key_file(path)
+            return load_public_key_file(path, settings.data_dir)
         signer = configured_signer(settings.ledger_key_file, settings.ledger_key.get_secret_value(), settings.data_dir)
     except LedgerKeyError as bad:
         raise OperatorError(f"{bad}") from bad

@@ -180,7 +180,7 @@ def _ledger_key(settings: Settings) -> Iterator[Check]:
     """The ledger's signing key, shown by its public key's fingerprint: what auditors compare theirs with."""
     try:
         signer = configured_signer(settings.ledger_key_file, settings.ledger_key.get_secret_value(), settings.data_dir)
-        public = load_public_key_file(settings.ledger_public_key_file) if settings.ledger_public_key_file else None
+        public = load_public_key_file(settings.ledger_public_key_file, settings.data_dir) if settings.ledger_public_key_file else None
     except LedgerKeyError as bad:
         yield Check("fail", "ledger key", str(bad))
         return

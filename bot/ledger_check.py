@@ -70,7 +70,7 @@ def configured_public_key(settings: Settings) -> Ed25519PublicKey | None:
     """The public key the ledger is checked against: the configured public key file, else the signing key's.
     Raises LedgerKeyError when the configured key cannot be used."""
     if settings.ledger_public_key_file:
-        return load_public_key_file(settings.ledger_public_key_file)
+        return load_public_key_file(settings.ledger_public_key_file, settings.data_dir)
     signer = configured_signer(settings.ledger_key_file, settings.ledger_key.get_secret_value(), settings.data_dir)
     return None if signer is None else signer.public_key
 

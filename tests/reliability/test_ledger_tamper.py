@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from bot.engine.model import LedgerEvent
 from bot.ledger import LedgerHead, canonical_json, record_hash
-from bot.ledger_signing import LedgerSigner, entry_to_line, write_key_pair
+from bot.ledger_signing import LedgerSigner, entry_to_line, public_key_pem, write_key_pair
 from bot.store.tinydb_store import TinyDBStore
 
 MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
@@ -182,6 +182,19 @@ def test_records_cut_back_to_an_older_checkpoint_are_caught_by_the_later_ones_st
 
     assert result.exit_code == 1
     assert "checkpoint line 4 signed record 4 but the ledger ends at record 3: records were cut off" in result.output
+
+
+def test_a_public_key_kept_in_the_data_dir_is_not_trusted(deployment: Deployment) -> None:
+    """A forger who re-signs the rewritten ledger with a key of their own and puts its .pub where verify is told
+    to look (inside the data dir) must not get an OK."""
+    forger = LedgerSigner.generate()
+    swapped = deployment.data / "ledger-public-key.pem"
+    swapped.write_bytes(public_key_pem(forger.public_key))
+
+    result = runner.invoke(app, ["ledger", "verify", "--data-dir", str(deployment.data), "--public-key", str(swapped)],
+                           env={})
+
+    assert result.exit_code == 2 and "is inside the data directory" in result.output
 
 
 def test_a_deleted_anchor_while_records_remain_is_caught(deployment: Deployment) -> None:
