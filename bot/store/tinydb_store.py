@@ -559,7 +559,13 @@ class TinyDBStore:
         return checkpoint
 
     async def ledger_records(self) -> list[LedgerRecord]:
-        return [record_from_line(line, number) for number, line in enumerate(self._ledger_log.lines(), 1)]
+        """Every record, read from the file now. The writer returns only those up to its own head: lines someone
+        else appended while it runs were never acknowledged, and must not reach an export, an evidence pack or
+        a person's history (its next append refuses, see AppendLog)."""
+        lines = self._ledger_log.lines()
+        if not self.read_only and self._ledger_damage is None:
+            lines = lines[:self._ledger_head.seq]
+        return [record_from_line(line, number) for number, line in enumerate(lines, 1)]
 
     async def ledger_anchor(self) -> LedgerHead | None:
         return None if self._anchor == EMPTY_HEAD else self._anchor

@@ -4,13 +4,16 @@ every append from then on, and /healthz must say so with 503."""
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from bot.engine.model import LedgerEvent
+from bot.ledger import canonical_json, record_hash
 from bot.ledger_signing import LedgerSigner
 from bot.store.base import StoreUnavailable
 from bot.store.tinydb_store import TinyDBStore
@@ -67,5 +70,26 @@ def test_healthz_answers_503_once_the_running_bot_found_its_ledger_tampered_with
 
         assert health.status == 503
         assert "changed by another process" in json.loads(health.body)["problem"]
+    finally:
+        bot.stop()
+
+
+def test_records_appended_by_someone_else_while_the_bot_runs_reach_no_export(tmp_path: Path) -> None:
+    bot = ServedBot(tmp_path).start()
+    try:
+        assert bot.runtime is not None
+        service = bot.runtime.service
+        campaign_id = service.campaigns()[0].campaign.id
+        exported = bot.run(service.campaign_ledger(campaign_id))
+        last = exported[-1]
+        data = {**keep(1).data, "campaign_id": campaign_id, "actor": "Forger"}
+        forged = {"seq": last.seq + 1, "at": last.at, "type": "decision", "data": data, "prev": last.hash,
+                  "hash": record_hash(last.seq + 1, last.at, "decision", data, last.hash)}
+        with (tmp_path / "ledger.jsonl").open("ab") as out:
+            out.write(canonical_json(forged) + b"\n")
+
+        assert bot.run(service.campaign_ledger(campaign_id)) == exported
+        with zipfile.ZipFile(io.BytesIO(bot.run(service.evidence(campaign_id)))) as pack:
+            assert not [name for name in pack.namelist() if b"Forger" in pack.read(name)]
     finally:
         bot.stop()
