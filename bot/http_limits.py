@@ -15,6 +15,7 @@ import re
 from typing import Any, Mapping
 
 from aiohttp import web
+from aiohttp.http_exceptions import PayloadEncodingError
 
 MAX_BODY_BYTES = 256 * 1024
 """Teams refuses messages over about 100 KB; an activity carrying a card's inputs is far smaller."""
@@ -98,6 +99,8 @@ async def read_json_object(request: web.Request, read_seconds: float = BODY_READ
             body = await request.read()  # stops at the application's client_max_size (MAX_BODY_BYTES)
     except web.HTTPRequestEntityTooLarge:
         raise EdgeRefusal(413, f"body is larger than {MAX_BODY_BYTES} bytes") from None
+    except (ConnectionResetError, PayloadEncodingError):  # the client went away, or broke off its body
+        raise EdgeRefusal(400, "the body ended before it was complete") from None
     except TimeoutError:
         raise EdgeRefusal(408, f"the body did not arrive within {read_seconds:g} seconds",
                           {"Connection": "close"}) from None

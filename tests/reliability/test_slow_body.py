@@ -5,12 +5,16 @@ timeout does not cover a request whose body is being read."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
+from pathlib import Path
 from typing import AsyncIterator
 
 import pytest
 from aiohttp import web
 
 from bot.http_limits import EdgeRefusal, read_json_object
+from tests.reliability.served_bot import ServedBot
 
 ANSWER_WAIT = 60.0  # seconds the client waits for any answer before calling it a hang (a busy machine)
 
@@ -58,3 +62,23 @@ async def test_a_body_that_arrives_whole_is_read(edge: int) -> None:
     writer.close()
 
     assert answer.startswith(b"HTTP/1.1 200 ")
+
+
+def test_a_client_that_hangs_up_mid_body_is_a_refusal_not_a_logged_failure(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Anyone can open a connection, start a body and close it: that must not be logged (and counted) as
+    the server's own unexpected failure."""
+    bot = ServedBot(tmp_path).start()
+    try:
+        with socket.create_connection(("127.0.0.1", bot.port), timeout=ANSWER_WAIT) as client:
+            client.sendall(b"POST /api/messages HTTP/1.1\r\nHost: bot\r\nContent-Type: application/json\r\n"
+                           b"Content-Length: 100\r\n\r\n{\"type\":")
+            client.shutdown(socket.SHUT_WR)
+            while client.recv(4096):  # until the server has dealt with it and closed
+                pass
+        assert bot.request("GET", "/healthz").status == 200
+    finally:
+        bot.stop()
+
+    assert not [r for r in caplog.records if r.name == "bot.app" and r.levelno >= logging.ERROR]
