@@ -22,6 +22,7 @@ from bot.engine.model import SECURITY_LEADS, Notice, NoticeKind
 from bot.exports import BadLink, ExportLinks
 from bot.http_limits import MAX_BODY_BYTES, STORE_RETRY_AFTER_SECONDS
 from bot.ledger import export_csv, export_json
+from bot.ledger_check import set_aside_warning
 from bot.ledger_signing import LedgerSigner
 from bot.metrics import REGISTRY
 from bot.notifier import Notifier
@@ -146,6 +147,7 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
                 "campaigns": len(campaigns),
                 "open_items": sum(len(state.open_items()) for state in campaigns),
                 "teams_auth": "on" if runtime.teams.authenticated else "off",
+                **({"warning": set_aside_warning(set_aside)} if (set_aside := runtime.store.set_aside()) else {}),
             },
             status=200 if problem is None else 503,
         )

@@ -44,7 +44,7 @@ from bot.config import DEMO_POLICY, DEMO_SNAPSHOT, REPO_ROOT, Settings
 from bot.engine.routing import UnresolvedPeople, routing_from_policy
 from bot.engine.status import summarize
 from bot.ledger import LedgerRecord, LedgerUnreadable, export_csv, export_json
-from bot.ledger_check import check_ledger
+from bot.ledger_check import check_ledger, configured_public_key, counted_records, set_aside_warning
 from bot.ledger_signing import (
     Checkpoint,
     CheckpointUnreadable,
@@ -395,7 +395,7 @@ def campaign_status(
     async def main() -> None:
         store = TinyDBStore(_existing_data_dir(settings), read_only=True)
         try:
-            records = await _ledger_records(store)
+            records = await _counted_records(store, settings)
             states = [(await rebuild_campaign(store, c, records))[0] for c in await store.list_campaigns()]
         finally:
             await store.close()
@@ -439,7 +439,7 @@ def campaign_export(
                 raise OperatorError(f"no campaign has been opened in {settings.data_dir}: run `accessbot campaign open`, "
                                     "or pass --data-dir", ExitCode.FAILED)
             wanted = campaign or campaigns[0].id
-            records = [r for r in await _ledger_records(store) if r.data.get("campaign_id") == wanted]
+            records = [r for r in await _counted_records(store, settings) if r.data.get("campaign_id") == wanted]
         finally:
             await store.close()
         _write_records(records, fmt, output)
@@ -454,6 +454,25 @@ async def _ledger_records(store: TinyDBStore) -> list[LedgerRecord]:
     except LedgerUnreadable as bad:
         err.print(f"[red]ledger BROKEN at line {bad.line_number}[/]: {_shown(str(bad))}")
         raise typer.Exit(1) from bad
+
+
+async def _counted_records(store: TinyDBStore, settings: Settings) -> list[LedgerRecord]:
+    """The records a report may count (only what a signed checkpoint covers: never a forged, appended tail),
+    a warning on stderr for any left out, or exit 1 when the ledger cannot be vouched for."""
+    records = await _ledger_records(store)
+    try:
+        trusted = configured_public_key(settings)
+    except LedgerKeyError as bad:
+        raise OperatorError(f"{bad}") from bad
+    try:
+        counted, warning = counted_records(records, await store.latest_checkpoint(), trusted)
+    except LedgerIntegrityError as bad:
+        err.print(f"[red]ledger BROKEN[/]: {_shown(str(bad))}; nothing is counted from a ledger that does not verify "
+                  "(run `accessbot ledger verify`)")
+        raise typer.Exit(1) from bad
+    if warning is not None:
+        err.print(f"[yellow]warning[/]: {_shown(warning)}")
+    return counted
 
 
 def _write_records(records, fmt: str, output: Optional[Path]) -> None:  # type: ignore[no-untyped-def]
@@ -511,6 +530,8 @@ def ledger_verify(
                       f"{result.checkpoint.key}")
         for note in result.notes:
             console.print(f"witness: {_shown(note)}")
+        if result.set_aside:
+            console.print(f"[yellow]WARNING[/]: {_shown(set_aside_warning(result.set_aside))}")
     asyncio.run(main())
 
 
@@ -519,7 +540,7 @@ def _trusted_key(settings: Settings, public_key: Optional[Path]):  # type: ignor
     try:
         path = public_key or settings.ledger_public_key_file
         if path is not None:
-            return load_public_key_file(path)
+            return load_public_key_file(path, settings.data_dir)
         signer = configured_signer(settings.ledger_key_file, settings.ledger_key.get_secret_value(), settings.data_dir)
     except LedgerKeyError as bad:
         raise OperatorError(f"{bad}") from bad
@@ -644,7 +665,7 @@ def ledger_export(
     async def main() -> None:
         store = TinyDBStore(settings.data_dir, read_only=True)
         try:
-            records = await _ledger_records(store)
+            records = await _counted_records(store, settings)
         finally:
             await store.close()
         _write_records(records, fmt, output)

@@ -15,7 +15,7 @@ from bot.config import Settings
 from bot.engine.model import SubjectKind
 from bot.engine.routing import UnresolvedPeople, routing_from_policy
 from bot.ledger import LedgerUnreadable
-from bot.ledger_check import check_ledger
+from bot.ledger_check import check_ledger, configured_public_key, set_aside_warning
 from bot.ledger_signing import (
     CheckpointUnreadable,
     LedgerKeyError,
@@ -110,7 +110,7 @@ def _ledger(settings: Settings) -> Iterator[Check]:
     if not data_dir.is_dir():
         return  # the data directory check said why
     try:
-        trusted = _trusted_public_key(settings)
+        trusted = configured_public_key(settings)
     except LedgerKeyError:
         return  # the ledger key check says why
     if trusted is None:
@@ -134,14 +134,8 @@ def _ledger(settings: Settings) -> Iterator[Check]:
     else:
         signed = result.checkpoint.seq if result.checkpoint else 0
         yield Check("ok", "ledger", f"{result.count} records verify, signed up to record {signed}, head {result.head.hash}")
-
-
-def _trusted_public_key(settings: Settings) -> Ed25519PublicKey | None:
-    """The public key the ledger is checked against: the configured public key file, else the signing key's."""
-    if settings.ledger_public_key_file:
-        return load_public_key_file(settings.ledger_public_key_file)
-    signer = configured_signer(settings.ledger_key_file, settings.ledger_key.get_secret_value(), settings.data_dir)
-    return None if signer is None else signer.public_key
+    if result.set_aside:
+        yield Check("warn", "ledger", set_aside_warning(result.set_aside))
 
 
 def _public_links(settings: Settings) -> Iterator[Check]:
@@ -186,7 +180,7 @@ def _ledger_key(settings: Settings) -> Iterator[Check]:
     """The ledger's signing key, shown by its public key's fingerprint: what auditors compare theirs with."""
     try:
         signer = configured_signer(settings.ledger_key_file, settings.ledger_key.get_secret_value(), settings.data_dir)
-        public = load_public_key_file(settings.ledger_public_key_file) if settings.ledger_public_key_file else None
+        public = load_public_key_file(settings.ledger_public_key_file, settings.data_dir) if settings.ledger_public_key_file else None
     except LedgerKeyError as bad:
         yield Check("fail", "ledger key", str(bad))
         return

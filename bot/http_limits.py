@@ -9,11 +9,13 @@ and a sentence for the caller; nothing here knows which channel the body is for.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any, Mapping
 
 from aiohttp import web
+from aiohttp.http_exceptions import PayloadEncodingError
 
 MAX_BODY_BYTES = 256 * 1024
 """Teams refuses messages over about 100 KB; an activity carrying a card's inputs is far smaller."""
@@ -22,6 +24,12 @@ MAX_JSON_DEPTH = 32
 """Activities nest about six levels; a card's submitted data a few more."""
 
 JSON_MEDIA_TYPE = "application/json"
+
+BODY_READ_SECONDS = 30.0
+"""How long a client may take to send its body once its headers are in. The Bot Connector sends it at
+once; a client that sends part of it and then goes quiet (slowloris) would otherwise hold a connection
+and a handler for ever: aiohttp's keep-alive timeout only closes idle connections, never one whose
+request is being read."""
 
 STORE_RETRY_AFTER_SECONDS = 60
 """The Retry-After of a 503 while the store cannot write: a full disk or a damaged ledger needs a person."""
@@ -76,8 +84,8 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-async def read_json_object(request: web.Request) -> dict[str, Any]:
-    """The request's body as a JSON object, or EdgeRefusal (415, 413 or 400) saying what is wrong with it."""
+async def read_json_object(request: web.Request, read_seconds: float = BODY_READ_SECONDS) -> dict[str, Any]:
+    """The request's body as a JSON object, or EdgeRefusal (415, 413, 408 or 400) saying what is wrong with it."""
     kind, parameters = media_type(request.headers.get("Content-Type", ""))
     if kind != JSON_MEDIA_TYPE:
         raise EdgeRefusal(415, f"expected Content-Type: {JSON_MEDIA_TYPE}")
@@ -87,9 +95,15 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise EdgeRefusal(413, f"body is larger than {MAX_BODY_BYTES} bytes")
     try:
-        body = await request.read()  # stops at the application's client_max_size (MAX_BODY_BYTES)
+        async with asyncio.timeout(read_seconds):
+            body = await request.read()  # stops at the application's client_max_size (MAX_BODY_BYTES)
     except web.HTTPRequestEntityTooLarge:
         raise EdgeRefusal(413, f"body is larger than {MAX_BODY_BYTES} bytes") from None
+    except (ConnectionResetError, PayloadEncodingError):  # the client went away, or broke off its body
+        raise EdgeRefusal(400, "the body ended before it was complete") from None
+    except TimeoutError:
+        raise EdgeRefusal(408, f"the body did not arrive within {read_seconds:g} seconds",
+                          {"Connection": "close"}) from None
     if len(body) > MAX_BODY_BYTES:
         raise EdgeRefusal(413, f"body is larger than {MAX_BODY_BYTES} bytes")
     if nesting_depth_exceeds(body, MAX_JSON_DEPTH):

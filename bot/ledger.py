@@ -156,6 +156,11 @@ def record_from_line(line: bytes | str, line_number: int | None = None) -> Ledge
     for name in ("at", "type", "prev", "hash"):
         if not isinstance(raw[name], str):
             raise LedgerUnreadable(f"{name} is not a string", line_number)
+    if canonical_json(raw) != (line.encode() if isinstance(line, str) else line).rstrip(b"\n"):
+        # The hash covers the parsed record, so without this a line could change its bytes (a duplicate
+        # "data" key that another JSON parser reads instead, spacing, escapes) and still verify.
+        raise LedgerUnreadable("not in the canonical form the bot writes (edited by hand or by another tool)",
+                               line_number)
     return LedgerRecord(seq, raw["at"], raw["type"], raw["data"], raw["prev"], raw["hash"])
 
 

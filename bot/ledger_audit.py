@@ -28,6 +28,8 @@ class AuditResult:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     first_bad_seq: int | None = None
+    set_aside: list[str] = field(default_factory=list)
+    """Files of records a writer took out of the ledger because no checkpoint signed them (see TinyDBStore)."""
 
     @property
     def ok(self) -> bool:
@@ -61,6 +63,10 @@ def audit(
     checkpoints = [(line, entry) for line, entry in enumerate(entries, 1) if isinstance(entry, Checkpoint)]
     for line, checkpoint in checkpoints:
         signed = by_seq.get(checkpoint.seq)
+        if signed is None and checkpoint.seq > len(records) and any(checkpoint.signed_by(key) for key in keys):
+            problems.append(f"checkpoint line {line} signed record {checkpoint.seq} but the ledger ends at record "
+                            f"{len(records)}: records were cut off")
+            break
         if signed is not None and signed.hash != checkpoint.hash:
             problems.append(f"record {checkpoint.seq} is not the record that checkpoint line {line} signed: "
                             "the ledger was rewritten")

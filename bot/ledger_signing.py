@@ -69,7 +69,14 @@ def load_public_key(data: bytes, source: str = "the public key") -> Ed25519Publi
     return key
 
 
-def load_public_key_file(path: Path) -> Ed25519PublicKey:
+def load_public_key_file(path: Path, data_dir: Path | None = None) -> Ed25519PublicKey:
+    """Refuses a public key inside ``data_dir``: whoever can write the data could swap in their own key,
+    re-sign a rewritten ledger with it, and verify would trust it."""
+    if data_dir is not None and _inside(path, data_dir):
+        raise LedgerKeyError(
+            f"the public key {path} is inside the data directory {data_dir}: whoever can write the data can replace "
+            "it with their own; check against the copy you were given (keygen's .pub, or an evidence pack's)"
+        )
     try:
         data = path.read_bytes()
     except OSError as bad:
@@ -144,7 +151,11 @@ class LedgerSigner:
 
 
 def _inside(path: Path, folder: Path) -> bool:
-    return path.resolve().is_relative_to(folder.resolve())
+    """Inside by where it really is, or by the name it is given: a symlink in the data directory that points
+    at a key elsewhere can be swapped for one pointing at a key of the attacker's by whoever writes there."""
+    folders = (folder.resolve(), Path(os.path.abspath(folder)))
+    return any(named.is_relative_to(within) for named in (path.resolve(), Path(os.path.abspath(path)))
+               for within in folders)
 
 
 def write_key_pair(signer: LedgerSigner, out: Path) -> Path:

@@ -19,6 +19,10 @@ from bot.store.atomic_storage import fsync_directory
 _TAIL_CHUNK = 64 * 1024
 
 
+class LogChanged(RuntimeError):
+    """Whole lines appeared in, or vanished from, the file behind the writer's back: someone else wrote it."""
+
+
 class AppendLog:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -48,6 +52,8 @@ class AppendLog:
         if not lines:
             return
         fd = self._writer()
+        if os.fstat(fd).st_size != self._size:  # appending after a stranger's lines would sign them as ours
+            raise LogChanged(f"{self.path.name} was changed by another process since this one last wrote it")
         blob = b"".join(lines)
         try:
             view = memoryview(blob)
@@ -95,7 +101,7 @@ class AppendLog:
         if extra == 0:
             return
         if extra < 0 or b"\n" in os.pread(fd, extra, self._size):
-            raise RuntimeError(f"{self.path} was changed by another process since it was opened")
+            raise LogChanged(f"{self.path.name} was changed by another process since it was opened")
         os.ftruncate(fd, self._size)
         os.fsync(fd)
 

@@ -65,7 +65,7 @@ from bot.ledger_signing import (
     entry_to_line,
     public_key_pem,
 )
-from bot.store.append_log import AppendLog
+from bot.store.append_log import AppendLog, LogChanged
 from bot.store.atomic_storage import AtomicJSONStorage, fsync_directory, replace_file
 from bot.store.base import (
     SENT_HORIZON,
@@ -455,8 +455,19 @@ class TinyDBStore:
         if anchor.seq > checkpoint.seq or (anchor.seq == checkpoint.seq and anchor.hash != checkpoint.hash):
             return f"{ANCHOR_FILE} names record {anchor.seq}, which no checkpoint signed as such"
         if head.seq > checkpoint.seq and not self.read_only:
+            try:
+                later = max((entry.seq for entry in self._checkpoint_entries()), default=0)
+            except CheckpointUnreadable as unreadable:
+                return str(unreadable)
+            if later > checkpoint.seq:  # only an unsigned tail is set aside, never a record once signed
+                return (f"{CHECKPOINT_FILE} ends with a checkpoint of record {checkpoint.seq} but an earlier line signed "
+                        f"record {later}: it was edited so that signed records would be set aside")
             self._set_aside(checkpoint.seq)
         return None
+
+    def _checkpoint_entries(self) -> list[SignedEntry]:
+        """The whole checkpoint file: read only when records are about to be set aside, which is rare."""
+        return [entry_from_line(line, number) for number, line in enumerate(self._checkpoint_log.lines(), 1)]
 
     def _record_at(self, seq: int) -> LedgerHead:
         lines = self._ledger_log.lines()
@@ -542,6 +553,8 @@ class TinyDBStore:
         try:
             checkpoint = await asyncio.to_thread(self._write_durably, lines, head, ledger_id, stamp)
         except Exception as failed:  # nothing was appended: a failed write is cut back, see _write_durably
+            if isinstance(failed, LogChanged):  # tampered with while running: stop for good, like at start-up
+                self._ledger_damage = f"{failed}: appended, cut or replaced by someone other than this bot"
             self._write_failure = f"the ledger cannot be written: {_reason(failed)}"
             _fail([done for done, _ in accepted], StoreUnavailable(f"{self._write_failure}; nothing was recorded"))
             return
@@ -612,7 +625,13 @@ class TinyDBStore:
         return checkpoint
 
     async def ledger_records(self) -> list[LedgerRecord]:
-        return [record_from_line(line, number) for number, line in enumerate(self._ledger_log.lines(), 1)]
+        """Every record, read from the file now. The writer returns only those up to its own head: lines someone
+        else appended while it runs were never acknowledged, and must not reach an export, an evidence pack or
+        a person's history (its next append refuses, see AppendLog)."""
+        lines = self._ledger_log.lines()
+        if not self.read_only and self._ledger_damage is None:
+            lines = lines[:self._ledger_head.seq]
+        return [record_from_line(line, number) for number, line in enumerate(lines, 1)]
 
     async def ledger_anchor(self) -> LedgerHead | None:
         return None if self._anchor == EMPTY_HEAD else self._anchor
@@ -622,7 +641,14 @@ class TinyDBStore:
         return self._anchor, self._anchor_problem
 
     async def ledger_checkpoints(self) -> list[SignedEntry]:
-        return [entry_from_line(line, number) for number, line in enumerate(self._checkpoint_log.lines(), 1)]
+        return self._checkpoint_entries()
+
+    def set_aside(self) -> list[str]:
+        """Each ledger-unsigned-*.jsonl a writer made, with its record count: records no checkpoint signed, taken
+        out of the ledger. A crash before signing leaves them, and so does someone appending without the key,
+        so the operator and the auditor must hear of them (verify, doctor, /healthz), not just the log."""
+        return [f"{path.name} ({len(AppendLog(path).lines())} record(s))"
+                for path in sorted(self.data_dir.glob("ledger-unsigned-*.jsonl"))]
 
     async def latest_checkpoint(self) -> Checkpoint | None:
         return self._checkpoint

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
+from bot.ledger import canonical_json
 
 runner = CliRunner()
 DEMO = ["--policy", str(DEMO_POLICY), "--snapshot", str(DEMO_SNAPSHOT)]
@@ -40,7 +41,7 @@ def test_ledger_verify_passes_then_names_the_edited_record(tmp_path: Path) -> No
     ledger = tmp_path / "ledger.jsonl"
     record = json.loads(ledger.read_text().splitlines()[0])
     record["data"]["item_count"] = 3  # someone shrinks the campaign after the fact
-    ledger.write_text(json.dumps(record) + "\n")
+    ledger.write_bytes(canonical_json(record) + b"\n")  # edited, kept in the form the bot writes
     broken = run("ledger", "verify", "--data-dir", str(tmp_path))
     assert broken.exit_code == 1 and "BROKEN at record 1" in broken.output
 
@@ -188,7 +189,7 @@ def test_doctor_runs_the_ledger_check_and_fails_on_a_tampered_ledger(tmp_path: P
     ledger = tmp_path / "ledger.jsonl"
     record = json.loads(ledger.read_text().splitlines()[0])
     record["data"]["item_count"] = 3
-    ledger.write_text(json.dumps(record) + "\n")
+    ledger.write_bytes(canonical_json(record) + b"\n")  # edited, kept in the form the bot writes
     tampered = run("doctor", *DEMO, "--data-dir", str(tmp_path))
     assert tampered.exit_code == 1 and "FAIL ledger: BROKEN at record 1" in tampered.output
     verdict = run("ledger", "verify", "--data-dir", str(tmp_path))  # the same verdict as ledger verify

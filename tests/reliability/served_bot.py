@@ -89,7 +89,7 @@ class ServedBot:
         try:
             connection.putrequest(method, path, skip_accept_encoding=True)
             for name, value in (headers or {}).items():
-                connection.putheader(name, value.encode("utf-8", "surrogateescape"))
+                connection.putheader(name, _raw(value))
             connection.putheader("Content-Length", str(len(body)))
             connection.endheaders(body)
             response = connection.getresponse()
@@ -110,3 +110,12 @@ class ServedBot:
             path = self.data_dir / name
             digests[name] = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else "absent"
         return digests
+
+
+def _raw(value: str) -> bytes:
+    """A header value as the bytes a hostile client would send: escaped surrogates (from undecodable bytes) back
+    to those bytes, and any other lone surrogate (a fuzzer draws those too) as its raw three bytes."""
+    try:
+        return value.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogatepass")

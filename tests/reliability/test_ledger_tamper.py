@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from bot.engine.model import LedgerEvent
 from bot.ledger import LedgerHead, canonical_json, record_hash
-from bot.ledger_signing import LedgerSigner, entry_to_line, write_key_pair
+from bot.ledger_signing import LedgerSigner, entry_to_line, public_key_pem, write_key_pair
 from bot.store.tinydb_store import TinyDBStore
 
 MONDAY = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
@@ -117,6 +117,84 @@ def test_a_forged_keep_appended_with_a_recomputed_hash_is_caught(deployment: Dep
 
     assert result.exit_code == 1
     assert "record 11 is not covered by a signed checkpoint" in result.output
+
+
+@pytest.mark.parametrize("respelled", ["duplicate data key", "spaces", "escaped letters"])
+def test_a_line_respelled_so_it_still_parses_to_the_signed_record_is_caught(deployment: Deployment, respelled: str) -> None:
+    """The hash covers the parsed record, not the bytes: a line must be the canonical bytes the bot wrote, or a
+    parser that reads the first of two "data" keys would see a Revoke where verify sees the signed Keep."""
+    lines = deployment.lines()
+    line = lines[2]
+    original = json.loads(line)
+    if respelled == "duplicate data key":
+        revoke = canonical_json({**original["data"], "action": "revoke"}).decode()
+        line = line.replace('"data":', f'"data":{revoke},"data":', 1)
+    elif respelled == "spaces":
+        line = line.replace(",", ", ")
+    else:
+        line = line.replace("Alex", "\\u0041lex")
+    assert json.loads(line) == original  # to Python's parser, still the very record that was signed
+    lines[2] = line
+    deployment.rewrite(lines)
+
+    result = deployment.verify()
+
+    assert result.exit_code == 1
+    assert "ledger BROKEN at line 3" in result.output and "not in the canonical form" in result.output
+
+
+def end_checkpoints_with_an_older_one(deployment: Deployment, seq: int) -> None:
+    """Copy the genuine checkpoint of record ``seq`` to the end of the file, and point the anchor at it."""
+    checkpoints = deployment.data / "ledger-checkpoints.jsonl"
+    lines = checkpoints.read_text(encoding="utf-8").splitlines(keepends=True)
+    older = next(line for line in lines if json.loads(line)["seq"] == seq)
+    checkpoints.write_text("".join(lines) + older, encoding="utf-8")
+    record = json.loads(deployment.lines()[seq - 1])
+    (deployment.data / "ledger.head").write_bytes(canonical_json({"seq": seq, "hash": record["hash"]}))
+
+
+def test_the_writer_never_sets_aside_signed_records_when_the_checkpoints_end_with_an_older_one(
+    deployment: Deployment,
+) -> None:
+    end_checkpoints_with_an_older_one(deployment, 3)
+    ledger = deployment.lines()
+
+    async def start_writer() -> str | None:
+        store = TinyDBStore(deployment.data, signer=deployment.signer)
+        problem = store.write_problem()
+        await store.close()
+        return problem
+
+    problem = asyncio.run(start_writer())
+
+    assert problem is not None and "an earlier line signed record 10" in problem
+    assert deployment.lines() == ledger and not list(deployment.data.glob("ledger-unsigned-*.jsonl"))
+    assert deployment.verify().exit_code == 1
+
+
+def test_records_cut_back_to_an_older_checkpoint_are_caught_by_the_later_ones_still_signed(
+    deployment: Deployment,
+) -> None:
+    end_checkpoints_with_an_older_one(deployment, 3)
+    deployment.rewrite(deployment.lines()[:3])
+
+    result = deployment.verify()
+
+    assert result.exit_code == 1
+    assert "checkpoint line 4 signed record 4 but the ledger ends at record 3: records were cut off" in result.output
+
+
+def test_a_public_key_kept_in_the_data_dir_is_not_trusted(deployment: Deployment) -> None:
+    """A forger who re-signs the rewritten ledger with a key of their own and puts its .pub where verify is told
+    to look (inside the data dir) must not get an OK."""
+    forger = LedgerSigner.generate()
+    swapped = deployment.data / "ledger-public-key.pem"
+    swapped.write_bytes(public_key_pem(forger.public_key))
+
+    result = runner.invoke(app, ["ledger", "verify", "--data-dir", str(deployment.data), "--public-key", str(swapped)],
+                           env={})
+
+    assert result.exit_code == 2 and "is inside the data directory" in result.output
 
 
 def test_a_deleted_anchor_while_records_remain_is_caught(deployment: Deployment) -> None:

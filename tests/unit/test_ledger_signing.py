@@ -84,6 +84,22 @@ def test_a_key_inside_the_data_dir_is_refused(tmp_path: Path) -> None:
         LedgerSigner.from_file(tmp_path / "ledger.key", data_dir=tmp_path)
 
 
+@pytest.mark.parametrize("link_in", ["data dir", "key dir"])
+def test_a_key_reached_through_a_symlink_into_or_out_of_the_data_dir_is_refused(tmp_path: Path, link_in: str) -> None:
+    """A link in the data dir to a key elsewhere could be re-pointed by whoever writes the data dir; a link
+    elsewhere to a key in the data dir is a key in the data dir."""
+    data, keys = tmp_path / "data", tmp_path / "keys"
+    data.mkdir()
+    keys.mkdir()
+    real = (keys if link_in == "data dir" else data) / "ledger.key"
+    write_key_pair(LedgerSigner.generate(), real)
+    link = (data if link_in == "data dir" else keys) / "linked.key"
+    link.symlink_to(real)
+
+    with pytest.raises(LedgerKeyError, match="inside the data directory"):
+        LedgerSigner.from_file(link, data_dir=data)
+
+
 def test_the_key_from_a_secret_may_be_pem_or_the_base64_seed_and_garbage_is_named(tmp_path: Path) -> None:
     signer = LedgerSigner.generate()
     seed = base64.b64encode(signer._private.private_bytes_raw()).decode()
