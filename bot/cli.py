@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Optional
@@ -58,7 +59,7 @@ from bot.ledger_signing import (
 )
 from bot.manifest import build_manifest, write_package
 from bot.operator_errors import EXIT_CODES_HELP, ExitCode, OperatorError, one_line
-from bot.playground import PLAYGROUND_BIN, start_playground
+from bot.playground import PLAYGROUND_BIN, PLAYGROUND_CONFIG, UnknownPlaygroundUser, playground_config_as, start_playground
 from bot.policy import Policy, RemediationMode, load_policy, policy_people
 from bot.remediation.graph_executor import GraphExecutor
 from bot.service import rebuild_campaign
@@ -314,8 +315,16 @@ def demo(
     port: int = typer.Option(3978, help="Bot port."),
     playground_port: int = typer.Option(56150, help="Agents Playground web UI port."),
     playground: bool = typer.Option(True, help="Start Microsoft 365 Agents Playground as the Teams client."),
+    as_user: Optional[str] = typer.Option(
+        None, "--as", metavar="EMAIL",
+        help="Be this person of .m365agentsplayground.yml in the Playground (it has no switch-user button)."),
 ) -> None:
     """Run the bot on the shipped demo tenant (no credentials), open this week's campaign, start the Playground."""
+    try:
+        config = playground_config_as((REPO_ROOT / PLAYGROUND_CONFIG).read_text(encoding="utf-8"),
+                                      as_user or "alexw@contoso.com")
+    except UnknownPlaygroundUser as unknown:
+        raise OperatorError(f"--as: {unknown}") from unknown
     settings = _settings(data_dir)
     signer, demo_key = _demo_signer(settings)
     if demo_key is not None:
@@ -348,13 +357,22 @@ def demo(
         if not playground:
             await _serve(runtime, listening)
             return
-        with start_playground(bot_url, REPO_ROOT, playground_port) as client:
+        you = ("Alex Wilber, Contoso's IT director" if as_user is None
+               else demo_snapshot.display_name(demo_snapshot.resolve_principal(as_user) or ""))
+        with tempfile.TemporaryDirectory(prefix="accessbot-playground-") as folder, \
+                start_playground(bot_url, _written(Path(folder) / PLAYGROUND_CONFIG, config).parent,
+                                 playground_port) as client:
             def ready() -> None:
-                console.print(f"\n[bold green]Open {client.url} in a browser[/] — you are Alex Wilber, Contoso's IT director.")
+                console.print(f"\n[bold green]Open {client.url} in a browser[/] — you are {you}.")
                 console.print("Say [bold]help[/], [bold]my reviews[/] or [bold]status[/]. Ctrl-C to stop.\n")
             await _serve(runtime, listening, on_ready=ready)
 
     asyncio.run(main())
+
+
+def _written(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 @campaign_app.command("open")
