@@ -424,13 +424,18 @@ def campaign_status(
         for state in states:  # one block per campaign: its id on its own line, so no column cuts it
             s = summarize(state, now)
             console.print(f"campaign {s.campaign_id}", markup=False, style="bold")
+            # Once signed off nothing is open any more: what remained went unanswered, and it says so.
+            left = "unanswered at sign-off" if state.signed_off_by else "open"
+            signed = (f"\n  signed off by {state.signed_off_by} at {state.signed_off_at:%Y-%m-%d %H:%M}"
+                      if state.signed_off_by else "")
             console.print(
-                f"  {s.total} items: {s.kept} kept, {s.revoked} revoked, {s.open} open ({s.overdue} overdue), "
+                f"  {s.total} items: {s.kept} kept, {s.revoked} revoked, {s.open} {left} ({s.overdue} overdue), "
                 f"{s.excepted} excepted\n  due {s.due:%Y-%m-%d %H:%M}, data "
-                + ("complete" if s.snapshot_complete else "INCOMPLETE"),
+                + ("complete" if s.snapshot_complete else "INCOMPLETE") + signed,
                 markup=False,
             )
-            owners = Table("reviewer", "open", "answered", box=box.SIMPLE_HEAD, pad_edge=False)
+            owners = Table("reviewer", "unanswered" if state.signed_off_by else "open", "answered",
+                           box=box.SIMPLE_HEAD, pad_edge=False)
             for owner in s.by_owner:
                 owners.add_row(_shown(names(owner.reviewer_id)), str(owner.open), str(owner.answered))
             owners.columns[0].overflow = "fold"  # a long UPN wraps instead of ending in "…"

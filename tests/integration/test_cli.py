@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import csv
 import io
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
 from bot.cli import app
+from bot.clock import ManualClock
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
+from bot.ledger_signing import LedgerSigner
+from tests.integration.test_ledger_witness import ALEX, signed_runtime
 
 runner = CliRunner()
 DEMO = ["--policy", str(DEMO_POLICY), "--snapshot", str(DEMO_SNAPSHOT)]
@@ -240,3 +245,20 @@ def test_manifest_build_out_names_a_folder_unless_it_names_a_zip_file(tmp_path: 
     monkeypatch.chdir(tmp_path / "release")
     assert run(*build, env=env).exit_code == 0  # the default, --out dist, as the docs promise
     assert (tmp_path / "release" / "dist" / "accessbot-1.0.0.zip").is_file()
+
+
+def test_campaign_status_after_sign_off_says_signed_off_and_counts_nothing_as_open(tmp_path: Path) -> None:
+    """It used to print "21 open" under a review that was closed: a reader took it for work still to do."""
+    async def open_and_sign_off() -> None:
+        runtime = await signed_runtime(tmp_path, ManualClock(datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc)),
+                                       LedgerSigner.generate())
+        await runtime.service.open_current_campaign()
+        assert (await runtime.service.sign_off(ALEX, "Alex Wilber", confirmed=True)).ok
+        await runtime.store.close()
+
+    asyncio.run(open_and_sign_off())
+    status = run("campaign", "status", "--snapshot", str(DEMO_SNAPSHOT), "--data-dir", str(tmp_path))
+    assert status.exit_code == 0
+    assert "23 unanswered at sign-off" in status.output and "signed off by Alex Wilber at 2026-11-23 09:30" in status.output
+    header = next(line for line in status.output.splitlines() if "reviewer" in line)
+    assert " open" not in status.output and header.split() == ["reviewer", "unanswered", "answered"]

@@ -94,6 +94,15 @@ async def test_sign_off_with_open_items_asks_first_and_a_typed_confirm_locks_the
     assert "Already signed off" in bot.connector.texts()[-1]
 
 
+async def test_status_after_sign_off_calls_nobodys_items_open(bot: Bot) -> None:  # noqa: F811
+    """It used to say "Unanswered at sign-off 23" above "Alex Wilber 21 open": two counts of one thing."""
+    await bot.say("sign off confirm")
+    await bot.say("status")
+    status = " ".join(last_card_text(bot).split())
+    assert "Unanswered at sign-off 23" in status and "Signed off by Alex Wilber" in status
+    assert "Alex Wilber 21 unanswered at sign-off, 0 answered" in status and " open" not in status
+
+
 async def test_confirm_on_the_sign_off_card_signs_off_and_the_open_cards_redraw_locked(bot: Bot) -> None:  # noqa: F811
     await bot.say("my reviews", person=PATTI)  # two item cards with buttons in Patti's chat
     await bot.say("sign off")
