@@ -787,6 +787,11 @@ def _report_findings(snapshots, break_glass: list[str], fmt: str, output: Option
         for tenant, r in results:
             table.add_row(*(_shown(cell) for cell in (r.severity.value, tenant.tenant_name, r.check.id, r.resource,
                                                       r.message, r.check.scuba or "")))
+        # On a narrow terminal nothing is cut to "admin_mfa_m…" or "MS.AAD.3.2…": every column wraps (a long
+        # check id folds onto the next line) and the ScubaGear id, which readers look up, stays whole.
+        for column in table.columns:
+            column.overflow = "fold"
+        table.columns[5].no_wrap, table.columns[5].min_width = True, len("MS.AAD.3.2v2")
         if output is None:
             console.print(table)
             console.print(f"{len(results)} finding(s) in {len(snapshots)} tenant(s)")

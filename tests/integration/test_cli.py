@@ -262,3 +262,10 @@ def test_campaign_status_after_sign_off_says_signed_off_and_counts_nothing_as_op
     assert "23 unanswered at sign-off" in status.output and "signed off by Alex Wilber at 2026-11-23 09:30" in status.output
     header = next(line for line in status.output.splitlines() if "reviewer" in line)
     assert " open" not in status.output and header.split() == ["reviewer", "unanswered", "answered"]
+
+
+def test_scan_on_an_80_column_terminal_cuts_no_check_or_scubagear_id_short() -> None:
+    """It printed "admin_mfa_m…" and "MS.AAD.3.2…": ids nobody could look up."""
+    table = run("scan", "--snapshot", str(DEMO_SNAPSHOT), env={"COLUMNS": "80"})
+    assert table.exit_code == 0 and "…" not in table.output
+    assert "MS.AAD.3.2v2" in table.output and "MS.AAD.7.4v1" in table.output
