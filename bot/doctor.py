@@ -15,7 +15,7 @@ from bot.config import Settings
 from bot.engine.model import SubjectKind
 from bot.engine.routing import UnresolvedPeople, routing_from_policy
 from bot.ledger import LedgerUnreadable
-from bot.ledger_check import check_ledger
+from bot.ledger_check import check_chain, check_ledger
 from bot.ledger_signing import (
     CheckpointUnreadable,
     LedgerKeyError,
@@ -114,8 +114,7 @@ def _ledger(settings: Settings) -> Iterator[Check]:
     except LedgerKeyError:
         return  # the ledger key check says why
     if trusted is None:
-        yield Check("warn", "ledger", "no ledger key configured, so its signatures cannot be checked: set "
-                    "ACCESSBOT_LEDGER_KEY_FILE or ACCESSBOT_LEDGER_PUBLIC_KEY_FILE")
+        yield from _unsigned_chain(data_dir)
         return
     try:
         result = asyncio.run(check_ledger(data_dir, trusted))
@@ -134,6 +133,25 @@ def _ledger(settings: Settings) -> Iterator[Check]:
     else:
         signed = result.checkpoint.seq if result.checkpoint else 0
         yield Check("ok", "ledger", f"{result.count} records verify, signed up to record {signed}, head {result.head.hash}")
+
+
+def _unsigned_chain(data_dir: Path) -> Iterator[Check]:
+    """Without a key the signatures cannot be checked, but the hash chain can: an edited ledger fails."""
+    try:
+        chain = asyncio.run(check_chain(data_dir))
+    except LedgerUnreadable as bad:
+        yield Check("fail", "ledger", f"BROKEN at line {bad.line_number}: {bad} (see `accessbot ledger verify`)")
+        return
+    except OSError as bad:
+        yield Check("fail", "ledger", f"cannot be read: {bad}")
+        return
+    if not chain.ok:
+        where = f" at record {chain.first_bad_seq}" if chain.first_bad_seq else ""
+        yield Check("fail", "ledger", f"BROKEN{where}: {chain.problem} (the hash chain; run `accessbot ledger "
+                    "verify --public-key FILE`; stop the bot and keep the data directory as evidence)")
+        return
+    yield Check("warn", "ledger", f"{chain.count} records chain, but no ledger key is configured, so their "
+                "signatures cannot be checked: set ACCESSBOT_LEDGER_KEY_FILE or ACCESSBOT_LEDGER_PUBLIC_KEY_FILE")
 
 
 def _trusted_public_key(settings: Settings) -> Ed25519PublicKey | None:

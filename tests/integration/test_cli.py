@@ -200,6 +200,20 @@ def test_doctor_runs_the_ledger_check_and_fails_on_a_tampered_ledger(tmp_path: P
     assert verdict.exit_code == 1 and "BROKEN at record 1" in verdict.output
 
 
+def test_doctor_without_a_ledger_key_still_fails_a_ledger_whose_hash_chain_is_broken(tmp_path: Path) -> None:
+    """With no key configured (a fresh shell beside the demo) doctor only warned, and passed an edited ledger."""
+    run("campaign", "open", *DEMO, "--data-dir", str(tmp_path))
+    no_key = {"ACCESSBOT_LEDGER_KEY": ""}
+    intact = run("doctor", *DEMO, "--data-dir", str(tmp_path), env=no_key)
+    assert "WARN ledger: 1 records chain, but no ledger key is configured" in intact.output
+    ledger = tmp_path / "ledger.jsonl"
+    record = json.loads(ledger.read_text().splitlines()[0])
+    record["data"]["item_count"] = 3
+    ledger.write_text(json.dumps(record) + "\n")
+    tampered = run("doctor", *DEMO, "--data-dir", str(tmp_path), env=no_key)
+    assert tampered.exit_code == 1 and "FAIL ledger: BROKEN at record 1: record 1 was edited" in tampered.output
+
+
 def test_doctor_warns_that_export_links_need_a_public_url_and_a_lasting_secret(tmp_path: Path) -> None:
     bare = run("doctor", *DEMO, "--data-dir", str(tmp_path))
     assert bare.exit_code == 0
