@@ -150,8 +150,10 @@ async def test_help_for_a_security_lead_lists_the_lead_commands(bot: Bot) -> Non
 
 
 async def test_remediations_and_approve_answer_in_chat(bot: Bot) -> None:  # noqa: F811
-    await bot.say("remediations")
-    assert "No remediation yet (remediation mode: off)" in bot.connector.texts()[-1]
+    await bot.say("remediations")  # the demo policy's mode is off: nothing is "yet" to come, and it says so
+    said = bot.connector.texts()[-1]
+    assert "Remediation is off, so accessbot removes nothing" in said and "yet" not in said
+    assert 'mode = "dry-run"' in said
     await bot.say("approve 12345678")
     assert "No single remediation matches" in bot.connector.texts()[-1]
 
