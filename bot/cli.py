@@ -358,21 +358,16 @@ def demo(
             await _serve(runtime, listening)
             return
         you = ("Alex Wilber, Contoso's IT director" if as_user is None
-               else demo_snapshot.display_name(demo_snapshot.resolve_principal(as_user) or ""))
-        with tempfile.TemporaryDirectory(prefix="accessbot-playground-") as folder, \
-                start_playground(bot_url, _written(Path(folder) / PLAYGROUND_CONFIG, config).parent,
-                                 playground_port) as client:
-            def ready() -> None:
-                console.print(f"\n[bold green]Open {client.url} in a browser[/] — you are {you}.")
-                console.print("Say [bold]help[/], [bold]my reviews[/] or [bold]status[/]. Ctrl-C to stop.\n")
-            await _serve(runtime, listening, on_ready=ready)
+               else demo_snapshot.display_name(demo_snapshot.resolve_principal(as_user) or as_user))
+        with tempfile.TemporaryDirectory(prefix="accessbot-playground-") as folder:
+            (Path(folder) / PLAYGROUND_CONFIG).write_text(config, encoding="utf-8")  # read from its cwd
+            with start_playground(bot_url, Path(folder), playground_port) as client:
+                def ready() -> None:
+                    console.print(f"\n[bold green]Open {client.url} in a browser[/] — you are {you}.")
+                    console.print("Say [bold]help[/], [bold]my reviews[/] or [bold]status[/]. Ctrl-C to stop.\n")
+                await _serve(runtime, listening, on_ready=ready)
 
     asyncio.run(main())
-
-
-def _written(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 @campaign_app.command("open")
