@@ -28,8 +28,9 @@ chromium:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "could not install chromium: browser tests will say why they skip"; }
 
+# `make demo PERSON=pattif@contoso.com`: be another person of .m365agentsplayground.yml in the Playground.
 demo: setup
-	$(BIN)/accessbot demo
+	$(BIN)/accessbot demo $(if $(PERSON),--as $(PERSON))
 
 # pytest exits 5 when it collected nothing: that is a broken suite, said as such, never a pass.
 test: setup chromium

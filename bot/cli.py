@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Optional
@@ -58,7 +59,7 @@ from bot.ledger_signing import (
 )
 from bot.manifest import build_manifest, write_package
 from bot.operator_errors import EXIT_CODES_HELP, ExitCode, OperatorError, one_line
-from bot.playground import PLAYGROUND_BIN, start_playground
+from bot.playground import PLAYGROUND_BIN, PLAYGROUND_CONFIG, UnknownPlaygroundUser, playground_config_as, start_playground
 from bot.policy import Policy, RemediationMode, load_policy, policy_people
 from bot.remediation.graph_executor import GraphExecutor
 from bot.service import rebuild_campaign
@@ -314,8 +315,16 @@ def demo(
     port: int = typer.Option(3978, help="Bot port."),
     playground_port: int = typer.Option(56150, help="Agents Playground web UI port."),
     playground: bool = typer.Option(True, help="Start Microsoft 365 Agents Playground as the Teams client."),
+    as_user: Optional[str] = typer.Option(
+        None, "--as", metavar="EMAIL",
+        help="Be this person of .m365agentsplayground.yml in the Playground (it has no switch-user button)."),
 ) -> None:
     """Run the bot on the shipped demo tenant (no credentials), open this week's campaign, start the Playground."""
+    try:
+        config = playground_config_as((REPO_ROOT / PLAYGROUND_CONFIG).read_text(encoding="utf-8"),
+                                      as_user or "alexw@contoso.com")
+    except UnknownPlaygroundUser as unknown:
+        raise OperatorError(f"--as: {unknown}") from unknown
     settings = _settings(data_dir)
     signer, demo_key = _demo_signer(settings)
     if demo_key is not None:
@@ -348,11 +357,15 @@ def demo(
         if not playground:
             await _serve(runtime, listening)
             return
-        with start_playground(bot_url, REPO_ROOT, playground_port) as client:
-            def ready() -> None:
-                console.print(f"\n[bold green]Open {client.url} in a browser[/] — you are Alex Wilber, Contoso's IT director.")
-                console.print("Say [bold]help[/], [bold]my reviews[/] or [bold]status[/]. Ctrl-C to stop.\n")
-            await _serve(runtime, listening, on_ready=ready)
+        you = ("Alex Wilber, Contoso's IT director" if as_user is None
+               else demo_snapshot.display_name(demo_snapshot.resolve_principal(as_user) or as_user))
+        with tempfile.TemporaryDirectory(prefix="accessbot-playground-") as folder:
+            (Path(folder) / PLAYGROUND_CONFIG).write_text(config, encoding="utf-8")  # read from its cwd
+            with start_playground(bot_url, Path(folder), playground_port) as client:
+                def ready() -> None:
+                    console.print(f"\n[bold green]Open {client.url} in a browser[/] — you are {you}.")
+                    console.print("Say [bold]help[/], [bold]my reviews[/] or [bold]status[/]. Ctrl-C to stop.\n")
+                await _serve(runtime, listening, on_ready=ready)
 
     asyncio.run(main())
 
@@ -406,13 +419,18 @@ def campaign_status(
         for state in states:  # one block per campaign: its id on its own line, so no column cuts it
             s = summarize(state, now)
             console.print(f"campaign {s.campaign_id}", markup=False, style="bold")
+            # Once signed off nothing is open any more: what remained went unanswered, and it says so.
+            left = "unanswered at sign-off" if state.signed_off_by else "open"
+            signed = (f"\n  signed off by {state.signed_off_by} at {state.signed_off_at:%Y-%m-%d %H:%M}"
+                      if state.signed_off_by else "")
             console.print(
-                f"  {s.total} items: {s.kept} kept, {s.revoked} revoked, {s.open} open ({s.overdue} overdue), "
+                f"  {s.total} items: {s.kept} kept, {s.revoked} revoked, {s.open} {left} ({s.overdue} overdue), "
                 f"{s.excepted} excepted\n  due {s.due:%Y-%m-%d %H:%M}, data "
-                + ("complete" if s.snapshot_complete else "INCOMPLETE"),
+                + ("complete" if s.snapshot_complete else "INCOMPLETE") + signed,
                 markup=False,
             )
-            owners = Table("reviewer", "open", "answered", box=box.SIMPLE_HEAD, pad_edge=False)
+            owners = Table("reviewer", "unanswered" if state.signed_off_by else "open", "answered",
+                           box=box.SIMPLE_HEAD, pad_edge=False)
             for owner in s.by_owner:
                 owners.add_row(_shown(names(owner.reviewer_id)), str(owner.open), str(owner.answered))
             owners.columns[0].overflow = "fold"  # a long UPN wraps instead of ending in "…"
@@ -785,6 +803,11 @@ def _report_findings(snapshots, break_glass: list[str], fmt: str, output: Option
         for tenant, r in results:
             table.add_row(*(_shown(cell) for cell in (r.severity.value, tenant.tenant_name, r.check.id, r.resource,
                                                       r.message, r.check.scuba or "")))
+        # On a narrow terminal nothing is cut to "admin_mfa_m…" or "MS.AAD.3.2…": every column wraps (a long
+        # check id folds onto the next line) and the ScubaGear id, which readers look up, stays whole.
+        for column in table.columns:
+            column.overflow = "fold"
+        table.columns[5].no_wrap, table.columns[5].min_width = True, len("MS.AAD.3.2v2")
         if output is None:
             console.print(table)
             console.print(f"{len(results)} finding(s) in {len(snapshots)} tenant(s)")

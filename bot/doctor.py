@@ -9,13 +9,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator, Literal
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from bot.config import Settings
 from bot.engine.model import SubjectKind
 from bot.engine.routing import UnresolvedPeople, routing_from_policy
 from bot.ledger import LedgerUnreadable
-from bot.ledger_check import check_ledger, configured_public_key, set_aside_warning
+from bot.ledger_check import check_chain, check_ledger, configured_public_key, set_aside_warning
 from bot.ledger_signing import (
     CheckpointUnreadable,
     LedgerKeyError,
@@ -114,8 +112,7 @@ def _ledger(settings: Settings) -> Iterator[Check]:
     except LedgerKeyError:
         return  # the ledger key check says why
     if trusted is None:
-        yield Check("warn", "ledger", "no ledger key configured, so its signatures cannot be checked: set "
-                    "ACCESSBOT_LEDGER_KEY_FILE or ACCESSBOT_LEDGER_PUBLIC_KEY_FILE")
+        yield from _unsigned_chain(data_dir)
         return
     try:
         result = asyncio.run(check_ledger(data_dir, trusted))
@@ -136,6 +133,25 @@ def _ledger(settings: Settings) -> Iterator[Check]:
         yield Check("ok", "ledger", f"{result.count} records verify, signed up to record {signed}, head {result.head.hash}")
     if result.set_aside:
         yield Check("warn", "ledger", set_aside_warning(result.set_aside))
+
+
+def _unsigned_chain(data_dir: Path) -> Iterator[Check]:
+    """Without a key the signatures cannot be checked, but the hash chain can: an edited ledger fails."""
+    try:
+        chain = asyncio.run(check_chain(data_dir))
+    except LedgerUnreadable as bad:
+        yield Check("fail", "ledger", f"BROKEN at line {bad.line_number}: {bad} (see `accessbot ledger verify`)")
+        return
+    except OSError as bad:
+        yield Check("fail", "ledger", f"cannot be read: {bad}")
+        return
+    if not chain.ok:
+        where = f" at record {chain.first_bad_seq}" if chain.first_bad_seq else ""
+        yield Check("fail", "ledger", f"BROKEN{where}: {chain.problem} (the hash chain; run `accessbot ledger "
+                    "verify --public-key FILE`; stop the bot and keep the data directory as evidence)")
+        return
+    yield Check("warn", "ledger", f"{chain.count} records chain, but no ledger key is configured, so their "
+                "signatures cannot be checked: set ACCESSBOT_LEDGER_KEY_FILE or ACCESSBOT_LEDGER_PUBLIC_KEY_FILE")
 
 
 def _public_links(settings: Settings) -> Iterator[Check]:

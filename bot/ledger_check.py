@@ -10,7 +10,7 @@ from typing import Sequence
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from bot.config import Settings
-from bot.ledger import LedgerRecord, verify
+from bot.ledger import LedgerRecord, VerifyResult, verify
 from bot.ledger_audit import AuditResult, audit
 from bot.ledger_signing import Checkpoint, configured_signer, load_public_key_file
 from bot.store.base import LedgerIntegrityError
@@ -80,3 +80,18 @@ def set_aside_warning(files: Sequence[str]) -> str:
     return (f"records no checkpoint signed were taken out of the ledger and kept as evidence in {', '.join(files)}: "
             "never acknowledged (the bot crashed before signing them) or appended by someone without the key; "
             "they are counted nowhere. Look at them, then move them out of the data directory")
+
+
+async def check_chain(data_dir: Path) -> VerifyResult:
+    """The hash chain and anchor alone, for when no key is at hand to check the signatures with: an edited,
+    reordered or cut-off ledger is still caught. Raises LedgerUnreadable like :func:`check_ledger`."""
+    store = TinyDBStore(data_dir, read_only=True)
+    try:
+        records = await store.ledger_records()
+        anchor, anchor_problem = store.anchor_state()
+    finally:
+        await store.close()
+    result = verify(records, anchor)
+    if result.ok and anchor_problem is not None:
+        return replace(result, ok=False, problem=f"the anchor {anchor_problem}")
+    return result

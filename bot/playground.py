@@ -23,8 +23,59 @@ from bot.config import REPO_ROOT
 
 PLAYGROUND_BIN = REPO_ROOT / "node_modules" / ".bin" / "agentsplayground"
 
+PLAYGROUND_CONFIG = ".m365agentsplayground.yml"
+
 _LISTENING = re.compile(r"Listening on (\d+)")
 _START_TIMEOUT_S = 30.0
+# One person's fields in the config: `currentUser:` then indented `key: value` lines, or `  - id: …` then more.
+_PERSON_START = re.compile(r"^(currentUser:|  - id: )")
+_PERSON_FIELD = re.compile(r"^(\s+(?:- )?)(\w+): (.*)$")
+
+
+class UnknownPlaygroundUser(ValueError):
+    """The e-mail address given to `demo --as` is none of the Playground config's people."""
+
+
+def playground_config_as(config: str, email: str) -> str:
+    """The Playground config with the person whose e-mail is ``email`` as its user, and Alex among the others.
+
+    The Playground has no switch-user button: its user is always the config's ``currentUser`` (``users`` are
+    only the other members it reports). So `accessbot demo --as EMAIL` swaps that person's fields with
+    currentUser's, and gives them a personal chat of their own, so notices meant for Alex never land in it.
+    The file is plain two-level YAML: its lines are rewritten in place, comments kept.
+    """
+    lines = config.splitlines()
+    people: list[dict[str, int]] = []  # per person: field name -> its line number
+    person: dict[str, int] | None = None
+    for number, line in enumerate(lines):
+        if line.lstrip().startswith("#"):
+            continue
+        if _PERSON_START.match(line):
+            person = {}
+            people.append(person)
+        elif not line.startswith(" "):
+            person = None
+        if person is not None and (found := _PERSON_FIELD.match(line)):
+            person[found.group(2)] = number
+
+    def value(number: int) -> str:
+        found = _PERSON_FIELD.match(lines[number])
+        assert found is not None
+        return found.group(3).strip()
+
+    emails = [value(person["email"]).lower() for person in people if "email" in person]
+    if email.strip().lower() not in emails:
+        raise UnknownPlaygroundUser(f"{email} is not one of the Playground's people: {', '.join(emails)}")
+    current, chosen = people[0], people[emails.index(email.strip().lower())]
+    for key in set(current) & set(chosen) if chosen is not current else ():
+        mine, theirs = _PERSON_FIELD.match(lines[current[key]]), _PERSON_FIELD.match(lines[chosen[key]])
+        assert mine is not None and theirs is not None
+        lines[current[key]] = f"{mine.group(1)}{key}: {theirs.group(3)}"
+        lines[chosen[key]] = f"{theirs.group(1)}{key}: {mine.group(3)}"
+    for number, line in enumerate(lines[:-1]):
+        if line.startswith("personalChat:") and (chat := _PERSON_FIELD.match(lines[number + 1])):
+            lines[number + 1] = f"{chat.group(1)}id: a:accessbot-personal-{email.strip().lower().split('@')[0]}"
+    return "\n".join(lines) + "\n"
 
 
 def free_port() -> int:

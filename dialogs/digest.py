@@ -20,6 +20,7 @@ from dialogs.views import Actor, DigestRow, DigestView, TextView, Tone
 MAX_ROWS = 25
 CHOICE_PREFIX = "choice:"
 SUMMARY_SKIP = ("Role", "Reviewer", "Reviewers")
+LABEL_NEEDED = ("none registered", "not collected")
 
 
 def digest_view(
@@ -52,9 +53,15 @@ def digest_view(
     )
 
 
+def _fact(label: str, value: str) -> str:
+    """A value as the one-line summary shows it, without its label: a value that means nothing alone ("none
+    registered" — which? the email or the phone?) keeps its label."""
+    return f"{label}: {value}" if value in LABEL_NEEDED else value
+
+
 def _row(item: ReviewItem, outcome: TextView | None) -> DigestRow:
     subject = item.subject
-    facts = [value for label, value in subject.evidence.items() if label not in SUMMARY_SKIP][:3]
+    facts = [_fact(label, value) for label, value in subject.evidence.items() if label not in SUMMARY_SKIP][:3]
     if item.exception is not None:
         facts.insert(0, f"accepted exception until {item.exception.expires:%Y-%m-%d}")
     summary = " · ".join(facts)

@@ -163,6 +163,10 @@ def remediations(service: ReviewService) -> View:
     found = service.remediations()
     if not found:
         mode = service.policy.remediation.value
+        if mode == "off":  # "no remediation yet" right after a revoke read as if one were coming
+            return TextView("Remediation is off, so accessbot removes nothing: each revoke is posted to the security "
+                            "leads, and the access is removed by you in Entra ID. With [remediation] mode = \"dry-run\" "
+                            "in the policy, this lists the Microsoft Graph calls a revoke would make.")
         return TextView(f"No remediation yet (remediation mode: {mode}).")
     rows = tuple(
         StatusRow(

@@ -60,8 +60,10 @@ def campaign_status(service: ReviewService, live: bool = False) -> StatusView | 
     )
     if state.signed_off_by:
         rows += (StatusRow("Signed off", f"by {state.signed_off_by}, {state.signed_off_at:%a %d %b %H:%M} UTC"),)
+    # Once signed off nothing is open any more: each reviewer's remainder is what went unanswered.
+    left = "unanswered at sign-off" if state.signed_off_by else "open"
     owners = tuple(
-        StatusRow(service.display_name(o.reviewer_id), f"{o.open} open, {o.answered} answered") for o in summary.by_owner
+        StatusRow(service.display_name(o.reviewer_id), f"{o.open} {left}, {o.answered} answered") for o in summary.by_owner
     )
     footer = (f"Live: updated as answers arrive (last {service.clock.now():%a %d %b %H:%M} UTC).",) if live else ()
     if service.snapshot.unavailable:

@@ -273,8 +273,12 @@ class AccessBot(ActivityHandler):
         )
         waiting_line = f"{waiting} item{'s are' if waiting != 1 else ' is'} waiting for you: say 'my reviews'."
         if _shared(turn_context.activity):
+            # Teams hands a bot only the messages of a group chat or channel that @mention it: a plain "help"
+            # there reaches nobody, so the hello says how to be heard.
+            name = turn_context.activity.recipient.name if turn_context.activity.recipient else None
             await turn_context.send_activity(MessageFactory.text(
-                text + " Your own reviews come to you in our personal chat. Say 'help' to see what I can do."
+                text + " Your own reviews come to you in our personal chat. Here, mention me first: "
+                f"'@{name or 'accessbot'} help' shows what I can do."
             ))
             if waiting and actor.object_id:
                 await self._send_privately(turn_context, actor, TextView(waiting_line))

@@ -21,7 +21,7 @@ from typing import Iterator
 import pytest
 
 from bot.config import REPO_ROOT
-from bot.playground import free_port, start_playground
+from bot.playground import PLAYGROUND_CONFIG, free_port, playground_config_as, start_playground
 from tests.e2e.playground import drive, missing_tools
 
 pytestmark = pytest.mark.e2e
@@ -118,3 +118,23 @@ def test_reviewer_keeps_and_revokes_in_the_playground_and_sees_the_cards_update(
         capture_output=True, text=True, cwd=REPO_ROOT,
     )
     assert verified.returncode == 0 and "ledger OK" in verified.stdout
+
+
+def test_demo_as_patti_puts_her_in_the_playground_with_her_own_two_items(demo_bot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The Playground cannot switch user: `accessbot demo --as` hands it a config with Patti as its user."""
+    bot_url, _ = demo_bot
+    config = playground_config_as((REPO_ROOT / PLAYGROUND_CONFIG).read_text(encoding="utf-8"), "pattif@contoso.com")
+    (tmp_path / PLAYGROUND_CONFIG).write_text(config, encoding="utf-8")
+    with start_playground(bot_url, tmp_path) as playground:
+        drive(
+            playground.url,
+            [
+                {"waitText": "2 items are waiting for you: say 'my reviews'"},
+                {"send": "my reviews"},
+                {"waitText": "Pradeep Gupta — Exchange Administrator"},
+                {"waitText": "Reviewer Patti Fernandez"},
+                {"send": "status"},
+                {"waitText": "Your part of the Contoso review"},
+            ],
+            REPO_ROOT / "test-artifacts" / "e2e-demo-as-patti",
+        )

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import csv
 import io
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
 from bot.cli import app
+from bot.clock import ManualClock
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
 from bot.ledger import canonical_json
+from bot.ledger_signing import LedgerSigner
+from tests.integration.test_ledger_witness import ALEX, signed_runtime
 
 runner = CliRunner()
 DEMO = ["--policy", str(DEMO_POLICY), "--snapshot", str(DEMO_SNAPSHOT)]
@@ -196,6 +201,20 @@ def test_doctor_runs_the_ledger_check_and_fails_on_a_tampered_ledger(tmp_path: P
     assert verdict.exit_code == 1 and "BROKEN at record 1" in verdict.output
 
 
+def test_doctor_without_a_ledger_key_still_fails_a_ledger_whose_hash_chain_is_broken(tmp_path: Path) -> None:
+    """With no key configured (a fresh shell beside the demo) doctor only warned, and passed an edited ledger."""
+    run("campaign", "open", *DEMO, "--data-dir", str(tmp_path))
+    no_key = {"ACCESSBOT_LEDGER_KEY": ""}
+    intact = run("doctor", *DEMO, "--data-dir", str(tmp_path), env=no_key)
+    assert "WARN ledger: 1 records chain, but no ledger key is configured" in intact.output
+    ledger = tmp_path / "ledger.jsonl"
+    record = json.loads(ledger.read_text().splitlines()[0])
+    record["data"]["item_count"] = 3
+    ledger.write_bytes(canonical_json(record) + b"\n")  # written as the bot writes, so only the hash gives it away
+    tampered = run("doctor", *DEMO, "--data-dir", str(tmp_path), env=no_key)
+    assert tampered.exit_code == 1 and "FAIL ledger: BROKEN at record 1: record 1 was edited" in tampered.output
+
+
 def test_doctor_warns_that_export_links_need_a_public_url_and_a_lasting_secret(tmp_path: Path) -> None:
     bare = run("doctor", *DEMO, "--data-dir", str(tmp_path))
     assert bare.exit_code == 0
@@ -241,3 +260,27 @@ def test_manifest_build_out_names_a_folder_unless_it_names_a_zip_file(tmp_path: 
     monkeypatch.chdir(tmp_path / "release")
     assert run(*build, env=env).exit_code == 0  # the default, --out dist, as the docs promise
     assert (tmp_path / "release" / "dist" / "accessbot-1.0.0.zip").is_file()
+
+
+def test_campaign_status_after_sign_off_says_signed_off_and_counts_nothing_as_open(tmp_path: Path) -> None:
+    """It used to print "21 open" under a review that was closed: a reader took it for work still to do."""
+    async def open_and_sign_off() -> None:
+        runtime = await signed_runtime(tmp_path, ManualClock(datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc)),
+                                       LedgerSigner.from_text(LEDGER_KEY))  # the key run() configures
+        await runtime.service.open_current_campaign()
+        assert (await runtime.service.sign_off(ALEX, "Alex Wilber", confirmed=True)).ok
+        await runtime.store.close()
+
+    asyncio.run(open_and_sign_off())
+    status = run("campaign", "status", "--snapshot", str(DEMO_SNAPSHOT), "--data-dir", str(tmp_path))
+    assert status.exit_code == 0
+    assert "23 unanswered at sign-off" in status.output and "signed off by Alex Wilber at 2026-11-23 09:30" in status.output
+    header = next(line for line in status.output.splitlines() if "reviewer" in line)
+    assert " open" not in status.output and header.split() == ["reviewer", "unanswered", "answered"]
+
+
+def test_scan_on_an_80_column_terminal_cuts_no_check_or_scubagear_id_short() -> None:
+    """It printed "admin_mfa_m…" and "MS.AAD.3.2…": ids nobody could look up."""
+    table = run("scan", "--snapshot", str(DEMO_SNAPSHOT), env={"COLUMNS": "80"})
+    assert table.exit_code == 0 and "…" not in table.output
+    assert "MS.AAD.3.2v2" in table.output and "MS.AAD.7.4v1" in table.output

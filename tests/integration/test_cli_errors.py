@@ -242,3 +242,12 @@ def test_a_path_given_on_the_command_line_that_cannot_be_used_is_a_usage_error(t
     nowhere = tmp_path / "no" / "such" / "folder" / "ledger.csv"
     export = run("ledger", "export", "--output", str(nowhere), "--data-dir", str(tmp_path / "d"))
     assert export.exit_code == 2 and f"{nowhere}: no such file or directory" in one_line(export.stderr)
+
+
+def test_demo_as_someone_not_in_the_playground_is_a_usage_error_before_anything_starts(tmp_path: Path) -> None:
+    data_dir = tmp_path / "d"
+    result = run("demo", "--as", "nobody@contoso.com", "--data-dir", str(data_dir))
+    assert result.exit_code == 2
+    line = one_line(result.stderr)
+    assert "--as: nobody@contoso.com is not one of the Playground's people" in line and "pattif@contoso.com" in line
+    assert not data_dir.exists()  # refused before a campaign was opened or a port taken

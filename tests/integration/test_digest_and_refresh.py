@@ -108,3 +108,10 @@ async def test_submit_with_nothing_chosen_says_so_beside_the_buttons(bot: Bot) -
     assert notice["type"] == "Container" and notice["style"] == "warning"
     assert "Nothing chosen" in card_text({"body": [notice]}) and "Nothing chosen" not in card_text({"body": card["body"][:3]})
     assert not decisions(await bot.runtime.store.ledger_records())
+
+
+async def test_a_digest_row_says_which_recovery_contact_is_missing(bot: Bot) -> None:  # noqa: F811
+    """Megan's row read "m•••@gmail.com — free-mail domain · none registered": none of what?"""
+    await bot.say("my reviews")
+    digest = card_text(bot.connector.cards()[-1])
+    assert "m•••@gmail.com — free-mail domain · Phone: none registered" in digest

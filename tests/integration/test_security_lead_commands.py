@@ -94,6 +94,15 @@ async def test_sign_off_with_open_items_asks_first_and_a_typed_confirm_locks_the
     assert "Already signed off" in bot.connector.texts()[-1]
 
 
+async def test_status_after_sign_off_calls_nobodys_items_open(bot: Bot) -> None:  # noqa: F811
+    """It used to say "Unanswered at sign-off 23" above "Alex Wilber 21 open": two counts of one thing."""
+    await bot.say("sign off confirm")
+    await bot.say("status")
+    status = " ".join(last_card_text(bot).split())
+    assert "Unanswered at sign-off 23" in status and "Signed off by Alex Wilber" in status
+    assert "Alex Wilber 21 unanswered at sign-off, 0 answered" in status and " open" not in status
+
+
 async def test_confirm_on_the_sign_off_card_signs_off_and_the_open_cards_redraw_locked(bot: Bot) -> None:  # noqa: F811
     await bot.say("my reviews", person=PATTI)  # two item cards with buttons in Patti's chat
     await bot.say("sign off")
@@ -141,8 +150,10 @@ async def test_help_for_a_security_lead_lists_the_lead_commands(bot: Bot) -> Non
 
 
 async def test_remediations_and_approve_answer_in_chat(bot: Bot) -> None:  # noqa: F811
-    await bot.say("remediations")
-    assert "No remediation yet (remediation mode: off)" in bot.connector.texts()[-1]
+    await bot.say("remediations")  # the demo policy's mode is off: nothing is "yet" to come, and it says so
+    said = bot.connector.texts()[-1]
+    assert "Remediation is off, so accessbot removes nothing" in said and "yet" not in said
+    assert 'mode = "dry-run"' in said
     await bot.say("approve 12345678")
     assert "No single remediation matches" in bot.connector.texts()[-1]
 

@@ -1,5 +1,5 @@
 """Every person in the Playground's mock context is a real demo person with the role its comment names, so
-switching user in the Playground lets a newcomer try each role (it used to show nothing: unknown ids)."""
+`accessbot demo --as EMAIL` lets a newcomer try each role (it used to show nothing: unknown ids)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT, REPO_ROOT
 from bot.engine.campaigns import open_campaign
 from bot.engine.routing import routing_from_policy
+from bot.playground import UnknownPlaygroundUser, playground_config_as
 from bot.policy import load_policy
 from checks.findings import assess
 from checks.snapshot import load_snapshot
@@ -19,13 +20,14 @@ PLAYGROUND = REPO_ROOT / ".m365agentsplayground.yml"
 MONDAY = datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc)
 
 
-def playground_people() -> list[dict[str, str]]:
-    """currentUser and users of the yml, each with the role from the '# role: <role> — …' comment above it
-    (the file is plain YAML of two levels; no YAML library is needed to read it)."""
+def playground_people(config: str | None = None) -> list[dict[str, str]]:
+    """currentUser and users of the yml (or of ``config``), each with the role from the '# role: <role> — …'
+    comment above it (the file is plain YAML of two levels; no YAML library is needed to read it)."""
     people: list[dict[str, str]] = []
     role = ""
     current: dict[str, str] | None = None
-    for line in PLAYGROUND.read_text(encoding="utf-8").splitlines():
+    text = PLAYGROUND.read_text(encoding="utf-8") if config is None else config
+    for line in text.splitlines():
         if comment := re.match(r"\s*# role: (\w+)", line):
             role = comment.group(1)
         elif re.match(r"(currentUser:|  - id:)", line):
@@ -78,3 +80,27 @@ def test_each_playground_person_is_in_the_demo_tenant_with_the_role_its_comment_
         assert any(oid in item.subject.holder_ids for item in items) and not reviews and not delegated
     else:
         pytest.fail(f"unknown role {role!r} in the comment above {person['name']}")
+
+
+def _identities(people: list[dict[str, str]]) -> set[tuple[str, ...]]:
+    keys = ("id", "name", "userPrincipleName", "aadObjectId", "givenName", "surname", "email")
+    return {tuple(person.get(key, "") for key in keys) for person in people}
+
+
+def test_demo_as_patti_makes_her_the_playgrounds_user_in_a_personal_chat_of_her_own() -> None:
+    """The Playground has no switch-user button: `accessbot demo --as` is how a newcomer tries another role."""
+    config = PLAYGROUND.read_text(encoding="utf-8")
+    as_patti = playground_config_as(config, "PattiF@contoso.com")
+    people = playground_people(as_patti)
+    assert people[0]["aadObjectId"] == "f66eb8b7-79c8-407b-8b95-85a879f2381e"
+    assert (people[0]["name"], people[0]["email"], people[0]["id"]) == (
+        "Patti Fernandez", "pattif@contoso.com", "user-id-pattif")
+    assert "Alex Wilber" in [person["name"] for person in people[1:]]
+    assert _identities(people) == _identities(playground_people(config))  # the same six people, fields whole
+    assert "id: a:accessbot-personal-pattif" in as_patti and "a:accessbot-personal-alexw" not in as_patti
+    assert playground_config_as(config, "alexw@contoso.com") == config  # the default changes nothing
+
+
+def test_demo_as_someone_who_is_not_a_playground_person_names_the_people_to_choose_from() -> None:
+    with pytest.raises(UnknownPlaygroundUser, match="nobody@contoso.com.*pattif@contoso.com"):
+        playground_config_as(PLAYGROUND.read_text(encoding="utf-8"), "nobody@contoso.com")
