@@ -24,6 +24,7 @@ from bot.policy import RemediationMode
 from bot.remediation.graph_executor import GraphExecutor
 from bot.remediation.workflow import Remediation, Status
 from checks.graph.client import AccessTokenCredential, RetrySettings, close_client, graph_client
+from dialogs.security_lead import remediations
 from tests.fakes.fake_graph_writes import FakeGraphWrites
 from tests.integration.fake_connector import FakeConnector
 from tests.integration.test_teams_messages import Bot
@@ -189,6 +190,8 @@ async def test_a_503_is_retried_after_graphs_retry_after_and_recorded_done_after
     waiting = only_remediation(runtime)
     assert waiting.status is Status.READY and waiting.attempts == 1 and waiting.results[0]["status"] == 503
     assert waiting.retry_at == MONDAY + timedelta(seconds=300)  # Graph's Retry-After beats the 60 s backoff
+    (row,) = remediations(runtime.service).rows  # type: ignore[attr-defined]
+    assert "ready (apply); 1 attempt(s); next attempt 2026-11-23 09:35 UTC" in row.value
     await runtime.scheduler.remediate()  # too early: nothing is sent
     assert fake.calls_to(path) == ["DELETE"]
     runtime.service.clock.advance(timedelta(seconds=300))  # type: ignore[attr-defined]
