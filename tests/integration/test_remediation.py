@@ -207,6 +207,18 @@ async def test_a_503_is_retried_after_graphs_retry_after_and_recorded_done_after
     await stop(runtime)
 
 
+async def test_the_sdks_own_retry_handler_absorbs_a_single_503_before_the_job_sees_it(tmp_path: Path, graph) -> None:  # type: ignore[no-untyped-def]
+    fake, base_url = graph
+    runtime = await service_with(tmp_path, RemediationMode.APPLY, base_url, retry=RetrySettings(max_retries=1, backoff_factor=0))
+    path = assignment_path(runtime, PRADEEP)
+    fake.answer(path, 503)
+    await revoke(runtime, PRADEEP, PATTI, "Patti Fernandez")
+    await runtime.scheduler.remediate()
+    done = only_remediation(runtime)
+    assert done.status is Status.DONE and done.attempts == 1 and fake.calls_to(path) == ["DELETE", "DELETE"]
+    await stop(runtime)
+
+
 async def test_a_refused_graph_call_is_failed_at_once_with_graphs_error_and_the_leads_are_told(tmp_path: Path, graph) -> None:  # type: ignore[no-untyped-def]
     fake, base_url = graph
     runtime = await service_with(tmp_path, RemediationMode.APPLY, base_url)
