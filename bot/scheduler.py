@@ -1,4 +1,5 @@
-"""The background round: open the period's campaign when the schedule says so, run the clock, drain the outbox.
+"""The background round: open the period's campaign when the schedule says so, run the clock, run the
+remediation jobs, drain the outbox.
 
 One round is idempotent (the engine and the outbox refuse twins), so running it often is safe and a
 failed round is simply retried by the next one instead of crashing the server.
@@ -49,6 +50,7 @@ class Scheduler:
     async def run_once(self) -> None:
         """One whole round, delivery included (what tests and a single-shot run want)."""
         await self.review_round()
+        await self.remediate()
         await self.deliver()
         for upkeep in self.after_round:
             await upkeep()
@@ -77,6 +79,24 @@ class Scheduler:
         await self.service.witness_checkpoint()
         self._witness_again_at = now + self.witness_every
 
+    async def remediate(self) -> None:
+        """Run the remediation jobs that are ready (revokes' Graph calls, retries whose backoff is over,
+        jobs a crash cut short)."""
+        await self.service.run_remediations()
+
+    async def remediation_worker(self) -> None:
+        """Runs the jobs as soon as a revoke or an approval makes one ready (the service's wake-up), and
+        every round anyway, so a retry's backoff ends and nothing depends on the wake-up alone."""
+        while True:
+            try:
+                await self.remediate()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                TICK_FAILURES.inc()
+                log.exception("remediation round failed; the next round will try again")
+            await self.service.remediation_wanted(self.interval)
+
     async def deliver(self) -> None:
         drained = await self.notifier.drain()
         OUTBOX_SENT.inc(drained.sent)
@@ -84,10 +104,12 @@ class Scheduler:
         OUTBOX_UNDELIVERABLE.inc(drained.undeliverable)
 
     async def run_forever(self) -> None:
-        """Reviewing and delivering run side by side: a fan-out to thousands of reviewers takes minutes
-        at Teams' pace, and reminders, escalations and card upkeep must not wait for it."""
+        """Reviewing, remediating and delivering run side by side: a fan-out to thousands of reviewers takes
+        minutes at Teams' pace, a throttled Graph call may wait out a backoff, and reminders, escalations
+        and card upkeep must wait for neither."""
         await asyncio.gather(
             self._repeat(self.review_round, *self.after_round),
+            self.remediation_worker(),
             self._repeat(self.deliver),
         )
 

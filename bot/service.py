@@ -48,7 +48,7 @@ from bot.metrics import DECISIONS
 from bot.policy import Policy, RemediationMode
 from bot.remediation.graph_executor import GraphExecutor
 from bot.remediation.plan import plan_remediation
-from bot.remediation.workflow import Remediation, Status, approve, propose, result_event
+from bot.remediation.workflow import Remediation, Status, approve, attempt_event, outcome_event, propose, settle, succeeded
 from bot.store.base import SENT_HORIZON, OutboxMessage, Store, StoreUnavailable
 from checks.findings import assess
 from checks.registry import FindingResult
@@ -119,6 +119,8 @@ class ReviewService:
         self._item_campaign: dict[str, str] = {}
         self._item_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._tick_lock = asyncio.Lock()
+        self._remediation_lock = asyncio.Lock()  # one worker runs jobs, one at a time, in this process
+        self._remediation_wanted = asyncio.Event()  # set when a job became ready: the worker need not wait a round
         self._tenant_findings: list[FindingResult] | None = None  # worked out when first asked for
         self.changes = 0  # counts recorded events, so a live status card knows when to redraw
         self.decided_since: set[str] = set()  # items answered since a channel last redrew their cards
@@ -141,6 +143,9 @@ class ReviewService:
         await self.queue(
             [notice_from_data(n) for record in records if record.at >= recent for n in record.data.get(NOTICES, ())]
         )
+        # A remediation left ready, or cut short mid-attempt, by the last process is the worker's first job.
+        if any(r.status in (Status.READY, Status.RUNNING) for r in self.remediations()):
+            self._remediation_wanted.set()
 
     async def _load(self, campaign: Campaign, records: Sequence[LedgerRecord]) -> CampaignState:
         state, opened = await rebuild_campaign(self.store, campaign, records)
@@ -452,8 +457,8 @@ class ReviewService:
     # ---- remediation ----------------------------------------------------------------------------
 
     async def _remediate(self, item_id: str) -> None:
-        """A revoke becomes a remediation proposal (unless remediation is off), run at once when it needs
-        no second approval."""
+        """A revoke becomes a remediation proposal (unless remediation is off). Only the proposal is recorded
+        here, inside the click and its item lock; the Graph calls are the worker's (``run_remediations``)."""
         if self.policy.remediation is RemediationMode.OFF:
             return
         item, campaign = self.item(item_id)
@@ -463,7 +468,7 @@ class ReviewService:
         plan = plan_remediation(item.subject, self.snapshot, subjects, self._removed_global_admins())
         event, notice = propose(item, plan, self.policy.remediation, self.policy.dual_custody_global_admin, self.clock.now())
         await self._record((event,), (notice,))
-        await self._run_remediation(item_id)
+        self._remediation_wanted.set()
 
     def remediations(self) -> list[Remediation]:
         return [r for state in self.campaigns() for r in state.remediations.values()]
@@ -478,25 +483,47 @@ class ReviewService:
         event, message = approve(remediation, approver_id, approver_name, holders, self.routing, self.clock.now())
         if event is not None:
             await self._record((event,))
-            await self._run_remediation(remediation.item_id)
+            self._remediation_wanted.set()
         return message
 
-    async def _run_remediation(self, item_id: str) -> None:
-        _, campaign = self.item(item_id)
-        remediation = self._campaigns[campaign.id].remediations[item_id]
-        if remediation.status is not Status.READY:
-            return
+    async def remediation_wanted(self, timeout: float) -> None:
+        """Wait until a job becomes ready, or ``timeout`` seconds (the worker's round) have passed."""
+        try:
+            await asyncio.wait_for(self._remediation_wanted.wait(), timeout)
+        except TimeoutError:
+            pass
+        self._remediation_wanted.clear()
+
+    async def run_remediations(self) -> int:
+        """The worker: run every remediation that is ready (its backoff, if any, over) or was cut short,
+        one after the other; returns how many attempts it made. Runs outside any click and item lock."""
+        async with self._remediation_lock:
+            ran = 0
+            for remediation in self.remediations():
+                if remediation.runnable(self.clock.now()):
+                    await self._attempt(remediation)
+                    ran += 1
+            return ran
+
+    async def _attempt(self, remediation: Remediation) -> None:
+        """One attempt, as ledger records: the attempt (the claim) before any call, then its outcome. Calls
+        an earlier attempt already made succeed are not sent again."""
+        await self._record((attempt_event(remediation, self.clock.now()),))
+        attempt = remediation.attempts + 1
+        earlier = list(remediation.results)
         results: list[dict[str, Any]] = []
-        for call in remediation.plan.calls:
-            if remediation.mode is RemediationMode.DRY_RUN:
+        for index, call in enumerate(remediation.plan.calls):
+            if index < len(earlier) and succeeded(earlier[index]):
+                results.append(dict(earlier[index]))
+            elif remediation.mode is RemediationMode.DRY_RUN:
                 results.append({"call": call.show(), "description": call.description, "dry_run": True})
             elif self.executor is None:
                 results.append({"call": call.show(), "status": 0,
                                 "error": "remediation is 'apply' but no Microsoft Graph client is configured"})
             else:
-                results.append(await self.executor.execute(call))
-        event, notice = result_event(remediation, results, self.clock.now())
-        await self._record((event,), (notice,))
+                results.append(settle(await self.executor.execute(call), call.method, resumed=attempt > 1))
+        event, notice = outcome_event(remediation, results, attempt, self.clock.now())
+        await self._record((event,), (notice,) if notice is not None else ())
 
     def _removed_global_admins(self) -> set[str]:
         """Principals whose Global Administrator access an applied remediation already removed."""

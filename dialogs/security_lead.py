@@ -6,6 +6,7 @@ Everyone else gets a polite refusal that says who can: these commands show other
 from __future__ import annotations
 
 from bot.exports import ExportRequest
+from bot.remediation.workflow import Status
 from bot.service import SEVERITY_ORDER, ReviewService
 from dialogs.status import period_label
 from dialogs.views import Actor, ConfirmView, FindingGroup, FindingsView, StatusRow, StatusView, TextView, Tone, View
@@ -173,6 +174,8 @@ def remediations(service: ReviewService) -> View:
             f"{r.ref} · {r.plan.title}",
             f"{r.status.value.replace('_', ' ')} ({r.mode.value})"
             + (f"; approved by {r.approved_by}" if r.approved_by else "")
+            + (f"; {r.attempts} attempt(s)" if r.attempts else "")
+            + (f"; next attempt {r.retry_at:%Y-%m-%d %H:%M} UTC" if r.status is Status.READY and r.retry_at else "")
             + (f"; blocked: {r.plan.blocked}" if r.plan.blocked else ""),
         )
         for r in found[:MAX_ROWS]

@@ -138,10 +138,26 @@ def _apply_remediation_approved(state: CampaignState, data: Mapping[str, Any]) -
     state.remediations[data["item_id"]] = replace(current, status=Status.READY, approved_by=data["by"])
 
 
+def _apply_remediation_attempt(state: CampaignState, data: Mapping[str, Any]) -> None:
+    current = state.remediations[data["item_id"]]
+    state.remediations[data["item_id"]] = replace(current, status=Status.RUNNING, attempts=int(data["attempt"]))
+
+
+def _apply_remediation_retry(state: CampaignState, data: Mapping[str, Any]) -> None:
+    current = state.remediations[data["item_id"]]
+    state.remediations[data["item_id"]] = replace(
+        current, status=Status.READY, results=tuple(data["results"]), retry_at=datetime.fromisoformat(data["retry_at"])
+    )
+
+
 def _apply_remediation_result(state: CampaignState, data: Mapping[str, Any]) -> None:
     current = state.remediations[data["item_id"]]
     status = Status.DONE if data["ok"] else Status.FAILED
-    state.remediations[data["item_id"]] = replace(current, status=status, results=tuple(data["results"]))
+    # Ledgers from before remediation jobs recorded no attempts: their one run counts as one.
+    attempts = int(data.get("attempts", max(current.attempts, 1)))
+    state.remediations[data["item_id"]] = replace(
+        current, status=status, results=tuple(data["results"]), attempts=attempts, retry_at=None
+    )
 
 
 def _add_reviewers(item: ReviewItem, added: list[str]) -> tuple[str, ...]:
@@ -163,5 +179,7 @@ _HANDLERS = {
     "campaign_signed_off": _apply_signed_off,
     "remediation_proposed": _apply_remediation_proposed,
     "remediation_approved": _apply_remediation_approved,
+    "remediation_attempt": _apply_remediation_attempt,
+    "remediation_retry": _apply_remediation_retry,
     "remediation_result": _apply_remediation_result,
 }

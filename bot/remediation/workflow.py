@@ -1,14 +1,16 @@
-"""The remediation workflow: revoke → proposal → (second approval for Global Administrator) → dry-run or apply.
+"""The remediation workflow: revoke → proposal → (second approval for Global Administrator) → attempts → result.
 
-Pure like the engine: it returns ledger events and notices; the service records them and runs the Graph
-calls. Every step is a ledger record, so an auditor can follow a revoke to the exact call that removed
-the access — or to the reason nothing was removed.
+Pure like the engine: it returns ledger events and notices; the service records them, and its worker runs
+the Graph calls after the click, never inside it. Every step is a ledger record, so an auditor can follow a
+revoke to the exact call that removed the access — or to the reason nothing was removed. The record of an
+attempt is the job's durable claim: a remediation whose ledger shows an attempt and no outcome was cut
+short by a crash, and the worker takes it up again at start.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Mapping
 
@@ -20,7 +22,8 @@ from bot.remediation.plan import RemediationPlan
 
 class Status(StrEnum):
     AWAITING_APPROVAL = "awaiting_approval"
-    READY = "ready"  # approved, or needing no second approval: to be dry-run or applied
+    READY = "ready"  # approved, or needing no second approval: to be dry-run or applied (again, after a retry)
+    RUNNING = "running"  # an attempt is recorded without its outcome: under way, or cut short by a crash
     DONE = "done"
     FAILED = "failed"
     BLOCKED = "blocked"
@@ -36,6 +39,14 @@ class Remediation:
     status: Status
     approved_by: str | None = None
     results: tuple[Mapping[str, Any], ...] = field(default=())
+    attempts: int = 0
+    retry_at: datetime | None = None  # after a transient failure: not before then
+
+    def runnable(self, now: datetime) -> bool:
+        """Whether the worker should run it now: ready and not waiting out a backoff, or cut short."""
+        if self.status is Status.RUNNING:
+            return True
+        return self.status is Status.READY and (self.retry_at is None or now >= self.retry_at)
 
     @property
     def ref(self) -> str:
@@ -95,20 +106,70 @@ def approve(remediation: Remediation, approver_id: str, approver_name: str, hold
     return event, f"Approved by {approver_name}: {remediation.plan.title} will now be {_done_verb(remediation.mode)}."
 
 
-def result_event(remediation: Remediation, results: list[dict[str, Any]], now: datetime) -> tuple[LedgerEvent, Notice]:
-    ok = all(200 <= int(r.get("status", 0)) < 300 for r in results) if remediation.mode is RemediationMode.APPLY else True
+MAX_ATTEMPTS = 5  # transient failures (throttling, outages, timeouts) retried across this many attempts
+FIRST_BACKOFF = timedelta(minutes=1)  # doubled after each transient failure, at least Graph's Retry-After
+MAX_BACKOFF = timedelta(hours=1)
+
+
+def attempt_event(remediation: Remediation, now: datetime) -> LedgerEvent:
+    """Recorded before any Graph call of an attempt: the claim that makes a crash mid-attempt visible."""
+    return LedgerEvent(
+        "remediation_attempt",
+        {"campaign_id": remediation.campaign_id, "item_id": remediation.item_id,
+         "attempt": remediation.attempts + 1, "at": now.isoformat()},
+    )
+
+
+def succeeded(result: Mapping[str, Any]) -> bool:
+    """A call that needs no repeating: dry-run, a 2xx, or a DELETE already removed earlier (see ``settle``)."""
+    return bool(result.get("dry_run") or result.get("already_removed")) or 200 <= int(result.get("status", 0)) < 300
+
+
+def settle(call_result: dict[str, Any], method: str, resumed: bool) -> dict[str, Any]:
+    """On a repeated attempt, a DELETE that answers 404 removed nothing because an earlier attempt (perhaps
+    one cut short by a crash before its outcome was recorded) already did: the access is gone, so it counts
+    as done. On a first attempt a 404 stays a failure: the snapshot named something Graph does not have."""
+    if resumed and method == "DELETE" and int(call_result.get("status", 0)) == 404:
+        return {**call_result, "already_removed": True}
+    return call_result
+
+
+def outcome_event(
+    remediation: Remediation, results: list[dict[str, Any]], attempt: int, now: datetime
+) -> tuple[LedgerEvent, Notice | None]:
+    """What an attempt's call results mean: done, failed for good (the leads are told), or — when every
+    failure is transient and attempts remain — a retry after a backoff that honours Graph's Retry-After."""
+    failures = [r for r in results if not succeeded(r)]
+    if failures and all(r.get("retryable") for r in failures) and attempt < MAX_ATTEMPTS:
+        backoff = min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (attempt - 1))
+        asked = max((float(r.get("retry_after") or 0) for r in failures), default=0.0)
+        retry_at = now + max(backoff, timedelta(seconds=asked))
+        event = LedgerEvent(
+            "remediation_retry",
+            {"campaign_id": remediation.campaign_id, "item_id": remediation.item_id, "attempt": attempt,
+             "results": results, "retry_at": retry_at.isoformat(), "at": now.isoformat()},
+        )
+        return event, None
+    return result_event(remediation, results, attempt, now)
+
+
+def result_event(
+    remediation: Remediation, results: list[dict[str, Any]], attempt: int, now: datetime
+) -> tuple[LedgerEvent, Notice]:
+    ok = all(succeeded(r) for r in results)
     event = LedgerEvent(
         "remediation_result",
         {"campaign_id": remediation.campaign_id, "item_id": remediation.item_id, "mode": remediation.mode.value,
-         "ok": ok, "results": results, "at": now.isoformat()},
+         "ok": ok, "results": results, "attempts": attempt, "at": now.isoformat()},
     )
     if remediation.mode is RemediationMode.DRY_RUN:
         text = f"Dry-run for {remediation.plan.title}: nothing was changed; it would have made {len(results)} call(s)."
     elif ok:
         text = f"Removed: {remediation.plan.title} ({len(results)} Graph call(s) succeeded)."
     else:
-        failed = [r for r in results if not 200 <= int(r.get("status", 0)) < 300]
-        text = (f"Remediation of {remediation.plan.title} FAILED on {len(failed)} call(s): "
+        failed = [r for r in results if not succeeded(r)]
+        gave_up = f" after {attempt} attempts" if all(r.get("retryable") for r in failed) else ""
+        text = (f"Remediation of {remediation.plan.title} FAILED{gave_up} on {len(failed)} call(s): "
                 + "; ".join(f"{r['call']} → {r.get('status')} {r.get('error', '')}".strip() for r in failed))
     notice = Notice(key=f"remediation-result:{remediation.item_id}", kind=NoticeKind.REVOKE_ALERT, to=SECURITY_LEADS,
                     item_ids=(remediation.item_id,), text=text)
