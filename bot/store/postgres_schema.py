@@ -7,6 +7,9 @@ Alembic and SQLAlchemy are used here only, to run the migrations; the store itse
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import psycopg
 
 from alembic import command
 from alembic.config import Config
@@ -53,3 +56,12 @@ def behind_message(current: str | None) -> str | None:
         return None
     found = "has no accessbot schema" if current is None else f"is at schema revision {current}"
     return f"the database {found}, this accessbot needs {head}: run `accessbot db upgrade`"
+
+
+async def schema_revision(conn: psycopg.AsyncConnection[Any]) -> str | None:
+    """The Alembic revision the database is at; None when it has no accessbot schema at all."""
+    exists = await (await conn.execute("SELECT to_regclass('alembic_version') IS NOT NULL")).fetchone()
+    if not exists or not exists[0]:
+        return None
+    row = await (await conn.execute("SELECT version_num FROM alembic_version")).fetchone()
+    return None if row is None else str(row[0])

@@ -44,6 +44,7 @@ from bot.ledger import (
     record_from_line,
     record_to_line,
     utc_stamp,
+    verify,
 )
 from bot.ledger_signing import (
     Checkpoint,
@@ -64,7 +65,7 @@ from bot.store.codec import (
     outbox_from_dict,
     outbox_to_dict,
 )
-from bot.store.postgres_schema import behind_message
+from bot.store.postgres_schema import behind_message, schema_revision
 
 LEDGER = "main"
 """The one ledger a deployment keeps; the column lets a later version hold one per tenant."""
@@ -115,7 +116,7 @@ class PostgresStore:
                 raise StoreUnavailable(f"cannot connect to the database ({_reason(failed)})") from failed
             try:
                 async with pool.connection() as conn:
-                    problem = behind_message(await _schema_revision(conn))
+                    problem = behind_message(await schema_revision(conn))
                     if problem is not None:
                         raise OperatorError(problem, ExitCode.UNAVAILABLE)
                     if not self.read_only:  # keys that left the queue before the horizon refuse no twin any more
@@ -386,6 +387,28 @@ class PostgresStore:
         self._signer = new
         return rotation
 
+    async def adopt_unsigned_ledger(self, at: datetime) -> Checkpoint:
+        """Sign, once, a ledger written before signing was switched on: a first checkpoint of its head, after
+        its hash chain verified against the stored head (docs/ledger.md: from here on it is provable)."""
+        if self._signer is None:
+            raise ValueError("nothing to adopt: adopt needs a signing key")
+        async with self._connection(write=True) as conn:
+            cursor = conn.cursor()
+            await cursor.execute(_LOCK, (LEDGER,))
+            if await self._last_checkpoint(cursor) is not None:
+                raise ValueError("nothing to adopt: this ledger is already signed")
+            await cursor.execute("SELECT seq, line FROM ledger_records WHERE ledger = %s ORDER BY seq", (LEDGER,))
+            records = [record_from_line(line, number) for number, (_, line) in enumerate(await cursor.fetchall(), 1)]
+            anchor = await self._stored_head(cursor)
+            if not records:
+                raise ValueError("nothing to adopt: the ledger is empty")
+            checked = verify(records, anchor)
+            if not checked.ok or anchor != records[-1].head:
+                raise LedgerIntegrityError(f"the unsigned ledger does not verify: {checked.problem or 'its stored head differs'}")
+            checkpoint = self._signer.checkpoint(records[0].hash, records[-1].head, utc_stamp(at))
+            await self._insert_entries(cursor, [checkpoint])
+        return checkpoint
+
     async def ledger_records(self) -> list[LedgerRecord]:
         async with self._connection() as conn:
             rows = await (await conn.execute(
@@ -427,15 +450,6 @@ class PostgresStore:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
-
-
-async def _schema_revision(conn: psycopg.AsyncConnection[Any]) -> str | None:
-    """The Alembic revision the database is at; None when it has no accessbot schema at all."""
-    exists = await (await conn.execute("SELECT to_regclass('alembic_version') IS NOT NULL")).fetchone()
-    if not exists or not exists[0]:
-        return None
-    row = await (await conn.execute("SELECT version_num FROM alembic_version")).fetchone()
-    return None if row is None else str(row[0])
 
 
 def _text(document: Any) -> str:
