@@ -108,3 +108,26 @@ def test_migrating_a_tinydb_deployment_keeps_every_record_in_order_and_verifies(
     with psycopg.connect(postgres_url) as conn:
         row = conn.execute("SELECT count(*) FROM ledger_records").fetchone()
     assert row is not None and row[0] == len(before) + 1
+
+
+def test_a_campaign_opened_on_the_database_verifies_and_survives_a_key_rotation(postgres_url: str, tmp_path: Path) -> None:
+    """`campaign open` builds the same runtime as `serve`: with the URL set, nothing goes to the data directory's
+    store, and every ledger command works on the database."""
+    key = tmp_path / "old.key"
+    assert run("ledger", "keygen", "--out", str(key), env={}).exit_code == 0
+    data = ["--data-dir", str(tmp_path / "data")]
+    env = {"ACCESSBOT_DATABASE_URL": postgres_url, "ACCESSBOT_LEDGER_KEY_FILE": str(key)}
+
+    opened = run("campaign", "open", *DEMO, *data, env=env)
+    assert opened.exit_code == 0 and "opened" in opened.output, opened.output
+    assert not (tmp_path / "data" / "ledger.jsonl").exists()
+    assert "already open" in run("campaign", "open", *DEMO, *data, env=env).output
+    doctor = run("doctor", *DEMO, *data, env=env)
+    assert "records verify, signed up to record" in doctor.output, doctor.output
+
+    rotated = run("ledger", "rotate-key", "--new-key-out", str(tmp_path / "new.key"), *data, env=env)
+    assert rotated.exit_code == 0, rotated.output
+    for public in ("old.key.pub", "new.key.pub"):
+        verified = run("ledger", "verify", "--public-key", str(tmp_path / public), *data, env=env)
+        assert verified.exit_code == 0 and "ledger OK" in verified.output, verified.output
+    assert run("ledger", "checkpoint", *data, env={**env, "ACCESSBOT_LEDGER_KEY_FILE": str(tmp_path / "new.key")}).exit_code == 0
