@@ -138,7 +138,7 @@ class PostgresStore:
         try:
             async with self._pool.connection() as conn:
                 yield conn
-        except (PoolTimeout, psycopg.OperationalError, psycopg.errors.InsufficientResources,
+        except (PoolTimeout, psycopg.OperationalError, psycopg.InterfaceError, psycopg.errors.InsufficientResources,
                 psycopg.errors.ReadOnlySqlTransaction) as failed:
             problem = f"the database cannot be written: {_reason(failed)}"
             if write:
