@@ -119,3 +119,24 @@ async def test_a_lost_connection_is_store_unavailable_and_the_next_write_recover
         assert again[0].seq == 2 and store.write_problem() is None
     finally:
         await store.close()
+
+
+async def test_an_unsigned_ledger_is_adopted_once_and_then_grows_signed(postgres_url: str) -> None:
+    signer = LedgerSigner.generate()
+    unsigned = PostgresStore(postgres_url)
+    signed = PostgresStore(postgres_url, signer=signer)
+    try:
+        await _append_many(unsigned, "before-signing", 2)
+        with pytest.raises(LedgerIntegrityError, match="ledger adopt"):
+            await signed.append_ledger([LedgerEvent("decision", {"n": 1})], MONDAY)
+
+        checkpoint = await signed.adopt_unsigned_ledger(MONDAY)
+        with pytest.raises(ValueError, match="already signed"):
+            await signed.adopt_unsigned_ledger(MONDAY)
+        more = await signed.append_ledger([LedgerEvent("decision", {"n": 1})], MONDAY)
+    finally:
+        await unsigned.close()
+        await signed.close()
+    assert checkpoint.seq == 4 and more[0].seq == 5
+    result = await check_database_ledger(postgres_url, signer.public_key)
+    assert result.ok and result.count == 5, result.problems
