@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -73,6 +74,10 @@ LEDGER = "main"
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('accessbot-ledger:' || current_schema() || ':' || %s, 0))"
 
 _Cursor = psycopg.AsyncCursor[Any]
+_Waiting = tuple[Sequence[LedgerEvent], datetime, "asyncio.Future[list[LedgerRecord]]"]
+"""A caller of append_ledger: its events, their time, and the future that answers it."""
+
+log = logging.getLogger(__name__)
 
 
 class PostgresStore:
@@ -99,6 +104,8 @@ class PostgresStore:
         self._starting: asyncio.Lock | None = None
         self._ledger_id: str | None = None  # the first record's hash, fixed once there is one
         self._write_failure: str | None = None
+        self._ledger_waiting: list[_Waiting] = []
+        self._ledger_flusher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Connect, refuse a database behind the latest migration (one line: run `accessbot db upgrade`),
@@ -283,32 +290,78 @@ class PostgresStore:
     # ---- ledger ---------------------------------------------------------------------------------
 
     async def append_ledger(self, events: Sequence[LedgerEvent], at: datetime) -> list[LedgerRecord]:
-        """One transaction under the ledger's advisory lock: head read inside it, records chained onto it,
-        inserted with their checkpoint and the new head, committed. Durable and signed when it returns."""
+        """Durable and signed when it returns. Group commit, as in the TinyDB store: the appends that arrive while
+        one transaction runs go out together in the next, with one lock, one checkpoint and one commit, so under
+        load the cost per decision falls instead of queueing behind one round trip each.
+
+        ``RecordRejected`` when these events cannot be encoded (only this caller fails); ``StoreUnavailable``
+        (or ``LedgerIntegrityError``) when nothing could be written."""
+        if self.read_only:
+            raise PermissionError("this store was opened read-only")
         if not events:
             return []
+        done: asyncio.Future[list[LedgerRecord]] = asyncio.get_running_loop().create_future()
+        self._ledger_waiting.append((events, at, done))
+        if self._ledger_flusher is None or self._ledger_flusher.done():
+            self._ledger_flusher = asyncio.create_task(self._flush_ledger())
+        return await done
+
+    async def _flush_ledger(self) -> None:
+        """Commit batches until nobody waits; whatever goes wrong, every waiter gets an answer (a request must
+        never hang with its item locked)."""
+        batch: list[_Waiting] = []
+        try:
+            while self._ledger_waiting:
+                batch, self._ledger_waiting = self._ledger_waiting, []
+                try:
+                    await self._commit(batch)
+                except StoreUnavailable as refused:
+                    _fail(batch, refused)
+                except Exception as unexpected:
+                    log.exception("the ledger's group commit failed")
+                    self._write_failure = f"the ledger could not be written ({_reason(unexpected)})"
+                    _fail(batch, StoreUnavailable(f"{self._write_failure}; nothing was recorded"))
+                batch = []
+        finally:
+            leftover, self._ledger_waiting = batch + self._ledger_waiting, []
+            _fail(leftover, StoreUnavailable("the store stopped before this answer was recorded"))
+
+    async def _commit(self, batch: list[_Waiting]) -> None:
+        """One transaction under the ledger's advisory lock: the head read inside it, each waiter's records
+        chained onto it (a poison record fails only its own waiter), inserted with one checkpoint of the new
+        head and the head itself, committed."""
+        accepted: list[tuple[asyncio.Future[list[LedgerRecord]], list[LedgerRecord]]] = []
         async with self._connection(write=True) as conn:
             cursor = conn.cursor()
             await cursor.execute(_LOCK, (LEDGER,))
             head = await self._checked_head(cursor)
-            try:  # a poison record fails only this request; nothing was written yet
-                records = chain(events, head, at)
-                lines = [record_to_line(record).decode().rstrip("\n") for record in records]
-            except Exception as bad:
-                raise RecordRejected(f"this answer cannot be recorded: {type(bad).__name__}: {bad}") from bad
-            ledger_id = self._ledger_id or records[0].hash
-            await cursor.executemany("INSERT INTO ledger_records (ledger, seq, line) VALUES (%s, %s, %s)",
-                                     [(LEDGER, record.seq, line) for record, line in zip(records, lines)])
-            new_head = records[-1].head
+            rows: list[tuple[str, int, str]] = []
+            for events, at, done in batch:
+                if done.done():  # its caller gave up waiting
+                    continue
+                try:
+                    records = chain(events, head, at)
+                    lines = [record_to_line(record).decode().rstrip("\n") for record in records]
+                except Exception as bad:
+                    done.set_exception(RecordRejected(f"this answer cannot be recorded: {type(bad).__name__}: {bad}"))
+                    continue
+                accepted.append((done, records))
+                rows.extend((LEDGER, record.seq, line) for record, line in zip(records, lines))
+                head = records[-1].head
+            if not accepted:
+                return
+            ledger_id = self._ledger_id or accepted[0][1][0].hash
+            await cursor.executemany("INSERT INTO ledger_records (ledger, seq, line) VALUES (%s, %s, %s)", rows)
             if self._signer is not None:
-                checkpoint = self._signer.checkpoint(ledger_id, new_head, records[-1].at)
-                await self._insert_entries(cursor, [checkpoint])
+                await self._insert_entries(cursor, [self._signer.checkpoint(ledger_id, head, accepted[-1][1][-1].at)])
             await cursor.execute(
                 "INSERT INTO ledger_heads (ledger, seq, hash) VALUES (%s, %s, %s) "
                 "ON CONFLICT (ledger) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash",
-                (LEDGER, new_head.seq, new_head.hash))
+                (LEDGER, head.seq, head.hash))
         self._ledger_id = ledger_id
-        return records
+        for done, records in accepted:
+            if not done.done():
+                done.set_result(records)
 
     async def _checked_head(self, cursor: _Cursor) -> LedgerHead:
         """The head to chain onto, read under the lock, after checking that the last record, the stored
@@ -445,6 +498,8 @@ class PostgresStore:
         return self._write_failure
 
     async def close(self) -> None:
+        if self._ledger_flusher is not None:
+            await self._ledger_flusher  # appends already under way still finish
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -457,6 +512,12 @@ def _text(document: Any) -> str:
         return canonical_json(document).decode()
     except (TypeError, ValueError) as bad:
         raise RecordRejected(f"this cannot be stored: {type(bad).__name__}: {bad}") from bad
+
+
+def _fail(waiting: list[_Waiting], error: Exception) -> None:
+    for _, _, done in waiting:
+        if not done.done():
+            done.set_exception(error)
 
 
 def _reason(error: BaseException) -> str:

@@ -44,8 +44,9 @@ async def test_two_instances_appending_at_once_make_one_unbroken_signed_chain(po
     for record in records:  # every batch's two records stayed together: each append held the lock throughout
         if record.type == "decision":
             assert records[record.seq].data == record.data and records[record.seq].type == "reminded"
-    assert len(entries) == 90 and all(entry.signed_by(signer.public_key) for entry in entries)
-    assert sorted(entry.seq for entry in entries) == list(range(2, 181, 2))
+    assert all(entry.signed_by(signer.public_key) for entry in entries)
+    signed = [entry.seq for entry in entries]  # one checkpoint per group commit, in the order they committed
+    assert signed == sorted(set(signed)) and signed[-1] == 180 and all(seq % 2 == 0 for seq in signed)
     result = await check_database_ledger(postgres_url, signer.public_key)
     assert result.ok, result.problems
     assert result.count == 180
@@ -140,3 +141,22 @@ async def test_an_unsigned_ledger_is_adopted_once_and_then_grows_signed(postgres
     assert checkpoint.seq == 4 and more[0].seq == 5
     result = await check_database_ledger(postgres_url, signer.public_key)
     assert result.ok and result.count == 5, result.problems
+
+
+async def test_a_poison_record_in_a_group_commit_fails_alone(postgres_url: str) -> None:
+    signer = LedgerSigner.generate()
+    store = PostgresStore(postgres_url, signer=signer)
+    try:
+        await store.start()
+        answers = await asyncio.gather(
+            store.append_ledger([LedgerEvent("decision", {"n": 1})], MONDAY),
+            store.append_ledger([LedgerEvent("decision", {"comment": "\udc80"})], MONDAY),
+            store.append_ledger([LedgerEvent("decision", {"n": 3})], MONDAY),
+            return_exceptions=True,
+        )
+        records = await store.ledger_records()
+    finally:
+        await store.close()
+    assert isinstance(answers[1], RecordRejected)
+    assert [record.data for record in records] == [{"n": 1}, {"n": 3}]
+    assert (await check_database_ledger(postgres_url, signer.public_key)).ok
