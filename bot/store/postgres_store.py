@@ -8,8 +8,8 @@ needs, since each is bound by the commit's fsync. psycopg won because the Alembi
 through SQLAlchemy's ``postgresql+psycopg`` dialect, so a deployment carries one PostgreSQL driver, one way
 to spell the URL, and one set of libpq connection options (``sslmode``, ``options=-csearch_path=…``).
 
-What keeps the ledger correct when several processes append at once: each append is one transaction that
-takes ``pg_advisory_xact_lock`` on that ledger (not a table lock: readers and other tables go on), reads
+What keeps the ledger correct when several processes append at once: each group commit (the appends that
+arrived meanwhile in this process) is one transaction that takes ``pg_advisory_xact_lock`` on that ledger (not a table lock: readers and other tables go on), reads
 the head inside the lock, chains the new records onto it, inserts them with their signed checkpoint and
 the new head, and commits, which releases the lock. Records and their checkpoint commit together, so no
 crash can leave records no checkpoint signs (the TinyDB store has to set such a tail aside; here there is
