@@ -140,17 +140,17 @@ class PostgresStore:
         The database's own failures become ``StoreUnavailable``; a write that succeeds clears the last one."""
         if write and self.read_only:
             raise PermissionError("this store was opened read-only")
-        await self.start()
-        assert self._pool is not None
         try:
+            await self.start()
+            assert self._pool is not None
             async with self._pool.connection() as conn:
                 yield conn
         except (PoolTimeout, psycopg.OperationalError, psycopg.InterfaceError, psycopg.errors.InsufficientResources,
                 psycopg.errors.ReadOnlySqlTransaction) as failed:
-            problem = f"the database cannot be written: {_reason(failed)}"
-            if write:
-                self._write_failure = problem
-            raise StoreUnavailable(f"{problem}; nothing was recorded") from failed
+            if not write:
+                raise StoreUnavailable(f"the database cannot be read: {_reason(failed)}") from failed
+            self._write_failure = f"the database cannot be written: {_reason(failed)}"
+            raise StoreUnavailable(f"{self._write_failure}; nothing was recorded") from failed
         except StoreUnavailable as refused:
             if write:
                 self._write_failure = str(refused)
