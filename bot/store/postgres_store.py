@@ -57,7 +57,14 @@ from bot.ledger_signing import (
     public_key_pem,
 )
 from bot.operator_errors import ExitCode, OperatorError
-from bot.store.base import SENT_HORIZON, LedgerIntegrityError, OutboxMessage, RecordRejected, StoreUnavailable
+from bot.store.base import (
+    SENT_HORIZON,
+    DatabaseUnavailable,
+    LedgerIntegrityError,
+    OutboxMessage,
+    RecordRejected,
+    StoreUnavailable,
+)
 from bot.store.codec import (
     campaign_from_dict,
     campaign_to_dict,
@@ -115,23 +122,19 @@ class PostgresStore:
         async with self._starting:
             if self._pool is not None:
                 return
-            pool = AsyncConnectionPool(self.url, min_size=1, max_size=self._max_connections, open=False, timeout=10.0)
-            try:
-                await pool.open(wait=True, timeout=10.0)
-            except (PoolTimeout, psycopg.OperationalError) as failed:
-                await pool.close()
-                raise StoreUnavailable(f"cannot connect to the database ({_reason(failed)})") from failed
-            try:
-                async with pool.connection() as conn:
+            try:  # one connection first: a wrong URL or a database that is down is said at once, with its reason
+                async with await psycopg.AsyncConnection.connect(self.url, connect_timeout=10) as conn:
                     problem = behind_message(await schema_revision(conn))
                     if problem is not None:
                         raise OperatorError(problem, ExitCode.UNAVAILABLE)
                     if not self.read_only:  # keys that left the queue before the horizon refuse no twin any more
                         await conn.execute("DELETE FROM outbox WHERE state <> 'pending' AND left_at < %s",
                                            (self.clock.now() - self.sent_horizon,))
-            except BaseException:
-                await pool.close()
-                raise
+                pool = AsyncConnectionPool(self.url, min_size=1, max_size=self._max_connections, open=False,
+                                           timeout=10.0)
+                await pool.open(wait=True, timeout=10.0)
+            except (PoolTimeout, psycopg.OperationalError) as failed:
+                raise DatabaseUnavailable(f"cannot connect to the database: {_reason(failed)}") from failed
             self._pool = pool
 
     @asynccontextmanager
@@ -148,9 +151,9 @@ class PostgresStore:
         except (PoolTimeout, psycopg.OperationalError, psycopg.InterfaceError, psycopg.errors.InsufficientResources,
                 psycopg.errors.ReadOnlySqlTransaction) as failed:
             if not write:
-                raise StoreUnavailable(f"the database cannot be read: {_reason(failed)}") from failed
+                raise DatabaseUnavailable(f"the database cannot be read: {_reason(failed)}") from failed
             self._write_failure = f"the database cannot be written: {_reason(failed)}"
-            raise StoreUnavailable(f"{self._write_failure}; nothing was recorded") from failed
+            raise DatabaseUnavailable(f"{self._write_failure}; nothing was recorded") from failed
         except StoreUnavailable as refused:
             if write:
                 self._write_failure = str(refused)

@@ -131,3 +131,11 @@ def test_a_campaign_opened_on_the_database_verifies_and_survives_a_key_rotation(
         verified = run("ledger", "verify", "--public-key", str(tmp_path / public), *data, env=env)
         assert verified.exit_code == 0 and "ledger OK" in verified.output, verified.output
     assert run("ledger", "checkpoint", *data, env={**env, "ACCESSBOT_LEDGER_KEY_FILE": str(tmp_path / "new.key")}).exit_code == 0
+
+
+def test_a_database_that_cannot_be_reached_is_one_line_naming_it(tmp_path: Path) -> None:
+    refused = run("campaign", "status", "--data-dir", str(tmp_path),
+                  env={"ACCESSBOT_DATABASE_URL": "postgresql://accessbot:hunter2@127.0.0.1:1/accessbot"})
+    assert refused.exit_code == 4, refused.output
+    assert refused.output.startswith("accessbot: cannot connect to the database: ")
+    assert len(refused.output.strip().splitlines()) == 1 and "hunter2" not in refused.output
