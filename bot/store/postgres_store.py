@@ -140,7 +140,8 @@ class PostgresStore:
     @asynccontextmanager
     async def _connection(self, write: bool = False) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """A pooled connection whose block is one transaction (committed when it ends without an error).
-        The database's own failures become ``StoreUnavailable``; a write that succeeds clears the last one."""
+        The database's own failures become ``StoreUnavailable``, text PostgreSQL cannot hold (a NUL, a lone
+        surrogate) ``RecordRejected``; a write that succeeds clears the last failure."""
         if write and self.read_only:
             raise PermissionError("this store was opened read-only")
         try:
@@ -154,6 +155,8 @@ class PostgresStore:
                 raise DatabaseUnavailable(f"the database cannot be read: {_reason(failed)}") from failed
             self._write_failure = f"the database cannot be written: {_reason(failed)}"
             raise DatabaseUnavailable(f"{self._write_failure}; nothing was recorded") from failed
+        except (psycopg.DataError, UnicodeEncodeError) as bad:  # a NUL or a lone surrogate in a key: only this request
+            raise RecordRejected(f"this cannot be stored or looked up: {_reason(bad)}") from bad
         except StoreUnavailable as refused:
             if write:
                 self._write_failure = str(refused)
