@@ -31,7 +31,7 @@ from bot.remediation.graph_executor import GraphExecutor
 from bot.scheduler import Scheduler
 from bot.service import ReviewService
 from bot.store.base import OutboxMessage, StoreUnavailable
-from bot.store.tinydb_store import TinyDBStore
+from bot.store.factory import BackendStore, open_store
 from bot.store.write_guard import WriteGuard
 from checks.snapshot import TenantSnapshot, load_snapshot
 
@@ -45,7 +45,7 @@ class Runtime:
     """Everything one server process holds, built once at start-up. ``store`` is the backend itself;
     everything that writes goes through ``writes``, which names and counts every refused write."""
 
-    store: TinyDBStore
+    store: BackendStore
     writes: WriteGuard
     service: ReviewService
     teams: TeamsChannel
@@ -69,11 +69,13 @@ async def build_runtime(
     app_installer: AppInstaller | None = None,
     ledger_signer: LedgerSigner | None = None,
     witness_every: timedelta | None = None,
+    database_url: str = "",
 ) -> Runtime:
     """``graph_executor`` carries the write-enabled Graph client; only remediation mode 'apply' uses it.
     ``ledger_signer`` signs the ledger's checkpoints (docs/ledger.md); ``witness_every`` is how often the
-    latest one is posted to the security leads (None: only at sign-off)."""
-    store = TinyDBStore(data_dir, signer=ledger_signer, clock=clock)
+    latest one is posted to the security leads (None: only at sign-off). ``database_url`` picks the store
+    (bot/store/factory.py): empty is TinyDB in ``data_dir``."""
+    store = await open_store(database_url, data_dir, signer=ledger_signer, clock=clock)
     writes = WriteGuard(store)
     service = ReviewService(writes, policy, snapshot, clock, ExportLinks(public_url, export_secret), graph_executor)
     await service.start()

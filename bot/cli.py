@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 from aiohttp import web
 from rich import box
 from rich.console import Console
@@ -45,7 +46,7 @@ from bot.config import DEMO_POLICY, DEMO_SNAPSHOT, REPO_ROOT, Settings
 from bot.engine.routing import UnresolvedPeople, routing_from_policy
 from bot.engine.status import summarize
 from bot.ledger import LedgerRecord, LedgerUnreadable, export_csv, export_json
-from bot.ledger_check import check_ledger, configured_public_key, counted_records, set_aside_warning
+from bot.ledger_check import check_database_ledger, check_ledger, configured_public_key, counted_records, set_aside_warning
 from bot.ledger_signing import (
     Checkpoint,
     CheckpointUnreadable,
@@ -64,7 +65,9 @@ from bot.policy import Policy, RemediationMode, load_policy, policy_people
 from bot.remediation.graph_executor import GraphExecutor
 from bot.service import rebuild_campaign
 from bot.store.base import LedgerIntegrityError
-from bot.store.tinydb_store import TinyDBStore
+from bot.store.factory import BackendStore, checked_url, open_store
+from bot.store.postgres_schema import head_revision, upgrade
+from bot.store.tinydb_to_postgres import migrate_from_tinydb
 from checks.findings import to_json, to_sarif
 from checks.graph.client import GRAPH_SCOPES, token_roles
 from checks.registry import run_checks
@@ -84,6 +87,9 @@ manifest_app = typer.Typer(help="The Teams app package.", no_args_is_help=True)
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(manifest_app, name="manifest")
+db_app = typer.Typer(help="The PostgreSQL database (ACCESSBOT_DATABASE_URL): schema and moving from TinyDB.",
+                     no_args_is_help=True)
+app.add_typer(db_app, name="db")
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -114,6 +120,14 @@ def _shown(text: str) -> str:
     """Text from a tenant or a file, for a rich console: on one line, its control characters escaped
     (never sent to the terminal), its [brackets] shown as written rather than read as markup."""
     return escape(one_line(text))
+
+
+async def _store(settings: Settings, *, read_only: bool = False, signer: LedgerSigner | None = None) -> BackendStore:
+    """The configured store (ACCESSBOT_DATABASE_URL, else the data directory); a read-only command never reads
+    a missing data directory as an empty one."""
+    url = settings.database_url.get_secret_value()
+    data_dir = _existing_data_dir(settings) if read_only and not url else settings.data_dir
+    return await open_store(url, data_dir, read_only=read_only, signer=signer)
 
 
 def _existing_data_dir(settings: Settings) -> Path:
@@ -182,6 +196,7 @@ async def _runtime(
         app_installer=installer,
         ledger_signer=signer,
         witness_every=_witness_every(settings),
+        database_url=settings.database_url.get_secret_value(),
     )
 
 
@@ -346,6 +361,7 @@ def demo(
             public_url=f"http://127.0.0.1:{port}",
             ledger_signer=signer,
             witness_every=_witness_every(settings),
+            database_url=settings.database_url.get_secret_value(),
         )
         state, opened = await runtime.service.open_current_campaign()
         summary = runtime.service.summary(state)
@@ -406,7 +422,7 @@ def campaign_status(
     names = load_snapshot(snapshot).display_name if snapshot else (lambda object_id: object_id)
 
     async def main() -> None:
-        store = TinyDBStore(_existing_data_dir(settings), read_only=True)
+        store = await _store(settings, read_only=True)
         try:
             records = await _counted_records(store, settings)
             states = [(await rebuild_campaign(store, c, records))[0] for c in await store.list_campaigns()]
@@ -450,7 +466,7 @@ def campaign_export(
     settings = _settings(data_dir)
 
     async def main() -> None:
-        store = TinyDBStore(_existing_data_dir(settings), read_only=True)
+        store = await _store(settings, read_only=True)
         try:
             campaigns = await store.list_campaigns()
             if not campaigns:
@@ -465,7 +481,7 @@ def campaign_export(
     asyncio.run(main())
 
 
-async def _ledger_records(store: TinyDBStore) -> list[LedgerRecord]:
+async def _ledger_records(store: BackendStore) -> list[LedgerRecord]:
     """The ledger's records, or a clear exit naming the line that cannot even be read."""
     try:
         return await store.ledger_records()
@@ -474,7 +490,7 @@ async def _ledger_records(store: TinyDBStore) -> list[LedgerRecord]:
         raise typer.Exit(1) from bad
 
 
-async def _counted_records(store: TinyDBStore, settings: Settings) -> list[LedgerRecord]:
+async def _counted_records(store: BackendStore, settings: Settings) -> list[LedgerRecord]:
     """The records a report may count (only what a signed checkpoint covers: never a forged, appended tail),
     a warning on stderr for any left out, or exit 1 when the ledger cannot be vouched for."""
     records = await _ledger_records(store)
@@ -524,13 +540,15 @@ def ledger_verify(
     settings = _settings(data_dir)
     trusted = _trusted_key(settings, public_key)
     witnesses = [_read_witness(value) for value in witness]
-    if not settings.data_dir.is_dir():
+    database_url = checked_url(settings.database_url.get_secret_value())
+    if not database_url and not settings.data_dir.is_dir():
         err.print(f"[red]ledger BROKEN[/]: there is no data directory {settings.data_dir} (wrong --data-dir?)")
         raise typer.Exit(1)
 
     async def main() -> None:
         try:
-            result = await check_ledger(settings.data_dir, trusted, witnesses)
+            result = await (check_database_ledger(database_url, trusted, witnesses) if database_url
+                            else check_ledger(settings.data_dir, trusted, witnesses))
         except LedgerUnreadable as bad:
             err.print(f"[red]ledger BROKEN at line {bad.line_number}[/]: {_shown(str(bad))}")
             raise typer.Exit(1) from bad
@@ -612,7 +630,7 @@ def ledger_rotate_key(
         raise OperatorError(f"{new_key_out} is inside the data directory {settings.data_dir}: keep the key elsewhere.")
 
     async def main() -> None:
-        store = TinyDBStore(settings.data_dir, signer=old)
+        store = await _store(settings, signer=old)
         try:
             if store.write_problem() is not None:
                 err.print(f"[red]Cannot rotate:[/] {store.write_problem()} (run `accessbot ledger verify`)")
@@ -641,7 +659,7 @@ def ledger_adopt(data_dir: Optional[Path] = DataDirOption) -> None:
         raise OperatorError("No signing key: set ACCESSBOT_LEDGER_KEY_FILE to the key that is to sign this ledger.")
 
     async def main() -> None:
-        store = TinyDBStore(settings.data_dir, signer=signer)
+        store = await _store(settings, signer=signer)
         try:
             checkpoint = await store.adopt_unsigned_ledger(SystemClock().now())
         except (ValueError, LedgerIntegrityError) as bad:
@@ -660,7 +678,7 @@ def ledger_checkpoint(data_dir: Optional[Path] = DataDirOption) -> None:
     settings = _settings(data_dir)
 
     async def main() -> None:
-        store = TinyDBStore(settings.data_dir, read_only=True)
+        store = await _store(settings, read_only=True)
         checkpoint = await store.latest_checkpoint()
         await store.close()
         if checkpoint is None:
@@ -681,7 +699,7 @@ def ledger_export(
     settings = _settings(data_dir)
 
     async def main() -> None:
-        store = TinyDBStore(settings.data_dir, read_only=True)
+        store = await _store(settings, read_only=True)
         try:
             records = await _counted_records(store, settings)
         finally:
@@ -689,6 +707,43 @@ def ledger_export(
         _write_records(records, fmt, output)
 
     asyncio.run(main())
+
+
+def _database_url(settings: Settings) -> str:
+    url = checked_url(settings.database_url.get_secret_value())
+    if not url:
+        raise OperatorError("ACCESSBOT_DATABASE_URL is not set: set it to the PostgreSQL database, "
+                            "e.g. postgresql://accessbot@db.example.com/accessbot?sslmode=require")
+    return url
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database's schema to this version's (Alembic migrations; idempotent). Run it before starting
+    a new version: a server refuses a database whose schema is behind."""
+    url = _database_url(_settings(None))
+    try:
+        upgrade(url)
+    except SQLAlchemyError as failed:
+        raise OperatorError(f"the schema could not be upgraded: {one_line(str(getattr(failed, 'orig', None) or failed))}",
+                            ExitCode.UNAVAILABLE) from failed
+    console.print(f"database schema at revision {head_revision()}")
+
+
+@db_app.command("migrate-from-tinydb")
+def db_migrate_from_tinydb(
+    source: Path = typer.Argument(..., help="The data directory `accessbot serve` wrote (stop the bot first)."),
+) -> None:
+    """Copy a TinyDB data directory into the empty database: campaigns, items, the ledger record for record
+    with its hashes and signed checkpoints, conversations, cards, the pending outbox and sent keys. Then run
+    `accessbot ledger verify` against the database."""
+    url = _database_url(_settings(source))
+    moved = asyncio.run(migrate_from_tinydb(source, url))
+    console.print(f"moved {moved.records} ledger records and {moved.signed_entries} signed checkpoints/rotations, "
+                  f"{moved.campaigns} campaigns ({moved.items} items), {moved.conversations} conversations, "
+                  f"{moved.cards} cards, {moved.pending} pending and {moved.left_queue} sent messages")
+    console.print("now run `accessbot ledger verify` with ACCESSBOT_DATABASE_URL set: it proves every record arrived "
+                  "in order")
 
 
 TenantOption = typer.Option(None, "--tenant", help="Collect this tenant live through Microsoft Graph.")

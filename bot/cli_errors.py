@@ -19,7 +19,7 @@ from typer.core import TyperGroup
 from bot.collection import GraphNotConfigured
 from bot.operator_errors import ExitCode, OperatorError, one_line
 from bot.policy import PolicyError
-from bot.store.base import StoreLocked, StoreUnavailable
+from bot.store.base import DatabaseUnavailable, StoreLocked, StoreUnavailable
 from checks.snapshot import SnapshotError
 
 DEBUG = "accessbot.debug"  # in the context's meta: --debug was given
@@ -59,6 +59,8 @@ def operator_error(error: BaseException, data_dir: Path | None = None) -> Operat
     if isinstance(error, OperatorError):
         return error
     if isinstance(error, StoreLocked):
+        return OperatorError(str(error), ExitCode.UNAVAILABLE)
+    if isinstance(error, DatabaseUnavailable):
         return OperatorError(str(error), ExitCode.UNAVAILABLE)
     if isinstance(error, StoreUnavailable):
         return OperatorError(f"the data directory cannot be written: {error}", ExitCode.UNAVAILABLE)

@@ -18,6 +18,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ACCESSBOT_", env_file=".env", extra="ignore")
 
     data_dir: Path = Path(".accessbot")
+    # Where the store lives: empty keeps TinyDB in data_dir (one instance); postgresql://… uses PostgreSQL
+    # (bot/store/factory.py). A secret: the URL may carry the password.
+    database_url: SecretStr = SecretStr("")
     policy: Path | None = None
     snapshot: Path | None = None
     host: str = "127.0.0.1"

@@ -13,7 +13,7 @@ from bot.config import Settings
 from bot.engine.model import SubjectKind
 from bot.engine.routing import UnresolvedPeople, routing_from_policy
 from bot.ledger import LedgerUnreadable
-from bot.ledger_check import check_chain, check_ledger, configured_public_key, set_aside_warning
+from bot.ledger_check import check_chain, check_database_ledger, check_ledger, configured_public_key, set_aside_warning
 from bot.ledger_signing import (
     CheckpointUnreadable,
     LedgerKeyError,
@@ -21,7 +21,9 @@ from bot.ledger_signing import (
     fingerprint,
     load_public_key_file,
 )
+from bot.operator_errors import OperatorError
 from bot.policy import Policy, PolicyError, load_policy, role_references
+from bot.store.base import StoreUnavailable
 from checks.entra_roles import RoleNames
 from checks.graph.permissions import PARTNER_READ, READ, REMEDIATION, missing_permissions
 from checks.snapshot import SnapshotError, TenantSnapshot, load_snapshot
@@ -105,17 +107,26 @@ def _data_dir(path: Path) -> Iterator[Check]:
 def _ledger(settings: Settings) -> Iterator[Check]:
     """The same verdict as `accessbot ledger verify`: a tampered ledger is a failure here too."""
     data_dir = settings.data_dir
-    if not data_dir.is_dir():
+    database_url = settings.database_url.get_secret_value()
+    if not database_url and not data_dir.is_dir():
         return  # the data directory check said why
     try:
         trusted = configured_public_key(settings)
     except LedgerKeyError:
         return  # the ledger key check says why
+    if trusted is None and database_url:
+        yield Check("warn", "ledger", "no ledger key configured, so its signatures cannot be checked: set "
+                    "ACCESSBOT_LEDGER_KEY_FILE or ACCESSBOT_LEDGER_PUBLIC_KEY_FILE")
+        return
     if trusted is None:
         yield from _unsigned_chain(data_dir)
         return
     try:
-        result = asyncio.run(check_ledger(data_dir, trusted))
+        result = asyncio.run(check_database_ledger(database_url, trusted) if database_url
+                             else check_ledger(data_dir, trusted))
+    except (StoreUnavailable, OperatorError) as bad:  # the database cannot be reached, or its schema is behind
+        yield Check("fail", "ledger", f"the database cannot be read: {bad}")
+        return
     except LedgerUnreadable as bad:
         yield Check("fail", "ledger", f"BROKEN at line {bad.line_number}: {bad} (see `accessbot ledger verify`)")
         return

@@ -1,5 +1,5 @@
-"""The ledger verdict of one data directory: the one check `accessbot ledger verify` prints and `accessbot
-doctor` runs, so the two can never disagree about a tampered ledger."""
+"""The ledger verdict of one data directory or database: the one check `accessbot ledger verify` prints and
+`accessbot doctor` runs, so the two can never disagree about a tampered ledger."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from bot.ledger import LedgerRecord, VerifyResult, verify
 from bot.ledger_audit import AuditResult, audit
 from bot.ledger_signing import Checkpoint, configured_signer, load_public_key_file
 from bot.store.base import LedgerIntegrityError
+from bot.store.postgres_store import PostgresStore
 from bot.store.tinydb_store import TinyDBStore
 
 
@@ -35,6 +36,21 @@ async def check_ledger(
     finally:
         await store.close()
     return replace(audit(records, anchor, entries, trusted, witnesses, anchor_problem), set_aside=set_aside)
+
+
+async def check_database_ledger(
+    url: str, trusted: Ed25519PublicKey, witnesses: Sequence[Checkpoint] = ()
+) -> AuditResult:
+    """The same audit of the ledger in a PostgreSQL database (``ACCESSBOT_DATABASE_URL``), read-only: the
+    stored head plays the anchor's part, and nothing is ever set aside there (bot/store/postgres_store.py)."""
+    store = PostgresStore(url, read_only=True)
+    try:
+        records = await store.ledger_records()
+        entries = await store.ledger_checkpoints()
+        anchor, anchor_problem = await store.anchor_state()
+    finally:
+        await store.close()
+    return audit(records, anchor, entries, trusted, witnesses, anchor_problem)
 
 
 def counted_records(

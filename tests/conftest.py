@@ -10,3 +10,5 @@ from hypothesis import HealthCheck, settings
 
 settings.register_profile("accessbot", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("accessbot")
+
+from tests.postgres import empty_postgres_url, postgres_url  # noqa: E402,F401  (fixtures for the PostgreSQL tests)

@@ -27,6 +27,10 @@ class StoreUnavailable(RuntimeError):
     """
 
 
+class DatabaseUnavailable(StoreUnavailable):
+    """The PostgreSQL store cannot reach or write its database (the message names the database, not a folder)."""
+
+
 class RecordRejected(ValueError):
     """One record cannot be stored (it cannot be encoded as canonical UTF-8 JSON, or is too large).
 

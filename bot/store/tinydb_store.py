@@ -253,6 +253,10 @@ class TinyDBStore:
         reference = self._conversations.get(key)
         return None if reference is None else copy.deepcopy(reference)
 
+    def conversation_references(self) -> dict[str, dict[str, Any]]:
+        """Every stored reference by key (a copy): what `accessbot db migrate-from-tinydb` carries over."""
+        return copy.deepcopy(self._conversations)
+
     # ---- cards sent -----------------------------------------------------------------------------
 
     async def save_card(self, item_id: str, reference: dict[str, Any], activity_id: str) -> None:
@@ -266,6 +270,10 @@ class TinyDBStore:
 
     async def cards(self, item_id: str) -> list[dict[str, Any]]:
         return copy.deepcopy(self._cards.get(item_id, []))
+
+    def every_card(self) -> dict[str, list[dict[str, Any]]]:
+        """Every item's cards (a copy), for `accessbot db migrate-from-tinydb`."""
+        return copy.deepcopy(self._cards)
 
     # ---- outbox ---------------------------------------------------------------------------------
 
@@ -315,6 +323,10 @@ class TinyDBStore:
             self._pending[message.key] = message
             self._outbox_ids[message.key] = doc_id
         return len(fresh)
+
+    def left_queue(self) -> list[list[str]]:
+        """The sent-keys file's entries, ``[key, at]`` or ``[key, at, error]``, for `accessbot db migrate-from-tinydb`."""
+        return [json.loads(line) for line in AppendLog(self.data_dir / "outbox-sent.jsonl").lines()]
 
     async def due_messages(self, now: datetime, limit: int) -> list[OutboxMessage]:
         if limit <= 0:

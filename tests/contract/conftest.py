@@ -11,10 +11,11 @@ import pytest
 
 from bot.clock import ManualClock
 from bot.store.base import Store
+from bot.store.postgres_store import PostgresStore
 from bot.store.tinydb_store import TinyDBStore
 from tests.contract.samples import MONDAY
 
-BACKENDS = ["tinydb"]
+BACKENDS = ["tinydb", "postgres"]
 
 OpenStore = Callable[[], Store]
 
@@ -23,14 +24,21 @@ OpenStore = Callable[[], Store]
 async def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[OpenStore]:
     """A function opening a new store object on this test's location (call it again to 'restart')."""
     opened: list[Store] = []
+    if request.param == "tinydb":
+        location = str(tmp_path / "data")
+    else:
+        location = request.getfixturevalue("postgres_url")
 
-    def open_tinydb() -> Store:
-        store = TinyDBStore(tmp_path / "data", clock=ManualClock(MONDAY))
+    def open_store() -> Store:
+        store: Store
+        if request.param == "tinydb":
+            store = TinyDBStore(Path(location), clock=ManualClock(MONDAY))
+        else:
+            store = PostgresStore(location, clock=ManualClock(MONDAY))
         opened.append(store)
         return store
 
-    factories = {"tinydb": open_tinydb}
-    yield factories[request.param]
+    yield open_store
     for store in opened:
         await store.close()
 
