@@ -12,10 +12,11 @@ revocation, whatever a check thinks of it (``subject_finding`` enforces that in 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any, TypeVar
 
 from bot.engine.model import Subject
 from checks.snapshot import TenantSnapshot
@@ -101,6 +102,40 @@ class CheckSettings:
 
 SIGN_IN_WINDOW_DAYS = 7
 
+_Fact = TypeVar("_Fact")
+
+
+class AssessedSubjects(tuple[Subject, ...]):
+    """The subjects of one assessment, as every check of it receives them, with a memo of facts derived
+    from them and their snapshot (who the admins are, say): fifteen checks asking the same question of
+    100,000 subjects would otherwise each recompute the answer. The subjects are an immutable tuple and
+    the memo is bound to one snapshot, so a remembered fact cannot go stale within the assessment."""
+
+    snapshot: TenantSnapshot
+    _memo: dict[Hashable, Any]
+
+    def __new__(cls, snapshot: TenantSnapshot, subjects: Iterable[Subject]) -> AssessedSubjects:
+        assessed = super().__new__(cls, subjects)
+        assessed.snapshot = snapshot
+        assessed._memo = {}
+        return assessed
+
+    def remembered(self, key: Hashable, compute: Callable[[], _Fact]) -> _Fact:
+        """``compute()`` the first time ``key`` is asked for in this assessment, the same value after."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+
+def remembered(snapshot: TenantSnapshot, subjects: Sequence[Subject], key: Hashable,
+               compute: Callable[[], _Fact]) -> _Fact:
+    """A fact about (snapshot, subjects), computed once per assessment when ``run_checks`` runs the
+    checks, and afresh when a check is called on its own with plain subjects."""
+    if isinstance(subjects, AssessedSubjects) and subjects.snapshot is snapshot:
+        return subjects.remembered(key, compute)
+    return compute()
+
+
 CheckFunction = Callable[[TenantSnapshot, Sequence[Subject], CheckSettings, datetime], Iterable[FindingResult]]
 
 _CHECKS: dict[str, tuple[CheckMetadata, CheckFunction]] = {}
@@ -153,6 +188,7 @@ def run_checks(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     now = now.astimezone(UTC)
+    subjects = AssessedSubjects(snapshot, subjects)
     keys = {subject.key for subject in subjects}
     results: list[FindingResult] = []
     for metadata, function in _registered() if checks is None else checks:
@@ -214,6 +250,7 @@ def subject_finding(
 __all__ = [
     "SIGN_IN_WINDOW_DAYS",
     "Advice",
+    "AssessedSubjects",
     "CheckFunction",
     "CheckMetadata",
     "CheckSettings",
@@ -224,6 +261,7 @@ __all__ = [
     "check",
     "finding_order",
     "recommend",
+    "remembered",
     "run_checks",
     "subject_finding",
 ]

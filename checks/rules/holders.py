@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from bot.engine.model import Subject, SubjectKind
+from checks.registry import remembered
 from checks.snapshot import GraphObject, TenantSnapshot
 
 GLOBAL_ADMINISTRATOR = "62e90394-69f5-4237-9190-012177145e10"
@@ -98,7 +99,13 @@ class Admin:
 def admins(snapshot: TenantSnapshot, subjects: Sequence[Subject]) -> list[Admin]:
     """Every user behind a role subject, sorted by object id. Apps, groups whose members were not
     collected and principals of other tenants hold roles too, but they are nobody's account to
-    secure with MFA or a recovery phone; the partner checks review them."""
+    secure with MFA or a recovery phone; the partner checks review them.
+
+    Computed once per assessment (most person checks start here); each caller gets its own list."""
+    return list(remembered(snapshot, subjects, "admins", lambda: tuple(_admins(snapshot, subjects))))
+
+
+def _admins(snapshot: TenantSnapshot, subjects: Sequence[Subject]) -> list[Admin]:
     held: dict[str, list[Subject]] = defaultdict(list)
     for subject in subjects:
         if subject.kind is SubjectKind.ROLE_ASSIGNMENT and subject.holder_ids:

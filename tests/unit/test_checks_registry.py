@@ -22,7 +22,7 @@ from checks.registry import (
     check,
     run_checks,
 )
-from checks.rules.holders import OTHER_PRIVILEGED_ROLES, SCUBAGEAR_PRIVILEGED_ROLES
+from checks.rules.holders import OTHER_PRIVILEGED_ROLES, SCUBAGEAR_PRIVILEGED_ROLES, Admin, admins
 from checks.snapshot import TenantSnapshot, load_snapshot
 from checks.subjects import subjects_from_snapshot
 
@@ -168,3 +168,33 @@ def test_a_check_reporting_one_subject_twice_is_refused(demo: tuple[TenantSnapsh
     with pytest.raises(ValueError, match="twice"):
         run_checks(snapshot, subjects, checks=[_one_off([key, key])])
     assert len(run_checks(snapshot, subjects, checks=[_one_off([None, None])])) == 2  # tenant-wide may repeat
+
+
+def test_the_checks_of_one_assessment_share_one_list_of_admins(demo: tuple[TenantSnapshot, list[Subject]]) -> None:
+    """Fifteen checks start from ``admins()``: within one run it is worked out once and shared, and the
+    next run (another snapshot, other subjects) works it out afresh."""
+    snapshot, subjects = demo
+    seen: list[list[Admin]] = []
+
+    def looks_at_admins(snapshot: TenantSnapshot, subjects: Sequence[Subject], *_: object) -> Iterator[FindingResult]:
+        seen.append(admins(snapshot, subjects))
+        return iter(())
+
+    pair = [(CheckMetadata("looks-at-admins-" + str(n), "t", Severity.LOW, "roles", "r", "m",
+                           "customer-security-best-practices: x."), looks_at_admins) for n in (1, 2)]
+    run_checks(snapshot, subjects, now=NOW, checks=pair)
+    run_checks(snapshot, subjects, now=NOW, checks=pair[:1])
+    first, second, next_run = seen
+    assert first == admins(snapshot, subjects) and len(first) > 1
+    assert all(a is b for a, b in zip(first, second, strict=True))  # the same Admin objects: computed once
+    assert first is not second  # each caller still gets a list of its own
+    assert not any(a is b for a, b in zip(first, next_run, strict=True))
+
+
+def test_a_check_finds_the_same_run_alone_as_within_the_assessment(
+    demo: tuple[TenantSnapshot, list[Subject]],
+) -> None:
+    snapshot, subjects = demo
+    together = run_checks(snapshot, subjects, now=NOW)
+    alone = [found for pair in catalogue() for found in run_checks(snapshot, list(subjects), now=NOW, checks=[pair])]
+    assert sorted(alone, key=repr) == sorted(together, key=repr)
