@@ -12,7 +12,7 @@ import json
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from tinydb.storages import Storage
 
@@ -34,12 +34,23 @@ def replace_file(path: Path, content: bytes) -> None:
     The temp name is fixed per target, so a temp file left by a crash is simply overwritten by the
     next write instead of piling up. One process writes a data directory; readers never touch temps.
     """
+    replace_file_streaming(path, (content,))
+
+
+def replace_file_streaming(path: Path, chunks: Iterable[bytes]) -> None:
+    """``replace_file`` for content produced piece by piece, so a 100 MB file never sits in memory whole.
+
+    The chunks go to the temp file as they come; only when the last one is written and fsynced does
+    the rename happen. If producing a chunk raises (or the process dies), the torn temp file is left
+    where no reader looks and ``path`` keeps its previous content.
+    """
     temp = path.with_name(f".{path.name}.tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        view = memoryview(content)
-        while view:
-            view = view[os.write(fd, view) :]
+        for chunk in chunks:
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view) :]
         os.fsync(fd)
     finally:
         os.close(fd)

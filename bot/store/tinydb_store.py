@@ -66,7 +66,12 @@ from bot.ledger_signing import (
     public_key_pem,
 )
 from bot.store.append_log import AppendLog, LogChanged
-from bot.store.atomic_storage import AtomicJSONStorage, fsync_directory, replace_file
+from bot.store.atomic_storage import (
+    AtomicJSONStorage,
+    fsync_directory,
+    replace_file,
+    replace_file_streaming,
+)
 from bot.store.base import (
     SENT_HORIZON,
     LedgerIntegrityError,
@@ -78,8 +83,9 @@ from bot.store.base import (
 from bot.store.codec import (
     campaign_from_dict,
     campaign_to_dict,
+    ITEMS_TABLE,
     item_from_dict,
-    item_to_dict,
+    items_file_chunks,
     outbox_from_dict,
     outbox_to_dict,
 )
@@ -169,17 +175,12 @@ class TinyDBStore:
         """Items first, then the campaign: a campaign that is listed always has its items on disk.
 
         A crash in between leaves an items file no campaign points at; the next save overwrites it.
+        The file is streamed item by item (``items_file_chunks``) into a temp file renamed when complete.
         """
         self._writable()
         if campaign.id in self._campaigns:
             return False
-        items_db = TinyDB(self._items_path(campaign.id), storage=AtomicJSONStorage)
-        try:
-            with _storage(items_db).batch():
-                items_db.drop_tables()
-                items_db.table("items").insert_multiple(item_to_dict(item) for item in items)
-        finally:
-            items_db.close()
+        replace_file_streaming(self._items_path(campaign.id), items_file_chunks(items))
         self._campaign_table.insert(campaign_to_dict(campaign))
         self._campaigns[campaign.id] = campaign
         return True
@@ -200,7 +201,7 @@ class TinyDBStore:
             raise FileNotFoundError(f"the items of campaign {campaign_id} are missing: {path}")
         items_db = TinyDB(path, storage=AtomicJSONStorage)
         try:
-            return [item_from_dict(doc) for doc in items_db.table("items").all()]
+            return [item_from_dict(doc) for doc in items_db.table(ITEMS_TABLE).all()]
         finally:
             items_db.close()
 
