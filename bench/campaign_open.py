@@ -43,7 +43,8 @@ class Opened:
     restart_seconds: float
     items_mb: float
     rss_before_mb: float
-    peak_rss_mb: float
+    open_peak_rss_mb: float  # the process's peak when the campaign is open: what the target is about
+    peak_rss_mb: float  # the peak after the restart too
 
 
 def open_once(admins: int) -> Opened:
@@ -60,6 +61,7 @@ async def _open_once(admins: int) -> Opened:
         started = time.perf_counter()
         state, _ = await runtime.service.open_current_campaign()
         opened = time.perf_counter() - started
+        open_peak = rss_mb()
         items_file = max(Path(tmp).glob("items-*.json"), key=lambda p: p.stat().st_size)
         size_mb = items_file.stat().st_size / 1e6
         started = time.perf_counter()
@@ -68,7 +70,7 @@ async def _open_once(admins: int) -> Opened:
                                         credentials=BotCredentials())
         reloaded = time.perf_counter() - started
         await restarted.store.close()
-    return Opened(state.campaign.item_count, admins, opened, reloaded, size_mb, before, rss_mb())
+    return Opened(state.campaign.item_count, admins, opened, reloaded, size_mb, before, open_peak, rss_mb())
 
 
 def run(sizes: list[int]) -> None:
@@ -79,12 +81,13 @@ def run(sizes: list[int]) -> None:
     for r in results:
         print(f"campaign of {r.items:,} items ({r.admins:,} extra admins)")
         print(f"  open: {r.open_seconds:.2f} s; items file {r.items_mb:.1f} MB written once")
-        print(f"  restart (rebuild from store + ledger): {r.restart_seconds:.2f} s")
-        print(f"  peak RSS {r.peak_rss_mb:.0f} MB (target < 600 MB); {r.rss_before_mb:.0f} MB before opening (snapshot built)")
+        print(f"  peak RSS when open {r.open_peak_rss_mb:.0f} MB (target < 600 MB); "
+              f"{r.rss_before_mb:.0f} MB before opening (snapshot built)")
+        print(f"  restart (rebuild from store + ledger): {r.restart_seconds:.2f} s; peak RSS after it {r.peak_rss_mb:.0f} MB")
     if len(results) > 1:
         small, large = results[0], results[-1]
         print(f"ratio {large.items:,} / {small.items:,} items: open time {large.open_seconds / small.open_seconds:.2f}x "
-              f"(target <= 6x for 100k / 20k), peak RSS {large.peak_rss_mb / small.peak_rss_mb:.2f}x")
+              f"(target <= 6x for 100k / 20k), peak RSS when open {large.open_peak_rss_mb / small.open_peak_rss_mb:.2f}x")
 
 
 def main() -> None:

@@ -118,6 +118,16 @@ def items_file_chunks(items: Iterable[ReviewItem]) -> Iterator[bytes]:
     yield "".join(buffer).encode()
 
 
+def items_from_file(content: bytes) -> list[ReviewItem]:
+    """The items of an items file (streamed by ``items_file_chunks`` or written by TinyDB), in file order.
+    Each stored dict is dropped as soon as its item is built, and no TinyDB document copies are made,
+    so reading 100,000 items does not hold them three times over."""
+    if not content:
+        return []
+    stored: dict[str, JsonDict] = json.loads(content).get(ITEMS_TABLE, {})
+    return [item_from_dict(stored.pop(doc_id)) for doc_id in list(stored)]
+
+
 def subject_to_dict(subject: Subject) -> JsonDict:
     return {
         "key": subject.key,

@@ -83,9 +83,8 @@ from bot.store.base import (
 from bot.store.codec import (
     campaign_from_dict,
     campaign_to_dict,
-    ITEMS_TABLE,
-    item_from_dict,
     items_file_chunks,
+    items_from_file,
     outbox_from_dict,
     outbox_to_dict,
 )
@@ -199,11 +198,7 @@ class TinyDBStore:
         path = self._items_path(campaign_id)
         if not path.exists():
             raise FileNotFoundError(f"the items of campaign {campaign_id} are missing: {path}")
-        items_db = TinyDB(path, storage=AtomicJSONStorage)
-        try:
-            return [item_from_dict(doc) for doc in items_db.table(ITEMS_TABLE).all()]
-        finally:
-            items_db.close()
+        return items_from_file(path.read_bytes())
 
     def _items_path(self, campaign_id: str) -> Path:
         return self.data_dir / f"items-{hashlib.sha1(campaign_id.encode()).hexdigest()}.json"

@@ -16,7 +16,7 @@ from tinydb import TinyDB
 
 from bot.engine.model import ReviewItem
 from bot.store.atomic_storage import AtomicJSONStorage, replace_file_streaming
-from bot.store.codec import ITEMS_TABLE, item_to_dict, items_file_chunks
+from bot.store.codec import ITEMS_TABLE, item_to_dict, items_file_chunks, items_from_file
 from bot.store.tinydb_store import TinyDBStore
 from tests.contract.samples import campaign, items
 from tests.contract.test_codec import review_items
@@ -45,6 +45,13 @@ def test_the_streamed_items_file_is_byte_for_byte_what_tinydb_wrote(tmp_path_fac
     directory = tmp_path_factory.mktemp("items")
     streamed = b"".join(items_file_chunks(stored))
     assert streamed == written_by_tinydb(directory / "tinydb.json", stored)
+    assert items_from_file(streamed) == stored
+
+
+def test_an_items_file_tinydb_wrote_for_an_older_campaign_still_reads(tmp_path: Path) -> None:
+    stored = items(campaign())
+    assert items_from_file(written_by_tinydb(tmp_path / "old.json", stored)) == stored
+    assert items_from_file(b"") == []  # TinyDB reads an empty file as an empty database
 
 
 def test_a_large_campaign_streams_in_chunks_and_reads_back_equal(tmp_path: Path) -> None:
