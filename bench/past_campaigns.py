@@ -86,7 +86,10 @@ def run(admins: int, weeks: int) -> None:
             stored = pool.submit(prepare, tmp, admins, weeks).result()
         with ProcessPoolExecutor(1, mp_context=spawn, max_tasks_per_child=1) as pool:
             result = pool.submit(start, tmp, weeks).result()
-    print(f"{weeks} weekly campaigns, {stored:,} items stored ({weeks - 1} signed off, the last open)")
+        with (Path(tmp) / "ledger.jsonl").open("rb") as ledger:
+            records = sum(1 for _ in ledger)
+    print(f"{weeks} weekly campaigns, {stored:,} items stored ({weeks - 1} signed off, the last open), "
+          f"{records:,} ledger records")
     print(f"  start-up (store opened, service started): {result.seconds:.2f} s (target < 1.5 s to /healthz)")
     print(f"  peak RSS {result.peak_rss_mb:.0f} MB; held in memory: {result.campaigns_held} campaign(s), "
           f"{result.items_held:,} items")
