@@ -49,7 +49,7 @@ from bot.policy import Policy, RemediationMode
 from bot.remediation.graph_executor import GraphExecutor
 from bot.remediation.plan import plan_remediation
 from bot.remediation.workflow import Remediation, Status, approve, attempt_event, outcome_event, propose, settle, succeeded
-from bot.store.base import SENT_HORIZON, OutboxMessage, Store, StoreUnavailable
+from bot.store.base import SENT_HORIZON, OutboxMessage, Store, StoreUnavailable, campaign_of
 from checks.findings import assess
 from checks.registry import FindingResult
 from checks.snapshot import TenantSnapshot
@@ -108,7 +108,7 @@ def closed_campaigns(campaigns: Sequence[Campaign], records: Sequence[LedgerReco
     reads anyway."""
     outlines = {campaign.id: CampaignState(campaign, {}) for campaign in campaigns if campaign.id != current}
     for record in records:
-        outline = outlines.get(record.data.get("campaign_id", ""))
+        outline = outlines.get(campaign_of(record) or "")
         if outline is not None and (record.type == SIGNED_OFF or record.type.startswith("remediation_")):
             apply_event(outline, record.type, record.data)
     return {cid for cid, outline in outlines.items()
