@@ -163,7 +163,7 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
             return web.Response(status=403, text=str(bad))
         if not service.is_security_lead(wanted.requester):
             return web.Response(status=403, text="this link was made for someone who is no longer a security lead")
-        if service.campaign(wanted.campaign_id) is None:
+        if not await service.knows_campaign(wanted.campaign_id):
             return web.Response(status=404, text="no such campaign")
         name = "accessbot-" + wanted.campaign_id.replace(":", "-")
         if wanted.fmt == "zip":

@@ -40,7 +40,7 @@ from bot.engine.signoff import SIGNED_OFF, SignOffOutcome, sign_off
 from bot.engine.state import CampaignState, apply_event, decision_from_data
 from bot.engine.status import CampaignSummary, awaits_answer, summarize
 from bot.engine.timeline import tick
-from bot.evidence_pack import campaign_records, evidence_pack
+from bot.evidence_pack import evidence_pack
 from bot.exports import ExportLinks, ExportRequest
 from bot.ledger import EMPTY_HEAD, LedgerRecord, utc_stamp
 from bot.ledger_signing import Checkpoint
@@ -49,7 +49,7 @@ from bot.policy import Policy, RemediationMode
 from bot.remediation.graph_executor import GraphExecutor
 from bot.remediation.plan import plan_remediation
 from bot.remediation.workflow import Remediation, Status, approve, attempt_event, outcome_event, propose, settle, succeeded
-from bot.store.base import SENT_HORIZON, OutboxMessage, Store, StoreUnavailable
+from bot.store.base import SENT_HORIZON, OutboxMessage, Store, StoreUnavailable, campaign_of
 from checks.findings import assess
 from checks.registry import FindingResult
 from checks.snapshot import TenantSnapshot
@@ -68,6 +68,9 @@ def notice_from_data(data: Mapping[str, Any]) -> Notice:
     return Notice(data["key"], NoticeKind(data["kind"]), data["to"], tuple(data["item_ids"]), data["text"])
 
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+
+SETTLED = frozenset({Status.DONE, Status.FAILED, Status.BLOCKED})
+"""Remediation states nothing moves on from by itself: no approval, run or resumption is pending."""
 
 
 class UnknownItem(LookupError):
@@ -94,6 +97,22 @@ async def rebuild_campaign(
             opened = opened or record.type == "campaign_opened"
             apply_event(state, record.type, record.data)
     return state, opened
+
+
+def closed_campaigns(campaigns: Sequence[Campaign], records: Sequence[LedgerRecord], current: str) -> set[str]:
+    """The campaigns nothing can change any more, so start-up need not rebuild them: signed off (its answers
+    are locked, nobody is chased or reminded), not this period's campaign (which the scheduler would reopen),
+    and with no remediation job left to approve, run or resume. A past campaign never signed off stays live:
+    its reviewers are still chased and its sign-off is still owed. Decided by folding only the sign-off and
+    remediation events (the same fold as a full rebuild, without the items), a pass over records start-up
+    reads anyway."""
+    outlines = {campaign.id: CampaignState(campaign, {}) for campaign in campaigns if campaign.id != current}
+    for record in records:
+        outline = outlines.get(campaign_of(record) or "")
+        if outline is not None and (record.type == SIGNED_OFF or record.type.startswith("remediation_")):
+            apply_event(outline, record.type, record.data)
+    return {cid for cid, outline in outlines.items()
+            if outline.signed_off_by is not None and all(r.status in SETTLED for r in outline.remediations.values())}
 
 
 class ReviewService:
@@ -129,10 +148,15 @@ class ReviewService:
     # ---- start-up -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Rebuild every campaign from its opened items and the ledger, repairing an interrupted opening."""
+        """Rebuild every campaign that may still change from its opened items and the ledger, repairing an
+        interrupted opening. Closed campaigns (``closed_campaigns``) stay in the store: holding each past week's
+        items in memory made start-up and memory grow with history, and nothing changes them any more; their
+        status, history, export and evidence pack are rebuilt on demand (``campaign_state``)."""
         records = await self.store.ledger_records()
-        for campaign in await self.store.list_campaigns():
-            if campaign.id not in self._campaigns:
+        campaigns = await self.store.list_campaigns()
+        closed = closed_campaigns(campaigns, records, self.current_campaign_id())
+        for campaign in campaigns:
+            if campaign.id not in self._campaigns and campaign.id not in closed:
                 await self._load(campaign, records)
         for record in records:
             if record.type == "decision" and not record.data.get("system"):
@@ -210,7 +234,25 @@ class ReviewService:
         return sorted(self._campaigns.values(), key=lambda s: s.campaign.opened_at, reverse=True)
 
     def campaign(self, cid: str) -> CampaignState | None:
+        """A campaign held in memory (open, or loaded at start); ``campaign_state`` also finds closed ones."""
         return self._campaigns.get(cid)
+
+    async def campaign_state(self, cid: str) -> CampaignState | None:
+        """The campaign's state: the live one when held, else rebuilt from the store and its own ledger records
+        (a closed campaign, read off the event loop). A rebuilt state is not kept: a closed campaign cannot
+        change, and keeping every campaign someone exported is what start-up stopped doing."""
+        state = self._campaigns.get(cid)
+        if state is not None:
+            return state
+        campaign = await self.store.get_campaign(cid)
+        if campaign is None:
+            return None
+        state, _ = await rebuild_campaign(self.store, campaign, await self.store.ledger_records_of(cid))
+        return state
+
+    async def knows_campaign(self, cid: str) -> bool:
+        """Whether the campaign exists, held in memory or closed in the store (without rebuilding it)."""
+        return cid in self._campaigns or await self.store.get_campaign(cid) is not None
 
     def summary(self, state: CampaignState) -> CampaignSummary:
         return summarize(state, self.clock.now())
@@ -342,14 +384,17 @@ class ReviewService:
                 return person in item.subject.holder_ids
             return bool(needle) and needle in (item.subject.partner_name or item.subject.title).lower()
 
-        found = []
-        for record in await self.store.ledger_records():
-            if record.type != "decision" or record.data.get("item_id") not in self._item_campaign:
+        found: list[tuple[int, ReviewItem, Decision, Campaign]] = []
+        for campaign in await self.store.list_campaigns():  # closed ones too, rebuilt one at a time
+            state = await self.campaign_state(campaign.id)
+            if state is None or not any(concerns(item) for item in state.items.values()):
                 continue
-            item, campaign = self.item(record.data["item_id"])
-            if concerns(item):
-                found.append((item, decision_from_data(record.data), campaign))
-        return found
+            for record in await self.store.ledger_records_of(campaign.id):
+                item = state.items.get(record.data.get("item_id", ""))
+                if record.type == "decision" and item is not None and concerns(item):
+                    found.append((record.seq, item, decision_from_data(record.data), state.campaign))
+        found.sort(key=lambda answer: answer[0])  # ledger order: campaigns' answers can interleave
+        return [(item, decision, campaign) for _, item, decision, campaign in found]
 
     async def remind(self, reviewer_id: str, by_name: str) -> int:
         """A security lead's nudge: one reminder now, listing what the reviewer still owes."""
@@ -375,14 +420,16 @@ class ReviewService:
         return self.links.make(request, self.clock.now())
 
     async def campaign_ledger(self, campaign_id: str) -> list[LedgerRecord]:
-        return campaign_records(await self.store.ledger_records(), campaign_id)
+        """The campaign's ledger records (its export), read by campaign off the event loop."""
+        return await self.store.ledger_records_of(campaign_id)
 
     async def evidence(self, campaign_id: str) -> bytes:
-        state = self._campaigns.get(campaign_id)
+        """The campaign's evidence pack, open or closed: its own records, and the ledger's head as it stands."""
+        state = await self.campaign_state(campaign_id)
         if state is None:
             raise UnknownItem(campaign_id)
-        records = await self.store.ledger_records()
-        head = records[-1].head if records else EMPTY_HEAD
+        records = await self.store.ledger_records_of(campaign_id)
+        head = await self.store.ledger_anchor() or EMPTY_HEAD
         return evidence_pack(state, records, head, self.clock.now(),
                              await self.store.latest_checkpoint(), self.store.ledger_public_key())
 

@@ -54,6 +54,13 @@ month; at start only notices recorded within the horizon are queued again. Five 
 campaign's deadline and escalation with room to spare, and keeps the sent keys from growing forever."""
 
 
+def campaign_of(record: LedgerRecord) -> str | None:
+    """The campaign a ledger record belongs to (``data.campaign_id``), or None: what ``ledger_records_of``
+    selects by, and what each backend indexes when the record is written."""
+    campaign_id = record.data.get("campaign_id")
+    return campaign_id if isinstance(campaign_id, str) else None
+
+
 @dataclass(frozen=True, kw_only=True)
 class OutboxMessage:
     """A message stored before it is sent. ``key`` is deterministic, so a twin is refused forever."""
@@ -134,6 +141,13 @@ class Store(Protocol):
 
     async def ledger_records(self) -> list[LedgerRecord]:
         """Every record in ledger order (the input of ``bot.ledger.verify``)."""
+        ...
+
+    async def ledger_records_of(self, campaign_id: str) -> list[LedgerRecord]:
+        """The records whose ``data.campaign_id`` is ``campaign_id``, in ledger order, read off the event loop.
+
+        What a campaign's export, evidence pack or on-demand load needs, without reading (or holding in
+        memory) the other campaigns' records: the backends keep an index by campaign id."""
         ...
 
     async def ledger_anchor(self) -> LedgerHead | None:

@@ -44,9 +44,10 @@ def head_revision() -> str:
     return head
 
 
-def upgrade(url: str) -> None:
-    """Apply every migration the database lacks (idempotent: an up-to-date database is left alone)."""
-    command.upgrade(_config(url), "head")
+def upgrade(url: str, revision: str = "head") -> None:
+    """Apply every migration the database lacks up to ``revision`` (idempotent: an up-to-date database is left
+    alone); the tests of a migration stop at the one before it."""
+    command.upgrade(_config(url), revision)
 
 
 def behind_message(current: str | None) -> str | None:

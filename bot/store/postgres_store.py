@@ -64,6 +64,7 @@ from bot.store.base import (
     OutboxMessage,
     RecordRejected,
     StoreUnavailable,
+    campaign_of,
 )
 from bot.store.codec import (
     campaign_from_dict,
@@ -352,12 +353,13 @@ class PostgresStore:
                     done.set_exception(RecordRejected(f"this answer cannot be recorded: {type(bad).__name__}: {bad}"))
                     continue
                 accepted.append((done, records))
-                rows.extend((LEDGER, record.seq, line) for record, line in zip(records, lines))
+                rows.extend((LEDGER, record.seq, line, campaign_of(record)) for record, line in zip(records, lines))
                 head = records[-1].head
             if not accepted:
                 return
             ledger_id = self._ledger_id or accepted[0][1][0].hash
-            await cursor.executemany("INSERT INTO ledger_records (ledger, seq, line) VALUES (%s, %s, %s)", rows)
+            await cursor.executemany(
+                "INSERT INTO ledger_records (ledger, seq, line, campaign_id) VALUES (%s, %s, %s, %s)", rows)
             if self._signer is not None:
                 await self._insert_entries(cursor, [self._signer.checkpoint(ledger_id, head, accepted[-1][1][-1].at)])
             await cursor.execute(
@@ -471,6 +473,14 @@ class PostgresStore:
             rows = await (await conn.execute(
                 "SELECT seq, line FROM ledger_records WHERE ledger = %s ORDER BY seq", (LEDGER,))).fetchall()
         return [record_from_line(line, number) for number, (_, line) in enumerate(rows, 1)]
+
+    async def ledger_records_of(self, campaign_id: str) -> list[LedgerRecord]:
+        """One campaign's records, by the ``campaign_id`` column and its index (migration 0002)."""
+        async with self._connection() as conn:
+            rows = await (await conn.execute(
+                "SELECT seq, line FROM ledger_records WHERE ledger = %s AND campaign_id = %s ORDER BY seq",
+                (LEDGER, campaign_id))).fetchall()
+        return [record_from_line(line, seq) for seq, line in rows]
 
     async def ledger_anchor(self) -> LedgerHead | None:
         async with self._connection() as conn:

@@ -80,6 +80,7 @@ from bot.store.base import (
     StoreLocked,
     StoreUnavailable,
 )
+from bot.store.campaign_index import CampaignIndex
 from bot.store.codec import (
     campaign_from_dict,
     campaign_to_dict,
@@ -163,6 +164,7 @@ class TinyDBStore:
         self._anchor_problem: str | None = None
         self._checkpoint: Checkpoint | None = None
         self._write_failure: str | None = None
+        self._campaign_index = CampaignIndex(self._ledger_log.path)
         self._ledger_damage = self._open_ledger()
 
     def _tinydb(self, name: str) -> TinyDB:
@@ -496,6 +498,7 @@ class TinyDBStore:
             ledger.truncate(sum(len(line) + 1 for line in lines[:keep]))
             os.fsync(ledger.fileno())
         self._ledger_log = AppendLog(self._ledger_log.path)
+        self._campaign_index.reset()
         self._ledger_head = record_from_line(lines[keep - 1], keep).head if keep else EMPTY_HEAD
         self._ledger_id = self._ledger_id if keep else None
         log.warning("moved %d record(s) no checkpoint signs to %s: never acknowledged (a crash before signing), "
@@ -636,10 +639,24 @@ class TinyDBStore:
         """Every record, read from the file now. The writer returns only those up to its own head: lines someone
         else appended while it runs were never acknowledged, and must not reach an export, an evidence pack or
         a person's history (its next append refuses, see AppendLog)."""
+        up_to = self._acknowledged()
+        return await asyncio.to_thread(self._read_records, up_to)
+
+    def _read_records(self, up_to: int | None) -> list[LedgerRecord]:
         lines = self._ledger_log.lines()
-        if not self.read_only and self._ledger_damage is None:
-            lines = lines[:self._ledger_head.seq]
+        if up_to is not None:
+            lines = lines[:up_to]
         return [record_from_line(line, number) for number, line in enumerate(lines, 1)]
+
+    async def ledger_records_of(self, campaign_id: str) -> list[LedgerRecord]:
+        """One campaign's records, through the index of line offsets per campaign (bot/store/campaign_index.py),
+        limited like ``ledger_records`` to what this writer acknowledged."""
+        return await self._campaign_index.records_of(campaign_id, self._acknowledged())
+
+    def _acknowledged(self) -> int | None:
+        """How many records a reader may see: the writer's head, or every complete line for a reader (and for a
+        damaged ledger, whose records are evidence)."""
+        return self._ledger_head.seq if not self.read_only and self._ledger_damage is None else None
 
     async def ledger_anchor(self) -> LedgerHead | None:
         return None if self._anchor == EMPTY_HEAD else self._anchor

@@ -21,6 +21,7 @@ import psycopg
 from bot.ledger import EMPTY_HEAD, LedgerHead, LedgerRecord, canonical_json, record_to_line, verify
 from bot.ledger_signing import Checkpoint, SignedEntry, entry_to_line
 from bot.operator_errors import ExitCode, OperatorError
+from bot.store.base import campaign_of
 from bot.store.codec import campaign_to_dict, item_to_dict, outbox_to_dict
 from bot.store.postgres_schema import behind_message, schema_revision
 from bot.store.postgres_store import LEDGER
@@ -94,8 +95,9 @@ async def migrate_from_tinydb(data_dir: Path, url: str) -> Moved:
                 "VALUES (%s, '', %s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING",
                 [(entry[0], at, at, "undeliverable" if len(entry) > 2 else "sent", at, _text({"key": entry[0]}))
                  for entry in left for at in [datetime.fromisoformat(entry[1])]])
-            await cursor.executemany("INSERT INTO ledger_records (ledger, seq, line) VALUES (%s, %s, %s)",
-                                     [(LEDGER, r.seq, record_to_line(r).decode().rstrip("\n")) for r in records])
+            await cursor.executemany("INSERT INTO ledger_records (ledger, seq, line, campaign_id) VALUES (%s, %s, %s, %s)",
+                                     [(LEDGER, r.seq, record_to_line(r).decode().rstrip("\n"), campaign_of(r))
+                                      for r in records])
             await cursor.executemany("INSERT INTO ledger_entries (ledger, n, line) VALUES (%s, %s, %s)",
                                      [(LEDGER, n, entry_to_line(e).decode().rstrip("\n")) for n, e in enumerate(entries, 1)])
             if records:

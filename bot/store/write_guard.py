@@ -108,6 +108,9 @@ class WriteGuard:
     async def ledger_records(self) -> list[LedgerRecord]:
         return await self.inner.ledger_records()
 
+    async def ledger_records_of(self, campaign_id: str) -> list[LedgerRecord]:
+        return await self.inner.ledger_records_of(campaign_id)
+
     async def ledger_anchor(self) -> LedgerHead | None:
         return await self.inner.ledger_anchor()
 

@@ -269,6 +269,35 @@ async def test_a_reopened_store_sees_everything(open_store: OpenStore) -> None:
     assert verify(await reopened.ledger_records(), await reopened.ledger_anchor()).ok
 
 
+async def test_a_campaigns_records_are_read_alone_in_order_and_after_a_restart(open_store: OpenStore) -> None:
+    store = open_store()
+    assert await store.ledger_records_of("c1") == []
+    first = await store.append_ledger([LedgerEvent("campaign_opened", {"campaign_id": "c1"}),
+                                       LedgerEvent("campaign_opened", {"campaign_id": "c2"})], MONDAY)
+    # Read once before more is appended: what a backend indexed must catch up with later appends.
+    assert await store.ledger_records_of("c1") == first[:1]
+    second = await store.append_ledger([
+        LedgerEvent("decision", {"campaign_id": "c1", "item_id": "i1", "action": "keep"}),
+        LedgerEvent("reminded", {"round": 1}),  # no campaign: never one campaign's record
+        LedgerEvent("decision", {"campaign_id": "c2", "item_id": "i2", "action": "revoke"}),
+        LedgerEvent("decision", {"campaign_id": 7, "item_id": "i3"}),  # not a campaign id
+        LedgerEvent("decision", {"campaign_id": "c1", "item_id": "i4", "action": "keep"}),
+    ], LATER)
+
+    of_c1 = [first[0], second[0], second[4]]
+    assert await store.ledger_records_of("c1") == of_c1
+    assert [r.seq for r in await store.ledger_records_of("c2")] == [2, 5]
+    assert await store.ledger_records_of("c3") == []
+    assert await store.ledger_records_of("") == []
+    await store.close()
+
+    reopened = open_store()
+    assert await reopened.ledger_records_of("c1") == of_c1
+    assert await reopened.ledger_records_of("c2") == [first[1], second[2]]
+    assert await reopened.ledger_records_of("c1") == [r for r in await reopened.ledger_records()
+                                                       if r.data.get("campaign_id") == "c1"]
+
+
 async def test_cards_sent_for_an_item_are_remembered_once_each_and_survive_a_restart(open_store: OpenStore) -> None:
     store = open_store()
     reference = {"conversation": {"id": "a:alex"}, "serviceUrl": "https://smba.example/"}
