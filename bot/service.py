@@ -135,6 +135,7 @@ class ReviewService:
         self.clock = clock
         self.routing: Routing = routing_from_policy(policy, snapshot.resolve_principal, snapshot.manager_of)
         self._campaigns: dict[str, CampaignState] = {}
+        self.closed_campaign_ids: set[str] = set()  # signed off and finished: left in the store at start-up
         self._item_campaign: dict[str, str] = {}
         self._item_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._tick_lock = asyncio.Lock()
@@ -154,7 +155,7 @@ class ReviewService:
         status, history, export and evidence pack are rebuilt on demand (``campaign_state``)."""
         records = await self.store.ledger_records()
         campaigns = await self.store.list_campaigns()
-        closed = closed_campaigns(campaigns, records, self.current_campaign_id())
+        closed = self.closed_campaign_ids = closed_campaigns(campaigns, records, self.current_campaign_id())
         for campaign in campaigns:
             if campaign.id not in self._campaigns and campaign.id not in closed:
                 await self._load(campaign, records)

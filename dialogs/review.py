@@ -117,12 +117,21 @@ def my_reviews(service: ReviewService, actor: Actor) -> ListView | DigestView | 
     )
 
 
+def _not_open_here(service: ReviewService) -> str:
+    """Why a card's item is not among those held: closed reviews stay in the store, so an old card of a
+    signed-off week reads as closed rather than as something that vanished."""
+    if service.closed_campaign_ids:
+        return ("That review item is not open here: its review was signed off and closed (its answers are in the "
+                "ledger), or it no longer exists")
+    return "That review item no longer exists here"
+
+
 def current_item(service: ReviewService, item_id: str, viewer: str | None) -> View:
     """The item as it stands now: what a card refresh shows to whoever is looking at it."""
     try:
         item, campaign = service.item(item_id)
     except UnknownItem:
-        return TextView("That review item no longer exists here.", Tone.WARNING)
+        return TextView(_not_open_here(service) + ".", Tone.WARNING)
     return item_view(service, item, campaign, viewer=viewer)
 
 
@@ -136,7 +145,7 @@ async def card_action(service: ReviewService, actor: Actor, data: Mapping[str, A
     try:
         service.item(item_id)
     except UnknownItem:
-        return TextView("That review item no longer exists here; nothing was recorded.", Tone.WARNING)
+        return TextView(_not_open_here(service) + "; nothing was recorded.", Tone.WARNING)
     if not actor.object_id:
         item, campaign = service.item(item_id)
         return item_view(service, item, campaign, TextView(_UNIDENTIFIED, Tone.WARNING), viewer="")

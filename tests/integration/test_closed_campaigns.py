@@ -17,6 +17,8 @@ from bot.clock import ManualClock
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
 from bot.engine.decisions import DecisionRequest, Verdict
 from bot.engine.model import Action, ItemState
+from dialogs.review import card_action, current_item
+from dialogs.views import Actor, TextView
 
 ALEX = "8c3e2f7a-4b1d-4e6f-9a2b-1c3d5e7f9a01"
 MONDAY = datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc)
@@ -96,4 +98,18 @@ async def test_history_export_and_evidence_of_a_closed_campaign_come_from_its_le
     assert rebuilt is not None and rebuilt.signed_off_by is not None
     assert next(i for i in rebuilt.items.values() if i.subject.title == MEGAN_GA).state is ItemState.DECIDED
     assert service.campaign(closed) is None  # asked for, not kept: memory does not grow with exports
+    await restarted.store.close()
+
+
+async def test_an_old_card_of_a_signed_off_week_reads_as_closed_after_a_restart_not_as_vanished(tmp_path: Path) -> None:
+    clock = ManualClock(MONDAY)
+    closed, _, _ = await two_weeks(tmp_path, clock, sign_off_first=True)
+    restarted = await runtime_at(tmp_path, clock)
+    old_item = next(r.data["item_id"] for r in await restarted.store.ledger_records_of(closed) if r.type == "decision")
+
+    refreshed = current_item(restarted.service, old_item, ALEX)
+    clicked = await card_action(restarted.service, Actor(ALEX, "Alex Wilber"), {"item": old_item, "action": "keep"})
+
+    assert isinstance(refreshed, TextView) and "signed off and closed" in refreshed.text
+    assert isinstance(clicked, TextView) and "signed off and closed" in clicked.text and "nothing was recorded" in clicked.text
     await restarted.store.close()
