@@ -261,24 +261,18 @@ class PostgresStore:
     async def _leave_queue(self, key: str, state: str, at: datetime, error: str | None) -> None:
         """The row stays, marked, so its key refuses a twin until the horizon; a second report is harmless."""
         async with self._connection(write=True) as conn:
-            row = await (await conn.execute("SELECT state, doc FROM outbox WHERE key = %s FOR UPDATE", (key,))).fetchone()
-            if row is None:
-                raise KeyError(f"no message {key!r} in the outbox")
-            if row[0] != "pending":
+            message = await _pending_locked(conn, key)
+            if message is None:
                 return
-            message = outbox_from_dict(json.loads(row[1]))
             left = replace(message, sent_at=at, last_error=message.last_error if error is None else error)
             await conn.execute("UPDATE outbox SET state = %s, left_at = %s, doc = %s WHERE key = %s",
                                (state, at, _text(outbox_to_dict(left)), key))
 
     async def mark_retry(self, key: str, error: str, next_attempt_at: datetime) -> None:
         async with self._connection(write=True) as conn:
-            row = await (await conn.execute("SELECT state, doc FROM outbox WHERE key = %s FOR UPDATE", (key,))).fetchone()
-            if row is None:
-                raise KeyError(f"no message {key!r} in the outbox")
-            if row[0] != "pending":
+            message = await _pending_locked(conn, key)
+            if message is None:
                 return
-            message = outbox_from_dict(json.loads(row[1]))
             retried = replace(message, attempts=message.attempts + 1, last_error=error, next_attempt_at=next_attempt_at)
             await conn.execute("UPDATE outbox SET next_attempt_at = %s, doc = %s WHERE key = %s",
                                (next_attempt_at, _text(outbox_to_dict(retried)), key))
@@ -538,3 +532,12 @@ def _fail(waiting: list[_Waiting], error: Exception) -> None:
 
 def _reason(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
+
+
+async def _pending_locked(conn: Any, key: str) -> OutboxMessage | None:
+    """The outbox message under a row lock while it is pending; None once it left the queue (a second report
+    of the same outcome is harmless); KeyError for a key the outbox never held."""
+    row = await (await conn.execute("SELECT state, doc FROM outbox WHERE key = %s FOR UPDATE", (key,))).fetchone()
+    if row is None:
+        raise KeyError(f"no message {key!r} in the outbox")
+    return outbox_from_dict(json.loads(row[1])) if row[0] == "pending" else None
