@@ -572,18 +572,15 @@ def ledger_verify(
 
 
 def _trusted_key(settings: Settings, public_key: Optional[Path]):  # type: ignore[no-untyped-def]
-    """The public key verify trusts: given, configured, or derived from the configured signing key."""
+    """The public key verify trusts: given, else the configured one (``configured_public_key``, as doctor)."""
     try:
-        path = public_key or settings.ledger_public_key_file
-        if path is not None:
-            return load_public_key_file(path, settings.data_dir)
-        signer = configured_signer(settings.ledger_key_file, settings.ledger_key.get_secret_value(), settings.data_dir)
+        trusted = load_public_key_file(public_key, settings.data_dir) if public_key else configured_public_key(settings)
     except LedgerKeyError as bad:
         raise OperatorError(f"{bad}") from bad
-    if signer is None:
-        raise OperatorError("No key to check the ledger's signatures with: pass --public-key FILE (the .pub written by "
-                  "`accessbot ledger keygen`, or ledger-public-key.pem from an evidence pack).")
-    return signer.public_key
+    if trusted is None:
+        raise OperatorError("No key to check the ledger's signatures with: pass --public-key FILE (the .pub written "
+                            "by `accessbot ledger keygen`, or ledger-public-key.pem from an evidence pack).")
+    return trusted
 
 
 def _read_witness(value: str) -> Checkpoint:
