@@ -31,9 +31,13 @@ to it unchanged. What it reproduces, because the channel depends on each:
   by the test, records the ``{"envelope_id": …}`` acknowledgements, and ``disconnect()`` asks the client to
   reconnect (``drop()`` just closes the socket).
 
+- **Answers by response_url.** Commands and interactions carry a ``response_url`` on this fake; what the app
+  sends there is kept in ``responses`` (``ephemeral`` unless it says ``in_channel``), five times in 30 minutes
+  (``used_url``, ``expired_url`` after).
+
 Every Web API call is recorded (``calls``: method, arguments, the fake's clock, the outcome); what users would
 see is kept as state (``messages``, ``ephemerals``, ``views``, the Home tab of each user). The payload builders
-(``slash_command``, ``block_actions``, ``view_submission``, ``app_home_opened``) issue fresh ``trigger_id``\\ s on
+(``slash_command``, ``block_actions``, ``view_submission``, ``app_home_opened``, ``url_verification``) issue fresh ``trigger_id``\\ s on
 the same clock, and ``post_to_app()`` delivers them over HTTP signed with the signing secret.
 """
 
@@ -75,6 +79,8 @@ SCOPE_NEEDED = {
 BOT_SCOPES = frozenset({"chat:write", "im:write", "users:read", "users:read.email", "commands",
                         "app_mentions:read", "im:history"})
 TRIGGER_LIFETIME = 3.0  # seconds a trigger_id may be exchanged for a modal
+RESPONSE_URL_USES = 5  # a response_url takes five messages ...
+RESPONSE_URL_LIFETIME = 30 * 60.0  # ... within thirty minutes
 STRUCTURED = ("blocks", "attachments", "view", "metadata")  # JSON-encoded when sent as form fields
 
 MAX_MESSAGE_BLOCKS = 50
@@ -163,6 +169,22 @@ class Ephemeral:
 
 
 @dataclass
+class Response:
+    """A message the app sent to a command's or interaction's ``response_url`` (``in_channel`` or, by
+    default, ``ephemeral``: only the person who acted sees it)."""
+
+    url_id: str
+    user: str
+    channel: str
+    body: dict[str, Any]
+    at: float
+
+    @property
+    def response_type(self) -> str:
+        return str(self.body.get("response_type") or "ephemeral")
+
+
+@dataclass
 class Channel:
     id: str
     name: str
@@ -200,6 +222,7 @@ class FakeSlack:
         self.channels: dict[str, Channel] = {}
         self.messages: dict[str, list[Message]] = defaultdict(list)
         self.ephemerals: list[Ephemeral] = []
+        self.responses: list[Response] = []
         self.views: dict[str, dict[str, Any]] = {}
         self.home: dict[str, str] = {}  # user id -> the view id of their published Home tab
         self.acks: dict[str, dict[str, Any]] = {}  # envelope id -> what the client sent back
@@ -208,6 +231,9 @@ class FakeSlack:
         self.url = ""
         self._ids = itertools.count(1)
         self._dm: dict[str, str] = {}  # user id -> D… id
+        self._by_email: dict[str, str] = {}  # lower-case e-mail -> user id
+        self._order: list[Message] = []  # every message, in the order it was posted
+        self._response_urls: dict[str, tuple[str, str, float]] = {}  # id -> (user, channel, issued at)
         self._triggers: dict[str, float] = {}  # trigger id -> when it was issued
         self._exchanged: set[str] = set()
         self._accepted: dict[str, list[float]] = defaultdict(list)  # channel -> postMessage times, for the pace
@@ -224,6 +250,7 @@ class FakeSlack:
         app = web.Application(client_max_size=4 * 1024 * 1024)
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_get("/link/", self._link)
+        app.router.add_post("/response/{url_id}", self._respond)
         self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.2)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -268,6 +295,7 @@ class FakeSlack:
             "profile": {"email": email, "real_name": shown, "display_name": handle, "team": self.ws.team_id},
         }
         self.users[user["id"]] = user
+        self._by_email.setdefault(email.lower(), user["id"])
         return user
 
     def add_channel(self, name: str, members: list[str] | tuple[str, ...] = (), *, bot_member: bool = True) -> str:
@@ -309,8 +337,11 @@ class FakeSlack:
 
     def posted(self, channel: str | None = None) -> list[Message]:
         """Messages still shown (not deleted), in one channel or all, in the order they were posted."""
-        chosen = [self.messages[channel]] if channel else list(self.messages.values())
-        return sorted((m for ms in chosen for m in ms if not m.deleted), key=lambda m: m.ts)
+        return [m for m in (self.messages[channel] if channel else self._order) if not m.deleted]
+
+    def deliveries(self) -> Counter[tuple[str, str]]:
+        """How many times each (channel, text) was posted: 0 means lost, 2 or more sent twice."""
+        return Counter((m.channel, m.text) for m in self._order)
 
     def message(self, channel: str, ts: str) -> Message:
         for m in self.messages[channel]:
@@ -334,8 +365,16 @@ class FakeSlack:
     def person(self, user_id: str) -> Person:
         return Person(user_id, self.users[user_id]["name"])
 
-    def _response_url(self) -> str:
-        return f"https://hooks.slack.com/commands/{self.ws.team_id}/{next(self._ids)}/fakeresponseurl"
+    def _response_url(self, user_id: str, channel: str) -> str:
+        """A ``response_url`` on this fake (Slack's are on hooks.slack.com), good for 5 messages in 30 minutes."""
+        url_id = f"{self.ws.team_id}-{next(self._ids)}"
+        self._response_urls[url_id] = (user_id, channel, self.clock())
+        return f"{self.url}/response/{url_id}"
+
+    def url_verification(self) -> dict[str, Any]:
+        """The challenge Slack sends to a new events request URL; the app must answer with ``challenge``."""
+        return {"token": self.ws.verification_token, "challenge": f"fake-challenge-{next(self._ids)}",
+                "type": "url_verification"}
 
     def slash_command(self, user_id: str, text: str = "", *, command: str = "/access-review",
                       channel_id: str | None = None) -> dict[str, str]:
@@ -345,7 +384,7 @@ class FakeSlack:
         return payloads.slash_command_fields(
             self.ws, self.person(user_id), command=command, text=text, channel_id=where,
             channel_name="directmessage" if channel.is_im else channel.name, trigger_id=self.new_trigger(),
-            response_url=self._response_url())
+            response_url=self._response_url(user_id, where))
 
     def block_actions(self, user_id: str, action_id: str, *, channel: str | None = None, ts: str | None = None,
                       view_id: str | None = None, selected: str | None = None) -> dict[str, Any]:
@@ -353,7 +392,7 @@ class FakeSlack:
         view (``view_id``). ``selected``: the user picked in a users_select, or an option's value."""
         if view_id is not None:
             view = self.views[view_id]
-            blocks, where = view["blocks"], {"view": view}
+            blocks, where, at = view["blocks"], {"view": view}, self.dm_of(user_id)
         else:
             assert channel is not None and ts is not None, "a message action needs channel and ts"
             msg = self.message(channel, ts)
@@ -361,6 +400,7 @@ class FakeSlack:
             shown = self.channels[channel]
             where = {"channel": {"id": channel, "name": "directmessage" if shown.is_im else shown.name},
                      "message": msg.as_slack(self.ws)}
+            at = channel
         block_id, element = _find_element(blocks, action_id)
         action: dict[str, Any] = {"action_id": action_id, "block_id": block_id, "type": element["type"],
                                   "action_ts": self._ts()}
@@ -373,8 +413,8 @@ class FakeSlack:
         else:
             action.update(_selection(element, selected))
         return payloads.block_actions_payload(self.ws, self.person(user_id), action=action,
-                                              trigger_id=self.new_trigger(), response_url=self._response_url(),
-                                              **where)
+                                              trigger_id=self.new_trigger(),
+                                              response_url=self._response_url(user_id, at), **where)
 
     def view_submission(self, user_id: str, view_id: str, values: dict[str, str]) -> dict[str, Any]:
         """``user_id`` submitted the modal ``view_id`` with ``values`` by input ``action_id``; the view's
@@ -408,7 +448,7 @@ class FakeSlack:
         a wrong signature."""
         if isinstance(body, str):
             raw, kind = body, FORM
-        elif body.get("type") == "event_callback":
+        elif body.get("type") in ("event_callback", "url_verification"):
             raw, kind = json.dumps(body), JSON
         elif "command" in body:
             raw, kind = payloads.slash_command_form(body), FORM
@@ -419,6 +459,31 @@ class FakeSlack:
             self._client = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         async with self._client.post(url, data=raw.encode("utf-8"), headers=headers) as response:
             return response.status, await response.text()
+
+    async def _respond(self, request: web.Request) -> web.Response:
+        """POST to a ``response_url``: JSON with ``text``/``blocks``, ``response_type``, ``replace_original``."""
+        url_id = request.match_info["url_id"]
+        if url_id not in self._response_urls:
+            return web.json_response({"ok": False, "error": "invalid_url"}, status=404)
+        user, channel, issued = self._response_urls[url_id]
+        if self.clock() - issued > RESPONSE_URL_LIFETIME:
+            return web.json_response({"ok": False, "error": "expired_url"}, status=404)
+        if sum(r.url_id == url_id for r in self.responses) >= RESPONSE_URL_USES:
+            return web.json_response({"ok": False, "error": "used_url"}, status=404)
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.json_response({"ok": False, "error": "invalid_payload"}, status=400)
+        if not isinstance(body, dict):
+            return web.json_response({"ok": False, "error": "invalid_payload"}, status=400)
+        problems = _block_problems(body.get("blocks") or [], MAX_MESSAGE_BLOCKS, "/blocks")
+        if problems:
+            return web.json_response({"ok": False, "error": "invalid_blocks",
+                                      "response_metadata": {"messages": problems}}, status=400)
+        if not body.get("text") and not body.get("blocks") and not body.get("delete_original"):
+            return web.json_response({"ok": False, "error": "no_text"}, status=400)
+        self.responses.append(Response(url_id, user, channel, body, self.clock()))
+        return web.json_response({"ok": True})
 
     # ---- Socket Mode -----------------------------------------------------------------------------
 
@@ -589,6 +654,7 @@ class FakeSlack:
         self._pace(channel.id)
         message = Message(channel.id, self._ts(), text, blocks, params.get("thread_ts"), metadata=params.get("metadata"))
         self.messages[channel.id].append(message)
+        self._order.append(message)
         return {"channel": channel.id, "ts": message.ts, "message": message.as_slack(self.ws)}
 
     def _chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -642,10 +708,10 @@ class FakeSlack:
         email = str(params.get("email") or "").lower()
         if not email:
             raise SlackError("invalid_arguments", messages=["[ERROR] missing required field: email"])
-        for user in self.users.values():
-            if user["profile"].get("email", "").lower() == email and not user["deleted"]:
-                return {"user": user}
-        raise SlackError("users_not_found")
+        user = self.users.get(self._by_email.get(email, ""))
+        if user is None or user["deleted"]:
+            raise SlackError("users_not_found")
+        return {"user": user}
 
     def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
         trigger = str(params.get("trigger_id") or "")

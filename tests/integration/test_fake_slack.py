@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -414,6 +415,40 @@ async def test_app_home_opened_reaches_bolt_which_publishes_the_home_tab(slack: 
     assert slack.home_of(adele["id"])["blocks"][0]["text"]["text"] == "Nothing to review"  # type: ignore[index]
 
 
+async def test_bolt_answers_the_url_verification_challenge(slack: FakeSlack) -> None:
+    async with BoltOverHttp(slack) as bolt:
+        challenge = slack.url_verification()
+        status, body = await slack.post_to_app(bolt.url, challenge)
+    assert status == 200 and json.loads(body)["challenge"] == challenge["challenge"]
+
+
+async def test_a_response_url_takes_five_answers_private_to_the_person_unless_in_channel(slack: FakeSlack) -> None:
+    adele = slack.add_user("adelev@contoso.com")
+    leads = slack.add_channel("security-leads", [adele["id"]])
+    async with BoltOverHttp(slack) as bolt:
+
+        @bolt.app.command("/access-review-twice")
+        async def twice(ack: Any, respond: Any) -> None:
+            await ack()
+            await respond("your 3 open items")
+            await respond(text="status: 40% answered", response_type="in_channel")
+
+        command = slack.slash_command(adele["id"], "mine", command="/access-review-twice", channel_id=leads)
+        assert (await slack.post_to_app(bolt.url, command))[0] == 200
+        async with asyncio.timeout(WAIT):
+            while len(slack.responses) < 2:
+                await asyncio.sleep(0.01)
+    assert [(r.user, r.channel, r.response_type, r.body["text"]) for r in slack.responses] == [
+        (adele["id"], leads, "ephemeral", "your 3 open items"),
+        (adele["id"], leads, "in_channel", "status: 40% answered")]
+    statuses: list[tuple[int, Any]] = []
+    async with aiohttp.ClientSession() as http:
+        for _ in range(4):
+            async with http.post(command["response_url"], json={"text": "again"}) as answer:
+                statuses.append((answer.status, (await answer.json())["ok"]))
+    assert statuses == [(200, True)] * 3 + [(404, False)]  # five in all, then used_url
+
+
 # ---- Socket Mode ---------------------------------------------------------------------------------------
 
 
@@ -428,6 +463,15 @@ async def test_socket_mode_connects_with_the_app_token_receives_envelopes_acks_a
         await ack()
         seen.append(command["text"])
 
+    @app.event("app_home_opened")
+    async def home(event: dict[str, Any]) -> None:
+        seen.append(f"home:{event['user']}")
+
+    @app.action("keep")
+    async def keep(ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        seen.append(f"keep:{body['actions'][0]['value']}")
+
     handler = AsyncSocketModeHandler(app, APP_TOKEN)
     try:
         await handler.connect_async()
@@ -436,6 +480,13 @@ async def test_socket_mode_connects_with_the_app_token_receives_envelopes_acks_a
         assert opened.token == APP_TOKEN and opened.ok
         first = await slack.push("slash_commands", slack.slash_command(adele["id"], "status"))
         assert (await slack.wait_ack(first, WAIT))["envelope_id"] == first
+        event = await slack.push("events_api", slack.app_home_opened(adele["id"]))
+        await slack.wait_ack(event, WAIT)
+        sent = await client_of(slack).chat_postMessage(channel=adele["id"], text="review", blocks=review_blocks())
+        click = await slack.push("interactive", slack.block_actions(adele["id"], "keep", channel=sent["channel"],
+                                                                    ts=sent["ts"]))
+        await slack.wait_ack(click, WAIT)
+        assert [e["type"] for e in slack.envelopes] == ["slash_commands", "events_api", "interactive"]
 
         await slack.disconnect()  # Slack's periodic refresh: the client moves to a new URL
         async with asyncio.timeout(WAIT):
@@ -445,7 +496,10 @@ async def test_socket_mode_connects_with_the_app_token_receives_envelopes_acks_a
         second = await slack.push("slash_commands", slack.slash_command(adele["id"], "mine"))
         assert (await slack.wait_ack(second, WAIT))["envelope_id"] == second
         assert len(slack.calls_to("apps.connections.open")) == 2
-        assert seen == ["status", "mine"]
+        async with asyncio.timeout(WAIT):  # Bolt runs event listeners after the ack
+            while len(seen) < 4:
+                await asyncio.sleep(0.01)
+        assert sorted(seen) == sorted(["status", f"home:{adele['id']}", "keep:item-1", "mine"])
     finally:
         await handler.close_async()
 
