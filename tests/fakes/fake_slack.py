@@ -50,7 +50,7 @@ import json
 import math
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Self
 from urllib.parse import parse_qsl
 
@@ -128,10 +128,10 @@ class Fault:
     retry_after: int = 1
     fired: int = 0
 
-    def matches(self, method: str, channel: str | None) -> bool:
+    def matches(self, method: str, channels: set[str]) -> bool:
         if self.times is not None and self.fired >= self.times:
             return False
-        return self.method in (None, method) and self.channel in (None, channel)
+        return self.method in (None, method) and (self.channel is None or self.channel in channels)
 
 
 @dataclass
@@ -191,14 +191,6 @@ class Channel:
     members: set[str]
     is_im: bool = False
     bot_member: bool = True
-
-
-@dataclass
-class Fresh:
-    """A socket the fake handed out: the ticket it was issued for and, once connected, its WebSocket."""
-
-    ticket: str
-    socket: web.WebSocketResponse | None = None
 
 
 class FakeSlack:
@@ -562,11 +554,19 @@ class FakeSlack:
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
-        params = await _arguments(request)
+        try:
+            params = await _arguments(request)
+        except SlackError:
+            params = {}
+            bad_body = True
+        else:
+            bad_body = False
         token = _token(request, params)
         call = Call(method, params, self.clock(), token)
         self.calls.append(call)
         try:
+            if bad_body:
+                raise SlackError("invalid_json")
             self._authorise(method, token)
             self._fault(method, params)
             handler = getattr(self, "_" + method.replace(".", "_"), None)
@@ -595,9 +595,10 @@ class FakeSlack:
             raise SlackError("missing_scope", needed=needed, provided=",".join(sorted(self.scopes)))
 
     def _fault(self, method: str, params: dict[str, Any]) -> None:
-        channel = params.get("channel")
+        named = str(params.get("channel") or "")
+        channels = {named, self._dm.get(named, named)}  # a post to a user id is a post to their DM
         for fault in self.faults:
-            if fault.matches(method, channel):
+            if fault.matches(method, channels):
                 fault.fired += 1
                 if fault.status == 429:
                     raise SlackError("ratelimited", status=429, headers={"Retry-After": str(fault.retry_after)})
@@ -785,7 +786,7 @@ async def _arguments(request: web.Request) -> dict[str, Any]:
         try:
             body = json.loads(raw)
         except ValueError:
-            raise web.HTTPBadRequest(text="invalid JSON") from None
+            raise SlackError("invalid_json") from None
         if isinstance(body, dict):
             params.update(body)
         return params

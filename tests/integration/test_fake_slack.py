@@ -210,7 +210,19 @@ async def test_without_a_retry_handler_a_429_reaches_the_caller_with_its_retry_a
     assert throttled.value.response["error"] == "ratelimited"
     assert throttled.value.response.headers["Retry-After"] == "7"
     assert (await client.chat_postMessage(channel=dm, text="x"))["ok"]  # only that one time, only that channel
-    assert slack.refused[429] == 1
+    slack.throttle(channel=dm, times=1, retry_after=2)
+    with pytest.raises(SlackApiError) as by_user_id:  # a post to the user id lands in the same DM
+        await client.chat_postMessage(channel=adele["id"], text="x")
+    assert by_user_id.value.response.headers["Retry-After"] == "2"
+    assert slack.refused[429] == 2
+
+
+async def test_a_body_that_is_not_json_is_invalid_json_and_recorded(slack: FakeSlack) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{slack.api_url}chat.postMessage", data=b"{not json",
+                             headers={"Content-Type": "application/json", "Authorization": f"Bearer {BOT_TOKEN}"}) as answer:
+            assert (answer.status, await answer.json()) == (200, {"ok": False, "error": "invalid_json"})
+    assert [c.error for c in slack.calls] == ["invalid_json"]
 
 
 async def test_a_5xx_fails_the_call_and_slack_sdks_server_error_handler_retries_it(slack: FakeSlack) -> None:
