@@ -30,15 +30,15 @@ to it unchanged. What it reproduces, because the channel depends on each:
   the socket greets with ``hello``, carries ``events_api`` / ``interactive`` / ``slash_commands`` envelopes pushed
   by the test, records the ``{"envelope_id": …}`` acknowledgements, and ``disconnect()`` asks the client to
   reconnect (``drop()`` just closes the socket).
-
 - **Answers by response_url.** Commands and interactions carry a ``response_url`` on this fake; what the app
   sends there is kept in ``responses`` (``ephemeral`` unless it says ``in_channel``), five times in 30 minutes
   (``used_url``, ``expired_url`` after).
 
 Every Web API call is recorded (``calls``: method, arguments, the fake's clock, the outcome); what users would
 see is kept as state (``messages``, ``ephemerals``, ``views``, the Home tab of each user). The payload builders
-(``slash_command``, ``block_actions``, ``view_submission``, ``app_home_opened``, ``url_verification``) issue fresh ``trigger_id``\\ s on
-the same clock, and ``post_to_app()`` delivers them over HTTP signed with the signing secret.
+(``slash_command``, ``block_actions``, ``view_submission``, ``app_home_opened``, ``url_verification``) issue
+fresh ``trigger_id``\\ s on the same clock, and ``post_to_app()`` delivers them over HTTP signed with the
+signing secret.
 """
 
 from __future__ import annotations
