@@ -38,7 +38,7 @@ def test_upgrade_makes_an_empty_database_usable_and_is_idempotent(empty_postgres
     for _ in range(2):
         upgraded = run("db", "upgrade", env=env)
         assert upgraded.exit_code == 0, upgraded.output
-        assert "database schema at revision 0002" in upgraded.output
+        assert "database schema at revision 0003" in upgraded.output
     empty = run("campaign", "status", "--data-dir", str(tmp_path), env=env)
     assert empty.exit_code == 1 and "no campaign has been opened" in empty.output
 
