@@ -75,17 +75,22 @@ class PostgresLeadership:
         self.leading = False
 
     async def acquire(self) -> None:
-        while True:
-            try:
-                conn = await self._connection()
-                row = await (await conn.execute(_TRY_LOCK)).fetchone()
-                if row is not None and row[0]:
-                    self.leading = True
-                    return
-            except (psycopg.Error, OSError, TimeoutError) as failed:
-                log.warning("cannot try for the scheduler's leadership: %s", " ".join(str(failed).split()))
-                await self._drop()
+        while not await self.try_acquire():
             await asyncio.sleep(self.retry_seconds)
+
+    async def try_acquire(self) -> bool:
+        """Take the lock if nobody holds it (True also when this instance already does)."""
+        if self.leading:
+            return True
+        try:
+            conn = await self._connection()
+            row = await (await conn.execute(_TRY_LOCK)).fetchone()
+        except (psycopg.Error, OSError, TimeoutError) as failed:
+            log.warning("cannot try for the scheduler's leadership: %s", " ".join(str(failed).split()))
+            await self._drop()
+            return False
+        self.leading = bool(row is not None and row[0])
+        return self.leading
 
     async def lost(self) -> None:
         """Check the lock's connection every ``retry_seconds``; a check that fails or does not answer within

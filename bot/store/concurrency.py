@@ -29,9 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 from bot.engine.model import LedgerEvent
+from bot.engine.signoff import SIGNED_OFF
 from bot.ledger import LedgerRecord
-
-SIGNED_OFF = "signed_off"  # bot.engine.signoff.SIGNED_OFF (the store does not import the engine's workflows)
 
 
 def moved_keys(event_type: str, data: Mapping[str, Any]) -> set[str]:

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from bot.engine.model import LedgerEvent
+from bot.engine.signoff import SIGNED_OFF
 from bot.ledger import GENESIS, LedgerHead, verify
 from bot.store.base import Store
 from bot.store.concurrency import expectations
@@ -358,7 +359,7 @@ async def test_a_sign_off_refuses_answers_decided_before_it_and_is_itself_refuse
 ) -> None:
     await store.append_if_current([LedgerEvent("campaign_opened", {"campaign_id": "c1"})], {}, MONDAY)
     versions = {"campaign:c1": 1}
-    sign_off = LedgerEvent("signed_off", {"campaign_id": "c1", "by": "alex", "at": MONDAY.isoformat()})
+    sign_off = LedgerEvent(SIGNED_OFF, {"campaign_id": "c1", "by": "alex", "at": MONDAY.isoformat()})
     late_answer = keep("i1", "lynne")
 
     answered = await store.append_if_current([late_answer], expectations([late_answer], versions), MONDAY)
