@@ -253,8 +253,9 @@ class ReviewService:
             if cid not in self._campaigns:
                 existing = await self.store.get_campaign(cid)
                 assert existing is not None
-                self._install(CampaignState(existing, {item.id: item for item in await self.store.campaign_items(cid)}))
-                await self._record((opened_event(existing),), review_requests(existing, list(self._campaigns[cid].items.values())))
+                items = await self.store.campaign_items(cid)
+                self._install(CampaignState(existing, {item.id: item for item in items}))
+                await self._record((opened_event(existing),), review_requests(existing, items))
             return self._campaigns[cid], False
         state = CampaignState(opened.campaign, {item.id: item for item in opened.items})
         self._install(state)
