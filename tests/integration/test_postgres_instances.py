@@ -7,7 +7,11 @@ The same with real `accessbot serve` processes, and a leader killed with -9, is 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import AsyncIterator
 
 import pytest
@@ -18,7 +22,7 @@ from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
 from bot.engine.decisions import DecisionRequest, Verdict
 from bot.engine.model import Action
 from bot.leadership import PostgresLeadership
-from bot.ledger_signing import LedgerSigner
+from bot.ledger_signing import LedgerSigner, write_key_pair
 from bot.service import ReviewService
 from bot.store.postgres_store import PostgresStore
 from tests.integration.test_teams_messages import MONDAY
@@ -179,3 +183,25 @@ async def test_one_instance_leads_per_database_schema_until_it_lets_go() -> None
             await leader.close()
         for schema, _ in schemas:
             drop_schema(url, schema)
+
+
+def test_serve_on_postgresql_refuses_a_per_process_export_secret_or_address(postgres_url: str, tmp_path: Path) -> None:
+    key = tmp_path / "keys" / "ledger.key"
+    key.parent.mkdir()
+    write_key_pair(LedgerSigner.generate(), key)
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ACCESSBOT_")}
+    base.update(ACCESSBOT_DATABASE_URL=postgres_url, ACCESSBOT_LEDGER_KEY_FILE=str(key))
+
+    def serve(**settings: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(Path(sys.executable).parent / "accessbot"), "serve", "--no-auth", "--policy", str(DEMO_POLICY),
+             "--snapshot", str(DEMO_SNAPSHOT), "--data-dir", str(tmp_path / "data"), "--port", "1"],
+            env={**base, **settings}, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+
+    neither = serve()
+    assert neither.returncode != 0
+    assert "ACCESSBOT_EXPORT_SECRET and ACCESSBOT_PUBLIC_URL must be set on PostgreSQL" in neither.stdout + neither.stderr
+    no_address = serve(ACCESSBOT_EXPORT_SECRET="one secret for every instance")
+    assert no_address.returncode != 0
+    said = no_address.stdout + no_address.stderr
+    assert "ACCESSBOT_PUBLIC_URL must be set" in said and "EXPORT_SECRET" not in said
