@@ -45,6 +45,8 @@ class LedgerIndex:
 
     async def caught_up(self, up_to: int | None) -> None:
         """Index the complete lines among the first ``up_to`` (all when None) not indexed yet. Takes the lock."""
+        if up_to is not None and self.seq >= up_to:  # the writer's usual case: no thread hop per commit
+            return
         async with self.lock:
             await asyncio.to_thread(self._catch_up, up_to)
 
