@@ -8,14 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 from bot.engine.model import Campaign, LedgerEvent, ReviewItem
 from bot.ledger import LedgerHead, LedgerRecord
 from bot.ledger_signing import Checkpoint, SignedEntry
-
-if TYPE_CHECKING:  # concurrency.py imports campaign_of from here
-    from bot.store.concurrency import Appended
+from bot.store.concurrency import Appended
 
 
 class StoreLocked(RuntimeError):
@@ -144,7 +142,7 @@ class Store(Protocol):
 
     async def append_if_current(
         self, events: Sequence[LedgerEvent], expected: Mapping[str, int], at: datetime
-    ) -> "Appended":
+    ) -> Appended:
         """Append the events only if, atomically with the append, none of the version keys in ``expected`` moved
         past the seq given (0: never moved) and none of the events repeats an event key already recorded
         (``bot/store/concurrency.py``). Refused: nothing is written, and the answer holds the records that
