@@ -584,12 +584,21 @@ class TinyDBStore:
             if checking:  # the next waiter of this batch is checked against these records too
                 for record in records:
                     index.versions.fold_record(record)
-        for done, standing in refused:
+        if accepted:
+            assert ledger_id is not None
+            if not await self._write_batch(accepted, lines, head, ledger_id):
+                _fail([done for done, _ in refused], StoreUnavailable(f"{self._write_failure}; nothing was recorded"))
+                return
+        for done, standing in refused:  # after the write: what stands may be a record of this very batch
             if not done.done():
                 done.set_result(Appended(standing=tuple(await index.records_at(sorted(standing)))))
-        if not accepted:
-            return
-        assert ledger_id is not None
+
+    async def _write_batch(
+        self, accepted: list[tuple[asyncio.Future[Appended], list[LedgerRecord]]], lines: list[bytes],
+        head: LedgerHead, ledger_id: str,
+    ) -> bool:
+        """Write the accepted records durably and answer their callers; False (and each told) when nothing was."""
+        index = self._ledger_index
         stamp = accepted[-1][1][-1].at
         start = self._ledger_log.mark()[0]
         try:
@@ -600,7 +609,7 @@ class TinyDBStore:
                 self._ledger_damage = f"{failed}: appended, cut or replaced by someone other than this bot"
             self._write_failure = f"the ledger cannot be written: {_reason(failed)}"
             _fail([done for done, _ in accepted], StoreUnavailable(f"{self._write_failure}; nothing was recorded"))
-            return
+            return False
         self._write_failure = None
         self._ledger_head, self._ledger_id, self._checkpoint = head, ledger_id, checkpoint or self._checkpoint
         async with index.lock:
@@ -608,6 +617,7 @@ class TinyDBStore:
         for done, records in accepted:
             if not done.done():
                 done.set_result(Appended(tuple(records)))
+        return True
 
     def _write_durably(self, lines: list[bytes], head: LedgerHead, ledger_id: str, stamp: str) -> Checkpoint | None:
         """Records, then their checkpoint, then the anchor — in a worker thread. If the checkpoint cannot be

@@ -384,6 +384,8 @@ async def test_a_scheduled_step_is_recorded_once_whoever_records_it_again(open_s
                                 store.append_if_current([LedgerEvent("reminded", {"campaign_id": "c1", "round": 4})], {}, LATER))
     assert not first.refused and again.refused and again.standing == first.records
     assert sorted(answer.refused for answer in both) == [False, True]
+    won, lost = sorted(both, key=lambda answer: answer.refused)
+    assert lost.standing == won.records  # what stands may have been written in the very same commit
     await store.close()
 
     reopened = open_store()  # the index of event keys is rebuilt from what was stored
