@@ -281,9 +281,11 @@ async def test_the_leader_killed_during_a_reminder_fan_out_is_replaced_and_every
         leader.kill9()
         assert await asyncio.wait_for(leader.process.wait(), HANG_GUARD) == -signal.SIGKILL
         held = list(connector.held)
-        connector.opened.set()
-
+        # The gate opens only once the standby leads: whatever the dead leader had already written to its sockets
+        # arrives meanwhile and is refused with the rest, as Teams never finished accepting it. (A reminder the
+        # new leader sends before the gate opens is refused too, and sent again after its retry delay.)
         await deployment.until(standby, lambda health: health["scheduler"] == "leader", "took over")
+        connector.opened.set()
         reminders = await until_reminders_sent(postgres_url)
 
         records, _ = await ledger(postgres_url)
