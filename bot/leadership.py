@@ -8,7 +8,7 @@ and PostgreSQL ends the session and frees the lock at once; when its machine or 
 notices through TCP keepalives. A standby tries to take the lock every ``retry_seconds``. So another instance
 leads within ``retry_seconds`` of the leader's process dying, and within ``failover_bound(retry_seconds)``
 (6 × ``retry_seconds``: keepalive idle 2×, then 3 probes 1× apart, then the next try) of its machine
-vanishing. A leader that can no longer reach its lock's connection steps down on its next check.
+vanishing. A leader whose lock's connection fails, or stays silent that long, steps down.
 
 Leadership only decides who *tries*: every scheduled step is also refused by the store when already recorded
 (its event key) or decided on a stale view (``bot/store/concurrency.py``), so an overlap during a network
@@ -93,13 +93,16 @@ class PostgresLeadership:
         return self.leading
 
     async def lost(self) -> None:
-        """Check the lock's connection every ``retry_seconds``; a check that fails or does not answer within
-        ``retry_seconds`` means the session (and its lock) may be gone: step down."""
+        """Check the lock's connection every ``retry_seconds``; a check that fails, or does not answer within the
+        time the server itself would take to give up on this session (``failover_bound``), means the session
+        and its lock may be gone: step down. A merely slow answer (a busy machine) is no reason to: stepping down
+        cancels the rounds mid-send, and a message Teams accepted but this instance had not yet marked sent
+        would be sent again by the next leader."""
         while True:
             await asyncio.sleep(self.retry_seconds)
             try:
                 assert self._conn is not None
-                await asyncio.wait_for(self._conn.execute("SELECT 1"), self.retry_seconds)
+                await asyncio.wait_for(self._conn.execute("SELECT 1"), failover_bound(self.retry_seconds))
             except (psycopg.Error, OSError, TimeoutError, AssertionError) as failed:
                 log.error("lost the connection holding the scheduler's leadership (%s): stepping down",
                           " ".join(str(failed).split()) or type(failed).__name__)

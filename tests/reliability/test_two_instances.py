@@ -295,7 +295,8 @@ async def test_the_leader_killed_during_a_reminder_fan_out_is_replaced_and_every
         sent = Counter((r.conversation_id, r.body.get("text") or "") for r in connector.received
                        if r.method == "POST" and (r.body.get("text") or "").startswith("Reminder:"))
         assert held and set(held) <= {conversation for conversation, _ in sent}  # what the dead leader held went
-        assert all(count == 1 for count in sent.values()), sent  # nothing twice
+        logs = "\n".join(f"--- {i.name}:\n{i.log.read_text()[-6000:]}" for i in deployment.instances)
+        assert all(count == 1 for count in sent.values()), f"{sent}\n{logs}"  # nothing twice
         assert sum(sent.values()) == reminders  # nothing lost: one accepted message per reminder queued
         checked = await check_database_ledger(postgres_url, deployment.signer.public_key)
         assert checked.ok, checked.problems
