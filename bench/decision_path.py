@@ -61,7 +61,7 @@ class Load:
     def __init__(self, pool: ProcessPoolExecutor, token: str, concurrency: int) -> None:
         self.pool, self.token, self.concurrency = pool, token, concurrency
 
-    def send(self, url: str, bodies: list[dict[str, Any]], expect: str) -> LoadResult:
+    def send(self, url: str | list[str], bodies: list[dict[str, Any]], expect: str) -> LoadResult:
         result = self.pool.submit(drive, url, bodies, self.token, self.concurrency, expect).result()
         if result.failures:
             raise SystemExit(f"{len(result.failures)} of {result.requests} requests failed, e.g. {result.failures[0]}")

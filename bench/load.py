@@ -33,20 +33,23 @@ class LoadResult:
         return max(self.latencies_ms)
 
 
-def drive(url: str, bodies: list[dict[str, Any]], token: str, concurrency: int, expect: str) -> LoadResult:
+def drive(url: str | list[str], bodies: list[dict[str, Any]], token: str, concurrency: int, expect: str) -> LoadResult:
     """POST every body, ``concurrency`` at a time; a request counts as failed unless it answers 2xx and its
-    body contains ``expect`` (the bot must have really done the work, not refused it)."""
-    return asyncio.run(_drive(url, [json.dumps(b).encode() for b in bodies], token, concurrency, expect))
+    body contains ``expect`` (the bot must have really done the work, not refused it). Several URLs (instances
+    behind one imaginary load balancer) take the bodies in turn."""
+    urls = [url] if isinstance(url, str) else url
+    return asyncio.run(_drive(urls, [json.dumps(b).encode() for b in bodies], token, concurrency, expect))
 
 
-async def _drive(url: str, bodies: list[bytes], token: str, concurrency: int, expect: str) -> LoadResult:
+async def _drive(urls: list[str], bodies: list[bytes], token: str, concurrency: int, expect: str) -> LoadResult:
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
     latencies: list[float] = []
     failures: list[str] = []
-    pending = iter(bodies)
+    pending = iter(enumerate(bodies))
 
     async def worker(session: aiohttp.ClientSession) -> None:
-        for body in pending:
+        for n, body in pending:
+            url = urls[n % len(urls)]
             started = time.perf_counter()
             async with session.post(url, data=body, headers=headers) as response:
                 text = await response.text()

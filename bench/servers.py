@@ -41,13 +41,20 @@ def serve_accessbot(people: int, metadata_url: str, ports: Queue, stop: Event) -
     asyncio.run(_accessbot(people, metadata_url, ports, stop))
 
 
-async def _accessbot(people: int, metadata_url: str, ports: Queue, stop: Event) -> None:  # type: ignore[type-arg]
+def serve_accessbot_on(database_url: str, key_file: str, people: int, metadata_url: str, ports: Queue,  # type: ignore[type-arg]
+                       stop: Event) -> None:
+    """One instance on a shared PostgreSQL database, signing with the deployment's one key (``key_file``)."""
+    asyncio.run(_accessbot(people, metadata_url, ports, stop, database_url, LedgerSigner.from_file(Path(key_file))))
+
+
+async def _accessbot(people: int, metadata_url: str, ports: Queue, stop: Event,  # type: ignore[type-arg]
+                     database_url: str = "", signer: LedgerSigner | None = None) -> None:
     policy, snapshot = reviewed_tenant(people)
     with tempfile.TemporaryDirectory() as data_dir:
         # Signed, as in production: every group commit writes an Ed25519 checkpoint (docs/ledger.md).
         runtime = await build_runtime(data_dir=Path(data_dir), policy=policy, snapshot=snapshot,
                                       clock=ManualClock(NOW), credentials=credentials(metadata_url),
-                                      ledger_signer=LedgerSigner.generate())
+                                      ledger_signer=signer or LedgerSigner.generate(), database_url=database_url)
         state, _ = await runtime.service.open_current_campaign()
         store = runtime.store
         ledger_size = len(await store.ledger_records())

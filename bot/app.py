@@ -23,6 +23,7 @@ from bot.exports import BadLink, ExportLinks
 from bot.http_limits import MAX_BODY_BYTES, STORE_RETRY_AFTER_SECONDS
 from bot.ledger import export_csv, export_json
 from bot.ledger_check import set_aside_warning
+from bot.leadership import PostgresLeadership, SoleLeader
 from bot.ledger_signing import LedgerSigner
 from bot.metrics import REGISTRY
 from bot.notifier import Notifier
@@ -31,7 +32,7 @@ from bot.remediation.graph_executor import GraphExecutor
 from bot.scheduler import Scheduler
 from bot.service import ReviewService
 from bot.store.base import OutboxMessage, StoreUnavailable
-from bot.store.factory import BackendStore, open_store
+from bot.store.factory import BackendStore, is_postgres, open_store
 from bot.store.write_guard import WriteGuard
 from checks.snapshot import TenantSnapshot, load_snapshot
 
@@ -70,11 +71,15 @@ async def build_runtime(
     ledger_signer: LedgerSigner | None = None,
     witness_every: timedelta | None = None,
     database_url: str = "",
+    leader_retry_seconds: float = 5.0,
+    follow_seconds: float = 1.0,
 ) -> Runtime:
     """``graph_executor`` carries the write-enabled Graph client; only remediation mode 'apply' uses it.
     ``ledger_signer`` signs the ledger's checkpoints (docs/ledger.md); ``witness_every`` is how often the
     latest one is posted to the security leads (None: only at sign-off). ``database_url`` picks the store
-    (bot/store/factory.py): empty is TinyDB in ``data_dir``."""
+    (bot/store/factory.py): empty is TinyDB in ``data_dir``. On PostgreSQL several instances may share the
+    database: one leads the scheduled rounds (``leader_retry_seconds``: bot/leadership.py) and each catches up
+    with the others' records every ``follow_seconds``."""
     store = await open_store(database_url, data_dir, signer=ledger_signer, clock=clock)
     writes = WriteGuard(store)
     service = ReviewService(writes, policy, snapshot, clock, ExportLinks(public_url, export_secret), graph_executor)
@@ -99,9 +104,12 @@ async def build_runtime(
         await service.queue((notice,))
 
     notifier = Notifier(writes, teams, clock, on_undeliverable=escalate_unreachable, obsolete=service.notice_obsolete)
+    shared = is_postgres(database_url)
     scheduler = Scheduler(
         service, notifier, tick_seconds, after_round=[teams.refresh_answered_cards, teams.refresh_live_status],
         collector=collector, witness_every=witness_every,
+        leadership=PostgresLeadership(database_url, leader_retry_seconds) if shared else SoleLeader(),
+        follow_seconds=follow_seconds if shared else None,
     )
     return Runtime(store, writes, service, teams, notifier, scheduler)
 
@@ -149,6 +157,7 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
                 "campaigns": len(campaigns),
                 "open_items": sum(len(state.open_items()) for state in campaigns),
                 "teams_auth": "on" if runtime.teams.authenticated else "off",
+                "scheduler": "leader" if runtime.scheduler.leadership.leading else "standby",
                 **({"warning": set_aside_warning(set_aside)} if (set_aside := runtime.store.set_aside()) else {}),
             },
             status=200 if problem is None else 503,
@@ -196,6 +205,7 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await runtime.scheduler.leadership.close()
         await runtime.store.close()
 
     app.cleanup_ctx.append(scheduler_context)

@@ -65,7 +65,7 @@ from bot.policy import Policy, RemediationMode, load_policy, policy_people
 from bot.remediation.graph_executor import GraphExecutor
 from bot.service import rebuild_campaign
 from bot.store.base import LedgerIntegrityError
-from bot.store.factory import BackendStore, checked_url, open_store
+from bot.store.factory import BackendStore, checked_url, is_postgres, open_store
 from bot.store.postgres_schema import head_revision, upgrade
 from bot.store.tinydb_to_postgres import migrate_from_tinydb
 from checks.findings import to_json, to_sarif
@@ -197,7 +197,24 @@ async def _runtime(
         ledger_signer=signer,
         witness_every=_witness_every(settings),
         database_url=settings.database_url.get_secret_value(),
+        leader_retry_seconds=settings.leader_retry_seconds,
+        follow_seconds=settings.follow_seconds,
     )
+
+
+def _require_shared_configuration(settings: Settings) -> None:
+    """On PostgreSQL any number of instances serve one deployment behind a load balancer, so what each signs or
+    hands out must come from configuration, the same on all: an export link made on one instance, with a random
+    per-process secret or this instance's own address, would fail or point elsewhere on the next."""
+    if not is_postgres(settings.database_url.get_secret_value()):
+        return
+    missing = [name for name, value in (("ACCESSBOT_EXPORT_SECRET", settings.export_secret.get_secret_value()),
+                                        ("ACCESSBOT_PUBLIC_URL", settings.public_url)) if not value]
+    if missing:
+        raise OperatorError(
+            f"{' and '.join(missing)} must be set on PostgreSQL: every instance behind the load balancer must sign "
+            "export links with the same secret (not a random one per process) and give the same public address "
+            "(docs/deployment.md#several-instances)")
 
 
 def _require_people(policy: Policy, snapshot: TenantSnapshot) -> None:
@@ -315,6 +332,7 @@ def serve(
     if credentials.app_id and credentials.app_type == "SingleTenant" and not credentials.app_tenant_id:
         raise OperatorError("a SingleTenant bot needs MICROSOFT_APP_TENANT_ID (the tenant of its app registration)")
     signer = _required_signer(settings, unsigned_ledger)
+    _require_shared_configuration(settings)
 
     async def main() -> None:
         listening = _listen(settings.host, settings.port)

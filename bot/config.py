@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 3978
     tick_seconds: float = 30.0
+    # Several instances on one PostgreSQL database (docs/deployment.md): a standby tries for the scheduler's
+    # leadership this often, so it takes over within this many seconds of the leader's process dying (6× when
+    # the leader's machine is lost); and every instance catches up with the others' ledger records this often.
+    leader_retry_seconds: float = 5.0
+    follow_seconds: float = 1.0
     public_url: str = ""  # how people reach this server (export links); default http://{host}:{port}
     export_secret: SecretStr = SecretStr("")  # signs export links; random per process when empty
 

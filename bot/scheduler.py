@@ -1,17 +1,21 @@
 """The background round: open the period's campaign when the schedule says so, run the clock, run the
 remediation jobs, drain the outbox.
 
-One round is idempotent (the engine and the outbox refuse twins), so running it often is safe and a
-failed round is simply retried by the next one instead of crashing the server.
+One round is idempotent (the engine and the outbox refuse twins, the store refuses a scheduled step recorded
+already), so running it often is safe and a failed round is simply retried by the next one instead of
+crashing the server. With several instances only the leader runs the rounds (``bot/leadership.py``); every
+instance follows the ledger, so what the others record shows here within ``follow_seconds``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import datetime, timedelta
 from typing import Awaitable, Callable, Sequence
 
+from bot.leadership import Leadership, SoleLeader
 from bot.metrics import (
     OPEN_ITEMS,
     OUTBOX_DEFERRED,
@@ -37,7 +41,12 @@ class Scheduler:
         after_round: Sequence[Callable[[], Awaitable[None]]] = (),
         collector: Callable[[], Awaitable[TenantSnapshot]] | None = None,
         witness_every: timedelta | None = None,
+        leadership: Leadership | None = None,
+        follow_seconds: float | None = None,
     ) -> None:
+        """``leadership`` decides whether this instance runs the rounds (default: it is the only one);
+        ``follow_seconds`` is how often it catches up with what other instances recorded (None: nobody else
+        writes this store)."""
         self.service = service
         self.notifier = notifier
         self.interval = interval_seconds
@@ -46,6 +55,8 @@ class Scheduler:
         self._collect_again_at: datetime | None = None
         self.witness_every = witness_every  # how often the ledger's latest checkpoint goes to the leads
         self._witness_again_at: datetime | None = None
+        self.leadership: Leadership = leadership or SoleLeader()
+        self.follow_seconds = follow_seconds
 
     async def run_once(self) -> None:
         """One whole round, delivery included (what tests and a single-shot run want)."""
@@ -56,6 +67,7 @@ class Scheduler:
             await upkeep()
 
     async def review_round(self) -> None:
+        await self.service.catch_up()  # a leader that just took over must not repeat what its predecessor did
         if self.collector is not None and self.service.campaign(self.service.current_campaign_id()) is None:
             now = self.service.clock.now()
             if self._collect_again_at is not None and now < self._collect_again_at:
@@ -104,6 +116,25 @@ class Scheduler:
         OUTBOX_UNDELIVERABLE.inc(drained.undeliverable)
 
     async def run_forever(self) -> None:
+        """Follow the ledger always; run the rounds while this instance leads."""
+        await asyncio.gather(self._follow(), self._lead())
+
+    async def _lead(self) -> None:
+        while True:
+            await self.leadership.acquire()
+            log.info("this instance leads: it runs the scheduled rounds")
+            rounds = asyncio.create_task(self._rounds())
+            lost = asyncio.create_task(self.leadership.lost())
+            try:
+                await asyncio.wait({rounds, lost}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (rounds, lost):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            log.warning("this instance no longer leads: another takes over the scheduled rounds")
+
+    async def _rounds(self) -> None:
         """Reviewing, remediating and delivering run side by side: a fan-out to thousands of reviewers takes
         minutes at Teams' pace, a throttled Graph call may wait out a backoff, and reminders, escalations
         and card upkeep must wait for neither."""
@@ -112,6 +143,19 @@ class Scheduler:
             self.remediation_worker(),
             self._repeat(self.deliver),
         )
+
+    async def _follow(self) -> None:
+        """Catch up with the other instances' records every ``follow_seconds``."""
+        if self.follow_seconds is None:
+            return
+        while True:
+            try:
+                await self.service.catch_up()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("catching up with the ledger failed; the next poll will try again")
+            await asyncio.sleep(self.follow_seconds)
 
     async def _repeat(self, *steps: Callable[[], Awaitable[None]]) -> None:
         while True:

@@ -50,6 +50,7 @@ from bot.remediation.graph_executor import GraphExecutor
 from bot.remediation.plan import plan_remediation
 from bot.remediation.workflow import Remediation, Status, approve, attempt_event, outcome_event, propose, settle, succeeded
 from bot.store.base import SENT_HORIZON, OutboxMessage, Store, StoreUnavailable, campaign_of
+from bot.store.concurrency import expectations, moved_keys
 from checks.findings import assess
 from checks.registry import FindingResult
 from checks.snapshot import TenantSnapshot
@@ -69,8 +70,19 @@ def notice_from_data(data: Mapping[str, Any]) -> Notice:
 
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
+FOLLOW_PAGE = 1000  # ledger records read per page when catching up with what other instances recorded
+
+ATTEMPTS = 8
+"""How often one change is decided again after the store refused it as stale. Each refusal means another
+instance recorded something this change depended on, so a handful of attempts is generous; past them the
+change is reported as not recorded (503) rather than retried forever."""
+
 SETTLED = frozenset({Status.DONE, Status.FAILED, Status.BLOCKED})
 """Remediation states nothing moves on from by itself: no approval, run or resumption is pending."""
+
+
+class KeptMoving(StoreUnavailable):
+    """A change was refused as stale ``ATTEMPTS`` times in a row: nothing was recorded."""
 
 
 class UnknownItem(LookupError):
@@ -145,6 +157,14 @@ class ReviewService:
         self.changes = 0  # counts recorded events, so a live status card knows when to redraw
         self.decided_since: set[str] = set()  # items answered since a channel last redrew their cards
         self.engaged_at: dict[str, datetime] = {}  # when each person last looked at or answered their reviews
+        # What this instance has folded of the ledger: every record up to _followed, and its own records beyond
+        # it (_ahead) until the records of other instances between are caught up with. _versions holds, per
+        # version key (bot/store/concurrency.py), the seq of the last folded record that moved it: what this
+        # instance's appends say they saw. The store, not this memory, decides whether they still stand.
+        self._followed = 0
+        self._ahead: set[int] = set()
+        self._versions: dict[str, int] = {}
+        self._follow_lock = asyncio.Lock()
 
     # ---- start-up -------------------------------------------------------------------------------
 
@@ -156,6 +176,10 @@ class ReviewService:
         records = await self.store.ledger_records()
         campaigns = await self.store.list_campaigns()
         closed = self.closed_campaign_ids = closed_campaigns(campaigns, records, self.current_campaign_id())
+        self._followed = records[-1].seq if records else 0
+        for record in records:
+            if campaign_of(record) not in closed:  # nothing is appended about a closed campaign any more
+                self._note_versions(record)
         for campaign in campaigns:
             if campaign.id not in self._campaigns and campaign.id not in closed:
                 await self._load(campaign, records)
@@ -222,10 +246,17 @@ class ReviewService:
             snapshot_missing=snapshot.missing,
         )
         if not await self.store.save_campaign(opened.campaign, opened.items):
-            # Another instance (or an earlier run) opened it first: adopt theirs, never a second one.
-            existing = await self.store.get_campaign(cid)
-            assert existing is not None
-            return await self._load(existing, await self.store.ledger_records()), False
+            # Another instance (or an earlier run) opened it first: adopt theirs, never a second one. Its opening
+            # record arrives by catching up; if it is not recorded yet (that instance is still opening it, or
+            # died doing so) the campaign is installed as opened and its opening recorded here, once (event key).
+            await self.catch_up()
+            if cid not in self._campaigns:
+                existing = await self.store.get_campaign(cid)
+                assert existing is not None
+                items = await self.store.campaign_items(cid)
+                self._install(CampaignState(existing, {item.id: item for item in items}))
+                await self._record((opened_event(existing),), review_requests(existing, items))
+            return self._campaigns[cid], False
         state = CampaignState(opened.campaign, {item.id: item for item in opened.items})
         self._install(state)
         await self._record(opened.events, opened.notices)
@@ -308,23 +339,37 @@ class ReviewService:
         return None
 
     async def decide(self, request: DecisionRequest) -> DecisionResult:
+        """Decide on this instance's view, and let the store refuse it if the view was stale: then catch up and
+        decide again, so the second of two answers given at once on two instances is told who answered. A
+        refusal, a conflict or an unknown item is decided again once after catching up too: another instance
+        may have opened the campaign, reassigned the item or escalated it to this person."""
         self.engaged(request.actor_id)
         async with self._item_locks[request.item_id]:
-            item, campaign = self.item(request.item_id)
-            locked_by = self._campaigns[campaign.id].signed_off_by
-            outcome = decide(
-                item, request, self.routing, self.clock.now(), locked_by=locked_by,
-                max_justification=self.policy.justification_max_chars,
-            )
-            DECISIONS.labels(outcome.verdict.value).inc()
-            if outcome.verdict is Verdict.REFUSED:
-                log.warning(
-                    "refused %s on item %s by %s: %s", request.action.value, item.id, request.actor_id, outcome.message
+            for attempt in range(ATTEMPTS):
+                try:
+                    item, campaign = self.item(request.item_id)
+                except UnknownItem:
+                    if attempt == 0 and await self.catch_up():
+                        continue
+                    raise
+                locked_by = self._campaigns[campaign.id].signed_off_by
+                outcome = decide(
+                    item, request, self.routing, self.clock.now(), locked_by=locked_by,
+                    max_justification=self.policy.justification_max_chars,
                 )
-            if outcome.verdict is Verdict.RECORDED:
-                await self._record(outcome.events, outcome.notices)
-            current, _ = self.item(request.item_id)
-            return DecisionResult(outcome, current, campaign)
+                if outcome.verdict is Verdict.RECORDED:
+                    if await self._record(outcome.events, outcome.notices) is None:
+                        continue  # stale: caught up, decide again
+                elif outcome.verdict in (Verdict.REFUSED, Verdict.CONFLICT) and attempt == 0 and await self.catch_up():
+                    continue
+                DECISIONS.labels(outcome.verdict.value).inc()
+                if outcome.verdict is Verdict.REFUSED:
+                    log.warning(
+                        "refused %s on item %s by %s: %s", request.action.value, item.id, request.actor_id, outcome.message
+                    )
+                current, _ = self.item(request.item_id)
+                return DecisionResult(outcome, current, campaign)
+            raise KeptMoving(f"item {request.item_id} kept changing on other instances; the answer was not recorded")
 
     # ---- what security leads ask --------------------------------------------------------------
 
@@ -339,11 +384,14 @@ class ReviewService:
         state = campaigns[0] if campaign_id is None else self._campaigns.get(campaign_id)
         if state is None:
             return SignOffOutcome(False, "That review no longer exists here; nothing was signed off.")
-        outcome = sign_off(state, actor_id, actor_name, self.routing, self.policy.no_answer, self.clock.now(), confirmed)
-        if outcome.ok:
-            await self._record(outcome.events)
-            await self.witness_checkpoint()
-        return outcome
+        for _ in range(ATTEMPTS):  # an answer recorded meanwhile on another instance makes it decide again
+            outcome = sign_off(state, actor_id, actor_name, self.routing, self.policy.no_answer, self.clock.now(), confirmed)
+            if not outcome.ok:
+                return outcome
+            if await self._record(outcome.events) is not None:
+                await self.witness_checkpoint()
+                return outcome
+        raise KeptMoving(f"campaign {state.campaign.id} kept changing on other instances; it was not signed off")
 
     async def witness_checkpoint(self) -> Checkpoint | None:
         """Post the ledger's latest signed checkpoint to the security leads. Their copy lives outside the data
@@ -437,17 +485,22 @@ class ReviewService:
     # ---- time -----------------------------------------------------------------------------------
 
     async def tick(self) -> int:
-        """Run the engine's clock work for every open campaign; returns how many events were recorded."""
+        """Run the engine's clock work for every open campaign; returns how many events were recorded. A step
+        another instance already recorded (a reminder round, an escalation: their event keys), or one an answer
+        made stale, is refused by the store: caught up, the engine finds what is still due."""
         async with self._tick_lock:
             now = self.clock.now()
             recorded = 0
             for state in self.campaigns():
-                if not state.open_items() or state.signed_off_by is not None:  # closed: nobody is chased
-                    continue
-                result = tick(state, self.routing, self.policy, now)
-                if result.events:
-                    await self._record(result.events, result.notices)
-                    recorded += len(result.events)
+                for _ in range(ATTEMPTS):
+                    if not state.open_items() or state.signed_off_by is not None:  # closed: nobody is chased
+                        break
+                    result = tick(state, self.routing, self.policy, now)
+                    if not result.events:
+                        break
+                    if await self._record(result.events, result.notices) is not None:
+                        recorded += len(result.events)
+                        break
             return recorded
 
     # ---- people ---------------------------------------------------------------------------------
@@ -468,8 +521,13 @@ class ReviewService:
         for item_id in state.items:
             self._item_campaign[item_id] = state.campaign.id
 
-    async def _record(self, events: Sequence[LedgerEvent], notices: Sequence[Notice] = ()) -> None:
-        """Durable first, then visible: the state changes only after the ledger has the event.
+    async def _record(
+        self, events: Sequence[LedgerEvent], notices: Sequence[Notice] = ()
+    ) -> Sequence[LedgerRecord] | None:
+        """Durable first, then visible: the state changes only after the ledger has the event. Conditional: the
+        append carries the versions this instance decided on, and the store refuses it when another instance
+        recorded something it depends on since (or the same scheduled step): then nothing was recorded, this
+        instance has caught up, and None tells the caller to decide again.
 
         The notices the events cause travel inside the last event's ledger record, so a crash between
         the ledger and the outbox loses none of them: start-up queues every recorded notice again, and
@@ -478,12 +536,15 @@ class ReviewService:
         if notices:
             last = events[-1]
             events = [*events[:-1], LedgerEvent(last.type, {**last.data, NOTICES: [notice_to_data(n) for n in notices]})]
-        records = await self.store.append_ledger(events, self.clock.now())
-        self.changes += len(records)
+        appended = await self.store.append_if_current(events, expectations(events, self._versions), self.clock.now())
+        if appended.refused:
+            log.info("not recorded, %s stands in the way: catching up and deciding again",
+                     ", ".join(f"record {r.seq} ({r.type})" for r in appended.standing) or "a newer record")
+            await self.catch_up()
+            return None
+        records = appended.records
         for record in records:
-            state = self._campaigns.get(record.data.get("campaign_id", ""))
-            if state is not None:
-                apply_event(state, record.type, record.data)
+            self._fold(record)
         # From here on the events are recorded: a store that stops writing now must not make the caller
         # report them as lost. The notices are inside the ledger record, and start-up queues them again.
         try:
@@ -491,16 +552,74 @@ class ReviewService:
         except StoreUnavailable as unavailable:
             log.error("recorded, but the messages it causes wait for the next start: %s", unavailable)
         for record in records:
-            if record.type == "decision":
-                self.decided_since.add(record.data["item_id"])
-            if record.type == SIGNED_OFF and record.data["campaign_id"] in self._campaigns:
-                # Every card of the campaign still offering buttons is redrawn locked.
-                self.decided_since.update(self._campaigns[record.data["campaign_id"]].items)
             if record.type == "decision" and record.data["action"] == Action.REVOKE.value:
                 try:
                     await self._remediate(record.data["item_id"])
                 except StoreUnavailable as unavailable:
                     log.error("revoke of item %s recorded, but its remediation was not: %s", record.data["item_id"], unavailable)
+        return records
+
+    # ---- following the ledger -------------------------------------------------------------------
+
+    async def catch_up(self) -> int:
+        """Fold what other instances recorded since this one last looked, a page at a time, off the event loop;
+        returns how many records that was. Before deciding again after a refusal, before each scheduler round,
+        and on a short poll: so a card drawn here shows an answer given on another instance."""
+        folded = 0
+        async with self._follow_lock:
+            while True:
+                page = await self.store.ledger_records_after(self._followed, FOLLOW_PAGE)
+                for record in page:
+                    if record.type == "campaign_opened" and not self._folded(record.seq):
+                        await self._adopt(record)
+                    folded += self._fold(record)
+                if len(page) < FOLLOW_PAGE:
+                    return folded
+
+    async def _adopt(self, opening: LedgerRecord) -> None:
+        """Another instance opened a campaign: hold it here too, as its items were opened."""
+        cid = campaign_of(opening)
+        if cid is None or cid in self._campaigns:
+            return
+        campaign = await self.store.get_campaign(cid)
+        if campaign is not None:
+            self._install(CampaignState(campaign, {item.id: item for item in await self.store.campaign_items(cid)}))
+
+    def _folded(self, seq: int) -> bool:
+        return seq <= self._followed or seq in self._ahead
+
+    def _fold(self, record: LedgerRecord) -> bool:
+        """Apply one durable record to the live state, once, whichever instance recorded it (False: it was
+        folded already). The same fold as start-up's, plus what the channel and the worker watch."""
+        if self._folded(record.seq):
+            return False
+        if record.seq == self._followed + 1:
+            self._followed = record.seq
+            while self._followed + 1 in self._ahead:
+                self._ahead.remove(self._followed + 1)
+                self._followed += 1
+        else:
+            self._ahead.add(record.seq)
+        self._note_versions(record)
+        self.changes += 1
+        state = self._campaigns.get(campaign_of(record) or "")
+        if state is None:
+            return True
+        apply_event(state, record.type, record.data)
+        if record.type == "decision":
+            self.decided_since.add(record.data["item_id"])
+            if not record.data.get("system"):
+                self.engaged(record.data["actor_id"], datetime.fromisoformat(record.data["at"]))
+        if record.type == SIGNED_OFF:  # every card of the campaign still offering buttons is redrawn locked
+            self.decided_since.update(state.items)
+        if record.type.startswith("remediation_"):
+            self._remediation_wanted.set()  # the worker looks whether a job became ready
+        return True
+
+    def _note_versions(self, record: LedgerRecord) -> None:
+        for key in moved_keys(record.type, record.data):
+            if record.seq > self._versions.get(key, 0):
+                self._versions[key] = record.seq
 
     # ---- remediation ----------------------------------------------------------------------------
 
@@ -509,14 +628,18 @@ class ReviewService:
         here, inside the click and its item lock; the Graph calls are the worker's (``run_remediations``)."""
         if self.policy.remediation is RemediationMode.OFF:
             return
-        item, campaign = self.item(item_id)
-        if item_id in self._campaigns[campaign.id].remediations:
-            return
-        subjects = [other.subject for other in self._campaigns[campaign.id].items.values()]
-        plan = plan_remediation(item.subject, self.snapshot, subjects, self._removed_global_admins())
-        event, notice = propose(item, plan, self.policy.remediation, self.policy.dual_custody_global_admin, self.clock.now())
-        await self._record((event,), (notice,))
-        self._remediation_wanted.set()
+        for _ in range(ATTEMPTS):  # refused: the item moved on another instance; look again after catching up
+            item, campaign = self.item(item_id)
+            if item_id in self._campaigns[campaign.id].remediations or item.decision is None \
+                    or item.decision.action is not Action.REVOKE:
+                return
+            subjects = [other.subject for other in self._campaigns[campaign.id].items.values()]
+            plan = plan_remediation(item.subject, self.snapshot, subjects, self._removed_global_admins())
+            event, notice = propose(item, plan, self.policy.remediation, self.policy.dual_custody_global_admin, self.clock.now())
+            if await self._record((event,), (notice,)) is not None:
+                self._remediation_wanted.set()
+                return
+        raise KeptMoving(f"item {item_id} kept changing on other instances; its remediation was not proposed")
 
     def remediations(self) -> list[Remediation]:
         return [r for state in self.campaigns() for r in state.remediations.values()]
@@ -526,13 +649,17 @@ class ReviewService:
         matches = [r for r in self.remediations() if ref and r.item_id.startswith(ref)]
         if len(matches) != 1:
             return f"No single remediation matches “{ref}”: say 'remediations' to see them."
-        remediation = matches[0]
-        holders = self.item(remediation.item_id)[0].subject.holder_ids
-        event, message = approve(remediation, approver_id, approver_name, holders, self.routing, self.clock.now())
-        if event is not None:
-            await self._record((event,))
-            self._remediation_wanted.set()
-        return message
+        item_id = matches[0].item_id
+        for _ in range(ATTEMPTS):  # refused: the job moved on another instance; approve what it is now
+            remediation = self._campaigns[self.item(item_id)[1].id].remediations[item_id]
+            holders = self.item(item_id)[0].subject.holder_ids
+            event, message = approve(remediation, approver_id, approver_name, holders, self.routing, self.clock.now())
+            if event is None:
+                return message
+            if await self._record((event,)) is not None:
+                self._remediation_wanted.set()
+                return message
+        raise KeptMoving(f"the remediation of item {item_id} kept changing on other instances; it was not approved")
 
     async def remediation_wanted(self, timeout: float) -> None:
         """Wait until a job becomes ready, or ``timeout`` seconds (the worker's round) have passed."""
@@ -555,8 +682,10 @@ class ReviewService:
 
     async def _attempt(self, remediation: Remediation) -> None:
         """One attempt, as ledger records: the attempt (the claim) before any call, then its outcome. Calls
-        an earlier attempt already made succeed are not sent again."""
-        await self._record((attempt_event(remediation, self.clock.now()),))
+        an earlier attempt already made succeed are not sent again. The attempt record is the claim: refused,
+        the job moved elsewhere meanwhile, and this worker leaves it to the next round's view of it."""
+        if await self._record((attempt_event(remediation, self.clock.now()),)) is None:
+            return
         attempt = remediation.attempts + 1
         earlier = list(remediation.results)
         results: list[dict[str, Any]] = []
@@ -571,7 +700,10 @@ class ReviewService:
             else:
                 results.append(settle(await self.executor.execute(call), call.method, resumed=attempt > 1))
         event, notice = outcome_event(remediation, results, attempt, self.clock.now())
-        await self._record((event,), (notice,) if notice is not None else ())
+        if await self._record((event,), (notice,) if notice is not None else ()) is None:
+            log.error("the outcome of remediation attempt %d on item %s was refused as stale: the job was changed "
+                      "meanwhile; its next attempt repeats only the calls not known to have succeeded",
+                      attempt, remediation.item_id)
 
     def _removed_global_admins(self) -> set[str]:
         """Principals whose Global Administrator access an applied remediation already removed."""

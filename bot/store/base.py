@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 from bot.engine.model import Campaign, LedgerEvent, ReviewItem
 from bot.ledger import LedgerHead, LedgerRecord
 from bot.ledger_signing import Checkpoint, SignedEntry
+from bot.store.concurrency import Appended
 
 
 class StoreLocked(RuntimeError):
@@ -139,8 +140,22 @@ class Store(Protocol):
         are unaffected); ``StoreUnavailable`` when nothing could be written."""
         ...
 
+    async def append_if_current(
+        self, events: Sequence[LedgerEvent], expected: Mapping[str, int], at: datetime
+    ) -> Appended:
+        """Append the events only if, atomically with the append, none of the version keys in ``expected`` moved
+        past the seq given (0: never moved) and none of the events repeats an event key already recorded
+        (``bot/store/concurrency.py``). Refused: nothing is written, and the answer holds the records that
+        stand in the way, for the caller to catch up and decide again. Appended: as ``append_ledger``."""
+        ...
+
     async def ledger_records(self) -> list[LedgerRecord]:
         """Every record in ledger order (the input of ``bot.ledger.verify``)."""
+        ...
+
+    async def ledger_records_after(self, seq: int, limit: int) -> list[LedgerRecord]:
+        """At most ``limit`` records after ``seq``, in ledger order, read off the event loop: how an instance
+        follows what the others recorded, a page at a time."""
         ...
 
     async def ledger_records_of(self, campaign_id: str) -> list[LedgerRecord]:

@@ -29,7 +29,7 @@ import logging
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, AsyncIterator, Sequence
+from typing import Any, AsyncIterator, Mapping, Sequence
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
@@ -74,6 +74,7 @@ from bot.store.codec import (
     outbox_from_dict,
     outbox_to_dict,
 )
+from bot.store.concurrency import Appended, Versions, event_key, moved_keys
 from bot.store.postgres_schema import behind_message, schema_revision
 
 LEDGER = "main"
@@ -82,8 +83,9 @@ LEDGER = "main"
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('accessbot-ledger:' || current_schema() || ':' || %s, 0))"
 
 _Cursor = psycopg.AsyncCursor[Any]
-_Waiting = tuple[Sequence[LedgerEvent], datetime, "asyncio.Future[list[LedgerRecord]]"]
-"""A caller of append_ledger: its events, their time, and the future that answers it."""
+_Waiting = tuple[Sequence[LedgerEvent], datetime, "Mapping[str, int] | None", "asyncio.Future[Appended]"]
+"""A caller of append_ledger or append_if_current: its events, their time, the versions it expects (None: append
+whatever stands), and the future that answers it."""
 
 log = logging.getLogger(__name__)
 
@@ -297,15 +299,35 @@ class PostgresStore:
 
         ``RecordRejected`` when these events cannot be encoded (only this caller fails); ``StoreUnavailable``
         (or ``LedgerIntegrityError``) when nothing could be written."""
+        return list((await self._append(events, at, None)).records)
+
+    async def append_if_current(
+        self, events: Sequence[LedgerEvent], expected: Mapping[str, int], at: datetime
+    ) -> Appended:
+        """``append_ledger`` if no version key in ``expected`` moved and no event key repeats, decided inside the
+        append's transaction under the ledger's lock (``ledger_versions``, the unique ``event_key``), whichever
+        process appended meanwhile; else nothing, and what stands."""
+        return await self._append(events, at, dict(expected))
+
+    async def _append(self, events: Sequence[LedgerEvent], at: datetime, expected: Mapping[str, int] | None) -> Appended:
         if self.read_only:
             raise PermissionError("this store was opened read-only")
         if not events:
-            return []
-        done: asyncio.Future[list[LedgerRecord]] = asyncio.get_running_loop().create_future()
-        self._ledger_waiting.append((events, at, done))
+            return Appended()
+        done: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
+        self._ledger_waiting.append((events, at, expected, done))
         if self._ledger_flusher is None or self._ledger_flusher.done():
             self._ledger_flusher = asyncio.create_task(self._flush_ledger())
         return await done
+
+    async def ledger_records_after(self, seq: int, limit: int) -> list[LedgerRecord]:
+        """At most ``limit`` committed records after ``seq``, in order (every instance follows the ledger with it).
+        Records commit under the ledger's lock in seq order, so a record never appears behind one already read."""
+        async with self._connection() as conn:
+            rows = await (await conn.execute(
+                "SELECT seq, line FROM ledger_records WHERE ledger = %s AND seq > %s ORDER BY seq LIMIT %s",
+                (LEDGER, seq, max(limit, 0)))).fetchall()
+        return await asyncio.to_thread(lambda: [record_from_line(line, number) for number, line in rows])
 
     async def _flush_ledger(self) -> None:
         """Commit batches until nobody waits; whatever goes wrong, every waiter gets an answer (a request must
@@ -328,17 +350,26 @@ class PostgresStore:
             _fail(leftover, StoreUnavailable("the store stopped before this answer was recorded"))
 
     async def _commit(self, batch: list[_Waiting]) -> None:
-        """One transaction under the ledger's advisory lock: the head read inside it, each waiter's records
-        chained onto it (a poison record fails only its own waiter), inserted with one checkpoint of the new
-        head and the head itself, committed."""
-        accepted: list[tuple[asyncio.Future[list[LedgerRecord]], list[LedgerRecord]]] = []
+        """One transaction under the ledger's advisory lock: the head read inside it, each conditional waiter
+        checked against the stored versions and event keys (and the records accepted before it in this batch),
+        each accepted waiter's records chained onto the head (a poison record fails only its own waiter),
+        inserted with their event keys, the versions they moved, one checkpoint of the new head and the head
+        itself, committed."""
+        accepted: list[tuple[asyncio.Future[Appended], list[LedgerRecord]]] = []
+        refused: list[tuple[asyncio.Future[Appended], set[int]]] = []
+        standing: dict[int, LedgerRecord] = {}
         async with self._connection(write=True) as conn:
             cursor = conn.cursor()
             await cursor.execute(_LOCK, (LEDGER,))
             head = await self._checked_head(cursor)
-            rows: list[tuple[str, int, str]] = []
-            for events, at, done in batch:
+            versions = await self._versions(cursor, batch)
+            rows: list[tuple[str, int, str, str | None, str | None]] = []
+            moved: set[str] = set()
+            for events, at, expected, done in batch:
                 if done.done():  # its caller gave up waiting
+                    continue
+                if expected is not None and (stale := versions.refusal(events, expected)):
+                    refused.append((done, stale))
                     continue
                 try:
                     records = chain(events, head, at)
@@ -347,23 +378,55 @@ class PostgresStore:
                     done.set_exception(RecordRejected(f"this answer cannot be recorded: {type(bad).__name__}: {bad}"))
                     continue
                 accepted.append((done, records))
-                rows.extend((LEDGER, record.seq, line, campaign_of(record)) for record, line in zip(records, lines))
+                for record, line in zip(records, lines):
+                    versions.fold_record(record)
+                    moved |= moved_keys(record.type, record.data)
+                    key = event_key(record.type, record.data)
+                    rows.append((LEDGER, record.seq, line, campaign_of(record),
+                                 key if key is not None and versions.event_keys[key] == record.seq else None))
                 head = records[-1].head
-            if not accepted:
-                return
-            ledger_id = self._ledger_id or accepted[0][1][0].hash
-            await cursor.executemany(
-                "INSERT INTO ledger_records (ledger, seq, line, campaign_id) VALUES (%s, %s, %s, %s)", rows)
-            if self._signer is not None:
-                await self._insert_entries(cursor, [self._signer.checkpoint(ledger_id, head, accepted[-1][1][-1].at)])
-            await cursor.execute(
-                "INSERT INTO ledger_heads (ledger, seq, hash) VALUES (%s, %s, %s) "
-                "ON CONFLICT (ledger) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash",
-                (LEDGER, head.seq, head.hash))
-        self._ledger_id = ledger_id
+            if accepted:
+                ledger_id = self._ledger_id or accepted[0][1][0].hash
+                await cursor.executemany(
+                    "INSERT INTO ledger_records (ledger, seq, line, campaign_id, event_key) VALUES (%s, %s, %s, %s, %s)",
+                    rows)
+                await cursor.executemany(
+                    "INSERT INTO ledger_versions (ledger, key, seq) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (ledger, key) DO UPDATE SET seq = EXCLUDED.seq",
+                    [(LEDGER, key, versions.seqs[key]) for key in sorted(moved)])
+                if self._signer is not None:
+                    await self._insert_entries(cursor, [self._signer.checkpoint(ledger_id, head, accepted[-1][1][-1].at)])
+                await cursor.execute(
+                    "INSERT INTO ledger_heads (ledger, seq, hash) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (ledger) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash",
+                    (LEDGER, head.seq, head.hash))
+                self._ledger_id = ledger_id
+            wanted = sorted(set().union(*(stale for _, stale in refused)))
+            if wanted:
+                await cursor.execute("SELECT seq, line FROM ledger_records WHERE ledger = %s AND seq = ANY(%s)",
+                                     (LEDGER, wanted))
+                standing = {seq: record_from_line(line, seq) for seq, line in await cursor.fetchall()}
         for done, records in accepted:
             if not done.done():
-                done.set_result(records)
+                done.set_result(Appended(tuple(records)))
+        for done, stale in refused:
+            if not done.done():
+                done.set_result(Appended(standing=tuple(standing[seq] for seq in sorted(stale) if seq in standing)))
+
+    async def _versions(self, cursor: _Cursor, batch: list[_Waiting]) -> Versions:
+        """The stored versions of the keys this batch expects, and the records holding its events' event keys."""
+        keys = sorted({key for _, _, expected, _ in batch if expected is not None for key in expected})
+        event_keys = sorted({key for events, *_ in batch for event in events
+                             if (key := event_key(event.type, event.data)) is not None})
+        versions = Versions()
+        if keys:
+            await cursor.execute("SELECT key, seq FROM ledger_versions WHERE ledger = %s AND key = ANY(%s)", (LEDGER, keys))
+            versions.seqs.update((key, int(seq)) for key, seq in await cursor.fetchall())
+        if event_keys:
+            await cursor.execute("SELECT event_key, seq FROM ledger_records WHERE ledger = %s AND event_key = ANY(%s)",
+                                 (LEDGER, event_keys))
+            versions.event_keys.update((key, int(seq)) for key, seq in await cursor.fetchall())
+        return versions
 
     async def _checked_head(self, cursor: _Cursor) -> LedgerHead:
         """The head to chain onto, read under the lock, after checking that the last record, the stored
@@ -525,7 +588,7 @@ def _text(document: Any) -> str:
 
 
 def _fail(waiting: list[_Waiting], error: Exception) -> None:
-    for _, _, done in waiting:
+    for *_, done in waiting:
         if not done.done():
             done.set_exception(error)
 

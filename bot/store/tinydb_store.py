@@ -36,7 +36,7 @@ import os
 from dataclasses import asdict, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from tinydb import TinyDB
 from tinydb.table import Table
@@ -80,7 +80,6 @@ from bot.store.base import (
     StoreLocked,
     StoreUnavailable,
 )
-from bot.store.campaign_index import CampaignIndex
 from bot.store.codec import (
     campaign_from_dict,
     campaign_to_dict,
@@ -89,7 +88,9 @@ from bot.store.codec import (
     outbox_from_dict,
     outbox_to_dict,
 )
+from bot.store.concurrency import Appended
 from bot.store.group_commit import GroupCommitLog
+from bot.store.ledger_index import LedgerIndex
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +98,9 @@ LEDGER_FILE = "ledger.jsonl"
 ANCHOR_FILE = "ledger.head"
 CHECKPOINT_FILE = "ledger-checkpoints.jsonl"
 
-_Waiting = tuple[Sequence[LedgerEvent], datetime, "asyncio.Future[list[LedgerRecord]]"]
-"""A caller of append_ledger: its events, their time, and the future that answers it."""
+_Waiting = tuple[Sequence[LedgerEvent], datetime, "Mapping[str, int] | None", "asyncio.Future[Appended]"]
+"""A caller of append_ledger or append_if_current: its events, their time, the versions it expects (None: append
+whatever stands), and the future that answers it."""
 
 COMPACT_AFTER = 256
 """Sent rows linger in outbox.json until this many (or as many as are pending) have piled up, so a
@@ -164,7 +166,7 @@ class TinyDBStore:
         self._anchor_problem: str | None = None
         self._checkpoint: Checkpoint | None = None
         self._write_failure: str | None = None
-        self._campaign_index = CampaignIndex(self._ledger_log.path)
+        self._ledger_index = LedgerIndex(self._ledger_log.path)
         self._ledger_damage = self._open_ledger()
 
     def _tinydb(self, name: str) -> TinyDB:
@@ -498,7 +500,7 @@ class TinyDBStore:
             ledger.truncate(sum(len(line) + 1 for line in lines[:keep]))
             os.fsync(ledger.fileno())
         self._ledger_log = AppendLog(self._ledger_log.path)
-        self._campaign_index.reset()
+        self._ledger_index.reset()
         self._ledger_head = record_from_line(lines[keep - 1], keep).head if keep else EMPTY_HEAD
         self._ledger_id = self._ledger_id if keep else None
         log.warning("moved %d record(s) no checkpoint signs to %s: never acknowledged (a crash before signing), "
@@ -512,14 +514,28 @@ class TinyDBStore:
         Raises ``RecordRejected`` when these events cannot be encoded (only this caller fails), and
         ``StoreUnavailable`` when nothing could be written (disk full, read-only, damaged ledger).
         """
+        return list((await self._append(events, at, None)).records)
+
+    async def append_if_current(
+        self, events: Sequence[LedgerEvent], expected: Mapping[str, int], at: datetime
+    ) -> Appended:
+        """``append_ledger`` if no version key in ``expected`` moved and no event key repeats (checked in the
+        commit, against the index of this, the only writer's, ledger); else nothing, and what stands."""
+        return await self._append(events, at, dict(expected))
+
+    async def _append(self, events: Sequence[LedgerEvent], at: datetime, expected: Mapping[str, int] | None) -> Appended:
         self._writable()
         if not events:
-            return []
-        done: asyncio.Future[list[LedgerRecord]] = asyncio.get_running_loop().create_future()
-        self._ledger_waiting.append((events, at, done))
+            return Appended()
+        done: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
+        self._ledger_waiting.append((events, at, expected, done))
         if self._ledger_flusher is None or self._ledger_flusher.done():
             self._ledger_flusher = asyncio.create_task(self._flush_ledger())
         return await done
+
+    async def ledger_records_after(self, seq: int, limit: int) -> list[LedgerRecord]:
+        """At most ``limit`` records after ``seq`` that this writer acknowledged, read off the event loop."""
+        return await self._ledger_index.records_after(seq, limit, self._acknowledged())
 
     async def _flush_ledger(self) -> None:
         """Commit batches until nobody waits. Whatever goes wrong — even cancellation — every waiter gets
@@ -532,20 +548,28 @@ class TinyDBStore:
                     await self._commit(batch)
                 except Exception as unexpected:
                     log.exception("the ledger's group commit failed")
-                    _fail([done for _, _, done in batch],
+                    _fail([done for *_, done in batch],
                           StoreUnavailable(f"the ledger could not be written ({unexpected}); nothing was recorded"))
         finally:
             leftover, self._ledger_waiting = batch + self._ledger_waiting, []
-            _fail([done for _, _, done in leftover], StoreUnavailable("the store stopped before this answer was recorded"))
+            _fail([done for *_, done in leftover], StoreUnavailable("the store stopped before this answer was recorded"))
 
     async def _commit(self, batch: list[_Waiting]) -> None:
         if self._ledger_damage is not None:
-            _fail([done for _, _, done in batch], LedgerIntegrityError(
+            _fail([done for *_, done in batch], LedgerIntegrityError(
                 f"{self._ledger_damage}; refusing to append until `accessbot ledger verify` is looked at"))
             return
+        index = self._ledger_index
+        checking = any(expected is not None for _, _, expected, _ in batch)
+        if checking:  # the index reaches the head: this process is the only writer, so it is the whole truth
+            await index.caught_up(self._ledger_head.seq)
         head, ledger_id, accepted, lines = self._ledger_head, self._ledger_id, [], []
-        for events, at, done in batch:
+        refused: list[tuple[asyncio.Future[Appended], set[int]]] = []
+        for events, at, expected, done in batch:
             if done.done():  # its caller gave up waiting
+                continue
+            if expected is not None and (standing := index.versions.refusal(events, expected)):
+                refused.append((done, standing))
                 continue
             try:  # one request's records are encoded on their own: a poison record fails only its request
                 records = chain(events, head, at)
@@ -557,23 +581,43 @@ class TinyDBStore:
             lines.extend(encoded)
             head = records[-1].head
             ledger_id = ledger_id or records[0].hash
-        if not accepted:
-            return
-        assert ledger_id is not None
+            if checking:  # the next waiter of this batch is checked against these records too
+                for record in records:
+                    index.versions.fold_record(record)
+        if accepted:
+            assert ledger_id is not None
+            if not await self._write_batch(accepted, lines, head, ledger_id):
+                _fail([done for done, _ in refused], StoreUnavailable(f"{self._write_failure}; nothing was recorded"))
+                return
+        for done, standing in refused:  # after the write: what stands may be a record of this very batch
+            if not done.done():
+                done.set_result(Appended(standing=tuple(await index.records_at(sorted(standing)))))
+
+    async def _write_batch(
+        self, accepted: list[tuple[asyncio.Future[Appended], list[LedgerRecord]]], lines: list[bytes],
+        head: LedgerHead, ledger_id: str,
+    ) -> bool:
+        """Write the accepted records durably and answer their callers; False (and each told) when nothing was."""
+        index = self._ledger_index
         stamp = accepted[-1][1][-1].at
+        start = self._ledger_log.mark()[0]
         try:
             checkpoint = await asyncio.to_thread(self._write_durably, lines, head, ledger_id, stamp)
         except Exception as failed:  # nothing was appended: a failed write is cut back, see _write_durably
+            index.reset()  # it may have counted the records that were not written
             if isinstance(failed, LogChanged):  # tampered with while running: stop for good, like at start-up
                 self._ledger_damage = f"{failed}: appended, cut or replaced by someone other than this bot"
             self._write_failure = f"the ledger cannot be written: {_reason(failed)}"
             _fail([done for done, _ in accepted], StoreUnavailable(f"{self._write_failure}; nothing was recorded"))
-            return
+            return False
         self._write_failure = None
         self._ledger_head, self._ledger_id, self._checkpoint = head, ledger_id, checkpoint or self._checkpoint
+        async with index.lock:
+            index.appended([record for _, records in accepted for record in records], lines, start)
         for done, records in accepted:
             if not done.done():
-                done.set_result(records)
+                done.set_result(Appended(tuple(records)))
+        return True
 
     def _write_durably(self, lines: list[bytes], head: LedgerHead, ledger_id: str, stamp: str) -> Checkpoint | None:
         """Records, then their checkpoint, then the anchor — in a worker thread. If the checkpoint cannot be
@@ -649,9 +693,9 @@ class TinyDBStore:
         return [record_from_line(line, number) for number, line in enumerate(lines, 1)]
 
     async def ledger_records_of(self, campaign_id: str) -> list[LedgerRecord]:
-        """One campaign's records, through the index of line offsets per campaign (bot/store/campaign_index.py),
+        """One campaign's records, through the index of line offsets per campaign (bot/store/ledger_index.py),
         limited like ``ledger_records`` to what this writer acknowledged."""
-        return await self._campaign_index.records_of(campaign_id, self._acknowledged())
+        return await self._ledger_index.records_of(campaign_id, self._acknowledged())
 
     def _acknowledged(self) -> int | None:
         """How many records a reader may see: the writer's head, or every complete line for a reader (and for a
@@ -720,7 +764,7 @@ def _lock_writer(path: Path) -> int:
     return fd
 
 
-def _fail(waiting: Iterable[asyncio.Future[list[LedgerRecord]]], error: Exception) -> None:
+def _fail(waiting: Iterable[asyncio.Future[Appended]], error: Exception) -> None:
     for done in waiting:
         if not done.done():
             done.set_exception(error)

@@ -23,12 +23,13 @@ from bot.ledger_signing import Checkpoint, SignedEntry, entry_to_line
 from bot.operator_errors import ExitCode, OperatorError
 from bot.store.base import campaign_of
 from bot.store.codec import campaign_to_dict, item_to_dict, outbox_to_dict
+from bot.store.concurrency import Versions
 from bot.store.postgres_schema import behind_message, schema_revision
 from bot.store.postgres_store import LEDGER
 from bot.store.tinydb_store import TinyDBStore
 
 _TABLES = ("campaigns", "campaign_items", "conversations", "cards", "outbox", "ledger_records", "ledger_entries",
-           "ledger_heads")
+           "ledger_heads", "ledger_versions")
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=timezone.utc)
 
 
@@ -95,9 +96,16 @@ async def migrate_from_tinydb(data_dir: Path, url: str) -> Moved:
                 "VALUES (%s, '', %s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING",
                 [(entry[0], at, at, "undeliverable" if len(entry) > 2 else "sent", at, _text({"key": entry[0]}))
                  for entry in left for at in [datetime.fromisoformat(entry[1])]])
-            await cursor.executemany("INSERT INTO ledger_records (ledger, seq, line, campaign_id) VALUES (%s, %s, %s, %s)",
-                                     [(LEDGER, r.seq, record_to_line(r).decode().rstrip("\n"), campaign_of(r))
-                                      for r in records])
+            versions = Versions()
+            for record in records:
+                versions.fold_record(record)
+            holds = {seq: key for key, seq in versions.event_keys.items()}  # the first record of an event key keeps it
+            await cursor.executemany(
+                "INSERT INTO ledger_records (ledger, seq, line, campaign_id, event_key) VALUES (%s, %s, %s, %s, %s)",
+                [(LEDGER, r.seq, record_to_line(r).decode().rstrip("\n"), campaign_of(r), holds.get(r.seq))
+                 for r in records])
+            await cursor.executemany("INSERT INTO ledger_versions (ledger, key, seq) VALUES (%s, %s, %s)",
+                                     [(LEDGER, key, seq) for key, seq in versions.seqs.items()])
             await cursor.executemany("INSERT INTO ledger_entries (ledger, n, line) VALUES (%s, %s, %s)",
                                      [(LEDGER, n, entry_to_line(e).decode().rstrip("\n")) for n, e in enumerate(entries, 1)])
             if records:

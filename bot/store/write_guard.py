@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any, Awaitable, Sequence, TypeVar
+from typing import Any, Awaitable, Mapping, Sequence, TypeVar
 
 from bot.engine.model import Campaign, LedgerEvent, ReviewItem
 from bot.ledger import LedgerHead, LedgerRecord
 from bot.metrics import STORE_WRITES_REFUSED
 from bot.store.base import OutboxMessage, RecordRejected, Store, StoreUnavailable
+from bot.store.concurrency import Appended
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,9 @@ class WriteGuard:
     async def append_ledger(self, events: Sequence[LedgerEvent], at: datetime) -> list[LedgerRecord]:
         return await self._write(self.inner.append_ledger(events, at))
 
+    async def append_if_current(self, events: Sequence[LedgerEvent], expected: Mapping[str, int], at: datetime) -> Appended:
+        return await self._write(self.inner.append_if_current(events, expected, at), wrote=True)
+
     # ---- reads ----------------------------------------------------------------------------------
 
     async def get_campaign(self, campaign_id: str) -> Campaign | None:
@@ -110,6 +114,9 @@ class WriteGuard:
 
     async def ledger_records_of(self, campaign_id: str) -> list[LedgerRecord]:
         return await self.inner.ledger_records_of(campaign_id)
+
+    async def ledger_records_after(self, seq: int, limit: int) -> list[LedgerRecord]:
+        return await self.inner.ledger_records_after(seq, limit)
 
     async def ledger_anchor(self) -> LedgerHead | None:
         return await self.inner.ledger_anchor()

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from bot.engine.model import LedgerEvent
+from bot.engine.signoff import SIGNED_OFF
 from bot.ledger import GENESIS, LedgerHead, verify
 from bot.store.base import Store
+from bot.store.concurrency import expectations
 
 from tests.contract.conftest import OpenStore
 from tests.contract.samples import MONDAY, campaign, items, message
@@ -309,3 +312,113 @@ async def test_cards_sent_for_an_item_are_remembered_once_each_and_survive_a_res
     await store.close()
     reopened = open_store()
     assert (await reopened.cards("item-1"))[0] == {"reference": reference, "activityId": "activity-1"}
+
+
+# ---- conditional appends and following the ledger -----------------------------------------------
+
+
+def keep(item_id: str, actor: str, campaign_id: str = "c1") -> LedgerEvent:
+    return LedgerEvent("decision", {"campaign_id": campaign_id, "item_id": item_id, "action": "keep", "actor_id": actor})
+
+
+async def test_a_second_answer_decided_on_a_stale_view_is_refused_and_told_the_answer_that_stands(store: Store) -> None:
+    opened = await store.append_if_current([LedgerEvent("campaign_opened", {"campaign_id": "c1"})], {}, MONDAY)
+    seen = expectations([keep("i1", "alex")], {})  # both instances saw item i1 unanswered
+    assert seen == {"item:i1": 0, "signed:c1": 0}
+
+    first = await store.append_if_current([keep("i1", "alex")], seen, MONDAY)
+    second = await store.append_if_current([keep("i1", "lynne")], seen, MONDAY)
+
+    assert not first.refused and [r.seq for r in first.records] == [2]
+    assert second.refused and second.records == ()
+    assert second.standing == first.records  # the answer that stands, for the loser to show
+    assert await store.ledger_records() == [*opened.records, *first.records]
+
+
+async def test_answers_on_different_items_of_one_campaign_never_conflict(store: Store) -> None:
+    await store.append_if_current([LedgerEvent("campaign_opened", {"campaign_id": "c1"})], {}, MONDAY)
+    seen = {"campaign:c1": 1}  # versions as of the opening
+    answers = await asyncio.gather(*(store.append_if_current([keep(f"i{n}", "alex")],
+                                                             expectations([keep(f"i{n}", "alex")], seen), MONDAY)
+                                     for n in range(6)))
+    assert not any(answer.refused for answer in answers)
+    assert sorted(r.data["item_id"] for r in await store.ledger_records() if r.type == "decision") == \
+        [f"i{n}" for n in range(6)]
+
+
+async def test_a_caller_that_caught_up_is_accepted_again(store: Store) -> None:
+    first = await store.append_if_current([keep("i1", "alex")], {"item:i1": 0}, MONDAY)
+    revoke = LedgerEvent("decision", {"campaign_id": "c1", "item_id": "i1", "action": "revoke"})
+    assert (await store.append_if_current([revoke], {"item:i1": 0}, MONDAY)).refused
+    caught_up = await store.append_if_current([revoke], {"item:i1": first.records[0].seq}, LATER)
+    assert [r.type for r in caught_up.records] == ["decision"] and caught_up.records[0].seq == 2
+
+
+async def test_a_sign_off_refuses_answers_decided_before_it_and_is_itself_refused_by_an_answer_it_missed(
+    store: Store
+) -> None:
+    await store.append_if_current([LedgerEvent("campaign_opened", {"campaign_id": "c1"})], {}, MONDAY)
+    versions = {"campaign:c1": 1}
+    sign_off = LedgerEvent(SIGNED_OFF, {"campaign_id": "c1", "by": "alex", "at": MONDAY.isoformat()})
+    late_answer = keep("i1", "lynne")
+
+    answered = await store.append_if_current([late_answer], expectations([late_answer], versions), MONDAY)
+    stale_sign_off = await store.append_if_current([sign_off], expectations([sign_off], versions), MONDAY)
+    assert not answered.refused
+    assert stale_sign_off.refused and stale_sign_off.standing == answered.records
+
+    versions["campaign:c1"] = versions["item:i1"] = answered.records[0].seq
+    signed = await store.append_if_current([sign_off], expectations([sign_off], versions), MONDAY)
+    assert not signed.refused
+    after = keep("i2", "patti")
+    locked = await store.append_if_current([after], expectations([after], versions), LATER)
+    assert locked.refused and locked.standing == signed.records
+
+
+async def test_a_scheduled_step_is_recorded_once_whoever_records_it_again(open_store: OpenStore) -> None:
+    store = open_store()
+    reminded = LedgerEvent("reminded", {"campaign_id": "c1", "round": 3})
+    first = await store.append_if_current([reminded], {}, MONDAY)
+    again = await store.append_if_current([reminded], {}, MONDAY)  # a second leader that had not caught up
+    both = await asyncio.gather(store.append_if_current([LedgerEvent("reminded", {"campaign_id": "c1", "round": 4})], {}, LATER),
+                                store.append_if_current([LedgerEvent("reminded", {"campaign_id": "c1", "round": 4})], {}, LATER))
+    assert not first.refused and again.refused and again.standing == first.records
+    assert sorted(answer.refused for answer in both) == [False, True]
+    won, lost = sorted(both, key=lambda answer: answer.refused)
+    assert lost.standing == won.records  # what stands may have been written in the very same commit
+    await store.close()
+
+    reopened = open_store()  # the index of event keys is rebuilt from what was stored
+    assert (await reopened.append_if_current([reminded], {}, LATER)).refused
+    assert [r.data["round"] for r in await reopened.ledger_records()] == [3, 4]
+    assert not (await reopened.append_if_current([LedgerEvent("reminded", {"campaign_id": "c1", "round": 5})],
+                                                 {}, LATER)).refused
+
+
+async def test_a_refused_append_leaves_the_ledger_verifiable_and_unchanged(open_store: OpenStore) -> None:
+    store = open_store()
+    written = await store.append_if_current([keep("i1", "alex")], {"item:i1": 0}, MONDAY)
+    assert (await store.append_if_current([keep("i1", "lynne"), keep("i2", "lynne")], {"item:i1": 0, "item:i2": 0},
+                                          MONDAY)).refused  # all or nothing: i2 is not recorded either
+    assert await store.ledger_records() == list(written.records)
+    await store.close()
+    reopened = open_store()
+    records = await reopened.ledger_records()
+    assert records == list(written.records) and verify(records, await reopened.ledger_anchor()).ok
+    # versions survive a restart: the stale view is still refused, the current one accepted
+    assert (await reopened.append_if_current([keep("i1", "patti")], {"item:i1": 0}, LATER)).refused
+    assert not (await reopened.append_if_current([keep("i2", "patti")], {"item:i2": 0}, LATER)).refused
+
+
+async def test_the_ledger_is_followed_page_by_page_after_any_seq(store: Store) -> None:
+    assert await store.ledger_records_after(0, 10) == []
+    await store.append_ledger([keep(f"i{n}", "alex") for n in range(5)], MONDAY)
+    await store.append_if_current([keep("i5", "alex")], {"item:i5": 0}, MONDAY)
+    every = await store.ledger_records()
+    pages, after = [], 0
+    while page := await store.ledger_records_after(after, 2):
+        pages.append([r.seq for r in page])
+        after = page[-1].seq
+    assert pages == [[1, 2], [3, 4], [5, 6]]
+    assert await store.ledger_records_after(4, 100) == every[4:]
+    assert await store.ledger_records_after(6, 100) == []
