@@ -46,7 +46,7 @@ from bot.config import DEMO_POLICY, DEMO_SNAPSHOT, REPO_ROOT, Settings
 from bot.engine.routing import UnresolvedPeople, routing_from_policy
 from bot.engine.status import summarize
 from bot.ledger import LedgerRecord, LedgerUnreadable, export_csv, export_json
-from bot.ledger_check import check_database_ledger, check_ledger, configured_public_key, counted_records, set_aside_warning
+from bot.ledger_check import check_ledger, configured_public_key, counted_records, set_aside_warning
 from bot.ledger_signing import (
     Checkpoint,
     CheckpointUnreadable,
@@ -565,8 +565,7 @@ def ledger_verify(
 
     async def main() -> None:
         try:
-            result = await (check_database_ledger(database_url, trusted, witnesses) if database_url
-                            else check_ledger(settings.data_dir, trusted, witnesses))
+            result = await check_ledger(database_url, settings.data_dir, trusted, witnesses)
         except LedgerUnreadable as bad:
             err.print(f"[red]ledger BROKEN at line {bad.line_number}[/]: {_shown(str(bad))}")
             raise typer.Exit(1) from bad

@@ -13,7 +13,7 @@ from bot.config import Settings
 from bot.engine.model import SubjectKind
 from bot.engine.routing import UnresolvedPeople, routing_from_policy
 from bot.ledger import LedgerUnreadable
-from bot.ledger_check import check_chain, check_database_ledger, check_ledger, configured_public_key, set_aside_warning
+from bot.ledger_check import check_chain, check_ledger, configured_public_key, set_aside_warning
 from bot.ledger_signing import (
     CheckpointUnreadable,
     LedgerKeyError,
@@ -122,8 +122,7 @@ def _ledger(settings: Settings) -> Iterator[Check]:
         yield from _unsigned_chain(data_dir)
         return
     try:
-        result = asyncio.run(check_database_ledger(database_url, trusted) if database_url
-                             else check_ledger(data_dir, trusted))
+        result = asyncio.run(check_ledger(database_url, data_dir, trusted))
     except (StoreUnavailable, OperatorError) as bad:  # the database cannot be reached, or its schema is behind
         yield Check("fail", "ledger", f"the database cannot be read: {bad}")
         return

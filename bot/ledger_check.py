@@ -14,43 +14,30 @@ from bot.ledger import LedgerRecord, VerifyResult, verify
 from bot.ledger_audit import AuditResult, audit
 from bot.ledger_signing import Checkpoint, configured_signer, load_public_key_file
 from bot.store.base import LedgerIntegrityError
-from bot.store.postgres_store import PostgresStore
+from bot.store.factory import open_store
 from bot.store.tinydb_store import TinyDBStore
 
 
 async def check_ledger(
-    data_dir: Path, trusted: Ed25519PublicKey, witnesses: Sequence[Checkpoint] = ()
+    database_url: str, data_dir: Path, trusted: Ed25519PublicKey, witnesses: Sequence[Checkpoint] = ()
 ) -> AuditResult:
-    """Audit the ledger in ``data_dir`` against the public key the caller trusts, without taking the writer's
-    lock (safe while the bot runs): hash chain, anchor, signed checkpoints, key rotations, witnesses.
+    """Audit the configured ledger (``ACCESSBOT_DATABASE_URL``, else TinyDB in ``data_dir``) against the public
+    key the caller trusts, read-only, without taking the writer's lock (safe while the bot runs): hash chain,
+    anchor (PostgreSQL's stored head plays its part), signed checkpoints, key rotations, witnesses, and what a
+    TinyDB writer set aside (nothing is ever set aside in PostgreSQL).
 
-    Raises LedgerUnreadable (naming the line) when a ledger line is not even a record, and
-    CheckpointUnreadable when a checkpoint line is not a checkpoint.
+    Raises LedgerUnreadable (naming the line) when a ledger line is not even a record, CheckpointUnreadable
+    when a checkpoint line is not a checkpoint, and StoreUnavailable when the database cannot be read.
     """
-    store = TinyDBStore(data_dir, read_only=True)
-    try:
-        records = await store.ledger_records()
-        entries = await store.ledger_checkpoints()
-        anchor, anchor_problem = store.anchor_state()
-        set_aside = store.set_aside()
-    finally:
-        await store.close()
-    return replace(audit(records, anchor, entries, trusted, witnesses, anchor_problem), set_aside=set_aside)
-
-
-async def check_database_ledger(
-    url: str, trusted: Ed25519PublicKey, witnesses: Sequence[Checkpoint] = ()
-) -> AuditResult:
-    """The same audit of the ledger in a PostgreSQL database (``ACCESSBOT_DATABASE_URL``), read-only: the
-    stored head plays the anchor's part, and nothing is ever set aside there (bot/store/postgres_store.py)."""
-    store = PostgresStore(url, read_only=True)
+    store = await open_store(database_url, data_dir, read_only=True)
     try:
         records = await store.ledger_records()
         entries = await store.ledger_checkpoints()
         anchor, anchor_problem = await store.anchor_state()
+        set_aside = store.set_aside()
     finally:
         await store.close()
-    return audit(records, anchor, entries, trusted, witnesses, anchor_problem)
+    return replace(audit(records, anchor, entries, trusted, witnesses, anchor_problem), set_aside=set_aside)
 
 
 def counted_records(
@@ -104,7 +91,7 @@ async def check_chain(data_dir: Path) -> VerifyResult:
     store = TinyDBStore(data_dir, read_only=True)
     try:
         records = await store.ledger_records()
-        anchor, anchor_problem = store.anchor_state()
+        anchor, anchor_problem = await store.anchor_state()
     finally:
         await store.close()
     result = verify(records, anchor)

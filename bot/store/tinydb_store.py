@@ -705,7 +705,7 @@ class TinyDBStore:
     async def ledger_anchor(self) -> LedgerHead | None:
         return None if self._anchor == EMPTY_HEAD else self._anchor
 
-    def anchor_state(self) -> tuple[LedgerHead | None, str | None]:
+    async def anchor_state(self) -> tuple[LedgerHead | None, str | None]:
         """ledger.head as read when the store opened (None when absent), and why it cannot be read, if so."""
         return self._anchor, self._anchor_problem
 

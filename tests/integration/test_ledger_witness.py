@@ -104,7 +104,7 @@ async def test_an_evidence_pack_carries_the_public_key_and_a_checkpoint_that_pro
     summary = json.loads(pack.read("summary.json"))
     assert summary["ledger_key_fingerprint"] == signer.fingerprint == checkpoint.key
     assert summary["ledger_checkpoint"]["seq"] == checkpoint.seq == summary["ledger_head"]["seq"]
-    anchor, problem = runtime.store.anchor_state()
+    anchor, problem = await runtime.store.anchor_state()
     result = audit(await runtime.store.ledger_records(), anchor, await runtime.store.ledger_checkpoints(), public_key,
                    [checkpoint], problem)
     assert result.ok, result.problems

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from bot.clock import ManualClock
 from bot.engine.model import LedgerEvent
-from bot.ledger_check import check_database_ledger
+from bot.ledger_check import check_ledger
 from bot.ledger_signing import LedgerSigner
 from bot.operator_errors import ExitCode, OperatorError
 from bot.store.base import LedgerIntegrityError, RecordRejected, StoreUnavailable
@@ -47,7 +48,7 @@ async def test_two_instances_appending_at_once_make_one_unbroken_signed_chain(po
     assert all(entry.signed_by(signer.public_key) for entry in entries)
     signed = [entry.seq for entry in entries]  # one checkpoint per group commit, in the order they committed
     assert signed == sorted(set(signed)) and signed[-1] == 180 and all(seq % 2 == 0 for seq in signed)
-    result = await check_database_ledger(postgres_url, signer.public_key)
+    result = await check_ledger(postgres_url, Path(), signer.public_key)
     assert result.ok, result.problems
     assert result.count == 180
 
@@ -64,7 +65,7 @@ async def test_a_row_deleted_behind_the_stores_back_stops_appends_and_fails_veri
         assert store.write_problem() is not None
     finally:
         await store.close()
-    result = await check_database_ledger(postgres_url, signer.public_key)
+    result = await check_ledger(postgres_url, Path(), signer.public_key)
     assert not result.ok
 
 
@@ -139,7 +140,7 @@ async def test_an_unsigned_ledger_is_adopted_once_and_then_grows_signed(postgres
         await unsigned.close()
         await signed.close()
     assert checkpoint.seq == 4 and more[0].seq == 5
-    result = await check_database_ledger(postgres_url, signer.public_key)
+    result = await check_ledger(postgres_url, Path(), signer.public_key)
     assert result.ok and result.count == 5, result.problems
 
 
@@ -159,4 +160,4 @@ async def test_a_poison_record_in_a_group_commit_fails_alone(postgres_url: str) 
         await store.close()
     assert isinstance(answers[1], RecordRejected)
     assert [record.data for record in records] == [{"n": 1}, {"n": 3}]
-    assert (await check_database_ledger(postgres_url, signer.public_key)).ok
+    assert (await check_ledger(postgres_url, Path(), signer.public_key)).ok

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.ledger_check import check_database_ledger
+from bot.ledger_check import check_ledger
 from bot.ledger_signing import LedgerSigner
 from bot.store.base import RecordRejected
 from bot.store.postgres_store import PostgresStore
@@ -47,7 +47,7 @@ async def test_two_processes_appending_at_once_leave_one_chain_that_verifies(pos
                for name in ("one", "two")]
     assert [writer.wait(timeout=120) for writer in writers] == [0, 0]
 
-    result = await check_database_ledger(postgres_url, signer.public_key)
+    result = await check_ledger(postgres_url, Path(), signer.public_key)
     assert result.ok, result.problems
     assert result.count == 80
     store = PostgresStore(postgres_url, read_only=True)

@@ -30,7 +30,7 @@ def decision(n: int, action: str = "keep", justification: str = "") -> LedgerEve
 
 
 async def proven(store: TinyDBStore, signer: LedgerSigner) -> bool:
-    anchor, problem = store.anchor_state()
+    anchor, problem = await store.anchor_state()
     result = audit(await store.ledger_records(), anchor, await store.ledger_checkpoints(), signer.public_key,
                    anchor_problem=problem)
     return result.ok

@@ -31,7 +31,7 @@ from bot.app import load_inputs
 from bot.clock import ManualClock, SystemClock
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
 from bot.engine.model import Action
-from bot.ledger_check import check_database_ledger
+from bot.ledger_check import check_ledger
 from bot.ledger_signing import LedgerSigner, write_key_pair
 from bot.playground import free_port
 from bot.service import ReviewService, rebuild_campaign
@@ -204,7 +204,7 @@ async def test_conflicting_answers_sent_through_two_instances_at_once_leave_one_
         answered = Counter(r.data["item_id"] for r in records if r.type == "decision" and not r.data.get("system"))
         assert answered == Counter(click.item_id for click in clicks)  # exactly one attestation per item
         assert len([r for r in records if r.type == "campaign_opened"]) == 1
-        checked = await check_database_ledger(postgres_url, deployment.signer.public_key)
+        checked = await check_ledger(postgres_url, Path(), deployment.signer.public_key)
         assert checked.ok, checked.problems
         roles = sorted([(await one.health())["scheduler"], (await two.health())["scheduler"]])
         assert roles == ["leader", "standby"]
@@ -298,7 +298,7 @@ async def test_the_leader_killed_during_a_reminder_fan_out_is_replaced_and_every
         logs = "\n".join(f"--- {i.name}:\n{i.log.read_text()[-6000:]}" for i in deployment.instances)
         assert all(count == 1 for count in sent.values()), f"{sent}\n{logs}"  # nothing twice
         assert sum(sent.values()) == reminders  # nothing lost: one accepted message per reminder queued
-        checked = await check_database_ledger(postgres_url, deployment.signer.public_key)
+        checked = await check_ledger(postgres_url, Path(), deployment.signer.public_key)
         assert checked.ok, checked.problems
     finally:
         await deployment.stop()

@@ -44,7 +44,7 @@ async def written(data_dir: Path, signer: LedgerSigner | None, count: int, first
 
 async def proof(data_dir: Path, trusted: LedgerSigner, witnesses: list[Checkpoint] | None = None):  # type: ignore[no-untyped-def]
     store = TinyDBStore(data_dir, read_only=True)
-    anchor, problem = store.anchor_state()
+    anchor, problem = await store.anchor_state()
     result = audit(await store.ledger_records(), anchor, await store.ledger_checkpoints(), trusted.public_key,
                    witnesses or [], problem)
     await store.close()
