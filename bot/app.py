@@ -16,6 +16,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot.app_install import AppInstaller
+from bot.channels.channel_set import ChannelSet
 from bot.channels.teams import BotCredentials, TeamsChannel
 from bot.clock import Clock
 from bot.engine.model import SECURITY_LEADS, Notice, NoticeKind
@@ -27,6 +28,7 @@ from bot.ledger_signing import LedgerSigner
 from bot.metrics import REGISTRY
 from bot.notifier import Notifier
 from bot.policy import Policy, load_policy
+from bot.ratelimit import RateLimiter
 from bot.remediation.graph_executor import GraphExecutor
 from bot.scheduler import Scheduler
 from bot.service import ReviewService
@@ -49,6 +51,7 @@ class Runtime:
     writes: WriteGuard
     service: ReviewService
     teams: TeamsChannel
+    channels: ChannelSet  # every channel served (Teams first): the notifier's sender and the cards' upkeep
     notifier: Notifier
     scheduler: Scheduler
 
@@ -98,12 +101,16 @@ async def build_runtime(
         )
         await service.queue((notice,))
 
-    notifier = Notifier(writes, teams, clock, on_undeliverable=escalate_unreachable, obsolete=service.notice_obsolete)
+    channels = ChannelSet(service, writes, [teams])
+    notifier = Notifier(
+        writes, channels, clock, on_undeliverable=escalate_unreachable, obsolete=service.notice_obsolete,
+        limiters={channel.name: RateLimiter(*channel.rate_windows) for channel in channels.channels},
+    )
     scheduler = Scheduler(
-        service, notifier, tick_seconds, after_round=[teams.refresh_answered_cards, teams.refresh_live_status],
+        service, notifier, tick_seconds, after_round=[channels.refresh_answered_cards, channels.refresh_live_status],
         collector=collector, witness_every=witness_every,
     )
-    return Runtime(store, writes, service, teams, notifier, scheduler)
+    return Runtime(store, writes, service, teams, channels, notifier, scheduler)
 
 
 def load_inputs(policy_path: Path, snapshot_path: Path) -> tuple[Policy, TenantSnapshot]:

@@ -37,6 +37,16 @@ class Window:
 TEAMS_PER_CONVERSATION = (Window(7, 1.0), Window(8, 2.0), Window(60, 30.0), Window(1800, 3600.0))
 TEAMS_PER_TENANT = (Window(50, 1.0),)
 
+@dataclass(frozen=True)
+class RateKeys:
+    """What one message counts under: its channel's limits, a conversation, and the app within a tenant
+    (or workspace). Each channel names its own (``limit_keys``); the notifier only passes them on."""
+
+    channel: str
+    conversation: str
+    tenant: str
+
+
 SWEEP_EVERY = 1024
 """Releases between sweeps that forget keys idle for longer than the longest window."""
 

@@ -9,7 +9,7 @@ import pytest
 
 from bot.engine.model import LedgerEvent
 from bot.ledger import GENESIS, LedgerHead, verify
-from bot.store.base import Store
+from bot.store.base import PostedCard, Store
 
 from tests.contract.conftest import OpenStore
 from tests.contract.samples import MONDAY, campaign, items, message
@@ -301,11 +301,22 @@ async def test_a_campaigns_records_are_read_alone_in_order_and_after_a_restart(o
 async def test_cards_sent_for_an_item_are_remembered_once_each_and_survive_a_restart(open_store: OpenStore) -> None:
     store = open_store()
     reference = {"conversation": {"id": "a:alex"}, "serviceUrl": "https://smba.example/"}
-    await store.save_card("item-1", reference, "activity-1")
-    await store.save_card("item-1", reference, "activity-1")
-    await store.save_card("item-1", {"conversation": {"id": "a:lynne"}}, "activity-2")
-    assert [c["activityId"] for c in await store.cards("item-1")] == ["activity-1", "activity-2"]
+    await store.save_card("item-1", PostedCard("teams", "activity-1", reference))
+    await store.save_card("item-1", PostedCard("teams", "activity-1", reference))
+    await store.save_card("item-1", PostedCard("teams", "activity-2", {"conversation": {"id": "a:lynne"}}))
+    assert [c.message_id for c in await store.cards("item-1")] == ["activity-1", "activity-2"]
     assert await store.cards("item-2") == []
     await store.close()
     reopened = open_store()
-    assert (await reopened.cards("item-1"))[0] == {"reference": reference, "activityId": "activity-1"}
+    assert (await reopened.cards("item-1"))[0] == PostedCard("teams", "activity-1", reference)
+
+
+async def test_cards_are_told_apart_by_channel_so_one_item_holds_its_teams_and_slack_messages(open_store: OpenStore) -> None:
+    store = open_store()
+    await store.save_card("item-1", PostedCard("teams", "1700000000.000100", {"conversation": {"id": "a:alex"}}))
+    await store.save_card("item-1", PostedCard("slack", "1700000000.000100", {"channel": "D0ALEX"}))
+    await store.save_card("item-1", PostedCard("slack", "1700000000.000100", {"channel": "D0ALEX"}))
+    await store.close()
+    reopened = open_store()
+    assert [(c.channel, c.address) for c in await reopened.cards("item-1")] == [
+        ("teams", {"conversation": {"id": "a:alex"}}), ("slack", {"channel": "D0ALEX"})]
