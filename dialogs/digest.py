@@ -17,7 +17,8 @@ from dialogs.actions import CHOICE_PREFIX, JUSTIFICATION, KEEP_UNFLAGGED
 from dialogs.pending import KIND_LABELS, nothing_waiting, pending_for, waiting_summary
 from dialogs.views import Actor, DigestRow, DigestView, TextView, Tone
 
-# A digest row costs ~0.7 KB of card JSON: 25 rows stay far below Teams' ~28 KB card / 100 KB message limits.
+# The most rows one digest holds; each renderer fits them into its own message limits (Teams trims by card
+# bytes, Slack pages into messages of 50 blocks), so the limit here is what a person can answer in one go.
 MAX_ROWS = 25
 SUMMARY_SKIP = ("Role", "Reviewer", "Reviewers")
 LABEL_NEEDED = ("none registered", "not collected")
