@@ -88,7 +88,7 @@ class Policy:
     exceptions: tuple[PolicyExceptionGrant, ...] = ()
     justification_max_chars: int = MAX_JUSTIFICATION  # the longest justification an answer may carry
     teams_tenant_ids: tuple[str, ...] = ()  # other tenants whose Teams users may talk to the bot
-    slack_users: Mapping[str, str] = field(default_factory=dict)  # Slack user id -> person, beside e-mail matching
+    slack_users: Mapping[str, str] = field(default_factory=dict)  # person -> Slack member id, beside e-mail matching
 
     @property
     def served_tenants(self) -> frozenset[str]:
@@ -378,18 +378,18 @@ class _Loader:
 
     @_section(dict)
     def slack_users(self) -> dict[str, str]:
-        """``[slack] users``: Slack user ids mapped to people explicitly, for those whose Slack e-mail is not
-        their directory address (the others are matched by e-mail)."""
+        """``[slack] users``: people mapped to their Slack member ids explicitly, for those whose Slack e-mail
+        is not their directory address (the others are matched by e-mail)."""
         if self.table(("slack",), ("users",)) is None:
             return {}
         users = self.present(("slack", "users"), {})
         if not isinstance(users, dict):
-            self.fail(("slack", "users"), f'expected a table like {{ U0123ABCD = "alexw@contoso.com" }}, got {_toml_type(users)}')
-        for slack_id, person in users.items():
-            if not _SLACK_USER.fullmatch(slack_id):
-                self.fail(("slack", "users", slack_id), "expected a Slack user id (like U0123ABCD) as the key")
-            if not isinstance(person, str) or not _is_person(person):
-                self.fail(("slack", "users", slack_id), _PERSON_HINT)
+            self.fail(("slack", "users"), f'expected a table like {{ "alexw@contoso.com" = "U012AB3CDE" }}, got {_toml_type(users)}')
+        for person, slack_id in users.items():
+            if not _is_person(person):
+                self.fail(("slack", "users", person), f"the key: {_PERSON_HINT}")
+            if not isinstance(slack_id, str) or not _SLACK_USER.fullmatch(slack_id):
+                self.fail(("slack", "users", person), "expected a Slack member id like U012AB3CDE (profile → ⋮ → Copy member ID)")
         return dict(users)
 
     @_section(lambda: ((), ()))

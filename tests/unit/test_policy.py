@@ -418,17 +418,17 @@ def test_a_policy_with_one_problem_carries_just_that_one() -> None:
     assert error.problems == (error,) and "more problem" not in str(error)
 
 
-def test_slack_users_are_mapped_to_people_by_slack_user_id() -> None:
-    policy = parse_policy(BASE + '\n[slack]\nusers = { U0123ABCD = "pattif@contoso.com" }\n')
-    assert policy.slack_users == {"U0123ABCD": "pattif@contoso.com"}
+def test_people_are_mapped_to_slack_member_ids() -> None:
+    policy = parse_policy(BASE + '\n[slack]\nusers = { "pattif@contoso.com" = "U012AB3CDE" }\n')
+    assert policy.slack_users == {"pattif@contoso.com": "U012AB3CDE"}
     assert parse_policy(BASE).slack_users == {}
 
 
 @pytest.mark.parametrize(
     ("users", "said"),
-    [('{ "patti" = "pattif@contoso.com" }', "Slack user id"), ('{ U0123ABCD = "Patti" }', "principal name"),
+    [('{ "pattif@contoso.com" = "patti" }', "Slack member id"), ('{ "Patti" = "U012AB3CDE" }', "principal name"),
      ('"pattif@contoso.com"', "expected a table")],
 )
-def test_a_slack_user_map_entry_that_is_not_an_id_and_a_person_is_named(users: str, said: str) -> None:
+def test_a_slack_user_map_entry_that_is_not_a_person_and_a_member_id_is_named(users: str, said: str) -> None:
     error = error_in(f"\n[slack]\nusers = {users}\n")
     assert error.key.startswith("slack.users") and said in str(error)
