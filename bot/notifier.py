@@ -331,6 +331,9 @@ class Notifier:
         try:
             reference = await self.sender.reach(message.recipient)
         except DeliveryError as refused:
+            if refused.permanent:  # no channel ever will: the security leads hear of it
+                await self._undeliverable(message, str(refused))
+                return _Outcome.UNDELIVERABLE
             log.info("could not open a conversation with %s: %s", message.recipient, refused)
             reference = None
         if reference is None:

@@ -63,17 +63,24 @@ class ChannelSet:
         return self._by_name[name]
 
     async def reach(self, recipient: str) -> dict | None:
+        """Where the person already talks to the bot, else the first channel that can start a conversation;
+        None while none can yet. When none can and one said it never will (Slack has nobody with their
+        e-mail), that refusal is raised: the notifier reports them unreachable to the security leads."""
         for channel in self.channels:
             if (address := await channel.stored_address(recipient)) is not None:
                 return {"channel": channel.name, "address": address}
+        final: DeliveryError | None = None
         for channel in self.channels:
             try:
                 address = await channel.open_address(recipient)
             except DeliveryError as refused:  # the next channel may still reach them
                 log.info("%s could not open a conversation with %s: %s", channel.name, recipient, refused)
+                final = refused if refused.permanent else final
                 continue
             if address is not None:
                 return {"channel": channel.name, "address": address}
+        if final is not None:
+            raise final
         return None
 
     def limit_keys(self, address: dict, recipient: str) -> RateKeys:

@@ -595,8 +595,13 @@ class TeamsChannel:
         return await self.store.get_conversation(recipient)
 
     async def open_address(self, recipient: str) -> dict | None:
-        """Start a personal chat and keep its reference; None when Teams cannot (yet)."""
-        reference = await self.open_conversation(recipient)
+        """Start a personal chat and keep its reference; None when Teams cannot (yet): a refusal here (the
+        app not installed for them) may heal once it is, so it is tried again later, never final."""
+        try:
+            reference = await self.open_conversation(recipient)
+        except DeliveryError as refused:
+            log.info("could not open a conversation with %s: %s", recipient, refused)
+            return None
         if reference is not None:
             await self.store.save_conversation(recipient, reference)
         return reference
