@@ -16,6 +16,7 @@ from dialogs.views import Actor, ConfirmView, PrivateReply, Reply, TextView, Ton
 _ALIASES = {
     "?": "help",
     "reviews": "my reviews",
+    "mine": "my reviews",
     "my review": "my reviews",
     "review": "my reviews",
     "signoff": "sign off",

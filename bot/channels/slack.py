@@ -134,11 +134,19 @@ class SlackChannel:
 
     # ---- listeners: ack first, work after ------------------------------------------------------
 
-    async def _on_command(self, ack: Any, body: dict[str, Any]) -> None:
+    async def _on_command(self, ack: Any, body: dict[str, Any], respond: Any) -> None:
         await ack()
         user, channel = str(body.get("user_id") or ""), str(body.get("channel_id") or "")
         text = str(body.get("text") or "").strip() or "help"
-        await self._guarded(user, lambda: self._command(user, channel, text), ephemeral_in=channel)
+
+        async def only_to_them(view: View) -> None:
+            """Through the command's response_url: ephemeral, and works where the app is not a member."""
+            for message in render.render(view):
+                answer = await respond(text=message.text, blocks=message.blocks, response_type="ephemeral")
+                if getattr(answer, "status_code", 200) >= 400:
+                    raise DeliveryError(f"Slack refused the reply ({answer.status_code}: {answer.body})")
+
+        await self._guarded(user, lambda: self._command(user, channel, text, only_to_them), only_to_them)
 
     async def _on_message(self, ack: Any, event: dict[str, Any]) -> None:
         """A message in the person's DM with the bot: the same commands as the slash command, answered there."""
@@ -146,7 +154,11 @@ class SlackChannel:
         if event.get("bot_id") or event.get("subtype") or event.get("channel_type") != "im":
             return
         user, channel = str(event.get("user") or ""), str(event.get("channel") or "")
-        await self._guarded(user, lambda: self._command(user, channel, str(event.get("text") or "")))
+
+        async def in_dm(view: View) -> None:
+            await self._post(channel, view)
+
+        await self._guarded(user, lambda: self._command(user, channel, str(event.get("text") or ""), in_dm), in_dm)
 
     async def _on_action(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
         await ack()
@@ -154,56 +166,58 @@ class SlackChannel:
         if click is None:  # a digest row's select: its choice is read from the message at Submit
             return
         user = str((body.get("user") or {}).get("id") or "")
-        await self._guarded(user, lambda: self._click(user, click, body))
+        await self._guarded(user, lambda: self._click(user, click, body), self._to_dm(user))
 
     async def _on_modal(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         await ack()
         user = str((body.get("user") or {}).get("id") or "")
-        await self._guarded(user, lambda: self._modal_submitted(user, view))
+        await self._guarded(user, lambda: self._modal_submitted(user, view), self._to_dm(user))
 
     async def _on_home_opened(self, ack: Any, event: dict[str, Any]) -> None:
         await ack()
         if event.get("tab", "home") != "home":
             return
         user = str(event.get("user") or "")
-        await self._guarded(user, lambda: self.publish_home(user))
+        await self._guarded(user, lambda: self.publish_home(user), self._to_dm(user))
 
-    async def _guarded(self, user: str, work: Any, ephemeral_in: str = "") -> None:
-        """Run a listener's work after the acknowledgement; a failure is told to the person (nothing
-        was recorded) and logged, never raised into Bolt."""
+    async def _guarded(self, user: str, work: Any, tell: Any) -> None:
+        """Run a listener's work after the acknowledgement; a failure is told to the person with ``tell``
+        (nothing was recorded) and logged, never raised into Bolt."""
         try:
             await work()
+            return
         except StoreUnavailable as unavailable:
             log.error("not recorded: the store cannot write (%s)", unavailable)
-            await self._tell(user, TextView(STORE_DOWN, Tone.ATTENTION), ephemeral_in)
+            view = TextView(STORE_DOWN, Tone.ATTENTION)
         except RecordRejected as refused:
-            await self._tell(user, TextView(rejected(str(refused)), Tone.ATTENTION), ephemeral_in)
+            view = TextView(rejected(str(refused)), Tone.ATTENTION)
         except DeliveryError as refused:
             log.warning("a Slack call for %s was refused: %s", user, refused)
+            return
         except Exception:
             log.exception("a Slack request from %s failed", user)
-            await self._tell(user, TextView("Sorry, something went wrong on my side; try again.", Tone.WARNING), ephemeral_in)
-
-    async def _tell(self, user: str, view: View, ephemeral_in: str = "") -> None:
-        """A short word to the person, where only they see it; a refusal to deliver it is logged."""
+            view = TextView("Sorry, something went wrong on my side; nothing was recorded. Try again.", Tone.WARNING)
         try:
-            if ephemeral_in:
-                await self._ephemeral(ephemeral_in, user, view)
-            else:
-                await self._post(await self.people.dm(user), view)
+            await tell(view)
         except (DeliveryError, *FAILURES) as refused:
             log.warning("could not tell %s: %s", user, refused)
 
+    def _to_dm(self, user: str) -> Any:
+        async def tell(view: View) -> None:
+            await self._post(await self.people.dm(user), view)
+
+        return tell
+
     # ---- commands --------------------------------------------------------------------------------
 
-    async def _command(self, user: str, channel: str, text: str) -> None:
+    async def _command(self, user: str, channel: str, text: str, only_to_them: Any) -> None:
+        """``only_to_them`` answers where only the person sees it (the command's response_url, or the DM)."""
         member = await self.people.member(user)
         dm = await self.people.dm(user)
         await self.people.remember(member, dm)
         in_dm = channel == dm
         if member.object_id is None:
-            view = TextView(unmapped_text(member, self.service.policy.tenant_name), Tone.WARNING)
-            await (self._post(dm, view) if in_dm else self._ephemeral(channel, user, view))
+            await only_to_them(TextView(unmapped_text(member, self.service.policy.tenant_name), Tone.WARNING))
             return
         actor = Actor(member.object_id, member.name)
         reply = await respond(self.service, actor, text, shared=not in_dm)
@@ -214,20 +228,20 @@ class SlackChannel:
             except DeliveryError as refused:
                 log.info("could not deliver privately to %s: %s", user, refused)
                 delivered = False
-            await self._ephemeral(channel, user, reply.pointer if delivered else reply.unreachable)
+            await only_to_them(reply.pointer if delivered else reply.unreachable)
         elif in_dm:
             await self._post(dm, reply, actor)
         elif isinstance(reply, StatusView) and reply.live:
-            await self._post_live_status(channel, user, reply)
+            await self._post_live_status(channel, reply, only_to_them)
         else:  # said in a channel: the answer is for the person who asked, not for everyone there
-            await self._ephemeral(channel, user, reply)
+            await only_to_them(reply)
 
-    async def _post_live_status(self, channel: str, user: str, view: StatusView) -> None:
+    async def _post_live_status(self, channel: str, view: StatusView, only_to_them: Any) -> None:
         """The security leads' live status message, posted in their channel and redrawn as answers arrive."""
         try:
             (ts,) = await self._post(channel, view)
         except DeliveryError as refused:
-            await self._ephemeral(channel, user, TextView(f"I can't post the live status here: {refused}.", Tone.WARNING))
+            await only_to_them(TextView(f"I can't post the live status here: {refused}.", Tone.WARNING))
             return
         await self.store.save_conversation(LIVE_STATUS_KEY, {"channel": channel, "ts": ts})
         self._live_drawn_at = self.service.changes
@@ -330,15 +344,6 @@ class SlackChannel:
                 viewer = actor.object_id if actor is not None else None
                 await self.store.save_card(message.item_id, PostedCard(CHANNEL, ts, {"channel": where, "viewer": viewer}))
         return posted
-
-    async def _ephemeral(self, channel: str, user: str, view: View) -> None:
-        """Only ``user`` sees these, in ``channel``; they cannot be redrawn later, so they are never cards
-        that need it (a person's cards go to their DM)."""
-        for message in render.render(view):
-            try:
-                await self.client.chat_postEphemeral(channel=channel, user=user, text=message.text, blocks=message.blocks)
-            except FAILURES as failed:
-                raise refusal(failed) from failed
 
     async def _update(self, channel: str, ts: str, message: SlackMessage) -> None:
         try:

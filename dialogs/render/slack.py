@@ -24,7 +24,6 @@ from slack_sdk.models.blocks import (
     ButtonElement,
     ContextBlock,
     DividerBlock,
-    EmailInputElement,
     HeaderBlock,
     InputBlock,
     MarkdownTextObject,
@@ -62,7 +61,7 @@ MAX_BUTTON_TEXT = 75
 MAX_FALLBACK_TEXT = 4000  # the notification text beside the blocks (Slack truncates longer ones)
 
 ACTION_PREFIX = "accessbot"
-CHOOSE_ACTION = f"{ACTION_PREFIX}:choose"  # a digest row's select: its value is read from the message's state
+CHOOSE_ACTION = f"{ACTION_PREFIX}:choose:"  # + item id: a digest row's select, read from the message's state
 MODAL_CALLBACK = f"{ACTION_PREFIX}:ask"
 ASK_JUSTIFICATION = "justification"
 ASK_PERSON = "person"
@@ -260,7 +259,7 @@ def _digest_row(row: DigestRow) -> list[Block]:
             block_id=f"{actions.CHOICE_PREFIX}{row.item_id}",
             text=MarkdownTextObject(text=pieces[0]),
             accessory=StaticSelectElement(
-                action_id=CHOOSE_ACTION,
+                action_id=f"{CHOOSE_ACTION}{row.item_id}",  # action ids are unique within a message
                 placeholder="Your answer",
                 options=[Option(text=title, value=value) for title, value in _CHOICES],
             ),
@@ -362,7 +361,7 @@ def ask_modal(ask: str, subject: str, metadata: str) -> dict[str, Any]:
     the submission (the click's verb and data, and where the clicked message is)."""
     if ask == ASK_PERSON:
         title, submit, label = "Reassign", "Reassign", "Hand this item to (work e-mail address)"
-        element: Any = EmailInputElement(action_id=actions.REASSIGN_TO, placeholder="name@contoso.com")
+        element: Any = PlainTextInputElement(action_id=actions.REASSIGN_TO, placeholder="name@contoso.com")
     else:
         title, submit, label = "Revoke access", "Revoke", "Justification (required to revoke)"
         element = PlainTextInputElement(
@@ -395,21 +394,35 @@ def digest_choices(state_values: dict[str, Any]) -> dict[str, str]:
     for block_id, elements in state_values.items():
         if not str(block_id).startswith(actions.CHOICE_PREFIX) or not isinstance(elements, dict):
             continue
-        selected = (elements.get(CHOOSE_ACTION) or {}).get("selected_option") or {}
-        if isinstance(selected.get("value"), str):
-            chosen[str(block_id)] = selected["value"]
+        for action_id, element in elements.items():
+            if not str(action_id).startswith(CHOOSE_ACTION) or not isinstance(element, dict):
+                continue
+            selected = element.get("selected_option") or {}
+            if isinstance(selected.get("value"), str):
+                chosen[str(block_id)] = selected["value"]
     return chosen
 
 
 def home_view(sections: Sequence[View]) -> dict[str, Any]:
     """The App Home tab: the views given (the person's open items, the campaign's progress), one after
-    another, within a view's 100 blocks; a digest's rows keep their Submit so items can be answered there."""
+    another, within a view's 100 blocks; the buttons stay, so items can be answered there. A view's action
+    ids must be unique across it, so the buttons of several messages are numbered anew."""
     blocks: list[dict[str, Any]] = []
     for view in sections:
         for message in render(view):
             if len(blocks) + len(message.blocks) + 1 > MAX_VIEW_BLOCKS:
                 blocks.append(_context("More in our direct messages: say 'mine'.").to_dict())
-                return SlackView(type="home", blocks=blocks).to_dict()
+                return _home(blocks)
             blocks.extend(message.blocks)
         blocks.append(DividerBlock().to_dict())
-    return SlackView(type="home", blocks=blocks[:-1] if blocks else [_context("Nothing here yet.").to_dict()]).to_dict()
+    return _home(blocks[:-1] if blocks else [_context("Nothing here yet.").to_dict()])
+
+
+def _home(blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    numbered = 0
+    for block in blocks:
+        for element in block.get("elements", []) if block["type"] == "actions" else []:
+            if (match := _ACTION_ID.match(element.get("action_id", ""))) is not None:
+                element["action_id"] = f"{ACTION_PREFIX}:{match['verb']}:{match['ask']}:{numbered}"
+                numbered += 1
+    return SlackView(type="home", blocks=blocks).to_dict()

@@ -49,6 +49,9 @@ def assert_valid(message: slack.SlackMessage) -> None:
     for block in Block.parse_all(message.blocks):
         assert block is not None
         assert block.to_dict()  # runs the models' validation again, on what would go over the wire
+    action_ids = [element["action_id"] for raw in message.blocks
+                  for element in [*raw.get("elements", []), raw.get("accessory") or {}] if "action_id" in element]
+    assert len(action_ids) == len(set(action_ids)), "Slack refuses a message whose action ids repeat"
     for raw in message.blocks:
         text = raw.get("text") or {}
         assert len(text.get("text", "")) <= slack.MAX_SECTION_TEXT
@@ -189,8 +192,8 @@ def test_the_revoke_modal_asks_for_a_justification_and_hands_back_its_metadata()
 
 def test_digest_choices_are_read_from_the_message_state() -> None:
     values: dict[str, Any] = {
-        "choice:item0001": {slack.CHOOSE_ACTION: {"type": "static_select", "selected_option": {"value": "keep"}}},
-        "choice:item0002": {slack.CHOOSE_ACTION: {"type": "static_select", "selected_option": None}},
+        "choice:item0001": {f"{slack.CHOOSE_ACTION}item0001": {"type": "static_select", "selected_option": {"value": "keep"}}},
+        "choice:item0002": {f"{slack.CHOOSE_ACTION}item0002": {"type": "static_select", "selected_option": None}},
         "other": {"x": {"value": "y"}},
     }
     assert slack.digest_choices(values) == {"choice:item0001": "keep"}
@@ -207,6 +210,10 @@ def test_the_app_home_stays_within_a_views_hundred_blocks() -> None:
     status = StatusView("Week 48", tuple(StatusRow(f"row {n}", str(n)) for n in range(5)))
     home = slack.home_view([digest, status])
     assert home["type"] == "home" and len(home["blocks"]) <= slack.MAX_VIEW_BLOCKS
+    item = ItemView("i1", "c1", "Week 48", "Title", "Role holding", (), choices=(ChoiceView("keep", "Keep"),))
+    two = slack.home_view([item, ItemView(**{**item.__dict__, "item_id": "i2"})])
+    ids = [e["action_id"] for b in two["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert len(ids) == 2 == len(set(ids)), "a view's action ids are unique across it"
     assert SlackView(**home).to_dict() == home
 
 
