@@ -94,7 +94,8 @@ class SlackChannel:
         self.service = service
         self.store = store
         self.settings = settings
-        # No retry handlers: the notifier retries, under the channel's limits (docs/dependency-notes.md#slack).
+        # No retry handlers: the notifier retries, under the channel's limits
+        # (docs/dependency-notes.md#slack-channel-retries-and-acknowledgements).
         self.client = AsyncWebClient(token=settings.bot_token, base_url=settings.api_url, retry_handlers=[])
         self.people = SlackPeople(service, store, self.client)
         self.app = AsyncApp(
