@@ -22,7 +22,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -50,6 +50,8 @@ CHANNEL = "slack"  # how this channel's cards and rate keys are tagged
 COMMAND = "/access-review"
 LIVE_STATUS_KEY = "slack-live-status"  # where the security leads' live status message was posted
 API_URL = "https://slack.com/api/"
+
+Tell = Callable[[View], Awaitable[None]]  # says something only the person sees (an ephemeral answer, their DM)
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,7 @@ class SlackChannel:
         user = str(event.get("user") or "")
         await self._guarded(user, lambda: self.publish_home(user), self._to_dm(user))
 
-    async def _guarded(self, user: str, work: Any, tell: Any) -> None:
+    async def _guarded(self, user: str, work: Callable[[], Awaitable[Any]], tell: Tell) -> None:
         """Run a listener's work after the acknowledgement; a failure is told to the person with ``tell``
         (nothing was recorded) and logged, never raised into Bolt."""
         try:
@@ -197,13 +199,14 @@ class SlackChannel:
             return
         except Exception:
             log.exception("a Slack request from %s failed", user)
-            view = TextView("Sorry, something went wrong on my side; nothing was recorded. Try again.", Tone.WARNING)
+            view = TextView("Sorry, something went wrong on my side; try again. If it persists, tell your security leads.",
+                            Tone.WARNING)
         try:
             await tell(view)
         except (DeliveryError, *FAILURES) as refused:
             log.warning("could not tell %s: %s", user, refused)
 
-    def _to_dm(self, user: str) -> Any:
+    def _to_dm(self, user: str) -> Tell:
         async def tell(view: View) -> None:
             await self._post(await self.people.dm(user), view)
 
@@ -211,7 +214,7 @@ class SlackChannel:
 
     # ---- commands --------------------------------------------------------------------------------
 
-    async def _command(self, user: str, channel: str, text: str, only_to_them: Any) -> None:
+    async def _command(self, user: str, channel: str, text: str, only_to_them: Tell) -> None:
         """``only_to_them`` answers where only the person sees it (the command's response_url, or the DM)."""
         member = await self.people.member(user)
         dm = await self.people.dm(user)
@@ -237,7 +240,7 @@ class SlackChannel:
         else:  # said in a channel: the answer is for the person who asked, not for everyone there
             await only_to_them(reply)
 
-    async def _post_live_status(self, channel: str, view: StatusView, only_to_them: Any) -> None:
+    async def _post_live_status(self, channel: str, view: StatusView, only_to_them: Tell) -> None:
         """The security leads' live status message, posted in their channel and redrawn as answers arrive."""
         try:
             (ts,) = await self._post(channel, view)
