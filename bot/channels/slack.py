@@ -2,9 +2,9 @@
 slack_errors.py beside it for identity and refusals).
 
 Requests arrive at ``/slack/events`` on our aiohttp application (Bolt's aiohttp adapter), or over Socket
-Mode for a deployment with no public URL; ``ACCESSBOT_SLACK_MODE`` chooses. Over HTTP Bolt checks every
-request's signature (HMAC-SHA256 of ``v0:{timestamp}:{body}`` with the signing secret) and refuses a bad one,
-or a timestamp more than five minutes off, with 401 before any listener runs.
+Mode for a deployment with no public URL; ``ACCESSBOT_SLACK_MODE`` chooses. Over HTTP every request's
+signature (HMAC-SHA256 of ``v0:{timestamp}:{body}`` with the signing secret) is checked before anything
+else: a bad one, or a timestamp more than five minutes off, is a 401 and nothing is processed.
 
 Every listener acknowledges first and works after: Slack waits 3 s for the acknowledgement, a decision
 may take longer, and Bolt runs the rest of a listener after ``ack()`` returned. The one thing done before
@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.channels.slack_errors import FAILURES, refusal
@@ -100,10 +102,12 @@ class SlackChannel:
         # (docs/dependency-notes.md#slack-channel-retries-and-acknowledgements).
         self.client = AsyncWebClient(token=settings.bot_token, base_url=settings.api_url, retry_handlers=[])
         self.people = SlackPeople(service, store, self.client)
+        # The signature is checked in handle(), before Bolt parses anything; a socket is authenticated by
+        # the app-level token it was opened with.
+        self.verifier = SignatureVerifier(settings.signing_secret)
         self.app = AsyncApp(
             client=self.client,
-            signing_secret=settings.signing_secret or None,
-            request_verification_enabled=not settings.socket_mode,  # a socket is authenticated by its token
+            request_verification_enabled=False,
             process_before_response=False,  # ack() answers Slack at once; the listener goes on after
         )
         self.app.command(COMMAND)(self._on_command)
@@ -117,9 +121,20 @@ class SlackChannel:
     # ---- the entry points ----------------------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.Response:
-        """POST /slack/events: Bolt verifies the signature and timestamp (401 otherwise), answers the URL
-        check, and routes commands, clicks, modal submissions and events to the listeners below."""
-        return await to_aiohttp_response(await self.app.async_dispatch(await to_bolt_request(request)))
+        """POST /slack/events. The signature and its timestamp are checked first, on the raw body (401, and
+        nothing else read, when either is wrong); a signed body that is no Slack request is a 400; then
+        Bolt answers the URL check and routes commands, clicks, modal submissions and events to the
+        listeners below."""
+        body = await request.text()
+        headers = request.headers
+        if not self.verifier.is_valid(body, headers.get("X-Slack-Request-Timestamp"), headers.get("X-Slack-Signature")):
+            log.warning("refused a request to /slack/events: bad signature or a timestamp over five minutes off")
+            return web.json_response({"error": "unauthorized"}, status=401)
+        try:
+            bolt_request = AsyncBoltRequest(body=body, query=request.query_string, headers=dict(headers))
+        except (ValueError, TypeError, AttributeError) as bad:  # Bolt parses the form and its JSON payload here
+            return web.json_response({"error": f"not a Slack request: {type(bad).__name__}"}, status=400)
+        return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
 
     async def start(self) -> None:
         """Open the Socket Mode connection (socket mode only); Bolt's client reconnects by itself."""
