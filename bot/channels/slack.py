@@ -32,6 +32,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.channels.slack_errors import FAILURES, refusal
+from bot.engine.model import Action
 from bot.channels.slack_people import ADDRESS_PREFIX, Member, SlackPeople
 from bot.notifier import DeliveryError
 from bot.ratelimit import SLACK_PER_CONVERSATION, SLACK_PER_WORKSPACE, RateKeys
@@ -294,12 +295,13 @@ class SlackChannel:
         if click.ask != render.ASK_JUSTIFICATION:
             return False
         if click.verb == actions.DIGEST:
-            return any(str(key).startswith(actions.CHOICE_PREFIX) and value == "revoke" for key, value in data.items())
+            return any(str(key).startswith(actions.CHOICE_PREFIX) and value == Action.REVOKE.value for key, value in data.items())
         return True
 
     def _modal_subject(self, click: render.Click, data: dict[str, Any]) -> str:
         if click.verb == actions.DIGEST:
-            revokes = sum(1 for key, value in data.items() if str(key).startswith(actions.CHOICE_PREFIX) and value == "revoke")
+            revokes = sum(1 for key, value in data.items()
+                          if str(key).startswith(actions.CHOICE_PREFIX) and value == Action.REVOKE.value)
             return f"You chose Revoke for {revokes} item{'s' if revokes != 1 else ''}; one justification covers them."
         try:
             item, _ = self.service.item(str(data.get(actions.ITEM) or ""))
