@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, Mapping
 
 from bot.engine.model import (
@@ -119,13 +120,91 @@ def items_file_chunks(items: Iterable[ReviewItem]) -> Iterator[bytes]:
 
 
 def items_from_file(content: bytes) -> list[ReviewItem]:
-    """The items of an items file (streamed by ``items_file_chunks`` or written by TinyDB), in file order.
-    Each stored dict is dropped as soon as its item is built, and no TinyDB document copies are made,
-    so reading 100,000 items does not hold them three times over."""
-    if not content:
-        return []
-    stored: dict[str, JsonDict] = json.loads(content).get(ITEMS_TABLE, {})
-    return [item_from_dict(stored.pop(doc_id)) for doc_id in list(stored)]
+    """The items of an items file held in memory (see ``iter_items_file``)."""
+    return list(iter_items_file([content.decode()]))
+
+
+def read_items_file(path: Path) -> list[ReviewItem]:
+    """The items of the items file at ``path``, decoded from ~1 MB reads one item at a time: the file's text,
+    its parsed tree and the items never exist side by side, so a restart with 100,000 items holds them once."""
+    def chunks() -> Iterator[str]:
+        with path.open(encoding="utf-8") as file:
+            while chunk := file.read(_CHUNK_BYTES):
+                yield chunk
+    return list(iter_items_file(chunks()))
+
+
+class _JsonStream:
+    """Just enough of an incremental JSON reader for the items file: punctuation and whole values, read
+    from chunks of text and asking for the next chunk only when a value runs past what was read."""
+
+    _decode = json.JSONDecoder().raw_decode
+
+    def __init__(self, chunks: Iterable[str]) -> None:
+        self._chunks = iter(chunks)
+        self._text = ""
+        self._pos = 0
+
+    def _more(self) -> bool:
+        chunk = next(self._chunks, None)
+        if chunk is None:
+            return False
+        self._text, self._pos = self._text[self._pos:] + chunk, 0
+        return True
+
+    def _next_char(self) -> str:
+        """The next character that is not white space ('' at the end), left unread."""
+        while True:
+            while self._pos < len(self._text) and self._text[self._pos].isspace():
+                self._pos += 1
+            if self._pos < len(self._text) or not self._more():
+                return self._text[self._pos:self._pos + 1]
+
+    def at_end(self) -> bool:
+        return not self._next_char()
+
+    def skip(self, mark: str) -> bool:
+        """Read ``mark`` if it comes next; False (nothing read) if something else does."""
+        if self._next_char() != mark:
+            return False
+        self._pos += 1
+        return True
+
+    def expect(self, mark: str) -> None:
+        if not self.skip(mark):
+            raise ValueError(f"the items file is damaged: {mark!r} expected at {self._next_char()!r}")
+
+    def value(self) -> Any:
+        """The next string or object (what an items file holds besides punctuation)."""
+        self._next_char()
+        while True:
+            try:
+                value, self._pos = self._decode(self._text, self._pos)
+                return value
+            except json.JSONDecodeError:
+                if not self._more():
+                    raise
+
+
+def iter_items_file(chunks: Iterable[str]) -> Iterator[ReviewItem]:
+    """The items of an items file (streamed by ``items_file_chunks`` or written by TinyDB, with or without
+    spaces) in file order, one document at a time: ``{"items": {"1": {...}, "2": {...}}}``."""
+    stream = _JsonStream(chunks)
+    if not stream.skip("{"):
+        if not stream.at_end():
+            raise ValueError("the items file is damaged: it does not start with '{'")
+        return  # TinyDB reads an empty file as an empty database
+    if stream.skip("}"):
+        return
+    if stream.value() != ITEMS_TABLE:
+        raise ValueError(f"the items file holds one table, {ITEMS_TABLE!r}")
+    stream.expect(":")
+    stream.expect("{")
+    while not stream.skip("}"):
+        stream.skip(",")
+        stream.value()  # the document id: the file's order is the items' order
+        stream.expect(":")
+        yield item_from_dict(stream.value())
 
 
 def subject_to_dict(subject: Subject) -> JsonDict:

@@ -88,7 +88,7 @@ from bot.store.codec import (
     card_to_dict,
     campaign_to_dict,
     items_file_chunks,
-    items_from_file,
+    read_items_file,
     outbox_from_dict,
     outbox_to_dict,
 )
@@ -203,7 +203,7 @@ class TinyDBStore:
         path = self._items_path(campaign_id)
         if not path.exists():
             raise FileNotFoundError(f"the items of campaign {campaign_id} are missing: {path}")
-        return items_from_file(path.read_bytes())
+        return read_items_file(path)
 
     def _items_path(self, campaign_id: str) -> Path:
         return self.data_dir / f"items-{hashlib.sha1(campaign_id.encode()).hexdigest()}.json"

@@ -16,7 +16,14 @@ from tinydb import TinyDB
 
 from bot.engine.model import ReviewItem
 from bot.store.atomic_storage import AtomicJSONStorage, replace_file_streaming
-from bot.store.codec import ITEMS_TABLE, item_to_dict, items_file_chunks, items_from_file
+from bot.store.codec import (
+    ITEMS_TABLE,
+    item_to_dict,
+    items_file_chunks,
+    items_from_file,
+    iter_items_file,
+    read_items_file,
+)
 from bot.store.tinydb_store import TinyDBStore
 from tests.contract.samples import campaign, items
 from tests.contract.test_codec import review_items
@@ -104,3 +111,22 @@ def test_an_item_that_cannot_be_encoded_leaves_no_campaign_and_a_later_save_succ
             await store.close()
 
     assert asyncio.run(scenario()) == [role, partner]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(review_items, max_size=4), st.integers(min_value=1, max_value=64))
+def test_an_items_file_reads_the_same_whatever_the_size_of_the_reads(stored: list[ReviewItem], size: int) -> None:
+    """Restart reads the file in pieces; a piece boundary may fall anywhere, even inside a string."""
+    text = b"".join(items_file_chunks(stored)).decode()
+    pieces = [text[n:n + size] for n in range(0, len(text), size)]
+    assert list(iter_items_file(pieces)) == stored
+
+
+def test_a_damaged_items_file_says_so_instead_of_reading_fewer_items(tmp_path: Path) -> None:
+    whole = b"".join(items_file_chunks(many_items(3)))
+    cut = tmp_path / "cut.json"
+    cut.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ValueError):
+        read_items_file(cut)
+    with pytest.raises(ValueError):
+        items_from_file(b'{"other": {}}')
