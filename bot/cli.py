@@ -303,7 +303,9 @@ async def _serve(runtime: Runtime, listening: socket.socket, on_ready=None) -> N
     await runner.setup()
     await web.SockSite(runner, listening).start()
     host, port = listening.getsockname()[:2]
-    console.print(f"accessbot listening on http://{host}:{port}/api/messages (health: /healthz)")
+    slack = runtime.slack
+    also = "" if slack is None else " and Slack over Socket Mode" if slack.settings.socket_mode else " and /slack/events"
+    console.print(f"accessbot listening on http://{host}:{port}/api/messages{also} (health: /healthz)")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -64,23 +64,25 @@ class ChannelSet:
 
     async def reach(self, recipient: str) -> dict | None:
         """Where the person already talks to the bot, else the first channel that can start a conversation;
-        None while none can yet. When none can and one said it never will (Slack has nobody with their
-        e-mail), that refusal is raised: the notifier reports them unreachable to the security leads."""
+        None while none can yet (the message waits and is tried again). Only when every channel said it
+        never will (Slack has nobody with their e-mail, and no other channel is served) is that refusal
+        raised, so the notifier reports them unreachable to the security leads. One channel's "never"
+        is not final while another may still reach them: Teams can once the app is installed for them."""
         for channel in self.channels:
             if (address := await channel.stored_address(recipient)) is not None:
                 return {"channel": channel.name, "address": address}
-        final: DeliveryError | None = None
+        refusals: list[DeliveryError] = []
         for channel in self.channels:
             try:
                 address = await channel.open_address(recipient)
             except DeliveryError as refused:  # the next channel may still reach them
                 log.info("%s could not open a conversation with %s: %s", channel.name, recipient, refused)
-                final = refused if refused.permanent else final
+                refusals.append(refused)
                 continue
             if address is not None:
                 return {"channel": channel.name, "address": address}
-        if final is not None:
-            raise final
+        if len(refusals) == len(self.channels) and all(refused.permanent for refused in refusals):
+            raise refusals[-1]
         return None
 
     def limit_keys(self, address: dict, recipient: str) -> RateKeys:

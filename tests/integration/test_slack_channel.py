@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, AsyncIterator
 
 import pytest
 
 from bot.ledger import verify
-from bot.notifier import DrainResult
+from bot.channels.channel_set import ChannelSet
+from bot.notifier import DrainResult, Notifier
 from bot.store.base import OutboxMessage
 from dialogs.render import slack as render
 from dialogs.security_lead import LEAD_ONLY
@@ -297,19 +299,38 @@ async def test_the_live_status_is_posted_in_the_leads_channel_and_updated_in_pla
 
 # ---- someone Slack cannot find --------------------------------------------------------------------------------------
 
-async def test_a_person_no_channel_can_reach_is_reported_to_the_security_leads_and_nothing_is_dropped_silently(
-    bot: SlackBot,
-) -> None:
+def forget_lee(bot: SlackBot) -> str:
+    """Lee Gu has no Slack account (and no Teams chat here); his object id."""
     lee = bot.runtime.service.resolve_person("leeg@contoso.com")
     assert lee is not None
-    del bot.slack.users[bot.member("leeg@contoso.com")]  # Lee has no Slack account (and no Teams chat here)
+    del bot.slack.users[bot.member("leeg@contoso.com")]
     bot.slack._by_email.pop("leeg@contoso.com")
-    await bot.runtime.store.enqueue([OutboxMessage(
-        key="fallback:week-48>lee", recipient=lee, kind="escalation", payload={"text": "3 items now wait for you."},
-        created_at=MONDAY, next_attempt_at=MONDAY)])
+    return lee
 
-    first = await bot.runtime.notifier.drain()  # with it, the campaign's requests and the report to the leads
+
+def message_to(person: str) -> OutboxMessage:
+    return OutboxMessage(key=f"fallback:week-48>{person}", recipient=person, kind="escalation",
+                         payload={"text": "3 items now wait for you."}, created_at=MONDAY, next_attempt_at=MONDAY)
+
+
+async def test_someone_slack_cannot_find_waits_for_teams_and_nothing_is_dropped(bot: SlackBot) -> None:
+    lee = forget_lee(bot)
+    await bot.runtime.store.enqueue([message_to(lee)])
+    result = await bot.runtime.notifier.drain()  # with it, the campaign's own requests to the others
+    assert result.undeliverable == 0 and result.deferred == 1
+    (waiting,) = await bot.runtime.store.due_messages(MONDAY + timedelta(hours=1), 10)
+    assert waiting.recipient == lee and waiting.attempts == 1
+
+
+async def test_with_slack_alone_a_person_it_cannot_find_is_reported_to_the_security_leads(bot: SlackBot) -> None:
+    lee = forget_lee(bot)
+    assert bot.runtime.slack is not None
+    slack_only = ChannelSet(bot.runtime.service, bot.runtime.store, [bot.runtime.slack])
+    notifier = Notifier(bot.runtime.store, slack_only, bot.runtime.service.clock,
+                        on_undeliverable=bot.runtime.notifier.on_undeliverable)
+    await bot.runtime.store.enqueue([message_to(lee)])
+    first = await notifier.drain()  # with it, the campaign's requests and the report to the leads
     assert first.undeliverable == 1 and first.deferred == 0
-    assert await bot.runtime.notifier.drain() == DrainResult(0, 0)
+    assert await notifier.drain() == DrainResult(0, 0)
     report = texts(bot.slack.posted(bot.slack.dm_of(bot.member(ALEX))))
     assert "Could not reach Lee Gu in Teams or Slack" in report and "[slack] users" in report
