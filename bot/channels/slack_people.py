@@ -6,12 +6,14 @@ directory address), then by e-mail: ``users.info`` gives a member's profile e-ma
 the member of a directory user's address (``mail``, else their user principal name). A member matched
 neither way is unidentified: the dialogs record nothing for them and the channel says why.
 
-What was found is kept for the life of the process (a member's e-mail rarely changes; a restart forgets);
-a person's DM with the bot is kept in the store as their Slack address (``slack:<object id>``).
+What was found is kept for the life of the process (a member's e-mail rarely changes; a restart forgets),
+and that Slack has nobody with someone's address for an hour; a person's DM with the bot is kept in the
+store as their Slack address (``slack:<object id>``).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -21,6 +23,7 @@ from bot.notifier import DeliveryError
 from bot.service import ReviewService
 from bot.store.base import Store
 
+NOT_IN_SLACK_FOR = 3600.0  # seconds before someone Slack did not know is looked up again
 ADDRESS_PREFIX = "slack:"  # the store key of a person's Slack DM address: slack:<Entra object id>
 
 
@@ -42,6 +45,9 @@ class SlackPeople:
         self._members: dict[str, Member] = {}  # Slack member id -> who they are
         self._slack_ids: dict[str, str] = {}  # Entra object id -> Slack member id
         self._dms: dict[str, str] = {}  # Slack member id -> the bot's DM with them (D…)
+        # Entra object id -> (Slack's "nobody has that e-mail", until when it is believed): a person who is
+        # not in Slack is not looked up again at every delivery round (users.lookupByEmail is Tier 3).
+        self._missing: dict[str, tuple[DeliveryError, float]] = {}
 
     def _mapped(self) -> dict[str, str]:
         """The policy's explicit map, as Slack member id -> Entra object id (people it names that the
@@ -88,6 +94,9 @@ class SlackPeople:
             if mapped == object_id:
                 self._slack_ids[object_id] = slack_id
                 return slack_id
+        missing = self._missing.get(object_id)
+        if missing is not None and missing[1] > time.monotonic():
+            raise missing[0]
         user = self.service.snapshot.user(object_id) or {}
         email = str(user.get("mail") or user.get("userPrincipalName") or "")
         if not email:
@@ -95,7 +104,10 @@ class SlackPeople:
         try:
             found = await self.client.users_lookupByEmail(email=email)
         except FAILURES as failed:
-            raise refusal(failed) from failed
+            refused = refusal(failed)
+            if refused.permanent:
+                self._missing[object_id] = (refused, time.monotonic() + NOT_IN_SLACK_FOR)
+            raise refused from failed
         slack_id = str((found.get("user") or {}).get("id") or "")
         self._slack_ids[object_id] = slack_id
         return slack_id

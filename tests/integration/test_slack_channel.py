@@ -320,6 +320,10 @@ async def test_someone_slack_cannot_find_waits_for_teams_and_nothing_is_dropped(
     assert result.undeliverable == 0 and result.deferred == 1
     (waiting,) = await bot.runtime.store.due_messages(MONDAY + timedelta(hours=1), 10)
     assert waiting.recipient == lee and waiting.attempts == 1
+    lookups = len(bot.slack.calls_to("users.lookupByEmail"))
+    bot.runtime.service.clock.advance(timedelta(minutes=10))  # type: ignore[attr-defined]
+    assert (await bot.runtime.notifier.drain()).deferred == 1
+    assert len(bot.slack.calls_to("users.lookupByEmail")) == lookups  # not asked again at every round
 
 
 async def test_with_slack_alone_a_person_it_cannot_find_is_reported_to_the_security_leads(bot: SlackBot) -> None:
