@@ -38,9 +38,9 @@ test: setup chromium
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is broken" >&2; fi; exit $$rc
 
 # Every benchmark in bench/, one after another at its default (realistic) size, each printing its figures and
-# the ratios measured in its own run (docs/benchmarks.md says what each measures). About 8 minutes on 2 idle
+# the ratios measured in its own run (docs/benchmarks.md says what each measures). About 11 minutes on 2 idle
 # cores; fanout alone takes 3.5 of them, because Teams' 50 messages/s is its ceiling.
-BENCHES := decision_path first_contacts campaign_open past_campaigns fanout graph_collection instances
+BENCHES := decision_path first_contacts campaign_open past_campaigns fanout fanout_slack graph_collection instances
 # bench.instances runs accessbot on PostgreSQL: the local server unless told otherwise.
 ACCESSBOT_BENCH_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 export ACCESSBOT_BENCH_POSTGRES_URL

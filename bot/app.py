@@ -1,4 +1,5 @@
-"""The aiohttp application: /api/messages for Teams, /healthz, /metrics, and the background scheduler."""
+"""The aiohttp application: /api/messages for Teams, /slack/events for Slack, /healthz, /metrics, and the
+background scheduler."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot.app_install import AppInstaller
+from bot.channels.channel_set import ChannelSet
+from bot.channels.slack import SlackChannel, SlackSettings
 from bot.channels.teams import BotCredentials, TeamsChannel
 from bot.clock import Clock
 from bot.engine.model import SECURITY_LEADS, Notice, NoticeKind
@@ -28,6 +31,7 @@ from bot.ledger_signing import LedgerSigner
 from bot.metrics import REGISTRY
 from bot.notifier import Notifier
 from bot.policy import Policy, load_policy
+from bot.ratelimit import RateLimiter
 from bot.remediation.graph_executor import GraphExecutor
 from bot.scheduler import Scheduler
 from bot.service import ReviewService
@@ -50,6 +54,8 @@ class Runtime:
     writes: WriteGuard
     service: ReviewService
     teams: TeamsChannel
+    slack: SlackChannel | None  # None: no Slack workspace attached
+    channels: ChannelSet  # every channel served (Teams first): the notifier's sender and the cards' upkeep
     notifier: Notifier
     scheduler: Scheduler
 
@@ -73,22 +79,26 @@ async def build_runtime(
     database_url: str = "",
     leader_retry_seconds: float = 5.0,
     follow_seconds: float = 1.0,
+    slack: SlackSettings | None = None,
 ) -> Runtime:
     """``graph_executor`` carries the write-enabled Graph client; only remediation mode 'apply' uses it.
     ``ledger_signer`` signs the ledger's checkpoints (docs/ledger.md); ``witness_every`` is how often the
     latest one is posted to the security leads (None: only at sign-off). ``database_url`` picks the store
     (bot/store/factory.py): empty is TinyDB in ``data_dir``. On PostgreSQL several instances may share the
     database: one leads the scheduled rounds (``leader_retry_seconds``: bot/leadership.py) and each catches up
-    with the others' records every ``follow_seconds``."""
+    with the others' records every ``follow_seconds``.
+    ``slack`` attaches a Slack workspace beside Teams."""
     store = await open_store(database_url, data_dir, signer=ledger_signer, clock=clock)
     writes = WriteGuard(store)
     service = ReviewService(writes, policy, snapshot, clock, ExportLinks(public_url, export_secret), graph_executor)
     await service.start()
     teams = TeamsChannel(service, writes, credentials, teams_service_url)
     teams.installer = app_installer.install_for if app_installer is not None else None
+    slack_channel = SlackChannel(service, writes, slack) if slack is not None else None
+    where = "Teams or Slack" if slack_channel is not None else "Teams"
 
     async def escalate_unreachable(message: OutboxMessage, reason: str) -> None:
-        """Tell the security leads that someone cannot be reached in Teams: once per person, reason and
+        """Tell the security leads that someone cannot be reached in chat: once per person, reason and
         week, and never about a message that was itself such a notice (a lead who blocked the app would
         otherwise start an endless chain)."""
         if message.key.startswith(UNREACHABLE):
@@ -99,19 +109,23 @@ async def build_runtime(
             kind=NoticeKind.ESCALATION,
             to=SECURITY_LEADS,
             item_ids=tuple(message.payload.get("item_ids") or ()),
-            text=f"Could not reach {service.display_name(message.recipient)} in Teams: {reason}.",
+            text=f"Could not reach {service.display_name(message.recipient)} in {where}: {reason}.",
         )
         await service.queue((notice,))
 
-    notifier = Notifier(writes, teams, clock, on_undeliverable=escalate_unreachable, obsolete=service.notice_obsolete)
+    channels = ChannelSet(service, writes, [teams, *([slack_channel] if slack_channel is not None else [])])
+    notifier = Notifier(
+        writes, channels, clock, on_undeliverable=escalate_unreachable, obsolete=service.notice_obsolete,
+        limiters={channel.name: RateLimiter(*channel.rate_windows) for channel in channels.channels},
+    )
     shared = is_postgres(database_url)
     scheduler = Scheduler(
-        service, notifier, tick_seconds, after_round=[teams.refresh_answered_cards, teams.refresh_live_status],
+        service, notifier, tick_seconds, after_round=[channels.refresh_answered_cards, channels.refresh_live_status],
         collector=collector, witness_every=witness_every,
         leadership=PostgresLeadership(database_url, leader_retry_seconds) if shared else SoleLeader(),
         follow_seconds=follow_seconds if shared else None,
     )
-    return Runtime(store, writes, service, teams, notifier, scheduler)
+    return Runtime(store, writes, service, teams, slack_channel, channels, notifier, scheduler)
 
 
 def load_inputs(policy_path: Path, snapshot_path: Path) -> tuple[Policy, TenantSnapshot]:
@@ -158,6 +172,7 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
                 "open_items": sum(len(state.open_items()) for state in campaigns),
                 "teams_auth": "on" if runtime.teams.authenticated else "off",
                 "scheduler": "leader" if runtime.scheduler.leadership.leading else "standby",
+                **({"slack": "socket" if runtime.slack.settings.socket_mode else "http"} if runtime.slack else {}),
                 **({"warning": set_aside_warning(set_aside)} if (set_aside := runtime.store.set_aside()) else {}),
             },
             status=200 if problem is None else 503,
@@ -190,6 +205,8 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
         return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app.router.add_post("/api/messages", messages)
+    if runtime.slack is not None and not runtime.slack.settings.socket_mode:
+        app.router.add_post("/slack/events", runtime.slack.handle)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/exports/{token}", export)
@@ -199,6 +216,8 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
         # 6 here): with Teams' latency that, not Teams' limits, would cap proactive sending.
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=64, thread_name_prefix="connector"))
         await runtime.teams.warm_up()
+        if runtime.slack is not None:
+            await runtime.slack.start()
         task = asyncio.create_task(runtime.scheduler.run_forever()) if background else None
         yield
         if task is not None:
@@ -206,6 +225,8 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await runtime.scheduler.leadership.close()
+        if runtime.slack is not None:
+            await runtime.slack.stop()
         await runtime.store.close()
 
     app.cleanup_ctx.append(scheduler_context)

@@ -31,6 +31,7 @@ from rich.table import Table
 from bot import __version__
 from bot.app import Runtime, build_runtime, create_app, load_inputs
 from bot.app_install import AppInstaller
+from bot.channels.slack import SlackSettings
 from bot.channels.teams import BotCredentials
 from bot.cli_errors import DEBUG, OperatorErrorGroup, data_dir_in_use
 from bot.clock import SystemClock
@@ -199,6 +200,7 @@ async def _runtime(
         database_url=settings.database_url.get_secret_value(),
         leader_retry_seconds=settings.leader_retry_seconds,
         follow_seconds=settings.follow_seconds,
+        slack=_slack(settings),
     )
 
 
@@ -215,6 +217,26 @@ def _require_shared_configuration(settings: Settings) -> None:
             f"{' and '.join(missing)} must be set on PostgreSQL: every instance behind the load balancer must sign "
             "export links with the same secret (not a random one per process) and give the same public address "
             "(docs/deployment.md#several-instances)")
+
+
+def _slack(settings: Settings) -> SlackSettings | None:
+    """The Slack workspace to attach (docs/slack-app.md), None without a bot token; a one-line exit naming
+    what is missing for the chosen mode."""
+    token = settings.slack_bot_token.get_secret_value()
+    if not token:
+        return None
+    if settings.slack_mode not in ("http", "socket"):
+        raise OperatorError(f"ACCESSBOT_SLACK_MODE is {settings.slack_mode!r}: expected http or socket")
+    slack = SlackSettings(
+        bot_token=token,
+        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        app_token=settings.slack_app_token.get_secret_value(),
+        socket_mode=settings.slack_mode == "socket",
+        api_url=settings.slack_api_url,
+    )
+    if (problem := slack.problem()) is not None:
+        raise OperatorError(problem)
+    return slack
 
 
 def _require_people(policy: Policy, snapshot: TenantSnapshot) -> None:
@@ -298,7 +320,9 @@ async def _serve(runtime: Runtime, listening: socket.socket, on_ready=None) -> N
     await runner.setup()
     await web.SockSite(runner, listening).start()
     host, port = listening.getsockname()[:2]
-    console.print(f"accessbot listening on http://{host}:{port}/api/messages (health: /healthz)")
+    slack = runtime.slack
+    also = "" if slack is None else " and Slack over Socket Mode" if slack.settings.socket_mode else " and /slack/events"
+    console.print(f"accessbot listening on http://{host}:{port}/api/messages{also} (health: /healthz)")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -342,6 +366,13 @@ def serve(
     asyncio.run(main())
 
 
+SLACK_HINT = (
+    "Slack too? Create the app from manifest/slack/manifest.yaml, then set ACCESSBOT_SLACK_BOT_TOKEN (xoxb-…) and "
+    "either ACCESSBOT_SLACK_SIGNING_SECRET (Slack POSTs to <public URL>/slack/events) or ACCESSBOT_SLACK_MODE=socket "
+    "with ACCESSBOT_SLACK_APP_TOKEN (xapp-…, no public URL). Step by step: docs/slack-app.md."
+)
+
+
 @app.command()
 def demo(
     data_dir: Optional[Path] = DataDirOption,
@@ -380,6 +411,7 @@ def demo(
             ledger_signer=signer,
             witness_every=_witness_every(settings),
             database_url=settings.database_url.get_secret_value(),
+            slack=_slack(settings),
         )
         state, opened = await runtime.service.open_current_campaign()
         summary = runtime.service.summary(state)
@@ -388,6 +420,10 @@ def demo(
             f"({'opened now' if opened else 'already open'}), {summary.open} waiting. Data in {settings.data_dir}/"
         )
         bot_url = f"http://127.0.0.1:{port}/api/messages"
+        if runtime.slack is None:
+            console.print(SLACK_HINT)
+        else:
+            console.print(f"Slack attached ({settings.slack_mode} mode): say [bold]/access-review help[/] in your workspace.")
         if not playground:
             await _serve(runtime, listening)
             return

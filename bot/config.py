@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     # Install the app for reviewers who lack it (Graph, TeamsAppInstallation.ReadWriteForUser.All): the
     # app's id in the tenant's app catalogue; empty leaves this off.
     teams_app_catalog_id: str = ""
+    # Slack (docs/slack-app.md): with no bot token, accessbot serves Teams only. Secrets, never logged.
+    slack_bot_token: SecretStr = SecretStr("")  # xoxb-…
+    slack_signing_secret: SecretStr = SecretStr("")  # checks requests to /slack/events (http mode)
+    slack_app_token: SecretStr = SecretStr("")  # xapp-…, opens the Socket Mode connection (socket mode)
+    slack_mode: str = "http"  # http: Slack POSTs to /slack/events; socket: accessbot connects out (no public URL)
+    slack_api_url: str = "https://slack.com/api/"
     # Microsoft Graph, read-only unless remediation is 'apply' (docs/permissions.md).
     graph_credential: str = ""  # client_secret | certificate | managed_identity | default | access_token
     graph_tenant_id: str = ""  # default: the policy's tenant

@@ -21,7 +21,7 @@ messages wait behind it, so a reminder never overtakes the request it reminds of
 this process: after a restart, a later message that is due may go before an earlier one still waiting
 for its retry time.
 
-Pace: each request first asks the RateLimiter (Teams' per-conversation and per-tenant windows) and
+Pace: each request first asks its channel's RateLimiter (per-conversation and per-tenant windows) and
 sleeps for its answer, so the connector never has to refuse for pace; ``concurrency`` conversations are
 served at once.
 
@@ -43,10 +43,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from enum import Enum
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Awaitable, Callable, Mapping, Protocol
 
 from bot.clock import Clock
-from bot.ratelimit import RateLimiter
+from bot.ratelimit import RateKeys, RateLimiter
 from bot.store.base import OutboxMessage, Store
 
 log = logging.getLogger(__name__)
@@ -113,13 +113,20 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 
 
 class MessageSender(Protocol):
-    async def send_text(self, reference: dict, text: str) -> None:
-        """Send a proactive message into a stored conversation; raise DeliveryError when refused."""
+    """What the notifier needs of a channel (or of the set of channels a deployment serves). Addresses are
+    the channel's own business: the notifier only hands back what ``reach`` gave it."""
+
+    async def reach(self, recipient: str) -> dict | None:
+        """Where to send a message to this person (by Entra object id): a stored conversation, or one
+        started now; None when the channel has none and cannot start one yet."""
         ...
 
-    async def open_conversation(self, recipient: str) -> dict | None:
-        """Start a personal conversation with someone the bot has none with yet (the app must be
-        installed for them); the new reference, or None when the channel cannot."""
+    def limit_keys(self, address: dict, recipient: str) -> RateKeys:
+        """What the channel's rate limits count a message to ``address`` under."""
+        ...
+
+    async def send_text(self, address: dict, text: str) -> None:
+        """Send a proactive message; raise DeliveryError when refused."""
         ...
 
 
@@ -210,6 +217,7 @@ class Notifier:
         clock: Clock,
         *,
         limiter: RateLimiter | None = None,
+        limiters: Mapping[str, RateLimiter] | None = None,
         retry: RetryPolicy = RetryPolicy(),
         on_undeliverable: UndeliverableHandler | None = None,
         obsolete: ObsoleteCheck | None = None,
@@ -217,14 +225,16 @@ class Notifier:
         batch: int = 500,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        """``sleep`` serves every wait (the limiter's, the retries'): tests pass one that moves a fake
-        clock shared with the limiter, so Teams' real windows take no real time."""
+        """``limiters`` holds each channel's own limits by channel name; ``limiter`` serves a channel not
+        named there. ``sleep`` serves every wait (the limiters', the retries'): tests pass one that moves a
+        fake clock shared with the limiters, so the channels' real windows take no real time."""
         if concurrency < 1 or batch < 2:
             raise ValueError("concurrency must be at least 1 and batch at least 2")
         self.store = store
         self.sender = sender
         self.clock = clock
         self.limiter = limiter or RateLimiter()
+        self.limiters = dict(limiters or {})
         self.retry = retry
         self.on_undeliverable = on_undeliverable
         self.obsolete = obsolete
@@ -234,17 +244,6 @@ class Notifier:
         self.in_flight: set[str] = set()  # keys sent or being sent, not yet marked: the repeats after a crash
         self._held: dict[str, str] = {}  # person -> the deferred message their later ones wait behind
         self._draining = asyncio.Lock()
-
-    async def _open_conversation(self, recipient: str) -> dict | None:
-        """Teams lets a bot start a personal chat with anyone in the tenant who has the app installed."""
-        try:
-            reference = await self.sender.open_conversation(recipient)
-        except DeliveryError as refused:
-            log.info("could not open a conversation with %s: %s", recipient, refused)
-            return None
-        if reference is not None:
-            await self.store.save_conversation(recipient, reference)
-        return reference
 
     async def drain(self) -> DrainResult:
         """Deliver every message that is due, many people at once and each person's in order, then return.
@@ -329,18 +328,23 @@ class Notifier:
             await self.store.mark_undeliverable(message.key, f"obsolete: {overtaken}", self.clock.now())
             log.info("dropped %s unsent: %s", message.key, overtaken)
             return _Outcome.OBSOLETE
-        reference = await self.store.get_conversation(message.recipient)
-        if reference is None:
-            reference = await self._open_conversation(message.recipient)
+        try:
+            reference = await self.sender.reach(message.recipient)
+        except DeliveryError as refused:
+            if refused.permanent:  # no channel ever will: the security leads hear of it
+                await self._undeliverable(message, str(refused))
+                return _Outcome.UNDELIVERABLE
+            log.info("could not open a conversation with %s: %s", message.recipient, refused)
+            reference = None
         if reference is None:
             await self.store.mark_retry(
                 message.key, "no conversation with this person yet", self.clock.now() + NO_CONVERSATION_RETRY
             )
             return _Outcome.DEFERRED
-        keys = limit_keys(reference, message.recipient)
+        keys = self.sender.limit_keys(reference, message.recipient)
         tries = 0
         while True:
-            await self._admit(*keys)
+            await self._admit(keys)
             tries += 1
             self.in_flight.add(message.key)
             try:
@@ -363,7 +367,7 @@ class Notifier:
             log.info("%s: %s; trying again in %.2f s", message.key, _describe(failure), pause)
             await self.sleep(pause)
 
-    async def _send(self, message: OutboxMessage, reference: dict[str, Any], keys: tuple[str, str]) -> Exception | None:
+    async def _send(self, message: OutboxMessage, reference: dict[str, Any], keys: RateKeys) -> Exception | None:
         """One request; what refused it, or None when the channel accepted it. The request leaves the
         limiter the moment the answer is in, before anything is written."""
         try:
@@ -374,12 +378,17 @@ class Notifier:
             log.exception("sending %s failed unexpectedly; it stays queued", message.key)
             return unexpected
         finally:
-            self.limiter.release(*keys)
+            self.limiter_of(keys).release(keys.conversation, keys.tenant)
         return None
 
-    async def _admit(self, conversation: str, tenant: str) -> None:
-        """Wait until both of Teams' limits allow one more request (the limiter itself never sleeps)."""
-        while (wait := self.limiter.acquire(conversation, tenant)) > 0:
+    def limiter_of(self, keys: RateKeys) -> RateLimiter:
+        """The limits of the channel a message goes through."""
+        return self.limiters.get(keys.channel, self.limiter)
+
+    async def _admit(self, keys: RateKeys) -> None:
+        """Wait until both of the channel's limits allow one more request (the limiter itself never sleeps)."""
+        limiter = self.limiter_of(keys)
+        while (wait := limiter.acquire(keys.conversation, keys.tenant)) > 0:
             await self.sleep(wait)
 
     async def _undeliverable(self, message: OutboxMessage, reason: str) -> None:
@@ -391,19 +400,6 @@ class Notifier:
             await self.on_undeliverable(message, reason)
         except Exception:  # telling the leads must not stop delivery to everyone else
             log.exception("could not report the undeliverable message %s", message.key)
-
-
-def limit_keys(reference: dict[str, Any], recipient: str) -> tuple[str, str]:
-    """What Teams counts a proactive message under: its conversation, and the bot within its tenant.
-
-    botbuilder-python writes the tenant as ``tenantID`` and Teams as ``tenantId`` (and botbuilder drops
-    the latter when it reads an activity), so often there is none: then all of the bot's conversations
-    share one tenant budget, which is the safe side.
-    """
-    conversation = reference.get("conversation") or {}
-    bot = reference.get("bot") or {}
-    tenant = conversation.get("tenantId") or conversation.get("tenantID") or ""
-    return str(conversation.get("id") or recipient), f"{bot.get('id') or ''}|{tenant}"
 
 
 def _deferral(attempts: int, failure: Exception) -> timedelta:

@@ -88,6 +88,7 @@ class Policy:
     exceptions: tuple[PolicyExceptionGrant, ...] = ()
     justification_max_chars: int = MAX_JUSTIFICATION  # the longest justification an answer may carry
     teams_tenant_ids: tuple[str, ...] = ()  # other tenants whose Teams users may talk to the bot
+    slack_users: Mapping[str, str] = field(default_factory=dict)  # person -> Slack member id, beside e-mail matching
 
     @property
     def served_tenants(self) -> frozenset[str]:
@@ -113,6 +114,7 @@ SUBJECT_KEY_PREFIXES = ("role:", "partner:", "recovery:")
 _DURATION = re.compile(r"(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?")
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _PRINCIPAL_NAME = re.compile(r"[^@\s]+@[^@\s]+")
+_SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,}")
 _SYNTAX_POSITION = re.compile(r"\(at line (\d+), column \d+\)")
 _UNQUOTED_DURATION = re.compile(r"=\s*(?:[0-9]+[dhm])+\s*(?:#.*)?$")
 _MISSING: Any = object()
@@ -131,6 +133,7 @@ _TOP_LEVEL = (
     "break_glass",
     "exceptions",
     "review",
+    "slack",
 )
 _ESCALATION_TARGETS = {"manager": Stage.MANAGER, "fallback": Stage.FALLBACK, "security_leads": Stage.SECURITY_LEADS}
 _PERSON_HINT = 'expected an Entra object id (a GUID) or a user principal name like "alexw@contoso.com"'
@@ -338,6 +341,7 @@ class _Loader:
             exceptions=self.exceptions(),
             justification_max_chars=self.justification_max_chars(),
             teams_tenant_ids=teams_tenant_ids,
+            slack_users=self.slack_users(),
         )
 
     @_section(lambda: ("", "", ()))
@@ -371,6 +375,22 @@ class _Loader:
                 f"{MAX_JUSTIFICATION_LIMIT} (a justification is a few sentences, not a document)",
             )
         return value
+
+    @_section(dict)
+    def slack_users(self) -> dict[str, str]:
+        """``[slack] users``: people mapped to their Slack member ids explicitly, for those whose Slack e-mail
+        is not their directory address (the others are matched by e-mail)."""
+        if self.table(("slack",), ("users",)) is None:
+            return {}
+        users = self.present(("slack", "users"), {})
+        if not isinstance(users, dict):
+            self.fail(("slack", "users"), f'expected a table like {{ "alexw@contoso.com" = "U012AB3CDE" }}, got {_toml_type(users)}')
+        for person, slack_id in users.items():
+            if not _is_person(person):
+                self.fail(("slack", "users", person), f"the key: {_PERSON_HINT}")
+            if not isinstance(slack_id, str) or not _SLACK_USER.fullmatch(slack_id):
+                self.fail(("slack", "users", person), "expected a Slack member id like U012AB3CDE (profile → ⋮ → Copy member ID)")
+        return dict(users)
 
     @_section(lambda: ((), ()))
     def reviewers(self) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -1,6 +1,7 @@
-"""Teams' sending limits, kept on our side so the connector never has to refuse a message for pace.
+"""The channels' sending limits, kept on our side so the platform never has to refuse a message for pace.
 
-Teams limits a bot per conversation (7 messages in any 1 s, 8 in 2 s, 60 in 30 s, 1,800 in an hour, all
+Each channel names its windows (Teams' and Slack's are below) and what a message counts under
+(``RateKeys``); the notifier holds one RateLimiter per channel. Teams limits a bot per conversation (7 messages in any 1 s, 8 in 2 s, 60 in 30 s, 1,800 in an hour, all
 at once) and per app and tenant (about 50 requests a second), and answers 429 past them. Retrying after
 the 429 works, but each refusal costs a round trip and a Retry-After wait, so the notifier asks this
 limiter first and sleeps for the answer.
@@ -36,6 +37,21 @@ class Window:
 
 TEAMS_PER_CONVERSATION = (Window(7, 1.0), Window(8, 2.0), Window(60, 30.0), Window(1800, 3600.0))
 TEAMS_PER_TENANT = (Window(50, 1.0),)
+# Slack: chat.postMessage about one message a second per conversation, and "several hundred a minute" per
+# workspace (its rate-limits page); 300 a minute stays at the low end of that.
+SLACK_PER_CONVERSATION = (Window(1, 1.0),)
+SLACK_PER_WORKSPACE = (Window(300, 60.0),)
+
+
+@dataclass(frozen=True)
+class RateKeys:
+    """What one message counts under: its channel's limits, a conversation, and the app within a tenant
+    (or workspace). Each channel names its own (``limit_keys``); the notifier only passes them on."""
+
+    channel: str
+    conversation: str
+    tenant: str
+
 
 SWEEP_EVERY = 1024
 """Releases between sweeps that forget keys idle for longer than the longest window."""

@@ -6,6 +6,7 @@ import re
 from typing import Any, Mapping
 
 from bot.service import ReviewService
+from dialogs.actions import CONFIRMED, INTENT, REF
 from dialogs import security_lead
 from dialogs.help import help_view
 from dialogs.review import my_reviews
@@ -15,6 +16,7 @@ from dialogs.views import Actor, ConfirmView, PrivateReply, Reply, TextView, Ton
 _ALIASES = {
     "?": "help",
     "reviews": "my reviews",
+    "mine": "my reviews",
     "my review": "my reviews",
     "review": "my reviews",
     "signoff": "sign off",
@@ -116,10 +118,10 @@ async def _lead_command(service: ReviewService, actor: Actor, command: str, argu
 
 async def confirm(service: ReviewService, actor: Actor, data: Mapping[str, Any]) -> View:
     """The answer to a ConfirmView's Confirm / Cancel: ``{"intent", "ref", "confirm"}``."""
-    intent = str(data.get("intent") or "")
+    intent = str(data.get(INTENT) or "")
     if intent != security_lead.SIGN_OFF:
         return TextView("That button is not one I know; nothing changed.", Tone.WARNING)
     if not security_lead.is_lead(service, actor):
         return security_lead.refuse(intent)
-    confirmed = data.get("confirm") is True  # only the card's own JSON true, never a truthy string
-    return await security_lead.confirm_sign_off(service, actor, str(data.get("ref") or ""), confirmed)
+    confirmed = data.get(CONFIRMED) is True  # only the card's own JSON true, never a truthy string
+    return await security_lead.confirm_sign_off(service, actor, str(data.get(REF) or ""), confirmed)

@@ -13,12 +13,13 @@ from bot.engine.decisions import DecisionRequest, Verdict
 from bot.engine.model import Action, Campaign, ReviewItem
 from bot.service import ReviewService, UnknownItem
 from bot.engine.status import awaits_answer
+from dialogs.actions import CHOICE_PREFIX, JUSTIFICATION, KEEP_UNFLAGGED
 from dialogs.pending import KIND_LABELS, nothing_waiting, pending_for, waiting_summary
 from dialogs.views import Actor, DigestRow, DigestView, TextView, Tone
 
-# A digest row costs ~0.7 KB of card JSON: 25 rows stay far below Teams' ~28 KB card / 100 KB message limits.
+# The most rows one digest holds; each renderer fits them into its own message limits (Teams trims by card
+# bytes, Slack pages into messages of 50 blocks), so the limit here is what a person can answer in one go.
 MAX_ROWS = 25
-CHOICE_PREFIX = "choice:"
 SUMMARY_SKIP = ("Role", "Reviewer", "Reviewers")
 LABEL_NEEDED = ("none registered", "not collected")
 
@@ -90,11 +91,11 @@ async def digest_action(service: ReviewService, actor: Actor, data: Mapping[str,
     """Submit the chosen answers, or keep every unflagged item; answer with the updated digest."""
     if not actor.object_id:
         return TextView("I can't tell who you are, so I can't record answers for you.", Tone.WARNING)
-    justification = str(data.get("justification") or "")
+    justification = str(data.get(JUSTIFICATION) or "")
     campaigns = service.campaigns()
     if campaigns and campaigns[0].signed_off_by and not pending_for(service, actor.object_id):
         return nothing_waiting(service)  # "review closed", not a refusal per row
-    if data.get("keep_unflagged"):
+    if data.get(KEEP_UNFLAGGED):
         chosen = {
             item.id: Action.KEEP
             for item, _ in pending_for(service, actor.object_id)

@@ -11,6 +11,7 @@ from typing import Any, Mapping
 from bot.engine.decisions import DecisionRequest, Verdict
 from bot.engine.model import Action, Campaign, ReviewItem
 from bot.service import ReviewService, UnknownItem
+from dialogs.actions import ACTION, ITEM, JUSTIFICATION, REASSIGN_TO
 from dialogs.digest import digest_view
 from dialogs.pending import KIND_LABELS, closed_line, nothing_waiting, pending_for, waiting_summary
 from dialogs.views import Actor, ChoiceView, DigestView, ItemView, ListView, TextView, Tone, View
@@ -137,9 +138,9 @@ def current_item(service: ReviewService, item_id: str, viewer: str | None) -> Vi
 
 async def card_action(service: ReviewService, actor: Actor, data: Mapping[str, Any]) -> View:
     """Handle a Keep / Revoke / Don't know / Reassign click carrying ``{"item", "action", ...inputs}``."""
-    item_id = str(data.get("item") or "")
+    item_id = str(data.get(ITEM) or "")
     try:
-        action = Action(str(data.get("action") or ""))
+        action = Action(str(data.get(ACTION) or ""))
     except ValueError:
         return TextView("That button is not one I know; nothing was recorded.", Tone.WARNING)
     try:
@@ -152,7 +153,7 @@ async def card_action(service: ReviewService, actor: Actor, data: Mapping[str, A
 
     reassign_to = None
     if action is Action.REASSIGN:
-        wanted = str(data.get("reassign_to") or "").strip()
+        wanted = str(data.get(REASSIGN_TO) or "").strip()
         reassign_to = service.resolve_person(wanted) if wanted else None
         if reassign_to is None:
             item, campaign = service.item(item_id)
@@ -168,7 +169,7 @@ async def card_action(service: ReviewService, actor: Actor, data: Mapping[str, A
             action=action,
             actor_id=actor.object_id,
             actor_name=actor.name,
-            justification=str(data.get("justification") or ""),
+            justification=str(data.get(JUSTIFICATION) or ""),
             reassign_to=reassign_to,
         )
     )

@@ -38,29 +38,26 @@ from bot.channels.activity_checks import shape_problem, tenants_of, user_input_p
 from bot.channels.teams_invokes import CARD_ACTION_INVOKE, unsupported_invoke
 from bot.http_limits import STORE_RETRY_AFTER_SECONDS, EdgeRefusal, read_json_object
 from bot.notifier import DeliveryError, parse_retry_after
+from bot.ratelimit import TEAMS_PER_CONVERSATION, TEAMS_PER_TENANT, RateKeys
 from bot.service import ReviewService
-from bot.store.base import RecordRejected, Store, StoreUnavailable
-from dialogs.conversation import confirm, respond
-from dialogs.digest import digest_action, digest_view
+from bot.store.base import PostedCard, RecordRejected, Store, StoreUnavailable
+from dialogs.conversation import respond
+from dialogs import actions
 from dialogs.render.teams import (
     CARD_CONTENT_TYPE,
-    CONFIRM_VERB,
-    DETAILS_VERB,
-    DIGEST_VERB,
-    REFRESH_VERB,
-    VERB,
     TeamsMessage,
     card_for,
     render,
     status_card,
 )
-from dialogs.review import card_action, current_item
+from dialogs.review import current_item
 from dialogs.status import campaign_status
 from dialogs.unrecorded import STORE_DOWN, digest_not_recorded, item_not_recorded, rejected
 from dialogs.views import Actor, DigestView, ItemView, PrivateReply, StatusView, TextView, Tone, View
 
 log = logging.getLogger(__name__)
 
+CHANNEL = "teams"  # how this channel's cards and rate keys are tagged
 LIVE_STATUS_KEY = "live-status-card"  # where the security leads' live status card was posted
 
 
@@ -222,7 +219,7 @@ class AccessBot(ActivityHandler):
         value = activity.value
         if isinstance(value, dict) and ("verb" in value or "action" in value):
             # Action.Submit fallback from a client without Universal Actions: answer, then replace the card.
-            view = await self._card_action(turn_context, str(value.get("verb") or VERB), value)
+            view = await self._card_action(turn_context, str(value.get("verb") or actions.DECIDE), value)
             await self._replace_or_send(turn_context, view)
             return
         text = TurnContext.remove_recipient_mention(activity) if activity.entities else activity.text
@@ -238,25 +235,18 @@ class AccessBot(ActivityHandler):
         if activity.name != CARD_ACTION_INVOKE:
             status, body = unsupported_invoke(str(activity.name or ""))
             return InvokeResponse(status=status, body=body)
-        verb, data = card_click(activity) or (VERB, {})
+        verb, data = card_click(activity) or (actions.DECIDE, {})
         view = await self._card_action(turn_context, verb, data)
         card = card_for(view, _viewers(activity))
         return InvokeResponse(status=200, body={"statusCode": 200, "type": CARD_CONTENT_TYPE, "value": card})
 
     async def _card_action(self, turn_context: TurnContext, verb: str, data: dict[str, Any]) -> View:
-        """Route a card button to its dialog; every verb answers with the card that should replace it."""
-        actor = _actor(turn_context.activity)
-        if verb == REFRESH_VERB:
-            return current_item(self.service, str(data.get("item") or ""), actor.object_id or "")
-        if verb == DIGEST_VERB:
-            return await digest_action(self.service, actor, data)
-        if verb == CONFIRM_VERB:
-            return await confirm(self.service, actor, data)
-        if verb == DETAILS_VERB:
-            # The item's own card arrives as a new message; the digest stays as it is.
-            await self._send(turn_context, current_item(self.service, str(data.get("item") or ""), actor.object_id or ""))
-            return digest_view(self.service, actor) if actor.object_id else current_item(self.service, "", None)
-        return await card_action(self.service, actor, data)
+        """Route a card button to its dialog; every verb answers with the card that should replace it, and
+        Details also posts the item's own card as a new message (the digest stays as it is)."""
+        result = await actions.perform(self.service, _actor(turn_context.activity), verb, data)
+        if result.post is not None:
+            await self._send(turn_context, result.post)
+        return result.replace
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
         """Teams sends installationUpdate and conversationUpdate on install: welcome once, on the first."""
@@ -315,7 +305,7 @@ class AccessBot(ActivityHandler):
             return False
         for message, response in zip(messages, sent):
             if message.item_id and response is not None and response.id:
-                await self.store.save_card(message.item_id, reference, response.id)
+                await self.store.save_card(message.item_id, PostedCard(CHANNEL, response.id, reference))
         return True
 
     async def _send(self, turn_context: TurnContext, view: View) -> None:
@@ -324,7 +314,7 @@ class AccessBot(ActivityHandler):
         reference = TurnContext.get_conversation_reference(turn_context.activity).serialize()
         for message, response in zip(messages, sent or ()):
             if message.item_id and response is not None and response.id:
-                await self.store.save_card(message.item_id, reference, response.id)
+                await self.store.save_card(message.item_id, PostedCard(CHANNEL, response.id, reference))
         if isinstance(view, StatusView) and view.live and sent:
             # The live status card: remember where it is, so every later answer can redraw it in place.
             await self.store.save_conversation(LIVE_STATUS_KEY, {**reference, "activityId": sent[-1].id})
@@ -352,9 +342,9 @@ def card_click(activity: Activity) -> tuple[str, dict[str, Any]] | None:
     if activity.type == ActivityTypes.invoke:
         action = value.get("action") if isinstance(value.get("action"), dict) else {}
         data = action.get("data") if isinstance(action.get("data"), dict) else {}
-        return str(action.get("verb") or VERB), data
+        return str(action.get("verb") or actions.DECIDE), data
     if "verb" in value or "action" in value:
-        return str(value.get("verb") or VERB), value
+        return str(value.get("verb") or actions.DECIDE), value
     return None
 
 
@@ -475,9 +465,9 @@ class TeamsChannel:
         if click is None:
             return TextView(message, Tone.ATTENTION)
         verb, data = click
-        if verb == DIGEST_VERB:
+        if verb == actions.DIGEST:
             return digest_not_recorded(self.service, _actor(activity), message)
-        return item_not_recorded(self.service, _actor(activity), str(data.get("item") or ""), message)
+        return item_not_recorded(self.service, _actor(activity), str(data.get(actions.ITEM) or ""), message)
 
     def _failure_response(self, activity: Activity, failed: Exception) -> web.Response:
         if isinstance(failed, StoreUnavailable):
@@ -529,19 +519,11 @@ class TeamsChannel:
             return
         self._live_drawn_at = self.service.changes
 
-    async def refresh_answered_cards(self) -> None:
-        """Every card sent for an item answered since the last round — on another device, in the digest,
-        by the deadline — is replaced in place with the item as it now stands."""
-        answered, self.service.decided_since = self.service.decided_since, set()
-        for item_id in sorted(answered):
-            for sent in await self.store.cards(item_id):
-                viewers = (sent["reference"].get("user") or {}).get("id")
-                view = current_item(self.service, item_id, (sent["reference"].get("user") or {}).get("aadObjectId"))
-                card = card_for(view, (viewers,) if viewers else ())
-                try:
-                    await self.update_card(sent["reference"], sent["activityId"], card)
-                except DeliveryError as refused:
-                    log.warning("could not update the card of item %s: %s", item_id, refused)
+    async def redraw_card(self, item_id: str, card: PostedCard) -> None:
+        """Replace a card sent for an item with the item as it now stands, for the person it was sent to."""
+        user = card.address.get("user") or {}
+        view = current_item(self.service, item_id, user.get("aadObjectId"))
+        await self.update_card(card.address, card.message_id, card_for(view, (user["id"],) if user.get("id") else ()))
 
     async def update_card(self, reference: dict, activity_id: str, card: dict[str, Any]) -> None:
         """Replace a card the bot sent earlier (update_activity), in any stored conversation."""
@@ -604,6 +586,41 @@ class TeamsChannel:
                 raise
             await create()  # installed for them through Graph a moment ago
         return created[0] if created else None
+
+    name = CHANNEL
+    rate_windows = (TEAMS_PER_CONVERSATION, TEAMS_PER_TENANT)
+
+    async def stored_address(self, recipient: str) -> dict | None:
+        """The person's personal chat with the bot, if they ever talked to it (or one was started)."""
+        return await self.store.get_conversation(recipient)
+
+    async def open_address(self, recipient: str) -> dict | None:
+        """Start a personal chat and keep its reference; None when Teams cannot (yet): a refusal here (the
+        app not installed for them) may heal once it is, so it is tried again later, never final."""
+        try:
+            reference = await self.open_conversation(recipient)
+        except DeliveryError as refused:
+            log.info("could not open a conversation with %s: %s", recipient, refused)
+            return None
+        if reference is not None:
+            await self.store.save_conversation(recipient, reference)
+        return reference
+
+    async def reach(self, recipient: str) -> dict | None:
+        """The notifier's MessageSender: the stored personal chat, or one started now."""
+        return await self.stored_address(recipient) or await self.open_address(recipient)
+
+    def limit_keys(self, address: dict, recipient: str) -> RateKeys:
+        """What Teams counts a proactive message under: its conversation, and the bot within its tenant.
+
+        botbuilder-python writes the tenant as ``tenantID`` and Teams as ``tenantId`` (and botbuilder drops
+        the latter when it reads an activity), so often there is none: then all of the bot's conversations
+        share one tenant budget, which is the safe side.
+        """
+        conversation = address.get("conversation") or {}
+        bot = address.get("bot") or {}
+        tenant = conversation.get("tenantId") or conversation.get("tenantID") or ""
+        return RateKeys(CHANNEL, str(conversation.get("id") or recipient), f"{bot.get('id') or ''}|{tenant}")
 
     async def send_text(self, reference: dict, text: str) -> None:
         """Proactive message into a stored conversation (the notifier's MessageSender)."""

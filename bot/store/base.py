@@ -77,6 +77,21 @@ class OutboxMessage:
     last_error: str = ""
 
 
+@dataclass(frozen=True)
+class PostedCard:
+    """Where a message about an item was posted, so it can be redrawn in place once the item changes.
+
+    ``channel`` names the chat platform ("teams", "slack"); ``message_id`` is that platform's id of the
+    message (a Teams activity id, a Slack ``ts``), unique within the channel; ``address`` is whatever
+    else the channel needs to reach it again (a Bot Framework conversation reference, a Slack
+    conversation id). Only the channel that posted it reads ``address``.
+    """
+
+    channel: str
+    message_id: str
+    address: dict[str, Any]
+
+
 class Store(Protocol):
     async def save_campaign(self, campaign: Campaign, items: Sequence[ReviewItem]) -> bool:
         """Store a campaign and its items as opened; False (and nothing changed) if it already existed."""
@@ -93,18 +108,20 @@ class Store(Protocol):
         ...
 
     async def save_conversation(self, key: str, reference: dict[str, Any]) -> bool:
-        """Insert or replace a Bot Framework ConversationReference (as a dict) for ``key``; True when it
-        was new or changed (the moment to deliver what was waiting for this person)."""
+        """Insert or replace a channel's address of a conversation (a Bot Framework ConversationReference
+        as a dict, a Slack conversation) for ``key``; True when it was new or changed (the moment to
+        deliver what was waiting for this person)."""
         ...
 
     async def get_conversation(self, key: str) -> dict[str, Any] | None: ...
 
-    async def save_card(self, item_id: str, reference: dict[str, Any], activity_id: str) -> None:
-        """Remember that a card for this item was sent there (once per activity), to update it in place later."""
+    async def save_card(self, item_id: str, card: PostedCard) -> None:
+        """Remember that a message about this item was posted there (once per channel and message id), to
+        redraw it in place later."""
         ...
 
-    async def cards(self, item_id: str) -> list[dict[str, Any]]:
-        """Every card sent for the item, as ``{"reference": ..., "activityId": ...}``."""
+    async def cards(self, item_id: str) -> list[PostedCard]:
+        """Every message posted about the item, in every channel, oldest first."""
         ...
 
     async def enqueue(self, messages: Sequence[OutboxMessage]) -> int:

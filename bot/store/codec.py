@@ -26,7 +26,7 @@ from bot.engine.model import (
     Subject,
     SubjectKind,
 )
-from bot.store.base import OutboxMessage
+from bot.store.base import OutboxMessage, PostedCard
 
 JsonDict = dict[str, Any]
 
@@ -339,6 +339,18 @@ def outbox_from_dict(raw: Mapping[str, Any]) -> OutboxMessage:
         sent_at=None if sent_at is None else datetime.fromisoformat(sent_at),
         last_error=raw.get("last_error", ""),
     )
+
+
+def card_to_dict(card: PostedCard) -> JsonDict:
+    return {"channel": card.channel, "message_id": card.message_id, "address": card.address}
+
+
+def card_from_dict(raw: Mapping[str, Any]) -> PostedCard:
+    """A posted card; a record written before cards were channel-tagged (``{"reference", "activity_id"}``,
+    or a bare Bot Framework reference beside its activity id) is a Teams card."""
+    if "channel" in raw and "address" in raw:
+        return PostedCard(str(raw["channel"]), str(raw["message_id"]), dict(raw["address"]))
+    return PostedCard("teams", str(raw["activity_id"]), dict(raw["reference"]))
 
 
 def _optional_time(value: datetime | None) -> str | None:

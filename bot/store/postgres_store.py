@@ -62,6 +62,7 @@ from bot.store.base import (
     DatabaseUnavailable,
     LedgerIntegrityError,
     OutboxMessage,
+    PostedCard,
     RecordRejected,
     StoreUnavailable,
     campaign_of,
@@ -69,6 +70,8 @@ from bot.store.base import (
 from bot.store.codec import (
     campaign_from_dict,
     campaign_to_dict,
+    card_from_dict,
+    card_to_dict,
     item_from_dict,
     item_to_dict,
     outbox_from_dict,
@@ -218,17 +221,17 @@ class PostgresStore:
             row = await (await conn.execute("SELECT reference FROM conversations WHERE key = %s", (key,))).fetchone()
         return None if row is None else json.loads(row[0])
 
-    async def save_card(self, item_id: str, reference: dict[str, Any], activity_id: str) -> None:
+    async def save_card(self, item_id: str, card: PostedCard) -> None:
         async with self._connection(write=True) as conn:
             await conn.execute(
                 "INSERT INTO cards (item_id, activity_id, reference) VALUES (%s, %s, %s) "
-                "ON CONFLICT (item_id, activity_id) DO NOTHING", (item_id, activity_id, _text(reference)))
+                "ON CONFLICT (item_id, activity_id) DO NOTHING", (item_id, *card_row(card)))
 
-    async def cards(self, item_id: str) -> list[dict[str, Any]]:
+    async def cards(self, item_id: str) -> list[PostedCard]:
         async with self._connection() as conn:
             rows = await (await conn.execute(
                 "SELECT reference, activity_id FROM cards WHERE item_id = %s ORDER BY id", (item_id,))).fetchall()
-        return [{"reference": json.loads(reference), "activityId": activity} for reference, activity in rows]
+        return [card_from_dict({**_legacy_card(json.loads(document)), "activity_id": key}) for document, key in rows]
 
     # ---- outbox ---------------------------------------------------------------------------------
 
@@ -576,6 +579,18 @@ class PostgresStore:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+
+
+def card_row(card: PostedCard) -> tuple[str, str]:
+    """The ``cards`` table's (activity_id, reference) columns for a posted card. The columns keep their
+    first names: ``activity_id`` holds the message's key, unique per item (``<channel>:<message id>``),
+    and ``reference`` the card's document (channel, message id, address)."""
+    return f"{card.channel}:{card.message_id}", _text(card_to_dict(card))
+
+
+def _legacy_card(document: dict[str, Any]) -> dict[str, Any]:
+    """A row written before cards were channel-tagged holds a bare Bot Framework reference."""
+    return document if "channel" in document and "address" in document else {"reference": document}
 
 
 def _text(document: Any) -> str:

@@ -7,7 +7,7 @@ Layout of the data directory, chosen so no single write grows with the whole his
 - ``conversations.jsonl``   Bot Framework conversation references, one per person or channel, as an
                             append-only log ``[key, reference]`` (the last line of a key wins), compacted
                             at start once most lines are superseded;
-- ``cards.json``            where each item's card was sent (conversation + activity id), to update it in place;
+- ``cards.json``            where each message about an item was posted (channel, message id, address), to redraw it in place;
 - ``outbox.json``           messages still to send — sent ones are pruned, so it stays as small as the queue;
 - ``outbox-sent.jsonl``     the keys of messages that left the queue (append-only), so a twin stays refused
                             for ``sent_horizon`` (35 days): ``[key, sent_at]``, or ``[key, at, error]`` for
@@ -76,12 +76,15 @@ from bot.store.base import (
     SENT_HORIZON,
     LedgerIntegrityError,
     OutboxMessage,
+    PostedCard,
     RecordRejected,
     StoreLocked,
     StoreUnavailable,
 )
 from bot.store.codec import (
     campaign_from_dict,
+    card_from_dict,
+    card_to_dict,
     campaign_to_dict,
     items_file_chunks,
     read_items_file,
@@ -141,9 +144,9 @@ class TinyDBStore:
 
         self._cards_db = self._tinydb("cards.json")
         self._cards_table = self._cards_db.table("cards")
-        self._cards: dict[str, list[dict[str, Any]]] = {}
+        self._cards: dict[str, list[PostedCard]] = {}
         for doc in self._cards_table.all():
-            self._cards.setdefault(doc["item_id"], []).append({"reference": doc["reference"], "activityId": doc["activity_id"]})
+            self._cards.setdefault(doc["item_id"], []).append(card_from_dict(doc))
 
         self._outbox_db = self._tinydb("outbox.json")
         self._outbox_table = self._outbox_db.table("pending")
@@ -259,19 +262,19 @@ class TinyDBStore:
 
     # ---- cards sent -----------------------------------------------------------------------------
 
-    async def save_card(self, item_id: str, reference: dict[str, Any], activity_id: str) -> None:
+    async def save_card(self, item_id: str, card: PostedCard) -> None:
         self._writable()
         sent = self._cards.setdefault(item_id, [])
-        if any(card["activityId"] == activity_id for card in sent):
+        if any((known.channel, known.message_id) == (card.channel, card.message_id) for known in sent):
             return
-        stored = json.loads(canonical_json(reference))
-        self._cards_table.insert({"item_id": item_id, "reference": stored, "activity_id": activity_id})
-        sent.append({"reference": stored, "activityId": activity_id})
+        doc = json.loads(canonical_json(card_to_dict(card)))
+        self._cards_table.insert({"item_id": item_id, **doc})
+        sent.append(card_from_dict(doc))
 
-    async def cards(self, item_id: str) -> list[dict[str, Any]]:
+    async def cards(self, item_id: str) -> list[PostedCard]:
         return copy.deepcopy(self._cards.get(item_id, []))
 
-    def every_card(self) -> dict[str, list[dict[str, Any]]]:
+    def every_card(self) -> dict[str, list[PostedCard]]:
         """Every item's cards (a copy), for `accessbot db migrate-from-tinydb`."""
         return copy.deepcopy(self._cards)
 

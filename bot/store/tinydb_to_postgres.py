@@ -25,7 +25,7 @@ from bot.store.base import campaign_of
 from bot.store.codec import campaign_to_dict, item_to_dict, outbox_to_dict
 from bot.store.concurrency import Versions
 from bot.store.postgres_schema import behind_message, schema_revision
-from bot.store.postgres_store import LEDGER
+from bot.store.postgres_store import LEDGER, card_row
 from bot.store.tinydb_store import TinyDBStore
 
 _TABLES = ("campaigns", "campaign_items", "conversations", "cards", "outbox", "ledger_records", "ledger_entries",
@@ -86,8 +86,7 @@ async def migrate_from_tinydb(data_dir: Path, url: str) -> Moved:
             await cursor.executemany("INSERT INTO conversations (key, reference) VALUES (%s, %s)",
                                      [(key, _text(reference)) for key, reference in references.items()])
             await cursor.executemany("INSERT INTO cards (item_id, activity_id, reference) VALUES (%s, %s, %s)",
-                                     [(item_id, card["activityId"], _text(card["reference"]))
-                                      for item_id, sent in cards.items() for card in sent])
+                                     [(item_id, *card_row(card)) for item_id, sent in cards.items() for card in sent])
             await cursor.executemany(
                 "INSERT INTO outbox (key, recipient, created_at, next_attempt_at, doc) VALUES (%s, %s, %s, %s, %s)",
                 [(m.key, m.recipient, m.created_at, m.next_attempt_at, _text(outbox_to_dict(m))) for m in pending])

@@ -16,7 +16,7 @@ from typing import Any, Awaitable, Mapping, Sequence, TypeVar
 from bot.engine.model import Campaign, LedgerEvent, ReviewItem
 from bot.ledger import LedgerHead, LedgerRecord
 from bot.metrics import STORE_WRITES_REFUSED
-from bot.store.base import OutboxMessage, RecordRejected, Store, StoreUnavailable
+from bot.store.base import OutboxMessage, PostedCard, RecordRejected, Store, StoreUnavailable
 from bot.store.concurrency import Appended
 
 log = logging.getLogger(__name__)
@@ -65,8 +65,8 @@ class WriteGuard:
     async def save_conversation(self, key: str, reference: dict[str, Any]) -> bool:
         return await self._write(self.inner.save_conversation(key, reference))
 
-    async def save_card(self, item_id: str, reference: dict[str, Any], activity_id: str) -> None:
-        await self._write(self.inner.save_card(item_id, reference, activity_id), wrote=False)
+    async def save_card(self, item_id: str, card: PostedCard) -> None:
+        await self._write(self.inner.save_card(item_id, card), wrote=False)
 
     async def enqueue(self, messages: Sequence[OutboxMessage]) -> int:
         return await self._write(self.inner.enqueue(messages))
@@ -103,7 +103,7 @@ class WriteGuard:
     async def get_conversation(self, key: str) -> dict[str, Any] | None:
         return await self.inner.get_conversation(key)
 
-    async def cards(self, item_id: str) -> list[dict[str, Any]]:
+    async def cards(self, item_id: str) -> list[PostedCard]:
         return await self.inner.cards(item_id)
 
     async def due_messages(self, now: datetime, limit: int) -> list[OutboxMessage]:

@@ -10,7 +10,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from dialogs.digest import CHOICE_PREFIX
+from dialogs import actions
+from dialogs.actions import CHOICE_PREFIX
 from dialogs.views import (
     ChoiceView,
     ConfirmView,
@@ -28,11 +29,6 @@ from dialogs.views import (
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
-VERB = "decide"
-REFRESH_VERB = "refresh"
-DIGEST_VERB = "digest"
-DETAILS_VERB = "details"
-CONFIRM_VERB = "confirm"
 MAX_REFRESH_USERS = 60  # Teams refreshes automatically for at most 60 listed users
 # Teams refuses bot messages over its size limit (~28 KB of card JSON is the safe figure); a digest stops
 # adding rows before that, and says how many more there are.
@@ -99,10 +95,10 @@ def render(view: View, viewers: Sequence[str] = ()) -> list[TeamsMessage]:
     raise TypeError(f"no Teams rendering for {type(view).__name__}")
 
 
-def _card(body: list[dict[str, Any]], actions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def _card(body: list[dict[str, Any]], buttons: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     card: dict[str, Any] = {"type": "AdaptiveCard", "$schema": SCHEMA, "version": "1.5", "body": body}
-    if actions:
-        card["actions"] = actions
+    if buttons:
+        card["actions"] = buttons
     return card
 
 
@@ -145,32 +141,32 @@ def item_card(view: ItemView, viewers: Sequence[str] = ()) -> dict[str, Any]:
         body.append(_tone(view.outcome))
     if view.notice is not None:
         body.append(_notice(view.notice))
-    actions: list[dict[str, Any]] = []
+    buttons: list[dict[str, Any]] = []
     if view.choices:
         if any(choice.needs_justification for choice in view.choices):
             body.append(
                 {
                     "type": "Input.Text",
-                    "id": "justification",
+                    "id": actions.JUSTIFICATION,
                     "label": "Justification (required to revoke)",
                     "placeholder": "Why should this access go?",
                     "isMultiline": True,
                     "maxLength": 500,
                 }
             )
-        actions = [_choice_action(view, choice) for choice in view.choices]
-    card = _card(body, actions)
+        buttons = [_choice_action(view, choice) for choice in view.choices]
+    card = _card(body, buttons)
     if viewers:
         # Universal Actions refresh: whoever opens this card later sees the item as it stands then.
         card["refresh"] = {
-            "action": {"type": "Action.Execute", "verb": REFRESH_VERB, "data": {"item": view.item_id}},
+            "action": {"type": "Action.Execute", "verb": actions.REFRESH, "data": {actions.ITEM: view.item_id}},
             "userIds": list(viewers)[:MAX_REFRESH_USERS],
         }
     return card
 
 
 def _execute(
-    title: str, data: dict[str, Any], style: str = "default", verb: str = VERB, inputs: str = "auto"
+    title: str, data: dict[str, Any], style: str = "default", verb: str = actions.DECIDE, inputs: str = "auto"
 ) -> dict[str, Any]:
     """Action.Execute, with an Action.Submit fallback that names the verb so the message path can route it."""
     action: dict[str, Any] = {
@@ -189,7 +185,7 @@ def _execute(
 
 
 def _choice_action(view: ItemView, choice: ChoiceView) -> dict[str, Any]:
-    data = {"item": view.item_id, "action": choice.action}
+    data = {actions.ITEM: view.item_id, actions.ACTION: choice.action}
     if not choice.needs_person:
         return _execute(choice.title, data, choice.style)
     return {
@@ -199,7 +195,7 @@ def _choice_action(view: ItemView, choice: ChoiceView) -> dict[str, Any]:
             [
                 {
                     "type": "Input.Text",
-                    "id": "reassign_to",
+                    "id": actions.REASSIGN_TO,
                     "label": "Hand this item to (work e-mail address)",
                     "placeholder": "name@contoso.com",
                     "style": "Email",
@@ -241,7 +237,7 @@ def digest_card(view: DigestView) -> dict[str, Any]:
                             "items": [
                                 {
                                     "type": "ActionSet",
-                                    "actions": [_execute("Details", {"item": row.item_id}, verb=DETAILS_VERB, inputs="none")],
+                                    "actions": [_execute("Details", {actions.ITEM: row.item_id}, verb=actions.DETAILS, inputs="none")],
                                 }
                             ],
                         },
@@ -259,23 +255,23 @@ def digest_card(view: DigestView) -> dict[str, Any]:
         body.append(_text(f"{more} more after these: answer these, then say 'my reviews' again.", size="Small"))
     if view.notice is not None:  # beside the buttons: the answer to "Submit" is seen where it was pressed
         body.append(_notice(view.notice))
-    actions: list[dict[str, Any]] = []
+    buttons: list[dict[str, Any]] = []
     if any(row.choosable for row in view.rows):
         body.append(
             {
                 "type": "Input.Text",
-                "id": "justification",
+                "id": actions.JUSTIFICATION,
                 "label": "Justification (required for every Revoke)",
                 "placeholder": "Why should the revoked access go?",
                 "isMultiline": True,
                 "maxLength": 500,
             }
         )
-        actions = [
-            _execute("Submit answers", {"digest": True}, "positive", DIGEST_VERB),
-            _execute("Keep all not flagged", {"keep_unflagged": True}, verb=DIGEST_VERB, inputs="none"),
+        buttons = [
+            _execute("Submit answers", {actions.SUBMIT_DIGEST: True}, "positive", actions.DIGEST),
+            _execute("Keep all not flagged", {actions.KEEP_UNFLAGGED: True}, verb=actions.DIGEST, inputs="none"),
         ]
-    return _card(body, actions)
+    return _card(body, buttons)
 
 
 def _choice_set(row: DigestRow) -> dict[str, Any]:
@@ -319,12 +315,12 @@ def confirm_card(view: ConfirmView) -> dict[str, Any]:
     ]
     if view.more:
         body.append(_text(f"and {view.more} more.", size="Small"))
-    data = {"intent": view.intent, "ref": view.ref}
-    actions = [
-        _execute(view.confirm_title, {**data, "confirm": True}, "destructive", CONFIRM_VERB, inputs="none"),
-        _execute("Cancel", {**data, "confirm": False}, verb=CONFIRM_VERB, inputs="none"),
+    data = {actions.INTENT: view.intent, actions.REF: view.ref}
+    buttons = [
+        _execute(view.confirm_title, {**data, actions.CONFIRMED: True}, "destructive", actions.CONFIRM, inputs="none"),
+        _execute("Cancel", {**data, actions.CONFIRMED: False}, verb=actions.CONFIRM, inputs="none"),
     ]
-    return _card(body, actions)
+    return _card(body, buttons)
 
 
 def findings_card(view: FindingsView) -> dict[str, Any]:

@@ -21,10 +21,12 @@ from bot.engine.model import (
     Subject,
     SubjectKind,
 )
-from bot.store.base import OutboxMessage
+from bot.store.base import OutboxMessage, PostedCard
 from bot.store.codec import (
     campaign_from_dict,
     campaign_to_dict,
+    card_from_dict,
+    card_to_dict,
     item_from_dict,
     item_to_dict,
     outbox_from_dict,
@@ -151,3 +153,11 @@ def test_an_item_stored_before_optional_fields_existed_still_loads() -> None:
 
     assert (item.state, item.stage, item.decision, item.history) == (ItemState.OPEN, Stage.OWNER, None, ())
     assert item.subject.kind is SubjectKind.RECOVERY_CONTACT
+
+
+def test_a_posted_card_comes_back_as_stored_and_a_card_stored_before_channels_reads_as_teams() -> None:
+    card = PostedCard("slack", "1700000000.000100", {"channel": "D0ALEX", "team": "T0001"})
+    assert card_from_dict(json.loads(json.dumps(card_to_dict(card)))) == card
+    reference = {"conversation": {"id": "a:alex"}, "serviceUrl": "https://smba.example/"}
+    assert card_from_dict({"item_id": "i1", "reference": reference, "activity_id": "activity-1"}) == PostedCard(
+        "teams", "activity-1", reference)

@@ -11,7 +11,7 @@ import pytest
 from bot.engine.model import LedgerEvent
 from bot.engine.signoff import SIGNED_OFF
 from bot.ledger import GENESIS, LedgerHead, verify
-from bot.store.base import Store
+from bot.store.base import PostedCard, Store
 from bot.store.concurrency import expectations
 
 from tests.contract.conftest import OpenStore
@@ -304,14 +304,14 @@ async def test_a_campaigns_records_are_read_alone_in_order_and_after_a_restart(o
 async def test_cards_sent_for_an_item_are_remembered_once_each_and_survive_a_restart(open_store: OpenStore) -> None:
     store = open_store()
     reference = {"conversation": {"id": "a:alex"}, "serviceUrl": "https://smba.example/"}
-    await store.save_card("item-1", reference, "activity-1")
-    await store.save_card("item-1", reference, "activity-1")
-    await store.save_card("item-1", {"conversation": {"id": "a:lynne"}}, "activity-2")
-    assert [c["activityId"] for c in await store.cards("item-1")] == ["activity-1", "activity-2"]
+    await store.save_card("item-1", PostedCard("teams", "activity-1", reference))
+    await store.save_card("item-1", PostedCard("teams", "activity-1", reference))
+    await store.save_card("item-1", PostedCard("teams", "activity-2", {"conversation": {"id": "a:lynne"}}))
+    assert [c.message_id for c in await store.cards("item-1")] == ["activity-1", "activity-2"]
     assert await store.cards("item-2") == []
     await store.close()
     reopened = open_store()
-    assert (await reopened.cards("item-1"))[0] == {"reference": reference, "activityId": "activity-1"}
+    assert (await reopened.cards("item-1"))[0] == PostedCard("teams", "activity-1", reference)
 
 
 # ---- conditional appends and following the ledger -----------------------------------------------
@@ -422,3 +422,14 @@ async def test_the_ledger_is_followed_page_by_page_after_any_seq(store: Store) -
     assert pages == [[1, 2], [3, 4], [5, 6]]
     assert await store.ledger_records_after(4, 100) == every[4:]
     assert await store.ledger_records_after(6, 100) == []
+
+
+async def test_cards_are_told_apart_by_channel_so_one_item_holds_its_teams_and_slack_messages(open_store: OpenStore) -> None:
+    store = open_store()
+    await store.save_card("item-1", PostedCard("teams", "1700000000.000100", {"conversation": {"id": "a:alex"}}))
+    await store.save_card("item-1", PostedCard("slack", "1700000000.000100", {"channel": "D0ALEX"}))
+    await store.save_card("item-1", PostedCard("slack", "1700000000.000100", {"channel": "D0ALEX"}))
+    await store.close()
+    reopened = open_store()
+    assert [(c.channel, c.address) for c in await reopened.cards("item-1")] == [
+        ("teams", {"conversation": {"id": "a:alex"}}), ("slack", {"channel": "D0ALEX"})]

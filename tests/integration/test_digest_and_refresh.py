@@ -92,7 +92,7 @@ async def test_a_card_is_updated_in_place_when_its_item_is_answered_elsewhere(bo
     await bot.runtime.service.decide(DecisionRequest(exchange, Action.KEEP, PATTI["aadObjectId"], "Patti Fernandez"))
     await bot.runtime.scheduler.run_once()
     (update,) = [r for r in bot.connector.received if r.method == "PUT"]
-    assert update.activity_id == sent["activityId"] and update.conversation_id == "a:personal-29:1patti"
+    assert update.activity_id == sent.message_id and update.conversation_id == "a:personal-29:1patti"
     assert "Kept by Patti Fernandez" in card_text(update.cards[0]) and "actions" not in update.cards[0]
     await bot.runtime.scheduler.run_once()
     assert len([r for r in bot.connector.received if r.method == "PUT"]) == 1  # redrawn once, not every round

@@ -11,7 +11,7 @@ import pytest
 
 from bot.ledger_check import check_ledger
 from bot.ledger_signing import LedgerSigner
-from bot.store.base import RecordRejected
+from bot.store.base import PostedCard, RecordRejected
 from bot.store.postgres_store import PostgresStore
 from tests.contract.samples import message
 
@@ -68,7 +68,7 @@ async def test_a_key_the_database_cannot_hold_is_a_rejected_record_not_a_crash(p
         with pytest.raises(RecordRejected):
             await store.enqueue([message(key)])
         with pytest.raises(RecordRejected):
-            await store.save_card(key, {"conversation": {"id": "a:1"}}, "activity-1")
+            await store.save_card(key, PostedCard("teams", "activity-1", {"conversation": {"id": "a:1"}}))
         assert store.write_problem() is None
         assert await store.save_conversation("owner-alex", {"conversation": {"id": "a:2"}}) is True
     finally:

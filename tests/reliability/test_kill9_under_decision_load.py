@@ -47,7 +47,7 @@ from bot.ledger_signing import LedgerSigner, write_key_pair
 from bot.playground import free_port
 from bot.service import ReviewService, rebuild_campaign
 from bot.store.tinydb_store import TinyDBStore
-from dialogs.render.teams import VERB
+from dialogs.actions import DECIDE
 from tests.integration.fake_connector import FakeConnector, card_text
 
 ROUNDS = int(os.environ.get("ACCESSBOT_KILL9_ROUNDS", "20"))
@@ -187,7 +187,7 @@ def keep_activity(click: Click, service_url: str, n: int) -> dict[str, Any]:
         "channelData": {"tenant": {"id": POLICY.tenant_id}},
         "replyToId": f"card-{click.item_id}",
         "value": {
-            "action": {"type": "Action.Execute", "verb": VERB, "data": {"item": click.item_id, "action": Action.KEEP.value, "justification": ""}},
+            "action": {"type": "Action.Execute", "verb": DECIDE, "data": {"item": click.item_id, "action": Action.KEEP.value, "justification": ""}},
             "trigger": "manual",
         },
     }

@@ -416,3 +416,19 @@ def test_every_problem_in_the_file_is_reported_not_only_the_first() -> None:
 def test_a_policy_with_one_problem_carries_just_that_one() -> None:
     error = error_in('[schedule]\ndeadline = "5x"\n')
     assert error.problems == (error,) and "more problem" not in str(error)
+
+
+def test_people_are_mapped_to_slack_member_ids() -> None:
+    policy = parse_policy(BASE + '\n[slack]\nusers = { "pattif@contoso.com" = "U012AB3CDE" }\n')
+    assert policy.slack_users == {"pattif@contoso.com": "U012AB3CDE"}
+    assert parse_policy(BASE).slack_users == {}
+
+
+@pytest.mark.parametrize(
+    ("users", "said"),
+    [('{ "pattif@contoso.com" = "patti" }', "Slack member id"), ('{ "Patti" = "U012AB3CDE" }', "principal name"),
+     ('"pattif@contoso.com"', "expected a table")],
+)
+def test_a_slack_user_map_entry_that_is_not_a_person_and_a_member_id_is_named(users: str, said: str) -> None:
+    error = error_in(f"\n[slack]\nusers = {users}\n")
+    assert error.key.startswith("slack.users") and said in str(error)
