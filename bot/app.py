@@ -98,7 +98,8 @@ async def build_runtime(
         )
         await service.queue((notice,))
 
-    notifier = Notifier(writes, teams, clock, on_undeliverable=escalate_unreachable, obsolete=service.notice_obsolete)
+    notifier = Notifier(writes, teams, clock, limiter=writes.send_budget(), on_undeliverable=escalate_unreachable,
+                        obsolete=service.notice_obsolete)
     scheduler = Scheduler(
         service, notifier, tick_seconds, after_round=[teams.refresh_answered_cards, teams.refresh_live_status],
         collector=collector, witness_every=witness_every,

@@ -93,6 +93,10 @@ class _AdapterConfig:
             self.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER = credentials.token_issuer
 
 
+TEAMS_SERVICE_URL = "teams.service_url"
+"""The channel setting holding the tenant's Bot Connector URL as Teams last sent it."""
+
+
 class ConnectorCache:
     """Connector and user-token clients built once per (app, service URL, audience) instead of per turn.
 
@@ -188,13 +192,20 @@ class AccessBot(ActivityHandler):
         self.open_personal: Callable[[str], Awaitable[dict | None]] | None = None
 
     async def on_turn(self, turn_context: TurnContext) -> None:
-        if turn_context.activity.channel_id == "msteams" and turn_context.activity.service_url:
-            self.last_service_url = turn_context.activity.service_url
         try:
+            await self._learn_service_url(turn_context.activity)
             await self._remember(turn_context.activity)
         except StoreUnavailable as unavailable:  # the next activity stores it; the person's request goes on
             log.warning("could not store the conversation reference: %s", unavailable)
         await super().on_turn(turn_context)
+
+    async def _learn_service_url(self, activity: Activity) -> None:
+        """Where Teams reached us from, kept in the store when it changes, so every instance (and this one
+        after a restart) can start conversations without waiting for an activity of its own."""
+        if activity.channel_id != "msteams" or not activity.service_url or activity.service_url == self.last_service_url:
+            return
+        self.last_service_url = activity.service_url
+        await self.store.save_channel_setting(TEAMS_SERVICE_URL, activity.service_url)
 
     async def _remember(self, activity: Activity) -> None:
         """Keep conversation references for proactive messages later: each identified person's personal
@@ -570,7 +581,8 @@ class TeamsChannel:
     async def open_conversation(self, recipient: str) -> dict | None:
         """Start a personal chat with someone by Entra object id (Teams allows it once the app is installed
         for them). Needs the tenant's Bot Connector URL: configured, or learned from any activity."""
-        service_url = self.service_url or self.bot.last_service_url
+        service_url = (self.service_url or self.bot.last_service_url
+                       or await self.store.channel_setting(TEAMS_SERVICE_URL))
         if not service_url:
             return None
         tenant = self.service.policy.tenant_id

@@ -28,7 +28,7 @@ from bot.store.postgres_store import LEDGER
 from bot.store.tinydb_store import TinyDBStore
 
 _TABLES = ("campaigns", "campaign_items", "conversations", "cards", "outbox", "ledger_records", "ledger_entries",
-           "ledger_heads")
+           "ledger_heads", "channel_settings")
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=timezone.utc)
 
 
@@ -84,6 +84,7 @@ async def migrate_from_tinydb(data_dir: Path, url: str) -> Moved:
                                           for n, item in enumerate(items[campaign.id])])
             await cursor.executemany("INSERT INTO conversations (key, reference) VALUES (%s, %s)",
                                      [(key, _text(reference)) for key, reference in references.items()])
+            await cursor.executemany("INSERT INTO channel_settings (name, value) VALUES (%s, %s)", list(settings.items()))
             await cursor.executemany("INSERT INTO cards (item_id, activity_id, reference) VALUES (%s, %s, %s)",
                                      [(item_id, card["activityId"], _text(card["reference"]))
                                       for item_id, sent in cards.items() for card in sent])

@@ -30,7 +30,7 @@ HANG_GUARD = 60.0  # seconds: reached only if the writer hangs, never a measure 
 WRITER = """
 import asyncio, sys
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from bot.engine.model import LedgerEvent
@@ -57,7 +57,8 @@ async def main(data_dir, round_no):
         await store.enqueue([message(key, created_at=now)])
         ack("queued", key)
         if n % 2 == 0:
-            await store.mark_sent(key, now)
+            assert key in {m.key for m in await store.claim_due("writer", now, 100, timedelta(minutes=5))}
+            assert await store.mark_sent(key, now, worker="writer")
             ack("sent", key)
         if n % 25 == 0:
             opened = campaign(key)
