@@ -58,6 +58,7 @@ async def migrate_from_tinydb(data_dir: Path, url: str) -> Moved:
         campaigns = await source.list_campaigns()
         items = {campaign.id: await source.campaign_items(campaign.id) for campaign in campaigns}
         references = source.conversation_references()
+        settings = source.channel_settings()
         cards = source.every_card()
         pending = await source.due_messages(_FAR_FUTURE, 2**31)
         left = source.left_queue()
