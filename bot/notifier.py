@@ -21,7 +21,7 @@ notifier), so several notifiers (processes, instances) can drain one outbox and 
 two at once; every outcome is recorded only while the claim is still ours (``mark_*`` return False once
 the lease ran out and someone else took the message). A notifier that dies leaves its claims to expire:
 after ``lease`` the others deliver what it held. A message is sent only while its lease has at least
-``LEASE_MARGIN`` to run, and waits in place never outlast it (the message is deferred instead).
+``lease_margin`` to run, and waits in place never outlast it (the message is deferred instead).
 
 Order: the store hands out only the oldest pending message of each person, so one person's messages
 go one at a time, oldest first, whichever notifier sends them, and when one is deferred their later
@@ -66,8 +66,9 @@ NO_CONVERSATION_RETRY = timedelta(minutes=5)
 FIRST_DEFERRAL = timedelta(seconds=30)
 MAX_BACKOFF = timedelta(hours=1)
 LEASE_MARGIN = timedelta(seconds=30)
-"""A claimed message is not sent, nor waited on in place, when less than this is left of its lease: the send
-and the write that records it must end before another worker may take the message."""
+"""A claimed message is not sent, nor waited on in place, when less than this (or a quarter of a shorter
+lease) is left of its lease: the send and the write that records it must end before another worker may take
+the message."""
 
 PERMANENT_REFUSALS = {
     403: "the app is blocked or not installed",
@@ -238,8 +239,8 @@ class Notifier:
         notifier's claims (unique by default); ``lease`` is how long a claim lasts."""
         if concurrency < 1 or batch < 2:
             raise ValueError("concurrency must be at least 1 and batch at least 2")
-        if lease <= 2 * LEASE_MARGIN:
-            raise ValueError(f"a lease must be longer than {2 * LEASE_MARGIN}")
+        if lease <= timedelta(0):
+            raise ValueError("a lease must be positive")
         self.store = store
         self.sender = sender
         self.clock = clock
@@ -252,6 +253,7 @@ class Notifier:
         self.sleep = sleep
         self.worker = worker or worker_name()
         self.lease = lease
+        self.lease_margin = min(LEASE_MARGIN, lease / 4)
         self.in_flight: set[str] = set()  # keys sent or being sent, not yet marked: the repeats after a crash
         self._draining = asyncio.Lock()
 
@@ -371,7 +373,7 @@ class Notifier:
                 await self._undeliverable(message, str(failure))
                 return _Outcome.UNDELIVERABLE
             pause = self.retry.pause(tries, failure) if isinstance(failure, DeliveryError) else None
-            if pause is not None and self.clock.now() + timedelta(seconds=pause) > lease_ends - LEASE_MARGIN:
+            if pause is not None and self.clock.now() + timedelta(seconds=pause) > lease_ends - self.lease_margin:
                 pause = None  # waiting in place would outlast the claim: defer it instead
             if pause is None:
                 retry_at = self.clock.now() + _deferral(message.attempts, failure)
@@ -399,7 +401,7 @@ class Notifier:
         """Wait until every limit allows one more request (the budget itself never sleeps); False, admitted to
         nothing, when the claim would run too short to send and record it."""
         while True:
-            if self.clock.now() > lease_ends - LEASE_MARGIN:
+            if self.clock.now() > lease_ends - self.lease_margin:
                 return False
             wait = await self.limiter.admit(charges)
             if wait <= 0:
