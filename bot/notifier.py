@@ -58,13 +58,15 @@ from typing import Any, Awaitable, Callable, Protocol, Sequence
 
 from bot.clock import Clock
 from bot.ratelimit import TEAMS_CONVERSATION, TEAMS_TENANT, Charge, RateLimiter, SendBudget
-from bot.store.base import OUTBOX_LEASE, OutboxMessage, Store
+from bot.store.base import OUTBOX_LEASE, OutboxMessage, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 NO_CONVERSATION_RETRY = timedelta(minutes=5)
 FIRST_DEFERRAL = timedelta(seconds=30)
 MAX_BACKOFF = timedelta(hours=1)
+BUDGET_UNAVAILABLE_WAIT = 1.0
+"""Seconds before asking a sending budget again that could not be asked (its database refused for a moment)."""
 LEASE_MARGIN = timedelta(seconds=30)
 """A claimed message is not sent, nor waited on in place, when less than this (or a quarter of a shorter
 lease) is left of its lease: the send and the write that records it must end before another worker may take
@@ -403,7 +405,12 @@ class Notifier:
         while True:
             if self.clock.now() > lease_ends - self.lease_margin:
                 return False
-            wait = await self.limiter.admit(charges)
+            try:
+                wait = await self.limiter.admit(charges)
+            except StoreUnavailable as unavailable:  # a shared budget's database hiccup: ask again shortly
+                log.warning("the sending budget could not be asked (%s); asking again in %.0f s", unavailable,
+                            BUDGET_UNAVAILABLE_WAIT)
+                wait = BUDGET_UNAVAILABLE_WAIT
             if wait <= 0:
                 return True
             await self.sleep(wait)

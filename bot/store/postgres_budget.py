@@ -53,9 +53,12 @@ class PostgresBudget:
                 await conn.execute(
                     "UPDATE send_budget SET tat = v.tat FROM unnest(%s::text[], %s::float8[]) AS v (cell, tat) "
                     "WHERE send_budget.cell = v.cell", (list(cells), moved))
-            if self._pruned_at is None or moment - self._pruned_at >= PRUNE_EVERY:
-                await conn.execute("DELETE FROM send_budget WHERE tat < %s", (now,))
-                self._pruned_at = moment
+        if self._pruned_at is None or moment - self._pruned_at >= PRUNE_EVERY:
+            self._pruned_at = moment
+            async with self.store._connection(write=True) as conn:  # its own transaction, waiting for no one:
+                await conn.execute(  # a row another admission holds is skipped, not waited for (no deadlock)
+                    "DELETE FROM send_budget WHERE cell IN "
+                    "(SELECT cell FROM send_budget WHERE tat < %s FOR UPDATE SKIP LOCKED)", (now,))
         return wait
 
     async def finished(self, charges: Sequence[Charge]) -> None:

@@ -2,9 +2,10 @@
 (store, Teams channel, notifier) with its own worker name and a short lease. Used by
 tests/integration/test_outbox_workers.py, which starts several and kills one with SIGKILL.
 
-    python -m tests.integration.outbox_worker DATABASE_URL WORKER LEASE_SECONDS
+    python -m tests.integration.outbox_worker DATABASE_URL WORKER LEASE_SECONDS [SCALE]
 
-Prints ``ready`` once it can drain, then drains until nothing is left in the outbox (messages another worker
+With SCALE (``bench/fanout.py``), Teams' own windows each SCALE times as long; without it, the test's wide
+tenant window. Prints ``ready`` once it can drain, then drains until nothing is left in the outbox (messages another worker
 held come back when that worker's lease runs out), and exits.
 """
 
@@ -21,7 +22,7 @@ from bot.channels.teams import BotCredentials
 from bot.clock import SystemClock
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
 from bot.notifier import Notifier
-from bot.ratelimit import TEAMS_CONVERSATION, TEAMS_PER_CONVERSATION, TEAMS_TENANT, Window
+from bot.ratelimit import TEAMS_CONVERSATION, TEAMS_PER_CONVERSATION, TEAMS_PER_TENANT, TEAMS_TENANT, Window
 from bot.store.postgres_store import PostgresStore
 
 LIMITS = {TEAMS_CONVERSATION: TEAMS_PER_CONVERSATION, TEAMS_TENANT: (Window(3000, 1.0),)}
@@ -29,15 +30,20 @@ LIMITS = {TEAMS_CONVERSATION: TEAMS_PER_CONVERSATION, TEAMS_TENANT: (Window(3000
 FAR_FUTURE = datetime(9999, 1, 1, tzinfo=timezone.utc)
 
 
-async def main(url: str, worker: str, lease_seconds: float) -> None:
+async def main(url: str, worker: str, lease_seconds: float, scale: float | None) -> None:
+    limits = LIMITS if scale is None else {
+        TEAMS_CONVERSATION: tuple(Window(w.limit, w.seconds * scale) for w in TEAMS_PER_CONVERSATION),
+        TEAMS_TENANT: tuple(Window(w.limit, w.seconds * scale) for w in TEAMS_PER_TENANT),
+    }
     policy, snapshot = load_inputs(DEMO_POLICY, DEMO_SNAPSHOT)
     with tempfile.TemporaryDirectory() as data_dir:
         runtime = await build_runtime(data_dir=Path(data_dir), policy=policy, snapshot=snapshot, clock=SystemClock(),
                                       credentials=BotCredentials(), database_url=url)
         assert isinstance(runtime.store, PostgresStore)
         notifier = Notifier(runtime.writes, runtime.teams, runtime.service.clock,
-                            limiter=runtime.store.send_budget(LIMITS), worker=worker,
-                            lease=timedelta(seconds=lease_seconds), concurrency=8, batch=100)
+                            limiter=runtime.store.send_budget(limits), worker=worker,
+                            lease=timedelta(seconds=lease_seconds), concurrency=8 if scale is None else 16,
+                            batch=100 if scale is None else 500)
         print("ready", flush=True)
         while await runtime.store.due_messages(FAR_FUTURE, 1):
             drained = await notifier.drain()
@@ -47,4 +53,4 @@ async def main(url: str, worker: str, lease_seconds: float) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3])))
+    asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]) if len(sys.argv) > 4 else None))
