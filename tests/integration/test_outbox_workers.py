@@ -81,15 +81,22 @@ async def test_several_notifier_processes_drain_one_outbox_and_a_killed_ones_mes
         names = [f"worker-{n}" for n in range(WORKERS)]
         workers = list(await asyncio.gather(*(start_worker(postgres_url, name) for name in names)))
 
-        async def some_delivered() -> None:
-            while len(connector.received) < 300:
+        async def stopped_holding_claims() -> set[str]:
+            """Once some messages went out, freeze worker 0 (SIGSTOP) at a moment it holds claims."""
+            while True:
                 await asyncio.sleep(0.02)
+                if len(connector.received) < 300:
+                    continue
+                workers[0].send_signal(signal.SIGSTOP)
+                held = await held_by(postgres_url, names[0])
+                if held:
+                    return held
+                workers[0].send_signal(signal.SIGCONT)
 
-        await asyncio.wait_for(some_delivered(), HANG_GUARD)
-        workers[0].send_signal(signal.SIGKILL)
+        held = await asyncio.wait_for(stopped_holding_claims(), HANG_GUARD)
+        workers[0].send_signal(signal.SIGKILL)  # frozen, so it holds exactly these
         assert await asyncio.wait_for(workers[0].wait(), HANG_GUARD) == -signal.SIGKILL
-        held = await held_by(postgres_url, names[0])
-        assert held, "the killed worker held no claim: it was killed too late to test its lease"
+        assert held == await held_by(postgres_url, names[0])
 
         for survivor in workers[1:]:
             await asyncio.wait_for(survivor.communicate(), HANG_GUARD)
