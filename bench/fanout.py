@@ -9,6 +9,14 @@ second the connector saw, and its refusals. With the real limits 10,000 reviewer
 
     .venv/bin/python -m bench.fanout [--reviewers 10000] [--fault-rate 0.02] [--concurrency 16] [--scale 1.0]
 
+With ``--postgres-url`` (a server where it may create and drop a schema of its own), the same fan-out also
+runs on PostgreSQL in the same run: drained by one notifier process, then by two at once, each an
+instance's runtime claiming from the shared outbox and pacing itself by the budget they share in the
+database. Their rate is measured at the connector, from its first accepted message to its last (a
+process's start-up is not counted).
+
+    .venv/bin/python -m bench.fanout --reviewers 2000 --scale 0.1 --postgres-url postgresql://postgres@127.0.0.1:5432/test
+
 ``--scale 0.1`` shortens every window (and the 429s' Retry-After) to a tenth, for a quick run: 1,000
 reviewers in about 2 s at 500 messages/s allowed. The tests assert what must hold at any pace (never over
 a window, nothing lost or repeated) on virtual time; how close the real pace comes to the allowed one is
@@ -19,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import tempfile
 import time
 from datetime import timedelta
@@ -31,15 +40,20 @@ from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
 from bot.notifier import Notifier
 from bot.ratelimit import TEAMS_PER_CONVERSATION, TEAMS_PER_TENANT, RateLimiter, Window
 from bot.store.base import OutboxMessage
-from bot.store.tinydb_store import TinyDBStore
+from bot.store.base import Store
+from bot.store.postgres_schema import upgrade
+from bot.store.postgres_store import PostgresStore
 from tests.integration.fake_connector import FakeConnector
+from tests.postgres import drop_schema, new_schema
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def reviewer(n: int) -> str:
     return f"{n:08x}-0000-4000-8000-000000000000"
 
 
-async def queue_fan_out(store: TinyDBStore, url: str, people: list[str]) -> int:
+async def queue_fan_out(store: Store, url: str, people: list[str]) -> int:
     """A conversation reference and one review request per person, as installs and a campaign opening
     would leave them (the references saved at once, as a burst of installs would arrive)."""
     await asyncio.gather(
@@ -131,6 +145,41 @@ async def run(reviewers: int, fault_rate: float, retry_after: float, concurrency
     print(f"  refusals            {injected} injected 429, {connector.over_limit} over the limit")
 
 
+async def run_postgres(
+    url: str, reviewers: int, processes: int, fault_rate: float, retry_after: float, scale: float
+) -> None:
+    """The fan-out on PostgreSQL, drained by ``processes`` notifier processes sharing the outbox and the budget."""
+    per_conversation, per_tenant = scaled(TEAMS_PER_CONVERSATION, scale), scaled(TEAMS_PER_TENANT, scale)
+    connector = FakeConnector(per_conversation=per_conversation, per_tenant=per_tenant, fault_rate=fault_rate,
+                              fault_statuses=(429,), fault_retry_after=retry_after * scale)
+    await connector.start()
+    schema, scoped = new_schema(url)
+    try:
+        upgrade(scoped)
+        store = PostgresStore(scoped)
+        queued = await queue_fan_out(store, connector.url, [reviewer(n) for n in range(reviewers)])
+        await store.close()
+        workers = [await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.integration.outbox_worker", scoped, f"bench-{n}", "300", str(scale),
+            cwd=REPO, stdout=asyncio.subprocess.DEVNULL) for n in range(processes)]
+        for worker in workers:
+            await worker.wait()
+        deliveries = connector.deliveries()
+        accepted = sum(deliveries.values())
+        times = sorted(r.at for r in connector.received)
+        elapsed = times[-1] - times[0] if len(times) > 1 else float("nan")
+        allowed = per_tenant[0].limit / per_tenant[0].seconds
+        print(f"PostgreSQL, {processes} notifier process(es), {reviewers} reviewers: sent {accepted}, "
+              f"lost {queued - len(deliveries)}, duplicated {accepted - len(deliveries)}, "
+              f"{elapsed:.1f} s first to last, {accepted / elapsed:.1f} msg/s = {accepted / elapsed / allowed:.3f} of "
+              f"the allowed {allowed:.0f}/s; busiest {per_tenant[0].seconds:g} s {connector.busiest(per_tenant[0].seconds)} "
+              f"(limit {per_tenant[0].limit}); {connector.over_limit} refused over the limit, "
+              f"{sum(connector.injected.values())} injected 429")
+    finally:
+        drop_schema(url, schema)
+        await connector.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reviewers", type=int, default=10_000)
@@ -138,8 +187,14 @@ def main() -> None:
     parser.add_argument("--retry-after", type=float, default=1.0, help="the Retry-After of those 429s, in seconds")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--scale", type=float, default=1.0, help="every window's length times this (0.1: ten times quicker)")
+    parser.add_argument("--postgres-url", default="",
+                        help="also run on PostgreSQL (one notifier process, then two) in a schema created here")
     args = parser.parse_args()
     asyncio.run(run(args.reviewers, args.fault_rate, args.retry_after, args.concurrency, args.scale))
+    if args.postgres_url:
+        for processes in (1, 2):
+            asyncio.run(run_postgres(args.postgres_url, args.reviewers, processes, args.fault_rate, args.retry_after,
+                                     args.scale))
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from bot.channels.teams import BotCredentials
 from bot.clock import SystemClock
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
 from bot.notifier import Notifier
-from bot.ratelimit import SLACK_PER_CONVERSATION, SLACK_PER_WORKSPACE, RateLimiter, Window
+from bot.ratelimit import SLACK_CONVERSATION, SLACK_PER_CONVERSATION, SLACK_PER_WORKSPACE, SLACK_WORKSPACE, RateLimiter, Window
 from bot.store.base import OutboxMessage
 from tests.fakes.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack
 
@@ -67,7 +67,7 @@ async def run(reviewers: int, throttled: int, concurrency: int, scale: float) ->
         slack.throttle("chat.postMessage", times=throttled, retry_after=max(1, round(scale)))
         notifier = Notifier(
             runtime.store, runtime.channels, runtime.service.clock, concurrency=concurrency,
-            limiters={"slack": RateLimiter(per_conversation, per_workspace)},
+            limiter=RateLimiter(limits={SLACK_CONVERSATION: per_conversation, SLACK_WORKSPACE: per_workspace}),
         )
 
         started = time.perf_counter()
@@ -77,7 +77,7 @@ async def run(reviewers: int, throttled: int, concurrency: int, scale: float) ->
         deliveries = slack.deliveries()
         accepted = sum(deliveries.values())
         lost, duplicated = queued - len(deliveries), accepted - len(deliveries)
-        allowed = notifier.limiters["slack"].allowed_rate()
+        allowed = min(window.limit / window.seconds for window in per_workspace)
         oks = [call.at for call in slack.calls_to("chat.postMessage") if call.ok]
         await runtime.store.close()
     await slack.stop()

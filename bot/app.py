@@ -31,11 +31,10 @@ from bot.ledger_signing import LedgerSigner
 from bot.metrics import REGISTRY
 from bot.notifier import Notifier
 from bot.policy import Policy, load_policy
-from bot.ratelimit import RateLimiter
 from bot.remediation.graph_executor import GraphExecutor
 from bot.scheduler import Scheduler
 from bot.service import ReviewService
-from bot.store.base import OutboxMessage, StoreUnavailable
+from bot.store.base import OUTBOX_LEASE, OutboxMessage, StoreUnavailable
 from bot.store.factory import BackendStore, is_postgres, open_store
 from bot.store.write_guard import WriteGuard
 from checks.snapshot import TenantSnapshot, load_snapshot
@@ -79,6 +78,7 @@ async def build_runtime(
     database_url: str = "",
     leader_retry_seconds: float = 5.0,
     follow_seconds: float = 1.0,
+    outbox_lease: timedelta = OUTBOX_LEASE,
     slack: SlackSettings | None = None,
 ) -> Runtime:
     """``graph_executor`` carries the write-enabled Graph client; only remediation mode 'apply' uses it.
@@ -86,7 +86,8 @@ async def build_runtime(
     latest one is posted to the security leads (None: only at sign-off). ``database_url`` picks the store
     (bot/store/factory.py): empty is TinyDB in ``data_dir``. On PostgreSQL several instances may share the
     database: one leads the scheduled rounds (``leader_retry_seconds``: bot/leadership.py) and each catches up
-    with the others' records every ``follow_seconds``.
+    with the others' records every ``follow_seconds``; what a notifier claims from the outbox is its own for
+    ``outbox_lease``.
     ``slack`` attaches a Slack workspace beside Teams."""
     store = await open_store(database_url, data_dir, signer=ledger_signer, clock=clock)
     writes = WriteGuard(store)
@@ -116,7 +117,7 @@ async def build_runtime(
     channels = ChannelSet(service, writes, [teams, *([slack_channel] if slack_channel is not None else [])])
     notifier = Notifier(
         writes, channels, clock, on_undeliverable=escalate_unreachable, obsolete=service.notice_obsolete,
-        limiters={channel.name: RateLimiter(*channel.rate_windows) for channel in channels.channels},
+        limiter=writes.send_budget(channels.limits), lease=outbox_lease,
     )
     shared = is_postgres(database_url)
     scheduler = Scheduler(

@@ -200,6 +200,7 @@ async def _runtime(
         database_url=settings.database_url.get_secret_value(),
         leader_retry_seconds=settings.leader_retry_seconds,
         follow_seconds=settings.follow_seconds,
+        outbox_lease=timedelta(seconds=settings.outbox_lease_seconds),
         slack=_slack(settings),
     )
 

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     # the leader's machine is lost); and every instance catches up with the others' ledger records this often.
     leader_retry_seconds: float = 5.0
     follow_seconds: float = 1.0
+    # How long a notifier's claim on an outbox message lasts: what a killed instance held goes out this long after.
+    outbox_lease_seconds: float = 300.0
     public_url: str = ""  # how people reach this server (export links); default http://{host}:{port}
     export_secret: SecretStr = SecretStr("")  # signs export links; random per process when empty
 

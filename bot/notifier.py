@@ -16,18 +16,26 @@ of five ways:
   app; 404: the conversation is gone; 413: too large): it leaves the queue, and ``on_undeliverable``
   is told so the security leads can hear that someone cannot be reached.
 
-Order: one person's messages go one at a time, oldest first, and when one is deferred their later
-messages wait behind it, so a reminder never overtakes the request it reminds of. That hold lives in
-this process: after a restart, a later message that is due may go before an earlier one still waiting
-for its retry time.
+Claims: a drain takes messages with ``Store.claim_due`` under a lease, as ``worker`` (unique per
+notifier), so several notifiers (processes, instances) can drain one outbox and no message is sent by
+two at once; every outcome is recorded only while the claim is still ours (``mark_*`` return False once
+the lease ran out and someone else took the message). A notifier that dies leaves its claims to expire:
+after ``lease`` the others deliver what it held. A message is sent only while its lease has at least
+``lease_margin`` to run, and waits in place never outlast it (the message is deferred instead).
 
-Pace: each request first asks its channel's RateLimiter (per-conversation and per-tenant windows) and
+Order: the store hands out only the oldest pending message of each person, so one person's messages
+go one at a time, oldest first, whichever notifier sends them, and when one is deferred their later
+messages wait behind it: a reminder never overtakes the request it reminds of, across restarts too.
+
+Pace: each request first asks the ``SendBudget`` (Teams' per-conversation and per-tenant windows, kept
+by the store: in process for TinyDB, in the database and shared by every instance for PostgreSQL) and
 sleeps for its answer, so the connector never has to refuse for pace; ``concurrency`` conversations are
 served at once.
 
 Duplicates: the Bot Connector takes no idempotency key. A message the connector accepted but that was
 not yet marked sent when the process stopped is sent again after the restart; at most ``concurrency``
-messages are ever in that state, and ``in_flight`` names them. Likewise a request that fails after the
+messages are ever in that state per notifier, and ``in_flight`` names them. So is a message whose
+notifier stalled past its lease after the connector accepted it. Likewise a request that fails after the
 connector accepted it (a timeout, a dropped connection) looks exactly like one that never arrived and
 is sent again; no client can do better without an idempotency key.
 """
@@ -37,23 +45,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import random
+import socket
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from enum import Enum
-from typing import Any, Awaitable, Callable, Mapping, Protocol
+from typing import Any, Awaitable, Callable, Protocol, Sequence
 
 from bot.clock import Clock
-from bot.ratelimit import RateKeys, RateLimiter
-from bot.store.base import OutboxMessage, Store
+from bot.ratelimit import Charge, Limits, RateLimiter, SendBudget
+from bot.store.base import OUTBOX_LEASE, OutboxMessage, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 NO_CONVERSATION_RETRY = timedelta(minutes=5)
 FIRST_DEFERRAL = timedelta(seconds=30)
 MAX_BACKOFF = timedelta(hours=1)
+BUDGET_UNAVAILABLE_WAIT = 1.0
+"""Seconds before asking a sending budget again that could not be asked (its database refused for a moment)."""
+LEASE_MARGIN = timedelta(seconds=30)
+"""A claimed message is not sent, nor waited on in place, when less than this (or a quarter of a shorter
+lease) is left of its lease: the send and the write that records it must end before another worker may take
+the message."""
 
 PERMANENT_REFUSALS = {
     403: "the app is blocked or not installed",
@@ -121,8 +138,10 @@ class MessageSender(Protocol):
         started now; None when the channel has none and cannot start one yet."""
         ...
 
-    def limit_keys(self, address: dict, recipient: str) -> RateKeys:
-        """What the channel's rate limits count a message to ``address`` under."""
+    limits: Limits  # every sending limit a charge of this sender may name
+
+    def charges(self, address: dict, recipient: str) -> tuple[Charge, ...]:
+        """What the channel's sending limits count a message to ``address`` under (``bot.ratelimit``)."""
         ...
 
     async def send_text(self, address: dict, text: str) -> None:
@@ -178,35 +197,34 @@ class _Outcome(Enum):
 
 @dataclass
 class _Drain:
-    """One drain's view of the queue: messages fetched, per person, and what became of them."""
+    """One drain's view of the queue: messages claimed, per person, and what became of them."""
 
     lanes: dict[str, deque[OutboxMessage]] = field(default_factory=dict)
     ready: deque[str] = field(default_factory=deque)  # people with messages waiting and nobody serving them
     busy: set[str] = field(default_factory=set)
-    open: set[str] = field(default_factory=set)  # fetched and still pending: waiting in a lane or being sent
-    skipped: dict[str, set[str]] = field(default_factory=dict)  # held behind an earlier deferred message
-    skipped_count: int = 0
+    open: set[str] = field(default_factory=set)  # claimed and still pending: waiting in a lane or being sent
+    lease_ends: dict[str, datetime] = field(default_factory=dict)  # key -> when our claim on it runs out
     queued: int = 0
     tally: dict[_Outcome, int] = field(default_factory=lambda: dict.fromkeys(_Outcome, 0))
 
-    def add(self, message: OutboxMessage) -> None:
+    def add(self, message: OutboxMessage, lease_ends: datetime) -> None:
         recipient = message.recipient
         lane = self.lanes.setdefault(recipient, deque())
         lane.append(message)
         self.open.add(message.key)
+        self.lease_ends[message.key] = lease_ends
         self.queued += 1
         if len(lane) == 1 and recipient not in self.busy:
             self.ready.append(recipient)
 
-    def skip(self, recipient: str, key: str) -> None:
-        self.skipped.setdefault(recipient, set()).add(key)
-        self.skipped_count += 1
+    def close(self, key: str) -> None:
+        self.open.discard(key)
+        self.lease_ends.pop(key, None)
 
-    def unskip(self, recipient: str) -> None:
-        self.skipped_count -= len(self.skipped.pop(recipient, ()))
 
-    def is_known(self, message: OutboxMessage) -> bool:
-        return message.key in self.open or message.key in self.skipped.get(message.recipient, ())
+def worker_name() -> str:
+    """A name no other notifier uses, now or after a restart, that says where it runs (for the operator)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class Notifier:
@@ -216,33 +234,38 @@ class Notifier:
         sender: MessageSender,
         clock: Clock,
         *,
-        limiter: RateLimiter | None = None,
-        limiters: Mapping[str, RateLimiter] | None = None,
+        limiter: SendBudget | None = None,
         retry: RetryPolicy = RetryPolicy(),
         on_undeliverable: UndeliverableHandler | None = None,
         obsolete: ObsoleteCheck | None = None,
         concurrency: int = 16,
         batch: int = 500,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        worker: str | None = None,
+        lease: timedelta = OUTBOX_LEASE,
     ) -> None:
-        """``limiters`` holds each channel's own limits by channel name; ``limiter`` serves a channel not
-        named there. ``sleep`` serves every wait (the limiters', the retries'): tests pass one that moves a
-        fake clock shared with the limiters, so the channels' real windows take no real time."""
+        """``sleep`` serves every wait (the limiter's, the retries'): tests pass one that moves a fake
+        clock shared with the limiter, so Teams' real windows take no real time. ``limiter`` is the
+        store's ``send_budget(sender.limits)`` in a server (by default one kept in this process); ``worker`` names this
+        notifier's claims (unique by default); ``lease`` is how long a claim lasts."""
         if concurrency < 1 or batch < 2:
             raise ValueError("concurrency must be at least 1 and batch at least 2")
+        if lease <= timedelta(0):
+            raise ValueError("a lease must be positive")
         self.store = store
         self.sender = sender
         self.clock = clock
-        self.limiter = limiter or RateLimiter()
-        self.limiters = dict(limiters or {})
+        self.limiter = limiter or RateLimiter(limits=sender.limits)
         self.retry = retry
         self.on_undeliverable = on_undeliverable
         self.obsolete = obsolete
         self.concurrency = concurrency
         self.batch = batch
         self.sleep = sleep
+        self.worker = worker or worker_name()
+        self.lease = lease
+        self.lease_margin = min(LEASE_MARGIN, lease / 4)
         self.in_flight: set[str] = set()  # keys sent or being sent, not yet marked: the repeats after a crash
-        self._held: dict[str, str] = {}  # person -> the deferred message their later ones wait behind
         self._draining = asyncio.Lock()
 
     async def drain(self) -> DrainResult:
@@ -257,7 +280,7 @@ class Notifier:
             exhausted = False
             try:
                 while True:
-                    if run.queued <= self.batch // 2 and (not exhausted or not tasks):
+                    if run.queued <= self.batch // 2 and not exhausted:
                         exhausted = not await self._refill(run)
                     while run.ready and len(tasks) < self.concurrency:
                         recipient = run.ready.popleft()
@@ -270,6 +293,7 @@ class Notifier:
                     done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                     for task in done:
                         task.result()
+                    exhausted = False  # a message that left the queue may uncover its person's next one
             finally:
                 for task in tasks:
                     task.cancel()
@@ -280,41 +304,33 @@ class Notifier:
             )
 
     async def _refill(self, run: _Drain) -> bool:
-        """Add due messages this drain has not seen yet to their people's lanes; False when there were none.
+        """Claim due messages for this drain and add them to their people's lanes; False when there were none.
 
-        The store answers oldest first and includes what this drain already holds, hence the limit.
-        """
-        limit = self.batch + len(run.open) + run.skipped_count
+        A message this drain still holds comes back only if its lease ran out meanwhile: it is kept once."""
+        now = self.clock.now()
         fresh = False
-        for message in await self.store.due_messages(self.clock.now(), limit):
-            if run.is_known(message):
+        for message in await self.store.claim_due(self.worker, now, self.batch, self.lease):
+            if message.key in run.open:
+                run.lease_ends[message.key] = now + self.lease  # claimed again: ours for longer
                 continue
-            blocker = self._held.get(message.recipient)
-            if blocker is not None:
-                if message.key != blocker:
-                    run.skip(message.recipient, message.key)
-                    continue
-                del self._held[message.recipient]  # its turn came again; the ones behind it follow
-                run.unskip(message.recipient)
-            run.add(message)
+            run.add(message, now + self.lease)
             fresh = True
         return fresh
 
     async def _serve(self, recipient: str, run: _Drain) -> None:
-        """Send one person's messages one after another; if one is deferred, hold the rest behind it."""
+        """Send one person's messages one after another; after a deferred one, give up the rest (the store
+        hands them out again only after it)."""
         lane = run.lanes[recipient]
         try:
             while lane:
                 message = lane.popleft()
                 run.queued -= 1
-                outcome = await self._deliver(message)
-                run.open.discard(message.key)
+                outcome = await self._deliver(message, run.lease_ends[message.key])
+                run.close(message.key)
                 run.tally[outcome] += 1
                 if outcome is _Outcome.DEFERRED:
-                    self._held[recipient] = message.key
                     for later in lane:
-                        run.open.discard(later.key)
-                        run.skip(recipient, later.key)
+                        run.close(later.key)
                     run.queued -= len(lane)
                     lane.clear()
         finally:
@@ -322,11 +338,12 @@ class Notifier:
             if not lane:
                 del run.lanes[recipient]
 
-    async def _deliver(self, message: OutboxMessage) -> _Outcome:
+    async def _deliver(self, message: OutboxMessage, lease_ends: datetime) -> _Outcome:
         overtaken = self.obsolete(message) if self.obsolete is not None else None
         if overtaken is not None:  # leaves the queue unsent, its reason kept; nobody is told
-            await self.store.mark_undeliverable(message.key, f"obsolete: {overtaken}", self.clock.now())
-            log.info("dropped %s unsent: %s", message.key, overtaken)
+            if await self.store.mark_undeliverable(message.key, f"obsolete: {overtaken}", self.clock.now(),
+                                                   worker=self.worker):
+                log.info("dropped %s unsent: %s", message.key, overtaken)
             return _Outcome.OBSOLETE
         try:
             reference = await self.sender.reach(message.recipient)
@@ -337,20 +354,22 @@ class Notifier:
             log.info("could not open a conversation with %s: %s", message.recipient, refused)
             reference = None
         if reference is None:
-            await self.store.mark_retry(
-                message.key, "no conversation with this person yet", self.clock.now() + NO_CONVERSATION_RETRY
-            )
+            await self.store.mark_retry(message.key, "no conversation with this person yet",
+                                        self.clock.now() + NO_CONVERSATION_RETRY, worker=self.worker)
             return _Outcome.DEFERRED
-        keys = self.sender.limit_keys(reference, message.recipient)
+        charges = self.sender.charges(reference, message.recipient)
         tries = 0
         while True:
-            await self._admit(keys)
+            if not await self._admit(charges, lease_ends):
+                return await self._lease_running_out(message)
             tries += 1
             self.in_flight.add(message.key)
             try:
-                failure = await self._send(message, reference, keys)
+                failure = await self._send(message, reference, charges)
                 if failure is None:
-                    await self.store.mark_sent(message.key, self.clock.now())
+                    if not await self.store.mark_sent(message.key, self.clock.now(), worker=self.worker):
+                        log.warning("%s was sent after its lease ran out and another notifier claimed it: it may "
+                                    "arrive twice", message.key)
                     return _Outcome.SENT
             finally:
                 self.in_flight.discard(message.key)
@@ -359,15 +378,17 @@ class Notifier:
                 await self._undeliverable(message, str(failure))
                 return _Outcome.UNDELIVERABLE
             pause = self.retry.pause(tries, failure) if isinstance(failure, DeliveryError) else None
+            if pause is not None and self.clock.now() + timedelta(seconds=pause) > lease_ends - self.lease_margin:
+                pause = None  # waiting in place would outlast the claim: defer it instead
             if pause is None:
                 retry_at = self.clock.now() + _deferral(message.attempts, failure)
-                await self.store.mark_retry(message.key, _describe(failure), retry_at)
+                await self.store.mark_retry(message.key, _describe(failure), retry_at, worker=self.worker)
                 log.warning("deferred %s until %s after %d tries: %s", message.key, retry_at, tries, _describe(failure))
                 return _Outcome.DEFERRED
             log.info("%s: %s; trying again in %.2f s", message.key, _describe(failure), pause)
             await self.sleep(pause)
 
-    async def _send(self, message: OutboxMessage, reference: dict[str, Any], keys: RateKeys) -> Exception | None:
+    async def _send(self, message: OutboxMessage, reference: dict[str, Any], charges: Sequence[Charge]) -> Exception | None:
         """One request; what refused it, or None when the channel accepted it. The request leaves the
         limiter the moment the answer is in, before anything is written."""
         try:
@@ -378,21 +399,34 @@ class Notifier:
             log.exception("sending %s failed unexpectedly; it stays queued", message.key)
             return unexpected
         finally:
-            self.limiter_of(keys).release(keys.conversation, keys.tenant)
+            await self.limiter.finished(charges)
         return None
 
-    def limiter_of(self, keys: RateKeys) -> RateLimiter:
-        """The limits of the channel a message goes through."""
-        return self.limiters.get(keys.channel, self.limiter)
-
-    async def _admit(self, keys: RateKeys) -> None:
-        """Wait until both of the channel's limits allow one more request (the limiter itself never sleeps)."""
-        limiter = self.limiter_of(keys)
-        while (wait := limiter.acquire(keys.conversation, keys.tenant)) > 0:
+    async def _admit(self, charges: Sequence[Charge], lease_ends: datetime) -> bool:
+        """Wait until every limit allows one more request (the budget itself never sleeps); False, admitted to
+        nothing, when the claim would run too short to send and record it."""
+        while True:
+            if self.clock.now() > lease_ends - self.lease_margin:
+                return False
+            try:
+                wait = await self.limiter.admit(charges)
+            except StoreUnavailable as unavailable:  # a shared budget's database hiccup: ask again shortly
+                log.warning("the sending budget could not be asked (%s); asking again in %.0f s", unavailable,
+                            BUDGET_UNAVAILABLE_WAIT)
+                wait = BUDGET_UNAVAILABLE_WAIT
+            if wait <= 0:
+                return True
             await self.sleep(wait)
 
+    async def _lease_running_out(self, message: OutboxMessage) -> _Outcome:
+        """The budget kept the message waiting until its claim ran short: put it back, due now, unsent."""
+        await self.store.mark_retry(message.key, "waited for the sending budget until its lease ran short",
+                                    self.clock.now(), worker=self.worker)
+        return _Outcome.DEFERRED
+
     async def _undeliverable(self, message: OutboxMessage, reason: str) -> None:
-        await self.store.mark_undeliverable(message.key, reason, self.clock.now())
+        if not await self.store.mark_undeliverable(message.key, reason, self.clock.now(), worker=self.worker):
+            return  # another notifier holds it now and will find the same refusal
         log.warning("message %s to %s is undeliverable: %s", message.key, message.recipient, reason)
         if self.on_undeliverable is None:
             return

@@ -1,7 +1,7 @@
 """The channels' sending limits, kept on our side so the platform never has to refuse a message for pace.
 
-Each channel names its windows (Teams' and Slack's are below) and what a message counts under
-(``RateKeys``); the notifier holds one RateLimiter per channel. Teams limits a bot per conversation (7 messages in any 1 s, 8 in 2 s, 60 in 30 s, 1,800 in an hour, all
+Each channel names its limits (Teams' and Slack's are below) and what a message counts under
+(``charges``); the notifier asks one ``SendBudget`` that keeps every channel's limits. Teams limits a bot per conversation (7 messages in any 1 s, 8 in 2 s, 60 in 30 s, 1,800 in an hour, all
 at once) and per app and tenant (about 50 requests a second), and answers 429 past them. Retrying after
 the 429 works, but each refusal costs a round trip and a Retry-After wait, so the notifier asks this
 limiter first and sleeps for the answer.
@@ -13,6 +13,12 @@ counting from completion is the only choice that is safe whatever the network do
 request's latency per window length (a few milliseconds against a second here).
 
 The logic never sleeps and reads time only from the injected clock, so tests drive it instantly.
+
+Every limit has a name that says its channel and what it counts by (``teams.conversation``, ``teams.tenant``;
+a Slack channel adds its own), and a request is charged to one key under each of its limits. The notifier
+sees only ``SendBudget``: this module's ``RateLimiter`` keeps the budget in process, which is exact and
+enough for the single-instance TinyDB store; the PostgreSQL store keeps it in the database so every
+instance spends one budget (``bot/store/postgres_budget.py``).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Hashable, Sequence
+from typing import Callable, Hashable, Mapping, Protocol, Sequence
 
 
 @dataclass(frozen=True)
@@ -42,16 +48,31 @@ TEAMS_PER_TENANT = (Window(50, 1.0),)
 SLACK_PER_CONVERSATION = (Window(1, 1.0),)
 SLACK_PER_WORKSPACE = (Window(300, 60.0),)
 
+Limits = Mapping[str, Sequence[Window]]
+"""A channel's sending limits by name: what it declares (``limits``) and a ``SendBudget`` keeps."""
 
-@dataclass(frozen=True)
-class RateKeys:
-    """What one message counts under: its channel's limits, a conversation, and the app within a tenant
-    (or workspace). Each channel names its own (``limit_keys``); the notifier only passes them on."""
+TEAMS_CONVERSATION = "teams.conversation"
+TEAMS_TENANT = "teams.tenant"
+TEAMS_LIMITS: Limits = {TEAMS_CONVERSATION: TEAMS_PER_CONVERSATION, TEAMS_TENANT: TEAMS_PER_TENANT}
+SLACK_CONVERSATION = "slack.conversation"
+SLACK_WORKSPACE = "slack.workspace"
+SLACK_LIMITS: Limits = {SLACK_CONVERSATION: SLACK_PER_CONVERSATION, SLACK_WORKSPACE: SLACK_PER_WORKSPACE}
 
-    channel: str
-    conversation: str
-    tenant: str
+Charge = tuple[str, str]
+"""What one request is counted under: a limit's name and the key within it (a conversation id, a tenant)."""
 
+
+class SendBudget(Protocol):
+    """The pace every sender keeps: ask before each request, report when it ended."""
+
+    async def admit(self, charges: Sequence[Charge]) -> float:
+        """0.0 when the request may start now (it is counted under every charge: call ``finished`` after it),
+        else the seconds to wait before asking again (nothing was counted)."""
+        ...
+
+    async def finished(self, charges: Sequence[Charge]) -> None:
+        """The request admitted under ``charges`` ended (accepted, refused or abandoned)."""
+        ...
 
 SWEEP_EVERY = 1024
 """Releases between sweeps that forget keys idle for longer than the longest window."""
@@ -146,10 +167,10 @@ def _count_after(times: deque[float], threshold: float) -> int:
 
 
 class RateLimiter:
-    """Teams' two limits at once: a message may start only when its conversation and its tenant allow.
-
-    ``acquire`` either grants (returns 0.0 and counts the request in both) or names how long to wait
-    and counts nothing; every grant must be followed by exactly one ``release``.
+    """Sending limits kept in this process, exactly: a request may start only when every limit it is charged
+    under allows. By default Teams' two (per conversation, per app and tenant); ``limits`` adds or replaces
+    named ones (another channel's). ``acquire`` either grants (returns 0.0 and counts the request everywhere)
+    or names how long to wait and counts nothing; every grant must be followed by exactly one ``release``.
     """
 
     def __init__(
@@ -157,22 +178,69 @@ class RateLimiter:
         per_conversation: Sequence[Window] = TEAMS_PER_CONVERSATION,
         per_tenant: Sequence[Window] = TEAMS_PER_TENANT,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        limits: Mapping[str, Sequence[Window]] | None = None,
     ) -> None:
         self.conversations = SlidingWindows(per_conversation, clock)
         self.tenants = SlidingWindows(per_tenant, clock)
+        self._limits = {TEAMS_CONVERSATION: self.conversations, TEAMS_TENANT: self.tenants}
+        for name, windows in (limits or {}).items():
+            self._limits[name] = SlidingWindows(windows, clock)
 
     def acquire(self, conversation: str, tenant: str) -> float:
-        wait = max(self.conversations.wait(conversation), self.tenants.wait(tenant))
-        if wait > 0:
-            return wait
-        self.conversations.start(conversation)
-        self.tenants.start(tenant)
-        return 0.0
+        return self.take(((TEAMS_CONVERSATION, conversation), (TEAMS_TENANT, tenant)))
 
     def release(self, conversation: str, tenant: str) -> None:
-        self.conversations.finish(conversation)
-        self.tenants.finish(tenant)
+        self.give_back(((TEAMS_CONVERSATION, conversation), (TEAMS_TENANT, tenant)))
+
+    def take(self, charges: Sequence[Charge]) -> float:
+        """0.0 and counted under every charge, or the longest wait any of them names (nothing counted)."""
+        wait = max((self._windows(name).wait(key) for name, key in charges), default=0.0)
+        if wait > 0:
+            return wait
+        for name, key in charges:
+            self._windows(name).start(key)
+        return 0.0
+
+    def give_back(self, charges: Sequence[Charge]) -> None:
+        for name, key in charges:
+            self._windows(name).finish(key)
+
+    async def admit(self, charges: Sequence[Charge]) -> float:
+        return self.take(charges)
+
+    async def finished(self, charges: Sequence[Charge]) -> None:
+        self.give_back(charges)
+
+    def _windows(self, name: str) -> SlidingWindows:
+        windows = self._limits.get(name)
+        if windows is None:
+            raise KeyError(f"no sending limit named {name!r}")
+        return windows
 
     def allowed_rate(self) -> float:
         """Requests per second one tenant may sustain (its tightest window), for reports and benchmarks."""
         return min(window.limit / window.seconds for window in self.tenants.windows)
+
+
+def pacing(window: Window) -> tuple[float, float]:
+    """A window as a GCRA cell for a budget shared between processes: (emission interval, burst tolerance) in
+    seconds, chosen so that any interval of the window's length grants at most ``limit - 1`` requests.
+
+    A shared budget counts a request when it is granted, not when the connector sees it, and it cannot know
+    when a request in another process completes; the one request left free absorbs a network delay of up to
+    one interval. Large windows (over 20) keep a small burst and 90 % of their rate; small ones are paced evenly.
+    """
+    if window.limit > 20:
+        interval = window.seconds / (0.9 * window.limit)
+        return interval, (window.limit - 2) * interval - window.seconds
+    return window.seconds / max(1, window.limit - 1), 0.0
+
+
+def gcra_grant(cells: Sequence[tuple[float, float, float]], now: float) -> tuple[float, list[float]]:
+    """One request against several GCRA cells, each ``(theoretical arrival time, interval, tolerance)``: the
+    seconds to wait (nothing taken) or 0.0 and every cell's new arrival time (all taken at once)."""
+    start = max((tat - tolerance for tat, _, tolerance in cells), default=now)
+    if start > now:
+        return start - now, []
+    return 0.0, [max(tat, now) + interval for tat, interval, _ in cells]

@@ -662,11 +662,15 @@ class ReviewService:
         raise KeptMoving(f"the remediation of item {item_id} kept changing on other instances; it was not approved")
 
     async def remediation_wanted(self, timeout: float) -> None:
-        """Wait until a job becomes ready, or ``timeout`` seconds (the worker's round) have passed."""
+        """Wait until a job becomes ready, or ``timeout`` seconds (the worker's round) have passed.
+
+        Not ``asyncio.wait_for``: on Python 3.11 it swallows a cancellation that arrives in the same step as the
+        event (docs/dependency-notes.md#wait_for-swallows-a-cancellation), and the worker would never stop."""
+        wanted = asyncio.ensure_future(self._remediation_wanted.wait())
         try:
-            await asyncio.wait_for(self._remediation_wanted.wait(), timeout)
-        except TimeoutError:
-            pass
+            await asyncio.wait((wanted,), timeout=timeout)
+        finally:
+            wanted.cancel()
         self._remediation_wanted.clear()
 
     async def run_remediations(self) -> int:

@@ -13,7 +13,7 @@ import logging
 from typing import Protocol, Sequence
 
 from bot.notifier import DeliveryError
-from bot.ratelimit import RateKeys, Window
+from bot.ratelimit import Charge, Limits
 from bot.service import ReviewService
 from bot.store.base import PostedCard, Store
 
@@ -25,7 +25,7 @@ class Channel(Protocol):
     a channel")."""
 
     name: str
-    rate_windows: tuple[Sequence[Window], Sequence[Window]]  # per conversation, per tenant or workspace
+    limits: Limits  # its sending limits by name (bot/ratelimit.py), each name its own: 'teams.tenant'
 
     async def stored_address(self, recipient: str) -> dict | None:
         """Where this channel reaches the person (by Entra object id) already, without asking the platform."""
@@ -35,7 +35,7 @@ class Channel(Protocol):
         """Start a personal conversation with the person and keep it; None when this channel cannot (yet)."""
         ...
 
-    def limit_keys(self, address: dict, recipient: str) -> RateKeys: ...
+    def charges(self, address: dict, recipient: str) -> tuple[Charge, ...]: ...
 
     async def send_text(self, address: dict, text: str) -> None: ...
 
@@ -58,6 +58,7 @@ class ChannelSet:
         self.store = store
         self.channels = tuple(channels)
         self._by_name = {channel.name: channel for channel in self.channels}
+        self.limits: Limits = {name: windows for channel in self.channels for name, windows in channel.limits.items()}
 
     def __getitem__(self, name: str) -> Channel:
         return self._by_name[name]
@@ -85,8 +86,8 @@ class ChannelSet:
             raise refusals[-1]
         return None
 
-    def limit_keys(self, address: dict, recipient: str) -> RateKeys:
-        return self._by_name[address["channel"]].limit_keys(address["address"], recipient)
+    def charges(self, address: dict, recipient: str) -> tuple[Charge, ...]:
+        return self._by_name[address["channel"]].charges(address["address"], recipient)
 
     async def send_text(self, address: dict, text: str) -> None:
         await self._by_name[address["channel"]].send_text(address["address"], text)

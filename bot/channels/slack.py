@@ -35,7 +35,7 @@ from bot.channels.slack_errors import FAILURES, refusal
 from bot.engine.model import Action
 from bot.channels.slack_people import ADDRESS_PREFIX, Member, SlackPeople
 from bot.notifier import DeliveryError
-from bot.ratelimit import SLACK_PER_CONVERSATION, SLACK_PER_WORKSPACE, RateKeys
+from bot.ratelimit import SLACK_CONVERSATION, SLACK_LIMITS, SLACK_WORKSPACE, Charge
 from bot.service import ReviewService, UnknownItem
 from bot.store.base import PostedCard, RecordRejected, Store, StoreUnavailable
 from dialogs import actions
@@ -90,7 +90,7 @@ class SlackChannel:
     """The Slack side of one deployment: Bolt's listeners, proactive sending, and redrawing in place."""
 
     name = CHANNEL
-    rate_windows = (SLACK_PER_CONVERSATION, SLACK_PER_WORKSPACE)
+    limits = SLACK_LIMITS
 
     def __init__(self, service: ReviewService, store: Store, settings: SlackSettings) -> None:
         problem = settings.problem()
@@ -385,9 +385,9 @@ class SlackChannel:
         await self.store.save_conversation(ADDRESS_PREFIX + recipient, address)
         return address
 
-    def limit_keys(self, address: dict, recipient: str) -> RateKeys:
+    def charges(self, address: dict, recipient: str) -> tuple[Charge, ...]:
         """One message a second per conversation, and the workspace's budget (one workspace per deployment)."""
-        return RateKeys(CHANNEL, str(address.get("channel") or recipient), "workspace")
+        return ((SLACK_CONVERSATION, str(address.get("channel") or recipient)), (SLACK_WORKSPACE, "workspace"))
 
     async def send_text(self, address: dict, text: str) -> None:
         (message,) = render.render(TextView(text))

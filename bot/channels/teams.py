@@ -38,7 +38,7 @@ from bot.channels.activity_checks import shape_problem, tenants_of, user_input_p
 from bot.channels.teams_invokes import CARD_ACTION_INVOKE, unsupported_invoke
 from bot.http_limits import STORE_RETRY_AFTER_SECONDS, EdgeRefusal, read_json_object
 from bot.notifier import DeliveryError, parse_retry_after
-from bot.ratelimit import TEAMS_PER_CONVERSATION, TEAMS_PER_TENANT, RateKeys
+from bot.ratelimit import TEAMS_CONVERSATION, TEAMS_LIMITS, TEAMS_TENANT, Charge
 from bot.service import ReviewService
 from bot.store.base import PostedCard, RecordRejected, Store, StoreUnavailable
 from dialogs.conversation import respond
@@ -88,6 +88,10 @@ class _AdapterConfig:
             self.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL = credentials.openid_metadata_url
         if credentials.token_issuer:
             self.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER = credentials.token_issuer
+
+
+TEAMS_SERVICE_URL = "teams.service_url"
+"""The channel setting holding the tenant's Bot Connector URL as Teams last sent it."""
 
 
 class ConnectorCache:
@@ -185,13 +189,20 @@ class AccessBot(ActivityHandler):
         self.open_personal: Callable[[str], Awaitable[dict | None]] | None = None
 
     async def on_turn(self, turn_context: TurnContext) -> None:
-        if turn_context.activity.channel_id == "msteams" and turn_context.activity.service_url:
-            self.last_service_url = turn_context.activity.service_url
         try:
+            await self._learn_service_url(turn_context.activity)
             await self._remember(turn_context.activity)
         except StoreUnavailable as unavailable:  # the next activity stores it; the person's request goes on
             log.warning("could not store the conversation reference: %s", unavailable)
         await super().on_turn(turn_context)
+
+    async def _learn_service_url(self, activity: Activity) -> None:
+        """Where Teams reached us from, kept in the store when it changes, so every instance (and this one
+        after a restart) can start conversations without waiting for an activity of its own."""
+        if activity.channel_id != "msteams" or not activity.service_url or activity.service_url == self.last_service_url:
+            return
+        self.last_service_url = activity.service_url
+        await self.store.save_channel_setting(TEAMS_SERVICE_URL, activity.service_url)
 
     async def _remember(self, activity: Activity) -> None:
         """Keep conversation references for proactive messages later: each identified person's personal
@@ -552,7 +563,8 @@ class TeamsChannel:
     async def open_conversation(self, recipient: str) -> dict | None:
         """Start a personal chat with someone by Entra object id (Teams allows it once the app is installed
         for them). Needs the tenant's Bot Connector URL: configured, or learned from any activity."""
-        service_url = self.service_url or self.bot.last_service_url
+        service_url = (self.service_url or self.bot.last_service_url
+                       or await self.store.channel_setting(TEAMS_SERVICE_URL))
         if not service_url:
             return None
         tenant = self.service.policy.tenant_id
@@ -588,7 +600,7 @@ class TeamsChannel:
         return created[0] if created else None
 
     name = CHANNEL
-    rate_windows = (TEAMS_PER_CONVERSATION, TEAMS_PER_TENANT)
+    limits = TEAMS_LIMITS
 
     async def stored_address(self, recipient: str) -> dict | None:
         """The person's personal chat with the bot, if they ever talked to it (or one was started)."""
@@ -610,7 +622,7 @@ class TeamsChannel:
         """The notifier's MessageSender: the stored personal chat, or one started now."""
         return await self.stored_address(recipient) or await self.open_address(recipient)
 
-    def limit_keys(self, address: dict, recipient: str) -> RateKeys:
+    def charges(self, address: dict, recipient: str) -> tuple[Charge, ...]:
         """What Teams counts a proactive message under: its conversation, and the bot within its tenant.
 
         botbuilder-python writes the tenant as ``tenantID`` and Teams as ``tenantId`` (and botbuilder drops
@@ -620,7 +632,8 @@ class TeamsChannel:
         conversation = address.get("conversation") or {}
         bot = address.get("bot") or {}
         tenant = conversation.get("tenantId") or conversation.get("tenantID") or ""
-        return RateKeys(CHANNEL, str(conversation.get("id") or recipient), f"{bot.get('id') or ''}|{tenant}")
+        return ((TEAMS_CONVERSATION, str(conversation.get("id") or recipient)),
+                (TEAMS_TENANT, f"{bot.get('id') or ''}|{tenant}"))
 
     async def send_text(self, reference: dict, text: str) -> None:
         """Proactive message into a stored conversation (the notifier's MessageSender)."""

@@ -14,6 +14,7 @@ from bot.engine.model import Campaign, LedgerEvent, ReviewItem
 from bot.ledger import LedgerHead, LedgerRecord
 from bot.ledger_signing import Checkpoint, SignedEntry
 from bot.store.concurrency import Appended
+from bot.ratelimit import TEAMS_LIMITS, Limits, SendBudget
 
 
 class StoreLocked(RuntimeError):
@@ -55,6 +56,11 @@ month; at start only notices recorded within the horizon are queued again. Five 
 campaign's deadline and escalation with room to spare, and keeps the sent keys from growing forever."""
 
 
+OUTBOX_LEASE = timedelta(minutes=5)
+"""How long a notifier holds the messages it claimed: far longer than sending a batch at Teams' pace takes,
+short enough that the messages of a notifier that died go out a few minutes later from another."""
+
+
 def campaign_of(record: LedgerRecord) -> str | None:
     """The campaign a ledger record belongs to (``data.campaign_id``), or None: what ``ledger_records_of``
     selects by, and what each backend indexes when the record is written."""
@@ -64,7 +70,7 @@ def campaign_of(record: LedgerRecord) -> str | None:
 
 @dataclass(frozen=True, kw_only=True)
 class OutboxMessage:
-    """A message stored before it is sent. ``key`` is deterministic, so a twin is refused forever."""
+    """A message stored before it is sent. ``key`` is deterministic, so a twin is refused for ``SENT_HORIZON``."""
 
     key: str
     recipient: str
@@ -129,25 +135,51 @@ class Store(Protocol):
         ...
 
     async def due_messages(self, now: datetime, limit: int) -> list[OutboxMessage]:
-        """Pending messages with ``next_attempt_at <= now``, oldest ``created_at`` first."""
+        """Pending messages with ``next_attempt_at <= now``, oldest ``created_at`` first, claimed or not.
+
+        A look, not a claim (for tests, ``doctor`` and ``db migrate-from-tinydb``): delivery uses ``claim_due``."""
         ...
 
-    async def mark_sent(self, key: str, at: datetime) -> None:
-        """The channel accepted the message: it leaves the queue and its key stays refused."""
+    async def claim_due(self, worker: str, now: datetime, limit: int, lease: timedelta) -> list[OutboxMessage]:
+        """Claim up to ``limit`` due messages for ``worker`` until ``now + lease``, oldest first.
+
+        A message is claimable when it is pending, due, not under another live lease, and the oldest message
+        still pending for its recipient (so one person's messages go in order whichever instance sends them,
+        and a deferred message holds the ones behind it). An expired lease makes it claimable again: its
+        worker died or stalled. Several workers (processes, instances) never hold the same message at once."""
         ...
 
-    async def mark_retry(self, key: str, error: str, next_attempt_at: datetime) -> None:
-        """Count a failed attempt, keep its error and try again at ``next_attempt_at``."""
+    async def mark_sent(self, key: str, at: datetime, *, worker: str) -> bool:
+        """The channel accepted the message: it leaves the queue and its key stays refused. False (and nothing
+        changed) when ``worker`` no longer holds its claim: the lease ran out and another worker claimed it, or
+        it already left the queue."""
         ...
 
-    async def mark_undeliverable(self, key: str, error: str, at: datetime) -> None:
+    async def mark_retry(self, key: str, error: str, next_attempt_at: datetime, *, worker: str) -> bool:
+        """Count a failed attempt, keep its error, give up the claim and try again at ``next_attempt_at``;
+        False (nothing changed) when ``worker`` lost the claim."""
+        ...
+
+    async def mark_undeliverable(self, key: str, error: str, at: datetime, *, worker: str) -> bool:
         """The channel refused the message for good (the app was blocked or uninstalled, the conversation
         is gone, the message is too large): it leaves the queue without being sent, its error is kept
-        with it, and its key stays refused like a sent one's."""
+        with it, and its key stays refused like a sent one's. False when ``worker`` lost the claim."""
         ...
 
     async def release_recipient(self, recipient: str, now: datetime) -> int:
         """Make a person's deferred messages due at ``now`` without counting an attempt; returns how many."""
+        ...
+
+    async def save_channel_setting(self, name: str, value: str) -> bool:
+        """Remember something a channel learned that every instance needs (``teams.service_url``: where the
+        tenant's Bot Connector is, to open conversations); True when it was new or changed."""
+        ...
+
+    async def channel_setting(self, name: str) -> str | None: ...
+
+    def send_budget(self, limits: Limits = TEAMS_LIMITS) -> SendBudget:
+        """The channels' sending ``limits`` (by name, bot/ratelimit.py) as this backend shares them: in process for the single-instance TinyDB
+        store, in the database for PostgreSQL (so two instances never spend Teams' budget twice)."""
         ...
 
     async def append_ledger(self, events: Sequence[LedgerEvent], at: datetime) -> list[LedgerRecord]:

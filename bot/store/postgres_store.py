@@ -57,6 +57,7 @@ from bot.ledger_signing import (
     public_key_pem,
 )
 from bot.operator_errors import ExitCode, OperatorError
+from bot.ratelimit import TEAMS_LIMITS, Limits, SendBudget
 from bot.store.base import (
     SENT_HORIZON,
     DatabaseUnavailable,
@@ -78,12 +79,34 @@ from bot.store.codec import (
     outbox_to_dict,
 )
 from bot.store.concurrency import Appended, Versions, event_key, moved_keys
+from bot.store.postgres_budget import PostgresBudget
 from bot.store.postgres_schema import behind_message, schema_revision
 
 LEDGER = "main"
 """The one ledger a deployment keeps; the column lets a later version hold one per tenant."""
 
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('accessbot-ledger:' || current_schema() || ':' || %s, 0))"
+
+_CLAIM = """
+    WITH claimable AS (
+        SELECT o.id FROM outbox o
+        WHERE o.state = 'pending' AND o.next_attempt_at <= %(now)s
+          AND (o.claimed_until IS NULL OR o.claimed_until <= %(now)s)
+          AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.recipient = o.recipient AND e.state = 'pending'
+                          AND (e.created_at, e.id) < (o.created_at, o.id))
+        ORDER BY o.created_at, o.id
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE outbox SET claimed_by = %(worker)s, claimed_until = %(until)s
+    FROM claimable WHERE outbox.id = claimable.id
+    RETURNING outbox.doc, outbox.created_at, outbox.id
+"""
+"""Each person's oldest pending message (``NOT EXISTS`` an older one still pending: it may be claimed, deferred
+or in flight), when due and under no live lease."""
+
+PRUNE_EVERY = timedelta(minutes=10)
+"""How often a claiming instance deletes the sent keys that passed their horizon (start-up does it too)."""
 
 _Cursor = psycopg.AsyncCursor[Any]
 _Waiting = tuple[Sequence[LedgerEvent], datetime, "Mapping[str, int] | None", "asyncio.Future[Appended]"]
@@ -119,6 +142,8 @@ class PostgresStore:
         self._write_failure: str | None = None
         self._ledger_waiting: list[_Waiting] = []
         self._ledger_flusher: asyncio.Task[None] | None = None
+        self._pruned_at: datetime | None = None
+        self._budgets: dict[tuple[str, ...], PostgresBudget] = {}
 
     async def start(self) -> None:
         """Connect, refuse a database behind the latest migration (one line: run `accessbot db upgrade`),
@@ -257,30 +282,49 @@ class PostgresStore:
                 "ORDER BY created_at, id LIMIT %s", (now, limit))).fetchall()
         return [outbox_from_dict(json.loads(doc)) for (doc,) in rows]
 
-    async def mark_sent(self, key: str, at: datetime) -> None:
-        await self._leave_queue(key, "sent", at, None)
+    async def claim_due(self, worker: str, now: datetime, limit: int, lease: timedelta) -> list[OutboxMessage]:
+        """One statement: the due heads of each person's queue that no live lease holds, locked with
+        ``FOR UPDATE SKIP LOCKED`` (a row another claim is taking right now is passed over, not waited for) and
+        stamped with ``worker`` and the lease's end. Sent keys past the horizon are pruned here now and then."""
+        if limit <= 0:
+            return []
+        async with self._connection(write=True) as conn:
+            rows = await (await conn.execute(_CLAIM, {"now": now, "limit": limit, "worker": worker,
+                                                      "until": now + lease})).fetchall()
+            if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
+                await conn.execute("DELETE FROM outbox WHERE state <> 'pending' AND left_at < %s",
+                                   (now - self.sent_horizon,))
+                self._pruned_at = now
+        rows.sort(key=lambda row: (row[1], row[2]))
+        return [outbox_from_dict(json.loads(doc)) for doc, _, _ in rows]
 
-    async def mark_undeliverable(self, key: str, error: str, at: datetime) -> None:
-        await self._leave_queue(key, "undeliverable", at, error)
+    async def mark_sent(self, key: str, at: datetime, *, worker: str) -> bool:
+        return await self._leave_queue(key, worker, "sent", at, None)
 
-    async def _leave_queue(self, key: str, state: str, at: datetime, error: str | None) -> None:
+    async def mark_undeliverable(self, key: str, error: str, at: datetime, *, worker: str) -> bool:
+        return await self._leave_queue(key, worker, "undeliverable", at, error)
+
+    async def _leave_queue(self, key: str, worker: str, state: str, at: datetime, error: str | None) -> bool:
         """The row stays, marked, so its key refuses a twin until the horizon; a second report is harmless."""
         async with self._connection(write=True) as conn:
-            message = await _pending_locked(conn, key)
+            message = await _claimed_locked(conn, key, worker)
             if message is None:
-                return
+                return False
             left = replace(message, sent_at=at, last_error=message.last_error if error is None else error)
-            await conn.execute("UPDATE outbox SET state = %s, left_at = %s, doc = %s WHERE key = %s",
-                               (state, at, _text(outbox_to_dict(left)), key))
+            await conn.execute("UPDATE outbox SET state = %s, left_at = %s, doc = %s, claimed_by = NULL, "
+                               "claimed_until = NULL WHERE key = %s", (state, at, _text(outbox_to_dict(left)), key))
+        return True
 
-    async def mark_retry(self, key: str, error: str, next_attempt_at: datetime) -> None:
+    async def mark_retry(self, key: str, error: str, next_attempt_at: datetime, *, worker: str) -> bool:
         async with self._connection(write=True) as conn:
-            message = await _pending_locked(conn, key)
+            message = await _claimed_locked(conn, key, worker)
             if message is None:
-                return
+                return False
             retried = replace(message, attempts=message.attempts + 1, last_error=error, next_attempt_at=next_attempt_at)
-            await conn.execute("UPDATE outbox SET next_attempt_at = %s, doc = %s WHERE key = %s",
+            await conn.execute("UPDATE outbox SET next_attempt_at = %s, doc = %s, claimed_by = NULL, "
+                               "claimed_until = NULL WHERE key = %s",
                                (next_attempt_at, _text(outbox_to_dict(retried)), key))
+        return True
 
     async def release_recipient(self, recipient: str, now: datetime) -> int:
         async with self._connection(write=True) as conn:
@@ -292,6 +336,26 @@ class PostgresStore:
                 await conn.execute("UPDATE outbox SET next_attempt_at = %s, doc = %s WHERE key = %s",
                                    (now, _text(outbox_to_dict(released)), key))
         return len(rows)
+
+    # ---- what channels learned, and their sending budget ------------------------------------------
+
+    async def save_channel_setting(self, name: str, value: str) -> bool:
+        async with self._connection(write=True) as conn:
+            changed = await (await conn.execute(
+                "INSERT INTO channel_settings (name, value) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE "
+                "SET value = EXCLUDED.value WHERE channel_settings.value <> EXCLUDED.value RETURNING 1",
+                (name, value))).fetchone()
+        return changed is not None
+
+    async def channel_setting(self, name: str) -> str | None:
+        async with self._connection() as conn:
+            row = await (await conn.execute("SELECT value FROM channel_settings WHERE name = %s", (name,))).fetchone()
+        return None if row is None else str(row[0])
+
+    def send_budget(self, limits: Limits = TEAMS_LIMITS) -> SendBudget:
+        """The budget every instance on this database shares: its cells are rows, so the objects of every
+        process spend one budget (one object per set of limits here, the same each time it is asked for)."""
+        return self._budgets.setdefault(tuple(sorted(limits)), PostgresBudget(self, limits))
 
     # ---- ledger ---------------------------------------------------------------------------------
 
@@ -612,10 +676,13 @@ def _reason(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
-async def _pending_locked(conn: Any, key: str) -> OutboxMessage | None:
-    """The outbox message under a row lock while it is pending; None once it left the queue (a second report
-    of the same outcome is harmless); KeyError for a key the outbox never held."""
-    row = await (await conn.execute("SELECT state, doc FROM outbox WHERE key = %s FOR UPDATE", (key,))).fetchone()
+async def _claimed_locked(conn: Any, key: str, worker: str) -> OutboxMessage | None:
+    """The outbox message under a row lock while it is pending and ``worker`` holds its claim; None when the
+    claim was lost or it left the queue (a second report of the same outcome is harmless); KeyError for a key
+    the outbox never held."""
+    row = await (await conn.execute("SELECT state, claimed_by, doc FROM outbox WHERE key = %s FOR UPDATE",
+                                    (key,))).fetchone()
     if row is None:
         raise KeyError(f"no message {key!r} in the outbox")
-    return outbox_from_dict(json.loads(row[1])) if row[0] == "pending" else None
+    state, holder, doc = row
+    return outbox_from_dict(json.loads(doc)) if state == "pending" and holder == worker else None

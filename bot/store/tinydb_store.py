@@ -7,16 +7,30 @@ Layout of the data directory, chosen so no single write grows with the whole his
 - ``conversations.jsonl``   Bot Framework conversation references, one per person or channel, as an
                             append-only log ``[key, reference]`` (the last line of a key wins), compacted
                             at start once most lines are superseded;
-- ``cards.json``            where each message about an item was posted (channel, message id, address), to redraw it in place;
-- ``outbox.json``           messages still to send — sent ones are pruned, so it stays as small as the queue;
+- ``cards.jsonl``           where each message about an item was posted, as an append-only log ``[item_id,
+                            {channel, message_id, address}]`` (one line per posted card, never rewritten), to
+                            redraw it in place;
+- ``outbox.jsonl``          messages still to send, as an append-only log ``[key, message]``: a queued message,
+                            and again with its new state after each retry or release (the last line of a key
+                            wins); a key in ``outbox-sent.jsonl`` left the queue. Rewritten at start, with one
+                            line per pending message, once most lines are stale;
 - ``outbox-sent.jsonl``     the keys of messages that left the queue (append-only), so a twin stays refused
                             for ``sent_horizon`` (35 days): ``[key, sent_at]``, or ``[key, at, error]`` for
                             an undeliverable one; expired keys are dropped from the file at start;
+- ``channel-settings.json`` what a channel learned and needs again after a restart (the Teams service URL);
 - ``ledger.jsonl``          the attestation ledger, one record per line, one fsync per append;
 - ``ledger.head``           the anchor: the last head acknowledged, replaced atomically after each append
                             (created, at record 0, before the first record is written);
 - ``ledger-checkpoints.jsonl`` a signed checkpoint per group commit, and key rotations (docs/ledger.md);
 - ``ledger-unsigned-*.jsonl`` records a writer found that no checkpoint signs, set aside as evidence.
+
+The logs are written by group commit (``bot/store/group_commit.py``): appends that arrive while one is being
+written share its write and fsync, off the event loop, so no write costs the size of the queue or of the
+history. ``outbox.json`` and ``cards.json`` (the TinyDB tables these logs replaced) are folded into them at
+start and removed.
+
+Outbox claims (``claim_due``) live in memory: one process writes a data directory, so a claim cannot outlive
+its holder, and a restart finds every pending message claimable.
 
 One process writes a data directory, and holds ``writer.lock`` (an flock) while it does: a second
 writer is refused with a clear error instead of silently forking the ledger. Readers
@@ -39,7 +53,6 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from tinydb import TinyDB
-from tinydb.table import Table
 
 from bot.clock import Clock, SystemClock
 from bot.engine.model import Campaign, LedgerEvent, ReviewItem
@@ -72,6 +85,7 @@ from bot.store.atomic_storage import (
     replace_file,
     replace_file_streaming,
 )
+from bot.ratelimit import TEAMS_LIMITS, Limits, RateLimiter, SendBudget
 from bot.store.base import (
     SENT_HORIZON,
     LedgerIntegrityError,
@@ -105,9 +119,9 @@ _Waiting = tuple[Sequence[LedgerEvent], datetime, "Mapping[str, int] | None", "a
 """A caller of append_ledger or append_if_current: its events, their time, the versions it expects (None: append
 whatever stands), and the future that answers it."""
 
-COMPACT_AFTER = 256
-"""Sent rows linger in outbox.json until this many (or as many as are pending) have piled up, so a
-send costs one small append rather than a rewrite of the whole queue."""
+OUTBOX_COMPACT_AFTER = 256
+"""Stale lines of outbox.jsonl (messages that left the queue, earlier states of a retried one) tolerated before
+the start-up compaction, and only once they also outnumber the pending messages."""
 
 CONVERSATIONS_COMPACT_AFTER = 1024
 """Superseded reference lines tolerated before the start-up compaction rewrites the log."""
@@ -142,20 +156,22 @@ class TinyDBStore:
         self._conversations = self._open_conversations()
         self._conversation_log = GroupCommitLog(AppendLog(self.data_dir / "conversations.jsonl"))
 
-        self._cards_db = self._tinydb("cards.json")
-        self._cards_table = self._cards_db.table("cards")
         self._cards: dict[str, list[PostedCard]] = {}
-        for doc in self._cards_table.all():
-            self._cards.setdefault(doc["item_id"], []).append(card_from_dict(doc))
+        self._cards_saving: set[tuple[str, str, str]] = set()
+        self._open_cards()
+        self._cards_log = GroupCommitLog(AppendLog(self.data_dir / "cards.jsonl"))
 
-        self._outbox_db = self._tinydb("outbox.json")
-        self._outbox_table = self._outbox_db.table("pending")
         self._sent: set[str] = set()
-        self._pending: dict[str, OutboxMessage] = {}
-        self._outbox_ids: dict[str, int] = {}
-        self._stale_outbox_ids: list[int] = []  # rows already sent, still in outbox.json
+        self._pending: dict[str, OutboxMessage] = {}  # in queue order: the tie-break after created_at
+        self._order: dict[str, int] = {}
+        self._claims: dict[str, tuple[str, datetime]] = {}  # key -> (worker, lease end)
+        self._enqueuing: set[str] = set()
         self._open_outbox()
-        self._sent_log = AppendLog(self.data_dir / "outbox-sent.jsonl")
+        self._outbox_log = GroupCommitLog(AppendLog(self.data_dir / "outbox.jsonl"))
+        self._sent_log = GroupCommitLog(AppendLog(self.data_dir / "outbox-sent.jsonl"))
+        self._settings_path = self.data_dir / "channel-settings.json"
+        self._settings: dict[str, str] = json.loads(self._settings_path.read_bytes()) if self._settings_path.exists() else {}
+        self._budgets: dict[tuple[str, ...], RateLimiter] = {}
 
         self._ledger_waiting: list[_Waiting] = []
         self._ledger_flusher: asyncio.Task[None] | None = None
@@ -262,14 +278,52 @@ class TinyDBStore:
 
     # ---- cards sent -----------------------------------------------------------------------------
 
+    def _open_cards(self) -> None:
+        """Read the log, after the TinyDB table it replaced (folded into the log, then removed, by the writer).
+        Rows of that table written before cards were channel-tagged read as Teams cards (``card_from_dict``)."""
+        path = self.data_dir / "cards.jsonl"
+        legacy = self.data_dir / "cards.json"
+        rows: list[tuple[str, PostedCard]] = []
+        if legacy.exists():
+            legacy_db = TinyDB(legacy, storage=AtomicJSONStorage)
+            try:
+                rows.extend((doc["item_id"], card_from_dict(doc)) for doc in legacy_db.table("cards").all())
+            finally:
+                legacy_db.close()
+        lines = AppendLog(path).lines()
+        for line in lines:
+            item_id, card = json.loads(line)
+            rows.append((item_id, card_from_dict(card)))
+        seen: set[tuple[str, str, str]] = set()
+        kept: list[bytes] = []
+        for item_id, card in rows:
+            if (item_id, card.channel, card.message_id) in seen:
+                continue
+            seen.add((item_id, card.channel, card.message_id))
+            kept.append(canonical_json([item_id, card_to_dict(card)]))
+            self._cards.setdefault(item_id, []).append(card)
+        if not self.read_only and (legacy.exists() or len(kept) < len(lines)):
+            replace_file(path, b"".join(line + b"\n" for line in kept))
+            if legacy.exists():
+                legacy.unlink()  # after the log holds everything it held
+                fsync_directory(self.data_dir)
+
     async def save_card(self, item_id: str, card: PostedCard) -> None:
+        """One appended line per posted card, group-committed; the same card again (a retried send) costs nothing."""
         self._writable()
         sent = self._cards.setdefault(item_id, [])
-        if any((known.channel, known.message_id) == (card.channel, card.message_id) for known in sent):
+        known = (item_id, card.channel, card.message_id)
+        if known in self._cards_saving or any((c.channel, c.message_id) == known[1:] for c in sent):
             return
-        doc = json.loads(canonical_json(card_to_dict(card)))
-        self._cards_table.insert({"item_id": item_id, **doc})
-        sent.append(card_from_dict(doc))
+        line = canonical_json([item_id, card_to_dict(card)])
+        self._cards_saving.add(known)
+        try:
+            await self._cards_log.append(line + b"\n")
+        except OSError as failed:
+            raise StoreUnavailable(f"cannot store where a card was sent: {failed}") from failed
+        finally:
+            self._cards_saving.discard(known)
+        sent.append(card_from_dict(json.loads(line)[1]))
 
     async def cards(self, item_id: str) -> list[PostedCard]:
         return copy.deepcopy(self._cards.get(item_id, []))
@@ -282,116 +336,185 @@ class TinyDBStore:
 
     def _open_outbox(self) -> None:
         """Load the queue and the keys that still refuse their twin: those that left the queue within
-        ``sent_horizon``. When the sent-keys file holds expired ones and the writer opens it, it is
-        rewritten without them, so neither the file nor the start-up read grows with every message ever
-        sent — after the rows of sent messages left outbox.json, so no sent row can look pending again."""
-        path = self.data_dir / "outbox-sent.jsonl"
+        ``sent_horizon``. The writer rewrites outbox.jsonl with one line per pending message when most of its
+        lines are stale (and folds in outbox.json, the TinyDB table it replaced), and then drops expired keys
+        from the sent-keys file: in that order, so no message that left the queue can look pending again."""
+        sent_path = self.data_dir / "outbox-sent.jsonl"
         oldest = self.clock.now() - self.sent_horizon
-        lines = AppendLog(path).lines()
+        sent_lines = AppendLog(sent_path).lines()
         every_key: set[str] = set()
         kept: list[bytes] = []
-        for line in lines:
+        for line in sent_lines:
             entry = json.loads(line)
             every_key.add(entry[0])
             if datetime.fromisoformat(entry[1]) >= oldest:
                 kept.append(line)
                 self._sent.add(entry[0])
-        for doc in self._outbox_table.all():
-            if doc["key"] in every_key:
-                self._stale_outbox_ids.append(doc.doc_id)
-            else:
-                self._pending[doc["key"]] = outbox_from_dict(doc)
-                self._outbox_ids[doc["key"]] = doc.doc_id
-        if self.read_only or len(kept) == len(lines):
+        legacy = self.data_dir / "outbox.json"
+        documents: list[dict[str, Any]] = []
+        if legacy.exists():
+            legacy_db = TinyDB(legacy, storage=AtomicJSONStorage)
+            try:
+                documents.extend(legacy_db.table("pending").all())
+            finally:
+                legacy_db.close()
+        path = self.data_dir / "outbox.jsonl"
+        lines = AppendLog(path).lines()
+        documents.extend(json.loads(line)[1] for line in lines)
+        for document in documents:
+            key = document["key"]
+            if key not in every_key:
+                self._order.setdefault(key, len(self._order))
+                self._pending[key] = outbox_from_dict(document)
+        stale = len(lines) - len(self._pending)
+        if self.read_only:
             return
-        with _storage(self._outbox_db).batch():
-            self._drop_stale_rows(self._outbox_table)
-        self._stale_outbox_ids.clear()
-        replace_file(path, b"".join(line + b"\n" for line in kept))
+        if legacy.exists() or len(kept) < len(sent_lines) or stale > max(OUTBOX_COMPACT_AFTER, len(self._pending)):
+            replace_file(path, b"".join(_outbox_line(message) for message in self._pending.values()))
+            if legacy.exists():
+                legacy.unlink()
+                fsync_directory(self.data_dir)
+        if len(kept) < len(sent_lines):
+            replace_file(sent_path, b"".join(line + b"\n" for line in kept))
 
     async def enqueue(self, messages: Sequence[OutboxMessage]) -> int:
+        """One group-committed append for the new messages; a key pending, sent or being queued is refused."""
         self._writable()
         fresh: dict[str, OutboxMessage] = {}
         for message in messages:
-            if message.key in self._pending or message.key in self._sent or message.key in fresh:
+            key = message.key
+            if key in self._pending or key in self._sent or key in self._enqueuing or key in fresh:
                 continue
-            fresh[message.key] = replace(message, payload=json.loads(canonical_json(message.payload)))
+            fresh[key] = replace(message, payload=json.loads(canonical_json(message.payload)))
         if not fresh:
             return 0
-        with _storage(self._outbox_db).batch():
-            self._drop_stale_rows(self._outbox_table)
-            doc_ids = self._outbox_table.insert_multiple(outbox_to_dict(m) for m in fresh.values())
-        self._stale_outbox_ids.clear()
-        for message, doc_id in zip(fresh.values(), doc_ids):
-            self._pending[message.key] = message
-            self._outbox_ids[message.key] = doc_id
+        self._enqueuing.update(fresh)
+        try:
+            await self._append_outbox(fresh.values())
+        finally:
+            self._enqueuing.difference_update(fresh)
+        for key, message in fresh.items():
+            self._order[key] = len(self._order)
+            self._pending[key] = message
         return len(fresh)
+
+    async def _append_outbox(self, messages: Iterable[OutboxMessage]) -> None:
+        try:
+            await self._outbox_log.append(b"".join(_outbox_line(message) for message in messages))
+        except OSError as failed:  # nothing was stored: the log cuts a failed write back
+            raise StoreUnavailable(f"cannot store the outbox: {failed}") from failed
 
     def left_queue(self) -> list[list[str]]:
         """The sent-keys file's entries, ``[key, at]`` or ``[key, at, error]``, for `accessbot db migrate-from-tinydb`."""
         return [json.loads(line) for line in AppendLog(self.data_dir / "outbox-sent.jsonl").lines()]
 
+    def _queue_position(self, message: OutboxMessage) -> tuple[datetime, int]:
+        return message.created_at, self._order[message.key]
+
     async def due_messages(self, now: datetime, limit: int) -> list[OutboxMessage]:
         if limit <= 0:
             return []
         due = (m for m in self._pending.values() if m.next_attempt_at <= now)
-        oldest = heapq.nsmallest(limit, due, key=lambda m: (m.created_at, self._outbox_ids[m.key]))
-        return [replace(m, payload=copy.deepcopy(m.payload)) for m in oldest]
+        return [replace(m, payload=copy.deepcopy(m.payload)) for m in heapq.nsmallest(limit, due, key=self._queue_position)]
 
-    async def mark_sent(self, key: str, at: datetime) -> None:
-        """One append to the sent-keys file is the durable fact; the row leaves outbox.json later."""
-        self._leave_queue(key, [key, at.isoformat()])
+    async def claim_due(self, worker: str, now: datetime, limit: int, lease: timedelta) -> list[OutboxMessage]:
+        """Each person's oldest pending message, when it is due and nobody holds a live lease on it."""
+        self._writable()
+        if limit <= 0:
+            return []
+        heads: dict[str, OutboxMessage] = {}
+        for message in self._pending.values():
+            head = heads.get(message.recipient)
+            if head is None or self._queue_position(message) < self._queue_position(head):
+                heads[message.recipient] = message
+        claimable = (m for m in heads.values() if m.next_attempt_at <= now and not self._held_by_another(m.key, now))
+        claimed = heapq.nsmallest(limit, claimable, key=self._queue_position)
+        for message in claimed:
+            self._claims[message.key] = (worker, now + lease)
+        return [replace(m, payload=copy.deepcopy(m.payload)) for m in claimed]
 
-    async def mark_undeliverable(self, key: str, error: str, at: datetime) -> None:
+    def _held_by_another(self, key: str, now: datetime) -> bool:
+        claim = self._claims.get(key)
+        return claim is not None and claim[1] > now
+
+    def _claimed(self, key: str, worker: str) -> bool:
+        """Whether ``worker`` still holds the pending message ``key``; KeyError for a key never queued."""
+        if key not in self._pending and key not in self._sent:
+            raise KeyError(f"no message {key!r} in the outbox")
+        claim = self._claims.get(key)
+        return key in self._pending and claim is not None and claim[0] == worker
+
+    async def mark_sent(self, key: str, at: datetime, *, worker: str) -> bool:
+        """One append to the sent-keys file is the durable fact; the message's lines in outbox.jsonl go stale."""
+        return await self._leave_queue(key, worker, [key, at.isoformat()])
+
+    async def mark_undeliverable(self, key: str, error: str, at: datetime, *, worker: str) -> bool:
         """Leaves the queue like a sent message, with its error on its line of the sent-keys file."""
-        self._leave_queue(key, [key, at.isoformat(), error])
+        return await self._leave_queue(key, worker, [key, at.isoformat(), error])
 
-    def _leave_queue(self, key: str, line: list[str]) -> None:
+    async def _leave_queue(self, key: str, worker: str, line: list[str]) -> bool:
         self._writable()
-        if key in self._sent:
-            return
-        if key not in self._pending:
-            raise KeyError(f"no message {key!r} in the outbox")
-        self._sent_log.append([canonical_json(line) + b"\n"])
+        if not self._claimed(key, worker):
+            return False
+        try:
+            await self._sent_log.append(canonical_json(line) + b"\n")
+        except OSError as failed:
+            raise StoreUnavailable(f"cannot record that a message left the queue: {failed}") from failed
         self._sent.add(key)
-        del self._pending[key]
-        self._stale_outbox_ids.append(self._outbox_ids.pop(key))
-        if len(self._stale_outbox_ids) >= max(COMPACT_AFTER, len(self._pending)):
-            with _storage(self._outbox_db).batch():
-                self._drop_stale_rows(self._outbox_table)
-            self._stale_outbox_ids.clear()
+        self._pending.pop(key, None)
+        self._claims.pop(key, None)
+        return True
 
-    async def mark_retry(self, key: str, error: str, next_attempt_at: datetime) -> None:
+    async def mark_retry(self, key: str, error: str, next_attempt_at: datetime, *, worker: str) -> bool:
         self._writable()
-        if key in self._sent:
-            return
-        message = self._pending.get(key)
-        if message is None:
-            raise KeyError(f"no message {key!r} in the outbox")
+        if not self._claimed(key, worker):
+            return False
+        message = self._pending[key]
         retried = replace(message, attempts=message.attempts + 1, last_error=error, next_attempt_at=next_attempt_at)
-        with _storage(self._outbox_db).batch():
-            self._drop_stale_rows(self._outbox_table)
-            self._outbox_table.update(outbox_to_dict(retried), doc_ids=[self._outbox_ids[key]])
-        self._stale_outbox_ids.clear()
-        self._pending[key] = retried
+        await self._append_outbox([retried])
+        if key in self._pending:
+            self._pending[key] = retried
+        self._claims.pop(key, None)
+        return True
 
     async def release_recipient(self, recipient: str, now: datetime) -> int:
         self._writable()
-        waiting = [m for m in self._pending.values() if m.recipient == recipient and m.next_attempt_at > now]
-        if not waiting:
+        released = [replace(m, next_attempt_at=now) for m in self._pending.values()
+                    if m.recipient == recipient and m.next_attempt_at > now]
+        if not released:
             return 0
-        with _storage(self._outbox_db).batch():
-            self._drop_stale_rows(self._outbox_table)
-            for message in waiting:
-                released = replace(message, next_attempt_at=now)
-                self._outbox_table.update(outbox_to_dict(released), doc_ids=[self._outbox_ids[message.key]])
-                self._pending[message.key] = released
-        self._stale_outbox_ids.clear()
-        return len(waiting)
+        await self._append_outbox(released)
+        for message in released:
+            if message.key in self._pending:
+                self._pending[message.key] = replace(self._pending[message.key], next_attempt_at=now)
+        return len(released)
 
-    def _drop_stale_rows(self, table: Table) -> None:
-        if self._stale_outbox_ids:
-            table.remove(doc_ids=self._stale_outbox_ids)
+    # ---- what channels learned, and their sending budget ------------------------------------------
+
+    async def save_channel_setting(self, name: str, value: str) -> bool:
+        """The whole (tiny) file replaced atomically: it changes when Teams moves the tenant's connector."""
+        self._writable()
+        if self._settings.get(name) == value:
+            return False
+        settings = {**self._settings, name: value}
+        try:
+            await asyncio.to_thread(replace_file, self._settings_path, canonical_json(settings))
+        except OSError as failed:
+            raise StoreUnavailable(f"cannot store a channel setting: {failed}") from failed
+        self._settings = settings
+        return True
+
+    async def channel_setting(self, name: str) -> str | None:
+        return self._settings.get(name)
+
+    def channel_settings(self) -> dict[str, str]:
+        """Every channel setting (a copy), for `accessbot db migrate-from-tinydb`."""
+        return dict(self._settings)
+
+    def send_budget(self, limits: Limits = TEAMS_LIMITS) -> SendBudget:
+        """In process: one writer process serves a data directory, so one budget is the whole budget (one per
+        set of limits, the same object each time it is asked for)."""
+        return self._budgets.setdefault(tuple(sorted(limits)), RateLimiter(limits=limits))
 
     # ---- ledger ---------------------------------------------------------------------------------
 
@@ -739,15 +862,14 @@ class TinyDBStore:
     async def close(self) -> None:
         if self._ledger_flusher is not None:
             await self._ledger_flusher  # appends already acknowledged to nobody still finish
-        await self._conversation_log.close()
+        for group_log in (self._conversation_log, self._cards_log, self._outbox_log, self._sent_log):
+            await group_log.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # closing the descriptor releases the flock
             self._lock_fd = None
         self._ledger_log.close()
         self._checkpoint_log.close()
-        self._sent_log.close()
-        for db in (self._campaign_db, self._cards_db, self._outbox_db):
-            db.close()
+        self._campaign_db.close()
 
 
 def _lock_writer(path: Path) -> int:
@@ -800,7 +922,5 @@ def _first_record(path: Path) -> LedgerRecord:
         return record_from_line(ledger.readline(), 1)
 
 
-def _storage(db: TinyDB) -> AtomicJSONStorage:
-    storage = db.storage
-    assert isinstance(storage, AtomicJSONStorage)
-    return storage
+def _outbox_line(message: OutboxMessage) -> bytes:
+    return canonical_json([message.key, outbox_to_dict(message)]) + b"\n"

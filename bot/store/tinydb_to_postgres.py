@@ -29,7 +29,7 @@ from bot.store.postgres_store import LEDGER, card_row
 from bot.store.tinydb_store import TinyDBStore
 
 _TABLES = ("campaigns", "campaign_items", "conversations", "cards", "outbox", "ledger_records", "ledger_entries",
-           "ledger_heads", "ledger_versions")
+           "ledger_heads", "ledger_versions", "channel_settings")
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=timezone.utc)
 
 
@@ -59,6 +59,7 @@ async def migrate_from_tinydb(data_dir: Path, url: str) -> Moved:
         campaigns = await source.list_campaigns()
         items = {campaign.id: await source.campaign_items(campaign.id) for campaign in campaigns}
         references = source.conversation_references()
+        settings = source.channel_settings()
         cards = source.every_card()
         pending = await source.due_messages(_FAR_FUTURE, 2**31)
         left = source.left_queue()
@@ -85,6 +86,7 @@ async def migrate_from_tinydb(data_dir: Path, url: str) -> Moved:
                                           for n, item in enumerate(items[campaign.id])])
             await cursor.executemany("INSERT INTO conversations (key, reference) VALUES (%s, %s)",
                                      [(key, _text(reference)) for key, reference in references.items()])
+            await cursor.executemany("INSERT INTO channel_settings (name, value) VALUES (%s, %s)", list(settings.items()))
             await cursor.executemany("INSERT INTO cards (item_id, activity_id, reference) VALUES (%s, %s, %s)",
                                      [(item_id, *card_row(card)) for item_id, sent in cards.items() for card in sent])
             await cursor.executemany(

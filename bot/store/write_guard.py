@@ -10,12 +10,13 @@ the last write failed, until a write succeeds again, for ``/healthz``; and count
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Awaitable, Mapping, Sequence, TypeVar
 
 from bot.engine.model import Campaign, LedgerEvent, ReviewItem
 from bot.ledger import LedgerHead, LedgerRecord
 from bot.metrics import STORE_WRITES_REFUSED
+from bot.ratelimit import TEAMS_LIMITS, Limits, SendBudget
 from bot.store.base import OutboxMessage, PostedCard, RecordRejected, Store, StoreUnavailable
 from bot.store.concurrency import Appended
 
@@ -71,14 +72,20 @@ class WriteGuard:
     async def enqueue(self, messages: Sequence[OutboxMessage]) -> int:
         return await self._write(self.inner.enqueue(messages))
 
-    async def mark_sent(self, key: str, at: datetime) -> None:
-        await self._write(self.inner.mark_sent(key, at), wrote=False)
+    async def claim_due(self, worker: str, now: datetime, limit: int, lease: timedelta) -> list[OutboxMessage]:
+        return await self._write(self.inner.claim_due(worker, now, limit, lease), wrote=False)
 
-    async def mark_retry(self, key: str, error: str, next_attempt_at: datetime) -> None:
-        await self._write(self.inner.mark_retry(key, error, next_attempt_at), wrote=False)
+    async def mark_sent(self, key: str, at: datetime, *, worker: str) -> bool:
+        return await self._write(self.inner.mark_sent(key, at, worker=worker))
 
-    async def mark_undeliverable(self, key: str, error: str, at: datetime) -> None:
-        await self._write(self.inner.mark_undeliverable(key, error, at), wrote=False)
+    async def mark_retry(self, key: str, error: str, next_attempt_at: datetime, *, worker: str) -> bool:
+        return await self._write(self.inner.mark_retry(key, error, next_attempt_at, worker=worker))
+
+    async def mark_undeliverable(self, key: str, error: str, at: datetime, *, worker: str) -> bool:
+        return await self._write(self.inner.mark_undeliverable(key, error, at, worker=worker))
+
+    async def save_channel_setting(self, name: str, value: str) -> bool:
+        return await self._write(self.inner.save_channel_setting(name, value))
 
     async def release_recipient(self, recipient: str, now: datetime) -> int:
         return await self._write(self.inner.release_recipient(recipient, now))
@@ -108,6 +115,12 @@ class WriteGuard:
 
     async def due_messages(self, now: datetime, limit: int) -> list[OutboxMessage]:
         return await self.inner.due_messages(now, limit)
+
+    async def channel_setting(self, name: str) -> str | None:
+        return await self.inner.channel_setting(name)
+
+    def send_budget(self, limits: Limits = TEAMS_LIMITS) -> SendBudget:
+        return self.inner.send_budget(limits)
 
     async def ledger_records(self) -> list[LedgerRecord]:
         return await self.inner.ledger_records()

@@ -104,10 +104,12 @@ def items(for_campaign: Campaign) -> list[ReviewItem]:
     ]
 
 
-def message(key: str, *, created_at: datetime = MONDAY, next_attempt_at: datetime | None = None) -> OutboxMessage:
+def message(
+    key: str, *, created_at: datetime = MONDAY, next_attempt_at: datetime | None = None, recipient: str | None = None
+) -> OutboxMessage:
     return OutboxMessage(
         key=key,
-        recipient=f"person-{key}",
+        recipient=recipient or f"person-{key}",
         kind="review_request",
         payload={"text": f"Please review ({key})", "item_ids": ["a", "b"]},
         created_at=created_at,

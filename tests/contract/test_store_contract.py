@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from bot.engine.model import LedgerEvent
 from bot.engine.signoff import SIGNED_OFF
 from bot.ledger import GENESIS, LedgerHead, verify
+from bot.ratelimit import TEAMS_CONVERSATION, TEAMS_TENANT
 from bot.store.base import PostedCard, Store
 from bot.store.concurrency import expectations
 
@@ -18,6 +19,13 @@ from tests.contract.conftest import OpenStore
 from tests.contract.samples import MONDAY, campaign, items, message
 
 LATER = MONDAY + timedelta(days=7)
+LEASE = timedelta(minutes=5)
+WORKER = "notifier-a"
+
+
+async def claim(store: Store, now: datetime = MONDAY, worker: str = WORKER, limit: int = 1000) -> list[str]:
+    """What ``worker`` claims now, by key."""
+    return [m.key for m in await store.claim_due(worker, now, limit, LEASE)]
 
 
 # ---- campaigns ----------------------------------------------------------------------------------
@@ -103,7 +111,8 @@ async def test_a_twin_is_refused_while_pending_and_after_it_was_sent(store: Stor
     assert await store.enqueue([message("a"), message("b"), message("a")]) == 2
     assert await store.enqueue([message("a"), message("c")]) == 1
 
-    await store.mark_sent("a", MONDAY)
+    await claim(store)
+    assert await store.mark_sent("a", MONDAY, worker=WORKER) is True
 
     assert await store.enqueue([message("a")]) == 0
     assert [m.key for m in await store.due_messages(LATER, 10)] == ["b", "c"]
@@ -136,13 +145,15 @@ async def test_a_retried_message_waits_for_its_next_attempt(store: Store) -> Non
     await store.enqueue([message("a"), message("b", created_at=MONDAY + timedelta(seconds=1))])
     retry_at = MONDAY + timedelta(minutes=5)
 
-    await store.mark_retry("a", "429 Too Many Requests", retry_at)
+    await claim(store, MONDAY + timedelta(seconds=1))
+    assert await store.mark_retry("a", "429 Too Many Requests", retry_at, worker=WORKER) is True
 
     assert [m.key for m in await store.due_messages(MONDAY + timedelta(minutes=1), 10)] == ["b"]
     (again,) = [m for m in await store.due_messages(retry_at, 10) if m.key == "a"]
     assert (again.attempts, again.last_error, again.next_attempt_at) == (1, "429 Too Many Requests", retry_at)
 
-    await store.mark_retry("a", "503", retry_at)
+    assert await claim(store, retry_at) == ["a"]
+    await store.mark_retry("a", "503", retry_at, worker=WORKER)
     (twice,) = [m for m in await store.due_messages(retry_at, 10) if m.key == "a"]
     assert (twice.attempts, twice.last_error) == (2, "503")
 
@@ -150,8 +161,9 @@ async def test_a_retried_message_waits_for_its_next_attempt(store: Store) -> Non
 async def test_releasing_a_recipient_makes_only_their_deferred_messages_due_without_an_attempt(store: Store) -> None:
     later = MONDAY + timedelta(minutes=5)
     await store.enqueue([message("for-alex"), message("for-megan", created_at=MONDAY + timedelta(seconds=1))])
-    await store.mark_retry("for-alex", "no conversation with this person yet", later)
-    await store.mark_retry("for-megan", "no conversation with this person yet", later)
+    await claim(store, MONDAY + timedelta(seconds=1))
+    await store.mark_retry("for-alex", "no conversation with this person yet", later, worker=WORKER)
+    await store.mark_retry("for-megan", "no conversation with this person yet", later, worker=WORKER)
     (alex,) = [m for m in await store.due_messages(later, 10) if m.key == "for-alex"]
 
     assert await store.release_recipient(alex.recipient, MONDAY) == 1
@@ -162,20 +174,21 @@ async def test_releasing_a_recipient_makes_only_their_deferred_messages_due_with
 
 async def test_a_sent_message_is_never_due_again(store: Store) -> None:
     await store.enqueue([message("a")])
-    await store.mark_sent("a", MONDAY)
-    await store.mark_sent("a", MONDAY)  # a second confirmation is harmless
-    await store.mark_retry("a", "late failure report", MONDAY)
+    await claim(store)
+    assert await store.mark_sent("a", MONDAY, worker=WORKER) is True
+    assert await store.mark_sent("a", MONDAY, worker=WORKER) is False  # a second confirmation is harmless
+    assert await store.mark_retry("a", "late failure report", MONDAY, worker=WORKER) is False
 
     assert await store.due_messages(LATER, 10) == []
 
 
 async def test_marking_an_unknown_message_is_an_error(store: Store) -> None:
     with pytest.raises(KeyError):
-        await store.mark_sent("never-queued", MONDAY)
+        await store.mark_sent("never-queued", MONDAY, worker=WORKER)
     with pytest.raises(KeyError):
-        await store.mark_retry("never-queued", "x", MONDAY)
+        await store.mark_retry("never-queued", "x", MONDAY, worker=WORKER)
     with pytest.raises(KeyError):
-        await store.mark_undeliverable("never-queued", "x", MONDAY)
+        await store.mark_undeliverable("never-queued", "x", MONDAY, worker=WORKER)
 
 
 async def test_an_undeliverable_message_is_never_due_again_and_its_twin_is_refused_after_a_restart(
@@ -183,10 +196,11 @@ async def test_an_undeliverable_message_is_never_due_again_and_its_twin_is_refus
 ) -> None:
     store = open_store()
     await store.enqueue([message("blocked"), message("other", created_at=MONDAY + timedelta(seconds=1))])
-    await store.mark_undeliverable("blocked", "the app is blocked or not installed", MONDAY)
-    await store.mark_undeliverable("blocked", "again", MONDAY)  # a second report is harmless
-    await store.mark_retry("blocked", "late failure report", MONDAY)
-    await store.mark_sent("blocked", MONDAY)
+    await claim(store, MONDAY, limit=1)
+    assert await store.mark_undeliverable("blocked", "the app is blocked or not installed", MONDAY, worker=WORKER)
+    assert not await store.mark_undeliverable("blocked", "again", MONDAY, worker=WORKER)  # a second report is harmless
+    assert not await store.mark_retry("blocked", "late failure report", MONDAY, worker=WORKER)
+    assert not await store.mark_sent("blocked", MONDAY, worker=WORKER)
     assert [m.key for m in await store.due_messages(LATER, 10)] == ["other"]
     await store.close()
 
@@ -208,13 +222,144 @@ async def test_many_sends_leave_nothing_due_after_a_restart(open_store: OpenStor
     store = open_store()
     keys = [f"m{n:04}" for n in range(600)]
     await store.enqueue([message(key, created_at=MONDAY + timedelta(seconds=n)) for n, key in enumerate(keys)])
+    assert await claim(store, LATER) == keys
     for key in keys[:-1]:
-        await store.mark_sent(key, MONDAY)
+        await store.mark_sent(key, MONDAY, worker=WORKER)
     await store.close()
 
     reopened = open_store()
     assert [m.key for m in await reopened.due_messages(LATER, 1000)] == [keys[-1]]
     assert await reopened.enqueue([message(key) for key in keys]) == 0
+
+
+# ---- outbox claims ------------------------------------------------------------------------------
+
+
+async def test_a_claimed_message_is_not_claimed_again_by_anyone_while_its_lease_runs(store: Store) -> None:
+    await store.enqueue([message("a"), message("b", created_at=MONDAY + timedelta(seconds=1))])
+
+    assert await claim(store, MONDAY + timedelta(seconds=1), "notifier-a", limit=1) == ["a"]
+    assert await claim(store, MONDAY + timedelta(seconds=1), "notifier-b") == ["b"]
+    assert await claim(store, MONDAY + timedelta(minutes=4), "notifier-b") == []
+    assert await claim(store, MONDAY + timedelta(minutes=4), "notifier-a") == []
+
+
+async def test_an_expired_lease_makes_the_message_claimable_and_the_first_holder_can_no_longer_record_it(
+    store: Store,
+) -> None:
+    await store.enqueue([message("a")])
+    assert await claim(store, MONDAY, "notifier-a") == ["a"]
+
+    after_the_lease = MONDAY + LEASE + timedelta(seconds=1)
+    assert await claim(store, after_the_lease, "notifier-b") == ["a"]
+
+    assert await store.mark_sent("a", after_the_lease, worker="notifier-a") is False
+    assert await store.mark_retry("a", "late", LATER, worker="notifier-a") is False
+    assert await store.mark_undeliverable("a", "late", after_the_lease, worker="notifier-a") is False
+    assert [m.key for m in await store.due_messages(LATER, 10)] == ["a"]
+    assert await store.mark_sent("a", after_the_lease, worker="notifier-b") is True
+    assert await store.due_messages(LATER, 10) == []
+
+
+async def test_a_holder_whose_lease_expired_unclaimed_still_records_its_outcome(store: Store) -> None:
+    await store.enqueue([message("a")])
+    await claim(store)
+
+    assert await store.mark_sent("a", MONDAY + LEASE * 3, worker=WORKER) is True
+
+
+async def test_a_message_nobody_claimed_cannot_be_marked(store: Store) -> None:
+    await store.enqueue([message("a")])
+
+    assert await store.mark_sent("a", MONDAY, worker=WORKER) is False
+    assert await store.mark_retry("a", "x", LATER, worker=WORKER) is False
+    assert [m.key for m in await store.due_messages(MONDAY, 10)] == ["a"]
+
+
+async def test_a_retry_gives_up_the_claim_and_the_message_is_claimable_when_due(store: Store) -> None:
+    await store.enqueue([message("a")])
+    await claim(store, MONDAY, "notifier-a")
+    retry_at = MONDAY + timedelta(seconds=30)
+    await store.mark_retry("a", "503", retry_at, worker="notifier-a")
+
+    assert await claim(store, MONDAY + timedelta(seconds=10), "notifier-b") == []
+    assert await claim(store, retry_at, "notifier-b") == ["a"]
+
+
+async def test_only_the_oldest_pending_message_of_a_person_is_claimable_so_their_messages_go_in_order(
+    store: Store,
+) -> None:
+    await store.enqueue([
+        message("request", recipient="alex"),
+        message("reminder", recipient="alex", created_at=MONDAY + timedelta(seconds=1)),
+        message("other", recipient="megan", created_at=MONDAY + timedelta(seconds=2)),
+    ])
+    now = MONDAY + timedelta(seconds=2)
+
+    assert await claim(store, now, "notifier-a") == ["request", "other"]
+    assert await claim(store, now, "notifier-b") == []  # alex's reminder waits behind the request in flight
+
+    await store.mark_retry("request", "503", now + timedelta(minutes=1), worker="notifier-a")
+    assert await claim(store, now, "notifier-b") == []  # ... and behind it while it is deferred
+
+    assert await claim(store, now + timedelta(minutes=1), "notifier-b") == ["request"]
+    await store.mark_sent("request", now, worker="notifier-b")
+    assert await claim(store, now + timedelta(minutes=1), "notifier-b") == ["reminder"]
+
+
+async def test_claims_come_oldest_first_up_to_the_limit(store: Store) -> None:
+    await store.enqueue([message(f"m{n}", created_at=MONDAY + timedelta(seconds=9 - n)) for n in range(10)])
+
+    assert await claim(store, LATER, limit=3) == ["m9", "m8", "m7"]
+    assert await claim(store, LATER, "notifier-b", limit=100) == [f"m{n}" for n in range(6, -1, -1)]
+    assert await claim(store, LATER, limit=0) == []
+
+
+async def test_concurrent_claimers_never_share_a_message(store: Store) -> None:
+    keys = [f"m{n:03}" for n in range(200)]
+    await store.enqueue([message(key, created_at=MONDAY + timedelta(milliseconds=n)) for n, key in enumerate(keys)])
+
+    batches = await asyncio.gather(*(claim(store, LATER, f"notifier-{n}", limit=15) for n in range(20)))
+
+    claimed = [key for batch in batches for key in batch]
+    assert len(claimed) == len(set(claimed)) == 200
+
+
+async def test_a_restarted_store_keeps_the_queue_and_claims_of_the_dead_expire(open_store: OpenStore) -> None:
+    store = open_store()
+    await store.enqueue([message("a"), message("b")])
+    await claim(store, MONDAY, "notifier-dead")
+    await store.close()
+
+    reopened = open_store()
+    assert sorted(await claim(reopened, MONDAY + LEASE + timedelta(seconds=1), "notifier-b")) == ["a", "b"]
+
+
+# ---- channel settings and the sending budget ----------------------------------------------------
+
+
+async def test_a_channel_setting_is_kept_says_when_it_changed_and_survives_a_restart(open_store: OpenStore) -> None:
+    store = open_store()
+    assert await store.channel_setting("teams.service_url") is None
+    assert await store.save_channel_setting("teams.service_url", "https://smba.trafficmanager.net/emea/") is True
+    assert await store.save_channel_setting("teams.service_url", "https://smba.trafficmanager.net/emea/") is False
+    assert await store.save_channel_setting("teams.service_url", "https://smba.trafficmanager.net/amer/") is True
+    await store.close()
+
+    assert await open_store().channel_setting("teams.service_url") == "https://smba.trafficmanager.net/amer/"
+
+
+async def test_the_sending_budget_admits_a_burst_then_names_a_wait_and_never_counts_a_refusal(store: Store) -> None:
+    budget = store.send_budget()
+    charges = ((TEAMS_CONVERSATION, "a:alex"), (TEAMS_TENANT, "bot|contoso"))
+
+    admitted = 0
+    while (wait := await budget.admit(charges)) == 0.0:
+        await budget.finished(charges)
+        admitted += 1
+        assert admitted < 8, "a conversation takes at most 7 in a second"
+    assert admitted >= 1 and 0 < wait <= 1.0
+    assert await budget.admit(((TEAMS_CONVERSATION, "a:megan"), (TEAMS_TENANT, "bot|contoso"))) == 0.0
 
 
 # ---- ledger -------------------------------------------------------------------------------------
@@ -250,8 +395,9 @@ async def test_a_reopened_store_sees_everything(open_store: OpenStore) -> None:
     await store.save_campaign(opened, items(opened))
     await store.save_conversation("owner-alex", {"conversation": {"id": "a:2"}})
     await store.enqueue([message("sent"), message("retried"), message("waiting")])
-    await store.mark_sent("sent", MONDAY)
-    await store.mark_retry("retried", "403 blocked", LATER)
+    await claim(store)
+    await store.mark_sent("sent", MONDAY, worker=WORKER)
+    await store.mark_retry("retried", "403 blocked", LATER, worker=WORKER)
     written = await store.append_ledger([LedgerEvent("campaign_opened", {"campaign_id": opened.id})], MONDAY)
     await store.close()
 

@@ -17,7 +17,7 @@ from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
 from bot.engine.model import LedgerEvent
 from bot.ledger import LedgerRecord
 from bot.ledger_signing import LedgerSigner
-from bot.store.base import PostedCard
+from bot.store.base import OUTBOX_LEASE, PostedCard
 from bot.store.postgres_schema import head_revision
 from bot.store.postgres_store import PostgresStore
 from bot.store.tinydb_store import TinyDBStore
@@ -63,8 +63,10 @@ async def _tinydb_deployment(data: Path, key: Path) -> list[LedgerRecord]:
                                       MONDAY + timedelta(minutes=n))
         await store.save_conversation("admin-megan", {"conversation": {"id": "a:1"}, "serviceUrl": "https://smba/"})
         await store.save_card("i1", PostedCard("teams", "activity-1", {"conversation": {"id": "a:1"}}))
+        await store.save_channel_setting("teams.service_url", "https://smba.trafficmanager.net/emea/")
         await store.enqueue([message("sent"), message("waiting", created_at=MONDAY + timedelta(seconds=1))])
-        await store.mark_sent("sent", MONDAY)
+        await store.claim_due("notifier", MONDAY, 1, OUTBOX_LEASE)
+        await store.mark_sent("sent", MONDAY, worker="notifier")
         return await store.ledger_records()
     finally:
         await store.close()
@@ -76,6 +78,7 @@ async def _everything_arrived(url: str, key: Path, before: list[LedgerRecord]) -
         assert await store.ledger_records() == before
         assert await store.get_conversation("admin-megan") == {"conversation": {"id": "a:1"}, "serviceUrl": "https://smba/"}
         assert [card.message_id for card in await store.cards("i1")] == ["activity-1"]
+        assert await store.channel_setting("teams.service_url") == "https://smba.trafficmanager.net/emea/"
         assert [m.key for m in await store.due_messages(MONDAY + timedelta(days=1), 10)] == ["waiting"]
         assert await store.enqueue([message("sent"), message("waiting")]) == 0
         after = await store.append_ledger([LedgerEvent("decision", {"item_id": "i9"})], MONDAY + timedelta(hours=1))

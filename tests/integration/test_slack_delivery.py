@@ -19,7 +19,7 @@ from bot.channels.teams import BotCredentials
 from bot.clock import ManualClock
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
 from bot.notifier import DrainResult, Notifier
-from bot.ratelimit import SLACK_PER_CONVERSATION, SLACK_PER_WORKSPACE, RateLimiter, Window
+from bot.ratelimit import SLACK_LIMITS, SLACK_PER_WORKSPACE, RateLimiter, Window
 from bot.store.base import OutboxMessage
 from tests.fakes.fake_slack import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, FakeSlack
 from tests.integration.virtual_time import VirtualTime
@@ -75,7 +75,7 @@ async def test_ten_thousand_reviewers_are_notified_in_slack_under_its_limits_wit
     slack.throttle("chat.postMessage", times=40, retry_after=2)
     notifier = Notifier(
         runtime.store, runtime.channels, runtime.service.clock, sleep=time.sleep,
-        limiters={"slack": RateLimiter(SLACK_PER_CONVERSATION, SLACK_PER_WORKSPACE, clock=time)},
+        limiter=RateLimiter(limits=SLACK_LIMITS, clock=time),
     )
 
     result = await time.run(notifier.drain())

@@ -27,7 +27,8 @@ from tests.integration.test_teams_messages import MONDAY
 T = TypeVar("T")
 
 # What a refused request must leave as it was: the ledger, the outbox and everything remembered.
-STATE_FILES = ("ledger.jsonl", "ledger.head", "outbox.json", "outbox-sent.jsonl", "conversations.json", "cards.json")
+STATE_FILES = ("ledger.jsonl", "ledger.head", "outbox.jsonl", "outbox-sent.jsonl", "conversations.jsonl", "cards.jsonl",
+               "channel-settings.json")
 REQUEST_TIMEOUT = 60.0  # seconds before a request counts as hung: generous, for a busy 2-core machine
 
 

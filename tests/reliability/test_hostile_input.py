@@ -34,7 +34,7 @@ from tests.integration.test_teams_messages import MONDAY, TENANT, Bot, bot  # no
 OTHER_TENANT = "0b0e0c0d-0000-4000-8000-00000000beef"
 MEGAN_GA = "Megan Bowen — Global Administrator"
 
-STATE_FILES = ("ledger.jsonl", "ledger.head", "outbox.json", "conversations.json", "cards.json")
+STATE_FILES = ("ledger.jsonl", "ledger.head", "outbox.jsonl", "conversations.jsonl", "cards.jsonl", "channel-settings.json")
 
 
 def state(bot: Bot) -> dict[str, bytes]:

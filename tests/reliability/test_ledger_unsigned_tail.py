@@ -14,7 +14,6 @@ from bot.cli import app
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
 from bot.ledger import canonical_json, record_hash
 from bot.ledger_signing import LedgerSigner, write_key_pair
-from bot.store.tinydb_store import TinyDBStore
 from tests.reliability.served_bot import ServedBot
 
 runner = CliRunner()

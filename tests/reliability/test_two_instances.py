@@ -97,6 +97,7 @@ class Deployment:
             ACCESSBOT_TICK_SECONDS="0.3",
             ACCESSBOT_LEADER_RETRY_SECONDS="0.5",
             ACCESSBOT_FOLLOW_SECONDS="0.2",
+            ACCESSBOT_OUTBOX_LEASE_SECONDS="4",  # what the killed leader had claimed goes out 4 s later
         )
         return env
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import heapq
 
 import pytest
@@ -15,6 +16,8 @@ from bot.ratelimit import (
     RateLimiter,
     SlidingWindows,
     Window,
+    gcra_grant,
+    pacing,
 )
 
 
@@ -189,3 +192,34 @@ def test_whatever_the_network_delay_the_connector_never_sees_more_than_the_limit
             for window in windows:
                 busiest = max(sum(1 for t in times if at - window.seconds < t <= at) for at in times)
                 assert busiest <= window.limit
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 2000),
+    st.floats(0.5, 3600.0),
+    st.lists(st.floats(0.0, 0.2), min_size=1, max_size=300),
+)
+def test_a_paced_window_grants_at_most_one_less_than_its_limit_in_any_interval_of_its_length(
+    limit: int, seconds: float, gaps: list[float]
+) -> None:
+    """The cell a shared budget keeps per window: whenever requests are asked for, the grants in any interval
+    of the window's length stay below the limit, so one request's network delay cannot push Teams over it."""
+    window = Window(limit, seconds)
+    interval, tolerance = pacing(window)
+    arrival, now, granted = 0.0, 0.0, []
+    for gap in gaps:
+        now += gap * seconds
+        wait, moved = gcra_grant([(arrival, interval, tolerance)], now)
+        if wait == 0.0:
+            (arrival,) = moved
+            granted.append(now)
+    ordered = sorted(granted)
+    busiest = max(bisect.bisect_left(ordered, t + seconds * (1 - 1e-9)) - i for i, t in enumerate(ordered)) if ordered else 0
+    assert busiest <= max(1, limit - 1)
+
+
+def test_a_grant_takes_every_cell_or_none() -> None:
+    cells = [(10.0, 1.0, 0.0), (0.0, 0.5, 0.0)]
+    assert gcra_grant(cells, 9.0) == (1.0, [])
+    assert gcra_grant(cells, 10.0) == (0.0, [11.0, 10.5])

@@ -30,10 +30,11 @@ HANG_GUARD = 60.0  # seconds: reached only if the writer hangs, never a measure 
 WRITER = """
 import asyncio, sys
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from bot.engine.model import LedgerEvent
+from bot.store.base import PostedCard
 from bot.store.tinydb_store import TinyDBStore
 from tests.contract.samples import campaign, items, message
 
@@ -56,9 +57,15 @@ async def main(data_dir, round_no):
         ack("conversation", key)
         await store.enqueue([message(key, created_at=now)])
         ack("queued", key)
+        await store.save_card(key, PostedCard("teams", f"activity-{key}", {"conversation": {"id": key}}))
+        ack("card", key)
+        assert key in {m.key for m in await store.claim_due("writer", now, 100, timedelta(minutes=5))}
         if n % 2 == 0:
-            await store.mark_sent(key, now)
+            assert await store.mark_sent(key, now, worker="writer")
             ack("sent", key)
+        else:
+            assert await store.mark_retry(key, "503", now + timedelta(hours=1), worker="writer")
+            ack("retried", key)
         if n % 25 == 0:
             opened = campaign(key)
             await store.save_campaign(opened, items(opened))
@@ -108,6 +115,7 @@ def run_until_killed(data_dir: Path, round_no: int, rng: random.Random) -> dict[
 async def check_everything_acknowledged_is_there(data_dir: Path, acknowledged: dict[str, set[str]]) -> None:
     for path in data_dir.glob("*.json"):
         json.loads(path.read_bytes())  # every TinyDB file is whole, never half-written
+    assert not (data_dir / "outbox.json").exists() and not (data_dir / "cards.json").exists()  # logs only
 
     store = TinyDBStore(data_dir)
     try:
@@ -122,9 +130,13 @@ async def check_everything_acknowledged_is_there(data_dir: Path, acknowledged: d
 
         for key in acknowledged["conversation"]:
             assert await store.get_conversation(key) is not None, key
+        for key in acknowledged["card"]:
+            assert [card.message_id for card in await store.cards(key)] == [f"activity-{key}"], key
 
         far_future = datetime.now(timezone.utc) + timedelta(days=1)
-        pending = {m.key for m in await store.due_messages(far_future, 10**6)}
+        pending = {m.key: m for m in await store.due_messages(far_future, 10**6)}
+        for key in acknowledged["retried"]:
+            assert pending[key].attempts == 1 and pending[key].last_error == "503", key
         assert await store.enqueue([message(key) for key in acknowledged["queued"]]) == 0
         for key in acknowledged["queued"]:
             if key in acknowledged["sent"]:

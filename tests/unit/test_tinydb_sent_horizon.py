@@ -10,7 +10,7 @@ from bot.app import Runtime, build_runtime, load_inputs
 from bot.channels.teams import BotCredentials
 from bot.clock import ManualClock
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
-from bot.store.base import SENT_HORIZON
+from bot.store.base import OUTBOX_LEASE, SENT_HORIZON
 from bot.store.tinydb_store import TinyDBStore
 from tests.contract.samples import MONDAY, message
 
@@ -23,7 +23,8 @@ async def runtime_at(data_dir: Path, clock: ManualClock) -> Runtime:
 
 async def send(store: TinyDBStore, key: str, at_offset: timedelta) -> None:
     assert await store.enqueue([message(key)]) == 1
-    await store.mark_sent(key, MONDAY + at_offset)
+    assert [m.key for m in await store.claim_due("notifier", MONDAY, 1, OUTBOX_LEASE)] == [key]
+    await store.mark_sent(key, MONDAY + at_offset, worker="notifier")
 
 
 async def test_a_key_older_than_the_horizon_is_dropped_and_a_younger_one_still_refuses_its_twin(tmp_path: Path) -> None:
@@ -65,11 +66,13 @@ async def test_the_horizon_is_configurable(tmp_path: Path) -> None:
 
 
 async def test_a_sent_row_still_in_the_queue_file_never_comes_back_when_its_key_expires(tmp_path: Path) -> None:
-    """A sent row leaves outbox.json in batches: one still there when its key expires must not look pending."""
+    """A sent message's line stays in outbox.jsonl until a compaction: still there when its key expires, it must
+    not look pending."""
     clock = ManualClock(MONDAY)
     store = TinyDBStore(tmp_path, clock=clock)
     assert await store.enqueue([message("sent-long-ago"), message("waiting")]) == 2
-    await store.mark_sent("sent-long-ago", MONDAY)
+    await store.claim_due("notifier", MONDAY, 1, OUTBOX_LEASE)
+    await store.mark_sent("sent-long-ago", MONDAY, worker="notifier")
     await store.close()
 
     clock.advance(SENT_HORIZON + timedelta(days=1))
@@ -100,10 +103,10 @@ async def test_a_restart_after_the_horizon_sends_no_notice_of_an_old_campaign_ag
     clock = ManualClock(MONDAY)
     runtime = await runtime_at(tmp_path, clock)
     await runtime.service.open_current_campaign()
-    requests = await runtime.store.due_messages(clock.now(), 1000)
-    assert requests  # the review requests of the opening
-    for sent in requests:
-        await runtime.store.mark_sent(sent.key, clock.now())
+    assert await runtime.store.due_messages(clock.now(), 1000)  # the review requests of the opening
+    while requests := await runtime.store.claim_due("notifier", clock.now(), 1000, OUTBOX_LEASE):
+        for sent in requests:
+            await runtime.store.mark_sent(sent.key, clock.now(), worker="notifier")
     await runtime.store.close()
 
     clock.advance(timedelta(days=7))
