@@ -90,11 +90,13 @@ class CheckSettings:
     max_gdap_duration_days: int = 730  # the longest GDAP relationship Partner Center allows
     shared_account_min_countries: int = 3  # distinct countries of successful sign-ins within SIGN_IN_WINDOW_DAYS
     shared_account_min_roles: int = 4  # distinct directory roles held by one account
+    new_mfa_method_days: int = 7  # an admin's MFA method registered this recently is asked about
 
     def __post_init__(self) -> None:
         for name in (
             "stale_after_days", "max_gdap_duration_days",
             "shared_account_min_countries", "shared_account_min_roles",
+            "new_mfa_method_days",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")

@@ -25,6 +25,9 @@ Three collections are not a Graph response as such:
 - ``emailActivity`` holds rows of ``reports/getEmailActivityUserDetail(period='D30')``.
 - ``signIns`` maps a privileged user's id to their recent ``auditLogs/signIns`` entries (P1/P2 tenants).
 - ``managers`` maps a reviewer's id to ``[users/{id}/manager]`` (a list of one; empty when none is set).
+- ``authenticationMethods`` maps a privileged user's id to ``users/{id}/authentication/methods``: every
+  registered method with its ``@odata.type`` (FIDO2 keys, Authenticator devices, phones, Windows Hello,
+  ...), names and ``createdDateTime`` where Graph gives one: the devices registered for MFA.
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ _KEYED: tuple[tuple[str, str], ...] = (
     ("delegated_admin_access_assignments", "delegatedAdminAccessAssignments"),
     ("sign_ins", "signIns"),
     ("managers", "managers"),
+    ("authentication_methods", "authenticationMethods"),
 )
 
 # The properties the bot joins collections on; an object without them cannot be placed, so the file is refused.
@@ -132,6 +136,7 @@ class TenantSnapshot:
     organization: tuple[GraphObject, ...] = ()  # technicalNotificationMails can point at a partner's domain
     sign_ins: Mapping[str, tuple[GraphObject, ...]] = field(default_factory=dict)  # recent signIn per privileged user
     managers: Mapping[str, tuple[GraphObject, ...]] = field(default_factory=dict)  # users/{id}/manager, as a list of one
+    authentication_methods: Mapping[str, tuple[GraphObject, ...]] = field(default_factory=dict)  # per privileged user
 
     # ---- lookups -------------------------------------------------------------------------------
     # Object ids are GUIDs that Graph returns in lower case but people paste in any case, so every
@@ -313,6 +318,11 @@ class TenantSnapshot:
     def recent_sign_ins(self, user_id: str) -> tuple[GraphObject, ...] | None:
         """The user's recent auditLogs/signIns (location, crossTenantAccessType); None when not collected."""
         return _lookup(self.sign_ins, user_id)
+
+    def mfa_devices(self, user_id: str) -> tuple[GraphObject, ...] | None:
+        """The user's registered authentication methods (``users/{id}/authentication/methods``, each with
+        its ``@odata.type``); None when they were not collected, which is not "none registered"."""
+        return _lookup(self.authentication_methods, user_id)
 
     def tenant(self, tenant_id: str) -> GraphObject | None:
         """findTenantInformationByTenantId's answer for another tenant: its name and default domain."""

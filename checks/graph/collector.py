@@ -87,6 +87,7 @@ READ_PERMISSIONS: Mapping[str, str] = {
     "tenantInformation": "CrossTenantInformation.ReadBasic.All",
     "organization": "Directory.Read.All",
     "managers": "User.Read.All",
+    "authenticationMethods": "UserAuthenticationMethod.Read.All",
 }
 _NO_PERMISSION = "Authorization_RequestDenied"
 _NOT_FOUND = "Request_ResourceNotFound"
@@ -105,6 +106,7 @@ _PER_OBJECT: Mapping[str, str] = {
     "tenantInformation": "tenants",
     "foreignPrincipals": "unexpanded principals",
     "managers": "reviewers",
+    "authenticationMethods": "users",
 }
 
 
@@ -336,6 +338,7 @@ class _Run:
             organization=tuple(org),
             sign_ins=per_object["signIns"],
             managers=per_object["managers"],
+            authentication_methods=per_object["authenticationMethods"],
         )
 
     def is_partner_app(self, app: GraphObject) -> bool:
@@ -471,6 +474,7 @@ class _Run:
                 BatchRequest(("userRegistrationDetails", uid), f"/reports/authenticationMethods/userRegistrationDetails/{uid}"),
                 BatchRequest(("emailMethods", uid), f"/users/{uid}/authentication/emailMethods"),
                 BatchRequest(("phoneMethods", uid), f"/users/{uid}/authentication/phoneMethods"),
+                BatchRequest(("authenticationMethods", uid), f"/users/{uid}/authentication/methods"),
                 BatchRequest(
                     ("signIns", uid),
                     "/auditLogs/signIns?$filter=" + quote(f"userId eq '{uid}' and createdDateTime ge {since}")
@@ -533,7 +537,10 @@ class _Run:
             lists["users"] += found
             keyed["managers"].update(managers)
             outcomes["users"].failures.update(failures)
-        for kind in ("users", "userRegistrationDetails", "emailMethods", "phoneMethods", "signIns", "managers"):
+        for kind in (
+            "users", "userRegistrationDetails", "emailMethods", "phoneMethods", "authenticationMethods", "signIns",
+            "managers",
+        ):
             if outcomes[kind].asked:
                 self.account(kind, outcomes[kind])
         for kind in ("appRoleAssignments", "oauth2PermissionGrants"):
@@ -551,6 +558,7 @@ class _Run:
             "oauth2PermissionGrants": lists["oauth2PermissionGrants"],
             "emailMethods": keyed["emailMethods"],
             "phoneMethods": keyed["phoneMethods"],
+            "authenticationMethods": keyed["authenticationMethods"],
             "signIns": keyed["signIns"],
         }
 

@@ -6,9 +6,10 @@ from checks.rules import (
     assignments,
     global_admins,
     mfa,
+    mfa_devices,
     partners,
     recovery,
     risk,
 )
 
-__all__ = ["accounts", "activity", "assignments", "global_admins", "mfa", "partners", "recovery", "risk"]
+__all__ = ["accounts", "activity", "assignments", "global_admins", "mfa", "mfa_devices", "partners", "recovery", "risk"]

@@ -48,6 +48,16 @@ _CSV_COLUMNS = (
     ("Report Period", "reportPeriod"),
 )
 MAX_BATCH = 20
+_T = "#microsoft.graph."
+# The typed method endpoints under users/{id}/authentication and the @odata.type each lists.
+_TYPED_METHODS = {
+    "fido2Methods": _T + "fido2AuthenticationMethod",
+    "microsoftAuthenticatorMethods": _T + "microsoftAuthenticatorAuthenticationMethod",
+    "windowsHelloForBusinessMethods": _T + "windowsHelloForBusinessAuthenticationMethod",
+    "passwordMethods": _T + "passwordAuthenticationMethod",
+}
+# Graph gives every account's password method this id.
+_PASSWORD_METHOD_ID = "28c10230-6103-485e-b985-444c60001490"
 
 
 @dataclass
@@ -313,6 +323,16 @@ class FakeGraph:
                     return _not_found(uid)
                 methods = (tenant.email_methods if kind == "emailMethods" else tenant.phone_methods).get(uid, [])
                 return self._page(base, path, query, methods, f"users('{uid}')/authentication/{kind}")
+            case ["users", uid, "authentication", "methods"]:
+                if uid not in tenant.users:
+                    return _not_found(uid)
+                return self._page(base, path, query, _methods(tenant, uid), f"users('{uid}')/authentication/methods")
+            case ["users", uid, "authentication", kind] if kind in _TYPED_METHODS:
+                if uid not in tenant.users:
+                    return _not_found(uid)
+                typed = [{k: v for k, v in m.items() if k != "@odata.type"}
+                         for m in _methods(tenant, uid) if m["@odata.type"] == _TYPED_METHODS[kind]]
+                return self._page(base, path, query, typed, f"users('{uid}')/authentication/{kind}")
             case ["auditLogs", "signIns"]:
                 if gated:
                     return Reply(403, _error(*_LICENCE))
@@ -363,6 +383,16 @@ class FakeGraph:
         for row in tenant.email_activity:
             writer.writerow([_csv_cell(row.get(key)) for _, key in _CSV_COLUMNS])
         return web.Response(body=("\ufeff" + out.getvalue()).encode(), content_type="application/octet-stream")
+
+
+def _methods(tenant: GeneratedTenant, uid: str) -> list[dict[str, Any]]:
+    """users/{id}/authentication/methods: the password, then every other method, each with its @odata.type."""
+    methods: list[dict[str, Any]] = [{"@odata.type": _T + "passwordAuthenticationMethod", "id": _PASSWORD_METHOD_ID,
+                                      "password": None, "createdDateTime": tenant.users[uid].get("createdDateTime")}]
+    methods += [dict(m) for m in tenant.device_methods.get(uid, [])]
+    methods += [{"@odata.type": _T + "phoneAuthenticationMethod", **m} for m in tenant.phone_methods.get(uid, [])]
+    methods += [{"@odata.type": _T + "emailAuthenticationMethod", **m} for m in tenant.email_methods.get(uid, [])]
+    return methods
 
 
 def _csv_cell(value: Any) -> str:

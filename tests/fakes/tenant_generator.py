@@ -107,6 +107,9 @@ class GeneratedTenant:
     registration_details: dict[str, dict[str, Any]] = field(default_factory=dict)
     email_methods: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     phone_methods: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # FIDO2 keys, Authenticator devices and Windows Hello, each with its @odata.type (phones and e-mail
+    # addresses are the two collections above): users/{id}/authentication/methods joins them all.
+    device_methods: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     sign_ins: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     risky_users: list[dict[str, Any]] = field(default_factory=list)
     contracts: list[dict[str, Any]] = field(default_factory=list)
@@ -469,6 +472,23 @@ def _evidence(tenant: GeneratedTenant, ids: _Ids, rng: random.Random) -> None:
               "smsSignInState": "notAllowedByPolicy"}]
             if n % 3 else []
         )
+        tenant.device_methods[uid] = [
+            {"@odata.type": "#microsoft.graph.microsoftAuthenticatorAuthenticationMethod", "id": ids.guid(),
+             "displayName": f"iPhone {n}", "deviceTag": "SoftwareTokenActivated", "phoneAppVersion": "6.8.17",
+             # every fifth admin registered theirs yesterday
+             "createdDateTime": _iso(NOW - timedelta(days=1 if n % 5 == 3 else 400 + n))},
+        ]
+        if n % 2 == 0:
+            tenant.device_methods[uid].append(
+                {"@odata.type": "#microsoft.graph.fido2AuthenticationMethod", "id": ids.guid(),
+                 "displayName": "YubiKey 5 NFC", "createdDateTime": _iso(NOW - timedelta(days=200 + n)),
+                 "aaGuid": "cb69481e-8ff7-4039-93ec-0a2729a154a8", "model": "YubiKey 5 Series with NFC",
+                 "attestationCertificates": [], "attestationLevel": "attested"})
+        if n % 3 == 2:
+            tenant.device_methods[uid].append(
+                {"@odata.type": "#microsoft.graph.windowsHelloForBusinessAuthenticationMethod", "id": ids.guid(),
+                 "displayName": f"DESKTOP-{n:04d}", "createdDateTime": _iso(NOW - timedelta(days=90 + n)),
+                 "keyStrength": "normal"})
         tenant.sign_ins[uid] = [
             {"id": ids.guid(), "createdDateTime": _iso(NOW - timedelta(hours=7 * k + 1)), "userId": uid,
              "userPrincipalName": user["userPrincipalName"], "userDisplayName": user["displayName"],

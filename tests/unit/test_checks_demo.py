@@ -111,6 +111,10 @@ def test_demo_findings_are_exactly_the_expected_set(results: list[FindingResult]
         ("recovery_contact_missing", f"recovery:{RAVI}"),
         ("admin_mailbox_licensed", role(GA, CHRISTIE)),
         ("partner_receives_notifications", None),  # noc@northwindit.com gets the technical notifications
+        ("admin_mfa_method_new", role(EXA, PRADEEP)),  # a second Authenticator two days ago
+        ("admin_mfa_phone_shared", role(GA, CHRISTIE)),  # the office switchboard signs in both
+        ("admin_mfa_phone_shared", role(APPA, NESTOR)),
+        ("admin_mfa_phone_only", role(APPA, NESTOR)),  # the office phone is Nestor's only device
     }
 
 
@@ -144,3 +148,14 @@ def test_gdap_finding_is_named_after_the_partner(results: list[FindingResult]) -
     [gdap] = [r for r in results if r.check.id == "partner_gdap_global_admin"]
     assert gdap.resource == "Northwind IT Services GDAP"
     assert gdap.message == "Northwind-Contoso-Managed-Services grants Global Administrator"
+
+
+def test_mfa_device_findings_name_the_device_and_its_day(results: list[FindingResult]) -> None:
+    by_check = {(r.check.id, r.subject_key): r for r in results}
+    new = by_check[("admin_mfa_method_new", role(EXA, PRADEEP))]
+    assert new.message == "Authenticator “SM-A546B” registered 2026-11-21 (2 days ago)"
+    assert new.recommendation == (
+        "recommended: review — confirm the admin registered it; answer 'unfamiliar method' if not")
+    shared = by_check[("admin_mfa_phone_shared", role(GA, CHRISTIE))]
+    assert shared.message == "phone (office) +1 ••••••0100 is also an MFA method of Nestor Wilke"
+    assert by_check[("admin_mfa_phone_only", role(APPA, NESTOR))].message == "MFA by phone (office) +1 ••••••0100 only"

@@ -76,6 +76,7 @@ class Tenant:
             "emailMethods": {},
             "phoneMethods": {},
             "signIns": {},
+            "authenticationMethods": {},
         }
         self.people = 0
 
@@ -112,7 +113,28 @@ class Tenant:
         self.data["phoneMethods"][uid] = [
             {"id": f"phone-{uid}", "phoneNumber": f"+1 42555{self.people:05d}", "phoneType": "mobile"}
         ]
+        self.data["authenticationMethods"][uid] = [
+            {"@odata.type": "#microsoft.graph.passwordAuthenticationMethod", "id": "28c10230-6103-485e-b985-444c60001490",
+             "password": None, "createdDateTime": "2021-01-01T00:00:00Z"},
+            {"@odata.type": "#microsoft.graph.fido2AuthenticationMethod", "id": f"fido-{uid}",
+             "displayName": "YubiKey 5 NFC", "model": "YubiKey 5 Series with NFC", "createdDateTime": "2025-01-01T00:00:00Z"},
+            {"@odata.type": "#microsoft.graph.microsoftAuthenticatorAuthenticationMethod", "id": f"app-{uid}",
+             "displayName": f"iPhone of {slug}", "deviceTag": "SoftwareTokenActivated", "phoneAppVersion": "6.8.17",
+             "createdDateTime": "2025-01-01T00:00:00Z"},
+            *({"@odata.type": "#microsoft.graph.phoneAuthenticationMethod", **phone}
+              for phone in self.data["phoneMethods"][uid]),
+        ]
         return uid
+
+    def devices(self, uid: str) -> list[dict[str, Any]]:
+        """users/{id}/authentication/methods of the person, to change in place."""
+        return self.data["authenticationMethods"][uid]
+
+    def only_phones(self, uid: str) -> None:
+        self.data["authenticationMethods"][uid] = [
+            m for m in self.devices(uid) if not m["@odata.type"].endswith(("fido2AuthenticationMethod",
+                                                                              "microsoftAuthenticatorAuthenticationMethod"))
+        ]
 
     def grant(self, uid: str, role: str, kind: str = "eligible") -> None:
         """``eligible`` (PIM, with an end date), ``active`` (time-bound) or ``permanent`` (active, no end)."""
@@ -466,6 +488,52 @@ def notifications_to_own_domains(t: Tenant) -> None:
                            "securityComplianceNotificationMails": ["soc@Contoso.onmicrosoft.com"]})
 
 
+def admin_registered_an_authenticator_three_days_ago(t: Tenant) -> set[str | None]:
+    megan = t.admin("Megan Bowen", EXA, "active")
+    t.grant(megan, UA)
+    t.devices(megan).append({"@odata.type": "#microsoft.graph.microsoftAuthenticatorAuthenticationMethod",
+                             "id": "new-app", "displayName": "SM-A546B", "createdDateTime": "2026-11-20T02:47:13Z"})
+    return {role_key(EXA, megan, "active"), role_key(UA, megan)}
+
+
+def admin_registered_a_key_eight_days_ago_and_a_phone_of_unknown_date(t: Tenant) -> None:
+    megan = t.admin("Megan Bowen", EXA)
+    t.devices(megan).append({"@odata.type": "#microsoft.graph.fido2AuthenticationMethod",
+                             "id": "old-key", "displayName": "Key", "createdDateTime": "2026-11-15T07:59:59Z"})
+    t.devices(megan).append({"@odata.type": "#microsoft.graph.phoneAuthenticationMethod",
+                             "id": "b6332ec1-7057-4abe-9331-3d72feddfe41", "phoneNumber": "+1 4255550999",
+                             "phoneType": "alternateMobile"})
+
+
+def two_admins_with_one_mfa_phone_written_two_ways(t: Tenant) -> set[str | None]:
+    megan, nestor = t.admin("Megan Bowen", EXA), t.admin("Nestor Wilke", UA)
+    for uid, number in ((megan, "+1 425-555-0100"), (nestor, "+1 4255550100")):
+        t.devices(uid).append({"@odata.type": "#microsoft.graph.phoneAuthenticationMethod",
+                               "id": "e37fc753-ff3b-4958-9484-eaa9425c82bc", "phoneNumber": number, "phoneType": "office"})
+    return {role_key(EXA, megan), role_key(UA, nestor)}
+
+
+def admin_sharing_an_mfa_phone_with_someone_who_is_no_admin(t: Tenant) -> None:
+    megan, reader = t.admin("Megan Bowen", EXA), t.person("Ravi Reader")
+    for uid in (megan, reader):
+        t.devices(uid).append({"@odata.type": "#microsoft.graph.phoneAuthenticationMethod",
+                               "id": "e37fc753-ff3b-4958-9484-eaa9425c82bc", "phoneNumber": "+1 4255550100",
+                               "phoneType": "office"})
+
+
+def admin_with_a_mobile_phone_as_only_device(t: Tenant) -> set[str | None]:
+    nestor = t.admin("Nestor Wilke", EXA)
+    t.only_phones(nestor)
+    return {role_key(EXA, nestor)}
+
+
+def admin_with_a_phone_and_an_authenticator_code_app(t: Tenant) -> None:
+    nestor = t.admin("Nestor Wilke", EXA)
+    t.only_phones(nestor)
+    t.devices(nestor).append({"@odata.type": "#microsoft.graph.softwareOathAuthenticationMethod",
+                              "id": "b172893e-6d0a-4bd2-8b7c-5e9a0f4b4a01", "secretKey": None})
+
+
 POSITIVE: dict[str, Case] = {
     "admin_mfa_missing": admin_registered_only_an_email,
     "admin_mfa_not_phishing_resistant": admin_with_authenticator_push_and_sms,
@@ -493,6 +561,9 @@ POSITIVE: dict[str, Case] = {
     "partner_gdap_too_long": gdap_of_731_days,
     "partner_app_high_privilege": partner_app_managing_roles,
     "partner_receives_notifications": notifications_to_a_partner_domain,
+    "admin_mfa_method_new": admin_registered_an_authenticator_three_days_ago,
+    "admin_mfa_phone_shared": two_admins_with_one_mfa_phone_written_two_ways,
+    "admin_mfa_phone_only": admin_with_a_mobile_phone_as_only_device,
 }
 
 NEAR_MISS: dict[str, NearMiss] = {
@@ -522,6 +593,9 @@ NEAR_MISS: dict[str, NearMiss] = {
     "partner_gdap_too_long": gdap_of_two_years,
     "partner_app_high_privilege": partner_app_reading_users_only,
     "partner_receives_notifications": notifications_to_own_domains,
+    "admin_mfa_method_new": admin_registered_a_key_eight_days_ago_and_a_phone_of_unknown_date,
+    "admin_mfa_phone_shared": admin_sharing_an_mfa_phone_with_someone_who_is_no_admin,
+    "admin_mfa_phone_only": admin_with_a_phone_and_an_authenticator_code_app,
 }
 
 

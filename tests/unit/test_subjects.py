@@ -235,7 +235,7 @@ def test_megan_is_a_permanent_global_admin_without_mfa(subjects: dict[str, Subje
         "Assignment": "Active, permanent since 2024-03-01",
         "Account": "Member, cloud-only",
         "Last sign-in": "2026-11-21 (2 days ago)",
-        "MFA": "none registered",
+        "MFA devices": "none registered",
         "Phishing-resistant MFA": "no",
         "Licences": "Microsoft Entra ID P2",
     }
@@ -243,8 +243,19 @@ def test_megan_is_a_permanent_global_admin_without_mfa(subjects: dict[str, Subje
 
 def test_isaiah_signs_in_with_a_security_key(subjects: dict[str, Subject]) -> None:
     isaiah = subjects[role_key(GA, ISAIAH, "eligible")]
-    assert isaiah.evidence["MFA"] == "Microsoft Authenticator, FIDO2 security key, mobile phone"
+    assert isaiah.evidence["MFA devices"] == (
+        "Authenticator “Pixel 8” (2024-05-02), FIDO2 key “YubiKey 5 NFC” (2025-02-10), phone (mobile) +1 ••••••0187")
     assert isaiah.evidence["Phishing-resistant MFA"] == "yes"
+
+
+def test_without_collected_devices_the_card_shows_the_kinds_of_method_registered() -> None:
+    snapshot = tenant(
+        users=[{"id": "u1", "displayName": "Una", "userType": "Member"}],
+        roleAssignments=[assignment(GA, "u1")],
+        userRegistrationDetails=[{"id": "u1", "isMfaRegistered": True, "methodsRegistered": ["fido2"]}],
+    )
+    [role] = [s for s in subjects_from_snapshot(snapshot, NOW) if s.key.startswith("role:")]
+    assert role.evidence["MFA"] == "FIDO2 security key" and "MFA devices" not in role.evidence
 
 
 def test_the_break_glass_account_is_flagged_and_never_signs_in(subjects: dict[str, Subject]) -> None:
@@ -252,7 +263,7 @@ def test_the_break_glass_account_is_flagged_and_never_signs_in(subjects: dict[st
     assert account.break_glass and account.permanent
     assert account.evidence["Account"] == "Member, cloud-only (break-glass)"
     assert account.evidence["Last sign-in"] == "never"
-    assert account.evidence["MFA"] == "none registered"
+    assert account.evidence["MFA devices"] == "none registered"
     assert subjects[f"recovery:{BREAKGLASS}"].break_glass
     assert {s.key for s in subjects.values() if s.break_glass} == {
         role_key(GA, BREAKGLASS, "active"), f"recovery:{BREAKGLASS}"}
