@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.engine.model import AssignmentType, Subject, SubjectKind
+from bot.engine.model import MFA_DEVICES_EVIDENCE, AssignmentType, Subject, SubjectKind
 from checks import evidence
 from checks.snapshot import GraphObject, TenantSnapshot
 
@@ -36,7 +36,7 @@ HIGH_PRIVILEGE_PERMISSIONS = frozenset(
 
 # The evidence row listing an admin's devices registered for MFA; a reviewer who does not recognise one
 # of them answers "unfamiliar method" (offered only on items that show this row).
-MFA_DEVICES = "MFA devices"
+MFA_DEVICES = MFA_DEVICES_EVIDENCE
 
 # Roles a DAP relationship grants a partner's agents, without asking the customer role by role.
 _DAP_ROLES = (

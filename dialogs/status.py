@@ -58,6 +58,8 @@ def campaign_status(service: ReviewService, live: bool = False) -> StatusView | 
         StatusRow("Expired by policy", str(summary.expired)),
         StatusRow("Due", f"{summary.due:%a %d %b %H:%M} UTC"),
     )
+    if summary.unfamiliar_methods:
+        rows += (StatusRow("Unfamiliar MFA methods reported", str(summary.unfamiliar_methods)),)
     if state.signed_off_by:
         rows += (StatusRow("Signed off", f"by {state.signed_off_by}, {state.signed_off_at:%a %d %b %H:%M} UTC"),)
     # Once signed off nothing is open any more: each reviewer's remainder is what went unanswered.

@@ -26,12 +26,20 @@ class AssignmentType(StrEnum):
 
 
 class Action(StrEnum):
-    """What a reviewer can answer. DONT_KNOW hands the item on; it is never a Keep."""
+    """What a reviewer can answer. DONT_KNOW hands the item on; it is never a Keep. UNFAMILIAR_METHOD
+    says the reviewer does not recognise one of the admin's MFA devices: the security leads are alerted
+    and the item is theirs to answer (a method nobody registered means someone else can sign in)."""
 
     KEEP = "keep"
     REVOKE = "revoke"
     DONT_KNOW = "dont_know"
     REASSIGN = "reassign"
+    UNFAMILIAR_METHOD = "unfamiliar_method"
+
+
+# The evidence row that lists an admin's devices registered for MFA: an item showing it may be answered
+# with UNFAMILIAR_METHOD (the checks write it, the engine and the dialogs look for it).
+MFA_DEVICES_EVIDENCE = "MFA devices"
 
 
 class ItemState(StrEnum):
@@ -126,6 +134,7 @@ class Decision:
             Action.REVOKE: "Revoked",
             Action.DONT_KNOW: "Passed on (don't know)",
             Action.REASSIGN: "Reassigned",
+            Action.UNFAMILIAR_METHOD: "Unfamiliar MFA method reported",
         }[self.action]
         who = "policy (no answer by the deadline)" if self.system else self.actor_name
         return f"{verb} by {who} at {self.at:%Y-%m-%d %H:%M} UTC"
@@ -175,6 +184,7 @@ class NoticeKind(StrEnum):
     ESCALATION = "escalation"
     EXPIRED = "expired"
     REVOKE_ALERT = "revoke_alert"
+    METHOD_ALERT = "method_alert"  # a reviewer does not recognise an admin's MFA method
     WITNESS = "witness"  # the ledger's latest signed checkpoint, kept by the security leads (docs/ledger.md)
 
 
