@@ -9,7 +9,7 @@ module.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -281,6 +281,27 @@ def mfa_devices(methods: Iterable[Mapping[str, Any]] | None) -> str:
         created = parse_time(method.get("createdDateTime"))
         parts.append(device_name(method) + (f" ({day(created)})" if created else ""))
     return listing(parts)
+
+
+def partner_sign_ins(
+    recent: Sequence[Mapping[str, Any]], activity: Mapping[str, Any] | None, now: datetime, window_days: int
+) -> str:
+    """A partner's sign-ins into the tenant: how many in the log's window and the latest (who, which app),
+    or, when there are none, the last one accessbot ever saw and since when it has been watching."""
+    if activity is None:
+        return "not collected"
+    if recent:
+        latest = recent[0]
+        moment = parse_time(latest.get("createdDateTime"))
+        who = latest.get("userPrincipalName") or latest.get("userDisplayName") or "unknown"
+        app = f" ({latest['appDisplayName']})" if latest.get("appDisplayName") else ""
+        when = day(moment) if moment else "unknown"
+        return shorten(f"{plural(len(recent), 'sign-in')} in {window_days} days, last {when} by {who}{app}")
+    last = parse_time(activity.get("lastSignInDateTime"))
+    if last is not None:
+        return f"none in {window_days} days; last seen {day(last)} ({days_ago(last, now)})"
+    since = parse_time(activity.get("watchedSince"))
+    return f"none in {window_days} days; none seen since {day(since)}" if since else f"none in {window_days} days"
 
 
 def risk(risky_user: Mapping[str, Any] | None) -> str | None:

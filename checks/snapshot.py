@@ -24,6 +24,13 @@ Three collections are not a Graph response as such:
   partner, so a customer-side collector adds it.
 - ``emailActivity`` holds rows of ``reports/getEmailActivityUserDetail(period='D30')``.
 - ``signIns`` maps a privileged user's id to their recent ``auditLogs/signIns`` entries (P1/P2 tenants).
+- ``partnerSignIns`` holds ``auditLogs/signIns`` entries with ``crossTenantAccessType`` ``serviceProvider``
+  (people of a partner with delegated admin rights signing in here) of the last
+  ``PARTNER_SIGN_IN_WINDOW_DAYS``, the most an Entra ID P1/P2 tenant keeps; ``homeTenantId`` names the partner.
+- ``partnerActivity`` outlives the sign-in log: one entry per partner tenant, ``{tenantId,
+  lastSignInDateTime, watchedSince}``, carried from one collection to the next, so "no partner sign-in for
+  90 days" can be said of a log that keeps 30. ``watchedSince`` is the start of the unbroken stretch of
+  collections that saw the log; a gap longer than the log's window starts it again.
 - ``managers`` maps a reviewer's id to ``[users/{id}/manager]`` (a list of one; empty when none is set).
 - ``authenticationMethods`` maps a privileged user's id to ``users/{id}/authentication/methods``: every
   registered method with its ``@odata.type`` (FIDO2 keys, Authenticator devices, phones, Windows Hello,
@@ -69,6 +76,8 @@ _LISTS: tuple[tuple[str, str], ...] = (
     ("delegated_admin_relationships", "delegatedAdminRelationships"),
     ("foreign_principals", "foreignPrincipals"),
     ("organization", "organization"),
+    ("partner_sign_ins", "partnerSignIns"),
+    ("partner_activity", "partnerActivity"),
 )
 
 # (attribute, JSON key) for collections keyed by the id of the object they belong to.
@@ -93,6 +102,7 @@ _REQUIRED: Mapping[str, tuple[str, ...]] = {
     "emailActivity": ("userPrincipalName",),
     "crossTenantPartners": ("tenantId",),
     "tenantInformation": ("tenantId",),
+    "partnerActivity": ("tenantId",),
 }
 
 _USER_TYPE = "#microsoft.graph.user"
@@ -137,6 +147,8 @@ class TenantSnapshot:
     sign_ins: Mapping[str, tuple[GraphObject, ...]] = field(default_factory=dict)  # recent signIn per privileged user
     managers: Mapping[str, tuple[GraphObject, ...]] = field(default_factory=dict)  # users/{id}/manager, as a list of one
     authentication_methods: Mapping[str, tuple[GraphObject, ...]] = field(default_factory=dict)  # per privileged user
+    partner_sign_ins: tuple[GraphObject, ...] = ()  # service-provider sign-ins into this tenant, last 30 days
+    partner_activity: tuple[GraphObject, ...] = ()  # per partner tenant: last sign-in seen, watched since when
 
     # ---- lookups -------------------------------------------------------------------------------
     # Object ids are GUIDs that Graph returns in lower case but people paste in any case, so every
@@ -323,6 +335,23 @@ class TenantSnapshot:
         """The user's registered authentication methods (``users/{id}/authentication/methods``, each with
         its ``@odata.type``); None when they were not collected, which is not "none registered"."""
         return _lookup(self.authentication_methods, user_id)
+
+    @cached_property
+    def _partner_sign_ins(self) -> dict[str, list[GraphObject]]:
+        by_tenant: dict[str, list[GraphObject]] = {}
+        for entry in self.partner_sign_ins:
+            by_tenant.setdefault((entry.get("homeTenantId") or "").lower(), []).append(entry)
+        for entries in by_tenant.values():
+            entries.sort(key=lambda e: e.get("createdDateTime") or "", reverse=True)
+        return by_tenant
+
+    def sign_ins_by_partner(self, tenant_id: str) -> list[GraphObject]:
+        """The service-provider sign-ins of people from ``tenant_id`` that were collected, newest first."""
+        return self._partner_sign_ins.get(tenant_id.lower(), [])
+
+    def activity_of_partner(self, tenant_id: str) -> GraphObject | None:
+        """What accessbot has seen of ``tenant_id``'s sign-ins over its collections (``partnerActivity``)."""
+        return next((a for a in self.partner_activity if a["tenantId"].lower() == tenant_id.lower()), None)
 
     def tenant(self, tenant_id: str) -> GraphObject | None:
         """findTenantInformationByTenantId's answer for another tenant: its name and default domain."""

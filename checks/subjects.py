@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 from bot.engine.model import MFA_DEVICES_EVIDENCE, AssignmentType, Subject, SubjectKind
 from checks import evidence
+from checks.registry import PARTNER_SIGN_IN_WINDOW_DAYS
 from checks.snapshot import GraphObject, TenantSnapshot
 
 # Tenants that publish Microsoft's own first-party apps: their service principals are no partner's.
@@ -500,17 +501,38 @@ def _tenant_label(tenant_id: str | None, partners: _Partners) -> str:
 def _partner_subjects(
     snapshot: TenantSnapshot, holdings: _Holdings, partners: _Partners, now: datetime
 ) -> list[Subject]:
-    subjects = [_dap_subject(snapshot, c, partners) for c in snapshot.contracts]
-    subjects += [_gdap_subject(snapshot, r, partners) for r in snapshot.delegated_admin_relationships]
-    subjects += [
+    delegated = [_dap_subject(snapshot, c, partners) for c in snapshot.contracts]
+    delegated += [_gdap_subject(snapshot, r, partners) for r in snapshot.delegated_admin_relationships]
+    delegated += [
         _service_provider_subject(snapshot, entry, partners)
         for entry in snapshot.cross_tenant_partners
         if entry.get("isServiceProvider")
     ]
+    delegated += [_foreign_subject(snapshot, pid, grants, partners) for pid, grants in holdings.foreign.items()]
+    subjects = [_with_partner_sign_ins(snapshot, subject, now) for subject in delegated]
     subjects += _app_subjects(snapshot, holdings, partners)
     subjects += _guest_subjects(snapshot, holdings, partners, now)
-    subjects += [_foreign_subject(snapshot, pid, grants, partners) for pid, grants in holdings.foreign.items()]
     return subjects
+
+
+PARTNER_SIGN_INS = "Partner sign-ins"
+
+
+def _with_partner_sign_ins(snapshot: TenantSnapshot, subject: Subject, now: datetime) -> Subject:
+    """Delegated admin access (DAP, GDAP, a service provider, a partner's group) shows how its partner's
+    people have been signing in: what the admin centre shows under "Cross-tenant access type: Service
+    provider". Apps and B2B guests sign in otherwise and are not counted here."""
+    if not subject.partner_id:
+        return subject
+    if any(entry.startswith("partnerSignIns:") for entry in snapshot.unavailable):
+        value = "not available in this tenant (needs Microsoft Entra ID P1 or P2)"
+    else:
+        since = now - timedelta(days=PARTNER_SIGN_IN_WINDOW_DAYS)
+        recent = [e for e in snapshot.sign_ins_by_partner(subject.partner_id)
+                  if (moment := evidence.parse_time(e.get("createdDateTime"))) is not None and since <= moment <= now]
+        value = evidence.partner_sign_ins(recent, snapshot.activity_of_partner(subject.partner_id), now,
+                                          PARTNER_SIGN_IN_WINDOW_DAYS)
+    return replace(subject, evidence={**subject.evidence, PARTNER_SIGN_INS: value})
 
 
 def _partner_subject(key: str, title: str, partner: _Partner, rows: dict[str, str], holder: str = "",
@@ -561,11 +583,12 @@ def _gdap_subject(snapshot: TenantSnapshot, relationship: GraphObject, partners:
         "Relationship": evidence.shorten(relationship.get("displayName") or relationship["id"]),
         "Roles": evidence.listing(snapshot.role_name(r) for r in roles) or "none",
         "Status": f"{status} since {evidence.day(activated)}" if status == "active" and activated else status,
+        # one line with the auto-extension, so the card keeps room for the partner's sign-ins
         "Duration": evidence.shorten(
             (f"{days} days ({duration})" if days is not None else duration or "unknown")
             + (f", ends {evidence.day(ends)}" if ends else "")
+            + (f"; auto-extends every {extend_days} days ({extend})" if extend_days else "; no auto-extend")
         ),
-        "Auto-extend": f"every {extend_days} days ({extend})" if extend_days else "off",
         "Partner tenant": _tenant_label(partner.tenant_id, partners),
         "Assigned to": assigned,
     }
@@ -753,6 +776,7 @@ __all__ = [
     "HIGH_PRIVILEGE_PERMISSIONS",
     "MFA_DEVICES",
     "MICROSOFT_TENANTS",
+    "PARTNER_SIGN_INS",
     "foreign_partner_tenant",
     "foreign_relationship",
     "partner_standing",

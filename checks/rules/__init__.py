@@ -7,9 +7,13 @@ from checks.rules import (
     global_admins,
     mfa,
     mfa_devices,
+    partner_activity,
     partners,
     recovery,
     risk,
 )
 
-__all__ = ["accounts", "activity", "assignments", "global_admins", "mfa", "mfa_devices", "partners", "recovery", "risk"]
+__all__ = [
+    "accounts", "activity", "assignments", "global_admins", "mfa", "mfa_devices", "partner_activity", "partners",
+    "recovery", "risk",
+]

@@ -336,6 +336,12 @@ class FakeGraph:
             case ["auditLogs", "signIns"]:
                 if gated:
                     return Reply(403, _error(*_LICENCE))
+                access = re.fullmatch(r"crossTenantAccessType eq '([^']*)'(?: and createdDateTime ge (\S+))?",
+                                      q.get("$filter", ""))
+                if access:  # sign-ins into this tenant by people of other tenants (partners, B2B)
+                    found = [s for s in tenant.partner_sign_ins if s["crossTenantAccessType"] == access.group(1)
+                             and (not access.group(2) or s["createdDateTime"] >= access.group(2))]
+                    return self._page(base, path, query, found, "auditLogs/signIns")
                 wanted = re.fullmatch(r"userId eq '([^']*)'(?: and createdDateTime ge (\S+))?", q.get("$filter", ""))
                 entries = tenant.sign_ins.get(wanted.group(1), []) if wanted else [
                     s for per_user in tenant.sign_ins.values() for s in per_user]

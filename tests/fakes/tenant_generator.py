@@ -111,6 +111,8 @@ class GeneratedTenant:
     # addresses are the two collections above): users/{id}/authentication/methods joins them all.
     device_methods: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     sign_ins: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Sign-ins into the tenant by people of other tenants (crossTenantAccessType serviceProvider, b2b...).
+    partner_sign_ins: list[dict[str, Any]] = field(default_factory=list)
     risky_users: list[dict[str, Any]] = field(default_factory=list)
     contracts: list[dict[str, Any]] = field(default_factory=list)
     cross_tenant_partners: list[dict[str, Any]] = field(default_factory=list)
@@ -430,6 +432,22 @@ def _partners(tenant: GeneratedTenant, ids: _Ids, csp: Partner, reseller: Partne
         "b2bDirectConnectOutbound": None, "automaticUserConsentSettings": {"inboundAllowed": None,
                                                                           "outboundAllowed": None},
     }]
+    # The CSP's agents sign in every ~10 hours (more than a page of them), one agent last did so 40 days ago
+    # (past the log's window), and a B2B guest of the reseller signs in too: not a service provider.
+    def sign_in(moment: datetime, agent: int, access: str, home: Partner) -> dict[str, Any]:
+        return {
+            "id": ids.guid(), "createdDateTime": _iso(moment), "userId": ids.guid(),
+            "userPrincipalName": f"agent{agent}@{home.domain}", "userDisplayName": f"{home.name} agent {agent}",
+            "appDisplayName": "Microsoft 365 admin center", "appId": "00000006-0000-0ff1-ce00-000000000000",
+            "ipAddress": "203.0.113.40", "clientAppUsed": "Browser", "crossTenantAccessType": access,
+            "homeTenantId": home.tenant_id, "homeTenantName": home.name, "resourceTenantId": tenant.tenant_id,
+            "isInteractive": True, "location": {"city": "Leeds", "state": "", "countryOrRegion": "GB"},
+            "status": {"errorCode": 0},
+        }
+    tenant.partner_sign_ins = [sign_in(NOW - timedelta(hours=10 * k + 2), k % 3, "serviceProvider", csp)
+                               for k in range(60)]
+    tenant.partner_sign_ins.append(sign_in(NOW - timedelta(days=40), 9, "serviceProvider", csp))
+    tenant.partner_sign_ins.append(sign_in(NOW - timedelta(days=2), 1, "b2bCollaboration", reseller))
 
 
 def _evidence(tenant: GeneratedTenant, ids: _Ids, rng: random.Random) -> None:

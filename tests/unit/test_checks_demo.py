@@ -115,6 +115,7 @@ def test_demo_findings_are_exactly_the_expected_set(results: list[FindingResult]
         ("admin_mfa_phone_shared", role(GA, CHRISTIE)),  # the office switchboard signs in both
         ("admin_mfa_phone_shared", role(APPA, NESTOR)),
         ("admin_mfa_phone_only", role(APPA, NESTOR)),  # the office phone is Nestor's only device
+        ("partner_unused", f"partner:dap:{CONTRACT}"),  # Fabrikam's agents last signed in on 2 July
     }
 
 
@@ -159,3 +160,9 @@ def test_mfa_device_findings_name_the_device_and_its_day(results: list[FindingRe
     shared = by_check[("admin_mfa_phone_shared", role(GA, CHRISTIE))]
     assert shared.message == "phone (office) +1 ••••••0100 is also an MFA method of Nestor Wilke"
     assert by_check[("admin_mfa_phone_only", role(APPA, NESTOR))].message == "MFA by phone (office) +1 ••••••0100 only"
+
+
+def test_the_unused_partner_finding_says_when_the_partner_last_signed_in(results: list[FindingResult]) -> None:
+    [unused] = [r for r in results if r.check.id == "partner_unused"]
+    assert unused.message == "no sign-in by Fabrikam MSP for 90 days (last 2026-07-02)"
+    assert unused.recommendation.startswith("recommended: revoke — no sign-in by Fabrikam MSP for 90 days")

@@ -534,6 +534,19 @@ def admin_with_a_phone_and_an_authenticator_code_app(t: Tenant) -> None:
                               "id": "b172893e-6d0a-4bd2-8b7c-5e9a0f4b4a01", "secretKey": None})
 
 
+def gdap_whose_partner_last_signed_in_in_july(t: Tenant) -> set[str | None]:
+    gdap = t.gdap(activatedDateTime="2025-01-14T09:37:45Z")
+    t.add("partnerActivity", {"tenantId": NORTHWIND, "lastSignInDateTime": "2026-07-01T10:00:00Z",
+                              "watchedSince": "2026-06-01T08:00:00Z"})
+    return {gdap}
+
+
+def gdap_of_a_partner_never_seen_in_a_log_watched_only_60_days(t: Tenant) -> None:
+    t.gdap(activatedDateTime="2025-01-14T09:37:45Z")
+    t.add("partnerActivity", {"tenantId": NORTHWIND, "lastSignInDateTime": None,
+                              "watchedSince": "2026-09-24T08:00:00Z"})
+
+
 POSITIVE: dict[str, Case] = {
     "admin_mfa_missing": admin_registered_only_an_email,
     "admin_mfa_not_phishing_resistant": admin_with_authenticator_push_and_sms,
@@ -564,6 +577,7 @@ POSITIVE: dict[str, Case] = {
     "admin_mfa_method_new": admin_registered_an_authenticator_three_days_ago,
     "admin_mfa_phone_shared": two_admins_with_one_mfa_phone_written_two_ways,
     "admin_mfa_phone_only": admin_with_a_mobile_phone_as_only_device,
+    "partner_unused": gdap_whose_partner_last_signed_in_in_july,
 }
 
 NEAR_MISS: dict[str, NearMiss] = {
@@ -596,6 +610,7 @@ NEAR_MISS: dict[str, NearMiss] = {
     "admin_mfa_method_new": admin_registered_a_key_eight_days_ago_and_a_phone_of_unknown_date,
     "admin_mfa_phone_shared": admin_sharing_an_mfa_phone_with_someone_who_is_no_admin,
     "admin_mfa_phone_only": admin_with_a_phone_and_an_authenticator_code_app,
+    "partner_unused": gdap_of_a_partner_never_seen_in_a_log_watched_only_60_days,
 }
 
 
@@ -880,3 +895,15 @@ def test_a_guest_whose_home_mfa_is_trusted_is_not_reported_without_mfa() -> None
     tenant.add("crossTenantPartners", {"tenantId": FABRIKAM, "isServiceProvider": False,
                                        "inboundTrust": {"isMfaAccepted": True}})
     assert of(run(tenant), "admin_mfa_missing") == []
+
+
+def test_partner_access_used_within_90_days_or_newly_granted_is_not_called_unused() -> None:
+    tenant = Tenant.clean()
+    recent = tenant.gdap(activatedDateTime="2025-01-14T09:37:45Z")
+    tenant.add("partnerActivity", {"tenantId": NORTHWIND, "lastSignInDateTime": "2026-08-26T10:00:00Z",
+                                   "watchedSince": "2026-01-01T08:00:00Z"})
+    assert named(run(tenant), "partner_unused") == set()
+    tenant.data["partnerActivity"][0]["lastSignInDateTime"] = None
+    assert named(run(tenant), "partner_unused") == {recent}
+    tenant.data["delegatedAdminRelationships"][0]["activatedDateTime"] = "2026-10-01T00:00:00Z"  # new: not yet unused
+    assert named(run(tenant), "partner_unused") == set()

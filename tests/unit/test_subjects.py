@@ -347,11 +347,32 @@ def test_the_gdap_relationship_shows_its_roles_duration_and_auto_extension(subje
         "Relationship": "Northwind-Contoso-Managed-Services",
         "Roles": "Global Administrator, Exchange Administrator, Helpdesk Administrator",
         "Status": "active since 2025-01-14",
-        "Duration": "730 days (P730D), ends 2027-01-14",
-        "Auto-extend": "every 180 days (P180D)",
+        "Duration": "730 days (P730D), ends 2027-01-14; auto-extends every 180 days (P180D)",
         "Partner tenant": f"Northwind IT Services, northwindit.com ({NORTHWIND})",
         "Assigned to": "1 partner security group",
+        "Partner sign-ins": "4 sign-ins in 30 days, last 2026-11-22 by ana.silva@northwindit.com "
+                            "(Microsoft 365 admin center)",
     }
+
+
+def test_a_partner_that_stopped_signing_in_shows_when_it_was_last_seen(subjects: dict[str, Subject]) -> None:
+    dap = subjects[f"partner:dap:{CONTRACT}"]
+    assert dap.evidence["Partner sign-ins"] == "none in 30 days; last seen 2026-07-02 (144 days ago)"
+
+
+def test_partner_sign_ins_hidden_by_the_licence_say_so() -> None:
+    snapshot = tenant(contracts=[{"id": "c1", "contractType": "ResellerPartner", "customerId": NORTHWIND,
+                                  "displayName": "Northwind IT Services"}],
+                      unavailable=["partnerSignIns: not available in this tenant (needs Microsoft Entra ID P1 or P2)"])
+    [dap] = subjects_from_snapshot(snapshot, NOW)
+    assert dap.evidence["Partner sign-ins"] == "not available in this tenant (needs Microsoft Entra ID P1 or P2)"
+
+
+def test_partner_sign_ins_never_collected_are_not_shown_as_none() -> None:
+    snapshot = tenant(contracts=[{"id": "c1", "contractType": "ResellerPartner", "customerId": NORTHWIND,
+                                  "displayName": "Northwind IT Services"}])
+    [dap] = subjects_from_snapshot(snapshot, NOW)
+    assert dap.evidence["Partner sign-ins"] == "not collected"
 
 
 def test_only_cross_tenant_partners_marked_as_service_provider_are_reviewed(subjects: dict[str, Subject]) -> None:
