@@ -16,6 +16,8 @@ from typing import Callable, Iterable, Literal
 from bot.config import Settings
 from bot.operator_errors import OperatorError
 from bot.store.atomic_storage import replace_file
+from checks.azure import arm_reader, collect_azure, with_azure
+from checks.azure.collect import AzureView
 from checks.graph import (
     GraphCredentials,
     PartnerView,
@@ -44,6 +46,7 @@ class GraphNotConfigured(ValueError):
 class GraphAccess:
     credentials: GraphCredentials
     base_url: str  # may hold {tenant}, for a per-tenant endpoint (a local Graph in tests)
+    arm_base_url: str = ""  # Azure Resource Manager with the same app; empty: Azure is not read
 
     def url_for(self, tenant_id: str) -> str:
         return self.base_url.replace(TENANT_PLACEHOLDER, tenant_id)
@@ -76,7 +79,7 @@ def graph_access(settings: Settings, tenant_id: str) -> GraphAccess:
         )
     except ValueError as bad:
         raise GraphNotConfigured(f"Microsoft Graph credentials: {bad}") from bad
-    return GraphAccess(credentials, settings.graph_base_url)
+    return GraphAccess(credentials, settings.graph_base_url, settings.arm_base_url)
 
 
 class SnapshotArchive:
@@ -109,8 +112,21 @@ async def collect(access: GraphAccess, tenant_id: str, archive: SnapshotArchive,
                                         reviewers=reviewers)
     finally:
         await close_client(client)
+    if access.arm_base_url:
+        snapshot = with_azure(snapshot, await _read_azure(access, tenant_id))
     archive.keep(snapshot)
     return snapshot
+
+
+async def _read_azure(access: GraphAccess, tenant_id: str) -> AzureView:
+    """The tenant's Azure side (Entra's log exports) with the same app, signed in for ARM."""
+    credential = access.credentials.for_tenant(tenant_id).token_credential()
+    reader = arm_reader(credential, access.arm_base_url)
+    try:
+        return await collect_azure(reader)
+    finally:
+        await reader.close()
+        await credential.close()
 
 
 async def collect_all_customers(access: GraphAccess, partner_tenant_id: str, archive: SnapshotArchive, now: datetime,

@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     graph_certificate_path: Path | None = None
     graph_access_token: SecretStr = SecretStr("")  # e.g. from `az account get-access-token`, for one-off scans
     graph_base_url: str = "https://graph.microsoft.com/v1.0"  # sovereign clouds: https://graph.microsoft.us/v1.0
+    arm_base_url: str = ""  # Azure Resource Manager, e.g. https://management.azure.com; empty: Azure is not read
 
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"

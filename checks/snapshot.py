@@ -31,6 +31,9 @@ Three collections are not a Graph response as such:
   lastSignInDateTime, watchedSince}``, carried from one collection to the next, so "no partner sign-in for
   90 days" can be said of a log that keeps 30. ``watchedSince`` is the start of the unbroken stretch of
   collections that saw the log; a gap longer than the log's window starts it again.
+- ``aadDiagnosticSettings`` maps the tenant id to Azure Resource Manager's
+  ``/providers/microsoft.aadiam/diagnosticSettings`` (where Entra's audit and sign-in logs are exported);
+  absent when ARM was not read.
 - ``managers`` maps a reviewer's id to ``[users/{id}/manager]`` (a list of one; empty when none is set).
 - ``authenticationMethods`` maps a privileged user's id to ``users/{id}/authentication/methods``: every
   registered method with its ``@odata.type`` (FIDO2 keys, Authenticator devices, phones, Windows Hello,
@@ -89,6 +92,7 @@ _KEYED: tuple[tuple[str, str], ...] = (
     ("sign_ins", "signIns"),
     ("managers", "managers"),
     ("authentication_methods", "authenticationMethods"),
+    ("diagnostic_settings", "aadDiagnosticSettings"),
 )
 
 # The properties the bot joins collections on; an object without them cannot be placed, so the file is refused.
@@ -147,6 +151,7 @@ class TenantSnapshot:
     sign_ins: Mapping[str, tuple[GraphObject, ...]] = field(default_factory=dict)  # recent signIn per privileged user
     managers: Mapping[str, tuple[GraphObject, ...]] = field(default_factory=dict)  # users/{id}/manager, as a list of one
     authentication_methods: Mapping[str, tuple[GraphObject, ...]] = field(default_factory=dict)  # per privileged user
+    diagnostic_settings: Mapping[str, tuple[GraphObject, ...]] = field(default_factory=dict)  # ARM, by tenant id
     partner_sign_ins: tuple[GraphObject, ...] = ()  # service-provider sign-ins into this tenant, last 30 days
     partner_activity: tuple[GraphObject, ...] = ()  # per partner tenant: last sign-in seen, watched since when
 
@@ -352,6 +357,10 @@ class TenantSnapshot:
     def activity_of_partner(self, tenant_id: str) -> GraphObject | None:
         """What accessbot has seen of ``tenant_id``'s sign-ins over its collections (``partnerActivity``)."""
         return next((a for a in self.partner_activity if a["tenantId"].lower() == tenant_id.lower()), None)
+
+    def entra_diagnostic_settings(self) -> tuple[GraphObject, ...] | None:
+        """The tenant's Entra diagnostic settings (log exports) from ARM; None when ARM was not read."""
+        return _lookup(self.diagnostic_settings, self.tenant_id)
 
     def tenant(self, tenant_id: str) -> GraphObject | None:
         """findTenantInformationByTenantId's answer for another tenant: its name and default domain."""

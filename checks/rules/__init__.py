@@ -5,6 +5,7 @@ from checks.rules import (
     activity,
     assignments,
     global_admins,
+    log_retention,
     mfa,
     mfa_devices,
     partner_activity,
@@ -14,6 +15,6 @@ from checks.rules import (
 )
 
 __all__ = [
-    "accounts", "activity", "assignments", "global_admins", "mfa", "mfa_devices", "partner_activity", "partners",
-    "recovery", "risk",
+    "accounts", "activity", "assignments", "global_admins", "log_retention", "mfa", "mfa_devices",
+    "partner_activity", "partners", "recovery", "risk",
 ]

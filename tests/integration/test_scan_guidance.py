@@ -10,7 +10,9 @@ from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
 from tests.integration.test_cli import run
 
 GUIDANCE = Path(__file__).resolve().parents[2] / "docs" / "guidance"
-NEW_CHECKS = ("admin_mfa_method_new", "admin_mfa_phone_shared", "admin_mfa_phone_only", "partner_unused")
+NEW_CHECKS = (
+    "admin_mfa_method_new", "admin_mfa_phone_shared", "admin_mfa_phone_only", "partner_unused", "entra_logs_not_exported",
+)
 
 
 def test_scan_lists_the_new_checks_of_the_demo_with_their_guidance_quotes() -> None:

@@ -116,6 +116,7 @@ def test_demo_findings_are_exactly_the_expected_set(results: list[FindingResult]
         ("admin_mfa_phone_shared", role(APPA, NESTOR)),
         ("admin_mfa_phone_only", role(APPA, NESTOR)),  # the office phone is Nestor's only device
         ("partner_unused", f"partner:dap:{CONTRACT}"),  # Fabrikam's agents last signed in on 2 July
+        ("entra_logs_not_exported", None),  # audit logs go to storage, sign-in logs nowhere
     }
 
 
@@ -166,3 +167,9 @@ def test_the_unused_partner_finding_says_when_the_partner_last_signed_in(results
     [unused] = [r for r in results if r.check.id == "partner_unused"]
     assert unused.message == "no sign-in by Fabrikam MSP for 90 days (last 2026-07-02)"
     assert unused.recommendation.startswith("recommended: revoke — no sign-in by Fabrikam MSP for 90 days")
+
+
+def test_the_log_retention_finding_says_how_long_the_tenant_keeps_its_sign_ins(results: list[FindingResult]) -> None:
+    [logs] = [r for r in results if r.check.id == "entra_logs_not_exported"]
+    assert logs.message == ("sign-in logs exported nowhere: the tenant keeps them 30 days (Microsoft Entra ID P1 or P2); "
+                            "audit logs go to audit-to-storage")

@@ -547,6 +547,23 @@ def gdap_of_a_partner_never_seen_in_a_log_watched_only_60_days(t: Tenant) -> Non
                               "watchedSince": "2026-09-24T08:00:00Z"})
 
 
+def _diagnostic_setting(name: str, *categories: str, **destination: str) -> dict[str, Any]:
+    return {"id": f"/providers/microsoft.aadiam/diagnosticSettings/{name}", "name": name,
+            "properties": {**destination, "logs": [{"category": c, "enabled": True} for c in categories]}}
+
+
+def no_diagnostic_setting_in_a_tenant_without_premium(t: Tenant) -> set[str | None]:
+    t.data["aadDiagnosticSettings"] = {CONTOSO: []}
+    return {None}
+
+
+def both_logs_sent_to_a_workspace_and_arm_not_read_elsewhere(t: Tenant) -> None:
+    t.data["aadDiagnosticSettings"] = {CONTOSO: [
+        _diagnostic_setting("to-sentinel", "AuditLogs", "SignInLogs", workspaceId="/subscriptions/s/rg/ws"),
+        _diagnostic_setting("no-destination", "AuditLogs"),
+    ]}
+
+
 POSITIVE: dict[str, Case] = {
     "admin_mfa_missing": admin_registered_only_an_email,
     "admin_mfa_not_phishing_resistant": admin_with_authenticator_push_and_sms,
@@ -578,6 +595,7 @@ POSITIVE: dict[str, Case] = {
     "admin_mfa_phone_shared": two_admins_with_one_mfa_phone_written_two_ways,
     "admin_mfa_phone_only": admin_with_a_mobile_phone_as_only_device,
     "partner_unused": gdap_whose_partner_last_signed_in_in_july,
+    "entra_logs_not_exported": no_diagnostic_setting_in_a_tenant_without_premium,
 }
 
 NEAR_MISS: dict[str, NearMiss] = {
@@ -611,6 +629,7 @@ NEAR_MISS: dict[str, NearMiss] = {
     "admin_mfa_phone_shared": admin_sharing_an_mfa_phone_with_someone_who_is_no_admin,
     "admin_mfa_phone_only": admin_with_a_phone_and_an_authenticator_code_app,
     "partner_unused": gdap_of_a_partner_never_seen_in_a_log_watched_only_60_days,
+    "entra_logs_not_exported": both_logs_sent_to_a_workspace_and_arm_not_read_elsewhere,
 }
 
 
@@ -907,3 +926,17 @@ def test_partner_access_used_within_90_days_or_newly_granted_is_not_called_unuse
     assert named(run(tenant), "partner_unused") == {recent}
     tenant.data["delegatedAdminRelationships"][0]["activatedDateTime"] = "2026-10-01T00:00:00Z"  # new: not yet unused
     assert named(run(tenant), "partner_unused") == set()
+
+
+def test_log_retention_says_the_days_the_licence_keeps_and_is_silent_when_arm_was_not_read() -> None:
+    tenant = Tenant.clean()
+    assert of(run(tenant), "entra_logs_not_exported") == []  # aadDiagnosticSettings absent: ARM not read
+    tenant.data["aadDiagnosticSettings"] = {CONTOSO: []}
+    [free] = of(run(tenant), "entra_logs_not_exported")
+    assert free.message == "audit logs and sign-in logs exported nowhere: the tenant keeps them 7 days (no Entra ID premium licence)"
+    tenant.data["subscribedSkus"][1]["servicePlans"].append({"servicePlanId": "41781fb2-bc02-4b7c-bd55-b576c07bb09d",
+                                                              "servicePlanName": "AAD_PREMIUM"})
+    tenant.data["aadDiagnosticSettings"] = {CONTOSO: [_diagnostic_setting("audit", "AuditLogs", storageAccountId="/s/st")]}
+    [premium] = of(run(tenant), "entra_logs_not_exported")
+    assert premium.message == ("sign-in logs exported nowhere: the tenant keeps them 30 days (Microsoft Entra ID P1 or P2); "
+                               "audit logs go to audit")
