@@ -88,6 +88,8 @@ class Policy:
     exceptions: tuple[PolicyExceptionGrant, ...] = ()
     justification_max_chars: int = MAX_JUSTIFICATION  # the longest justification an answer may carry
     teams_tenant_ids: tuple[str, ...] = ()  # other tenants whose Teams users may talk to the bot
+    # [[subscriptions]]: Azure subscription id or lower-case name, "*" = any -> who reviews its privileged roles
+    subscription_owners: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def served_tenants(self) -> frozenset[str]:
@@ -108,7 +110,7 @@ MAX_JUSTIFICATION_LIMIT = 20_000
 
 DURATION_HINT = 'expected a duration like "5d", "36h" or "90m"'
 
-SUBJECT_KEY_PREFIXES = ("role:", "partner:", "recovery:")
+SUBJECT_KEY_PREFIXES = ("role:", "partner:", "recovery:", "azure:")
 
 _DURATION = re.compile(r"(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?")
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -122,6 +124,7 @@ _TOP_LEVEL = (
     "reviewers",
     "roles",
     "partners",
+    "subscriptions",
     "recovery_contacts",
     "delegates",
     "schedule",
@@ -139,7 +142,8 @@ _PERSON_HINT = 'expected an Entra object id (a GUID) or a user principal name li
 def policy_people(policy: Policy) -> tuple[str, ...]:
     """Everyone the policy names as reviewer, fallback, security lead or delegate (UPN or object id)."""
     named: list[str] = [*policy.fallback_reviewers, *policy.security_leads]
-    for people in (*policy.role_owners.values(), *policy.partner_owners.values(), *policy.delegates.values()):
+    for people in (*policy.role_owners.values(), *policy.partner_owners.values(), *policy.subscription_owners.values(),
+                   *policy.delegates.values()):
         named.extend(people)
     named.extend(policy.delegates)
     return tuple(dict.fromkeys(named))
@@ -321,6 +325,7 @@ class _Loader:
             tenant_name=tenant_name,
             role_owners=self.owner_map("roles", "role"),
             partner_owners=self.owner_map("partners", "partner"),
+            subscription_owners=self.owner_map("subscriptions", "subscription"),
             recovery_owners_include_admin=self.recovery_include_admin(),
             fallback_reviewers=fallback,
             security_leads=security_leads,
@@ -378,7 +383,7 @@ class _Loader:
         return self.people(("reviewers", "fallback")), self.people(("reviewers", "security_leads"))
 
     def owner_map(self, array: str, name_key: str) -> dict[str, tuple[str, ...]]:
-        """[[roles]] or [[partners]]: a lower-cased name or id -> its owners, each listed once."""
+        """[[roles]], [[partners]] or [[subscriptions]]: a lower-cased name or id -> its owners, each listed once."""
         owners: dict[str, tuple[str, ...]] = {}
         first_listed: dict[str, KeyPath] = {}
         for path in self.tables((array,), (name_key, "owners")):

@@ -34,6 +34,9 @@ Three collections are not a Graph response as such:
 - ``aadDiagnosticSettings`` maps the tenant id to Azure Resource Manager's
   ``/providers/microsoft.aadiam/diagnosticSettings`` (where Entra's audit and sign-in logs are exported);
   absent when ARM was not read.
+- ``azureSubscriptions``, ``azureManagementGroups``, ``azureRoleAssignments``,
+  ``azureRoleEligibilityScheduleInstances`` and ``azureRoleDefinitions`` are Azure Resource Manager's lists
+  in ARM's own JSON (``properties`` nested), read when Azure Resource Manager is configured.
 - ``managers`` maps a reviewer's id to ``[users/{id}/manager]`` (a list of one; empty when none is set).
 - ``authenticationMethods`` maps a privileged user's id to ``users/{id}/authentication/methods``: every
   registered method with its ``@odata.type`` (FIDO2 keys, Authenticator devices, phones, Windows Hello,
@@ -81,6 +84,11 @@ _LISTS: tuple[tuple[str, str], ...] = (
     ("organization", "organization"),
     ("partner_sign_ins", "partnerSignIns"),
     ("partner_activity", "partnerActivity"),
+    ("azure_subscriptions", "azureSubscriptions"),
+    ("azure_management_groups", "azureManagementGroups"),
+    ("azure_role_assignments", "azureRoleAssignments"),
+    ("azure_role_eligibility_schedule_instances", "azureRoleEligibilityScheduleInstances"),
+    ("azure_role_definitions", "azureRoleDefinitions"),
 )
 
 # (attribute, JSON key) for collections keyed by the id of the object they belong to.
@@ -107,6 +115,7 @@ _REQUIRED: Mapping[str, tuple[str, ...]] = {
     "crossTenantPartners": ("tenantId",),
     "tenantInformation": ("tenantId",),
     "partnerActivity": ("tenantId",),
+    "azureSubscriptions": ("subscriptionId",),
 }
 
 _USER_TYPE = "#microsoft.graph.user"
@@ -154,6 +163,13 @@ class TenantSnapshot:
     diagnostic_settings: Mapping[str, tuple[GraphObject, ...]] = field(default_factory=dict)  # ARM, by tenant id
     partner_sign_ins: tuple[GraphObject, ...] = ()  # service-provider sign-ins into this tenant, last 30 days
     partner_activity: tuple[GraphObject, ...] = ()  # per partner tenant: last sign-in seen, watched since when
+    # Azure Resource Manager, in ARM's JSON: subscriptions, management groups, and per subscription its role
+    # assignments, PIM-eligible schedule instances and role definitions (``properties`` as ARM nests them).
+    azure_subscriptions: tuple[GraphObject, ...] = ()
+    azure_management_groups: tuple[GraphObject, ...] = ()
+    azure_role_assignments: tuple[GraphObject, ...] = ()
+    azure_role_eligibility_schedule_instances: tuple[GraphObject, ...] = ()
+    azure_role_definitions: tuple[GraphObject, ...] = ()
 
     # ---- lookups -------------------------------------------------------------------------------
     # Object ids are GUIDs that Graph returns in lower case but people paste in any case, so every

@@ -12,13 +12,16 @@ KIND_LABELS = {
     SubjectKind.ROLE_ASSIGNMENT: "Privileged role",
     SubjectKind.PARTNER: "Partner relationship",
     SubjectKind.RECOVERY_CONTACT: "Recovery contacts",
+    SubjectKind.AZURE_ROLE: "Azure subscription role",
 }
-_KIND_ORDER = {SubjectKind.ROLE_ASSIGNMENT: 0, SubjectKind.PARTNER: 1, SubjectKind.RECOVERY_CONTACT: 2}
+_KIND_ORDER = {
+    SubjectKind.ROLE_ASSIGNMENT: 0, SubjectKind.PARTNER: 1, SubjectKind.RECOVERY_CONTACT: 2, SubjectKind.AZURE_ROLE: 3,
+}
 
 
 def pending_for(service: ReviewService, object_id: str) -> list[tuple[ReviewItem, Campaign]]:
     """Open items this person may answer: accepted risks last; flagged before clean; privileged roles
-    (Global Administrator first), then partners, then recovery contacts."""
+    (Global Administrator first), then partners, then recovery contacts, then Azure subscription roles."""
     return sorted(service.items_for(object_id), key=lambda found: _order(found[0]))
 
 

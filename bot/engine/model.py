@@ -18,6 +18,9 @@ class SubjectKind(StrEnum):
     ROLE_ASSIGNMENT = "role_assignment"  # "Regularly review administrative role access"
     PARTNER = "partner_relationship"  # "thorough review and audit of partner relationships"
     RECOVERY_CONTACT = "recovery_contact"  # "review and verify password recovery email addresses and phone numbers"
+    # "thoroughly review all tenant admin users, including users associated with Administer On Behalf Of (AOBO)
+    # in Azure subscriptions": a privileged Azure role on a subscription, keyed azure:{subscription}:...
+    AZURE_ROLE = "azure_role_assignment"
 
 
 class AssignmentType(StrEnum):
@@ -102,6 +105,13 @@ class Subject:
     break_glass: bool = False
     evidence: Mapping[str, str] = field(default_factory=dict)
     findings: tuple[Finding, ...] = ()
+
+
+def azure_subscription_of(subject: Subject) -> str | None:
+    """The subscription id of an Azure role subject (its key is ``azure:{subscription id}:...``)."""
+    if subject.kind is not SubjectKind.AZURE_ROLE:
+        return None
+    return subject.key.split(":")[1] if subject.key.count(":") >= 2 else None
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Reading a tenant's Azure side through Azure Resource Manager: where Entra's logs are exported
-(``microsoft.aadiam`` diagnostic settings). Everything that talks to ARM lives here, as Graph lives in
-``checks/graph/``; nothing downstream of a ``TenantSnapshot`` does."""
+(``microsoft.aadiam`` diagnostic settings), the subscriptions and management groups, and who holds a
+privileged role on them. Everything that talks to ARM lives here, as Graph lives in ``checks/graph/``;
+nothing downstream of a ``TenantSnapshot`` does."""
 
 from checks.azure.arm import ARM_URL, ArmError, ArmReader, arm_reader
 from checks.azure.collect import collect_azure, with_azure

@@ -12,13 +12,14 @@ Two traps (docs/dependency-notes.md#azure-resource-manager-azure-mgmt):
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import AzureError, HttpResponseError
 from azure.core.rest import HttpRequest
+from azure.mgmt.authorization.aio import AuthorizationManagementClient
 from azure.mgmt.resource.subscriptions.aio import SubscriptionClient
 
 ARM_URL = "https://management.azure.com"
@@ -43,10 +44,13 @@ class ArmError(Exception):
 
 @dataclass
 class ArmReader:
-    """One ARM session: a ``SubscriptionClient`` whose pipeline every read goes through."""
+    """One ARM session: a ``SubscriptionClient`` whose pipeline every raw read goes through, and the
+    credential and pipeline options for the per-subscription ``AuthorizationManagementClient``s."""
 
     client: SubscriptionClient
     base_url: str
+    credential: AsyncTokenCredential
+    options: dict[str, Any] = field(default_factory=dict)
     requests: int = 0
 
     @property
@@ -83,8 +87,39 @@ class ArmReader:
                     yield item
             link = body.get("nextLink")
 
+    async def subscriptions(self) -> list[dict[str, Any]]:
+        """Every subscription the app can see, in ARM's JSON (azure-mgmt-resource-subscriptions pages it)."""
+        return [_wire(s) async for s in self._sdk(self.client.subscriptions.list)]
+
+    async def authorization(self, subscription_id: str, read: str, scope: str) -> list[dict[str, Any]]:
+        """One azure-mgmt-authorization listing at ``scope`` (``role_assignments``, ``role_definitions``,
+        ``role_eligibility_schedule_instances``), each item in ARM's JSON; nextLink is followed by the SDK."""
+        async with AuthorizationManagementClient(self.credential, subscription_id, base_url=self.base_url.rstrip("/"),
+                                                 **self.options) as client:
+            operations = getattr(client, read)
+            listing = operations.list if read == "role_definitions" else operations.list_for_scope
+            return [_wire(item) async for item in self._sdk(listing, scope)]
+
+    async def _sdk(self, listing: Any, *args: Any) -> AsyncIterator[Any]:
+        try:
+            async for item in listing(*args, **self.call_options):
+                yield item
+        except HttpResponseError as failed:
+            raise _arm_error(failed) from failed
+        except AzureError as failed:
+            raise ArmError(0, type(failed).__name__, str(failed)) from failed
+
     async def close(self) -> None:
         await self.client.close()
+
+
+def _wire(model: Any) -> dict[str, Any]:
+    """A model back in ARM's JSON. azure-mgmt-authorization 4 has msrest models (``serialize``; their
+    ``as_dict`` would flatten ``properties`` into snake_case); azure-mgmt-resource-subscriptions 1.0 has the
+    new hybrid models, mappings over the JSON itself (``as_dict``, no ``serialize``)."""
+    if hasattr(model, "serialize"):
+        return model.serialize(keep_readonly=True)
+    return model.as_dict()
 
 
 def _arm_error(failed: HttpResponseError) -> ArmError:
@@ -102,11 +137,12 @@ def arm_reader(credential: AsyncTokenCredential, base_url: str = ARM_URL, *, ret
                retry_backoff_factor: float = 0.8, retry_backoff_max: float = 60.0, timeout: float = 60.0) -> ArmReader:
     """An ARM session. azure-core's retry policy retries 429 and 5xx, honouring Retry-After; no second
     retry loop is added on top of it."""
-    client = SubscriptionClient(
-        credential, base_url=base_url.rstrip("/"), retry_total=retry_total, retry_backoff_factor=retry_backoff_factor,
-        retry_backoff_max=retry_backoff_max, connection_timeout=timeout, read_timeout=timeout,
+    options: dict[str, Any] = dict(
+        retry_total=retry_total, retry_backoff_factor=retry_backoff_factor, retry_backoff_max=retry_backoff_max,
+        connection_timeout=timeout, read_timeout=timeout,
     )
-    return ArmReader(client, base_url)
+    client = SubscriptionClient(credential, base_url=base_url.rstrip("/"), **options)
+    return ArmReader(client, base_url, credential, options)
 
 
 __all__ = ["ARM_URL", "ArmError", "ArmReader", "arm_reader"]

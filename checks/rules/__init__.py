@@ -4,6 +4,7 @@ from checks.rules import (
     accounts,
     activity,
     assignments,
+    azure_roles,
     global_admins,
     log_retention,
     mfa,
@@ -15,6 +16,6 @@ from checks.rules import (
 )
 
 __all__ = [
-    "accounts", "activity", "assignments", "global_admins", "log_retention", "mfa", "mfa_devices",
+    "accounts", "activity", "assignments", "azure_roles", "global_admins", "log_retention", "mfa", "mfa_devices",
     "partner_activity", "partners", "recovery", "risk",
 ]

@@ -34,11 +34,29 @@ class ArmFault:
         return bool(self.pattern.search(path)) and (self.times is None or self.fired < self.times)
 
 
+SUBSCRIPTIONS = "/subscriptions"
+MANAGEMENT_GROUPS = "/providers/Microsoft.Management/managementGroups"
+
+
 @dataclass
 class ArmTenant:
-    """What ARM holds for the tenant: lists by path (``/providers/microsoft.aadiam/diagnosticSettings``, ...)."""
+    """What ARM holds for the tenant: lists by path, in any case (``/subscriptions``,
+    ``/providers/microsoft.aadiam/diagnosticSettings``, ``/subscriptions/{id}/providers/Microsoft.Authorization/
+    roleAssignments``, ...). A tenant without subscriptions, management groups or log exports lists none."""
 
     lists: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.lists = {path.lower(): items for path, items in self.lists.items()}
+        for path in (SUBSCRIPTIONS, MANAGEMENT_GROUPS, ENTRA_DIAGNOSTIC_SETTINGS):
+            self.lists.setdefault(path.lower(), [])
+
+    def subscription(self, subscription: dict[str, Any], **rbac: list[dict[str, Any]]) -> None:
+        """A subscription with its ``roleAssignments``, ``roleEligibilityScheduleInstances``, ``roleDefinitions``."""
+        self.lists[SUBSCRIPTIONS.lower()].append(subscription)
+        base = f"/subscriptions/{subscription['subscriptionId']}/providers/Microsoft.Authorization"
+        for name in ("roleAssignments", "roleEligibilityScheduleInstances", "roleDefinitions"):
+            self.lists[f"{base}/{name}".lower()] = rbac.get(name, [])
 
 
 class FakeArm:
@@ -92,7 +110,7 @@ class FakeArm:
                 self.sent[fault.status] += 1
                 headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
                 return _error(fault.status, fault.code, f"Injected {fault.status}", headers)
-        items = self.tenant.lists.get(path.rstrip("/").lower() if path.lower().startswith("/providers/") else path)
+        items = self.tenant.lists.get(path.rstrip("/").lower())
         if items is None or request.method != "GET":
             return _error(404, "ResourceNotFound" if request.method == "GET" else "MethodNotAllowed",
                           f"The resource '{path}' was not found.")
@@ -109,4 +127,4 @@ def _error(status: int, code: str, message: str, headers: dict[str, str] | None 
     return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
 
 
-__all__ = ["ENTRA_DIAGNOSTIC_SETTINGS", "ArmFault", "ArmTenant", "FakeArm"]
+__all__ = ["ENTRA_DIAGNOSTIC_SETTINGS", "MANAGEMENT_GROUPS", "SUBSCRIPTIONS", "ArmFault", "ArmTenant", "FakeArm"]

@@ -12,6 +12,7 @@ from tests.integration.test_cli import run
 GUIDANCE = Path(__file__).resolve().parents[2] / "docs" / "guidance"
 NEW_CHECKS = (
     "admin_mfa_method_new", "admin_mfa_phone_shared", "admin_mfa_phone_only", "partner_unused", "entra_logs_not_exported",
+    "azure_aobo_present", "azure_owner_guest_or_foreign", "azure_owner_standing",
 )
 
 

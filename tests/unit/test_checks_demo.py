@@ -38,6 +38,16 @@ CONTRACT = "3a54e886-6013-4503-99b7-f1abaf9e44e5"
 GDAP = "d031d2bd-7560-4db7-ac4c-0cbb174b906e-997c7d9c-2bd5-40dd-9a5a-3aef9c2eb739"
 
 
+PROD = "6b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e"
+DEV = "9d8e7f6a-5b4c-4d3e-8f2a-1b0c9d8e7f6a"
+OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+AOBO_GROUP = "c0ffee00-5a1e-4c5e-9a0b-0d1e2f3a4b5c"
+
+
+def azure(subscription: str, role_id: str, holder: str, kind: str = "active") -> str:
+    return f"azure:{subscription}:{role_id}:{holder}:{kind}"
+
+
 def role(role_id: str, holder: str, kind: str = "active") -> str:
     return f"role:{role_id}:{holder}:{kind}"
 
@@ -117,6 +127,11 @@ def test_demo_findings_are_exactly_the_expected_set(results: list[FindingResult]
         ("admin_mfa_phone_only", role(APPA, NESTOR)),  # the office phone is Nestor's only device
         ("partner_unused", f"partner:dap:{CONTRACT}"),  # Fabrikam's agents last signed in on 2 July
         ("entra_logs_not_exported", None),  # audit logs go to storage, sign-in logs nowhere
+        ("azure_aobo_present", azure(PROD, OWNER, AOBO_GROUP)),  # Fabrikam's Admin Agents since the CSP sale
+        ("azure_owner_guest_or_foreign", azure(PROD, OWNER, AOBO_GROUP)),
+        ("azure_owner_guest_or_foreign", azure(DEV, OWNER, RAVI)),  # the MSP's guest owns Dev/Test
+        ("azure_owner_standing", azure(PROD, OWNER, LYNNE)),  # P2 tenant, Owner outside PIM
+        ("azure_owner_standing", azure(DEV, OWNER, RAVI)),
     }
 
 

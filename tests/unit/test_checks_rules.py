@@ -564,6 +564,61 @@ def both_logs_sent_to_a_workspace_and_arm_not_read_elsewhere(t: Tenant) -> None:
     ]}
 
 
+SUBSCRIPTION = "6b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e"
+OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
+
+
+def azure_role(t: Tenant, role: str, principal: str, principal_type: str = "User") -> str:
+    """An active, permanent role assignment on the Production subscription; returns the subject's key."""
+    if not t.data.get("azureSubscriptions"):
+        t.add("azureSubscriptions", {"id": f"/subscriptions/{SUBSCRIPTION}", "subscriptionId": SUBSCRIPTION,
+                                     "tenantId": CONTOSO, "displayName": "Contoso Production", "state": "Enabled"})
+    t.add("azureRoleAssignments", {
+        "id": f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Authorization/roleAssignments/{role[:8]}-{principal}",
+        "name": f"{role[:8]}-{principal}", "type": "Microsoft.Authorization/roleAssignments",
+        "properties": {"roleDefinitionId": f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Authorization/"
+                                           f"roleDefinitions/{role}",
+                       "principalId": principal, "principalType": principal_type,
+                       "scope": f"/subscriptions/{SUBSCRIPTION}", "createdOn": "2024-05-01T10:00:00Z"}})
+    return f"azure:{SUBSCRIPTION}:{role}:{principal}:active"
+
+
+def with_entra_p2(t: Tenant) -> None:
+    t.data["subscribedSkus"][1]["servicePlans"].append(
+        {"servicePlanId": "eec0eb4f-6444-4f95-aba0-50c24d67f998", "servicePlanName": "AAD_PREMIUM_P2"})
+
+
+def reseller_admin_agents_owning_a_subscription(t: Tenant) -> set[str | None]:
+    t.add("contracts", {"id": "c-1", "contractType": "ResellerPartner", "customerId": FABRIKAM,
+                        "displayName": "Fabrikam MSP", "defaultDomainName": "fabrikam-msp.com"})
+    return {azure_role(t, OWNER, "a1b2c3d4-0000-4000-8000-00000000aobo", "ForeignGroup")}
+
+
+def a_group_of_this_tenant_owning_a_subscription(t: Tenant) -> None:
+    t.add("groups", {"id": "g-cloud-ops", "displayName": "Cloud Ops"})
+    azure_role(t, OWNER, "g-cloud-ops", "Group")
+
+
+def guest_owner_of_a_subscription(t: Tenant) -> set[str | None]:
+    guest = t.person("Ravi Patel", userType="Guest", userPrincipalName="ravi_fabrikam-msp.com#EXT#@contoso.com")
+    return {azure_role(t, OWNER, guest)}
+
+
+def guest_contributor_of_a_subscription(t: Tenant) -> None:
+    guest = t.person("Ravi Patel", userType="Guest", userPrincipalName="ravi_fabrikam-msp.com#EXT#@contoso.com")
+    azure_role(t, CONTRIBUTOR, guest)
+
+
+def standing_owner_with_entra_p2(t: Tenant) -> set[str | None]:
+    with_entra_p2(t)
+    return {azure_role(t, OWNER, t.person("Lee Gu"))}
+
+
+def standing_owner_without_pim_licence(t: Tenant) -> None:
+    azure_role(t, OWNER, t.person("Lee Gu"))
+
+
 POSITIVE: dict[str, Case] = {
     "admin_mfa_missing": admin_registered_only_an_email,
     "admin_mfa_not_phishing_resistant": admin_with_authenticator_push_and_sms,
@@ -596,6 +651,9 @@ POSITIVE: dict[str, Case] = {
     "admin_mfa_phone_only": admin_with_a_mobile_phone_as_only_device,
     "partner_unused": gdap_whose_partner_last_signed_in_in_july,
     "entra_logs_not_exported": no_diagnostic_setting_in_a_tenant_without_premium,
+    "azure_aobo_present": reseller_admin_agents_owning_a_subscription,
+    "azure_owner_guest_or_foreign": guest_owner_of_a_subscription,
+    "azure_owner_standing": standing_owner_with_entra_p2,
 }
 
 NEAR_MISS: dict[str, NearMiss] = {
@@ -630,6 +688,9 @@ NEAR_MISS: dict[str, NearMiss] = {
     "admin_mfa_phone_only": admin_with_a_phone_and_an_authenticator_code_app,
     "partner_unused": gdap_of_a_partner_never_seen_in_a_log_watched_only_60_days,
     "entra_logs_not_exported": both_logs_sent_to_a_workspace_and_arm_not_read_elsewhere,
+    "azure_aobo_present": a_group_of_this_tenant_owning_a_subscription,
+    "azure_owner_guest_or_foreign": guest_contributor_of_a_subscription,
+    "azure_owner_standing": standing_owner_without_pim_licence,
 }
 
 
@@ -940,3 +1001,36 @@ def test_log_retention_says_the_days_the_licence_keeps_and_is_silent_when_arm_wa
     [premium] = of(run(tenant), "entra_logs_not_exported")
     assert premium.message == ("sign-in logs exported nowhere: the tenant keeps them 30 days (Microsoft Entra ID P1 or P2); "
                                "audit logs go to audit")
+
+
+def test_aobo_is_attributed_to_the_reseller_and_reviewed_as_azure_access() -> None:
+    tenant = Tenant.clean()
+    key = reseller_admin_agents_owning_a_subscription(tenant).pop()
+    snapshot = tenant.snapshot()
+    subject = {s.key: s for s in subjects_from_snapshot(snapshot, NOW)}[key]
+    assert subject.title == "Fabrikam MSP (foreign group) — Owner of Contoso Production"
+    assert subject.partner_id == FABRIKAM and subject.holder_ids == ()
+    assert subject.evidence["Principal"] == "Foreign group of another tenant (AOBO)"
+    assert subject.evidence["Assignment"] == "Active, permanent since 2024-05-01"
+    [aobo] = of(run(tenant), "azure_aobo_present")
+    assert aobo.message == ("Fabrikam MSP holds Owner of Contoso Production through a group of its own tenant (AOBO)")
+    [foreign] = of(run(tenant), "azure_owner_guest_or_foreign")
+    assert foreign.subject_key == key and foreign.recommendation.startswith("recommended: revoke")
+
+
+def test_a_pim_eligible_owner_is_not_standing() -> None:
+    tenant = Tenant.clean()
+    with_entra_p2(tenant)
+    lee = tenant.person("Lee Gu")
+    tenant.add("azureSubscriptions", {"id": f"/subscriptions/{SUBSCRIPTION}", "subscriptionId": SUBSCRIPTION,
+                                      "displayName": "Contoso Production"})
+    tenant.add("azureRoleEligibilityScheduleInstances", {
+        "id": "e1", "name": "e1", "properties": {
+            "roleDefinitionId": f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/{OWNER}",
+            "principalId": lee, "principalType": "User", "scope": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-app",
+            "startDateTime": "2026-01-01T00:00:00Z", "endDateTime": "2027-01-01T00:00:00Z", "memberType": "Direct"}})
+    subjects = {s.key: s for s in subjects_from_snapshot(tenant.snapshot(), NOW)}
+    eligible = subjects[f"azure:{SUBSCRIPTION}:{OWNER}:{lee}:eligible"]
+    assert eligible.evidence["Assignment"] == "Eligible (PIM) until 2027-01-01"
+    assert eligible.evidence["Scope"] == "resource group rg-app"
+    assert of(run(tenant), "azure_owner_standing") == []

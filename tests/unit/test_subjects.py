@@ -293,6 +293,8 @@ def test_several_assignments_are_eligible_through_pim(subjects: dict[str, Subjec
     assert eligible == {
         role_key(GA, ISAIAH, "eligible"), role_key(SEC, LYNNE, "eligible"), role_key(PRA, LYNNE, "eligible"),
         role_key(PRA, ISAIAH, "eligible"), role_key(UA, RAVI, "eligible"),
+        # Isaiah is also eligible for User Access Administrator of the Production subscription (Azure PIM)
+        "azure:6b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e:18d7d88d-d35e-4fb5-a5c3-7773c20a72d9:" + ISAIAH + ":eligible",
     }
     assert subjects[role_key(SEC, LYNNE, "eligible")].evidence["Assignment"] == "Eligible (PIM) until 2027-03-31"
 
@@ -324,7 +326,9 @@ def test_the_partners_guest_admin_is_a_role_subject_and_a_partner_subject(subjec
 
 def test_people_without_an_admin_role_are_not_reviewed(subjects: dict[str, Subject]) -> None:
     reviewed = {holder for s in subjects.values() for holder in s.holder_ids}
-    assert reviewed.isdisjoint({ALEX, PATTI, LEE, ADELE})
+    assert reviewed.isdisjoint({ALEX, PATTI, ADELE})
+    # Lee holds no directory role, but is Contributor of a resource group in Azure: reviewed for that alone
+    assert {s.kind for s in subjects.values() if LEE in s.holder_ids} == {SubjectKind.AZURE_ROLE}
 
 
 # ---- partners -----------------------------------------------------------------------------------
