@@ -79,7 +79,30 @@ def plan_remediation(
         return _role(subject, snapshot, last)
     if subject.kind is SubjectKind.RECOVERY_CONTACT:
         return _recovery(subject, snapshot)
+    if subject.kind is SubjectKind.AZURE_ROLE:
+        return _azure(subject, snapshot)
     return _partner(subject, snapshot, last)
+
+
+def _azure(subject: Subject, snapshot: TenantSnapshot) -> RemediationPlan:
+    """An Azure role is removed in Azure Resource Manager, which the Graph executor does not reach: the
+    exact assignments to delete are given as a manual step (ARM's DELETE of each), never skipped silently."""
+    _, root, role, principal, kind = subject.key.split(":", 4)
+    listing = snapshot.azure_role_assignments if kind == "active" else snapshot.azure_role_eligibility_schedule_instances
+    ids = [
+        item["id"] for item in listing
+        if (item.get("properties") or {}).get("principalId", "").lower() == principal.lower()
+        and (item.get("properties") or {}).get("roleDefinitionId", "").lower().endswith(role.lower())
+        and root.lower() in ((item.get("properties") or {}).get("scope") or "/").lower()
+    ]
+    if kind != "active":
+        return RemediationPlan(subject.key, subject.title, manual=(
+            "Privileged Identity Management > Azure resources > "
+            f"{subject.evidence.get('Subscription', root)} > Assignments: remove the eligible {subject.role_name} "
+            f"assignment of {subject.holder_name}",))
+    steps = tuple(f"DELETE https://management.azure.com{i}?api-version=2022-04-01 (Access control (IAM) > "
+                  f"Role assignments in the portal)" for i in ids)
+    return RemediationPlan(subject.key, subject.title, manual=steps or ("no role assignment was collected",))
 
 
 @dataclass(frozen=True)

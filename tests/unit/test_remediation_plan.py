@@ -98,3 +98,16 @@ def test_dap_can_only_be_removed_by_hand_and_says_where() -> None:
 def test_a_revoked_recovery_contact_removes_the_registered_methods(title: str) -> None:
     result = plan(title)
     assert result.calls and all("/authentication/" in c.path and c.method == "DELETE" for c in result.calls)
+
+
+def test_an_azure_owner_is_removed_by_a_manual_arm_step_naming_the_exact_assignment() -> None:
+    """Graph cannot touch Azure RBAC: revoking the reseller's AOBO group says exactly what to delete in ARM,
+    and no Graph call is planned that would remove something else."""
+    result = plan("Fabrikam MSP (foreign group) — Owner of Contoso Production")
+    assert not result.calls and not result.blocked
+    assert result.manual == (
+        "DELETE https://management.azure.com/subscriptions/6b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e/providers/"
+        "Microsoft.Authorization/roleAssignments/3f2e1d0c-9b8a-4c7d-8e6f-5a4b3c2d1e0f?api-version=2022-04-01 "
+        "(Access control (IAM) > Role assignments in the portal)",)
+    eligible = plan("Isaiah Langer — User Access Administrator of Contoso Production")
+    assert not eligible.calls and "Privileged Identity Management > Azure resources" in eligible.manual[0]
