@@ -1,12 +1,14 @@
 """Azure Resource Manager through the Azure SDK's own pipeline (authentication, retries honouring
-Retry-After), reading raw ARM JSON so a snapshot keeps ARM's shapes as it keeps Graph's.
+Retry-After), keeping ARM's JSON so a snapshot keeps ARM's shapes as it keeps Graph's.
 
-Two traps (docs/dependency-notes.md#azure-resource-manager-azure-mgmt):
+Three traps (docs/dependency-notes.md#azure-resource-manager-azure-mgmt):
 - azure-mgmt-resource 26 no longer ships ``SubscriptionClient``: it is ``azure.mgmt.resource.subscriptions``
   from the separate package azure-mgmt-resource-subscriptions.
 - The ARM clients' bearer-token policy refuses plain http ("Bearer token authentication is not permitted
   for non-TLS protected (non-https) URLs") unless each call says ``enforce_https=False``: done here only
   for a local ARM (127.0.0.1 or localhost, the fakes of the tests), never for a real endpoint.
+- azure-mgmt-authorization's msrest models and azure-mgmt-resource-subscriptions' hybrid models give ARM's
+  JSON back in two different ways (``_wire``).
 """
 
 from __future__ import annotations
@@ -51,7 +53,6 @@ class ArmReader:
     base_url: str
     credential: AsyncTokenCredential
     options: dict[str, Any] = field(default_factory=dict)
-    requests: int = 0
 
     @property
     def call_options(self) -> dict[str, Any]:
@@ -59,7 +60,6 @@ class ArmReader:
 
     async def get(self, path_or_url: str) -> dict[str, Any]:
         """One GET of a path (``/providers/...?api-version=...``) or of a ``nextLink``; ARM's JSON answer."""
-        self.requests += 1
         try:
             response = await self.client.send_request(HttpRequest("GET", path_or_url), **self.call_options)
             response.raise_for_status()
