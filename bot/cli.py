@@ -62,12 +62,14 @@ from bot.manifest import build_manifest, write_package
 from bot.operator_errors import EXIT_CODES_HELP, ExitCode, OperatorError, one_line
 from bot.playground import PLAYGROUND_BIN, PLAYGROUND_CONFIG, UnknownPlaygroundUser, playground_config_as, start_playground
 from bot.policy import Policy, RemediationMode, load_policy, policy_people
+from bot.remediation.arm_executor import ArmAndGraphExecutor
 from bot.remediation.graph_executor import GraphExecutor
 from bot.service import rebuild_campaign
 from bot.store.base import LedgerIntegrityError
 from bot.store.factory import BackendStore, checked_url, open_store
 from bot.store.postgres_schema import head_revision, upgrade
 from bot.store.tinydb_to_postgres import migrate_from_tinydb
+from checks.azure import arm_reader
 from checks.findings import to_json, to_sarif
 from checks.graph.client import GRAPH_SCOPES, token_roles
 from checks.registry import run_checks
@@ -180,7 +182,10 @@ async def _runtime(
             archive, people = SnapshotArchive(settings.data_dir), policy_people(loaded_policy)
             collector = lambda: collect(access, tenant, archive, SystemClock().now(), people)  # noqa: E731
         if loaded_policy.remediation is RemediationMode.APPLY:
-            executor = GraphExecutor(access.client_for(tenant))  # the app needs the write permissions: docs/permissions.md
+            # the app needs the write permissions (docs/permissions.md); with ARM configured it also removes Azure roles
+            arm = (arm_reader(access.credentials.for_tenant(tenant).token_credential(), settings.arm_base_url)
+                   if settings.arm_base_url else None)
+            executor = ArmAndGraphExecutor(access.client_for(tenant), arm)
     return await build_runtime(
         data_dir=settings.data_dir,
         policy=loaded_policy,

@@ -5,7 +5,8 @@ with ``nextLink`` an absolute URL carrying a ``$skiptoken`` (pages of ``page_siz
 client asks); ``api-version`` required on every request (400 ``MissingApiVersionParameter`` without);
 ARM's error envelope ``{"error": {"code", "message"}}``; a bearer token on every request (401
 ``AuthenticationFailed`` without). Faults are injected per path pattern: 429 with ``Retry-After``, 5xx,
-and 403 ``AuthorizationFailed`` (an app without the role). Requests are counted by path.
+and 403 ``AuthorizationFailed`` (an app without the role). A DELETE of an item removes it (200), and of
+something absent answers 204, as ARM does for role assignments. Requests are counted by path.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class FakeArm:
         self.faults: list[ArmFault] = []
         self.requests: Counter[str] = Counter()
         self.sent: Counter[int] = Counter()
+        self.deleted: list[str] = []  # every DELETE path, in order
         self.url = ""
         self._runner: web.AppRunner | None = None
 
@@ -110,6 +112,8 @@ class FakeArm:
                 self.sent[fault.status] += 1
                 headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
                 return _error(fault.status, fault.code, f"Injected {fault.status}", headers)
+        if request.method == "DELETE":
+            return self._delete(path)
         items = self.tenant.lists.get(path.rstrip("/").lower())
         if items is None or request.method != "GET":
             return _error(404, "ResourceNotFound" if request.method == "GET" else "MethodNotAllowed",
@@ -121,6 +125,23 @@ class FakeArm:
             query["$skiptoken"] = str(start + self.page_size)
             body["nextLink"] = f"{self.url}{path}?{urlencode(query)}"
         return web.json_response(body)
+
+    def _delete(self, path: str) -> web.Response:
+        """ARM's DELETE of a role assignment: 200 with what was deleted, 204 when there is no such assignment."""
+        self.deleted.append(path)
+        for items in self.tenant.lists.values():
+            found = _deleted(items, path)
+            if found is not None:
+                return web.json_response(found)
+        return web.Response(status=204)
+
+
+def _deleted(items: list[dict[str, Any]], path: str) -> dict[str, Any] | None:
+    for item in items:
+        if (item.get("id") or "").lower() == path.lower():
+            items.remove(item)
+            return item
+    return None
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
