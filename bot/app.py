@@ -16,6 +16,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot.app_install import AppInstaller
+from bot.change_watch import AuditReader, ChangeWatch
 from bot.channels.teams import BotCredentials, TeamsChannel
 from bot.clock import Clock
 from bot.engine.model import SECURITY_LEADS, Notice, NoticeKind
@@ -70,11 +71,14 @@ async def build_runtime(
     ledger_signer: LedgerSigner | None = None,
     witness_every: timedelta | None = None,
     database_url: str = "",
+    audit_reader: AuditReader | None = None,
+    change_poll_every: timedelta = timedelta(minutes=5),
 ) -> Runtime:
     """``graph_executor`` carries the write-enabled Graph client; only remediation mode 'apply' uses it.
     ``ledger_signer`` signs the ledger's checkpoints (docs/ledger.md); ``witness_every`` is how often the
     latest one is posted to the security leads (None: only at sign-off). ``database_url`` picks the store
-    (bot/store/factory.py): empty is TinyDB in ``data_dir``."""
+    (bot/store/factory.py): empty is TinyDB in ``data_dir``. ``audit_reader`` reads the directory audit log
+    (Graph): with it, access changes are asked about every ``change_poll_every`` (bot/change_watch.py)."""
     store = await open_store(database_url, data_dir, signer=ledger_signer, clock=clock)
     writes = WriteGuard(store)
     service = ReviewService(writes, policy, snapshot, clock, ExportLinks(public_url, export_secret), graph_executor)
@@ -102,6 +106,7 @@ async def build_runtime(
     scheduler = Scheduler(
         service, notifier, tick_seconds, after_round=[teams.refresh_answered_cards, teams.refresh_live_status],
         collector=collector, witness_every=witness_every,
+        change_watch=ChangeWatch(service, audit_reader, change_poll_every) if audit_reader is not None else None,
     )
     return Runtime(store, writes, service, teams, notifier, scheduler)
 

@@ -40,6 +40,7 @@ from bot.collection import (
     SnapshotArchive,
     collect,
     collect_all_customers,
+    directory_audit_reader,
     graph_access,
 )
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT, REPO_ROOT, Settings
@@ -173,9 +174,11 @@ async def _runtime(
     loaded_policy, loaded_snapshot = await _inputs(settings, policy, snapshot, live)
     _require_people(loaded_policy, loaded_snapshot)
     tenant = loaded_policy.tenant_id
-    collector = executor = installer = None
+    collector = executor = installer = audit_reader = None
     if settings.graph_credential:
         access = graph_access(settings, tenant)
+        if settings.change_poll_minutes > 0:
+            audit_reader = directory_audit_reader(access, tenant)
         if settings.teams_app_catalog_id:
             installer = AppInstaller(GraphExecutor(access.client_for(tenant)), settings.teams_app_catalog_id)
         if (snapshot or settings.snapshot) is None:
@@ -202,6 +205,8 @@ async def _runtime(
         ledger_signer=signer,
         witness_every=_witness_every(settings),
         database_url=settings.database_url.get_secret_value(),
+        audit_reader=audit_reader,
+        change_poll_every=timedelta(minutes=settings.change_poll_minutes or 5),
     )
 
 

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable, Literal
+from typing import Any, Awaitable, Callable, Iterable, Literal
 
 from bot.config import Settings
 from bot.operator_errors import OperatorError
@@ -27,6 +27,8 @@ from checks.graph import (
     collect_tenant,
     graph_client,
 )
+from checks.graph.batching import GraphReader
+from checks.graph.directory_audits import read_directory_audits
 from checks.snapshot import (
     SnapshotError,
     TenantSnapshot,
@@ -116,6 +118,20 @@ async def collect(access: GraphAccess, tenant_id: str, archive: SnapshotArchive,
         snapshot = with_azure(snapshot, await _read_azure(access, tenant_id))
     archive.keep(snapshot)
     return snapshot
+
+
+def directory_audit_reader(access: GraphAccess, tenant_id: str) -> Callable[[datetime], Awaitable[list[dict[str, Any]]]]:
+    """The change watch's reader of the tenant's directory audit log: a client per read, closed after it (a read
+    every few minutes; an idle connection pool between them would only go stale)."""
+
+    async def read(since: datetime) -> list[dict[str, Any]]:
+        client = access.client_for(tenant_id)
+        try:
+            return await read_directory_audits(GraphReader(client), since)
+        finally:
+            await close_client(client)
+
+    return read
 
 
 async def _read_azure(access: GraphAccess, tenant_id: str) -> AzureView:

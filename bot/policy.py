@@ -87,6 +87,9 @@ class Policy:
     break_glass: tuple[BreakGlassAccount, ...] = ()
     exceptions: tuple[PolicyExceptionGrant, ...] = ()
     justification_max_chars: int = MAX_JUSTIFICATION  # the longest justification an answer may carry
+    # [review] change_escalate: how long a review opened by an access change (a new Global Administrator seen in
+    # the audit log) waits for its owner before the security leads get it; hours, not the weekly days.
+    change_escalate: timedelta = timedelta(hours=4)
     teams_tenant_ids: tuple[str, ...] = ()  # other tenants whose Teams users may talk to the bot
     # [[subscriptions]]: Azure subscription id or lower-case name, "*" = any -> who reviews its privileged roles
     subscription_owners: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -107,6 +110,8 @@ class Policy:
 
 
 MAX_JUSTIFICATION_LIMIT = 20_000
+MAX_CHANGE_ESCALATE = timedelta(days=1)
+_REVIEW_KEYS = ("justification_max_chars", "change_escalate")
 
 DURATION_HINT = 'expected a duration like "5d", "36h" or "90m"'
 
@@ -342,6 +347,7 @@ class _Loader:
             break_glass=self.break_glass(),
             exceptions=self.exceptions(),
             justification_max_chars=self.justification_max_chars(),
+            change_escalate=self.change_escalate(),
             teams_tenant_ids=teams_tenant_ids,
         )
 
@@ -362,9 +368,20 @@ class _Loader:
                 )
         return tenant_id.lower(), self.string(("tenant", "name")), tuple(other.lower() for other in extra)
 
+    @_section(lambda: Policy.change_escalate)
+    def change_escalate(self) -> timedelta:
+        if self.table(("review",), _REVIEW_KEYS) is None or self.lookup(("review", "change_escalate")) is _MISSING:
+            return Policy.change_escalate
+        value = self.duration(("review", "change_escalate"), Policy.change_escalate)
+        if value > MAX_CHANGE_ESCALATE:
+            self.fail(("review", "change_escalate"),
+                      f"must be at most \"{format_duration(MAX_CHANGE_ESCALATE)}\": a change to privileged access is "
+                      "asked about at once and reaches the security leads within hours, not at the weekly pace")
+        return value
+
     @_section(lambda: Policy.justification_max_chars)
     def justification_max_chars(self) -> int:
-        if self.table(("review",), ("justification_max_chars",)) is None:
+        if self.table(("review",), _REVIEW_KEYS) is None:
             return Policy.justification_max_chars
         value = self.present(("review", "justification_max_chars"), Policy.justification_max_chars)
         if isinstance(value, bool) or not isinstance(value, int):

@@ -12,6 +12,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Awaitable, Callable, Sequence
 
+from bot.change_watch import ChangeWatch
 from bot.metrics import (
     OPEN_ITEMS,
     OUTBOX_DEFERRED,
@@ -37,6 +38,7 @@ class Scheduler:
         after_round: Sequence[Callable[[], Awaitable[None]]] = (),
         collector: Callable[[], Awaitable[TenantSnapshot]] | None = None,
         witness_every: timedelta | None = None,
+        change_watch: ChangeWatch | None = None,
     ) -> None:
         self.service = service
         self.notifier = notifier
@@ -46,10 +48,12 @@ class Scheduler:
         self._collect_again_at: datetime | None = None
         self.witness_every = witness_every  # how often the ledger's latest checkpoint goes to the leads
         self._witness_again_at: datetime | None = None
+        self.change_watch = change_watch  # reads the directory audit log between weekly campaigns
 
     async def run_once(self) -> None:
         """One whole round, delivery included (what tests and a single-shot run want)."""
         await self.review_round()
+        await self.watch_changes()
         await self.remediate()
         await self.deliver()
         for upkeep in self.after_round:
@@ -70,6 +74,12 @@ class Scheduler:
         await self.service.tick()
         await self._witness()
         OPEN_ITEMS.set(sum(len(state.open_items()) for state in self.service.campaigns()))
+
+    async def watch_changes(self) -> None:
+        """Ask about the access changes the audit log shows, when its interval has passed. The reviews it opens
+        are chased (in hours) by the same tick as the weekly campaign's."""
+        if self.change_watch is not None:
+            await self.change_watch.poll()
 
     async def _witness(self) -> None:
         """The daily witness: the first round posts the latest checkpoint, then one round per interval."""
@@ -108,7 +118,7 @@ class Scheduler:
         minutes at Teams' pace, a throttled Graph call may wait out a backoff, and reminders, escalations
         and card upkeep must wait for neither."""
         await asyncio.gather(
-            self._repeat(self.review_round, *self.after_round),
+            self._repeat(self.review_round, self.watch_changes, *self.after_round),
             self.remediation_worker(),
             self._repeat(self.deliver),
         )

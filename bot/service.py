@@ -22,6 +22,13 @@ from bot.engine.campaigns import (
     opened_event,
     review_requests,
 )
+from bot.engine.changes import (
+    change_campaign_id,
+    change_policy,
+    is_change_campaign,
+    latest_change_read,
+    open_change_review,
+)
 from bot.engine.decisions import DecisionOutcome, DecisionRequest, Verdict, decide
 from bot.engine.model import (
     SECURITY_LEADS,
@@ -33,6 +40,7 @@ from bot.engine.model import (
     Notice,
     NoticeKind,
     ReviewItem,
+    Subject,
     SubjectKind,
 )
 from bot.engine.routing import Routing, exceptions_from_policy, routing_from_policy
@@ -50,6 +58,7 @@ from bot.remediation.graph_executor import GraphExecutor
 from bot.remediation.plan import plan_remediation
 from bot.remediation.workflow import Remediation, Status, approve, attempt_event, outcome_event, propose, settle, succeeded
 from bot.store.base import SENT_HORIZON, OutboxMessage, Store, StoreUnavailable, campaign_of
+from checks.access_changes import AccessChange, change_subject
 from checks.findings import assess
 from checks.registry import FindingResult
 from checks.snapshot import TenantSnapshot
@@ -145,6 +154,8 @@ class ReviewService:
         self.changes = 0  # counts recorded events, so a live status card knows when to redraw
         self.decided_since: set[str] = set()  # items answered since a channel last redrew their cards
         self.engaged_at: dict[str, datetime] = {}  # when each person last looked at or answered their reviews
+        self.changes_read_to: datetime | None = None  # audit time of the newest access change recorded (the cursor)
+        self.audit_source: str | None = None  # how reading the directory audit log went, for 'status'
 
     # ---- start-up -------------------------------------------------------------------------------
 
@@ -159,6 +170,7 @@ class ReviewService:
         for campaign in campaigns:
             if campaign.id not in self._campaigns and campaign.id not in closed:
                 await self._load(campaign, records)
+        self.changes_read_to = latest_change_read(records)
         for record in records:
             if record.type == "decision" and not record.data.get("system"):
                 self.engaged(record.data["actor_id"], datetime.fromisoformat(record.data["at"]))
@@ -232,7 +244,64 @@ class ReviewService:
         return state, True
 
     def campaigns(self) -> list[CampaignState]:
-        return sorted(self._campaigns.values(), key=lambda s: s.campaign.opened_at, reverse=True)
+        """Newest first, the weekly campaigns before the single-item change reviews: what 'the campaign' means
+        to status, findings and sign-off is the newest weekly one, whichever changes were asked about since."""
+        return sorted(self._campaigns.values(),
+                      key=lambda s: (not is_change_campaign(s.campaign), s.campaign.opened_at), reverse=True)
+
+    # ---- access changes -------------------------------------------------------------------------
+
+    def change_cursor(self) -> datetime:
+        """Where reading the directory audit log starts: the audit time of the newest change recorded in the
+        ledger, or the opening of the newest weekly campaign (it asked about everything before), or now.
+        Derived from the ledger, so a restart or another instance starts from the same place."""
+        weekly = [s.campaign.opened_at for s in self._campaigns.values() if not is_change_campaign(s.campaign)]
+        starts = [t for t in (self.changes_read_to, max(weekly, default=None)) if t is not None]
+        return max(starts, default=self.clock.now())
+
+    def role_subjects(self) -> list[Subject]:
+        """The role holdings as the newest weekly campaign asked about them (or as the snapshot has them): who
+        the admins are, and which roles an admin's MFA change concerns."""
+        weekly = [s for s in self.campaigns() if not is_change_campaign(s.campaign)]
+        subjects = ([item.subject for item in weekly[0].items.values()] if weekly
+                    else assess(self.snapshot, self.clock.now(), self._break_glass())[0])
+        return [subject for subject in subjects if subject.kind is SubjectKind.ROLE_ASSIGNMENT]
+
+    def admin_ids(self) -> frozenset[str]:
+        return frozenset(holder.lower() for subject in self.role_subjects() for holder in subject.holder_ids)
+
+    async def open_change_review(self, change: AccessChange) -> bool:
+        """Ask the owner about one access change at once. False when this audit event already has its review
+        (here, in the store from an earlier run, or opened first by another instance): never asked twice."""
+        cid = change_campaign_id(self.policy.tenant_id, change.event_id)
+        if cid in self._campaigns or cid in self.closed_campaign_ids or await self.store.get_campaign(cid) is not None:
+            self._read_to(change.at)
+            return False
+        roles_of_holder: dict[str, list[Subject]] = defaultdict(list)
+        for subject in self.role_subjects():
+            for holder in subject.holder_ids:
+                roles_of_holder[holder].append(subject)
+        opened = open_change_review(
+            tenant_id=self.policy.tenant_id, tenant_name=self.policy.tenant_name, event_id=change.event_id,
+            event_at=change.at, subject=change_subject(change), seed=change.seed, routing=self.routing,
+            policy=self.policy, now=self.clock.now(), roles_of_holder=roles_of_holder,
+        )
+        if not await self.store.save_campaign(opened.campaign, opened.items):
+            self._read_to(change.at)
+            return False  # another instance opened it between our look and our save
+        self._install(CampaignState(opened.campaign, {item.id: item for item in opened.items}))
+        await self._record(opened.events, opened.notices)
+        self._read_to(change.at)
+        return True
+
+    def open_change_reviews(self) -> int:
+        """How many access changes still wait for an answer (for 'status')."""
+        return sum(len(s.open_items()) for s in self._campaigns.values() if is_change_campaign(s.campaign))
+
+    def _read_to(self, at: datetime) -> None:
+        """Move the cursor on once a change is recorded (by us or before): never past one that is not."""
+        if self.changes_read_to is None or at > self.changes_read_to:
+            self.changes_read_to = at
 
     def campaign(self, cid: str) -> CampaignState | None:
         """A campaign held in memory (open, or loaded at start); ``campaign_state`` also finds closed ones."""
@@ -444,7 +513,8 @@ class ReviewService:
             for state in self.campaigns():
                 if not state.open_items() or state.signed_off_by is not None:  # closed: nobody is chased
                     continue
-                result = tick(state, self.routing, self.policy, now)
+                policy = change_policy(self.policy) if is_change_campaign(state.campaign) else self.policy
+                result = tick(state, self.routing, policy, now)
                 if result.events:
                     await self._record(result.events, result.notices)
                     recorded += len(result.events)

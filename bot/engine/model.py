@@ -21,6 +21,9 @@ class SubjectKind(StrEnum):
     # "thoroughly review all tenant admin users, including users associated with Administer On Behalf Of (AOBO)
     # in Azure subscriptions": a privileged Azure role on a subscription, keyed azure:{subscription}:...
     AZURE_ROLE = "azure_role_assignment"
+    # "check audit logs regularly to verify that high-privilege user access isn't granted or delegated": an app
+    # granted a high-privilege permission, asked about the moment the audit log shows it (checks/access_changes.py)
+    APP_PERMISSION = "app_permission"
 
 
 class AssignmentType(StrEnum):

@@ -8,7 +8,8 @@ properties; ``signInActivity`` needs a premium tenant); ``$expand=principal`` on
 partner's group living in another tenant expands to what Graph shows of it, its ``organizationId`` and
 name, or to null, and a direct lookup of it answers 404 ``Request_ResourceNotFound``); ``$batch``
 of at most 20 with inner status/headers/body; the email activity report as a 302 to a CSV download;
-Graph's error envelope. Faults are injected per path pattern: 429 with Retry-After and 503 (at the top
+Graph's error envelope; the directory audit log filtered by ``activityDateTime ge``, newest first, refused
+with 403 ``Authorization_RequestDenied`` to a tenant without the licence. Faults are injected per path pattern: 429 with Retry-After and 503 (at the top
 level, inside batches, or both), slow answers, and 403 for licence-gated data in non-premium tenants.
 Every request is counted by route so tests can assert how the collector spent its requests.
 
@@ -348,6 +349,17 @@ class FakeGraph:
                 if wanted and wanted.group(2):  # ISO timestamps in one format compare as text
                     entries = [s for s in entries if s["createdDateTime"] >= wanted.group(2)]
                 return self._page(base, path, query, entries, "auditLogs/signIns")
+            case ["auditLogs", "directoryAudits"]:
+                if gated:  # what Graph answers a tenant whose licence does not expose the log through the API
+                    return Reply(403, _error("Authorization_RequestDenied",
+                                             "Tenant does not have a SKU required for this operation."))
+                since = re.fullmatch(r"activityDateTime ge (\S+)", q.get("$filter", ""))
+                if q.get("$filter") and not since:
+                    return Reply(400, _error("BadRequest", f"Invalid filter clause: {q['$filter']}"))
+                # Graph lists the newest first; ISO timestamps in one format compare as text.
+                found = [e for e in reversed(tenant.directory_audits)
+                         if not since or e["activityDateTime"] >= since.group(1)]
+                return self._page(base, path, query, found, "auditLogs/directoryAudits")
             case ["tenantRelationships", call] if call.startswith("findTenantInformationByTenantId("):
                 asked = re.fullmatch(r"findTenantInformationByTenantId\(tenantId='(.*)'\)", call)
                 info = tenant.tenant_directory.get(asked.group(1)) if asked else None

@@ -113,6 +113,7 @@ class GeneratedTenant:
     sign_ins: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     # Sign-ins into the tenant by people of other tenants (crossTenantAccessType serviceProvider, b2b...).
     partner_sign_ins: list[dict[str, Any]] = field(default_factory=list)
+    directory_audits: list[dict[str, Any]] = field(default_factory=list)  # auditLogs/directoryAudits, oldest first
     risky_users: list[dict[str, Any]] = field(default_factory=list)
     contracts: list[dict[str, Any]] = field(default_factory=list)
     cross_tenant_partners: list[dict[str, Any]] = field(default_factory=list)
