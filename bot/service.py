@@ -281,7 +281,7 @@ class ReviewService:
         """Ask the owner about one access change at once. False when this audit event already has its review
         (here, in the store from an earlier run, or opened first by another instance): never asked twice."""
         cid = change_campaign_id(self.policy.tenant_id, change.event_id)
-        if cid in self._campaigns or cid in self.closed_campaign_ids or await self.store.get_campaign(cid) is not None:
+        if cid in self._campaigns or cid in self.closed_campaign_ids or await self._adopt(cid):
             self._read_to(change.at)
             return False
         roles_of_holder: dict[str, list[Subject]] = defaultdict(list)
@@ -294,11 +294,23 @@ class ReviewService:
             policy=self.policy, now=self.clock.now(), roles_of_holder=roles_of_holder,
         )
         if not await self.store.save_campaign(opened.campaign, opened.items):
+            await self._adopt(cid)  # another instance opened it between our look and our save
             self._read_to(change.at)
-            return False  # another instance opened it between our look and our save
+            return False
         self._install(CampaignState(opened.campaign, {item.id: item for item in opened.items}))
         await self._record(opened.events, opened.notices)
         self._read_to(change.at)
+        return True
+
+    async def _adopt(self, cid: str) -> bool:
+        """Whether the store holds this change review already; one another instance opened is held here too
+        once its opening is recorded (a half-recorded one is that instance's to finish, or start-up's)."""
+        existing = await self.store.get_campaign(cid)
+        if existing is None:
+            return False
+        state, opened = await rebuild_campaign(self.store, existing, await self.store.ledger_records_of(cid))
+        if opened:
+            self._install(state)
         return True
 
     def open_change_reviews(self) -> int:

@@ -4,6 +4,7 @@ log and a restart of the server. Driven through the running app's /api/messages 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -11,8 +12,10 @@ from typing import Any, AsyncIterator
 import pytest
 from aiohttp import web
 
-from bot.app import Runtime
+from bot.app import Runtime, build_runtime, load_inputs
+from bot.channels.teams import BotCredentials
 from bot.clock import ManualClock
+from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
 from bot.ledger import verify
 from checks.graph import GraphCredentials, RetrySettings, close_client, graph_client
 from checks.graph.batching import GraphReader
@@ -189,3 +192,34 @@ async def test_a_failing_audit_log_is_said_in_status_and_read_again_from_the_sam
     served.graph.faults.remove(outage)
     await served.round_at(TUESDAY_10 + timedelta(minutes=11))  # the next read covers what the failed one missed
     assert [r.campaign.period for r in change_reviews(served.bot.runtime)] == ["change:Directory_GA"]
+
+
+async def test_two_servers_on_one_database_reading_the_same_log_ask_about_an_event_once(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    tenant = GeneratedTenant(tenant_id=TENANT, name="Contoso", domain="contoso.com")
+    tenant.directory_audits.append(audit.role_granted("Directory_GA", TUESDAY_10, ADELE, "adelev@contoso.com"))
+    async with FakeGraph(tenant) as graph:
+        worlds = [Served(tmp_path / name, graph, tenant, FakeConnector()) for name in ("one", "two")]
+        policy, snapshot = load_inputs(DEMO_POLICY, DEMO_SNAPSHOT)
+        runtimes = []
+        for world in worlds:
+            world.clock = ManualClock(TUESDAY_10 + timedelta(minutes=5))
+            runtimes.append(await build_runtime(
+                data_dir=world.tmp_path, policy=policy, snapshot=snapshot, clock=world.clock,
+                credentials=BotCredentials(), database_url=postgres_url, audit_reader=world.read,
+            ))
+        try:
+            await asyncio.wait_for(asyncio.gather(*(r.scheduler.watch_changes() for r in runtimes)), 60)
+            records = await runtimes[0].store.ledger_records()
+            assert [r.data["audit_event_id"] for r in records if r.type == "access_change"] == ["Directory_GA"]
+            assert [r.type for r in records].count("campaign_opened") == 1
+            # The one that lost the race holds the review too, at the latest on its next read (if the winner had
+            # not yet recorded the opening, finishing it was the winner's business).
+            worlds[1].clock.advance(timedelta(minutes=5))
+            await asyncio.wait_for(runtimes[1].scheduler.watch_changes(), 60)
+            assert [[s.campaign.period for s in change_reviews(r)] for r in runtimes] == [["change:Directory_GA"]] * 2
+            assert [r.type for r in await runtimes[1].store.ledger_records()].count("campaign_opened") == 1
+        finally:
+            for runtime in runtimes:
+                await runtime.store.close()
