@@ -223,3 +223,19 @@ async def test_two_servers_on_one_database_reading_the_same_log_ask_about_an_eve
         finally:
             for runtime in runtimes:
                 await runtime.store.close()
+
+
+async def test_keep_all_not_flagged_in_the_digest_leaves_an_access_change_to_its_own_answer(served: Served) -> None:
+    served.tenant.directory_audits.append(audit.role_granted("Directory_GA", TUESDAY_10, ADELE, "adelev@contoso.com"))
+    assert served.bot is not None
+    bot = served.bot
+    await served.round_at(TUESDAY_10 + timedelta(minutes=5))
+    [review] = change_reviews(bot.runtime)
+    [change_item] = review.items
+
+    status, body = await bot.execute("digest", {"keep_unflagged": True})
+    assert status == 200
+    kept = {r.data["item_id"] for r in await bot.runtime.store.ledger_records() if r.type == "decision"}
+    assert kept and change_item not in kept
+    assert bot.runtime.service.item(change_item)[0].is_open
+    assert QUESTION in card_text(body["value"])  # still listed, first, waiting for its answer
