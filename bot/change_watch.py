@@ -35,7 +35,7 @@ class ChangeWatch:
         self.read = read
         self.every = every
         self._next_read: datetime | None = None
-        self._read_from: datetime | None = None  # where the last good read began: no need to re-read before it
+        self._read_from: datetime | None = None  # when the last whole read was made: the next need not go further back
 
     async def poll(self) -> int:
         """One read if it is due; returns how many change reviews it opened."""
@@ -57,9 +57,9 @@ class ChangeWatch:
             log.warning("reading the directory audit log failed: %s", failed)
             return 0
         opened = 0
-        self._read_from = now  # in memory only: after a restart the durable cursor (the ledger) is the start
         for change in changes_in(entries, self.service.admin_ids()):
-            opened += await self.service.open_change_review(change)
+            opened += await self.service.open_change_review(change)  # a store that cannot write stops the read here
+        self._read_from = now  # in memory only: after a restart the durable cursor (the ledger) is the start
         self.service.audit_source = (f"Access changes watched: directory audit log read at {now:%a %d %b %H:%M} UTC "
                                      f"(every {_minutes(self.every)}).")
         return opened
