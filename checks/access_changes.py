@@ -95,12 +95,13 @@ class AccessChange:
         verb = {
             ChangeKind.ROLE_GRANTED: f"{self.what} granted to {self.target_name}",
             ChangeKind.ROLE_ELIGIBLE: f"{self.target_name} made eligible for {self.what}",
-            ChangeKind.PIM_ACTIVATION: f"{self.what} activated by {self.target_name} (PIM)",
+            ChangeKind.PIM_ACTIVATION: f"{self.target_name} activated {self.what} (PIM)",
             ChangeKind.PARTNER_APPROVED: f"Partner relationship with {self.what} approved",
             ChangeKind.APP_PERMISSION: f"{self.target_name} granted {self.what}",
             ChangeKind.ADMIN_SECURITY_INFO: f"MFA or recovery details of admin {self.target_name} changed",
         }[self.kind]
-        return f"{verb} by {self.actor} at {self.at:%Y-%m-%d %H:%M} UTC — expected?"
+        by = "" if self.actor == self.target_name else f" by {self.actor}"  # a PIM activation is its holder's own
+        return f"{verb}{by} at {self.at:%Y-%m-%d %H:%M} UTC — expected?"
 
 
 Classifier = Callable[[Mapping[str, Any], frozenset[str]], "AccessChange | None"]

@@ -51,7 +51,8 @@ def test_a_pim_activation_of_a_highly_privileged_role_is_asked_and_of_another_ro
     activation = audit.pim_activation("e5", AT, PRADEEP, "pradeepg@contoso.com", "Exchange Administrator", EXCHANGE_ADMIN)
     change = classify(activation, ADMINS)
     assert change is not None and change.kind is ChangeKind.PIM_ACTIVATION and change.role_id == EXCHANGE_ADMIN
-    assert change.question.startswith("Exchange Administrator activated by pradeepg@contoso.com (PIM) by pradeepg")
+    assert change.question == ("pradeepg@contoso.com activated Exchange Administrator (PIM) at 2026-11-24 10:00 UTC"
+                               " — expected?")
     other = audit.pim_activation("e6", AT, PRADEEP, "pradeepg@contoso.com", "Message Center Reader",
                                  "790c1fb9-7f7d-4f88-86a1-ef1f95c05c1b")
     assert classify(other, ADMINS) is None
