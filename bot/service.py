@@ -79,8 +79,9 @@ def notice_from_data(data: Mapping[str, Any]) -> Notice:
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
 SETTLED = frozenset({Status.DONE, Status.FAILED, Status.BLOCKED})
-FINAL_ACTIONS = frozenset({Action.KEEP.value, Action.REVOKE.value})  # answers that close an item
 """Remediation states nothing moves on from by itself: no approval, run or resumption is pending."""
+
+FINAL_ACTIONS = frozenset({Action.KEEP.value, Action.REVOKE.value})  # answers that close an item
 
 
 class UnknownItem(LookupError):
@@ -112,19 +113,18 @@ async def rebuild_campaign(
 def closed_campaigns(campaigns: Sequence[Campaign], records: Sequence[LedgerRecord], current: str) -> set[str]:
     """The campaigns nothing can change any more, so start-up need not rebuild them: signed off (its answers
     are locked, nobody is chased or reminded) or, for a single-item change review, answered for good; not this
-    period's campaign (which the scheduler would reopen),
-    and with no remediation job left to approve, run or resume. A past campaign never signed off stays live:
-    its reviewers are still chased and its sign-off is still owed. Decided by folding only the sign-off and
-    remediation events (the same fold as a full rebuild, without the items), a pass over records start-up
-    reads anyway."""
+    period's campaign (which the scheduler would reopen), and with no remediation job left to approve, run or
+    resume. A past campaign never signed off stays live: its reviewers are still chased and its sign-off is
+    still owed. Decided by folding only the sign-off and remediation events (the same fold as a full rebuild,
+    without the items) and, for change reviews, their final answers: a pass over records start-up reads anyway."""
     outlines = {campaign.id: CampaignState(campaign, {}) for campaign in campaigns if campaign.id != current}
     answered: set[str] = set()  # change reviews (one item each) whose item has its final answer
     for record in records:
         outline = outlines.get(campaign_of(record) or "")
         if outline is not None and (record.type == SIGNED_OFF or record.type.startswith("remediation_")):
             apply_event(outline, record.type, record.data)
-        if outline is not None and is_change_campaign(outline.campaign) and record.type == "decision" and \
-                record.data.get("action") in FINAL_ACTIONS:
+        if (outline is not None and is_change_campaign(outline.campaign) and record.type == "decision"
+                and record.data.get("action") in FINAL_ACTIONS):
             answered.add(outline.campaign.id)
     return {cid for cid, outline in outlines.items()
             if (outline.signed_off_by is not None or cid in answered)
