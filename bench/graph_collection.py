@@ -4,7 +4,8 @@ Each size is collected twice through msgraph-sdk (only the base URL points at th
 clean, where no request may be retried, and once throttled, where the fake answers 429 with
 ``Retry-After: 1`` to a share of the batched requests and to one top-level request, which must all be
 retried and nothing else. The request count is compared with the target: at most ⌈P / 20⌉ requests per
-per-user call (5 of them: user, registration details, email methods, phone methods, sign-ins) plus a
+per-user call (6 of them: user, registration details, email methods, phone methods, authentication methods,
+sign-ins) plus a
 constant.
 
     .venv/bin/python -m bench.graph_collection [--sizes 5000:500,20000:5000]
@@ -23,7 +24,7 @@ from checks.graph.client import AccessTokenCredential
 from tests.fakes.fake_graph import FakeGraph
 from tests.fakes.tenant_generator import NOW, TenantShape, generate_tenant
 
-PER_USER_CALLS = 5
+PER_USER_CALLS = 6
 RETRY = RetrySettings(max_retries=5, backoff_factor=0.05, backoff_max=1.0)
 
 
@@ -76,7 +77,7 @@ async def run(sizes: list[tuple[int, int]]) -> None:
             f"+{throttled.batched_items - clean.batched_items} batch items re-sent for {throttled.throttled} 429s"
         )
         print(
-            f"  target: {bound} batches for the per-user calls (5 x ceil({privileged}/20)) + a constant; measured "
+            f"  target: {bound} batches for the per-user calls ({PER_USER_CALLS} x ceil({privileged}/20)) + a constant; measured "
             f"{clean.batches} batches ({clean.batched_items / max(clean.batches, 1):.1f} items each, incl. the "
             f"per-app, per-partner and lookup items) + {clean.requests - clean.batches} list pages"
         )

@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from bot.app_install import AppInstaller
 from bot.channels.channel_set import ChannelSet
 from bot.channels.slack import SlackChannel, SlackSettings
+from bot.change_watch import AuditReader, ChangeWatch
 from bot.channels.teams import BotCredentials, TeamsChannel
 from bot.clock import Clock
 from bot.engine.model import SECURITY_LEADS, Notice, NoticeKind
@@ -80,6 +81,8 @@ async def build_runtime(
     follow_seconds: float = 1.0,
     outbox_lease: timedelta = OUTBOX_LEASE,
     slack: SlackSettings | None = None,
+    audit_reader: AuditReader | None = None,
+    change_poll_every: timedelta = timedelta(minutes=5),
 ) -> Runtime:
     """``graph_executor`` carries the write-enabled Graph client; only remediation mode 'apply' uses it.
     ``ledger_signer`` signs the ledger's checkpoints (docs/ledger.md); ``witness_every`` is how often the
@@ -88,7 +91,8 @@ async def build_runtime(
     database: one leads the scheduled rounds (``leader_retry_seconds``: bot/leadership.py) and each catches up
     with the others' records every ``follow_seconds``; what a notifier claims from the outbox is its own for
     ``outbox_lease``.
-    ``slack`` attaches a Slack workspace beside Teams."""
+    ``slack`` attaches a Slack workspace beside Teams. ``audit_reader`` reads the directory audit log
+    (Graph): with it, access changes are asked about every ``change_poll_every`` (bot/change_watch.py)."""
     store = await open_store(database_url, data_dir, signer=ledger_signer, clock=clock)
     writes = WriteGuard(store)
     service = ReviewService(writes, policy, snapshot, clock, ExportLinks(public_url, export_secret), graph_executor)
@@ -125,6 +129,7 @@ async def build_runtime(
         collector=collector, witness_every=witness_every,
         leadership=PostgresLeadership(database_url, leader_retry_seconds) if shared else SoleLeader(),
         follow_seconds=follow_seconds if shared else None,
+        change_watch=ChangeWatch(service, audit_reader, change_poll_every) if audit_reader is not None else None,
     )
     return Runtime(store, writes, service, teams, slack_channel, channels, notifier, scheduler)
 

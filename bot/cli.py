@@ -41,6 +41,7 @@ from bot.collection import (
     SnapshotArchive,
     collect,
     collect_all_customers,
+    directory_audit_reader,
     graph_access,
 )
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT, REPO_ROOT, Settings
@@ -63,12 +64,14 @@ from bot.manifest import build_manifest, write_package
 from bot.operator_errors import EXIT_CODES_HELP, ExitCode, OperatorError, one_line
 from bot.playground import PLAYGROUND_BIN, PLAYGROUND_CONFIG, UnknownPlaygroundUser, playground_config_as, start_playground
 from bot.policy import Policy, RemediationMode, load_policy, policy_people
+from bot.remediation.arm_executor import ArmAndGraphExecutor
 from bot.remediation.graph_executor import GraphExecutor
 from bot.service import rebuild_campaign
 from bot.store.base import LedgerIntegrityError
 from bot.store.factory import BackendStore, checked_url, is_postgres, open_store
 from bot.store.postgres_schema import head_revision, upgrade
 from bot.store.tinydb_to_postgres import migrate_from_tinydb
+from checks.azure import arm_reader
 from checks.findings import to_json, to_sarif
 from checks.graph.client import GRAPH_SCOPES, token_roles
 from checks.registry import run_checks
@@ -172,16 +175,21 @@ async def _runtime(
     loaded_policy, loaded_snapshot = await _inputs(settings, policy, snapshot, live)
     _require_people(loaded_policy, loaded_snapshot)
     tenant = loaded_policy.tenant_id
-    collector = executor = installer = None
+    collector = executor = installer = audit_reader = None
     if settings.graph_credential:
         access = graph_access(settings, tenant)
+        if settings.change_poll_minutes > 0:
+            audit_reader = directory_audit_reader(access, tenant)
         if settings.teams_app_catalog_id:
             installer = AppInstaller(GraphExecutor(access.client_for(tenant)), settings.teams_app_catalog_id)
         if (snapshot or settings.snapshot) is None:
             archive, people = SnapshotArchive(settings.data_dir), policy_people(loaded_policy)
             collector = lambda: collect(access, tenant, archive, SystemClock().now(), people)  # noqa: E731
         if loaded_policy.remediation is RemediationMode.APPLY:
-            executor = GraphExecutor(access.client_for(tenant))  # the app needs the write permissions: docs/permissions.md
+            # the app needs the write permissions (docs/permissions.md); with ARM configured it also removes Azure roles
+            arm = (arm_reader(access.credentials.for_tenant(tenant).token_credential(), settings.arm_base_url)
+                   if settings.arm_base_url else None)
+            executor = ArmAndGraphExecutor(access.client_for(tenant), arm)
     return await build_runtime(
         data_dir=settings.data_dir,
         policy=loaded_policy,
@@ -202,6 +210,8 @@ async def _runtime(
         follow_seconds=settings.follow_seconds,
         outbox_lease=timedelta(seconds=settings.outbox_lease_seconds),
         slack=_slack(settings),
+        audit_reader=audit_reader,
+        change_poll_every=timedelta(minutes=settings.change_poll_minutes or 5),
     )
 
 

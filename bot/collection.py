@@ -11,11 +11,13 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable, Literal
+from typing import Any, Awaitable, Callable, Iterable, Literal
 
 from bot.config import Settings
 from bot.operator_errors import OperatorError
 from bot.store.atomic_storage import replace_file
+from checks.azure import arm_reader, collect_azure, with_azure
+from checks.azure.collect import AzureView
 from checks.graph import (
     GraphCredentials,
     PartnerView,
@@ -25,6 +27,8 @@ from checks.graph import (
     collect_tenant,
     graph_client,
 )
+from checks.graph.batching import GraphReader
+from checks.graph.directory_audits import read_directory_audits
 from checks.snapshot import (
     SnapshotError,
     TenantSnapshot,
@@ -44,6 +48,7 @@ class GraphNotConfigured(ValueError):
 class GraphAccess:
     credentials: GraphCredentials
     base_url: str  # may hold {tenant}, for a per-tenant endpoint (a local Graph in tests)
+    arm_base_url: str = ""  # Azure Resource Manager with the same app; empty: Azure is not read
 
     def url_for(self, tenant_id: str) -> str:
         return self.base_url.replace(TENANT_PLACEHOLDER, tenant_id)
@@ -76,7 +81,7 @@ def graph_access(settings: Settings, tenant_id: str) -> GraphAccess:
         )
     except ValueError as bad:
         raise GraphNotConfigured(f"Microsoft Graph credentials: {bad}") from bad
-    return GraphAccess(credentials, settings.graph_base_url)
+    return GraphAccess(credentials, settings.graph_base_url, settings.arm_base_url)
 
 
 class SnapshotArchive:
@@ -109,8 +114,35 @@ async def collect(access: GraphAccess, tenant_id: str, archive: SnapshotArchive,
                                         reviewers=reviewers)
     finally:
         await close_client(client)
+    if access.arm_base_url:
+        snapshot = with_azure(snapshot, await _read_azure(access, tenant_id))
     archive.keep(snapshot)
     return snapshot
+
+
+def directory_audit_reader(access: GraphAccess, tenant_id: str) -> Callable[[datetime], Awaitable[list[dict[str, Any]]]]:
+    """The change watch's reader of the tenant's directory audit log: a client per read, closed after it (a read
+    every few minutes; an idle connection pool between them would only go stale)."""
+
+    async def read(since: datetime) -> list[dict[str, Any]]:
+        client = access.client_for(tenant_id)
+        try:
+            return await read_directory_audits(GraphReader(client), since)
+        finally:
+            await close_client(client)
+
+    return read
+
+
+async def _read_azure(access: GraphAccess, tenant_id: str) -> AzureView:
+    """The tenant's Azure side (Entra's log exports) with the same app, signed in for ARM."""
+    credential = access.credentials.for_tenant(tenant_id).token_credential()
+    reader = arm_reader(credential, access.arm_base_url)
+    try:
+        return await collect_azure(reader)
+    finally:
+        await reader.close()
+        await credential.close()
 
 
 async def collect_all_customers(access: GraphAccess, partner_tenant_id: str, archive: SnapshotArchive, now: datetime,

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     graph_certificate_path: Path | None = None
     graph_access_token: SecretStr = SecretStr("")  # e.g. from `az account get-access-token`, for one-off scans
     graph_base_url: str = "https://graph.microsoft.com/v1.0"  # sovereign clouds: https://graph.microsoft.us/v1.0
+    # How often the directory audit log is read for access changes to ask about at once (needs Graph
+    # credentials and AuditLog.Read.All); 0 turns the watch off.
+    change_poll_minutes: float = 5.0
+    arm_base_url: str = ""  # Azure Resource Manager, e.g. https://management.azure.com; empty: Azure is not read
 
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"

@@ -87,8 +87,13 @@ class Policy:
     break_glass: tuple[BreakGlassAccount, ...] = ()
     exceptions: tuple[PolicyExceptionGrant, ...] = ()
     justification_max_chars: int = MAX_JUSTIFICATION  # the longest justification an answer may carry
+    # [review] change_escalate: how long a review opened by an access change (a new Global Administrator seen in
+    # the audit log) waits for its owner before the security leads get it; hours, not the weekly days.
+    change_escalate: timedelta = timedelta(hours=4)
     teams_tenant_ids: tuple[str, ...] = ()  # other tenants whose Teams users may talk to the bot
     slack_users: Mapping[str, str] = field(default_factory=dict)  # person -> Slack member id, beside e-mail matching
+    # [[subscriptions]]: Azure subscription id or lower-case name, "*" = any -> who reviews its privileged roles
+    subscription_owners: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def served_tenants(self) -> frozenset[str]:
@@ -106,10 +111,12 @@ class Policy:
 
 
 MAX_JUSTIFICATION_LIMIT = 20_000
+MAX_CHANGE_ESCALATE = timedelta(days=1)
+_REVIEW_KEYS = ("justification_max_chars", "change_escalate")
 
 DURATION_HINT = 'expected a duration like "5d", "36h" or "90m"'
 
-SUBJECT_KEY_PREFIXES = ("role:", "partner:", "recovery:")
+SUBJECT_KEY_PREFIXES = ("role:", "partner:", "recovery:", "azure:")
 
 _DURATION = re.compile(r"(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?")
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -124,6 +131,7 @@ _TOP_LEVEL = (
     "reviewers",
     "roles",
     "partners",
+    "subscriptions",
     "recovery_contacts",
     "delegates",
     "schedule",
@@ -142,7 +150,8 @@ _PERSON_HINT = 'expected an Entra object id (a GUID) or a user principal name li
 def policy_people(policy: Policy) -> tuple[str, ...]:
     """Everyone the policy names as reviewer, fallback, security lead or delegate (UPN or object id)."""
     named: list[str] = [*policy.fallback_reviewers, *policy.security_leads]
-    for people in (*policy.role_owners.values(), *policy.partner_owners.values(), *policy.delegates.values()):
+    for people in (*policy.role_owners.values(), *policy.partner_owners.values(), *policy.subscription_owners.values(),
+                   *policy.delegates.values()):
         named.extend(people)
     named.extend(policy.delegates)
     return tuple(dict.fromkeys(named))
@@ -324,6 +333,7 @@ class _Loader:
             tenant_name=tenant_name,
             role_owners=self.owner_map("roles", "role"),
             partner_owners=self.owner_map("partners", "partner"),
+            subscription_owners=self.owner_map("subscriptions", "subscription"),
             recovery_owners_include_admin=self.recovery_include_admin(),
             fallback_reviewers=fallback,
             security_leads=security_leads,
@@ -340,6 +350,7 @@ class _Loader:
             break_glass=self.break_glass(),
             exceptions=self.exceptions(),
             justification_max_chars=self.justification_max_chars(),
+            change_escalate=self.change_escalate(),
             teams_tenant_ids=teams_tenant_ids,
             slack_users=self.slack_users(),
         )
@@ -361,9 +372,20 @@ class _Loader:
                 )
         return tenant_id.lower(), self.string(("tenant", "name")), tuple(other.lower() for other in extra)
 
+    @_section(lambda: Policy.change_escalate)
+    def change_escalate(self) -> timedelta:
+        if self.table(("review",), _REVIEW_KEYS) is None or self.lookup(("review", "change_escalate")) is _MISSING:
+            return Policy.change_escalate
+        value = self.duration(("review", "change_escalate"), Policy.change_escalate)
+        if value > MAX_CHANGE_ESCALATE:
+            self.fail(("review", "change_escalate"),
+                      f"must be at most \"{format_duration(MAX_CHANGE_ESCALATE)}\": a change to privileged access is "
+                      "asked about at once and reaches the security leads within hours, not at the weekly pace")
+        return value
+
     @_section(lambda: Policy.justification_max_chars)
     def justification_max_chars(self) -> int:
-        if self.table(("review",), ("justification_max_chars",)) is None:
+        if self.table(("review",), _REVIEW_KEYS) is None:
             return Policy.justification_max_chars
         value = self.present(("review", "justification_max_chars"), Policy.justification_max_chars)
         if isinstance(value, bool) or not isinstance(value, int):
@@ -398,7 +420,7 @@ class _Loader:
         return self.people(("reviewers", "fallback")), self.people(("reviewers", "security_leads"))
 
     def owner_map(self, array: str, name_key: str) -> dict[str, tuple[str, ...]]:
-        """[[roles]] or [[partners]]: a lower-cased name or id -> its owners, each listed once."""
+        """[[roles]], [[partners]] or [[subscriptions]]: a lower-cased name or id -> its owners, each listed once."""
         owners: dict[str, tuple[str, ...]] = {}
         first_listed: dict[str, KeyPath] = {}
         for path in self.tables((array,), (name_key, "owners")):

@@ -15,6 +15,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Awaitable, Callable, Sequence
 
+from bot.change_watch import ChangeWatch
 from bot.leadership import Leadership, SoleLeader
 from bot.metrics import (
     OPEN_ITEMS,
@@ -43,6 +44,7 @@ class Scheduler:
         witness_every: timedelta | None = None,
         leadership: Leadership | None = None,
         follow_seconds: float | None = None,
+        change_watch: ChangeWatch | None = None,
     ) -> None:
         """``leadership`` decides whether this instance runs the rounds (default: it is the only one);
         ``follow_seconds`` is how often it catches up with what other instances recorded (None: nobody else
@@ -57,10 +59,12 @@ class Scheduler:
         self._witness_again_at: datetime | None = None
         self.leadership: Leadership = leadership or SoleLeader()
         self.follow_seconds = follow_seconds
+        self.change_watch = change_watch  # reads the directory audit log between weekly campaigns
 
     async def run_once(self) -> None:
         """One whole round, delivery included (what tests and a single-shot run want)."""
         await self.review_round()
+        await self.watch_changes()
         await self.remediate()
         await self.deliver()
         for upkeep in self.after_round:
@@ -82,6 +86,12 @@ class Scheduler:
         await self.service.tick()
         await self._witness()
         OPEN_ITEMS.set(sum(len(state.open_items()) for state in self.service.campaigns()))
+
+    async def watch_changes(self) -> None:
+        """Ask about the access changes the audit log shows, when its interval has passed. The reviews it opens
+        are chased (in hours) by the same tick as the weekly campaign's."""
+        if self.change_watch is not None:
+            await self.change_watch.poll()
 
     async def _witness(self) -> None:
         """The daily witness: the first round posts the latest checkpoint, then one round per interval."""
@@ -139,7 +149,7 @@ class Scheduler:
         minutes at Teams' pace, a throttled Graph call may wait out a backoff, and reminders, escalations
         and card upkeep must wait for neither."""
         await asyncio.gather(
-            self._repeat(self.review_round, *self.after_round),
+            self._repeat(self.review_round, self.watch_changes, *self.after_round),
             self.remediation_worker(),
             self._repeat(self.deliver),
         )

@@ -22,6 +22,13 @@ from bot.engine.campaigns import (
     opened_event,
     review_requests,
 )
+from bot.engine.changes import (
+    change_campaign_id,
+    change_policy,
+    is_change_campaign,
+    latest_change_read,
+    open_change_review,
+)
 from bot.engine.decisions import DecisionOutcome, DecisionRequest, Verdict, decide
 from bot.engine.model import (
     SECURITY_LEADS,
@@ -33,6 +40,7 @@ from bot.engine.model import (
     Notice,
     NoticeKind,
     ReviewItem,
+    Subject,
     SubjectKind,
 )
 from bot.engine.routing import Routing, exceptions_from_policy, routing_from_policy
@@ -51,6 +59,7 @@ from bot.remediation.plan import plan_remediation
 from bot.remediation.workflow import Remediation, Status, approve, attempt_event, outcome_event, propose, settle, succeeded
 from bot.store.base import SENT_HORIZON, OutboxMessage, Store, StoreUnavailable, campaign_of
 from bot.store.concurrency import expectations, moved_keys
+from checks.access_changes import AccessChange, change_subject
 from checks.findings import assess
 from checks.registry import FindingResult
 from checks.snapshot import TenantSnapshot
@@ -79,6 +88,8 @@ change is reported as not recorded (503) rather than retried forever."""
 
 SETTLED = frozenset({Status.DONE, Status.FAILED, Status.BLOCKED})
 """Remediation states nothing moves on from by itself: no approval, run or resumption is pending."""
+
+FINAL_ACTIONS = frozenset({Action.KEEP.value, Action.REVOKE.value})  # answers that close an item
 
 
 class KeptMoving(StoreUnavailable):
@@ -113,18 +124,23 @@ async def rebuild_campaign(
 
 def closed_campaigns(campaigns: Sequence[Campaign], records: Sequence[LedgerRecord], current: str) -> set[str]:
     """The campaigns nothing can change any more, so start-up need not rebuild them: signed off (its answers
-    are locked, nobody is chased or reminded), not this period's campaign (which the scheduler would reopen),
-    and with no remediation job left to approve, run or resume. A past campaign never signed off stays live:
-    its reviewers are still chased and its sign-off is still owed. Decided by folding only the sign-off and
-    remediation events (the same fold as a full rebuild, without the items), a pass over records start-up
-    reads anyway."""
+    are locked, nobody is chased or reminded) or, for a single-item change review, answered for good; not this
+    period's campaign (which the scheduler would reopen), and with no remediation job left to approve, run or
+    resume. A past campaign never signed off stays live: its reviewers are still chased and its sign-off is
+    still owed. Decided by folding only the sign-off and remediation events (the same fold as a full rebuild,
+    without the items) and, for change reviews, their final answers: a pass over records start-up reads anyway."""
     outlines = {campaign.id: CampaignState(campaign, {}) for campaign in campaigns if campaign.id != current}
+    answered: set[str] = set()  # change reviews (one item each) whose item has its final answer
     for record in records:
         outline = outlines.get(campaign_of(record) or "")
         if outline is not None and (record.type == SIGNED_OFF or record.type.startswith("remediation_")):
             apply_event(outline, record.type, record.data)
+        if (outline is not None and is_change_campaign(outline.campaign) and record.type == "decision"
+                and record.data.get("action") in FINAL_ACTIONS):
+            answered.add(outline.campaign.id)
     return {cid for cid, outline in outlines.items()
-            if outline.signed_off_by is not None and all(r.status in SETTLED for r in outline.remediations.values())}
+            if (outline.signed_off_by is not None or cid in answered)
+            and all(r.status in SETTLED for r in outline.remediations.values())}
 
 
 class ReviewService:
@@ -165,6 +181,8 @@ class ReviewService:
         self._ahead: set[int] = set()
         self._versions: dict[str, int] = {}
         self._follow_lock = asyncio.Lock()
+        self.changes_read_to: datetime | None = None  # audit time of the newest access change recorded (the cursor)
+        self.audit_source: str | None = None  # how reading the directory audit log went, for 'status'
 
     # ---- start-up -------------------------------------------------------------------------------
 
@@ -183,6 +201,7 @@ class ReviewService:
         for campaign in campaigns:
             if campaign.id not in self._campaigns and campaign.id not in closed:
                 await self._load(campaign, records)
+        self.changes_read_to = latest_change_read(records)
         for record in records:
             if record.type == "decision" and not record.data.get("system"):
                 self.engaged(record.data["actor_id"], datetime.fromisoformat(record.data["at"]))
@@ -263,7 +282,74 @@ class ReviewService:
         return state, True
 
     def campaigns(self) -> list[CampaignState]:
-        return sorted(self._campaigns.values(), key=lambda s: s.campaign.opened_at, reverse=True)
+        """Newest first, the weekly campaigns before the single-item change reviews: what 'the campaign' means
+        to status, findings and sign-off is the newest weekly one, whichever changes were asked about since."""
+        return sorted(self._campaigns.values(),
+                      key=lambda s: (not is_change_campaign(s.campaign), s.campaign.opened_at), reverse=True)
+
+    # ---- access changes -------------------------------------------------------------------------
+
+    def change_cursor(self) -> datetime:
+        """Where reading the directory audit log starts: the audit time of the newest change recorded in the
+        ledger, or the opening of the newest weekly campaign (it asked about everything before), or now.
+        Derived from the ledger, so a restart or another instance starts from the same place."""
+        weekly = [s.campaign.opened_at for s in self._campaigns.values() if not is_change_campaign(s.campaign)]
+        starts = [t for t in (self.changes_read_to, max(weekly, default=None)) if t is not None]
+        return max(starts, default=self.clock.now())
+
+    def role_subjects(self) -> list[Subject]:
+        """The role holdings as the newest weekly campaign asked about them (or as the snapshot has them): who
+        the admins are, and which roles an admin's MFA change concerns."""
+        weekly = [s for s in self.campaigns() if not is_change_campaign(s.campaign)]
+        subjects = ([item.subject for item in weekly[0].items.values()] if weekly
+                    else assess(self.snapshot, self.clock.now(), self._break_glass())[0])
+        return [subject for subject in subjects if subject.kind is SubjectKind.ROLE_ASSIGNMENT]
+
+    def admin_ids(self) -> frozenset[str]:
+        return frozenset(holder.lower() for subject in self.role_subjects() for holder in subject.holder_ids)
+
+    async def open_change_review(self, change: AccessChange) -> bool:
+        """Ask the owner about one access change at once. False when this audit event already has its review
+        (here, in the store from an earlier run, or opened first by another instance): never asked twice."""
+        cid = change_campaign_id(self.policy.tenant_id, change.event_id)
+        if cid in self._campaigns or cid in self.closed_campaign_ids or await self._held_already(cid):
+            self._read_to(change.at)
+            return False
+        roles_of_holder: dict[str, list[Subject]] = defaultdict(list)
+        for subject in self.role_subjects():
+            for holder in subject.holder_ids:
+                roles_of_holder[holder].append(subject)
+        opened = open_change_review(
+            tenant_id=self.policy.tenant_id, tenant_name=self.policy.tenant_name, event_id=change.event_id,
+            event_at=change.at, subject=change_subject(change), seed=change.seed, routing=self.routing,
+            policy=self.policy, now=self.clock.now(), roles_of_holder=roles_of_holder,
+        )
+        if not await self.store.save_campaign(opened.campaign, opened.items):
+            await self._held_already(cid)  # another instance opened it between our look and our save
+            self._read_to(change.at)
+            return False
+        self._install(CampaignState(opened.campaign, {item.id: item for item in opened.items}))
+        await self._record(opened.events, opened.notices)
+        self._read_to(change.at)
+        return True
+
+    async def _held_already(self, cid: str) -> bool:
+        """Whether the store holds this change review already (from an earlier run, or opened by another
+        instance): then this instance catches up, which holds it here too once its opening is recorded (a
+        half-recorded one is that instance's to finish, or start-up's)."""
+        if await self.store.get_campaign(cid) is None:
+            return False
+        await self.catch_up()
+        return True
+
+    def open_change_reviews(self) -> int:
+        """How many access changes still wait for an answer (for 'status')."""
+        return sum(len(s.open_items()) for s in self._campaigns.values() if is_change_campaign(s.campaign))
+
+    def _read_to(self, at: datetime) -> None:
+        """Move the cursor on once a change is recorded (by us or before): never past one that is not."""
+        if self.changes_read_to is None or at > self.changes_read_to:
+            self.changes_read_to = at
 
     def campaign(self, cid: str) -> CampaignState | None:
         """A campaign held in memory (open, or loaded at start); ``campaign_state`` also finds closed ones."""
@@ -495,7 +581,8 @@ class ReviewService:
                 for _ in range(ATTEMPTS):
                     if not state.open_items() or state.signed_off_by is not None:  # closed: nobody is chased
                         break
-                    result = tick(state, self.routing, self.policy, now)
+                    policy = change_policy(self.policy) if is_change_campaign(state.campaign) else self.policy
+                    result = tick(state, self.routing, policy, now)
                     if not result.events:
                         break
                     if await self._record(result.events, result.notices) is not None:

@@ -9,7 +9,7 @@ module.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -83,6 +83,19 @@ PHONE_LABELS: Mapping[str, str] = {
     "alternateMobile": "Alternate mobile phone",
     "office": "Office phone",
 }
+
+# users/{id}/authentication/methods entries that are something a person holds (a key, a phone, a device
+# with an app or Windows Hello), by @odata.type, in the admin centre's words. Passwords, e-mail addresses
+# and a Temporary Access Pass are methods too, but no device registered for MFA.
+DEVICE_METHODS: Mapping[str, str] = {
+    "#microsoft.graph.fido2AuthenticationMethod": "FIDO2 key",
+    "#microsoft.graph.microsoftAuthenticatorAuthenticationMethod": "Authenticator",
+    "#microsoft.graph.phoneAuthenticationMethod": "phone",
+    "#microsoft.graph.windowsHelloForBusinessAuthenticationMethod": "Windows Hello",
+    "#microsoft.graph.softwareOathAuthenticationMethod": "authenticator app (code)",
+    "#microsoft.graph.platformCredentialAuthenticationMethod": "platform credential",
+}
+PHONE_METHOD = "#microsoft.graph.phoneAuthenticationMethod"
 
 _MASK = "•"
 _DURATION = re.compile(
@@ -237,6 +250,58 @@ def phishing_resistant(registration: Mapping[str, Any] | None) -> str:
     if registration is None:
         return "unknown"
     return "yes" if PHISHING_RESISTANT.intersection(registration.get("methodsRegistered") or []) else "no"
+
+
+def device_methods(methods: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The methods that are a device registered for MFA, oldest first (those without a date last)."""
+    devices = [m for m in methods if m.get("@odata.type") in DEVICE_METHODS]
+    return sorted(devices, key=lambda m: (parse_time(m.get("createdDateTime")) is None,
+                                          parse_time(m.get("createdDateTime")) or datetime.min.replace(tzinfo=UTC)))
+
+
+def device_name(method: Mapping[str, Any]) -> str:
+    """``FIDO2 key “YubiKey 5 NFC”``, ``phone (mobile) +1 ••••••0100``: what the reviewer must recognise.
+    A phone number is masked like a recovery contact: it reaches a chat channel."""
+    kind = DEVICE_METHODS.get(method.get("@odata.type") or "", "method")
+    if method.get("@odata.type") == PHONE_METHOD:
+        return f"{kind} ({method.get('phoneType') or 'unknown'}) {mask_phone(method.get('phoneNumber') or '')}".strip()
+    name = method.get("displayName") or method.get("model")
+    return f"{kind} “{name}”" if name else kind
+
+
+def mfa_devices(methods: Iterable[Mapping[str, Any]] | None) -> str:
+    """Every device registered for MFA with the day it was registered (Graph gives no date for phones)."""
+    if methods is None:
+        return "not collected"
+    devices = device_methods(methods)
+    if not devices:
+        return "none registered"
+    parts = []
+    for method in devices:
+        created = parse_time(method.get("createdDateTime"))
+        parts.append(device_name(method) + (f" ({day(created)})" if created else ""))
+    return listing(parts)
+
+
+def partner_sign_ins(
+    recent: Sequence[Mapping[str, Any]], activity: Mapping[str, Any] | None, now: datetime, window_days: int
+) -> str:
+    """A partner's sign-ins into the tenant: how many in the log's window and the latest (who, which app),
+    or, when there are none, the last one accessbot ever saw and since when it has been watching."""
+    if activity is None:
+        return "not collected"
+    if recent:
+        latest = recent[0]
+        moment = parse_time(latest.get("createdDateTime"))
+        who = latest.get("userPrincipalName") or latest.get("userDisplayName") or "unknown"
+        app = f" ({latest['appDisplayName']})" if latest.get("appDisplayName") else ""
+        when = day(moment) if moment else "unknown"
+        return shorten(f"{plural(len(recent), 'sign-in')} in {window_days} days, last {when} by {who}{app}")
+    last = parse_time(activity.get("lastSignInDateTime"))
+    if last is not None:
+        return f"none in {window_days} days; last seen {day(last)} ({days_ago(last, now)})"
+    since = parse_time(activity.get("watchedSince"))
+    return f"none in {window_days} days; none seen since {day(since)}" if since else f"none in {window_days} days"
 
 
 def risk(risky_user: Mapping[str, Any] | None) -> str | None:

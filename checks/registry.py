@@ -90,17 +90,22 @@ class CheckSettings:
     max_gdap_duration_days: int = 730  # the longest GDAP relationship Partner Center allows
     shared_account_min_countries: int = 3  # distinct countries of successful sign-ins within SIGN_IN_WINDOW_DAYS
     shared_account_min_roles: int = 4  # distinct directory roles held by one account
+    new_mfa_method_days: int = 7  # an admin's MFA method registered this recently is asked about
+    partner_unused_after_days: int = 90  # partner access with no partner sign-in for this long is proposed for removal
 
     def __post_init__(self) -> None:
         for name in (
             "stale_after_days", "max_gdap_duration_days",
             "shared_account_min_countries", "shared_account_min_roles",
+            "new_mfa_method_days", "partner_unused_after_days",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
 
 
 SIGN_IN_WINDOW_DAYS = 7
+# Partner (service-provider) sign-ins are read over the 30 days an Entra ID P1/P2 tenant keeps its sign-in log.
+PARTNER_SIGN_IN_WINDOW_DAYS = 30
 
 _Fact = TypeVar("_Fact")
 
@@ -248,6 +253,7 @@ def subject_finding(
 
 
 __all__ = [
+    "PARTNER_SIGN_IN_WINDOW_DAYS",
     "SIGN_IN_WINDOW_DAYS",
     "Advice",
     "AssessedSubjects",

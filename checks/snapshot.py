@@ -24,7 +24,23 @@ Three collections are not a Graph response as such:
   partner, so a customer-side collector adds it.
 - ``emailActivity`` holds rows of ``reports/getEmailActivityUserDetail(period='D30')``.
 - ``signIns`` maps a privileged user's id to their recent ``auditLogs/signIns`` entries (P1/P2 tenants).
+- ``partnerSignIns`` holds ``auditLogs/signIns`` entries with ``crossTenantAccessType`` ``serviceProvider``
+  (people of a partner with delegated admin rights signing in here) of the last
+  ``PARTNER_SIGN_IN_WINDOW_DAYS``, the most an Entra ID P1/P2 tenant keeps; ``homeTenantId`` names the partner.
+- ``partnerActivity`` outlives the sign-in log: one entry per partner tenant, ``{tenantId,
+  lastSignInDateTime, watchedSince}``, carried from one collection to the next, so "no partner sign-in for
+  90 days" can be said of a log that keeps 30. ``watchedSince`` is the start of the unbroken stretch of
+  collections that saw the log; a gap longer than the log's window starts it again.
+- ``aadDiagnosticSettings`` maps the tenant id to Azure Resource Manager's
+  ``/providers/microsoft.aadiam/diagnosticSettings`` (where Entra's audit and sign-in logs are exported);
+  absent when ARM was not read.
+- ``azureSubscriptions``, ``azureManagementGroups``, ``azureRoleAssignments``,
+  ``azureRoleEligibilityScheduleInstances`` and ``azureRoleDefinitions`` are Azure Resource Manager's lists
+  in ARM's own JSON (``properties`` nested), read when Azure Resource Manager is configured.
 - ``managers`` maps a reviewer's id to ``[users/{id}/manager]`` (a list of one; empty when none is set).
+- ``authenticationMethods`` maps a privileged user's id to ``users/{id}/authentication/methods``: every
+  registered method with its ``@odata.type`` (FIDO2 keys, Authenticator devices, phones, Windows Hello,
+  ...), names and ``createdDateTime`` where Graph gives one: the devices registered for MFA.
 """
 
 from __future__ import annotations
@@ -66,6 +82,13 @@ _LISTS: tuple[tuple[str, str], ...] = (
     ("delegated_admin_relationships", "delegatedAdminRelationships"),
     ("foreign_principals", "foreignPrincipals"),
     ("organization", "organization"),
+    ("partner_sign_ins", "partnerSignIns"),
+    ("partner_activity", "partnerActivity"),
+    ("azure_subscriptions", "azureSubscriptions"),
+    ("azure_management_groups", "azureManagementGroups"),
+    ("azure_role_assignments", "azureRoleAssignments"),
+    ("azure_role_eligibility_schedule_instances", "azureRoleEligibilityScheduleInstances"),
+    ("azure_role_definitions", "azureRoleDefinitions"),
 )
 
 # (attribute, JSON key) for collections keyed by the id of the object they belong to.
@@ -76,6 +99,8 @@ _KEYED: tuple[tuple[str, str], ...] = (
     ("delegated_admin_access_assignments", "delegatedAdminAccessAssignments"),
     ("sign_ins", "signIns"),
     ("managers", "managers"),
+    ("authentication_methods", "authenticationMethods"),
+    ("diagnostic_settings", "aadDiagnosticSettings"),
 )
 
 # The properties the bot joins collections on; an object without them cannot be placed, so the file is refused.
@@ -89,6 +114,8 @@ _REQUIRED: Mapping[str, tuple[str, ...]] = {
     "emailActivity": ("userPrincipalName",),
     "crossTenantPartners": ("tenantId",),
     "tenantInformation": ("tenantId",),
+    "partnerActivity": ("tenantId",),
+    "azureSubscriptions": ("subscriptionId",),
 }
 
 _USER_TYPE = "#microsoft.graph.user"
@@ -132,6 +159,17 @@ class TenantSnapshot:
     organization: tuple[GraphObject, ...] = ()  # technicalNotificationMails can point at a partner's domain
     sign_ins: Mapping[str, tuple[GraphObject, ...]] = field(default_factory=dict)  # recent signIn per privileged user
     managers: Mapping[str, tuple[GraphObject, ...]] = field(default_factory=dict)  # users/{id}/manager, as a list of one
+    authentication_methods: Mapping[str, tuple[GraphObject, ...]] = field(default_factory=dict)  # per privileged user
+    diagnostic_settings: Mapping[str, tuple[GraphObject, ...]] = field(default_factory=dict)  # ARM, by tenant id
+    partner_sign_ins: tuple[GraphObject, ...] = ()  # service-provider sign-ins into this tenant, last 30 days
+    partner_activity: tuple[GraphObject, ...] = ()  # per partner tenant: last sign-in seen, watched since when
+    # Azure Resource Manager, in ARM's JSON: subscriptions, management groups, and per subscription its role
+    # assignments, PIM-eligible schedule instances and role definitions (``properties`` as ARM nests them).
+    azure_subscriptions: tuple[GraphObject, ...] = ()
+    azure_management_groups: tuple[GraphObject, ...] = ()
+    azure_role_assignments: tuple[GraphObject, ...] = ()
+    azure_role_eligibility_schedule_instances: tuple[GraphObject, ...] = ()
+    azure_role_definitions: tuple[GraphObject, ...] = ()
 
     # ---- lookups -------------------------------------------------------------------------------
     # Object ids are GUIDs that Graph returns in lower case but people paste in any case, so every
@@ -313,6 +351,32 @@ class TenantSnapshot:
     def recent_sign_ins(self, user_id: str) -> tuple[GraphObject, ...] | None:
         """The user's recent auditLogs/signIns (location, crossTenantAccessType); None when not collected."""
         return _lookup(self.sign_ins, user_id)
+
+    def mfa_devices(self, user_id: str) -> tuple[GraphObject, ...] | None:
+        """The user's registered authentication methods (``users/{id}/authentication/methods``, each with
+        its ``@odata.type``); None when they were not collected, which is not "none registered"."""
+        return _lookup(self.authentication_methods, user_id)
+
+    @cached_property
+    def _partner_sign_ins(self) -> dict[str, list[GraphObject]]:
+        by_tenant: dict[str, list[GraphObject]] = {}
+        for entry in self.partner_sign_ins:
+            by_tenant.setdefault((entry.get("homeTenantId") or "").lower(), []).append(entry)
+        for entries in by_tenant.values():
+            entries.sort(key=lambda e: e.get("createdDateTime") or "", reverse=True)
+        return by_tenant
+
+    def sign_ins_by_partner(self, tenant_id: str) -> list[GraphObject]:
+        """The service-provider sign-ins of people from ``tenant_id`` that were collected, newest first."""
+        return self._partner_sign_ins.get(tenant_id.lower(), [])
+
+    def activity_of_partner(self, tenant_id: str) -> GraphObject | None:
+        """What accessbot has seen of ``tenant_id``'s sign-ins over its collections (``partnerActivity``)."""
+        return next((a for a in self.partner_activity if a["tenantId"].lower() == tenant_id.lower()), None)
+
+    def entra_diagnostic_settings(self) -> tuple[GraphObject, ...] | None:
+        """The tenant's Entra diagnostic settings (log exports) from ARM; None when ARM was not read."""
+        return _lookup(self.diagnostic_settings, self.tenant_id)
 
     def tenant(self, tenant_id: str) -> GraphObject | None:
         """findTenantInformationByTenantId's answer for another tenant: its name and default domain."""

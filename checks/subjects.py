@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
-from bot.engine.model import AssignmentType, Subject, SubjectKind
-from checks import evidence
+from bot.engine.model import MFA_DEVICES_EVIDENCE, AssignmentType, Subject, SubjectKind
+from checks import azure_roles, evidence
+from checks.registry import PARTNER_SIGN_IN_WINDOW_DAYS
 from checks.snapshot import GraphObject, TenantSnapshot
 
 # Tenants that publish Microsoft's own first-party apps: their service principals are no partner's.
@@ -33,6 +34,10 @@ HIGH_PRIVILEGE_PERMISSIONS = frozenset(
         "UserAuthenticationMethod.ReadWrite.All",
     }
 )
+
+# The evidence row listing an admin's devices registered for MFA; a reviewer who does not recognise one
+# of them answers "unfamiliar method" (offered only on items that show this row).
+MFA_DEVICES = MFA_DEVICES_EVIDENCE
 
 # Roles a DAP relationship grants a partner's agents, without asking the customer role by role.
 _DAP_ROLES = (
@@ -55,6 +60,7 @@ def subjects_from_snapshot(
     subjects = [_role_subject(snapshot, h, now, emergency, partners) for h in holdings.by_key.values()]
     subjects += _recovery_subjects(snapshot, holdings, emergency)
     subjects += _partner_subjects(snapshot, holdings, partners, now)
+    subjects += _azure_subjects(snapshot, partners, emergency)
     return sorted(subjects, key=lambda s: s.key)
 
 
@@ -303,10 +309,14 @@ def _role_subject(
 def _person_rows(snapshot: TenantSnapshot, user: GraphObject, now: datetime, *, break_glass: bool) -> dict[str, str]:
     registration = snapshot.registration(user["id"])
     activity = snapshot.mail_activity(user.get("userPrincipalName") or "")
+    devices = snapshot.mfa_devices(user["id"])
     rows = {
         "Account": evidence.account(user, break_glass=break_glass),
         "Last sign-in": evidence.last_sign_in(user, now),
-        "MFA": evidence.mfa_methods(registration),
+        # The devices themselves, named and dated, say more than the kinds of method registered; a card
+        # holds eight lines, so they take the kinds' line when they were collected.
+        **({MFA_DEVICES: evidence.mfa_devices(devices)} if devices is not None
+           else {"MFA": evidence.mfa_methods(registration)}),
         "Phishing-resistant MFA": evidence.phishing_resistant(registration),
         "Licences": evidence.licences(user, snapshot.skus_by_id, activity),
     }
@@ -492,17 +502,38 @@ def _tenant_label(tenant_id: str | None, partners: _Partners) -> str:
 def _partner_subjects(
     snapshot: TenantSnapshot, holdings: _Holdings, partners: _Partners, now: datetime
 ) -> list[Subject]:
-    subjects = [_dap_subject(snapshot, c, partners) for c in snapshot.contracts]
-    subjects += [_gdap_subject(snapshot, r, partners) for r in snapshot.delegated_admin_relationships]
-    subjects += [
+    delegated = [_dap_subject(snapshot, c, partners) for c in snapshot.contracts]
+    delegated += [_gdap_subject(snapshot, r, partners) for r in snapshot.delegated_admin_relationships]
+    delegated += [
         _service_provider_subject(snapshot, entry, partners)
         for entry in snapshot.cross_tenant_partners
         if entry.get("isServiceProvider")
     ]
+    delegated += [_foreign_subject(snapshot, pid, grants, partners) for pid, grants in holdings.foreign.items()]
+    subjects = [_with_partner_sign_ins(snapshot, subject, now) for subject in delegated]
     subjects += _app_subjects(snapshot, holdings, partners)
     subjects += _guest_subjects(snapshot, holdings, partners, now)
-    subjects += [_foreign_subject(snapshot, pid, grants, partners) for pid, grants in holdings.foreign.items()]
     return subjects
+
+
+PARTNER_SIGN_INS = "Partner sign-ins"
+
+
+def _with_partner_sign_ins(snapshot: TenantSnapshot, subject: Subject, now: datetime) -> Subject:
+    """Delegated admin access (DAP, GDAP, a service provider, a partner's group) shows how its partner's
+    people have been signing in: what the admin centre shows under "Cross-tenant access type: Service
+    provider". Apps and B2B guests sign in otherwise and are not counted here."""
+    if not subject.partner_id:
+        return subject
+    if any(entry.startswith("partnerSignIns:") for entry in snapshot.unavailable):
+        value = "not available in this tenant (needs Microsoft Entra ID P1 or P2)"
+    else:
+        since = now - timedelta(days=PARTNER_SIGN_IN_WINDOW_DAYS)
+        recent = [e for e in snapshot.sign_ins_by_partner(subject.partner_id)
+                  if (moment := evidence.parse_time(e.get("createdDateTime"))) is not None and since <= moment <= now]
+        value = evidence.partner_sign_ins(recent, snapshot.activity_of_partner(subject.partner_id), now,
+                                          PARTNER_SIGN_IN_WINDOW_DAYS)
+    return replace(subject, evidence={**subject.evidence, PARTNER_SIGN_INS: value})
 
 
 def _partner_subject(key: str, title: str, partner: _Partner, rows: dict[str, str], holder: str = "",
@@ -553,11 +584,12 @@ def _gdap_subject(snapshot: TenantSnapshot, relationship: GraphObject, partners:
         "Relationship": evidence.shorten(relationship.get("displayName") or relationship["id"]),
         "Roles": evidence.listing(snapshot.role_name(r) for r in roles) or "none",
         "Status": f"{status} since {evidence.day(activated)}" if status == "active" and activated else status,
+        # one line with the auto-extension, so the card keeps room for the partner's sign-ins
         "Duration": evidence.shorten(
             (f"{days} days ({duration})" if days is not None else duration or "unknown")
             + (f", ends {evidence.day(ends)}" if ends else "")
+            + (f"; auto-extends every {extend_days} days ({extend})" if extend_days else "; no auto-extend")
         ),
-        "Auto-extend": f"every {extend_days} days ({extend})" if extend_days else "off",
         "Partner tenant": _tenant_label(partner.tenant_id, partners),
         "Assigned to": assigned,
     }
@@ -741,9 +773,131 @@ def _foreign_subject(snapshot: TenantSnapshot, principal_id: str, grants: list[_
     return _partner_subject(f"partner:foreign:{principal_id}", title, partner, rows)
 
 
+# ---- Azure subscriptions --------------------------------------------------------------------------
+
+
+@dataclass
+class _AzureHolding:
+    """Everything one principal holds of one privileged Azure role under one subscription (or management
+    group), in one kind of assignment: the subject of an Azure role review."""
+
+    root: str
+    role: str
+    principal_id: str
+    principal_type: str
+    kind: AssignmentType
+    scopes: set[str] = field(default_factory=set)
+    created: list[datetime] = field(default_factory=list)
+    ends: list[datetime | None] = field(default_factory=list)
+
+
+def _azure_subjects(snapshot: TenantSnapshot, partners: _Partners, emergency: frozenset[str]) -> list[Subject]:
+    """One subject per (subscription or management group, privileged role, principal, kind). ARM lists a
+    partner's group holding a role (AOBO) as a ``ForeignGroup``: it is attributed to its partner tenant the
+    way a foreign principal in the directory is."""
+    holdings: dict[tuple[str, str, str, AssignmentType], _AzureHolding] = {}
+
+    def hold(item: GraphObject, kind: AssignmentType) -> None:
+        properties = item.get("properties") or {}
+        role = azure_roles.role_guid(properties.get("roleDefinitionId"))
+        principal = properties.get("principalId") or ""
+        if role not in azure_roles.PRIVILEGED_AZURE_ROLES or not principal:
+            return
+        root, where = azure_roles.scope_root(properties.get("scope"))
+        key = (root.lower(), role, principal.lower(), kind)
+        holding = holdings.setdefault(
+            key, _AzureHolding(root, role, principal, properties.get("principalType") or "Unknown", kind))
+        holding.scopes.add(where)
+        moment = evidence.parse_time(properties.get("startDateTime") or properties.get("createdOn"))
+        if moment is not None:
+            holding.created.append(moment)
+        holding.ends.append(evidence.parse_time(properties.get("endDateTime")))
+
+    for assignment in snapshot.azure_role_assignments:
+        hold(assignment, AssignmentType.ACTIVE)
+    for instance in snapshot.azure_role_eligibility_schedule_instances:
+        hold(instance, AssignmentType.ELIGIBLE)
+    names = {(s.get("subscriptionId") or "").lower(): s.get("displayName") or s["subscriptionId"]
+             for s in snapshot.azure_subscriptions}
+    names.update({(g.get("name") or "").lower(): (g.get("properties") or {}).get("displayName") or g.get("name")
+                  for g in snapshot.azure_management_groups if g.get("name")})
+    return [_azure_subject(snapshot, h, names.get(h.root.lower(), h.root), partners, emergency)
+            for h in holdings.values()]
+
+
+def _azure_subject(snapshot: TenantSnapshot, holding: _AzureHolding, where: str, partners: _Partners,
+                   emergency: frozenset[str]) -> Subject:
+    role_name = azure_roles.PRIVILEGED_AZURE_ROLES[holding.role]
+    pid = holding.principal_id
+    partner: _Partner | None = None
+    user = snapshot.user(pid)
+    if holding.principal_type == azure_roles.FOREIGN_GROUP:
+        tenant_id = foreign_partner_tenant(snapshot, pid) or _sole_delegated_partner(snapshot)
+        partner = partners.get(tenant_id) if tenant_id else _Partner(None, "Unknown partner")
+        holder = f"{partner.name} (foreign group)"
+        principal = "Foreign group of another tenant (AOBO)"
+    elif user is not None:
+        holder = user.get("displayName") or user.get("userPrincipalName") or pid
+        principal = evidence.account(user, break_glass=pid.lower() in emergency)
+    else:
+        found = snapshot.group(pid) or snapshot.service_principal(pid)
+        holder = (found or {}).get("displayName") or pid
+        principal = {"Group": "Group", "ServicePrincipal": "Service principal (app)"}.get(
+            holding.principal_type, holding.principal_type) + ("" if found else ", not in this snapshot")
+    known_ends = [e for e in holding.ends if e is not None]
+    permanent = holding.kind is AssignmentType.ACTIVE and (not holding.ends or None in holding.ends)
+    since = f" since {evidence.day(min(holding.created))}" if holding.created else ""
+    if holding.kind is AssignmentType.ELIGIBLE:
+        assignment = "Eligible (PIM)" + (f" until {evidence.day(max(known_ends))}" if known_ends and not permanent
+                                         and None not in holding.ends else ", no end date")
+    else:
+        assignment = f"Active, permanent{since}" if permanent else f"Active, time-bound until {evidence.day(max(known_ends))}"
+    rows = {
+        "Subscription": evidence.shorten(where),
+        "Role": role_name,
+        "Assignment": assignment,
+        "Scope": evidence.listing(sorted(holding.scopes)),
+        "Principal": evidence.shorten(principal),
+    }
+    if partner is not None:
+        rows["Partner tenant"] = _tenant_label(partner.tenant_id, partners)
+        rows["Object id"] = pid
+    return Subject(
+        key=f"azure:{holding.root}:{holding.role}:{pid}:{holding.kind.value}",
+        kind=SubjectKind.AZURE_ROLE,
+        title=evidence.shorten(f"{holder} — {role_name} of {where}"),
+        holder_name=holder,
+        holder_ids=(pid,) if partner is None else (),
+        role_id=holding.role,
+        role_name=role_name,
+        partner_id=partner.tenant_id if partner else None,
+        partner_name=partner.name if partner else None,
+        assignment_type=holding.kind,
+        permanent=permanent,
+        break_glass=pid.lower() in emergency,
+        evidence=rows,
+    )
+
+
+def _sole_delegated_partner(snapshot: TenantSnapshot) -> str | None:
+    """The partner a foreign group holding an Azure role most likely belongs to, when only one fits: AOBO is
+    given to the CSP reseller that sold the subscription (a partner contract here), so the one reseller
+    contract names it; without one, the one partner with a GDAP relationship in force. None when several fit."""
+    for tenants in (
+        {(c.get("customerId") or "").lower() for c in snapshot.contracts if c.get("customerId")},
+        {(_relationship_partner(snapshot, r).tenant_id or "").lower() for r in snapshot.delegated_admin_relationships
+         if (r.get("status") or "").lower() not in ("expired", "terminated")} - {""},
+    ):
+        if tenants:
+            return next(iter(tenants)) if len(tenants) == 1 else None
+    return None
+
+
 __all__ = [
     "HIGH_PRIVILEGE_PERMISSIONS",
+    "MFA_DEVICES",
     "MICROSOFT_TENANTS",
+    "PARTNER_SIGN_INS",
     "foreign_partner_tenant",
     "foreign_relationship",
     "partner_standing",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from bot.engine.changes import is_change_item
 from bot.engine.decisions import DecisionRequest, Verdict
 from bot.engine.model import Action, Campaign, ReviewItem
 from bot.service import ReviewService, UnknownItem
@@ -99,7 +100,8 @@ async def digest_action(service: ReviewService, actor: Actor, data: Mapping[str,
         chosen = {
             item.id: Action.KEEP
             for item, _ in pending_for(service, actor.object_id)
-            if not item.subject.findings and item.exception is None  # accepted risks are not attested in bulk
+            # accepted risks are not attested in bulk, nor an access change: "expected?" wants its own answer
+            if not item.subject.findings and item.exception is None and not is_change_item(item)
         }
     else:
         chosen = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.engine.changes import is_change_item
 from bot.engine.model import Campaign, ReviewItem, SubjectKind
 from bot.engine.status import awaits_answer
 from bot.engine.state import CampaignState
@@ -12,19 +13,25 @@ KIND_LABELS = {
     SubjectKind.ROLE_ASSIGNMENT: "Privileged role",
     SubjectKind.PARTNER: "Partner relationship",
     SubjectKind.RECOVERY_CONTACT: "Recovery contacts",
+    SubjectKind.AZURE_ROLE: "Azure subscription role",
+    SubjectKind.APP_PERMISSION: "App permission",
 }
-_KIND_ORDER = {SubjectKind.ROLE_ASSIGNMENT: 0, SubjectKind.PARTNER: 1, SubjectKind.RECOVERY_CONTACT: 2}
+_KIND_ORDER = {
+    SubjectKind.ROLE_ASSIGNMENT: 0, SubjectKind.PARTNER: 1, SubjectKind.RECOVERY_CONTACT: 2, SubjectKind.AZURE_ROLE: 3,
+    SubjectKind.APP_PERMISSION: 4,
+}
 
 
 def pending_for(service: ReviewService, object_id: str) -> list[tuple[ReviewItem, Campaign]]:
-    """Open items this person may answer: accepted risks last; flagged before clean; privileged roles
-    (Global Administrator first), then partners, then recovery contacts."""
+    """Open items this person may answer: access changes first; accepted risks last; flagged before clean; privileged roles
+    (Global Administrator first), then partners, then recovery contacts, then Azure subscription roles."""
     return sorted(service.items_for(object_id), key=lambda found: _order(found[0]))
 
 
-def _order(item: ReviewItem) -> tuple[bool, bool, int, bool, str]:
+def _order(item: ReviewItem) -> tuple[bool, bool, bool, int, bool, str]:
     subject = item.subject
     return (
+        not is_change_item(item),  # an access change just seen in the audit log is asked first: it is urgent
         item.exception is not None,
         not subject.findings,
         _KIND_ORDER[subject.kind],

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from bot.engine.decisions import DecisionRequest, Verdict
-from bot.engine.model import Action, Campaign, ReviewItem
+from bot.engine.model import MFA_DEVICES_EVIDENCE, Action, Campaign, ReviewItem
 from bot.service import ReviewService, UnknownItem
 from dialogs.actions import ACTION, ITEM, JUSTIFICATION, REASSIGN_TO
 from dialogs.digest import digest_view
@@ -92,6 +92,9 @@ def _choices(item: ReviewItem) -> tuple[ChoiceView, ...]:
         choices.append(ChoiceView(Action.REVOKE.value, "Revoke", "destructive", needs_justification=True))
     choices.append(ChoiceView(Action.DONT_KNOW.value, "Don't know"))
     choices.append(ChoiceView(Action.REASSIGN.value, "Reassign", needs_person=True))
+    if MFA_DEVICES_EVIDENCE in item.subject.evidence:
+        # The justification box (if any) carries which method, but the alert lists them all anyway.
+        choices.append(ChoiceView(Action.UNFAMILIAR_METHOD.value, "Unfamiliar MFA method", "destructive"))
     return tuple(choices)
 
 
@@ -137,7 +140,7 @@ def current_item(service: ReviewService, item_id: str, viewer: str | None) -> Vi
 
 
 async def card_action(service: ReviewService, actor: Actor, data: Mapping[str, Any]) -> View:
-    """Handle a Keep / Revoke / Don't know / Reassign click carrying ``{"item", "action", ...inputs}``."""
+    """Handle a Keep / Revoke / Don't know / Reassign / Unfamiliar MFA method click carrying ``{"item", "action", ...inputs}``."""
     item_id = str(data.get(ITEM) or "")
     try:
         action = Action(str(data.get(ACTION) or ""))

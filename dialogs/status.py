@@ -46,7 +46,7 @@ def campaign_status(service: ReviewService, live: bool = False) -> StatusView | 
     """The whole campaign by owner: done / open / overdue / revoked. ``live`` marks the channel card."""
     campaigns = service.campaigns()
     if not campaigns:
-        return TextView("No review campaign is open yet.")
+        return TextView(" ".join(("No review campaign is open yet.", *filter(None, (service.audit_source,)))))
     state = campaigns[0]
     summary = service.summary(state)
     rows = (
@@ -58,6 +58,11 @@ def campaign_status(service: ReviewService, live: bool = False) -> StatusView | 
         StatusRow("Expired by policy", str(summary.expired)),
         StatusRow("Due", f"{summary.due:%a %d %b %H:%M} UTC"),
     )
+    changes_open = service.open_change_reviews()
+    if changes_open:
+        rows += (StatusRow("Access changes awaiting an answer", str(changes_open)),)
+    if summary.unfamiliar_methods:
+        rows += (StatusRow("Unfamiliar MFA methods reported", str(summary.unfamiliar_methods)),)
     if state.signed_off_by:
         rows += (StatusRow("Signed off", f"by {state.signed_off_by}, {state.signed_off_at:%a %d %b %H:%M} UTC"),)
     # Once signed off nothing is open any more: each reviewer's remainder is what went unanswered.
@@ -69,6 +74,8 @@ def campaign_status(service: ReviewService, live: bool = False) -> StatusView | 
     if service.snapshot.unavailable:
         footer = ("Not available in this tenant (licence), so not shown on cards: "
                   + "; ".join(service.snapshot.unavailable),) + footer
+    if service.audit_source:  # the change watch: read, hidden by the licence, or failing — never silent
+        footer = (service.audit_source,) + footer
     title = f"{summary.tenant_name} review {period_label(summary.period)}"
     return StatusView(title, rows, owners, _warnings(summary) + footer, live=live)
 

@@ -2,7 +2,8 @@
 
 Keep and Revoke are final. Don't know hands the item on (to the fallback reviewers, or to the security
 leads when the fallback reviewer does not know either) and is never counted as Keep. Reassign gives it to
-another person. The same answer delivered twice is recorded once; a different answer after a final one
+another person. Unfamiliar method (on an admin whose MFA devices the card lists) alerts the security
+leads and hands them the item. The same answer delivered twice is recorded once; a different answer after a final one
 is refused and the first answer shown.
 """
 
@@ -14,6 +15,7 @@ from enum import StrEnum
 
 from bot.engine.model import (
     MAX_JUSTIFICATION,
+    MFA_DEVICES_EVIDENCE,
     MIN_JUSTIFICATION,
     SECURITY_LEADS,
     Action,
@@ -75,6 +77,8 @@ def decide(
     if request.actor_id in item.subject.holder_ids and not _self_attestation_allowed(item, routing):
         return DecisionOutcome(Verdict.REFUSED, "You can't review your own access; it has been left for another reviewer.")
     if any(_same_answer(earlier, request) for earlier in item.history):
+        if request.action is Action.UNFAMILIAR_METHOD:
+            return DecisionOutcome(Verdict.DUPLICATE, "You already reported an unfamiliar method on this item.")
         return DecisionOutcome(Verdict.DUPLICATE, "You already passed this item on.")
     on_behalf = routing.may_act_for(request.actor_id, item.reviewers)
     if on_behalf is None:
@@ -117,6 +121,10 @@ def decide(
         assert request.reassign_to is not None
         data.update(stage=item.stage.value, reviewers=[request.reassign_to])
         notices.extend(_handed_over(item, (request.reassign_to,), request, "reassigned this review to you"))
+    elif request.action is Action.UNFAMILIAR_METHOD:
+        leads = _security_leads(item, routing)
+        data.update(stage=Stage.SECURITY_LEADS.value, reviewers=list(leads))
+        notices.append(_method_alert(item, decision))
     elif request.action is Action.REVOKE:
         notices.append(
             Notice(
@@ -181,6 +189,8 @@ def _refusal(item: ReviewItem, request: DecisionRequest, max_justification: int)
             )
         if len(request.justification.strip()) < MIN_JUSTIFICATION:
             return "Revoke needs a justification: say why this access should go."
+    if request.action is Action.UNFAMILIAR_METHOD and MFA_DEVICES_EVIDENCE not in item.subject.evidence:
+        return "This item lists no MFA methods, so there is no method to report; answer Keep, Revoke or Don't know."
     if request.action is Action.REASSIGN:
         target = request.reassign_to
         if not target:
@@ -199,8 +209,29 @@ def _pass_on(item: ReviewItem, actor_id: str, routing: Routing) -> tuple[Stage, 
         if candidates and stage_rank(stage) >= stage_rank(item.stage):
             remaining = tuple(r for r in item.reviewers if r != actor_id)
             return stage, tuple(dict.fromkeys(candidates + remaining))
-    leads = tuple(p for p in routing.security_leads if p not in item.subject.holder_ids)
-    return Stage.SECURITY_LEADS, leads
+    return Stage.SECURITY_LEADS, _security_leads(item, routing)
+
+
+def _security_leads(item: ReviewItem, routing: Routing) -> tuple[str, ...]:
+    """The security leads who may answer the item: all of them but a lead whose access it is."""
+    return tuple(p for p in routing.security_leads if p not in item.subject.holder_ids)
+
+
+def _method_alert(item: ReviewItem, decision: Decision) -> Notice:
+    """Tell the security leads at once: an MFA method nobody registered is someone else's way in."""
+    said = f" They said: “{decision.justification}”." if decision.justification else ""
+    devices = item.subject.evidence.get(MFA_DEVICES_EVIDENCE, "")
+    return Notice(
+        key=f"unfamiliar-method:{item.id}:{decision.actor_id}",
+        kind=NoticeKind.METHOD_ALERT,
+        to=SECURITY_LEADS,
+        item_ids=(item.id,),
+        text=(
+            f"{decision.actor_name} does not recognise an MFA method of {item.subject.holder_name} "
+            f"({item.subject.title}).{said} Registered: {devices}. If nobody can account for it, delete the "
+            "method, revoke the account's sessions and check the audit log; the item now waits for your answer."
+        ),
+    )
 
 
 def _handed_over(

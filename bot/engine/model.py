@@ -18,6 +18,12 @@ class SubjectKind(StrEnum):
     ROLE_ASSIGNMENT = "role_assignment"  # "Regularly review administrative role access"
     PARTNER = "partner_relationship"  # "thorough review and audit of partner relationships"
     RECOVERY_CONTACT = "recovery_contact"  # "review and verify password recovery email addresses and phone numbers"
+    # "thoroughly review all tenant admin users, including users associated with Administer On Behalf Of (AOBO)
+    # in Azure subscriptions": a privileged Azure role on a subscription, keyed azure:{subscription}:...
+    AZURE_ROLE = "azure_role_assignment"
+    # "check audit logs regularly to verify that high-privilege user access isn't granted or delegated": an app
+    # granted a high-privilege permission, asked about the moment the audit log shows it (checks/access_changes.py)
+    APP_PERMISSION = "app_permission"
 
 
 class AssignmentType(StrEnum):
@@ -26,12 +32,20 @@ class AssignmentType(StrEnum):
 
 
 class Action(StrEnum):
-    """What a reviewer can answer. DONT_KNOW hands the item on; it is never a Keep."""
+    """What a reviewer can answer. DONT_KNOW hands the item on; it is never a Keep. UNFAMILIAR_METHOD
+    says the reviewer does not recognise one of the admin's MFA devices: the security leads are alerted
+    and the item is theirs to answer (a method nobody registered means someone else can sign in)."""
 
     KEEP = "keep"
     REVOKE = "revoke"
     DONT_KNOW = "dont_know"
     REASSIGN = "reassign"
+    UNFAMILIAR_METHOD = "unfamiliar_method"
+
+
+# The evidence row that lists an admin's devices registered for MFA: an item showing it may be answered
+# with UNFAMILIAR_METHOD (the checks write it, the engine and the dialogs look for it).
+MFA_DEVICES_EVIDENCE = "MFA devices"
 
 
 class ItemState(StrEnum):
@@ -96,6 +110,13 @@ class Subject:
     findings: tuple[Finding, ...] = ()
 
 
+def azure_subscription_of(subject: Subject) -> str | None:
+    """The subscription id of an Azure role subject (its key is ``azure:{subscription id}:...``)."""
+    if subject.kind is not SubjectKind.AZURE_ROLE:
+        return None
+    return subject.key.split(":")[1] if subject.key.count(":") >= 2 else None
+
+
 @dataclass(frozen=True)
 class PolicyExceptionGrant:
     """An accepted risk: the item is shown as excepted until ``expires``, then asked again."""
@@ -126,6 +147,7 @@ class Decision:
             Action.REVOKE: "Revoked",
             Action.DONT_KNOW: "Passed on (don't know)",
             Action.REASSIGN: "Reassigned",
+            Action.UNFAMILIAR_METHOD: "Unfamiliar MFA method reported",
         }[self.action]
         who = "policy (no answer by the deadline)" if self.system else self.actor_name
         return f"{verb} by {who} at {self.at:%Y-%m-%d %H:%M} UTC"
@@ -175,6 +197,7 @@ class NoticeKind(StrEnum):
     ESCALATION = "escalation"
     EXPIRED = "expired"
     REVOKE_ALERT = "revoke_alert"
+    METHOD_ALERT = "method_alert"  # a reviewer does not recognise an admin's MFA method
     WITNESS = "witness"  # the ledger's latest signed checkpoint, kept by the security leads (docs/ledger.md)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Sequence
 
-from bot.engine.model import PolicyExceptionGrant, Subject, SubjectKind
+from bot.engine.model import PolicyExceptionGrant, Subject, SubjectKind, azure_subscription_of
 from bot.policy import SUBJECT_KEY_PREFIXES, Policy
 
 
@@ -33,6 +33,7 @@ class Routing:
     recovery_include_admin: bool = False
     revoke_wins: bool = True
     managers: Mapping[str, str] = field(default_factory=dict)  # reviewer -> their manager, for the "manager" step
+    subscription_owners: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # [[subscriptions]]
 
     def owners_of_role(self, role_id: str | None, role_name: str | None) -> tuple[str, ...]:
         for key in (role_id, role_name):
@@ -46,8 +47,17 @@ class Routing:
                 return self.partner_owners[key.lower()]
         return ()
 
+    def owners_of_subscription(self, subscription_id: str | None, name: str | None) -> tuple[str, ...]:
+        """The policy's ``[[subscriptions]]`` owner of an Azure subscription, by id or name, else ``"*"``."""
+        for key in (subscription_id, name, "*"):
+            if key and key.lower() in self.subscription_owners:
+                return self.subscription_owners[key.lower()]
+        return ()
+
     def owners_of(self, subject: Subject, roles_of_holder: Mapping[str, list[Subject]]) -> tuple[str, ...]:
         """The first-line reviewers of a subject, before self-review is taken out."""
+        if subject.kind is SubjectKind.AZURE_ROLE:
+            return self.owners_of_subscription(azure_subscription_of(subject), subject.evidence.get("Subscription"))
         if subject.kind is SubjectKind.ROLE_ASSIGNMENT:
             return self.owners_of_role(subject.role_id, subject.role_name)
         if subject.kind is SubjectKind.PARTNER:
@@ -94,10 +104,15 @@ def routing_from_policy(
             delegates[reviewer_id] = ids(names)
     role_owners = {key: ids(names) for key, names in policy.role_owners.items()}
     partner_owners = {key: ids(names) for key, names in policy.partner_owners.items()}
-    owners = {person for people in (*role_owners.values(), *partner_owners.values()) for person in people}
+    subscription_owners = {key: ids(names) for key, names in policy.subscription_owners.items()}
+    owners = {
+        person for people in (*role_owners.values(), *partner_owners.values(), *subscription_owners.values())
+        for person in people
+    }
     routing = Routing(
         role_owners=role_owners,
         partner_owners=partner_owners,
+        subscription_owners=subscription_owners,
         fallback=ids(policy.fallback_reviewers),
         security_leads=ids(policy.security_leads),
         delegates=delegates,

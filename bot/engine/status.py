@@ -43,6 +43,7 @@ class CampaignSummary:
     snapshot_complete: bool
     snapshot_missing: tuple[str, ...]
     by_owner: tuple[OwnerProgress, ...]
+    unfamiliar_methods: int = 0  # items on which a reviewer reported an MFA method they do not recognise
 
     @property
     def done(self) -> int:
@@ -54,6 +55,8 @@ def summarize(state: CampaignState, now: datetime) -> CampaignSummary:
     open_by: Counter[str] = Counter()
     answered_by: Counter[str] = Counter()
     for item in state.items.values():
+        if any(d.action is Action.UNFAMILIAR_METHOD for d in item.history):
+            counts["unfamiliar_methods"] += 1
         if item.state is ItemState.OPEN:
             if not awaits_answer(item):
                 counts["excepted"] += 1
@@ -87,4 +90,5 @@ def summarize(state: CampaignState, now: datetime) -> CampaignSummary:
         snapshot_complete=campaign.snapshot_complete,
         snapshot_missing=campaign.snapshot_missing,
         by_owner=tuple(OwnerProgress(r, open_by[r], answered_by[r]) for r in owners),
+        unfamiliar_methods=counts["unfamiliar_methods"],
     )

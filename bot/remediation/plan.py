@@ -19,16 +19,24 @@ from checks.snapshot import TenantSnapshot
 from checks.subjects import HIGH_PRIVILEGE_PERMISSIONS
 
 
+GRAPH, ARM = "graph", "arm"
+
+
 @dataclass(frozen=True)
 class GraphCall:
+    """One write call of a plan: to Microsoft Graph (``path`` relative to https://graph.microsoft.com/v1.0)
+    or, for an Azure role, to Azure Resource Manager (``service`` ARM, ``path`` from the ARM root with its
+    ``api-version``)."""
+
     method: str
-    path: str  # relative to https://graph.microsoft.com/v1.0
+    path: str
     description: str
     body: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    service: str = GRAPH
 
     def show(self) -> str:
-        return f"{self.method} /v1.0{self.path}"
+        return f"{self.method} /v1.0{self.path}" if self.service == GRAPH else f"{self.method} ARM {self.path}"
 
 
 @dataclass(frozen=True)
@@ -44,7 +52,8 @@ class RemediationPlan:
         return {
             "subject": self.subject_key,
             "calls": [{"method": c.method, "path": c.path, "description": c.description, "body": c.body,
-                       "headers": c.headers} for c in self.calls],
+                       "headers": c.headers, **({"service": c.service} if c.service != GRAPH else {})}
+                      for c in self.calls],
             "manual": list(self.manual),
             "blocked": self.blocked,
             "global_admin": self.global_admin,
@@ -55,7 +64,8 @@ class RemediationPlan:
         return cls(
             subject_key=data["subject"],
             title=title,
-            calls=tuple(GraphCall(c["method"], c["path"], c["description"], c.get("body"), c.get("headers") or {})
+            calls=tuple(GraphCall(c["method"], c["path"], c["description"], c.get("body"), c.get("headers") or {},
+                                  c.get("service") or GRAPH)  # plans recorded before Azure were all Graph
                         for c in data["calls"]),
             manual=tuple(data["manual"]),
             blocked=data["blocked"],
@@ -79,7 +89,32 @@ def plan_remediation(
         return _role(subject, snapshot, last)
     if subject.kind is SubjectKind.RECOVERY_CONTACT:
         return _recovery(subject, snapshot)
+    if subject.kind is SubjectKind.AZURE_ROLE:
+        return _azure(subject, snapshot)
     return _partner(subject, snapshot, last)
+
+
+def _azure(subject: Subject, snapshot: TenantSnapshot) -> RemediationPlan:
+    """An active Azure role is removed in Azure Resource Manager: a DELETE of each role assignment the
+    snapshot holds for it (run by the ARM executor, ``bot/remediation/arm_executor.py``). A PIM eligibility
+    for Azure resources is a manual step, said as such."""
+    _, root, role, principal, kind = subject.key.split(":", 4)
+    listing = snapshot.azure_role_assignments if kind == "active" else snapshot.azure_role_eligibility_schedule_instances
+    ids = [
+        item["id"] for item in listing
+        if (item.get("properties") or {}).get("principalId", "").lower() == principal.lower()
+        and (item.get("properties") or {}).get("roleDefinitionId", "").lower().endswith(role.lower())
+        and root.lower() in ((item.get("properties") or {}).get("scope") or "/").lower()
+    ]
+    if kind != "active":
+        return RemediationPlan(subject.key, subject.title, manual=(
+            "Privileged Identity Management > Azure resources > "
+            f"{subject.evidence.get('Subscription', root)} > Assignments: remove the eligible {subject.role_name} "
+            f"assignment of {subject.holder_name}",))
+    calls = tuple(GraphCall("DELETE", f"{i}?api-version=2022-04-01",
+                            f"delete the {subject.role_name} assignment of {subject.holder_name}", service=ARM)
+                  for i in ids)
+    return RemediationPlan(subject.key, subject.title, calls, () if calls else ("no role assignment was collected",))
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,8 @@ from msgraph import GraphServiceClient
 from checks.graph.batching import BatchRequest, BatchResponse, GraphError, GraphReader
 from checks.graph.client import DEFAULT_RETRY, RetrySettings
 from checks.graph.reports import names_concealed, parse_email_activity
-from checks.registry import SIGN_IN_WINDOW_DAYS
+from checks.graph.partner_activity import carried_activity
+from checks.registry import PARTNER_SIGN_IN_WINDOW_DAYS, SIGN_IN_WINDOW_DAYS
 from checks.snapshot import GraphObject, TenantSnapshot
 from checks.subjects import MICROSOFT_TENANTS
 
@@ -60,6 +61,7 @@ LICENCE_GATED: Mapping[str, str] = {
     "signInActivity": "Microsoft Entra ID P1 or P2",
     "userRegistrationDetails": "Microsoft Entra ID P1 or P2",
     "signIns": "Microsoft Entra ID P1 or P2",
+    "partnerSignIns": "Microsoft Entra ID P1 or P2",
     "riskyUsers": "Microsoft Entra ID P2",
 }
 # The application permission that lets us read each collection, named when Graph refuses for lack of it.
@@ -80,6 +82,7 @@ READ_PERMISSIONS: Mapping[str, str] = {
     "emailMethods": "UserAuthenticationMethod.Read.All",
     "phoneMethods": "UserAuthenticationMethod.Read.All",
     "signIns": "AuditLog.Read.All",
+    "partnerSignIns": "AuditLog.Read.All",
     "riskyUsers": "IdentityRiskyUser.Read.All",
     "emailActivity": "Reports.Read.All",
     "contracts": "Directory.Read.All",
@@ -87,6 +90,7 @@ READ_PERMISSIONS: Mapping[str, str] = {
     "tenantInformation": "CrossTenantInformation.ReadBasic.All",
     "organization": "Directory.Read.All",
     "managers": "User.Read.All",
+    "authenticationMethods": "UserAuthenticationMethod.Read.All",
 }
 _NO_PERMISSION = "Authorization_RequestDenied"
 _NOT_FOUND = "Request_ResourceNotFound"
@@ -105,6 +109,7 @@ _PER_OBJECT: Mapping[str, str] = {
     "tenantInformation": "tenants",
     "foreignPrincipals": "unexpanded principals",
     "managers": "reviewers",
+    "authenticationMethods": "users",
 }
 
 
@@ -129,7 +134,7 @@ async def collect_tenant(
     believed, so a half-failed read can never close everybody's reviews as "no longer an admin".
     """
     run = _Run(GraphReader(client, concurrency=concurrency, retry=retry), tenant_id.lower())
-    snapshot = await run.collect(tenant_id, now, _unique_ids(r.strip() for r in reviewers if r.strip()))
+    snapshot = await run.collect(tenant_id, now, _unique_ids(r.strip() for r in reviewers if r.strip()), previous)
     drop = _implausible_drop(snapshot, previous, max_drop)
     if drop:
         snapshot = dataclasses.replace(snapshot, complete=False, missing=(*snapshot.missing, drop))
@@ -221,10 +226,12 @@ class _Run:
 
     # ---- the collection --------------------------------------------------------------------------
 
-    async def collect(self, tenant_id: str, now: datetime, reviewers: list[str]) -> TenantSnapshot:
+    async def collect(
+        self, tenant_id: str, now: datetime, reviewers: list[str], previous: TenantSnapshot | None = None
+    ) -> TenantSnapshot:
         (
             definitions, assignments, eligible, scheduled, deleted, risky, contracts, partners, apps, skus,
-            organization, report,
+            organization, report, partner_sign_ins,
         ) = await asyncio.gather(
             self.read_list(
                 "roleDefinitions",
@@ -252,6 +259,7 @@ class _Run:
             self.read_list("subscribedSkus", "/subscribedSkus"),
             self.read_list("organization", "/organization"),
             self.read_report(),
+            self.read_list("partnerSignIns", _partner_sign_ins_url(now)),
         )
         grants = [*(assignments or []), *(eligible or []), *(scheduled or [])]
         deleted_ids = {u["id"].lower() for u in deleted or []}
@@ -336,6 +344,9 @@ class _Run:
             organization=tuple(org),
             sign_ins=per_object["signIns"],
             managers=per_object["managers"],
+            authentication_methods=per_object["authenticationMethods"],
+            partner_sign_ins=tuple(partner_sign_ins or ()),
+            partner_activity=tuple(carried_activity(previous, partner_sign_ins, other_tenants, now)),
         )
 
     def is_partner_app(self, app: GraphObject) -> bool:
@@ -471,6 +482,7 @@ class _Run:
                 BatchRequest(("userRegistrationDetails", uid), f"/reports/authenticationMethods/userRegistrationDetails/{uid}"),
                 BatchRequest(("emailMethods", uid), f"/users/{uid}/authentication/emailMethods"),
                 BatchRequest(("phoneMethods", uid), f"/users/{uid}/authentication/phoneMethods"),
+                BatchRequest(("authenticationMethods", uid), f"/users/{uid}/authentication/methods"),
                 BatchRequest(
                     ("signIns", uid),
                     "/auditLogs/signIns?$filter=" + quote(f"userId eq '{uid}' and createdDateTime ge {since}")
@@ -533,7 +545,10 @@ class _Run:
             lists["users"] += found
             keyed["managers"].update(managers)
             outcomes["users"].failures.update(failures)
-        for kind in ("users", "userRegistrationDetails", "emailMethods", "phoneMethods", "signIns", "managers"):
+        for kind in (
+            "users", "userRegistrationDetails", "emailMethods", "phoneMethods", "authenticationMethods", "signIns",
+            "managers",
+        ):
             if outcomes[kind].asked:
                 self.account(kind, outcomes[kind])
         for kind in ("appRoleAssignments", "oauth2PermissionGrants"):
@@ -551,6 +566,7 @@ class _Run:
             "oauth2PermissionGrants": lists["oauth2PermissionGrants"],
             "emailMethods": keyed["emailMethods"],
             "phoneMethods": keyed["phoneMethods"],
+            "authenticationMethods": keyed["authenticationMethods"],
             "signIns": keyed["signIns"],
         }
 
@@ -621,6 +637,14 @@ class _Run:
             self.unavailable.append(_unavailable("signInActivity"))
         else:
             self.missing.append(f"signInActivity: refused for {len(refused)} of {len(asked)} users (403)")
+
+
+def _partner_sign_ins_url(now: datetime) -> str:
+    """Sign-ins into this tenant by people of a partner with delegated admin rights (the admin centre's
+    "Cross-tenant access type: Service provider" filter) over the window the log keeps, to the last page."""
+    since = (now - timedelta(days=PARTNER_SIGN_IN_WINDOW_DAYS)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    query = f"crossTenantAccessType eq 'serviceProvider' and createdDateTime ge {since}"
+    return "/auditLogs/signIns?$filter=" + quote(query) + f"&$top={SIGN_INS_PER_PAGE}"
 
 
 def _user_url(user_id: str, properties: Iterable[str]) -> str:

@@ -4,11 +4,18 @@ from checks.rules import (
     accounts,
     activity,
     assignments,
+    azure_roles,
     global_admins,
+    log_retention,
     mfa,
+    mfa_devices,
+    partner_activity,
     partners,
     recovery,
     risk,
 )
 
-__all__ = ["accounts", "activity", "assignments", "global_admins", "mfa", "partners", "recovery", "risk"]
+__all__ = [
+    "accounts", "activity", "assignments", "azure_roles", "global_admins", "log_retention", "mfa", "mfa_devices",
+    "partner_activity", "partners", "recovery", "risk",
+]

@@ -87,7 +87,7 @@ def test_reviewer_keeps_and_revokes_in_the_playground_and_sees_the_cards_update(
                 {"waitText": "Kept by Alex Wilber"},
                 {"screenshot": "02-kept"},
                 {"click": "Details", "nth": 1, "card": 0},
-                {"waitText": "MFA none registered"},
+                {"waitText": "MFA devices none registered"},
                 {"fill": {"Justification (required to revoke)": "No MFA on a permanent Global Administrator"}},
                 {"click": "Revoke"},
                 {"waitText": "Revoked by Alex Wilber"},

@@ -8,7 +8,8 @@ properties; ``signInActivity`` needs a premium tenant); ``$expand=principal`` on
 partner's group living in another tenant expands to what Graph shows of it, its ``organizationId`` and
 name, or to null, and a direct lookup of it answers 404 ``Request_ResourceNotFound``); ``$batch``
 of at most 20 with inner status/headers/body; the email activity report as a 302 to a CSV download;
-Graph's error envelope. Faults are injected per path pattern: 429 with Retry-After and 503 (at the top
+Graph's error envelope; the directory audit log filtered by ``activityDateTime ge``, newest first, refused
+with 403 ``Authorization_RequestDenied`` to a tenant without the licence. Faults are injected per path pattern: 429 with Retry-After and 503 (at the top
 level, inside batches, or both), slow answers, and 403 for licence-gated data in non-premium tenants.
 Every request is counted by route so tests can assert how the collector spent its requests.
 
@@ -48,6 +49,16 @@ _CSV_COLUMNS = (
     ("Report Period", "reportPeriod"),
 )
 MAX_BATCH = 20
+_T = "#microsoft.graph."
+# The typed method endpoints under users/{id}/authentication and the @odata.type each lists.
+_TYPED_METHODS = {
+    "fido2Methods": _T + "fido2AuthenticationMethod",
+    "microsoftAuthenticatorMethods": _T + "microsoftAuthenticatorAuthenticationMethod",
+    "windowsHelloForBusinessMethods": _T + "windowsHelloForBusinessAuthenticationMethod",
+    "passwordMethods": _T + "passwordAuthenticationMethod",
+}
+# Graph gives every account's password method this id.
+_PASSWORD_METHOD_ID = "28c10230-6103-485e-b985-444c60001490"
 
 
 @dataclass
@@ -313,15 +324,42 @@ class FakeGraph:
                     return _not_found(uid)
                 methods = (tenant.email_methods if kind == "emailMethods" else tenant.phone_methods).get(uid, [])
                 return self._page(base, path, query, methods, f"users('{uid}')/authentication/{kind}")
+            case ["users", uid, "authentication", "methods"]:
+                if uid not in tenant.users:
+                    return _not_found(uid)
+                return self._page(base, path, query, _methods(tenant, uid), f"users('{uid}')/authentication/methods")
+            case ["users", uid, "authentication", kind] if kind in _TYPED_METHODS:
+                if uid not in tenant.users:
+                    return _not_found(uid)
+                typed = [{k: v for k, v in m.items() if k != "@odata.type"}
+                         for m in _methods(tenant, uid) if m["@odata.type"] == _TYPED_METHODS[kind]]
+                return self._page(base, path, query, typed, f"users('{uid}')/authentication/{kind}")
             case ["auditLogs", "signIns"]:
                 if gated:
                     return Reply(403, _error(*_LICENCE))
+                access = re.fullmatch(r"crossTenantAccessType eq '([^']*)'(?: and createdDateTime ge (\S+))?",
+                                      q.get("$filter", ""))
+                if access:  # sign-ins into this tenant by people of other tenants (partners, B2B)
+                    found = [s for s in tenant.partner_sign_ins if s["crossTenantAccessType"] == access.group(1)
+                             and (not access.group(2) or s["createdDateTime"] >= access.group(2))]
+                    return self._page(base, path, query, found, "auditLogs/signIns")
                 wanted = re.fullmatch(r"userId eq '([^']*)'(?: and createdDateTime ge (\S+))?", q.get("$filter", ""))
                 entries = tenant.sign_ins.get(wanted.group(1), []) if wanted else [
                     s for per_user in tenant.sign_ins.values() for s in per_user]
                 if wanted and wanted.group(2):  # ISO timestamps in one format compare as text
                     entries = [s for s in entries if s["createdDateTime"] >= wanted.group(2)]
                 return self._page(base, path, query, entries, "auditLogs/signIns")
+            case ["auditLogs", "directoryAudits"]:
+                if gated:  # what Graph answers a tenant whose licence does not expose the log through the API
+                    return Reply(403, _error("Authorization_RequestDenied",
+                                             "Tenant does not have a SKU required for this operation."))
+                since = re.fullmatch(r"activityDateTime ge (\S+)", q.get("$filter", ""))
+                if q.get("$filter") and not since:
+                    return Reply(400, _error("BadRequest", f"Invalid filter clause: {q['$filter']}"))
+                # Graph lists the newest first; ISO timestamps in one format compare as text.
+                found = [e for e in reversed(tenant.directory_audits)
+                         if not since or e["activityDateTime"] >= since.group(1)]
+                return self._page(base, path, query, found, "auditLogs/directoryAudits")
             case ["tenantRelationships", call] if call.startswith("findTenantInformationByTenantId("):
                 asked = re.fullmatch(r"findTenantInformationByTenantId\(tenantId='(.*)'\)", call)
                 info = tenant.tenant_directory.get(asked.group(1)) if asked else None
@@ -363,6 +401,16 @@ class FakeGraph:
         for row in tenant.email_activity:
             writer.writerow([_csv_cell(row.get(key)) for _, key in _CSV_COLUMNS])
         return web.Response(body=("\ufeff" + out.getvalue()).encode(), content_type="application/octet-stream")
+
+
+def _methods(tenant: GeneratedTenant, uid: str) -> list[dict[str, Any]]:
+    """users/{id}/authentication/methods: the password, then every other method, each with its @odata.type."""
+    methods: list[dict[str, Any]] = [{"@odata.type": _T + "passwordAuthenticationMethod", "id": _PASSWORD_METHOD_ID,
+                                      "password": None, "createdDateTime": tenant.users[uid].get("createdDateTime")}]
+    methods += [dict(m) for m in tenant.device_methods.get(uid, [])]
+    methods += [{"@odata.type": _T + "phoneAuthenticationMethod", **m} for m in tenant.phone_methods.get(uid, [])]
+    methods += [{"@odata.type": _T + "emailAuthenticationMethod", **m} for m in tenant.email_methods.get(uid, [])]
+    return methods
 
 
 def _csv_cell(value: Any) -> str:

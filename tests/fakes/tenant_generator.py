@@ -107,7 +107,13 @@ class GeneratedTenant:
     registration_details: dict[str, dict[str, Any]] = field(default_factory=dict)
     email_methods: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     phone_methods: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # FIDO2 keys, Authenticator devices and Windows Hello, each with its @odata.type (phones and e-mail
+    # addresses are the two collections above): users/{id}/authentication/methods joins them all.
+    device_methods: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     sign_ins: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Sign-ins into the tenant by people of other tenants (crossTenantAccessType serviceProvider, b2b...).
+    partner_sign_ins: list[dict[str, Any]] = field(default_factory=list)
+    directory_audits: list[dict[str, Any]] = field(default_factory=list)  # auditLogs/directoryAudits, oldest first
     risky_users: list[dict[str, Any]] = field(default_factory=list)
     contracts: list[dict[str, Any]] = field(default_factory=list)
     cross_tenant_partners: list[dict[str, Any]] = field(default_factory=list)
@@ -427,6 +433,22 @@ def _partners(tenant: GeneratedTenant, ids: _Ids, csp: Partner, reseller: Partne
         "b2bDirectConnectOutbound": None, "automaticUserConsentSettings": {"inboundAllowed": None,
                                                                           "outboundAllowed": None},
     }]
+    # The CSP's agents sign in every ~10 hours (more than a page of them), one agent last did so 40 days ago
+    # (past the log's window), and a B2B guest of the reseller signs in too: not a service provider.
+    def sign_in(moment: datetime, agent: int, access: str, home: Partner) -> dict[str, Any]:
+        return {
+            "id": ids.guid(), "createdDateTime": _iso(moment), "userId": ids.guid(),
+            "userPrincipalName": f"agent{agent}@{home.domain}", "userDisplayName": f"{home.name} agent {agent}",
+            "appDisplayName": "Microsoft 365 admin center", "appId": "00000006-0000-0ff1-ce00-000000000000",
+            "ipAddress": "203.0.113.40", "clientAppUsed": "Browser", "crossTenantAccessType": access,
+            "homeTenantId": home.tenant_id, "homeTenantName": home.name, "resourceTenantId": tenant.tenant_id,
+            "isInteractive": True, "location": {"city": "Leeds", "state": "", "countryOrRegion": "GB"},
+            "status": {"errorCode": 0},
+        }
+    tenant.partner_sign_ins = [sign_in(NOW - timedelta(hours=10 * k + 2), k % 3, "serviceProvider", csp)
+                               for k in range(60)]
+    tenant.partner_sign_ins.append(sign_in(NOW - timedelta(days=40), 9, "serviceProvider", csp))
+    tenant.partner_sign_ins.append(sign_in(NOW - timedelta(days=2), 1, "b2bCollaboration", reseller))
 
 
 def _evidence(tenant: GeneratedTenant, ids: _Ids, rng: random.Random) -> None:
@@ -469,6 +491,23 @@ def _evidence(tenant: GeneratedTenant, ids: _Ids, rng: random.Random) -> None:
               "smsSignInState": "notAllowedByPolicy"}]
             if n % 3 else []
         )
+        tenant.device_methods[uid] = [
+            {"@odata.type": "#microsoft.graph.microsoftAuthenticatorAuthenticationMethod", "id": ids.guid(),
+             "displayName": f"iPhone {n}", "deviceTag": "SoftwareTokenActivated", "phoneAppVersion": "6.8.17",
+             # every fifth admin registered theirs yesterday
+             "createdDateTime": _iso(NOW - timedelta(days=1 if n % 5 == 3 else 400 + n))},
+        ]
+        if n % 2 == 0:
+            tenant.device_methods[uid].append(
+                {"@odata.type": "#microsoft.graph.fido2AuthenticationMethod", "id": ids.guid(),
+                 "displayName": "YubiKey 5 NFC", "createdDateTime": _iso(NOW - timedelta(days=200 + n)),
+                 "aaGuid": "cb69481e-8ff7-4039-93ec-0a2729a154a8", "model": "YubiKey 5 Series with NFC",
+                 "attestationCertificates": [], "attestationLevel": "attested"})
+        if n % 3 == 2:
+            tenant.device_methods[uid].append(
+                {"@odata.type": "#microsoft.graph.windowsHelloForBusinessAuthenticationMethod", "id": ids.guid(),
+                 "displayName": f"DESKTOP-{n:04d}", "createdDateTime": _iso(NOW - timedelta(days=90 + n)),
+                 "keyStrength": "normal"})
         tenant.sign_ins[uid] = [
             {"id": ids.guid(), "createdDateTime": _iso(NOW - timedelta(hours=7 * k + 1)), "userId": uid,
              "userPrincipalName": user["userPrincipalName"], "userDisplayName": user["displayName"],

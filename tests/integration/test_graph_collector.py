@@ -208,6 +208,74 @@ async def test_each_privileged_user_is_read_once_however_many_ways_they_hold_rol
     assert fake.batched["GET /users/{id}/authentication/phoneMethods"] == len(tenant.privileged_user_ids)
 
 
+async def test_the_devices_each_admin_registered_for_mfa_are_collected_with_their_dates(
+    fake: FakeGraph, tenant: GeneratedTenant
+) -> None:
+    snapshot = await collect(fake, tenant)
+
+    assert fake.batched["GET /users/{id}/authentication/methods"] == len(tenant.privileged_user_ids)
+    for uid in tenant.privileged_user_ids:
+        methods = snapshot.mfa_devices(uid)
+        assert methods is not None
+        types = [m["@odata.type"] for m in methods]
+        assert types.count("#microsoft.graph.passwordAuthenticationMethod") == 1
+        assert [m for m in methods if m["@odata.type"] in (
+            "#microsoft.graph.fido2AuthenticationMethod", "#microsoft.graph.microsoftAuthenticatorAuthenticationMethod",
+            "#microsoft.graph.windowsHelloForBusinessAuthenticationMethod")] == tenant.device_methods[uid]
+        phones = [m["phoneNumber"] for m in methods if m["@odata.type"] == "#microsoft.graph.phoneAuthenticationMethod"]
+        assert phones == [p["phoneNumber"] for p in tenant.phone_methods[uid]]
+    recent = [uid for uid in tenant.privileged_user_ids
+              if any(m["createdDateTime"] >= "2026-11-20" for m in tenant.device_methods[uid])]
+    findings = run_checks(snapshot, subjects_from_snapshot(snapshot, NOW), now=NOW)
+    flagged = {r.subject_key.split(":")[2] for r in findings if r.check.id == "admin_mfa_method_new"}
+    assert recent and flagged == set(recent) & {u["id"] for u in snapshot.users if snapshot.user(u["id"])}
+
+
+async def test_admins_whose_methods_cannot_be_read_are_named_in_missing_not_shown_as_none(
+    fake: FakeGraph, tenant: GeneratedTenant
+) -> None:
+    failing = tenant.privileged_user_ids[2:4]
+    fake.fail(rf"^/users/({'|'.join(failing)})/authentication/methods$", 403, where="batch",
+              code="Authorization_RequestDenied")
+
+    snapshot = await collect(fake, tenant)
+
+    total = len(tenant.privileged_user_ids)
+    assert (f"authenticationMethods: 2 of {total} users failed (403 Authorization_RequestDenied)"
+            in snapshot.missing), snapshot.missing
+    assert all(snapshot.mfa_devices(uid) is None for uid in failing)
+    subjects = subjects_from_snapshot(snapshot, NOW)
+    assert all(s.evidence.get("MFA devices") != "none registered" for s in subjects if failing[0] in s.holder_ids)
+
+
+async def test_partner_sign_ins_of_the_last_30_days_are_read_to_the_last_page_and_remembered(
+    fake: FakeGraph, tenant: GeneratedTenant
+) -> None:
+    window = [s for s in tenant.partner_sign_ins if s["crossTenantAccessType"] == "serviceProvider"
+              and s["createdDateTime"] >= "2026-10-24"]
+    assert len(window) > fake.page_size, "more than a page of partner sign-ins"
+    csp = window[0]["homeTenantId"]
+
+    first = await collect(fake, tenant)
+
+    assert sorted(s["id"] for s in first.partner_sign_ins) == sorted(s["id"] for s in window)
+    assert fake.requests["GET /auditLogs/signIns"] == 2  # two pages, nothing re-sent
+    activity = first.activity_of_partner(csp)
+    assert activity == {"tenantId": csp, "lastSignInDateTime": max(s["createdDateTime"] for s in window),
+                        "watchedSince": "2026-10-24T08:00:00Z"}
+
+    # A week later the partner has stopped signing in: the watch goes on, the last sign-in is remembered.
+    tenant.partner_sign_ins = []
+    later = NOW + timedelta(days=7)
+    client = client_for(fake, tenant.tenant_id)
+    try:
+        second = await collect_tenant(client, tenant.tenant_id, now=later, retry=FAST, previous=first)
+    finally:
+        await close_client(client)
+    assert second.partner_sign_ins == ()
+    assert second.activity_of_partner(csp) == activity
+
+
 async def test_a_role_with_more_holders_than_a_page_is_read_to_the_last_page(
     fake: FakeGraph, tenant: GeneratedTenant
 ) -> None:
@@ -426,8 +494,8 @@ async def test_500_privileged_users_cost_one_batch_per_20_per_user_calls_plus_a_
     async with FakeGraph(tenant) as fake:
         snapshot = await collect(fake, tenant)
 
-    per_user_calls = 5  # user, registration details, email methods, phone methods, sign-ins
-    constant = 25  # tenant-wide lists and their pages, one lookup batch, group members, apps and tenants
+    per_user_calls = 6  # user, registration details, email, phone and all authentication methods, sign-ins
+    constant = 26  # tenant-wide lists (partner sign-ins too) and pages, one lookup batch, groups, apps, tenants
     assert snapshot.complete and len(snapshot.users) == privileged
     assert fake.largest_batch <= 20
     assert fake.requests["POST /$batch"] <= per_user_calls * math.ceil(privileged / 20) + 2

@@ -167,6 +167,18 @@ async def test_keep_is_recorded_and_the_message_updates_in_place_with_who_what_a
     assert verify(await bot.runtime.store.ledger_records()).ok
 
 
+async def test_an_unfamiliar_mfa_method_reported_in_slack_goes_to_the_security_leads(bot: SlackBot) -> None:
+    card = await item_message(bot, PATTI, "Exchange Administrator")  # Pradeep's card lists his MFA devices
+    unfamiliar = buttons(card)["Unfamiliar MFA method"]
+    assert await bot.send(bot.slack.block_actions(bot.member(PATTI), unfamiliar["action_id"], channel=card.channel,
+                                                  ts=card.ts)) == 200
+    item_id = bot.item_id("Pradeep Gupta — Exchange Administrator")
+    handed = await bot.until(lambda: (item := bot.runtime.service.item(item_id)[0]).stage == "security_leads" and item)
+    assert handed.decision is None  # still open, now the security leads' to answer
+    record = [r for r in await bot.runtime.store.ledger_records() if r.data.get("item_id") == item_id][-1]
+    assert record.data["action"] == "unfamiliar_method" and record.data["actor_id"] == bot.runtime.service.resolve_person(PATTI)
+
+
 async def modal_opened(bot: SlackBot) -> str:
     await bot.until(lambda: [c for c in bot.slack.calls_to("views.open") if c.ok])
     return next(v for v, view in bot.slack.views.items() if view.get("callback_id") == render.MODAL_CALLBACK)

@@ -91,12 +91,15 @@ class Bot:
         raise AssertionError(f"no item titled like {title_part!r}")
 
 
-async def serve_demo(data_dir: Path, credentials: BotCredentials = BotCredentials()) -> tuple[Runtime, web.AppRunner, str]:
-    """The demo tenant's bot on a free local port, this week's campaign open, on Monday morning's clock;
-    returns the runtime, the runner to clean up, and the /api/messages URL."""
+async def serve_demo(data_dir: Path, credentials: BotCredentials = BotCredentials(), clock: ManualClock | None = None,
+                     **options: Any) -> tuple[Runtime, web.AppRunner, str]:
+    """The demo tenant's bot on a free local port, this week's campaign open, on Monday morning's clock (or
+    ``clock``); ``options`` go to ``build_runtime``. Returns the runtime, the runner to clean up, and the
+    /api/messages URL."""
     policy, snapshot = load_inputs(DEMO_POLICY, DEMO_SNAPSHOT)
     runtime = await build_runtime(
-        data_dir=data_dir, policy=policy, snapshot=snapshot, clock=ManualClock(MONDAY), credentials=credentials
+        data_dir=data_dir, policy=policy, snapshot=snapshot, clock=clock or ManualClock(MONDAY), credentials=credentials,
+        **options,
     )
     await runtime.service.open_current_campaign()
     runner = web.AppRunner(create_app(runtime, background=False))

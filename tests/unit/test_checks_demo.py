@@ -38,6 +38,16 @@ CONTRACT = "3a54e886-6013-4503-99b7-f1abaf9e44e5"
 GDAP = "d031d2bd-7560-4db7-ac4c-0cbb174b906e-997c7d9c-2bd5-40dd-9a5a-3aef9c2eb739"
 
 
+PROD = "6b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e"
+DEV = "9d8e7f6a-5b4c-4d3e-8f2a-1b0c9d8e7f6a"
+OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+AOBO_GROUP = "c0ffee00-5a1e-4c5e-9a0b-0d1e2f3a4b5c"
+
+
+def azure(subscription: str, role_id: str, holder: str, kind: str = "active") -> str:
+    return f"azure:{subscription}:{role_id}:{holder}:{kind}"
+
+
 def role(role_id: str, holder: str, kind: str = "active") -> str:
     return f"role:{role_id}:{holder}:{kind}"
 
@@ -111,6 +121,17 @@ def test_demo_findings_are_exactly_the_expected_set(results: list[FindingResult]
         ("recovery_contact_missing", f"recovery:{RAVI}"),
         ("admin_mailbox_licensed", role(GA, CHRISTIE)),
         ("partner_receives_notifications", None),  # noc@northwindit.com gets the technical notifications
+        ("admin_mfa_method_new", role(EXA, PRADEEP)),  # a second Authenticator two days ago
+        ("admin_mfa_phone_shared", role(GA, CHRISTIE)),  # the office switchboard signs in both
+        ("admin_mfa_phone_shared", role(APPA, NESTOR)),
+        ("admin_mfa_phone_only", role(APPA, NESTOR)),  # the office phone is Nestor's only device
+        ("partner_unused", f"partner:dap:{CONTRACT}"),  # Fabrikam's agents last signed in on 2 July
+        ("entra_logs_not_exported", None),  # audit logs go to storage, sign-in logs nowhere
+        ("azure_aobo_present", azure(PROD, OWNER, AOBO_GROUP)),  # Fabrikam's Admin Agents since the CSP sale
+        ("azure_owner_guest_or_foreign", azure(PROD, OWNER, AOBO_GROUP)),
+        ("azure_owner_guest_or_foreign", azure(DEV, OWNER, RAVI)),  # the MSP's guest owns Dev/Test
+        ("azure_owner_standing", azure(PROD, OWNER, LYNNE)),  # P2 tenant, Owner outside PIM
+        ("azure_owner_standing", azure(DEV, OWNER, RAVI)),
     }
 
 
@@ -144,3 +165,26 @@ def test_gdap_finding_is_named_after_the_partner(results: list[FindingResult]) -
     [gdap] = [r for r in results if r.check.id == "partner_gdap_global_admin"]
     assert gdap.resource == "Northwind IT Services GDAP"
     assert gdap.message == "Northwind-Contoso-Managed-Services grants Global Administrator"
+
+
+def test_mfa_device_findings_name_the_device_and_its_day(results: list[FindingResult]) -> None:
+    by_check = {(r.check.id, r.subject_key): r for r in results}
+    new = by_check[("admin_mfa_method_new", role(EXA, PRADEEP))]
+    assert new.message == "Authenticator “SM-A546B” registered 2026-11-21 (2 days ago)"
+    assert new.recommendation == (
+        "recommended: review — confirm the admin registered it; answer 'unfamiliar method' if not")
+    shared = by_check[("admin_mfa_phone_shared", role(GA, CHRISTIE))]
+    assert shared.message == "phone (office) +1 ••••••0100 is also an MFA method of Nestor Wilke"
+    assert by_check[("admin_mfa_phone_only", role(APPA, NESTOR))].message == "MFA by phone (office) +1 ••••••0100 only"
+
+
+def test_the_unused_partner_finding_says_when_the_partner_last_signed_in(results: list[FindingResult]) -> None:
+    [unused] = [r for r in results if r.check.id == "partner_unused"]
+    assert unused.message == "no sign-in by Fabrikam MSP for 90 days (last 2026-07-02)"
+    assert unused.recommendation.startswith("recommended: revoke — no sign-in by Fabrikam MSP for 90 days")
+
+
+def test_the_log_retention_finding_says_how_long_the_tenant_keeps_its_sign_ins(results: list[FindingResult]) -> None:
+    [logs] = [r for r in results if r.check.id == "entra_logs_not_exported"]
+    assert logs.message == ("sign-in logs exported nowhere: the tenant keeps them 30 days (Microsoft Entra ID P1 or P2); "
+                            "audit logs go to audit-to-storage")

@@ -48,7 +48,7 @@ def test_findings_land_on_their_subjects_most_severe_first(demo: tuple[list[Subj
     assert [s.key for s in attached] == [s.key for s in subjects]
     pradeep = next(s for s in attached if s.key == PRADEEP_EXCHANGE)
     assert [f.check_id for f in pradeep.findings] == [
-        "admin_risky", "admin_mfa_not_phishing_resistant", "admin_sign_ins_many_countries",
+        "admin_risky", "admin_mfa_method_new", "admin_mfa_not_phishing_resistant", "admin_sign_ins_many_countries",
         "privileged_role_permanent", "admin_mailbox_in_use",
     ]
     assert pradeep.findings[0] == Finding(

@@ -76,6 +76,7 @@ class Tenant:
             "emailMethods": {},
             "phoneMethods": {},
             "signIns": {},
+            "authenticationMethods": {},
         }
         self.people = 0
 
@@ -112,7 +113,28 @@ class Tenant:
         self.data["phoneMethods"][uid] = [
             {"id": f"phone-{uid}", "phoneNumber": f"+1 42555{self.people:05d}", "phoneType": "mobile"}
         ]
+        self.data["authenticationMethods"][uid] = [
+            {"@odata.type": "#microsoft.graph.passwordAuthenticationMethod", "id": "28c10230-6103-485e-b985-444c60001490",
+             "password": None, "createdDateTime": "2021-01-01T00:00:00Z"},
+            {"@odata.type": "#microsoft.graph.fido2AuthenticationMethod", "id": f"fido-{uid}",
+             "displayName": "YubiKey 5 NFC", "model": "YubiKey 5 Series with NFC", "createdDateTime": "2025-01-01T00:00:00Z"},
+            {"@odata.type": "#microsoft.graph.microsoftAuthenticatorAuthenticationMethod", "id": f"app-{uid}",
+             "displayName": f"iPhone of {slug}", "deviceTag": "SoftwareTokenActivated", "phoneAppVersion": "6.8.17",
+             "createdDateTime": "2025-01-01T00:00:00Z"},
+            *({"@odata.type": "#microsoft.graph.phoneAuthenticationMethod", **phone}
+              for phone in self.data["phoneMethods"][uid]),
+        ]
         return uid
+
+    def devices(self, uid: str) -> list[dict[str, Any]]:
+        """users/{id}/authentication/methods of the person, to change in place."""
+        return self.data["authenticationMethods"][uid]
+
+    def only_phones(self, uid: str) -> None:
+        self.data["authenticationMethods"][uid] = [
+            m for m in self.devices(uid) if not m["@odata.type"].endswith(("fido2AuthenticationMethod",
+                                                                              "microsoftAuthenticatorAuthenticationMethod"))
+        ]
 
     def grant(self, uid: str, role: str, kind: str = "eligible") -> None:
         """``eligible`` (PIM, with an end date), ``active`` (time-bound) or ``permanent`` (active, no end)."""
@@ -466,6 +488,137 @@ def notifications_to_own_domains(t: Tenant) -> None:
                            "securityComplianceNotificationMails": ["soc@Contoso.onmicrosoft.com"]})
 
 
+def admin_registered_an_authenticator_three_days_ago(t: Tenant) -> set[str | None]:
+    megan = t.admin("Megan Bowen", EXA, "active")
+    t.grant(megan, UA)
+    t.devices(megan).append({"@odata.type": "#microsoft.graph.microsoftAuthenticatorAuthenticationMethod",
+                             "id": "new-app", "displayName": "SM-A546B", "createdDateTime": "2026-11-20T02:47:13Z"})
+    return {role_key(EXA, megan, "active"), role_key(UA, megan)}
+
+
+def admin_registered_a_key_eight_days_ago_and_a_phone_of_unknown_date(t: Tenant) -> None:
+    megan = t.admin("Megan Bowen", EXA)
+    t.devices(megan).append({"@odata.type": "#microsoft.graph.fido2AuthenticationMethod",
+                             "id": "old-key", "displayName": "Key", "createdDateTime": "2026-11-15T07:59:59Z"})
+    t.devices(megan).append({"@odata.type": "#microsoft.graph.phoneAuthenticationMethod",
+                             "id": "b6332ec1-7057-4abe-9331-3d72feddfe41", "phoneNumber": "+1 4255550999",
+                             "phoneType": "alternateMobile"})
+
+
+def two_admins_with_one_mfa_phone_written_two_ways(t: Tenant) -> set[str | None]:
+    megan, nestor = t.admin("Megan Bowen", EXA), t.admin("Nestor Wilke", UA)
+    for uid, number in ((megan, "+1 425-555-0100"), (nestor, "+1 4255550100")):
+        t.devices(uid).append({"@odata.type": "#microsoft.graph.phoneAuthenticationMethod",
+                               "id": "e37fc753-ff3b-4958-9484-eaa9425c82bc", "phoneNumber": number, "phoneType": "office"})
+    return {role_key(EXA, megan), role_key(UA, nestor)}
+
+
+def admin_sharing_an_mfa_phone_with_someone_who_is_no_admin(t: Tenant) -> None:
+    megan, reader = t.admin("Megan Bowen", EXA), t.person("Ravi Reader")
+    for uid in (megan, reader):
+        t.devices(uid).append({"@odata.type": "#microsoft.graph.phoneAuthenticationMethod",
+                               "id": "e37fc753-ff3b-4958-9484-eaa9425c82bc", "phoneNumber": "+1 4255550100",
+                               "phoneType": "office"})
+
+
+def admin_with_a_mobile_phone_as_only_device(t: Tenant) -> set[str | None]:
+    nestor = t.admin("Nestor Wilke", EXA)
+    t.only_phones(nestor)
+    return {role_key(EXA, nestor)}
+
+
+def admin_with_a_phone_and_an_authenticator_code_app(t: Tenant) -> None:
+    nestor = t.admin("Nestor Wilke", EXA)
+    t.only_phones(nestor)
+    t.devices(nestor).append({"@odata.type": "#microsoft.graph.softwareOathAuthenticationMethod",
+                              "id": "b172893e-6d0a-4bd2-8b7c-5e9a0f4b4a01", "secretKey": None})
+
+
+def gdap_whose_partner_last_signed_in_in_july(t: Tenant) -> set[str | None]:
+    gdap = t.gdap(activatedDateTime="2025-01-14T09:37:45Z")
+    t.add("partnerActivity", {"tenantId": NORTHWIND, "lastSignInDateTime": "2026-07-01T10:00:00Z",
+                              "watchedSince": "2026-06-01T08:00:00Z"})
+    return {gdap}
+
+
+def gdap_of_a_partner_never_seen_in_a_log_watched_only_60_days(t: Tenant) -> None:
+    t.gdap(activatedDateTime="2025-01-14T09:37:45Z")
+    t.add("partnerActivity", {"tenantId": NORTHWIND, "lastSignInDateTime": None,
+                              "watchedSince": "2026-09-24T08:00:00Z"})
+
+
+def _diagnostic_setting(name: str, *categories: str, **destination: str) -> dict[str, Any]:
+    return {"id": f"/providers/microsoft.aadiam/diagnosticSettings/{name}", "name": name,
+            "properties": {**destination, "logs": [{"category": c, "enabled": True} for c in categories]}}
+
+
+def no_diagnostic_setting_in_a_tenant_without_premium(t: Tenant) -> set[str | None]:
+    t.data["aadDiagnosticSettings"] = {CONTOSO: []}
+    return {None}
+
+
+def both_logs_sent_to_a_workspace_and_arm_not_read_elsewhere(t: Tenant) -> None:
+    t.data["aadDiagnosticSettings"] = {CONTOSO: [
+        _diagnostic_setting("to-sentinel", "AuditLogs", "SignInLogs", workspaceId="/subscriptions/s/rg/ws"),
+        _diagnostic_setting("no-destination", "AuditLogs"),
+    ]}
+
+
+SUBSCRIPTION = "6b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e"
+OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
+
+
+def azure_role(t: Tenant, role: str, principal: str, principal_type: str = "User") -> str:
+    """An active, permanent role assignment on the Production subscription; returns the subject's key."""
+    if not t.data.get("azureSubscriptions"):
+        t.add("azureSubscriptions", {"id": f"/subscriptions/{SUBSCRIPTION}", "subscriptionId": SUBSCRIPTION,
+                                     "tenantId": CONTOSO, "displayName": "Contoso Production", "state": "Enabled"})
+    t.add("azureRoleAssignments", {
+        "id": f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Authorization/roleAssignments/{role[:8]}-{principal}",
+        "name": f"{role[:8]}-{principal}", "type": "Microsoft.Authorization/roleAssignments",
+        "properties": {"roleDefinitionId": f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Authorization/"
+                                           f"roleDefinitions/{role}",
+                       "principalId": principal, "principalType": principal_type,
+                       "scope": f"/subscriptions/{SUBSCRIPTION}", "createdOn": "2024-05-01T10:00:00Z"}})
+    return f"azure:{SUBSCRIPTION}:{role}:{principal}:active"
+
+
+def with_entra_p2(t: Tenant) -> None:
+    t.data["subscribedSkus"][1]["servicePlans"].append(
+        {"servicePlanId": "eec0eb4f-6444-4f95-aba0-50c24d67f998", "servicePlanName": "AAD_PREMIUM_P2"})
+
+
+def reseller_admin_agents_owning_a_subscription(t: Tenant) -> set[str | None]:
+    t.add("contracts", {"id": "c-1", "contractType": "ResellerPartner", "customerId": FABRIKAM,
+                        "displayName": "Fabrikam MSP", "defaultDomainName": "fabrikam-msp.com"})
+    return {azure_role(t, OWNER, "a1b2c3d4-0000-4000-8000-00000000aobo", "ForeignGroup")}
+
+
+def a_group_of_this_tenant_owning_a_subscription(t: Tenant) -> None:
+    t.add("groups", {"id": "g-cloud-ops", "displayName": "Cloud Ops"})
+    azure_role(t, OWNER, "g-cloud-ops", "Group")
+
+
+def guest_owner_of_a_subscription(t: Tenant) -> set[str | None]:
+    guest = t.person("Ravi Patel", userType="Guest", userPrincipalName="ravi_fabrikam-msp.com#EXT#@contoso.com")
+    return {azure_role(t, OWNER, guest)}
+
+
+def guest_contributor_of_a_subscription(t: Tenant) -> None:
+    guest = t.person("Ravi Patel", userType="Guest", userPrincipalName="ravi_fabrikam-msp.com#EXT#@contoso.com")
+    azure_role(t, CONTRIBUTOR, guest)
+
+
+def standing_owner_with_entra_p2(t: Tenant) -> set[str | None]:
+    with_entra_p2(t)
+    return {azure_role(t, OWNER, t.person("Lee Gu"))}
+
+
+def standing_owner_without_pim_licence(t: Tenant) -> None:
+    azure_role(t, OWNER, t.person("Lee Gu"))
+
+
 POSITIVE: dict[str, Case] = {
     "admin_mfa_missing": admin_registered_only_an_email,
     "admin_mfa_not_phishing_resistant": admin_with_authenticator_push_and_sms,
@@ -493,6 +646,14 @@ POSITIVE: dict[str, Case] = {
     "partner_gdap_too_long": gdap_of_731_days,
     "partner_app_high_privilege": partner_app_managing_roles,
     "partner_receives_notifications": notifications_to_a_partner_domain,
+    "admin_mfa_method_new": admin_registered_an_authenticator_three_days_ago,
+    "admin_mfa_phone_shared": two_admins_with_one_mfa_phone_written_two_ways,
+    "admin_mfa_phone_only": admin_with_a_mobile_phone_as_only_device,
+    "partner_unused": gdap_whose_partner_last_signed_in_in_july,
+    "entra_logs_not_exported": no_diagnostic_setting_in_a_tenant_without_premium,
+    "azure_aobo_present": reseller_admin_agents_owning_a_subscription,
+    "azure_owner_guest_or_foreign": guest_owner_of_a_subscription,
+    "azure_owner_standing": standing_owner_with_entra_p2,
 }
 
 NEAR_MISS: dict[str, NearMiss] = {
@@ -522,6 +683,14 @@ NEAR_MISS: dict[str, NearMiss] = {
     "partner_gdap_too_long": gdap_of_two_years,
     "partner_app_high_privilege": partner_app_reading_users_only,
     "partner_receives_notifications": notifications_to_own_domains,
+    "admin_mfa_method_new": admin_registered_a_key_eight_days_ago_and_a_phone_of_unknown_date,
+    "admin_mfa_phone_shared": admin_sharing_an_mfa_phone_with_someone_who_is_no_admin,
+    "admin_mfa_phone_only": admin_with_a_phone_and_an_authenticator_code_app,
+    "partner_unused": gdap_of_a_partner_never_seen_in_a_log_watched_only_60_days,
+    "entra_logs_not_exported": both_logs_sent_to_a_workspace_and_arm_not_read_elsewhere,
+    "azure_aobo_present": a_group_of_this_tenant_owning_a_subscription,
+    "azure_owner_guest_or_foreign": guest_contributor_of_a_subscription,
+    "azure_owner_standing": standing_owner_without_pim_licence,
 }
 
 
@@ -806,3 +975,62 @@ def test_a_guest_whose_home_mfa_is_trusted_is_not_reported_without_mfa() -> None
     tenant.add("crossTenantPartners", {"tenantId": FABRIKAM, "isServiceProvider": False,
                                        "inboundTrust": {"isMfaAccepted": True}})
     assert of(run(tenant), "admin_mfa_missing") == []
+
+
+def test_partner_access_used_within_90_days_or_newly_granted_is_not_called_unused() -> None:
+    tenant = Tenant.clean()
+    recent = tenant.gdap(activatedDateTime="2025-01-14T09:37:45Z")
+    tenant.add("partnerActivity", {"tenantId": NORTHWIND, "lastSignInDateTime": "2026-08-26T10:00:00Z",
+                                   "watchedSince": "2026-01-01T08:00:00Z"})
+    assert named(run(tenant), "partner_unused") == set()
+    tenant.data["partnerActivity"][0]["lastSignInDateTime"] = None
+    assert named(run(tenant), "partner_unused") == {recent}
+    tenant.data["delegatedAdminRelationships"][0]["activatedDateTime"] = "2026-10-01T00:00:00Z"  # new: not yet unused
+    assert named(run(tenant), "partner_unused") == set()
+
+
+def test_log_retention_says_the_days_the_licence_keeps_and_is_silent_when_arm_was_not_read() -> None:
+    tenant = Tenant.clean()
+    assert of(run(tenant), "entra_logs_not_exported") == []  # aadDiagnosticSettings absent: ARM not read
+    tenant.data["aadDiagnosticSettings"] = {CONTOSO: []}
+    [free] = of(run(tenant), "entra_logs_not_exported")
+    assert free.message == "audit logs and sign-in logs exported nowhere: the tenant keeps them 7 days (no Entra ID premium licence)"
+    tenant.data["subscribedSkus"][1]["servicePlans"].append({"servicePlanId": "41781fb2-bc02-4b7c-bd55-b576c07bb09d",
+                                                              "servicePlanName": "AAD_PREMIUM"})
+    tenant.data["aadDiagnosticSettings"] = {CONTOSO: [_diagnostic_setting("audit", "AuditLogs", storageAccountId="/s/st")]}
+    [premium] = of(run(tenant), "entra_logs_not_exported")
+    assert premium.message == ("sign-in logs exported nowhere: the tenant keeps them 30 days (Microsoft Entra ID P1 or P2); "
+                               "audit logs go to audit")
+
+
+def test_aobo_is_attributed_to_the_reseller_and_reviewed_as_azure_access() -> None:
+    tenant = Tenant.clean()
+    key = reseller_admin_agents_owning_a_subscription(tenant).pop()
+    snapshot = tenant.snapshot()
+    subject = {s.key: s for s in subjects_from_snapshot(snapshot, NOW)}[key]
+    assert subject.title == "Fabrikam MSP (foreign group) — Owner of Contoso Production"
+    assert subject.partner_id == FABRIKAM and subject.holder_ids == ()
+    assert subject.evidence["Principal"] == "Foreign group of another tenant (AOBO)"
+    assert subject.evidence["Assignment"] == "Active, permanent since 2024-05-01"
+    [aobo] = of(run(tenant), "azure_aobo_present")
+    assert aobo.message == ("Fabrikam MSP holds Owner of Contoso Production through a group of its own tenant (AOBO)")
+    [foreign] = of(run(tenant), "azure_owner_guest_or_foreign")
+    assert foreign.subject_key == key and foreign.recommendation.startswith("recommended: revoke")
+
+
+def test_a_pim_eligible_owner_is_not_standing() -> None:
+    tenant = Tenant.clean()
+    with_entra_p2(tenant)
+    lee = tenant.person("Lee Gu")
+    tenant.add("azureSubscriptions", {"id": f"/subscriptions/{SUBSCRIPTION}", "subscriptionId": SUBSCRIPTION,
+                                      "displayName": "Contoso Production"})
+    tenant.add("azureRoleEligibilityScheduleInstances", {
+        "id": "e1", "name": "e1", "properties": {
+            "roleDefinitionId": f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/{OWNER}",
+            "principalId": lee, "principalType": "User", "scope": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-app",
+            "startDateTime": "2026-01-01T00:00:00Z", "endDateTime": "2027-01-01T00:00:00Z", "memberType": "Direct"}})
+    subjects = {s.key: s for s in subjects_from_snapshot(tenant.snapshot(), NOW)}
+    eligible = subjects[f"azure:{SUBSCRIPTION}:{OWNER}:{lee}:eligible"]
+    assert eligible.evidence["Assignment"] == "Eligible (PIM) until 2027-01-01"
+    assert eligible.evidence["Scope"] == "resource group rg-app"
+    assert of(run(tenant), "azure_owner_standing") == []

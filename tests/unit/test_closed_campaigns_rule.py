@@ -48,3 +48,21 @@ def test_a_settled_remediation_does_not_keep_a_signed_off_week_open() -> None:
     result = LedgerEvent("remediation_result", {"campaign_id": LAST_WEEK.id, "item_id": "i1", "ok": True, "results": []})
     assert closed(proposed(LAST_WEEK.id, "ready"), result, signed_off(LAST_WEEK.id)) == {LAST_WEEK.id}
     assert closed(proposed(LAST_WEEK.id, "blocked"), signed_off(LAST_WEEK.id)) == {LAST_WEEK.id}
+
+
+CHANGE = campaign("change:Directory_1", opened_at=MONDAY + timedelta(days=1), items=1)
+
+
+def answer(cid: str, action: str) -> LedgerEvent:
+    return LedgerEvent("decision", {"campaign_id": cid, "item_id": "i1", "action": action, "actor_id": "alex"})
+
+
+def test_a_change_review_answered_for_good_is_closed_and_one_still_waiting_or_passed_on_is_not() -> None:
+    def closed_with_change(*events: LedgerEvent) -> set[str]:
+        return closed_campaigns([THIS_WEEK, CHANGE], chain(events, EMPTY_HEAD, MONDAY), THIS_WEEK.id)
+
+    assert closed_with_change(answer(CHANGE.id, "keep")) == {CHANGE.id}
+    assert closed_with_change() == set()
+    assert closed_with_change(answer(CHANGE.id, "dont_know")) == set()
+    assert closed_with_change(answer(CHANGE.id, "revoke"), proposed(CHANGE.id, "awaiting_approval")) == set()
+    assert closed(answer(LAST_WEEK.id, "keep")) == set()  # a weekly campaign closes only when signed off

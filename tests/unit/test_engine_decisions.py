@@ -6,7 +6,8 @@ from dataclasses import replace
 from datetime import timedelta
 
 from bot.engine.decisions import DecisionRequest, Verdict, decide
-from bot.engine.model import SECURITY_LEADS, Action, ItemState, NoticeKind, Stage
+from bot.engine.model import MFA_DEVICES_EVIDENCE, SECURITY_LEADS, Action, ItemState, NoticeKind, Stage
+from bot.engine.status import summarize
 from tests.unit.engine_fixtures import (
     BREAKGLASS,
     DELEGATE,
@@ -250,3 +251,50 @@ def test_a_justification_over_the_policy_limit_is_refused_with_the_limit_for_eve
         assert "81 characters long and the limit is 80" in outcome.message
     at_limit = decide(item, ask(item, Action.REVOKE, justification="x" * 80), make_routing(), MONDAY, max_justification=80)
     assert at_limit.verdict is Verdict.RECORDED
+
+
+# ---- unfamiliar MFA method ----------------------------------------------------------------------
+
+
+def _with_devices():  # type: ignore[no-untyped-def]
+    subject = role_subject(MEGAN, "Megan Bowen")
+    devices = {**subject.evidence, MFA_DEVICES_EVIDENCE: "Authenticator “SM-A546B” (2026-11-21)"}
+    return opened([replace(subject, evidence=devices)])
+
+
+def test_unfamiliar_method_alerts_the_security_leads_and_hands_them_the_item() -> None:
+    _, state = _with_devices()
+    item = only_item(state)
+    outcome = decide(item, ask(item, Action.UNFAMILIAR_METHOD, justification="She has an iPhone"), make_routing(),
+                     MONDAY)
+    assert outcome.verdict is Verdict.RECORDED
+    [alert] = outcome.notices
+    assert alert.kind is NoticeKind.METHOD_ALERT and alert.to == SECURITY_LEADS
+    assert "Alex Wilber does not recognise an MFA method of Megan Bowen" in alert.text
+    assert "“She has an iPhone”" in alert.text and "Authenticator “SM-A546B” (2026-11-21)" in alert.text
+    record(state, outcome.events)
+    after = only_item(state)
+    assert after.is_open and after.decision is None  # never a Keep: the leads answer it
+    assert after.stage is Stage.SECURITY_LEADS and after.reviewers == (LEAD,)
+    assert after.history[-1].summary().startswith("Unfamiliar MFA method reported by Alex Wilber")
+    assert summarize(state, MONDAY).unfamiliar_methods == 1
+    revoked = decide(after, ask(after, Action.REVOKE, actor=LEAD, name="Lynne", justification="not hers, removed"),
+                     make_routing(), MONDAY)
+    assert revoked.verdict is Verdict.RECORDED
+
+
+def test_unfamiliar_method_reported_twice_is_recorded_once() -> None:
+    _, state = _with_devices()
+    item = only_item(state)
+    record(state, decide(item, ask(item, Action.UNFAMILIAR_METHOD), make_routing(), MONDAY).events)
+    lead_view = only_item(state)
+    again = decide(replace(lead_view, reviewers=(OWNER,)), ask(item, Action.UNFAMILIAR_METHOD), make_routing(), MONDAY)
+    assert again.verdict is Verdict.DUPLICATE and again.events == ()
+
+
+def test_unfamiliar_method_is_refused_on_an_item_that_lists_no_mfa_devices() -> None:
+    _, state = opened()
+    item = only_item(state)
+    outcome = decide(item, ask(item, Action.UNFAMILIAR_METHOD), make_routing(), MONDAY)
+    assert outcome.verdict is Verdict.REFUSED and outcome.events == ()
+    assert "lists no MFA methods" in outcome.message

@@ -432,3 +432,15 @@ def test_people_are_mapped_to_slack_member_ids() -> None:
 def test_a_slack_user_map_entry_that_is_not_a_person_and_a_member_id_is_named(users: str, said: str) -> None:
     error = error_in(f"\n[slack]\nusers = {users}\n")
     assert error.key.startswith("slack.users") and said in str(error)
+
+
+def test_change_reviews_escalate_after_the_policys_hours_four_by_default() -> None:
+    assert parse_policy(BASE).change_escalate == timedelta(hours=4)
+    assert parse_policy(BASE + '\n[review]\nchange_escalate = "90m"\n').change_escalate == timedelta(minutes=90)
+    assert parse_policy(BASE + "\n[review]\njustification_max_chars = 500\n").change_escalate == timedelta(hours=4)
+
+
+@pytest.mark.parametrize(("value", "said"), [('"3d"', "at most \"1d\""), ('"soon"', "duration"), ("4", "string")])
+def test_a_change_escalation_of_days_or_not_a_duration_is_refused_on_its_line(value: str, said: str) -> None:
+    error = error_in(f"\n[review]\nchange_escalate = {value}\n")
+    assert error.line == 10 and error.key == "review.change_escalate" and said in str(error)

@@ -9,6 +9,7 @@ import pytest
 from bot.config import DEMO_SNAPSHOT
 from bot.remediation.plan import (
     GLOBAL_ADMINISTRATOR,
+    RemediationPlan,
     plan_remediation,
 )
 from checks.rules.global_admins import global_admins
@@ -98,3 +99,25 @@ def test_dap_can_only_be_removed_by_hand_and_says_where() -> None:
 def test_a_revoked_recovery_contact_removes_the_registered_methods(title: str) -> None:
     result = plan(title)
     assert result.calls and all("/authentication/" in c.path and c.method == "DELETE" for c in result.calls)
+
+
+def test_an_azure_owner_is_removed_by_an_arm_delete_of_its_exact_assignment() -> None:
+    """Revoking the reseller's AOBO group deletes that one role assignment in Azure Resource Manager, and
+    the plan survives the ledger (its service is recorded with it)."""
+    result = plan("Fabrikam MSP (foreign group) — Owner of Contoso Production")
+    (call,) = result.calls
+    assert (call.service, call.method, call.path) == (
+        "arm", "DELETE", "/subscriptions/6b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e/providers/Microsoft.Authorization/"
+        "roleAssignments/3f2e1d0c-9b8a-4c7d-8e6f-5a4b3c2d1e0f?api-version=2022-04-01")
+    assert call.show().startswith("DELETE ARM /subscriptions/") and not result.global_admin and not result.blocked
+    assert RemediationPlan.from_data(result.title, result.to_data()) == result
+    eligible = plan("Isaiah Langer — User Access Administrator of Contoso Production")
+    assert not eligible.calls and "Privileged Identity Management > Azure resources" in eligible.manual[0]
+
+
+def test_a_plan_recorded_before_azure_reads_back_as_graph_calls() -> None:
+    data = {"subject": "role:x", "calls": [{"method": "DELETE", "path": "/roleManagement/directory/roleAssignments/a",
+                                            "description": "d", "body": None, "headers": {}}],
+            "manual": [], "blocked": "", "global_admin": False}
+    (call,) = RemediationPlan.from_data("t", data).calls
+    assert call.service == "graph" and call.show() == "DELETE /v1.0/roleManagement/directory/roleAssignments/a"

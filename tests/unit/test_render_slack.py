@@ -126,10 +126,13 @@ def test_an_open_item_offers_keep_revoke_dont_know_and_reassign_with_revoke_and_
     (message,) = rendered["open · Christie Cline — Global Administrator"]
     (buttons,) = [block["elements"] for block in message.blocks if block["type"] == "actions"]
     clicks = {element["text"]["text"]: slack.read_click(element["action_id"], element["value"]) for element in buttons}
-    assert set(clicks) == {"Keep", "Revoke…", "Don't know", "Reassign…"}
+    # Christie's card lists her MFA devices, so it also offers to report one as unfamiliar
+    assert set(clicks) == {"Keep", "Revoke…", "Don't know", "Reassign…", "Unfamiliar MFA method"}
     assert clicks["Revoke…"].ask == slack.ASK_JUSTIFICATION and clicks["Reassign…"].ask == slack.ASK_PERSON
     assert clicks["Keep"].ask == "" and clicks["Keep"].verb == actions.DECIDE
     assert clicks["Keep"].data == {actions.ITEM: message.item_id, actions.ACTION: "keep"}
+    unfamiliar = clicks["Unfamiliar MFA method"]
+    assert unfamiliar.ask == "" and unfamiliar.data == {actions.ITEM: message.item_id, actions.ACTION: "unfamiliar_method"}
 
 
 def test_a_decided_item_shows_who_answered_and_offers_no_buttons(rendered: dict[str, list[slack.SlackMessage]]) -> None:

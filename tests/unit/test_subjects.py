@@ -235,7 +235,7 @@ def test_megan_is_a_permanent_global_admin_without_mfa(subjects: dict[str, Subje
         "Assignment": "Active, permanent since 2024-03-01",
         "Account": "Member, cloud-only",
         "Last sign-in": "2026-11-21 (2 days ago)",
-        "MFA": "none registered",
+        "MFA devices": "none registered",
         "Phishing-resistant MFA": "no",
         "Licences": "Microsoft Entra ID P2",
     }
@@ -243,8 +243,19 @@ def test_megan_is_a_permanent_global_admin_without_mfa(subjects: dict[str, Subje
 
 def test_isaiah_signs_in_with_a_security_key(subjects: dict[str, Subject]) -> None:
     isaiah = subjects[role_key(GA, ISAIAH, "eligible")]
-    assert isaiah.evidence["MFA"] == "Microsoft Authenticator, FIDO2 security key, mobile phone"
+    assert isaiah.evidence["MFA devices"] == (
+        "Authenticator “Pixel 8” (2024-05-02), FIDO2 key “YubiKey 5 NFC” (2025-02-10), phone (mobile) +1 ••••••0187")
     assert isaiah.evidence["Phishing-resistant MFA"] == "yes"
+
+
+def test_without_collected_devices_the_card_shows_the_kinds_of_method_registered() -> None:
+    snapshot = tenant(
+        users=[{"id": "u1", "displayName": "Una", "userType": "Member"}],
+        roleAssignments=[assignment(GA, "u1")],
+        userRegistrationDetails=[{"id": "u1", "isMfaRegistered": True, "methodsRegistered": ["fido2"]}],
+    )
+    [role] = [s for s in subjects_from_snapshot(snapshot, NOW) if s.key.startswith("role:")]
+    assert role.evidence["MFA"] == "FIDO2 security key" and "MFA devices" not in role.evidence
 
 
 def test_the_break_glass_account_is_flagged_and_never_signs_in(subjects: dict[str, Subject]) -> None:
@@ -252,7 +263,7 @@ def test_the_break_glass_account_is_flagged_and_never_signs_in(subjects: dict[st
     assert account.break_glass and account.permanent
     assert account.evidence["Account"] == "Member, cloud-only (break-glass)"
     assert account.evidence["Last sign-in"] == "never"
-    assert account.evidence["MFA"] == "none registered"
+    assert account.evidence["MFA devices"] == "none registered"
     assert subjects[f"recovery:{BREAKGLASS}"].break_glass
     assert {s.key for s in subjects.values() if s.break_glass} == {
         role_key(GA, BREAKGLASS, "active"), f"recovery:{BREAKGLASS}"}
@@ -282,6 +293,8 @@ def test_several_assignments_are_eligible_through_pim(subjects: dict[str, Subjec
     assert eligible == {
         role_key(GA, ISAIAH, "eligible"), role_key(SEC, LYNNE, "eligible"), role_key(PRA, LYNNE, "eligible"),
         role_key(PRA, ISAIAH, "eligible"), role_key(UA, RAVI, "eligible"),
+        # Isaiah is also eligible for User Access Administrator of the Production subscription (Azure PIM)
+        "azure:6b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e:18d7d88d-d35e-4fb5-a5c3-7773c20a72d9:" + ISAIAH + ":eligible",
     }
     assert subjects[role_key(SEC, LYNNE, "eligible")].evidence["Assignment"] == "Eligible (PIM) until 2027-03-31"
 
@@ -313,7 +326,9 @@ def test_the_partners_guest_admin_is_a_role_subject_and_a_partner_subject(subjec
 
 def test_people_without_an_admin_role_are_not_reviewed(subjects: dict[str, Subject]) -> None:
     reviewed = {holder for s in subjects.values() for holder in s.holder_ids}
-    assert reviewed.isdisjoint({ALEX, PATTI, LEE, ADELE})
+    assert reviewed.isdisjoint({ALEX, PATTI, ADELE})
+    # Lee holds no directory role, but is Contributor of a resource group in Azure: reviewed for that alone
+    assert {s.kind for s in subjects.values() if LEE in s.holder_ids} == {SubjectKind.AZURE_ROLE}
 
 
 # ---- partners -----------------------------------------------------------------------------------
@@ -336,11 +351,32 @@ def test_the_gdap_relationship_shows_its_roles_duration_and_auto_extension(subje
         "Relationship": "Northwind-Contoso-Managed-Services",
         "Roles": "Global Administrator, Exchange Administrator, Helpdesk Administrator",
         "Status": "active since 2025-01-14",
-        "Duration": "730 days (P730D), ends 2027-01-14",
-        "Auto-extend": "every 180 days (P180D)",
+        "Duration": "730 days (P730D), ends 2027-01-14; auto-extends every 180 days (P180D)",
         "Partner tenant": f"Northwind IT Services, northwindit.com ({NORTHWIND})",
         "Assigned to": "1 partner security group",
+        "Partner sign-ins": "4 sign-ins in 30 days, last 2026-11-22 by ana.silva@northwindit.com "
+                            "(Microsoft 365 admin center)",
     }
+
+
+def test_a_partner_that_stopped_signing_in_shows_when_it_was_last_seen(subjects: dict[str, Subject]) -> None:
+    dap = subjects[f"partner:dap:{CONTRACT}"]
+    assert dap.evidence["Partner sign-ins"] == "none in 30 days; last seen 2026-07-02 (144 days ago)"
+
+
+def test_partner_sign_ins_hidden_by_the_licence_say_so() -> None:
+    snapshot = tenant(contracts=[{"id": "c1", "contractType": "ResellerPartner", "customerId": NORTHWIND,
+                                  "displayName": "Northwind IT Services"}],
+                      unavailable=["partnerSignIns: not available in this tenant (needs Microsoft Entra ID P1 or P2)"])
+    [dap] = subjects_from_snapshot(snapshot, NOW)
+    assert dap.evidence["Partner sign-ins"] == "not available in this tenant (needs Microsoft Entra ID P1 or P2)"
+
+
+def test_partner_sign_ins_never_collected_are_not_shown_as_none() -> None:
+    snapshot = tenant(contracts=[{"id": "c1", "contractType": "ResellerPartner", "customerId": NORTHWIND,
+                                  "displayName": "Northwind IT Services"}])
+    [dap] = subjects_from_snapshot(snapshot, NOW)
+    assert dap.evidence["Partner sign-ins"] == "not collected"
 
 
 def test_only_cross_tenant_partners_marked_as_service_provider_are_reviewed(subjects: dict[str, Subject]) -> None:
