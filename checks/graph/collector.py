@@ -33,6 +33,7 @@ from urllib.parse import quote
 from msgraph import GraphServiceClient
 
 from checks.graph.batching import BatchRequest, BatchResponse, GraphError, GraphReader
+from checks.graph.budget import TenantBudget
 from checks.graph.client import DEFAULT_RETRY, RetrySettings
 from checks.graph.reports import names_concealed, parse_email_activity
 from checks.registry import SIGN_IN_WINDOW_DAYS
@@ -118,8 +119,12 @@ async def collect_tenant(
     retry: RetrySettings = DEFAULT_RETRY,
     max_drop: float = 0.2,
     reviewers: Iterable[str] = (),
+    budget: TenantBudget | None = None,
 ) -> TenantSnapshot:
     """Read ``tenant_id`` through ``client`` (at most ``concurrency`` requests in flight).
+
+    With a ``budget`` the tenant's throttling is honoured for the whole tenant (checks/graph/budget.py), and a
+    tenant throttled past it raises ``TenantThrottled`` rather than yielding a partial snapshot.
 
     ``reviewers`` (object ids or UPNs, as the policy names them) are read as users too, with their
     manager, so the policy's names resolve and escalations can reach the reviewers' managers.
@@ -128,7 +133,7 @@ async def collect_tenant(
     more than ``max_drop`` (a share) since then, the new snapshot is marked incomplete rather than
     believed, so a half-failed read can never close everybody's reviews as "no longer an admin".
     """
-    run = _Run(GraphReader(client, concurrency=concurrency, retry=retry), tenant_id.lower())
+    run = _Run(GraphReader(client, concurrency=concurrency, retry=retry, budget=budget), tenant_id.lower())
     snapshot = await run.collect(tenant_id, now, _unique_ids(r.strip() for r in reviewers if r.strip()))
     drop = _implausible_drop(snapshot, previous, max_drop)
     if drop:

@@ -62,10 +62,13 @@ class Fault:
     where: str = "any"
     delay: float = 0.0
     code: str | None = None
+    tenant: str | None = None  # only this tenant's requests (Graph throttles per app and tenant)
     fired: int = 0
 
-    def applies(self, path: str, where: str) -> bool:
+    def applies(self, path: str, where: str, tenant_id: str) -> bool:
         if self.where not in ("any", where) or not self.pattern.search(path):
+            return False
+        if self.tenant is not None and self.tenant != tenant_id:
             return False
         return self.times is None or self.fired < self.times
 
@@ -91,6 +94,7 @@ class FakeGraph:
         self.page_size = page_size
         self.faults: list[Fault] = []
         self.requests: Counter[str] = Counter()  # top-level requests by route
+        self.by_tenant: Counter[tuple[str, str]] = Counter()  # top-level requests by (tenant id, route)
         self.batched: Counter[str] = Counter()  # requests inside $batch by route
         self.sent: Counter[tuple[str, int]] = Counter()  # (where, status) of injected faults
         self.largest_batch = 0
@@ -129,24 +133,30 @@ class FakeGraph:
     # ---- faults and counts -----------------------------------------------------------------------
 
     def fail(self, pattern: str, status: int = 503, *, times: int | None = None, retry_after: str | None = None,
-             where: str = "any", code: str | None = None) -> Fault:
-        fault = Fault(re.compile(pattern), status, times, retry_after, where, code=code)
+             where: str = "any", code: str | None = None, tenant: str | None = None) -> Fault:
+        fault = Fault(re.compile(pattern), status, times, retry_after, where, code=code, tenant=tenant)
         self.faults.append(fault)
         return fault
 
-    def throttle(self, pattern: str, *, times: int = 1, retry_after: str = "1", where: str = "any") -> Fault:
-        return self.fail(pattern, 429, times=times, retry_after=retry_after, where=where)
+    def throttle(self, pattern: str, *, times: int | None = 1, retry_after: str = "1", where: str = "any",
+                 tenant: str | None = None) -> Fault:
+        return self.fail(pattern, 429, times=times, retry_after=retry_after, where=where, tenant=tenant)
 
-    def slow(self, pattern: str, seconds: float, *, where: str = "top") -> Fault:
-        fault = Fault(re.compile(pattern), 200, None, None, where, delay=seconds)
+    def slow(self, pattern: str, seconds: float, *, where: str = "top", tenant: str | None = None) -> Fault:
+        fault = Fault(re.compile(pattern), 200, None, None, where, delay=seconds, tenant=tenant)
         self.faults.append(fault)
         return fault
 
     def total_requests(self) -> int:
         return sum(self.requests.values())
 
+    def tenant_requests(self, tenant_id: str, route: str | None = None) -> int:
+        """Top-level requests one tenant answered (of one route, e.g. ``GET /organization``)."""
+        return sum(n for (tid, r), n in self.by_tenant.items() if tid == tenant_id and route in (None, r))
+
     def reset_counts(self) -> None:
         self.requests.clear()
+        self.by_tenant.clear()
         self.batched.clear()
         self.sent.clear()
         self.largest_batch = 0
@@ -169,6 +179,7 @@ class FakeGraph:
             return _json(Reply(401, _error("InvalidAuthenticationToken", "Access token is empty.")))
         self.tokens.add(auth[7:])
         self.requests[route_of(request.method, rest)] += 1
+        self.by_tenant[(tenant_id, route_of(request.method, rest))] += 1
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
@@ -179,15 +190,15 @@ class FakeGraph:
     async def _answer(self, request: web.Request, tenant_id: str, rest: str) -> Reply:
         base = f"{self.url}/{tenant_id}/v1.0"
         if request.method == "POST" and rest == "/$batch":
-            return await self._fault(rest, "top") or await self._batch(tenant_id, base, await request.json())
+            return await self._fault(rest, "top", tenant_id) or await self._batch(tenant_id, base, await request.json())
         if request.method == "GET":
             query = list(parse_qsl(request.query_string, keep_blank_values=True))
-            return await self._fault(rest, "top") or self._get(tenant_id, base, rest, query)
+            return await self._fault(rest, "top", tenant_id) or self._get(tenant_id, base, rest, query)
         return Reply(405, _error("Request_BadRequest", "Only GET and $batch are served"))
 
-    async def _fault(self, path: str, where: str) -> Reply | None:
+    async def _fault(self, path: str, where: str, tenant_id: str) -> Reply | None:
         for fault in self.faults:
-            if fault.applies(path, where):
+            if fault.applies(path, where, tenant_id):
                 fault.fired += 1
                 if fault.delay:
                     await asyncio.sleep(fault.delay)
@@ -214,7 +225,7 @@ class FakeGraph:
             split = urlsplit(item.get("url") or "")
             path = "/" + unquote(split.path).lstrip("/")
             self.batched[route_of(item.get("method") or "GET", path)] += 1
-            reply = await self._fault(path, "batch")
+            reply = await self._fault(path, "batch", tenant_id)
             if reply is None:
                 query = list(parse_qsl(split.query, keep_blank_values=True))
                 reply = self._get(tenant_id, base, path, query) if item.get("method") == "GET" else Reply(
