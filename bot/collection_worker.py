@@ -25,6 +25,7 @@ from bot.clock import Clock, SystemClock
 from bot.collection import GraphAccess, nothing_read
 from bot.collection_jobs import Backoff, CollectionJob, CollectionJobs
 from checks.graph import RetrySettings, close_client, collect_tenant
+from checks.graph.collector import recollect_tenant
 from checks.graph.budget import TenantBudget, TenantThrottled
 from checks.graph.partner import PartnerView, customer_payload, partner_of, with_partner_access
 from checks.snapshot import TenantSnapshot
@@ -61,9 +62,12 @@ class WorkerReport:
     lost: list[str] = field(default_factory=list)  # jobs whose lease ran out under this instance
 
 
-async def schedule_customers(jobs: CollectionJobs, partner: PartnerView, run_id: str, clock: Clock) -> int:
-    """A job for every customer the partner reaches through an active GDAP relationship; how many were new."""
-    tenants = [(tid, name, customer_payload(partner, tid)) for tid, name in partner.customer_tenants()]
+async def schedule_customers(jobs: CollectionJobs, partner: PartnerView, run_id: str, clock: Clock,
+                             mode: str = "full") -> int:
+    """A job for every customer the partner reaches through an active GDAP relationship; how many were new.
+    ``mode`` ``changes`` makes each a change check (delta queries, checks/graph/collector.py ``recollect_tenant``)
+    from the tenant's last complete snapshot; a review period's run is ``full``, the data its campaigns open from."""
+    tenants = [(tid, name, {**customer_payload(partner, tid), "mode": mode}) for tid, name in partner.customer_tenants()]
     return await jobs.schedule(run_id, tenants, clock.now())
 
 
@@ -151,8 +155,12 @@ async def _collect(jobs: CollectionJobs, access: GraphAccess, job: CollectionJob
                           max_throttles=settings.max_throttles)
     client = access.client_for(job.tenant_id, retry=KIOTA_RETRIES_OFF)
     try:
-        snapshot = await collect_tenant(client, job.tenant_id, now=clock.now(), concurrency=settings.concurrency,
-                                        previous=previous, retry=settings.retry, budget=budget)
+        if job.payload.get("mode") == "changes" and previous is not None:
+            snapshot = await recollect_tenant(client, previous, now=clock.now(), concurrency=settings.concurrency,
+                                              retry=settings.retry, budget=budget)
+        else:
+            snapshot = await collect_tenant(client, job.tenant_id, now=clock.now(), concurrency=settings.concurrency,
+                                            previous=previous, retry=settings.retry, budget=budget)
     finally:
         await close_client(client)
     partner = partner_of(job.payload, snapshot.collected_at)

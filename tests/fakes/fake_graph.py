@@ -298,6 +298,14 @@ class FakeGraph:
                     return _not_found(gid)
                 members = [_member(tenant, m, select) for m in tenant.group_members.get(gid, [])]
                 return self._page(base, path, query, members, "directoryObjects")
+            case ["users", "delta"]:
+                return self._delta(base, path, query, tenant, "users",
+                                   lambda uid: {"id": uid, **_project(tenant.users[uid], select or list(_USER_DEFAULT))})
+            case ["groups", "delta"]:
+                return self._delta(base, path, query, tenant, "groups", lambda gid: {
+                    "id": gid, **_project(tenant.groups[gid], [s for s in select if s != "members"] or ["id", "displayName"]),
+                    "members@delta": [{"@odata.type": "#microsoft.graph.user", "id": m}
+                                      for m in tenant.group_members.get(gid, [])]})
             case ["users"]:
                 by_mail = re.fullmatch(r"mail eq '(.*)'", q.get("$filter", ""))
                 wanted_mail = by_mail.group(1).replace("''", "'").lower() if by_mail else None
@@ -356,6 +364,25 @@ class FakeGraph:
             kept = [(k, v) for k, v in query if k != "$skiptoken"] + [("$skiptoken", str(start + size))]
             body["@odata.nextLink"] = f"{base}{path}?{urlencode(kept, quote_via=quote, safe='$,()')}"
         return Reply(200, body)
+
+    def _delta(self, base: str, path: str, query: list[tuple[str, str]], tenant: GeneratedTenant, kind: str,
+               shown: Any) -> Reply:
+        """A delta round as Graph serves it: without a token every object (paged), with one the objects changed
+        since (an object gone is ``@removed``); the last page carries ``@odata.deltaLink`` with a new token."""
+        q = dict(query)
+        present = tenant.users if kind == "users" else tenant.groups
+        if "$deltatoken" in q:
+            since = int(q["$deltatoken"])
+            ids = list(dict.fromkeys(oid for k, oid in tenant.change_log[since:] if k == kind))
+        else:
+            ids = list(present)
+        items = [shown(oid) if oid in present else {"id": oid, "@removed": {"reason": "changed"}} for oid in ids]
+        reply = self._page(base, path, query, items, kind)
+        if "@odata.nextLink" not in reply.body:
+            kept = [(k, v) for k, v in query if k not in ("$deltatoken", "$skiptoken")]
+            kept.append(("$deltatoken", str(len(tenant.change_log))))
+            reply.body["@odata.deltaLink"] = f"{base}{path}?{urlencode(kept, quote_via=quote, safe='$,()')}"
+        return reply
 
     def _expanded(self, tenant: GeneratedTenant, item: dict[str, Any]) -> dict[str, Any]:
         principal_id = item["principalId"]

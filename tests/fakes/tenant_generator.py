@@ -122,6 +122,9 @@ class GeneratedTenant:
     delegated_admin_relationships: list[dict[str, Any]] = field(default_factory=list)
     access_assignments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     delegated_admin_customers: list[dict[str, Any]] = field(default_factory=list)
+    # Every change made after generation, as (collection, object id), in order: what /users/delta and
+    # /groups/delta report since a delta token (a token is a position in this list).
+    change_log: list[tuple[str, str]] = field(default_factory=list)
     # ---- the truth ----
     privileged_user_ids: list[str] = field(default_factory=list)
     foreign_principal_ids: list[str] = field(default_factory=list)
@@ -141,6 +144,31 @@ class GeneratedTenant:
 
     def holders_of(self, role_id: str) -> set[str]:
         return {g["principalId"] for g in self.grants() if g["roleDefinitionId"] == role_id}
+
+    def change_user(self, user_id: str, **properties: Any) -> None:
+        """A user's properties changed (disabled, renamed...): /users/delta reports them."""
+        self.users[user_id].update(properties)
+        self.change_log.append(("users", user_id))
+
+    def add_user(self, user_id: str, name: str) -> None:
+        """A new member user: /users/delta reports them."""
+        self.users[user_id] = {
+            "id": user_id, "displayName": name, "userPrincipalName": f"{name.lower().replace(' ', '.')}@{self.domain}",
+            "mail": f"{name.lower().replace(' ', '.')}@{self.domain}", "userType": "Member", "accountEnabled": True,
+            "assignedLicenses": [], "createdDateTime": _iso(NOW), "signInActivity": None,
+        }
+        self.change_log.append(("users", user_id))
+
+    def grant_role(self, user_id: str, role_id: str) -> None:
+        """An active assignment outside PIM for a user (role assignments have no delta: they are re-read)."""
+        self.role_assignments.append({"id": _assignment_id(role_id, user_id), "roleDefinitionId": role_id,
+                                      "principalId": user_id, "directoryScopeId": "/"})
+        self.privileged_user_ids.append(user_id)
+
+    def add_group_member(self, group_id: str, user_id: str) -> None:
+        """Someone joined a group: /groups/delta reports the group."""
+        self.group_members[group_id].append(user_id)
+        self.change_log.append(("groups", group_id))
 
     def remove_privileged(self, user_ids: set[str]) -> None:
         """Take roles away from users (a tenant that shrank, or a collection that lost them)."""
