@@ -208,12 +208,15 @@ class GraphReader:
         attempt = 0
         while True:
             try:
-                return await self._send_once(method, url, body, accept)
+                content = await self._send_once(method, url, body, accept)
             except GraphError as failed:
                 if failed.status not in RETRY_STATUSES or attempt >= self._retry.max_retries:
                     raise
                 attempt += 1
                 await self._pause(self._retry_wait(failed.retry_after, attempt), failed.status)
+                continue
+            self._budget.answered()
+            return content
 
     async def _send_once(self, method: Method, url: str, body: bytes | None = None, accept: str | None = None) -> bytes:
         info = RequestInformation(method)

@@ -8,8 +8,9 @@ by every request of one tenant's collection instead:
 - at most ``concurrency`` requests of the tenant in flight;
 - a 429 (or 503/504) with Retry-After pauses *every* request of that tenant until it has passed, and nobody
   else's;
-- a wait longer than ``max_wait``, or more than ``max_throttles`` throttled answers in one collection, gives
-  the tenant back: ``TenantThrottled`` ends the collection (nothing partial is stored) and its job is retried
+- a wait longer than ``max_wait``, or more than ``max_throttles`` throttled answers in a row (with no success
+  between them: a busy tenant that answers between its 429s is only paced, one that answers nothing but 429
+  is given back), gives the tenant back: ``TenantThrottled`` ends the collection (nothing partial is stored) and its job is retried
   no sooner than Graph asked (bot/collection_worker.py), while the instance collects other tenants.
 """
 
@@ -42,6 +43,7 @@ class TenantBudget:
     max_throttles: int = 20
     clock: Callable[[], float] = time.monotonic
     throttles: int = 0  # throttled answers (429/503/504) seen, batch rounds counted once
+    in_a_row: int = 0  # throttled answers since the tenant last answered a request
     waited: float = 0.0  # seconds this tenant's requests were held back by Retry-After
     _resume_at: float = 0.0
     _given_up: TenantThrottled | None = None
@@ -69,12 +71,17 @@ class TenantBudget:
         """Graph answered ``status`` (429, 503 or 504) asking this tenant to wait ``retry_after`` seconds: pause all
         its requests that long, or give it back (``TenantThrottled``) when that is more than a collection sits out."""
         self.throttles += 1
+        self.in_a_row += 1
         if retry_after > self.max_wait:
             self._give_up(retry_after, f"{status} with Retry-After {retry_after:.0f} s")
-        if self.throttles > self.max_throttles:
+        if self.in_a_row > self.max_throttles:
             self._give_up(max(retry_after, self.max_wait),
-                          f"{self.throttles} answers 429/503/504 in one collection, the last {status}")
+                          f"{self.in_a_row} answers 429/503/504 in a row, the last {status}")
         self._resume_at = max(self._resume_at, self.clock() + retry_after)
+
+    def answered(self) -> None:
+        """The tenant answered a request: it is busy, not refusing everything."""
+        self.in_a_row = 0
 
     def _give_up(self, retry_after: float, reason: str) -> None:
         self._given_up = self._given_up or TenantThrottled(self.tenant_id, retry_after, reason)

@@ -22,6 +22,7 @@ import csv
 import io
 import json
 import re
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable
@@ -101,6 +102,10 @@ class FakeGraph:
         self.in_flight = 0
         self.most_in_flight = 0  # the most requests the server was answering at one moment
         self.tokens: set[str] = set()
+        # Graph throttles per app and tenant: with a limit set, each tenant has a token bucket of ``burst``
+        # refilled at ``per_second``; a request (a $batch costs one per item) beyond it gets 429 + Retry-After.
+        self.tenant_limit: tuple[float, float, str] | None = None
+        self._buckets: dict[str, tuple[float, float]] = {}
         self.url = ""
         self._runner: web.AppRunner | None = None
 
@@ -147,6 +152,29 @@ class FakeGraph:
         self.faults.append(fault)
         return fault
 
+    def limit_per_tenant(self, per_second: float, burst: float, retry_after: str = "1") -> None:
+        self.tenant_limit = (per_second, burst, retry_after)
+
+    def _over_limit(self, tenant_id: str, cost: int) -> Reply | None:
+        if self.tenant_limit is None:
+            return None
+        per_second, burst, retry_after = self.tenant_limit
+        now = time.monotonic()
+        tokens, then = self._buckets.get(tenant_id, (burst, now))
+        tokens = min(burst, tokens + (now - then) * per_second)
+        if tokens < cost:
+            self._buckets[tenant_id] = (tokens, now)
+            self.sent[("top", 429)] += 1
+            return Reply(429, _error("TooManyRequests", "Too many requests for this tenant"), {"Retry-After": retry_after})
+        self._buckets[tenant_id] = (tokens - cost, now)
+        return None
+
+    def stats(self) -> dict[str, int]:
+        """What a bench in another process reads at ``GET /_stats``."""
+        return {"requests": self.total_requests(), "batches": self.requests["POST /$batch"],
+                "batched_items": sum(self.batched.values()), "throttled": self.sent[("top", 429)] + self.sent[("batch", 429)],
+                "tenants": len(self.tenants)}
+
     def total_requests(self) -> int:
         return sum(self.requests.values())
 
@@ -168,6 +196,17 @@ class FakeGraph:
         parts = request.path.split("/")
         if len(parts) > 3 and parts[1] == "_download":
             return self._download(parts[2])
+        if request.path == "/_stats":
+            return _json(Reply(200, self.stats()))
+        if request.path == "/_reset":
+            self.reset_counts()
+            return _json(Reply(200, {}))
+        if request.path == "/_limit":  # per_second=0 switches the per-tenant limit off
+            per_second = float(request.query.get("per_second", "0"))
+            self.tenant_limit = None if per_second <= 0 else (
+                per_second, float(request.query.get("burst", per_second)), request.query.get("retry_after", "1"))
+            self._buckets.clear()
+            return _json(Reply(200, {}))
         if parts[1] == "v1.0":
             tenant_id, rest = self.default, "/" + "/".join(parts[2:])
         elif len(parts) > 2 and parts[2] == "v1.0":
@@ -190,7 +229,13 @@ class FakeGraph:
     async def _answer(self, request: web.Request, tenant_id: str, rest: str) -> Reply:
         base = f"{self.url}/{tenant_id}/v1.0"
         if request.method == "POST" and rest == "/$batch":
-            return await self._fault(rest, "top", tenant_id) or await self._batch(tenant_id, base, await request.json())
+            body = await request.json()
+            items = body.get("requests") if isinstance(body, dict) else None
+            return (self._over_limit(tenant_id, len(items) if isinstance(items, list) else 1)
+                    or await self._fault(rest, "top", tenant_id) or await self._batch(tenant_id, base, body))
+        over = self._over_limit(tenant_id, 1)
+        if over is not None:
+            return over
         if request.method == "GET":
             query = list(parse_qsl(request.query_string, keep_blank_values=True))
             return await self._fault(rest, "top", tenant_id) or self._get(tenant_id, base, rest, query)

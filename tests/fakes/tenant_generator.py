@@ -18,7 +18,7 @@ import random
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 MICROSOFT_TENANT = "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
@@ -522,10 +522,11 @@ def _evidence(tenant: GeneratedTenant, ids: _Ids, rng: random.Random) -> None:
     ]
 
 
-def generate_csp(customers: int = 3, shape: TenantShape = TenantShape(), *, name: str = "Northwind IT Services"
-                 ) -> tuple[GeneratedTenant, list[GeneratedTenant]]:
+def generate_csp(customers: int = 3, shape: TenantShape = TenantShape(), *, name: str = "Northwind IT Services",
+                 shape_of: Callable[[int], TenantShape] | None = None) -> tuple[GeneratedTenant, list[GeneratedTenant]]:
     """A CSP partner tenant and its customers: an active GDAP relationship to each customer (assigned to
-    the partner's Admin Agents group, which holds Global Administrator there) and one terminated one."""
+    the partner's Admin Agents group, which holds Global Administrator there) and one terminated one.
+    ``shape_of(n)`` gives customer ``n`` its own shape (most small, a few large), else every one is ``shape``."""
     rng = random.Random(shape.seed * 7919)
     ids = _Ids(rng)
     partner = GeneratedTenant(tenant_id=ids.guid(), name=name, domain="northwindit.com")
@@ -547,7 +548,7 @@ def generate_csp(customers: int = 3, shape: TenantShape = TenantShape(), *, name
     partner.group_members[agents_group] = agents
     clients = [
         generate_tenant(
-            dataclasses.replace(shape, seed=shape.seed + 100 * (n + 1)),
+            dataclasses.replace(shape_of(n) if shape_of else shape, seed=shape.seed + 100 * (n + 1)),
             name=f"Customer {n + 1:03d}", gdap_partner=identity, gdap_group_id=agents_group,
             gdap_group_name="AdminAgents",
         )
