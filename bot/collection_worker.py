@@ -6,8 +6,10 @@ alive while it works, and stores the snapshot with the job's completion. A tenan
 is given back until Graph's Retry-After; any other failure is retried with backoff, and a tenant whose
 attempts are spent is marked failed, its last complete snapshot left in force.
 
-Run it beside a scheduling instance with ``python -m bot.collection_worker RUN_ID`` (the same
-``ACCESSBOT_*`` settings as the server: database URL, Graph credentials and base URL).
+Run it on each instance with ``python -m bot.collection_worker RUN_ID`` (the same ``ACCESSBOT_*`` settings as
+the server: database URL, Graph credentials and base URL, and the partner's tenant as
+``ACCESSBOT_GRAPH_TENANT_ID``); ``--schedule full`` (or ``changes``) first adds a job per GDAP customer to the
+run, which is idempotent, so every instance may be started with it.
 """
 
 from __future__ import annotations
@@ -167,11 +169,13 @@ async def _collect(jobs: CollectionJobs, access: GraphAccess, job: CollectionJob
     return with_partner_access(snapshot, partner) if partner is not None else snapshot
 
 
-async def _main(run_id: str, worker: str | None, lease_seconds: float, tenants_at_once: int) -> None:
+async def _main(run_id: str, worker: str | None, lease_seconds: float, tenants_at_once: int,
+                schedule: str | None) -> None:
     from bot.collection import graph_access
     from bot.collection_jobs import PostgresCollectionJobs
     from bot.config import Settings
     from bot.store.postgres_store import PostgresStore
+    from checks.graph.partner import collect_partner
 
     settings = Settings()
     url = settings.database_url.get_secret_value()
@@ -180,6 +184,18 @@ async def _main(run_id: str, worker: str | None, lease_seconds: float, tenants_a
     jobs = PostgresCollectionJobs(PostgresStore(url))
     try:
         access = graph_access(settings, settings.graph_tenant_id or "organizations")
+        if schedule:
+            if not settings.graph_tenant_id:
+                raise SystemExit("--schedule reads the partner tenant: set ACCESSBOT_GRAPH_TENANT_ID")
+            client = access.client_for(settings.graph_tenant_id)
+            try:
+                partner = await collect_partner(client, settings.graph_tenant_id, now=SystemClock().now())
+            finally:
+                await close_client(client)
+            if partner.missing:
+                raise SystemExit("the partner tenant's GDAP relationships could not be read: " + "; ".join(partner.missing))
+            added = await schedule_customers(jobs, partner, run_id, SystemClock(), mode=schedule)
+            print(f"scheduled {added} customer tenants in run {run_id} ({schedule})", flush=True)
         report = await work_run(jobs, access, run_id, worker=worker, settings=WorkerSettings(
             lease=timedelta(seconds=lease_seconds), tenants_at_once=tenants_at_once))
     finally:
@@ -194,9 +210,12 @@ def main() -> None:
     parser.add_argument("--worker", default=None, help="this instance's name in the jobs table (default host:pid)")
     parser.add_argument("--lease", type=float, default=120.0, help="lease in seconds, renewed every third of it")
     parser.add_argument("--tenants-at-once", type=int, default=4)
+    parser.add_argument("--schedule", choices=("full", "changes"), default=None,
+                        help="first read the partner's GDAP customers and add a job per customer to the run "
+                             "(idempotent: another instance scheduling the same run adds nothing)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(_main(args.run_id, args.worker, args.lease, args.tenants_at_once))
+    asyncio.run(_main(args.run_id, args.worker, args.lease, args.tenants_at_once, args.schedule))
 
 
 if __name__ == "__main__":

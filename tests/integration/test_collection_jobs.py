@@ -149,11 +149,10 @@ async def test_two_worker_processes_share_a_run_and_one_killed_mid_job_is_resume
                "ACCESSBOT_GRAPH_BASE_URL": f"{fake.url}/{{tenant}}/v1.0"}
         workers = {}
         try:
-            await schedule_customers(jobs, await partner_view(fake, partner.tenant_id), "run-1", SystemClock())
-            for name in ("one", "two"):
+            for name in ("one", "two"):  # each schedules the run (idempotent), then works it
                 workers[name] = await asyncio.create_subprocess_exec(
                     sys.executable, "-m", "bot.collection_worker", "run-1", "--worker", name, "--lease", "3",
-                    "--tenants-at-once", "1", cwd=ROOT, env=env,
+                    "--tenants-at-once", "1", "--schedule", "full", cwd=ROOT, env=env,
                     stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
 
             async def stuck_is_claimed() -> bool:
