@@ -106,7 +106,9 @@ def _summary(n: int, overdue: int) -> CampaignSummary:
         expired=0, snapshot_complete=n % 7 != 0, snapshot_missing=(), by_owner=())
 
 
-def test_the_roll_up_of_a_thousand_customers_pages_within_adaptive_card_and_block_kit_limits() -> None:
+def thousand_customers() -> list[CustomerStanding]:
+    """1,000 customers with long names, every 97th one's collection failed with a long error: the worst case
+    for a roll-up page's size (also rendered by the official Adaptive Cards renderer in tests/e2e)."""
     long_name = "Contoso Pharmaceuticals International Holdings (Europe, Middle East and Africa) Limited"
     standings = []
     for n in range(1000):
@@ -116,6 +118,11 @@ def test_the_roll_up_of_a_thousand_customers_pages_within_adaptive_card_and_bloc
                                       "503: " + "the service is unavailable " * 20 if failed else "", NOW)
         standings.append(CustomerStanding(tenant_id, collection.tenant_name, None if failed else _summary(n, n % 13),
                                           collection))
+    return standings
+
+
+def test_the_roll_up_of_a_thousand_customers_pages_within_adaptive_card_and_block_kit_limits() -> None:
+    standings = thousand_customers()
 
     views = [rollup_view(standings, page, NOW) for page in range(1, 41)]
 
