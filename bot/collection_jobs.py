@@ -116,8 +116,17 @@ class CollectionJobs(Protocol):
         """Every job of the run, by tenant id."""
         ...
 
+    async def job(self, run_id: str, tenant_id: str) -> CollectionJob | None:
+        """One tenant's job in the run."""
+        ...
+
     async def next_due(self, run_id: str) -> datetime | None:
         """When the run's next job becomes claimable (a due time or a lease's end); None when none is open."""
+        ...
+
+    async def complete_dates(self, run_id: str) -> dict[str, datetime]:
+        """When the last complete snapshot of each tenant of the run was collected (tenants without one left out),
+        without reading the snapshots themselves."""
         ...
 
     async def last_snapshot(self, tenant_id: str, *, complete: bool = False) -> TenantSnapshot | None:
@@ -129,12 +138,9 @@ class CollectionJobs(Protocol):
 
 async def tenant_collections(jobs: CollectionJobs, run_id: str) -> list[TenantCollection]:
     """Each tenant of the run with its job's state and the date of the snapshot in force."""
-    found = []
-    for job in await jobs.jobs(run_id):
-        last = await jobs.last_snapshot(job.tenant_id, complete=True)
-        found.append(TenantCollection(job.tenant_id, job.tenant_name, job.state, job.attempts, job.last_error,
-                                      last.collected_at if last else None))
-    return found
+    dates = await jobs.complete_dates(run_id)
+    return [TenantCollection(job.tenant_id, job.tenant_name, job.state, job.attempts, job.last_error,
+                             dates.get(job.tenant_id)) for job in await jobs.jobs(run_id)]
 
 
 async def snapshot_for_campaign(jobs: CollectionJobs, run_id: str, tenant_id: str) -> TenantSnapshot:
@@ -142,7 +148,7 @@ async def snapshot_for_campaign(jobs: CollectionJobs, run_id: str, tenant_id: st
 
     ``StaleSnapshot`` when the run's job is not done (failed, or still open): the last snapshot is then older
     data, and a review opened from it would ask people to confirm access as it stood weeks ago."""
-    job = next((j for j in await jobs.jobs(run_id) if j.tenant_id == tenant_id.lower()), None)
+    job = await jobs.job(run_id, tenant_id.lower())
     if job is None or job.state != "done":
         state = "not part of this run" if job is None else f"{job.state}: {job.last_error or 'not finished'}"
         raise StaleSnapshot(f"tenant {tenant_id} was not collected in run {run_id} ({state})")
@@ -241,6 +247,21 @@ class PostgresCollectionJobs:
             rows = await (await conn.execute(
                 f"SELECT {_COLUMNS} FROM collection_jobs WHERE run_id = %s ORDER BY tenant_id", (run_id,))).fetchall()
         return [_job_from_row(row) for row in rows]
+
+    async def job(self, run_id: str, tenant_id: str) -> CollectionJob | None:
+        async with self.store.transaction() as conn:
+            row = await (await conn.execute(
+                f"SELECT {_COLUMNS} FROM collection_jobs WHERE run_id = %s AND tenant_id = %s",
+                (run_id, tenant_id.lower()))).fetchone()
+        return None if row is None else _job_from_row(row)
+
+    async def complete_dates(self, run_id: str) -> dict[str, datetime]:
+        async with self.store.transaction() as conn:
+            rows = await (await conn.execute(
+                "SELECT s.tenant_id, s.complete_collected_at FROM tenant_snapshots s JOIN collection_jobs j "
+                "ON j.tenant_id = s.tenant_id WHERE j.run_id = %s AND s.complete_collected_at IS NOT NULL",
+                (run_id,))).fetchall()
+        return {tenant_id: at for tenant_id, at in rows}
 
     async def next_due(self, run_id: str) -> datetime | None:
         async with self.store.transaction() as conn:
@@ -346,6 +367,17 @@ class LocalCollectionJobs:
 
     async def jobs(self, run_id: str) -> list[CollectionJob]:
         return sorted((j for (run, _), j in self._jobs.items() if run == run_id), key=lambda j: j.tenant_id)
+
+    async def job(self, run_id: str, tenant_id: str) -> CollectionJob | None:
+        return self._jobs.get((run_id, tenant_id.lower()))
+
+    async def complete_dates(self, run_id: str) -> dict[str, datetime]:
+        dates = {}
+        for job in await self.jobs(run_id):
+            snapshot = await self.last_snapshot(job.tenant_id, complete=True)
+            if snapshot is not None:
+                dates[job.tenant_id] = snapshot.collected_at
+        return dates
 
     async def next_due(self, run_id: str) -> datetime | None:
         times = [(j.lease_until if j.state == "running" else j.next_attempt_at)

@@ -72,7 +72,7 @@ class PartnerCampaigns:
         self.people = people or (lambda _: None)
         self.services: dict[str, ReviewService] = {}
         self.collections: dict[str, TenantCollection] = {}
-        self.leads = frozenset(filter(None, (self.people(lead) or lead.lower() for lead in policy.base.security_leads)))
+        self.leads = frozenset((self.people(lead) or lead).lower() for lead in policy.base.security_leads)
 
     async def open_run(self, run_id: str) -> OpeningReport:
         """Open this period's campaign of every customer whose collection in ``run_id`` is done; a customer whose
