@@ -8,7 +8,8 @@ Runs, each a full collection of every customer through ``python -m bot.collectio
 2. one instance, throttled: every tenant has a token bucket (``--per-second``, ``--burst``; a $batch costs one
    per item) and answers 429 with Retry-After beyond it;
 3. two instances, throttled, sharing the run's jobs.
-For each: wall time, HTTP requests (and how many answered 429), peak RSS of each instance. Then, in this
+For each: wall time, HTTP requests (and how many answered 429), peak RSS and CPU time of each instance, and how
+busy the fake Graph's own process was (its CPU time over the wall time: near 100 % it, not the collector, is the ceiling). Then, in this
 process: the time to open all campaigns from run 3 (PostgreSQL store, the partner's policy) and the roll-up's
 latency (``status`` for a partner security lead, first page).
 
@@ -72,28 +73,30 @@ def _get(url: str) -> dict:  # type: ignore[type-arg]
         return json.loads(answer.read())
 
 
-def _wait_with_rusage(process: subprocess.Popen[bytes], out: list[tuple[int, float]]) -> None:
+def _wait_with_rusage(process: subprocess.Popen[bytes], out: list[tuple[int, float, float]]) -> None:
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
-    out.append((process.returncode, usage.ru_maxrss / 1024))
+    out.append((process.returncode, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime))
 
 
-def run_workers(run_id: str, instances: int, env: dict[str, str], tenants_at_once: int) -> tuple[float, list[float]]:
+def run_workers(run_id: str, instances: int, env: dict[str, str],
+                tenants_at_once: int) -> tuple[float, list[float], list[float]]:
+    """Wall time, and each instance's peak RSS (MB) and CPU time (s)."""
     started = time.perf_counter()
     processes = [subprocess.Popen(
         [sys.executable, "-m", "bot.collection_worker", run_id, "--worker", f"instance-{n + 1}",
          "--tenants-at-once", str(tenants_at_once)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
         for n in range(instances)]
-    results: list[tuple[int, float]] = []
+    results: list[tuple[int, float, float]] = []
     waiters = [threading.Thread(target=_wait_with_rusage, args=(p, results)) for p in processes]
     for waiter in waiters:
         waiter.start()
     for waiter in waiters:
         waiter.join(timeout=3600)
     seconds = time.perf_counter() - started
-    if any(code != 0 for code, _ in results):
-        raise SystemExit(f"a worker failed: exit codes {[code for code, _ in results]}")
-    return seconds, [rss for _, rss in results]
+    if any(code != 0 for code, _, _ in results):
+        raise SystemExit(f"a worker failed: exit codes {[code for code, _, _ in results]}")
+    return seconds, [rss for _, rss, _ in results], [cpu for _, _, cpu in results]
 
 
 async def bench(args: argparse.Namespace) -> None:
@@ -127,15 +130,18 @@ async def bench(args: argparse.Namespace) -> None:
             limit = f"per_second={args.per_second}&burst={args.burst}" if throttle else "per_second=0"
             _get(f"{url}/_limit?{limit}")
             _get(f"{url}/_reset")
-            seconds, rss = run_workers(run_id, instances, env, args.tenants_at_once)
+            cpu_before = _get(f"{url}/_stats")["cpu_ms"]
+            seconds, rss, cpu = run_workers(run_id, instances, env, args.tenants_at_once)
             stats = _get(f"{url}/_stats")
+            busy = (stats["cpu_ms"] - cpu_before) / 1000 / seconds  # the fake Graph's share of one core
             states = [job.state for job in await jobs.jobs(run_id)]
             runs.append(Run(label, seconds, stats["requests"], stats["throttled"], stats["batched_items"], rss,
                             states.count("done"), states.count("failed")))
             last = runs[-1]
             print(f"  {label:26} {last.seconds:7.1f} s  {last.requests:7,} requests ({last.throttled:,} answered 429, "
                   f"{last.batched_items:,} batched items)  peak RSS {', '.join(f'{m:.0f} MB' for m in rss)}  "
-                  f"{last.done} done, {last.failed} failed")
+                  f"{last.done} done, {last.failed} failed; CPU {', '.join(f'{c:.0f} s' for c in cpu)} "
+                  f"({sum(cpu) / seconds:.2f} cores); the fake Graph's process busy {busy:.0%} of one core")
         await jobs.close()
 
         with tempfile.TemporaryDirectory() as folder:

@@ -173,7 +173,7 @@ class FakeGraph:
         """What a bench in another process reads at ``GET /_stats``."""
         return {"requests": self.total_requests(), "batches": self.requests["POST /$batch"],
                 "batched_items": sum(self.batched.values()), "throttled": self.sent[("top", 429)] + self.sent[("batch", 429)],
-                "tenants": len(self.tenants)}
+                "tenants": len(self.tenants), "cpu_ms": int(time.process_time() * 1000)}
 
     def total_requests(self) -> int:
         return sum(self.requests.values())
