@@ -19,7 +19,9 @@ from bot.store.atomic_storage import replace_file
 from checks.azure import arm_reader, collect_azure, with_azure
 from checks.azure.collect import AzureView
 from checks.graph import (
+    DEFAULT_RETRY,
     GraphCredentials,
+    RetrySettings,
     PartnerView,
     close_client,
     collect_customers,
@@ -53,9 +55,9 @@ class GraphAccess:
     def url_for(self, tenant_id: str) -> str:
         return self.base_url.replace(TENANT_PLACEHOLDER, tenant_id)
 
-    def client_for(self, tenant_id: str):  # type: ignore[no-untyped-def]
+    def client_for(self, tenant_id: str, retry: RetrySettings = DEFAULT_RETRY):  # type: ignore[no-untyped-def]
         try:
-            return graph_client(self.credentials.for_tenant(tenant_id), self.url_for(tenant_id))
+            return graph_client(self.credentials.for_tenant(tenant_id), self.url_for(tenant_id), retry=retry)
         except ValueError as bad:  # azure-identity reads the key file here: not PEM or PKCS12, wrong password
             raise OperatorError(
                 f"Microsoft Graph credentials: {bad} (ACCESSBOT_GRAPH_CERTIFICATE_PATH="
@@ -182,7 +184,7 @@ class CollectionRun:
     def of(cls, snapshots: Iterable[TenantSnapshot], partner: PartnerView | None = None) -> CollectionRun:
         tenants = tuple(snapshots)
         problems = [f"{_named(s.tenant_name, s.tenant_id)}: {entry}" for s in tenants for entry in s.missing]
-        read_nothing = bool(tenants) and all(_read_nothing(s) for s in tenants)
+        read_nothing = bool(tenants) and all(nothing_read(s) for s in tenants)
         note = ""
         if partner is not None:
             problems[:0] = [f"partner {_named(partner.tenant_name, partner.tenant_id)}: {entry}" for entry in partner.missing]
@@ -200,7 +202,7 @@ def _named(name: str, tenant_id: str) -> str:
     return tenant_id if not name or name == tenant_id else f"{name} ({tenant_id})"
 
 
-def _read_nothing(snapshot: TenantSnapshot) -> bool:
+def nothing_read(snapshot: TenantSnapshot) -> bool:
     """Collections failed and not one object was read: a total outage, not a tenant without admins."""
     if not snapshot.missing:
         return False

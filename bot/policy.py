@@ -6,6 +6,7 @@ the person fixing it is reading the file, not our code.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import json
@@ -217,6 +218,30 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
     except RecursionError:
         raise PolicyError(source, None, None, "not valid TOML: arrays or tables nested too deeply") from None
     return _Loader(text, source, document).policy()
+
+
+def customer_policy(base: Path, override: Path | None, tenant_id: str, tenant_name: str) -> Policy:
+    """A CSP partner's policy for one customer tenant: the partner's policy file ``base`` with the top-level tables
+    of the customer's ``override`` file (any of ``[reviewers]``, ``[[roles]]``, ``[[partners]]``, ``[schedule]``,
+    ...) in place of the base's tables of the same name, for ``tenant_id``. The override may not name a tenant:
+    which customer it is for is the file's name (bot/partner_campaigns.py). Errors name the override's lines."""
+    partner = load_policy(base)
+    if override is None:
+        return dataclasses.replace(partner, tenant_id=tenant_id, tenant_name=tenant_name)
+    raw = override.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+        document = tomllib.loads(text)
+    except UnicodeDecodeError:
+        raise PolicyError(str(override), None, None, "the file is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as error:
+        raise _syntax_error(text, str(override), error) from None
+    if "tenant" in document:
+        raise PolicyError(str(override), None, "tenant",
+                          "a customer's overrides do not name a tenant: the file's name says which customer it is for")
+    merged = {**tomllib.loads(base.read_bytes().decode("utf-8-sig")), **document,
+              "tenant": {"id": tenant_id, "name": tenant_name}}
+    return _Loader(text, str(override), merged).policy()
 
 
 @dataclass(frozen=True)

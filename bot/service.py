@@ -12,7 +12,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from bot.clock import Clock
 from bot.engine.campaigns import (
@@ -154,14 +154,18 @@ class ReviewService:
         clock: Clock,
         links: ExportLinks | None = None,
         executor: GraphExecutor | None = None,
+        outsiders: Callable[[str], str | None] | None = None,
     ) -> None:
+        """``outsiders`` resolves people the tenant's snapshot does not hold: a CSP partner's staff, who review the
+        partner's access to each customer (bot/partner_campaigns.py)."""
+        self.outsiders = outsiders
         self.store = store
         self.executor = executor
         self.links = links or ExportLinks("http://127.0.0.1:3978")
         self.policy = policy
         self.snapshot = snapshot
         self.clock = clock
-        self.routing: Routing = routing_from_policy(policy, snapshot.resolve_principal, snapshot.manager_of)
+        self.routing: Routing = routing_from_policy(policy, self._resolver(snapshot), snapshot.manager_of)
         self._campaigns: dict[str, CampaignState] = {}
         self.closed_campaign_ids: set[str] = set()  # signed off and finished: left in the store at start-up
         self._item_campaign: dict[str, str] = {}
@@ -237,8 +241,14 @@ class ReviewService:
     def use_snapshot(self, snapshot: TenantSnapshot) -> None:
         """A fresh collection for the next campaign. The people the policy names are resolved against it;
         if someone can no longer be found, the old snapshot stays in use and the error says who."""
-        routing = routing_from_policy(self.policy, snapshot.resolve_principal, snapshot.manager_of)
+        routing = routing_from_policy(self.policy, self._resolver(snapshot), snapshot.manager_of)
         self.snapshot, self.routing, self._tenant_findings = snapshot, routing, None
+
+    def _resolver(self, snapshot: TenantSnapshot) -> Callable[[str], str | None]:
+        if self.outsiders is None:
+            return snapshot.resolve_principal
+        outsiders = self.outsiders
+        return lambda name: snapshot.resolve_principal(name) or outsiders(name)
 
     def current_campaign_id(self) -> str:
         period = current_period(self.policy.schedule_cron, self.policy.timezone, self.clock.now())

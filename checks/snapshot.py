@@ -41,6 +41,9 @@ Three collections are not a Graph response as such:
 - ``authenticationMethods`` maps a privileged user's id to ``users/{id}/authentication/methods``: every
   registered method with its ``@odata.type`` (FIDO2 keys, Authenticator devices, phones, Windows Hello,
   ...), names and ``createdDateTime`` where Graph gives one: the devices registered for MFA.
+
+``deltaLinks`` (envelope) maps ``users`` and ``groups`` to Graph's ``@odata.deltaLink`` from the last change
+check, so the next one reads only what changed since (``recollect_tenant`` in checks/graph/collector.py).
 """
 
 from __future__ import annotations
@@ -133,6 +136,7 @@ class TenantSnapshot:
     complete: bool = True
     missing: tuple[str, ...] = ()
     unavailable: tuple[str, ...] = ()  # licence-gated data this tenant does not have (not a failure)
+    delta_links: Mapping[str, str] = field(default_factory=dict)  # Graph's deltaLink per delta-tracked collection
     role_definitions: tuple[GraphObject, ...] = ()
     role_assignments: tuple[GraphObject, ...] = ()
     role_eligibility_schedule_instances: tuple[GraphObject, ...] = ()
@@ -429,6 +433,7 @@ def snapshot_from_dict(data: Any) -> TenantSnapshot:
         "complete": _flag(data, "complete"),
         "missing": tuple(_strings(data, "missing")),
         "unavailable": tuple(_strings(data, "unavailable")),
+        "delta_links": _links(data.get("deltaLinks", {})),
     }
     for attribute, key in _LISTS:
         values[attribute] = _objects(data.get(key, []), key, _REQUIRED.get(key, ("id",)))
@@ -450,6 +455,7 @@ def snapshot_to_dict(snapshot: TenantSnapshot) -> dict[str, Any]:
         "complete": snapshot.complete,
         "missing": list(snapshot.missing),
         "unavailable": list(snapshot.unavailable),
+        "deltaLinks": dict(snapshot.delta_links),
     }
     for attribute, key in _LISTS:
         data[key] = [dict(item) for item in getattr(snapshot, attribute)]
@@ -475,6 +481,12 @@ def _strings(data: dict[str, Any], key: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise SnapshotError(f"'{key}' must be a list of strings")
     return value
+
+
+def _links(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise SnapshotError("'deltaLinks' must map collection names to Graph deltaLink URLs")
+    return dict(value)
 
 
 def _flag(data: dict[str, Any], key: str) -> bool:

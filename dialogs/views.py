@@ -157,7 +157,30 @@ class FindingsView:
     next_hint: str = ""  # what to say for the next page
 
 
-View = TextView | ItemView | ListView | StatusView | HelpView | DigestView | ConfirmView | FindingsView
+@dataclass(frozen=True)
+class RollupRow:
+    """One customer in a partner's roll-up: its name, the key ``status <customer>`` takes, one line of numbers."""
+
+    name: str
+    key: str
+    line: str
+    tone: Tone = Tone.NORMAL
+
+
+@dataclass(frozen=True)
+class RollupView:
+    """A CSP partner's reviews across customers, worst first, one page at a time (dialogs/partner_status.py)."""
+
+    title: str
+    totals: tuple[StatusRow, ...]
+    rows: tuple[RollupRow, ...]
+    page: int = 1
+    pages: int = 1
+    next_hint: str = ""  # what to say for the next page
+    footer: str = ""
+
+
+View = TextView | ItemView | ListView | StatusView | HelpView | DigestView | ConfirmView | FindingsView | RollupView
 
 
 @dataclass(frozen=True)

@@ -195,6 +195,12 @@ class PostgresStore:
         if write:
             self._write_failure = None
 
+    def transaction(self, write: bool = False) -> Any:
+        """A pooled connection whose block is one transaction, with the store's error mapping
+        (``StoreUnavailable``, ``RecordRejected``): for tables kept beside the store's own, such as the
+        collection jobs (bot/collection_jobs.py), so they share its pool and its failure reporting."""
+        return self._connection(write)
+
     # ---- campaigns ------------------------------------------------------------------------------
 
     async def save_campaign(self, campaign: Campaign, items: Sequence[ReviewItem]) -> bool:

@@ -2,6 +2,7 @@
 the CSP partner side. Everything here produces ``TenantSnapshot``s; nothing downstream talks to Graph."""
 
 from checks.graph.client import (
+    DEFAULT_RETRY,
     CredentialKind,
     GraphCredentials,
     RetrySettings,
@@ -12,6 +13,7 @@ from checks.graph.collector import LICENCE_GATED, collect_tenant, privileged_pri
 from checks.graph.partner import PartnerView, collect_customers, collect_partner
 
 __all__ = [
+    "DEFAULT_RETRY",
     "LICENCE_GATED",
     "CredentialKind",
     "GraphCredentials",

@@ -28,6 +28,7 @@ from kiota_abstractions.request_information import RequestInformation
 from msgraph import GraphServiceClient
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
+from checks.graph.budget import TenantBudget
 from checks.graph.client import DEFAULT_RETRY, RetrySettings
 
 log = logging.getLogger(__name__)
@@ -41,11 +42,12 @@ class GraphError(Exception):
     """A request Graph did not answer with success: its HTTP status (None when no answer came back,
     e.g. a timeout) and Graph's error code, which tells a missing licence from a missing permission."""
 
-    def __init__(self, status: int | None, code: str = "", message: str = "") -> None:
+    def __init__(self, status: int | None, code: str = "", message: str = "", retry_after: str | None = None) -> None:
         super().__init__(f"{status or code}: {message}" if message else str(status or code))
         self.status = status
         self.code = code
         self.message = message
+        self.retry_after = retry_after  # the answer's Retry-After header, as Graph sent it
 
     def describe(self) -> str:
         """Short form for a ``missing`` entry: ``503``, ``timeout``, ``403 Authorization_RequestDenied``."""
@@ -83,14 +85,22 @@ class BatchResponse:
 
 
 class GraphReader:
-    """Reads one tenant through a ``GraphServiceClient``, at most ``concurrency`` requests at a time."""
+    """Reads one tenant through a ``GraphServiceClient``, at most ``concurrency`` requests at a time.
+
+    With a ``budget`` (checks/graph/budget.py) the tenant's throttling is handled here rather than by kiota
+    (whose RetryHandler the client must then have off: ``RetrySettings(max_retries=0)`` in ``graph_client``):
+    a throttled answer pauses every request of the tenant until its Retry-After, top-level requests are
+    retried here up to ``retry.max_retries`` times, and a tenant throttled past its budget raises
+    ``TenantThrottled`` instead of holding the collection."""
 
     def __init__(
-        self, client: GraphServiceClient, *, concurrency: int = 8, retry: RetrySettings = DEFAULT_RETRY
+        self, client: GraphServiceClient, *, concurrency: int = 8, retry: RetrySettings = DEFAULT_RETRY,
+        budget: TenantBudget | None = None,
     ) -> None:
         self._adapter = client.request_adapter
-        self._slots = asyncio.Semaphore(max(1, concurrency))
+        self._slots = budget.slots if budget is not None else asyncio.Semaphore(max(1, concurrency))
         self._retry = retry
+        self._budget = budget
         self.requests = 0  # HTTP requests we started (kiota's own retries of them not included)
         self.batch_retries = 0  # batch items re-sent after an inner 429/503/504
 
@@ -139,7 +149,7 @@ class GraphReader:
             wait = max(self._wait(answers[r.key], attempt) for r in again)
             self.batch_retries += len(again)
             log.info("Graph throttled %d batched requests; re-sending in %.1f s", len(again), wait)
-            await asyncio.sleep(wait)
+            await self._pause(wait, max(answers[r.key].status for r in again))
             pending = again
         return answers
 
@@ -175,12 +185,40 @@ class GraphReader:
 
     def _wait(self, answer: BatchResponse, attempt: int) -> float:
         given = next((v for k, v in answer.headers.items() if k.lower() == "retry-after"), None)
+        return self._retry_wait(given, attempt)
+
+    def _retry_wait(self, given: str | None, attempt: int) -> float:
+        """Graph's Retry-After (capped by ``max_retry_after``), or the backoff when it gave none."""
         seconds = _retry_after_seconds(given) if given is not None else None
         if seconds is None:
             return self._retry.backoff(attempt)
         return min(seconds, self._retry.max_retry_after)
 
+    async def _pause(self, seconds: float, status: int) -> None:
+        """Wait before re-sending: the whole tenant waits when it has a budget (which may give the tenant back)."""
+        if self._budget is None:
+            await asyncio.sleep(seconds)
+            return
+        self._budget.throttled(seconds, status)
+        await self._budget.ready()
+
     async def _send(self, method: Method, url: str, body: bytes | None = None, accept: str | None = None) -> bytes:
+        if self._budget is None:
+            return await self._send_once(method, url, body, accept)
+        attempt = 0
+        while True:
+            try:
+                content = await self._send_once(method, url, body, accept)
+            except GraphError as failed:
+                if failed.status not in RETRY_STATUSES or attempt >= self._retry.max_retries:
+                    raise
+                attempt += 1
+                await self._pause(self._retry_wait(failed.retry_after, attempt), failed.status)
+                continue
+            self._budget.answered()
+            return content
+
+    async def _send_once(self, method: Method, url: str, body: bytes | None = None, accept: str | None = None) -> bytes:
         info = RequestInformation(method)
         info.url = url
         if accept:
@@ -188,6 +226,8 @@ class GraphReader:
         if body is not None:
             info.set_stream_content(body, "application/json")
         async with self._slots:
+            if self._budget is not None:  # inside the slot: a request queued behind a 429 waits out its Retry-After
+                await self._budget.ready()
             self.requests += 1
             try:
                 content = await self._adapter.send_primitive_async(info, "bytes", _ERRORS)
@@ -197,9 +237,11 @@ class GraphReader:
                     failed.response_status_code,
                     (detail.code if detail else None) or "",
                     (detail.message if detail else None) or "",
+                    _header(failed.response_headers, "retry-after"),
                 ) from failed
             except APIError as failed:
-                raise GraphError(failed.response_status_code, "", str(failed)) from failed
+                raise GraphError(failed.response_status_code, "", str(failed),
+                                 _header(failed.response_headers, "retry-after")) from failed
             except httpx.TimeoutException as failed:
                 raise GraphError(None, "timeout", f"no answer in time from {url}") from failed
             except httpx.TransportError as failed:
@@ -207,6 +249,14 @@ class GraphReader:
             except ClientAuthenticationError as failed:
                 raise GraphError(None, "authentication", failed.message) from failed
         return content or b""
+
+
+def _header(headers: Any, name: str) -> str | None:
+    """A header of a failed answer (kiota hands them over as httpx headers or a dict), in any case."""
+    for key, value in (headers or {}).items():
+        if key.lower() == name:
+            return value if isinstance(value, str) else ", ".join(value)
+    return None
 
 
 def _retry_after_seconds(value: str) -> float | None:

@@ -33,6 +33,7 @@ from urllib.parse import quote
 from msgraph import GraphServiceClient
 
 from checks.graph.batching import BatchRequest, BatchResponse, GraphError, GraphReader
+from checks.graph.budget import TenantBudget
 from checks.graph.client import DEFAULT_RETRY, RetrySettings
 from checks.graph.reports import names_concealed, parse_email_activity
 from checks.graph.partner_activity import carried_activity
@@ -123,8 +124,12 @@ async def collect_tenant(
     retry: RetrySettings = DEFAULT_RETRY,
     max_drop: float = 0.2,
     reviewers: Iterable[str] = (),
+    budget: TenantBudget | None = None,
 ) -> TenantSnapshot:
     """Read ``tenant_id`` through ``client`` (at most ``concurrency`` requests in flight).
+
+    With a ``budget`` the tenant's throttling is honoured for the whole tenant (checks/graph/budget.py), and a
+    tenant throttled past it raises ``TenantThrottled`` rather than yielding a partial snapshot.
 
     ``reviewers`` (object ids or UPNs, as the policy names them) are read as users too, with their
     manager, so the policy's names resolve and escalations can reach the reviewers' managers.
@@ -133,8 +138,10 @@ async def collect_tenant(
     more than ``max_drop`` (a share) since then, the new snapshot is marked incomplete rather than
     believed, so a half-failed read can never close everybody's reviews as "no longer an admin".
     """
-    run = _Run(GraphReader(client, concurrency=concurrency, retry=retry), tenant_id.lower())
+    run = _Run(GraphReader(client, concurrency=concurrency, retry=retry, budget=budget), tenant_id.lower())
     snapshot = await run.collect(tenant_id, now, _unique_ids(r.strip() for r in reviewers if r.strip()), previous)
+    if previous is not None:  # a delta link still reads every change since it was issued: keep tracking
+        snapshot = dataclasses.replace(snapshot, delta_links=previous.delta_links)
     drop = _implausible_drop(snapshot, previous, max_drop)
     if drop:
         snapshot = dataclasses.replace(snapshot, complete=False, missing=(*snapshot.missing, drop))
@@ -143,6 +150,94 @@ async def collect_tenant(
         tenant_id, run.reader.requests, run.reader.batch_retries, snapshot.complete,
     )
     return snapshot
+
+
+# Tenant-wide lists a change check takes from the last complete snapshot (role assignments are always re-read:
+# Graph v1.0 offers no delta for them, and they are what the review is about).
+_REUSABLE_LISTS: Mapping[str, str] = {
+    "roleDefinitions": "role_definitions", "deletedUsers": "deleted_users", "riskyUsers": "risky_users",
+    "contracts": "contracts", "crossTenantPartners": "cross_tenant_partners",
+    "servicePrincipals": "service_principals", "subscribedSkus": "subscribed_skus", "organization": "organization",
+}
+USERS_DELTA = f"/users/delta?$select={','.join(p for p in USER_PROPERTIES if p != 'signInActivity')}"
+GROUPS_DELTA = "/groups/delta?$select=displayName,members"
+_EXPIRED_TOKEN = frozenset({400, 410})  # syncStateNotFound / resyncRequired: the delta link is older than 7 days
+
+
+async def recollect_tenant(
+    client: GraphServiceClient,
+    previous: TenantSnapshot,
+    *,
+    now: datetime,
+    concurrency: int = 8,
+    retry: RetrySettings = DEFAULT_RETRY,
+    max_drop: float = 0.2,
+    reviewers: Iterable[str] = (),
+    budget: TenantBudget | None = None,
+) -> TenantSnapshot:
+    """A change check between full collections: re-read the role assignments, read what changed through
+    ``/users/delta`` and ``/groups/delta`` since the links ``previous`` holds, and ask Graph only about new or
+    changed principals; everything else is taken from ``previous``, the tenant's last complete snapshot.
+
+    What it does not refresh for unchanged people (their authentication methods, MFA registration, sign-ins,
+    the mail activity report) is refreshed by the next full collection, which a review period opens from.
+    The first change check after a full collection has no delta link yet: it reads every user and group once
+    (pages of up to 999) to start tracking, and compares them with ``previous``. A previous snapshot that is
+    incomplete, or a delta round Graph refuses, makes this a full collection."""
+    if not previous.complete:
+        return await collect_tenant(client, previous.tenant_id, now=now, concurrency=concurrency, previous=previous,
+                                    retry=retry, max_drop=max_drop, reviewers=reviewers, budget=budget)
+    reader = GraphReader(client, concurrency=concurrency, retry=retry, budget=budget)
+    try:
+        (users, users_link), (groups, groups_link) = await asyncio.gather(
+            _delta_round(reader, previous.delta_links.get("users"), USERS_DELTA),
+            _delta_round(reader, previous.delta_links.get("groups"), GROUPS_DELTA),
+        )
+    except GraphError as refused:
+        log.info("Delta query refused for tenant %s (%s): collecting it in full", previous.tenant_id, refused.describe())
+        return await collect_tenant(client, previous.tenant_id, now=now, concurrency=concurrency, previous=previous,
+                                    retry=retry, max_drop=max_drop, reviewers=reviewers, budget=budget)
+    tracked = tuple(p for p in USER_PROPERTIES if p != "signInActivity")
+    changed_users = frozenset(
+        u["id"].lower() for u in users
+        if "@removed" in u or any(u.get(k) != (previous.user(u["id"]) or {}).get(k) for k in tracked if k in u)
+    )
+    baseline = "groups" not in previous.delta_links  # a first round reports every group: re-expand the role holders
+    changed_groups = frozenset(g["id"].lower() for g in groups) if not baseline else frozenset(
+        g.lower() for g in previous.group_members)
+    run = _Run(reader, previous.tenant_id.lower(), _Reuse(previous, changed_users, changed_groups))
+    snapshot = await run.collect(previous.tenant_id, now, _unique_ids(r.strip() for r in reviewers if r.strip()))
+    snapshot = dataclasses.replace(snapshot, delta_links={"users": users_link, "groups": groups_link})
+    drop = _implausible_drop(snapshot, previous, max_drop)
+    if drop:
+        snapshot = dataclasses.replace(snapshot, complete=False, missing=(*snapshot.missing, drop))
+    log.info("Change check of tenant %s: %d requests, %d users and %d groups changed, complete=%s",
+             previous.tenant_id, reader.requests, len(changed_users), len(changed_groups), snapshot.complete)
+    return snapshot
+
+
+async def _delta_round(reader: GraphReader, link: str | None, first: str) -> tuple[list[dict[str, Any]], str]:
+    """Every item of one delta round and the deltaLink that ends it; a link Graph no longer knows (older than
+    seven days) starts a new round from ``first``."""
+    if link is not None:
+        try:
+            return await _follow_delta(reader, link)
+        except GraphError as expired:
+            if expired.status not in _EXPIRED_TOKEN:
+                raise
+    return await _follow_delta(reader, first)
+
+
+async def _follow_delta(reader: GraphReader, url: str) -> tuple[list[dict[str, Any]], str]:
+    items: list[dict[str, Any]] = []
+    next_url: str | None = url
+    while next_url:
+        page = await reader.get_json(next_url)
+        items.extend(page.get("value") or [])
+        if page.get("@odata.deltaLink"):
+            return items, page["@odata.deltaLink"]
+        next_url = page.get("@odata.nextLink")
+    raise GraphError(200, "NoDeltaLink", "a delta round ended without @odata.deltaLink")
 
 
 def privileged_principals(snapshot: TenantSnapshot) -> frozenset[str]:
@@ -188,14 +283,37 @@ class _Outcome:
     licence_refusals: int = 0
 
 
+@dataclass(frozen=True)
+class _Reuse:
+    """A change check's licence to take unchanged data from the last complete snapshot instead of Graph:
+    everything but the role assignments, the users ``/users/delta`` reported changed and the groups
+    ``/groups/delta`` reported changed (or that hold roles and were never tracked)."""
+
+    previous: TenantSnapshot
+    changed_users: frozenset[str]
+    changed_groups: frozenset[str]
+
+    def user_evidence(self, uid: str) -> dict[str, Any] | None:
+        """The five per-user answers of an unchanged user, from the previous snapshot; None to ask Graph."""
+        previous = self.previous
+        if uid.lower() in self.changed_users or previous.user(uid) is None:
+            return None
+        emails, phones = previous.recovery_emails(uid), previous.recovery_phones(uid)
+        if emails is None or phones is None:
+            return None
+        return {"users": previous.user(uid), "userRegistrationDetails": previous.registration(uid),
+                "emailMethods": emails, "phoneMethods": phones, "signIns": previous.recent_sign_ins(uid)}
+
+
 class _Run:
     """One collection: what was read so far, and what could not be."""
 
-    def __init__(self, reader: GraphReader, own_tenant: str) -> None:
+    def __init__(self, reader: GraphReader, own_tenant: str, reuse: _Reuse | None = None) -> None:
         self.reader = reader
         self.own_tenant = own_tenant
+        self.reuse = reuse
         self.missing: list[str] = []
-        self.unavailable: list[str] = []
+        self.unavailable: list[str] = list(reuse.previous.unavailable) if reuse else []
 
     # ---- bookkeeping -----------------------------------------------------------------------------
 
@@ -218,6 +336,8 @@ class _Run:
             self.missing.append(f"{key}: {failed} of {outcome.asked} {noun} failed ({reasons})")
 
     async def read_list(self, key: str, path: str) -> list[dict[str, Any]] | None:
+        if self.reuse is not None and key in _REUSABLE_LISTS:
+            return [dict(item) for item in getattr(self.reuse.previous, _REUSABLE_LISTS[key])]
         try:
             return await self.reader.list_all(path)
         except GraphError as error:
@@ -367,6 +487,8 @@ class _Run:
         return [row for row in report if row["userPrincipalName"].lower() in upns]
 
     async def read_report(self) -> list[dict[str, Any]] | None:
+        if self.reuse is not None:  # the previous rows of the reviewed users (the report is refreshed daily at best)
+            return [dict(row) for row in self.reuse.previous.email_activity]
         try:
             content = await self.reader.get_bytes("/reports/getEmailActivityUserDetail(period='D30')")
         except GraphError as error:
@@ -443,8 +565,13 @@ class _Run:
             except GraphError as error:
                 return error
 
-        answers = await asyncio.gather(*(members(g["id"]) for g in groups))
         expanded: dict[str, tuple[GraphObject, ...]] = {}
+        if self.reuse is not None:
+            kept = {g["id"]: self.reuse.previous.group_members.get(g["id"]) for g in groups
+                    if g["id"].lower() not in self.reuse.changed_groups}
+            expanded.update({gid: members for gid, members in kept.items() if members is not None})
+            groups = [g for g in groups if g["id"] not in expanded]
+        answers = await asyncio.gather(*(members(g["id"]) for g in groups))
         failures: Counter[str] = Counter()
         for group, answer in zip(groups, answers, strict=True):
             if isinstance(answer, GraphError):
@@ -466,6 +593,10 @@ class _Run:
         Sign-ins are asked for the checks' window only (``sign_ins_since``) and read to the last page,
         so a busy admin's week is seen whole however many sign-ins it holds."""
         since = sign_ins_since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        reused = self.reused_evidence(user_ids, app_ids, tenant_ids)
+        user_ids = [uid for uid in user_ids if uid not in reused["user_ids"]]
+        app_ids = [sid for sid in app_ids if sid not in reused["app_ids"]]
+        tenant_ids = [tid for tid in tenant_ids if tid not in reused["tenant_ids"]]
         requests = [
             BatchRequest(("users", name), _user_url(quote(name, safe="@"), USER_PROPERTIES)) for name in other_people
         ]
@@ -556,6 +687,11 @@ class _Run:
                 self.account(kind, outcomes[kind])
         if tenant_ids:
             self.account("tenantInformation", outcomes["tenantInformation"])
+        for kind in ("users", "userRegistrationDetails", "tenantInformation", "appRoleAssignments",
+                     "oauth2PermissionGrants"):
+            lists[kind].extend(reused[kind])
+        for kind in ("emailMethods", "phoneMethods", "signIns"):
+            keyed[kind].update(reused[kind])
         users = _unique(lists["users"])
         return {
             "users": users,
@@ -569,6 +705,40 @@ class _Run:
             "authenticationMethods": keyed["authenticationMethods"],
             "signIns": keyed["signIns"],
         }
+
+    def reused_evidence(self, user_ids: list[str], app_ids: list[str], tenant_ids: list[str]) -> dict[str, Any]:
+        """What a change check takes from the previous snapshot instead of asking again: the per-user answers of
+        unchanged users, the permissions of apps and the names of tenants it already holds."""
+        found: dict[str, Any] = {"user_ids": set(), "app_ids": set(), "tenant_ids": set(), "users": [],
+                                 "userRegistrationDetails": [], "tenantInformation": [], "appRoleAssignments": [],
+                                 "oauth2PermissionGrants": [], "emailMethods": {}, "phoneMethods": {}, "signIns": {}}
+        if self.reuse is None:
+            return found
+        previous = self.reuse.previous
+        for uid in user_ids:
+            evidence = self.reuse.user_evidence(uid)
+            if evidence is None:
+                continue
+            found["user_ids"].add(uid)
+            found["users"].append(dict(evidence["users"]))
+            if evidence["userRegistrationDetails"] is not None:
+                found["userRegistrationDetails"].append(dict(evidence["userRegistrationDetails"]))
+            for kind in ("emailMethods", "phoneMethods", "signIns"):
+                if evidence[kind] is not None:
+                    found[kind][uid] = evidence[kind]
+        known_apps = {sp["id"].lower() for sp in previous.service_principals}
+        for sid in app_ids:
+            if sid.lower() in known_apps:
+                found["app_ids"].add(sid)
+                found["appRoleAssignments"] += [dict(a) for a in previous.app_role_assignments
+                                                if a.get("principalId", "").lower() == sid.lower()]
+                found["oauth2PermissionGrants"] += [dict(g) for g in previous.oauth2_permission_grants
+                                                    if g.get("clientId", "").lower() == sid.lower()]
+        for tid in tenant_ids:
+            if (info := previous.tenant(tid)) is not None:
+                found["tenant_ids"].add(tid)
+                found["tenantInformation"].append(dict(info))
+        return found
 
     async def people_by_mail(
         self, names: list[str]
@@ -690,9 +860,12 @@ def _unique_ids(ids: Iterable[str], *, exclude: set[str] | frozenset[str] = froz
 
 
 __all__ = [
+    "GROUPS_DELTA",
     "LICENCE_GATED",
     "READ_PERMISSIONS",
+    "USERS_DELTA",
     "USER_PROPERTIES",
     "collect_tenant",
     "privileged_principals",
+    "recollect_tenant",
 ]

@@ -168,7 +168,7 @@ async def collect_customers(
         done += 1
         if progress is not None:
             progress(done, len(customers), snapshot.tenant_name)
-        return _with_partner_access(snapshot, partner)
+        return with_partner_access(snapshot, partner)
 
     return list(await asyncio.gather(*(one(tid, name) for tid, name in customers)))
 
@@ -195,7 +195,7 @@ async def _collect_customer(
             await close_client(client)
 
 
-def _with_partner_access(snapshot: TenantSnapshot, partner: PartnerView) -> TenantSnapshot:
+def with_partner_access(snapshot: TenantSnapshot, partner: PartnerView) -> TenantSnapshot:
     """The customer snapshot with the partner's relationships to it, each naming the partner, and the
     partner's security groups among its foreign principals attributed to the partner's tenant."""
     relationships = partner.relationships_with(snapshot.tenant_id)
@@ -230,4 +230,30 @@ def _with_partner_access(snapshot: TenantSnapshot, partner: PartnerView) -> Tena
     )
 
 
-__all__ = ["ADMIN_AGENTS_GROUP", "ClientFactory", "PartnerView", "Progress", "collect_customers", "collect_partner"]
+def customer_payload(partner: PartnerView, customer_tenant_id: str) -> dict[str, Any]:
+    """What a customer's collection job carries of the partner tenant: the partner, and its relationships to
+    this customer with their access assignments, so any instance can name the partner's access in the
+    customer's snapshot without reading the partner tenant again."""
+    relationships = partner.relationships_with(customer_tenant_id)
+    return {
+        "partner": {"tenantId": partner.tenant_id, "displayName": partner.tenant_name},
+        "relationships": [dict(r) for r in relationships],
+        "accessAssignments": {r["id"]: [dict(a) for a in partner.access_assignments[r["id"]]]
+                              for r in relationships if r["id"] in partner.access_assignments},
+    }
+
+
+def partner_of(payload: Mapping[str, Any], collected_at: datetime) -> PartnerView | None:
+    """The partner as a job's payload (``customer_payload``) describes it; None for a tenant no partner reaches."""
+    named = payload.get("partner")
+    if not isinstance(named, dict) or not named.get("tenantId"):
+        return None
+    return PartnerView(
+        tenant_id=named["tenantId"], tenant_name=named.get("displayName") or named["tenantId"], collected_at=collected_at,
+        relationships=tuple(payload.get("relationships") or ()),
+        access_assignments={rid: tuple(found) for rid, found in (payload.get("accessAssignments") or {}).items()},
+    )
+
+
+__all__ = ["ADMIN_AGENTS_GROUP", "ClientFactory", "PartnerView", "Progress", "collect_customers", "collect_partner",
+           "customer_payload", "partner_of", "with_partner_access"]

@@ -21,6 +21,7 @@ from dialogs.views import (
     HelpView,
     ItemView,
     ListView,
+    RollupView,
     StatusView,
     TextView,
     Tone,
@@ -92,6 +93,8 @@ def render(view: View, viewers: Sequence[str] = ()) -> list[TeamsMessage]:
         return [TeamsMessage(card=confirm_card(view))]
     if isinstance(view, FindingsView):
         return [TeamsMessage(card=findings_card(view))]
+    if isinstance(view, RollupView):
+        return [TeamsMessage(card=rollup_card(view))]
     raise TypeError(f"no Teams rendering for {type(view).__name__}")
 
 
@@ -124,6 +127,8 @@ def card_for(view: View, viewers: Sequence[str] = ()) -> dict[str, Any]:
         return confirm_card(view)
     if isinstance(view, FindingsView):
         return findings_card(view)
+    if isinstance(view, RollupView):
+        return rollup_card(view)
     return _card([_tone(view) if isinstance(view, TextView) else _text("Done.")])
 
 
@@ -349,4 +354,22 @@ def findings_card(view: FindingsView) -> dict[str, Any]:
     if view.pages > 1:
         more = f" Say '{view.next_hint}' for the next." if view.next_hint else ""
         body.append(_text(f"Page {view.page} of {view.pages}.{more}", size="Small", isSubtle=True))
+    return _card(body)
+
+
+def rollup_card(view: RollupView) -> dict[str, Any]:
+    """A partner's customers, worst first: the totals, then one line per customer on this page (its name bold,
+    red when it needs attention), then the page and what to say for the next one."""
+    body: list[dict[str, Any]] = [
+        _text(view.title, size="Medium", weight="Bolder"),
+        _text(" · ".join(f"**{row.value}** {row.label}" for row in view.totals), spacing="Small"),
+    ]
+    for row in view.rows:
+        body.append(_text(f"**{row.name}** · {row.line}", size="Small", spacing="Small", color=_COLOR[row.tone]))
+    footer = f"Page {view.page} of {view.pages}." if view.pages > 1 else ""
+    if view.next_hint:
+        footer += f" Say '{view.next_hint}' for the next."
+    footer = " ".join(part for part in (footer.strip(), view.footer) if part)
+    if footer:
+        body.append(_text(footer, size="Small", isSubtle=True))
     return _card(body)

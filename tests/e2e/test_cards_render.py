@@ -28,10 +28,12 @@ from bot.clock import ManualClock
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT, REPO_ROOT
 from dialogs.conversation import respond
 from dialogs.digest import digest_action
-from dialogs.render.teams import card_for, item_card, render
+from dialogs.partner_status import rollup_view
+from dialogs.render.teams import card_for, item_card, render, rollup_card
 from dialogs.review import card_action, item_view
 from dialogs.views import Actor, View
 from tests.e2e.playground import chromium_path
+from tests.integration.test_partner_campaigns import thousand_customers
 
 pytestmark = pytest.mark.e2e
 
@@ -134,6 +136,8 @@ async def collect_cards(data_dir: Path) -> list[dict[str, Any]]:
         if item.overdue and item.is_open:
             catalogue.add(f"overdue · {item.subject.title}", item_card(item_view(service, item, state.campaign), VIEWERS))
             break
+    catalogue.add("partner status · 1,000 customers, page 1", rollup_card(rollup_view(thousand_customers(), 1, MONDAY)))
+    catalogue.add("partner status · 1,000 customers, last page", rollup_card(rollup_view(thousand_customers(), 40, MONDAY)))
     catalogue.add_view("sign off · confirmation", await respond(service, ALEX, "sign off"))
     catalogue.add_view("sign off · done", await respond(service, ALEX, "sign off confirm"))
     locked = next(item for item in state.items.values() if item.is_open)

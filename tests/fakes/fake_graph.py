@@ -23,6 +23,7 @@ import csv
 import io
 import json
 import re
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterable
@@ -73,10 +74,13 @@ class Fault:
     where: str = "any"
     delay: float = 0.0
     code: str | None = None
+    tenant: str | None = None  # only this tenant's requests (Graph throttles per app and tenant)
     fired: int = 0
 
-    def applies(self, path: str, where: str) -> bool:
+    def applies(self, path: str, where: str, tenant_id: str) -> bool:
         if self.where not in ("any", where) or not self.pattern.search(path):
+            return False
+        if self.tenant is not None and self.tenant != tenant_id:
             return False
         return self.times is None or self.fired < self.times
 
@@ -102,12 +106,17 @@ class FakeGraph:
         self.page_size = page_size
         self.faults: list[Fault] = []
         self.requests: Counter[str] = Counter()  # top-level requests by route
+        self.by_tenant: Counter[tuple[str, str]] = Counter()  # top-level requests by (tenant id, route)
         self.batched: Counter[str] = Counter()  # requests inside $batch by route
         self.sent: Counter[tuple[str, int]] = Counter()  # (where, status) of injected faults
         self.largest_batch = 0
         self.in_flight = 0
         self.most_in_flight = 0  # the most requests the server was answering at one moment
         self.tokens: set[str] = set()
+        # Graph throttles per app and tenant: with a limit set, each tenant has a token bucket of ``burst``
+        # refilled at ``per_second``; a request (a $batch costs one per item) beyond it gets 429 + Retry-After.
+        self.tenant_limit: tuple[float, float, str] | None = None
+        self._buckets: dict[str, tuple[float, float]] = {}
         self.url = ""
         self._runner: web.AppRunner | None = None
 
@@ -140,24 +149,53 @@ class FakeGraph:
     # ---- faults and counts -----------------------------------------------------------------------
 
     def fail(self, pattern: str, status: int = 503, *, times: int | None = None, retry_after: str | None = None,
-             where: str = "any", code: str | None = None) -> Fault:
-        fault = Fault(re.compile(pattern), status, times, retry_after, where, code=code)
+             where: str = "any", code: str | None = None, tenant: str | None = None) -> Fault:
+        fault = Fault(re.compile(pattern), status, times, retry_after, where, code=code, tenant=tenant)
         self.faults.append(fault)
         return fault
 
-    def throttle(self, pattern: str, *, times: int = 1, retry_after: str = "1", where: str = "any") -> Fault:
-        return self.fail(pattern, 429, times=times, retry_after=retry_after, where=where)
+    def throttle(self, pattern: str, *, times: int | None = 1, retry_after: str = "1", where: str = "any",
+                 tenant: str | None = None) -> Fault:
+        return self.fail(pattern, 429, times=times, retry_after=retry_after, where=where, tenant=tenant)
 
-    def slow(self, pattern: str, seconds: float, *, where: str = "top") -> Fault:
-        fault = Fault(re.compile(pattern), 200, None, None, where, delay=seconds)
+    def slow(self, pattern: str, seconds: float, *, where: str = "top", tenant: str | None = None) -> Fault:
+        fault = Fault(re.compile(pattern), 200, None, None, where, delay=seconds, tenant=tenant)
         self.faults.append(fault)
         return fault
+
+    def limit_per_tenant(self, per_second: float, burst: float, retry_after: str = "1") -> None:
+        self.tenant_limit = (per_second, burst, retry_after)
+
+    def _over_limit(self, tenant_id: str, cost: int) -> Reply | None:
+        if self.tenant_limit is None:
+            return None
+        per_second, burst, retry_after = self.tenant_limit
+        now = time.monotonic()
+        tokens, then = self._buckets.get(tenant_id, (burst, now))
+        tokens = min(burst, tokens + (now - then) * per_second)
+        if tokens < cost:
+            self._buckets[tenant_id] = (tokens, now)
+            self.sent[("top", 429)] += 1
+            return Reply(429, _error("TooManyRequests", "Too many requests for this tenant"), {"Retry-After": retry_after})
+        self._buckets[tenant_id] = (tokens - cost, now)
+        return None
+
+    def stats(self) -> dict[str, int]:
+        """What a bench in another process reads at ``GET /_stats``."""
+        return {"requests": self.total_requests(), "batches": self.requests["POST /$batch"],
+                "batched_items": sum(self.batched.values()), "throttled": self.sent[("top", 429)] + self.sent[("batch", 429)],
+                "tenants": len(self.tenants), "cpu_ms": int(time.process_time() * 1000)}
 
     def total_requests(self) -> int:
         return sum(self.requests.values())
 
+    def tenant_requests(self, tenant_id: str, route: str | None = None) -> int:
+        """Top-level requests one tenant answered (of one route, e.g. ``GET /organization``)."""
+        return sum(n for (tid, r), n in self.by_tenant.items() if tid == tenant_id and route in (None, r))
+
     def reset_counts(self) -> None:
         self.requests.clear()
+        self.by_tenant.clear()
         self.batched.clear()
         self.sent.clear()
         self.largest_batch = 0
@@ -169,6 +207,17 @@ class FakeGraph:
         parts = request.path.split("/")
         if len(parts) > 3 and parts[1] == "_download":
             return self._download(parts[2])
+        if request.path == "/_stats":
+            return _json(Reply(200, self.stats()))
+        if request.path == "/_reset":
+            self.reset_counts()
+            return _json(Reply(200, {}))
+        if request.path == "/_limit":  # per_second=0 switches the per-tenant limit off
+            per_second = float(request.query.get("per_second", "0"))
+            self.tenant_limit = None if per_second <= 0 else (
+                per_second, float(request.query.get("burst", per_second)), request.query.get("retry_after", "1"))
+            self._buckets.clear()
+            return _json(Reply(200, {}))
         if parts[1] == "v1.0":
             tenant_id, rest = self.default, "/" + "/".join(parts[2:])
         elif len(parts) > 2 and parts[2] == "v1.0":
@@ -180,6 +229,7 @@ class FakeGraph:
             return _json(Reply(401, _error("InvalidAuthenticationToken", "Access token is empty.")))
         self.tokens.add(auth[7:])
         self.requests[route_of(request.method, rest)] += 1
+        self.by_tenant[(tenant_id, route_of(request.method, rest))] += 1
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
@@ -190,15 +240,21 @@ class FakeGraph:
     async def _answer(self, request: web.Request, tenant_id: str, rest: str) -> Reply:
         base = f"{self.url}/{tenant_id}/v1.0"
         if request.method == "POST" and rest == "/$batch":
-            return await self._fault(rest, "top") or await self._batch(tenant_id, base, await request.json())
+            body = await request.json()
+            items = body.get("requests") if isinstance(body, dict) else None
+            return (self._over_limit(tenant_id, len(items) if isinstance(items, list) else 1)
+                    or await self._fault(rest, "top", tenant_id) or await self._batch(tenant_id, base, body))
+        over = self._over_limit(tenant_id, 1)
+        if over is not None:
+            return over
         if request.method == "GET":
             query = list(parse_qsl(request.query_string, keep_blank_values=True))
-            return await self._fault(rest, "top") or self._get(tenant_id, base, rest, query)
+            return await self._fault(rest, "top", tenant_id) or self._get(tenant_id, base, rest, query)
         return Reply(405, _error("Request_BadRequest", "Only GET and $batch are served"))
 
-    async def _fault(self, path: str, where: str) -> Reply | None:
+    async def _fault(self, path: str, where: str, tenant_id: str) -> Reply | None:
         for fault in self.faults:
-            if fault.applies(path, where):
+            if fault.applies(path, where, tenant_id):
                 fault.fired += 1
                 if fault.delay:
                     await asyncio.sleep(fault.delay)
@@ -225,7 +281,7 @@ class FakeGraph:
             split = urlsplit(item.get("url") or "")
             path = "/" + unquote(split.path).lstrip("/")
             self.batched[route_of(item.get("method") or "GET", path)] += 1
-            reply = await self._fault(path, "batch")
+            reply = await self._fault(path, "batch", tenant_id)
             if reply is None:
                 query = list(parse_qsl(split.query, keep_blank_values=True))
                 reply = self._get(tenant_id, base, path, query) if item.get("method") == "GET" else Reply(
@@ -298,6 +354,14 @@ class FakeGraph:
                     return _not_found(gid)
                 members = [_member(tenant, m, select) for m in tenant.group_members.get(gid, [])]
                 return self._page(base, path, query, members, "directoryObjects")
+            case ["users", "delta"]:
+                return self._delta(base, path, query, tenant, "users",
+                                   lambda uid: {"id": uid, **_project(tenant.users[uid], select or list(_USER_DEFAULT))})
+            case ["groups", "delta"]:
+                return self._delta(base, path, query, tenant, "groups", lambda gid: {
+                    "id": gid, **_project(tenant.groups[gid], [s for s in select if s != "members"] or ["id", "displayName"]),
+                    "members@delta": [{"@odata.type": "#microsoft.graph.user", "id": m}
+                                      for m in tenant.group_members.get(gid, [])]})
             case ["users"]:
                 by_mail = re.fullmatch(r"mail eq '(.*)'", q.get("$filter", ""))
                 wanted_mail = by_mail.group(1).replace("''", "'").lower() if by_mail else None
@@ -383,6 +447,25 @@ class FakeGraph:
             kept = [(k, v) for k, v in query if k != "$skiptoken"] + [("$skiptoken", str(start + size))]
             body["@odata.nextLink"] = f"{base}{path}?{urlencode(kept, quote_via=quote, safe='$,()')}"
         return Reply(200, body)
+
+    def _delta(self, base: str, path: str, query: list[tuple[str, str]], tenant: GeneratedTenant, kind: str,
+               shown: Any) -> Reply:
+        """A delta round as Graph serves it: without a token every object (paged), with one the objects changed
+        since (an object gone is ``@removed``); the last page carries ``@odata.deltaLink`` with a new token."""
+        q = dict(query)
+        present = tenant.users if kind == "users" else tenant.groups
+        if "$deltatoken" in q:
+            since = int(q["$deltatoken"])
+            ids = list(dict.fromkeys(oid for k, oid in tenant.change_log[since:] if k == kind))
+        else:
+            ids = list(present)
+        items = [shown(oid) if oid in present else {"id": oid, "@removed": {"reason": "changed"}} for oid in ids]
+        reply = self._page(base, path, query, items, kind)
+        if "@odata.nextLink" not in reply.body:
+            kept = [(k, v) for k, v in query if k not in ("$deltatoken", "$skiptoken")]
+            kept.append(("$deltatoken", str(len(tenant.change_log))))
+            reply.body["@odata.deltaLink"] = f"{base}{path}?{urlencode(kept, quote_via=quote, safe='$,()')}"
+        return reply
 
     def _expanded(self, tenant: GeneratedTenant, item: dict[str, Any]) -> dict[str, Any]:
         principal_id = item["principalId"]

@@ -18,7 +18,7 @@ import random
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 MICROSOFT_TENANT = "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
@@ -128,6 +128,9 @@ class GeneratedTenant:
     delegated_admin_relationships: list[dict[str, Any]] = field(default_factory=list)
     access_assignments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     delegated_admin_customers: list[dict[str, Any]] = field(default_factory=list)
+    # Every change made after generation, as (collection, object id), in order: what /users/delta and
+    # /groups/delta report since a delta token (a token is a position in this list).
+    change_log: list[tuple[str, str]] = field(default_factory=list)
     # ---- the truth ----
     privileged_user_ids: list[str] = field(default_factory=list)
     foreign_principal_ids: list[str] = field(default_factory=list)
@@ -147,6 +150,31 @@ class GeneratedTenant:
 
     def holders_of(self, role_id: str) -> set[str]:
         return {g["principalId"] for g in self.grants() if g["roleDefinitionId"] == role_id}
+
+    def change_user(self, user_id: str, **properties: Any) -> None:
+        """A user's properties changed (disabled, renamed...): /users/delta reports them."""
+        self.users[user_id].update(properties)
+        self.change_log.append(("users", user_id))
+
+    def add_user(self, user_id: str, name: str) -> None:
+        """A new member user: /users/delta reports them."""
+        self.users[user_id] = {
+            "id": user_id, "displayName": name, "userPrincipalName": f"{name.lower().replace(' ', '.')}@{self.domain}",
+            "mail": f"{name.lower().replace(' ', '.')}@{self.domain}", "userType": "Member", "accountEnabled": True,
+            "assignedLicenses": [], "createdDateTime": _iso(NOW), "signInActivity": None,
+        }
+        self.change_log.append(("users", user_id))
+
+    def grant_role(self, user_id: str, role_id: str) -> None:
+        """An active assignment outside PIM for a user (role assignments have no delta: they are re-read)."""
+        self.role_assignments.append({"id": _assignment_id(role_id, user_id), "roleDefinitionId": role_id,
+                                      "principalId": user_id, "directoryScopeId": "/"})
+        self.privileged_user_ids.append(user_id)
+
+    def add_group_member(self, group_id: str, user_id: str) -> None:
+        """Someone joined a group: /groups/delta reports the group."""
+        self.group_members[group_id].append(user_id)
+        self.change_log.append(("groups", group_id))
 
     def remove_privileged(self, user_ids: set[str]) -> None:
         """Take roles away from users (a tenant that shrank, or a collection that lost them)."""
@@ -533,10 +561,11 @@ def _evidence(tenant: GeneratedTenant, ids: _Ids, rng: random.Random) -> None:
     ]
 
 
-def generate_csp(customers: int = 3, shape: TenantShape = TenantShape(), *, name: str = "Northwind IT Services"
-                 ) -> tuple[GeneratedTenant, list[GeneratedTenant]]:
+def generate_csp(customers: int = 3, shape: TenantShape = TenantShape(), *, name: str = "Northwind IT Services",
+                 shape_of: Callable[[int], TenantShape] | None = None) -> tuple[GeneratedTenant, list[GeneratedTenant]]:
     """A CSP partner tenant and its customers: an active GDAP relationship to each customer (assigned to
-    the partner's Admin Agents group, which holds Global Administrator there) and one terminated one."""
+    the partner's Admin Agents group, which holds Global Administrator there) and one terminated one.
+    ``shape_of(n)`` gives customer ``n`` its own shape (most small, a few large), else every one is ``shape``."""
     rng = random.Random(shape.seed * 7919)
     ids = _Ids(rng)
     partner = GeneratedTenant(tenant_id=ids.guid(), name=name, domain="northwindit.com")
@@ -558,7 +587,7 @@ def generate_csp(customers: int = 3, shape: TenantShape = TenantShape(), *, name
     partner.group_members[agents_group] = agents
     clients = [
         generate_tenant(
-            dataclasses.replace(shape, seed=shape.seed + 100 * (n + 1)),
+            dataclasses.replace(shape_of(n) if shape_of else shape, seed=shape.seed + 100 * (n + 1)),
             name=f"Customer {n + 1:03d}", gdap_partner=identity, gdap_group_id=agents_group,
             gdap_group_name="AdminAgents",
         )

@@ -1,0 +1,404 @@
+"""Collection as jobs in the store: one job per customer tenant per collection run, claimed by any instance.
+
+Why jobs: a CSP partner has hundreds to thousands of customer tenants. Walking them one after another in one
+process takes hours, and a process that dies loses its place. Here each tenant's collection is a row any
+instance may claim; a claim is a lease, renewed while the collection runs, so a killed instance's job becomes
+claimable again when its lease runs out and another instance resumes it. A job that fails is retried with
+backoff (or at Graph's Retry-After, when the tenant was throttled); once its attempts are spent it is
+``failed``, and the tenant's last complete snapshot stays in force: the roll-up says so, and
+``snapshot_for_campaign`` refuses to open a campaign from it, since it is not this run's data.
+
+Two backends, one interface (``CollectionJobs``), one contract (tests/contract/test_collection_jobs_contract.py):
+``PostgresCollectionJobs`` (tables ``collection_jobs`` and ``tenant_snapshots``, migration 0005, claimed with
+``FOR UPDATE SKIP LOCKED``) for several instances; ``LocalCollectionJobs`` (an append-only log of job rows in
+the data directory, the snapshots in ``DATA_DIR/snapshots/``) for one instance on TinyDB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal, Protocol, Sequence
+
+from bot.collection import SnapshotArchive
+from bot.store.append_log import AppendLog
+from bot.store.postgres_store import PostgresStore
+from checks.snapshot import TenantSnapshot, snapshot_from_dict, snapshot_to_dict
+
+JobState = Literal["pending", "running", "done", "failed"]
+_OPEN_STATES = ("pending", "running")
+
+
+@dataclass(frozen=True)
+class CollectionJob:
+    """One tenant's collection in one run. ``payload`` is what the worker needs besides the tenant id (a CSP
+    partner's relationships to that customer, so the snapshot names the partner's access)."""
+
+    run_id: str
+    tenant_id: str
+    tenant_name: str
+    next_attempt_at: datetime
+    created_at: datetime
+    payload: dict[str, Any] = field(default_factory=dict)
+    state: JobState = "pending"
+    attempts: int = 0
+    worker: str | None = None
+    lease_until: datetime | None = None
+    last_error: str = ""
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TenantCollection:
+    """Where one tenant's collection stands for a run, for the partner's roll-up: the job's state and error,
+    and when the tenant's last complete snapshot (the one in force) was collected."""
+
+    tenant_id: str
+    tenant_name: str
+    state: JobState
+    attempts: int
+    last_error: str
+    last_complete_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """How a failed collection is retried: ``first`` doubling up to ``cap``, ``max_attempts`` in all; a
+    throttled tenant is retried no sooner than Graph's Retry-After."""
+
+    max_attempts: int = 5
+    first: timedelta = timedelta(minutes=1)
+    cap: timedelta = timedelta(hours=1)
+
+    def next_attempt(self, attempts: int, now: datetime, not_before: datetime | None = None) -> datetime | None:
+        """When to try again after ``attempts`` failed attempts; None once they are spent."""
+        if attempts >= self.max_attempts:
+            return None
+        at = now + min(self.cap, self.first * 2 ** max(0, attempts - 1))
+        return max(at, not_before) if not_before else at
+
+
+class StaleSnapshot(RuntimeError):
+    """This run did not collect the tenant: its last snapshot is older data, and no campaign opens from it."""
+
+
+class CollectionJobs(Protocol):
+    async def schedule(self, run_id: str, tenants: Sequence[tuple[str, str, dict[str, Any]]], now: datetime) -> int:
+        """A pending job for each (tenant id, name, payload) the run does not have yet; how many were new."""
+        ...
+
+    async def claim(self, worker: str, now: datetime, lease: timedelta) -> CollectionJob | None:
+        """The next due job (pending and due, or running with a lease that ran out), now held by ``worker``
+        until ``now + lease`` with one more attempt counted; None when nothing is claimable."""
+        ...
+
+    async def renew(self, job: CollectionJob, worker: str, now: datetime, lease: timedelta) -> bool:
+        """Extend the lease; False when the job is no longer this worker's (its lease ran out and it was taken)."""
+        ...
+
+    async def complete(self, job: CollectionJob, worker: str, snapshot: TenantSnapshot, now: datetime) -> bool:
+        """Store the tenant's snapshot (also as its last complete one when it is complete) and mark the job done,
+        together; False, and nothing stored, when the job is no longer this worker's."""
+        ...
+
+    async def retry(self, job: CollectionJob, worker: str, error: str, at: datetime) -> bool:
+        """The attempt failed: pending again, due at ``at``, with its error kept."""
+        ...
+
+    async def give_up(self, job: CollectionJob, worker: str, error: str, now: datetime) -> bool:
+        """Attempts spent: ``failed``, its error kept; the tenant's last complete snapshot stays in force."""
+        ...
+
+    async def jobs(self, run_id: str) -> list[CollectionJob]:
+        """Every job of the run, by tenant id."""
+        ...
+
+    async def job(self, run_id: str, tenant_id: str) -> CollectionJob | None:
+        """One tenant's job in the run."""
+        ...
+
+    async def next_due(self, run_id: str) -> datetime | None:
+        """When the run's next job becomes claimable (a due time or a lease's end); None when none is open."""
+        ...
+
+    async def complete_dates(self, run_id: str) -> dict[str, datetime]:
+        """When the last complete snapshot of each tenant of the run was collected (tenants without one left out),
+        without reading the snapshots themselves."""
+        ...
+
+    async def last_snapshot(self, tenant_id: str, *, complete: bool = False) -> TenantSnapshot | None:
+        """The tenant's last stored snapshot, or its last complete one."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+async def tenant_collections(jobs: CollectionJobs, run_id: str) -> list[TenantCollection]:
+    """Each tenant of the run with its job's state and the date of the snapshot in force."""
+    dates = await jobs.complete_dates(run_id)
+    return [TenantCollection(job.tenant_id, job.tenant_name, job.state, job.attempts, job.last_error,
+                             dates.get(job.tenant_id)) for job in await jobs.jobs(run_id)]
+
+
+async def snapshot_for_campaign(jobs: CollectionJobs, run_id: str, tenant_id: str) -> TenantSnapshot:
+    """The snapshot this run collected for the tenant, the only one a campaign of this run may open from.
+
+    ``StaleSnapshot`` when the run's job is not done (failed, or still open): the last snapshot is then older
+    data, and a review opened from it would ask people to confirm access as it stood weeks ago."""
+    job = await jobs.job(run_id, tenant_id.lower())
+    if job is None or job.state != "done":
+        state = "not part of this run" if job is None else f"{job.state}: {job.last_error or 'not finished'}"
+        raise StaleSnapshot(f"tenant {tenant_id} was not collected in run {run_id} ({state})")
+    snapshot = await jobs.last_snapshot(tenant_id)
+    if snapshot is None:
+        raise StaleSnapshot(f"tenant {tenant_id} has no stored snapshot")
+    return snapshot
+
+
+def _snapshot_text(snapshot: TenantSnapshot) -> str:
+    return json.dumps(snapshot_to_dict(snapshot), ensure_ascii=False, separators=(",", ":"))
+
+
+# ---- PostgreSQL ------------------------------------------------------------------------------------
+
+
+_COLUMNS = ("run_id, tenant_id, tenant_name, payload, state, attempts, next_attempt_at, worker, lease_until, "
+            "last_error, created_at, finished_at")
+
+
+def _job_from_row(row: Sequence[Any]) -> CollectionJob:
+    (run_id, tenant_id, name, payload, state, attempts, due, worker, lease_until, error, created, finished) = row
+    return CollectionJob(run_id=run_id, tenant_id=tenant_id, tenant_name=name, payload=json.loads(payload),
+                         state=state, attempts=attempts, next_attempt_at=due, worker=worker,
+                         lease_until=lease_until, last_error=error, created_at=created, finished_at=finished)
+
+
+class PostgresCollectionJobs:
+    """The jobs in the shared database: any number of instances claim them, none the same job at once."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+
+    async def schedule(self, run_id: str, tenants: Sequence[tuple[str, str, dict[str, Any]]], now: datetime) -> int:
+        rows = [(run_id, tid.lower(), name, json.dumps(payload), now, now) for tid, name, payload in tenants]
+        if not rows:
+            return 0
+        async with self.store.transaction(write=True) as conn:
+            cursor = conn.cursor()
+            await cursor.executemany(
+                "INSERT INTO collection_jobs (run_id, tenant_id, tenant_name, payload, next_attempt_at, created_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (run_id, tenant_id) DO NOTHING", rows)
+            return cursor.rowcount
+
+    async def claim(self, worker: str, now: datetime, lease: timedelta) -> CollectionJob | None:
+        async with self.store.transaction(write=True) as conn:
+            row = await (await conn.execute(
+                f"UPDATE collection_jobs SET state = 'running', worker = %s, lease_until = %s, attempts = attempts + 1 "
+                f"WHERE (run_id, tenant_id) = ("
+                f"  SELECT run_id, tenant_id FROM collection_jobs"
+                f"  WHERE (state = 'pending' AND next_attempt_at <= %s) OR (state = 'running' AND lease_until <= %s)"
+                f"  ORDER BY coalesce(lease_until, next_attempt_at), tenant_id LIMIT 1 FOR UPDATE SKIP LOCKED) "
+                f"RETURNING {_COLUMNS}", (worker, now + lease, now, now))).fetchone()
+        return None if row is None else _job_from_row(row)
+
+    async def renew(self, job: CollectionJob, worker: str, now: datetime, lease: timedelta) -> bool:
+        return await self._update(job, worker, "lease_until = %s", (now + lease,))
+
+    async def complete(self, job: CollectionJob, worker: str, snapshot: TenantSnapshot, now: datetime) -> bool:
+        text = _snapshot_text(snapshot)
+        async with self.store.transaction(write=True) as conn:
+            if not await self._held(conn, job, worker, "state = 'done', finished_at = %s, lease_until = NULL", (now,)):
+                return False
+            complete = (text, snapshot.collected_at) if snapshot.complete else (None, None)
+            await conn.execute(
+                "INSERT INTO tenant_snapshots (tenant_id, last_doc, last_collected_at, complete_doc, complete_collected_at) "
+                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (tenant_id) DO UPDATE SET last_doc = EXCLUDED.last_doc, "
+                "last_collected_at = EXCLUDED.last_collected_at, "
+                "complete_doc = coalesce(EXCLUDED.complete_doc, tenant_snapshots.complete_doc), "
+                "complete_collected_at = coalesce(EXCLUDED.complete_collected_at, tenant_snapshots.complete_collected_at)",
+                (job.tenant_id, text, snapshot.collected_at, *complete))
+        return True
+
+    async def retry(self, job: CollectionJob, worker: str, error: str, at: datetime) -> bool:
+        return await self._update(job, worker, "state = 'pending', next_attempt_at = %s, last_error = %s, "
+                                  "worker = NULL, lease_until = NULL", (at, error))
+
+    async def give_up(self, job: CollectionJob, worker: str, error: str, now: datetime) -> bool:
+        return await self._update(job, worker, "state = 'failed', finished_at = %s, last_error = %s, lease_until = NULL",
+                                  (now, error))
+
+    async def _update(self, job: CollectionJob, worker: str, assignments: str, values: tuple[Any, ...]) -> bool:
+        async with self.store.transaction(write=True) as conn:
+            return await self._held(conn, job, worker, assignments, values)
+
+    @staticmethod
+    async def _held(conn: Any, job: CollectionJob, worker: str, assignments: str, values: tuple[Any, ...]) -> bool:
+        """Apply ``assignments`` only while the job still runs under this worker's claim."""
+        row = await (await conn.execute(
+            f"UPDATE collection_jobs SET {assignments} WHERE run_id = %s AND tenant_id = %s AND state = 'running' "
+            f"AND worker = %s RETURNING 1", (*values, job.run_id, job.tenant_id, worker))).fetchone()
+        return row is not None
+
+    async def jobs(self, run_id: str) -> list[CollectionJob]:
+        async with self.store.transaction() as conn:
+            rows = await (await conn.execute(
+                f"SELECT {_COLUMNS} FROM collection_jobs WHERE run_id = %s ORDER BY tenant_id", (run_id,))).fetchall()
+        return [_job_from_row(row) for row in rows]
+
+    async def job(self, run_id: str, tenant_id: str) -> CollectionJob | None:
+        async with self.store.transaction() as conn:
+            row = await (await conn.execute(
+                f"SELECT {_COLUMNS} FROM collection_jobs WHERE run_id = %s AND tenant_id = %s",
+                (run_id, tenant_id.lower()))).fetchone()
+        return None if row is None else _job_from_row(row)
+
+    async def complete_dates(self, run_id: str) -> dict[str, datetime]:
+        async with self.store.transaction() as conn:
+            rows = await (await conn.execute(
+                "SELECT s.tenant_id, s.complete_collected_at FROM tenant_snapshots s JOIN collection_jobs j "
+                "ON j.tenant_id = s.tenant_id WHERE j.run_id = %s AND s.complete_collected_at IS NOT NULL",
+                (run_id,))).fetchall()
+        return {tenant_id: at for tenant_id, at in rows}
+
+    async def next_due(self, run_id: str) -> datetime | None:
+        async with self.store.transaction() as conn:
+            row = await (await conn.execute(
+                "SELECT min(CASE WHEN state = 'running' THEN lease_until ELSE next_attempt_at END) FROM collection_jobs "
+                "WHERE run_id = %s AND state IN ('pending', 'running')", (run_id,))).fetchone()
+        return row[0] if row else None
+
+    async def last_snapshot(self, tenant_id: str, *, complete: bool = False) -> TenantSnapshot | None:
+        column = "complete_doc" if complete else "last_doc"
+        async with self.store.transaction() as conn:
+            row = await (await conn.execute(
+                f"SELECT {column} FROM tenant_snapshots WHERE tenant_id = %s", (tenant_id.lower(),))).fetchone()
+        return None if row is None or row[0] is None else snapshot_from_dict(json.loads(row[0]))
+
+    async def close(self) -> None:
+        await self.store.close()
+
+
+# ---- one instance (TinyDB deployments) --------------------------------------------------------------
+
+
+def _job_line(job: CollectionJob) -> bytes:
+    document = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(job).items()}
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def _job_from_line(line: bytes) -> CollectionJob:
+    document = json.loads(line)
+    for key in ("next_attempt_at", "created_at", "lease_until", "finished_at"):
+        if document.get(key):
+            document[key] = datetime.fromisoformat(document[key])
+    return CollectionJob(**document)
+
+
+class LocalCollectionJobs:
+    """The same jobs for one instance: every change of a job is a line appended to ``collection-jobs.jsonl``
+    (the last line of a job wins), so a 1,000-tenant run never rewrites a file per job; the snapshots are the
+    snapshot archive's files. A restarted instance resumes a job it held once that job's lease has run out."""
+
+    def __init__(self, data_dir: Path) -> None:
+        Path(data_dir).mkdir(parents=True, exist_ok=True)
+        self.archive = SnapshotArchive(Path(data_dir))
+        self._log = AppendLog(Path(data_dir) / "collection-jobs.jsonl")
+        self._jobs: dict[tuple[str, str], CollectionJob] = {}
+        for line in self._log.lines():
+            job = _job_from_line(line)
+            self._jobs[(job.run_id, job.tenant_id)] = job
+        self._lock = asyncio.Lock()
+
+    def _write(self, jobs: Sequence[CollectionJob]) -> None:
+        self._log.append([_job_line(job) for job in jobs])
+        for job in jobs:
+            self._jobs[(job.run_id, job.tenant_id)] = job
+
+    async def schedule(self, run_id: str, tenants: Sequence[tuple[str, str, dict[str, Any]]], now: datetime) -> int:
+        async with self._lock:
+            new = {tid.lower(): CollectionJob(run_id, tid.lower(), name, now, now, dict(payload))
+                   for tid, name, payload in tenants if (run_id, tid.lower()) not in self._jobs}
+            await asyncio.to_thread(self._write, list(new.values()))
+            return len(new)
+
+    async def claim(self, worker: str, now: datetime, lease: timedelta) -> CollectionJob | None:
+        async with self._lock:
+            claimable = [j for j in self._jobs.values()
+                         if (j.state == "pending" and j.next_attempt_at <= now)
+                         or (j.state == "running" and j.lease_until is not None and j.lease_until <= now)]
+            if not claimable:
+                return None
+            job = min(claimable, key=lambda j: (j.lease_until or j.next_attempt_at, j.tenant_id))
+            claimed = replace(job, state="running", worker=worker, lease_until=now + lease, attempts=job.attempts + 1)
+            await asyncio.to_thread(self._write, [claimed])
+            return claimed
+
+    async def _change(self, job: CollectionJob, holder: str, **changes: Any) -> bool:
+        """Apply ``changes`` only while the job still runs under ``holder``'s claim."""
+        current = self._jobs.get((job.run_id, job.tenant_id))
+        if current is None or current.state != "running" or current.worker != holder:
+            return False
+        await asyncio.to_thread(self._write, [replace(current, **changes)])
+        return True
+
+    async def renew(self, job: CollectionJob, worker: str, now: datetime, lease: timedelta) -> bool:
+        async with self._lock:
+            return await self._change(job, worker, lease_until=now + lease)
+
+    async def complete(self, job: CollectionJob, worker: str, snapshot: TenantSnapshot, now: datetime) -> bool:
+        async with self._lock:
+            current = self._jobs.get((job.run_id, job.tenant_id))
+            if current is None or current.state != "running" or current.worker != worker:
+                return False
+            await asyncio.to_thread(self.archive.keep, snapshot)
+            return await self._change(job, worker, state="done", finished_at=now, lease_until=None)
+
+    async def retry(self, job: CollectionJob, worker: str, error: str, at: datetime) -> bool:
+        async with self._lock:
+            return await self._change(job, worker, state="pending", next_attempt_at=at, last_error=error,
+                                      worker=None, lease_until=None)
+
+    async def give_up(self, job: CollectionJob, worker: str, error: str, now: datetime) -> bool:
+        async with self._lock:
+            return await self._change(job, worker, state="failed", finished_at=now, last_error=error, lease_until=None)
+
+    async def jobs(self, run_id: str) -> list[CollectionJob]:
+        return sorted((j for (run, _), j in self._jobs.items() if run == run_id), key=lambda j: j.tenant_id)
+
+    async def job(self, run_id: str, tenant_id: str) -> CollectionJob | None:
+        return self._jobs.get((run_id, tenant_id.lower()))
+
+    async def complete_dates(self, run_id: str) -> dict[str, datetime]:
+        dates = {}
+        for job in await self.jobs(run_id):
+            snapshot = await self.last_snapshot(job.tenant_id, complete=True)
+            if snapshot is not None:
+                dates[job.tenant_id] = snapshot.collected_at
+        return dates
+
+    async def next_due(self, run_id: str) -> datetime | None:
+        times = [(j.lease_until if j.state == "running" else j.next_attempt_at)
+                 for (run, _), j in self._jobs.items() if run == run_id and j.state in _OPEN_STATES]
+        return min((t for t in times if t is not None), default=None)
+
+    async def last_snapshot(self, tenant_id: str, *, complete: bool = False) -> TenantSnapshot | None:
+        return await asyncio.to_thread(self.archive.last, tenant_id, complete=complete)
+
+    async def close(self) -> None:
+        self._log.close()
+
+
+__all__ = [
+    "Backoff",
+    "CollectionJob",
+    "CollectionJobs",
+    "LocalCollectionJobs",
+    "PostgresCollectionJobs",
+    "StaleSnapshot",
+    "TenantCollection",
+    "snapshot_for_campaign",
+    "tenant_collections",
+]
