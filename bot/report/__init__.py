@@ -1,0 +1,20 @@
+"""The evidence report an auditor files: figures (``figures.py``, pure), charts (``charts.py``, matplotlib),
+one HTML document (``html.py``) and the PDF WeasyPrint prints from that same HTML."""
+
+from __future__ import annotations
+
+from bot.report.figures import EvidenceReport
+from bot.report.html import report_html
+
+CONTENT_TYPES = {"pdf": "application/pdf", "html": "text/html; charset=utf-8"}
+
+
+def render_report(report: EvidenceReport, fmt: str) -> bytes:
+    """The report as ``fmt`` (pdf or html). Slow (charts, layout): callers run it off the event loop."""
+    if fmt == "html":
+        return report_html(report).encode("utf-8")
+    if fmt == "pdf":
+        from weasyprint import HTML  # imported on first use: importing it takes most of a second
+
+        return HTML(string=report_html(report)).write_pdf()
+    raise ValueError(f"unknown report format {fmt!r}: use pdf or html")
