@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from bot.engine.status import CampaignSummary
+if TYPE_CHECKING:  # the views stay plain values: only the builders below read a summary
+    from bot.engine.status import CampaignSummary
 
 MAX_BARS = 8  # bars on a chart: the reviewers with most open, then one bar that adds up all the others
 
