@@ -3,10 +3,15 @@ one HTML document (``html.py``) and the PDF WeasyPrint prints from that same HTM
 
 from __future__ import annotations
 
+import threading
+
 from bot.report.figures import EvidenceReport
 from bot.report.html import report_html
 
 CONTENT_TYPES = {"pdf": "application/pdf", "html": "text/html; charset=utf-8"}
+# WeasyPrint holds every box of the document in memory: a 4,000-item campaign's PDF adds about 450 MB to the
+# process (docs/benchmarks.md). One PDF at a time, so a few security leads clicking at once cannot multiply it.
+_ONE_PDF_AT_A_TIME = threading.Lock()
 
 
 def render_report(report: EvidenceReport, fmt: str) -> bytes:
@@ -16,5 +21,7 @@ def render_report(report: EvidenceReport, fmt: str) -> bytes:
     if fmt == "pdf":
         from weasyprint import HTML  # imported on first use: importing it takes most of a second
 
-        return HTML(string=report_html(report)).write_pdf()
+        html = report_html(report)
+        with _ONE_PDF_AT_A_TIME:
+            return HTML(string=html).write_pdf()
     raise ValueError(f"unknown report format {fmt!r}: use pdf or html")

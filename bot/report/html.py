@@ -167,9 +167,12 @@ def _ledger(report: EvidenceReport) -> str:
         parts.append("<p><strong>The ledger is not signed</strong>: there is no checkpoint to check it against. Its hash "
                      "chain can still be verified with the public key of whoever signs it from now on.</p>")
     else:
-        parts.append("<p>The ledger is a hash chain; this signed checkpoint vouches for every record up to it. Save the "
-                     "checkpoint as <code>ledger-checkpoint.json</code> and the key as <code>ledger-public-key.pem</code> "
-                     "(both are also in the evidence pack), then run:</p>")
+        # The file names sit in a list of their own: WeasyPrint 70 breaks the first line of a paragraph after
+        # one word when inline markup follows in it.
+        parts.append("<p>The ledger is a hash chain; this signed checkpoint vouches for every record up to it. "
+                     "Both are also in the evidence pack. Save</p><ul><li>the checkpoint below as "
+                     "<code>ledger-checkpoint.json</code>,</li><li>the public key below as "
+                     "<code>ledger-public-key.pem</code>,</li></ul><p>then run:</p>")
         parts.append(f"<pre>{escape(report.verify_command)}</pre>")
         parts.append("<h3>Signed ledger checkpoint</h3>")
         parts.append(f"<pre>{escape(json.dumps(report.checkpoint.to_dict(), indent=2))}</pre>")

@@ -5,6 +5,7 @@ every image present. A CSP partner's report has a section per customer tenant.""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
 import shutil
@@ -12,6 +13,7 @@ import subprocess
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import AsyncIterator
@@ -20,9 +22,11 @@ from xml.etree import ElementTree
 import aiohttp
 import pytest
 from aiohttp import web
+from typer.testing import CliRunner
 
 from bot.app import Runtime, build_runtime, create_app, load_inputs
 from bot.channels.teams import BotCredentials
+from bot.cli import app
 from bot.clock import ManualClock
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT, REPO_ROOT
 from bot.engine.decisions import DecisionRequest
@@ -201,6 +205,26 @@ async def test_html_report_parses_cleanly_and_no_image_is_missing(served: Served
     for svg in parser.images:
         assert ElementTree.fromstring(svg).tag == "{http://www.w3.org/2000/svg}svg"
     assert "Completion over time" in html and "Decisions by role" in html
+
+
+async def test_the_checkpoint_and_key_in_the_report_verify_the_ledger_with_the_command_it_gives(
+    served: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What an auditor does with the last page: save the two blocks, run the command shown."""
+    html = (await served.get(served.links()["report (HTML)"]))[2].decode("utf-8")
+    blocks = [unescape(block) for block in re.findall(r"<pre>(.*?)</pre>", html, re.S)]
+    command, checkpoint, key = blocks[-3], blocks[-2], blocks[-1]
+    (tmp_path / "ledger-checkpoint.json").write_text(checkpoint, encoding="utf-8")
+    (tmp_path / "ledger-public-key.pem").write_text(key, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # the command names the files as saved beside the auditor
+    args = command.split()[1:]  # "accessbot ledger verify --public-key … --witness …"
+    assert args[:2] == ["ledger", "verify"]
+    data_dir = served.runtime.store.data_dir  # type: ignore[attr-defined]
+    # The CLI runs its own event loop: in a thread, as from an auditor's terminal.
+    result = await asyncio.to_thread(CliRunner().invoke, app, [*args, "--data-dir", str(data_dir)],
+                                     env={"ACCESSBOT_LEDGER_KEY": ""})
+    assert result.exit_code == 0, result.output
+    assert "ledger OK" in result.output and "witness" in result.output
 
 
 async def test_report_links_are_for_security_leads_and_refused_when_altered(served: Served) -> None:
