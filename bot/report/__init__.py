@@ -9,8 +9,8 @@ from bot.report.figures import EvidenceReport
 from bot.report.html import report_html
 
 CONTENT_TYPES = {"pdf": "application/pdf", "html": "text/html; charset=utf-8"}
-# WeasyPrint holds every box of the document in memory: a 4,000-item campaign's PDF adds about 450 MB to the
-# process (docs/benchmarks.md). One PDF at a time, so a few security leads clicking at once cannot multiply it.
+# WeasyPrint holds every box of the document in memory: from a 1,000- to a 4,000-item campaign the process
+# grows by about 450 MB (docs/benchmarks.md). One PDF at a time, so a few security leads clicking at once cannot multiply it.
 _ONE_PDF_AT_A_TIME = threading.Lock()
 
 
