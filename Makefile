@@ -45,9 +45,9 @@ test: setup chromium poppler
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is broken" >&2; fi; exit $$rc
 
 # Every benchmark in bench/, one after another at its default (realistic) size, each printing its figures and
-# the ratios measured in its own run (docs/benchmarks.md says what each measures). About 8 minutes on 2 idle
+# the ratios measured in its own run (docs/benchmarks.md says what each measures). About 10 minutes on 2 idle
 # cores; fanout alone takes 3.5 of them, because Teams' 50 messages/s is its ceiling.
-BENCHES := decision_path first_contacts campaign_open past_campaigns fanout graph_collection
+BENCHES := decision_path first_contacts campaign_open past_campaigns fanout graph_collection report
 
 bench: setup
 	@set -e; for b in $(BENCHES); do echo "== bench.$$b"; $(BIN)/python -m bench.$$b; echo; done
