@@ -77,8 +77,8 @@ def _stacked(axes: Axes, chart: StackedBarChart) -> None:
         left = [a + b for a, b in zip(left, values)]
     axes.spines[["top", "right"]].set_visible(False)
     axes.xaxis.get_major_locator().set_params(integer=True)
-    if series:
-        axes.legend(loc="lower right", frameon=False)
+    if series:  # below the bars, never over them
+        axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=len(series), frameon=False)
 
 
 def _draw(axes: Axes, chart: Chart) -> None:
@@ -87,7 +87,7 @@ def _draw(axes: Axes, chart: Chart) -> None:
 
 def chart_image(chart: Chart, fmt: str = "svg") -> bytes:
     bars = len(chart.bars) if isinstance(chart, StackedBarChart) else 0
-    figure = _figure(3.4, 3.0) if isinstance(chart, DonutChart) else _figure(6.0, 1.2 + 0.38 * max(bars, 1))
+    figure = _figure(3.4, 3.0) if isinstance(chart, DonutChart) else _figure(6.0, 1.5 + 0.38 * max(bars, 1))
     _draw(figure.add_subplot(), chart)
     return _bytes(figure, fmt)
 
@@ -95,7 +95,7 @@ def chart_image(chart: Chart, fmt: str = "svg") -> bytes:
 def status_png(charts: Sequence[Chart]) -> bytes:
     """The status card's charts side by side in one PNG: what Slack puts in its image block."""
     bars = max((len(c.bars) for c in charts if isinstance(c, StackedBarChart)), default=0)
-    figure = _figure(3.2 + 5.0 * (len(charts) - 1), max(3.0, 1.2 + 0.38 * bars))
+    figure = _figure(3.2 + 5.0 * (len(charts) - 1), max(3.0, 1.5 + 0.38 * bars))
     widths = [3.2 if isinstance(c, DonutChart) else 5.0 for c in charts]
     for axes, chart in zip(figure.subplots(1, len(charts), width_ratios=widths, squeeze=False)[0], charts):
         _draw(axes, chart)
