@@ -23,7 +23,7 @@ from bot.change_watch import AuditReader, ChangeWatch
 from bot.channels.teams import BotCredentials, TeamsChannel
 from bot.clock import Clock
 from bot.engine.model import SECURITY_LEADS, Notice, NoticeKind
-from bot.exports import BadLink, ExportLinks
+from bot.exports import CHART_FORMAT, REPORT_FORMATS, BadLink, ExportLinks, ExportRequest
 from bot.http_limits import MAX_BODY_BYTES, STORE_RETRY_AFTER_SECONDS
 from bot.ledger import export_csv, export_json
 from bot.ledger_check import set_aside_warning
@@ -33,12 +33,16 @@ from bot.metrics import REGISTRY
 from bot.notifier import Notifier
 from bot.policy import Policy, load_policy
 from bot.remediation.graph_executor import GraphExecutor
+from bot.report import CONTENT_TYPES
+from bot.report.charts import status_png
+from bot.report.gather import gather_report, render_off_loop, same_period
 from bot.scheduler import Scheduler
 from bot.service import ReviewService
 from bot.store.base import OUTBOX_LEASE, OutboxMessage, StoreUnavailable
 from bot.store.factory import BackendStore, is_postgres, open_store
 from bot.store.write_guard import WriteGuard
 from checks.snapshot import TenantSnapshot, load_snapshot
+from dialogs.status import status_charts
 
 UNREACHABLE = "unreachable:"  # the key prefix of a notice telling the leads someone cannot be reached
 
@@ -191,21 +195,41 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
             wanted = service.links.read(request.match_info["token"], service.clock.now())
         except BadLink as bad:
             return web.Response(status=403, text=str(bad))
-        if not service.is_security_lead(wanted.requester):
+        if wanted.needs_security_lead and not service.is_security_lead(wanted.requester):
             return web.Response(status=403, text="this link was made for someone who is no longer a security lead")
         if not await service.knows_campaign(wanted.campaign_id):
             return web.Response(status=404, text="no such campaign")
         name = "accessbot-" + wanted.campaign_id.replace(":", "-")
+        disposition = "attachment"
         if wanted.fmt == "zip":
             body, content_type = await service.evidence(wanted.campaign_id), "application/zip"
+        elif wanted.fmt == CHART_FORMAT:
+            body, content_type, disposition = await _chart_image(wanted), "image/png", "inline"
+        elif wanted.fmt in REPORT_FORMATS:
+            body, content_type = await _report(wanted), CONTENT_TYPES[wanted.fmt]
         else:
             out = io.StringIO()
             (export_csv if wanted.fmt == "csv" else export_json)(await service.campaign_ledger(wanted.campaign_id), out)
             body, content_type = out.getvalue().encode(), f"text/{wanted.fmt}" if wanted.fmt == "csv" else "application/json"
         return web.Response(
             body=body,
-            headers={"Content-Type": content_type, "Content-Disposition": f'attachment; filename="{name}.{wanted.fmt}"'},
+            headers={"Content-Type": content_type, "Content-Disposition": f'{disposition}; filename="{name}.{wanted.fmt}"'},
         )
+
+    async def _chart_image(wanted: ExportRequest) -> bytes:
+        """The status charts as they stand now (the link outlives the card it was on by up to an hour)."""
+        state = await runtime.service.campaign_state(wanted.campaign_id)
+        assert state is not None  # knows_campaign said so
+        return await asyncio.to_thread(status_png, status_charts(runtime.service, state))
+
+    async def _report(wanted: ExportRequest) -> bytes:
+        """The evidence report of the campaign's period: every tenant's campaign of that week, a page each."""
+        service = runtime.service
+        states = [state for campaign in same_period(await service.store.list_campaigns(), wanted.campaign_id)
+                  if (state := await service.campaign_state(campaign.id)) is not None]
+        report = await gather_report(service.store, states, service.campaign_ledger, service.clock.now(),
+                                     service.display_name)
+        return await render_off_loop(report, wanted.fmt)
 
     async def metrics(_: web.Request) -> web.Response:
         return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -66,6 +66,8 @@ from bot.playground import PLAYGROUND_BIN, PLAYGROUND_CONFIG, UnknownPlaygroundU
 from bot.policy import Policy, RemediationMode, load_policy, policy_people
 from bot.remediation.arm_executor import ArmAndGraphExecutor
 from bot.remediation.graph_executor import GraphExecutor
+from bot.exports import REPORT_FORMATS
+from bot.report.gather import NoSuchCampaign, gather_report, render_off_loop, same_period
 from bot.service import rebuild_campaign
 from bot.store.base import LedgerIntegrityError
 from bot.store.factory import BackendStore, checked_url, is_postgres, open_store
@@ -544,6 +546,51 @@ def campaign_export(
         _write_records(records, fmt, output)
 
     asyncio.run(main())
+
+
+@campaign_app.command("report")
+def campaign_report(
+    campaign: Optional[str] = typer.Option(None, help="Campaign id (default: the newest). Every tenant's campaign of "
+                                           "its period is in the report, a section each."),
+    fmt: str = typer.Option("pdf", "--format", help="pdf or html"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="File to write (default: accessbot-report-<period>.<format>)."),
+    snapshot: Optional[Path] = typer.Option(None, "--snapshot", help="Tenant snapshot, to show names instead of ids "
+                                            "(default: ACCESSBOT_SNAPSHOT)."),
+    data_dir: Optional[Path] = DataDirOption,
+) -> None:
+    """The evidence report auditors file: cover, completion, decisions, findings with the guidance they carry out,
+    exceptions, remediation, every attestation, and the signed checkpoint with the command that verifies it.
+    Counts only what a signed checkpoint covers (read-only: safe while the bot runs)."""
+    if fmt not in REPORT_FORMATS:
+        raise OperatorError(f"unknown format {fmt!r}: use pdf or html")
+    settings = _settings(data_dir)
+    names_from = snapshot or settings.snapshot
+    names = load_snapshot(names_from).display_name if names_from else (lambda object_id: object_id)
+
+    async def main() -> tuple[bytes, str]:
+        store = await _store(settings, read_only=True)
+        try:
+            try:
+                chosen = same_period(await store.list_campaigns(), campaign)
+            except NoSuchCampaign as missing:
+                raise OperatorError(f"{missing} in {settings.data_dir}: see `accessbot campaign status`, or pass "
+                                    "--data-dir", ExitCode.FAILED) from missing
+            records = await _counted_records(store, settings)
+            states = [(await rebuild_campaign(store, c, records))[0] for c in chosen]
+            by_campaign = {c.id: [r for r in records if r.data.get("campaign_id") == c.id] for c in chosen}
+
+            async def records_of(campaign_id: str) -> list[LedgerRecord]:
+                return by_campaign[campaign_id]
+
+            report = await gather_report(store, states, records_of, SystemClock().now(), names)
+        finally:
+            await store.close()
+        return await render_off_loop(report, fmt), chosen[0].period
+
+    body, period = asyncio.run(main())
+    target = out or Path(f"accessbot-report-{period.replace(':', '')}.{fmt}")
+    target.write_bytes(body)
+    err.print(f"wrote the {fmt.upper()} evidence report to {_shown(str(target))}")
 
 
 async def _ledger_records(store: BackendStore) -> list[LedgerRecord]:

@@ -16,7 +16,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-FORMATS = ("zip", "csv", "json")
+CHART_FORMAT = "png"  # the status charts as an image; see ``needs_security_lead``
+REPORT_FORMATS = ("pdf", "html")  # the evidence report (bot/report/)
+FORMATS = ("zip", "csv", "json", *REPORT_FORMATS, CHART_FORMAT)
 LINK_LIFETIME = timedelta(hours=1)
 MAX_TOKEN_LENGTH = 2048  # a real link's token is about 250 characters
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
@@ -31,6 +33,13 @@ class ExportRequest:
     campaign_id: str
     fmt: str
     requester: str
+
+    @property
+    def needs_security_lead(self) -> bool:
+        """Everything but the chart image is evidence, for security leads only. The chart shows the counts
+        the leads' status card already shows to whoever reads it, and is linked from that card for nobody
+        in particular: its signature and expiry are what guard it."""
+        return self.fmt != CHART_FORMAT
 
 
 class ExportLinks:

@@ -13,7 +13,7 @@ LEAD_COMMANDS = (
     ("overdue", "items past their deadline, and with whom"),
     ("findings [page]", "what the checks found on this review's items: counts by severity, grouped by check"),
     ("history <person or partner>", "every answer ever recorded on their access"),
-    ("export", "download links: evidence pack, attestations CSV and JSON"),
+    ("export", "download links: evidence report (PDF, HTML), evidence pack, attestations CSV and JSON"),
     ("remind <person>", "nudge a reviewer now"),
     ("start review", "open this period's review if it is not open"),
     ("sign off", "close this review and lock its answers (shows what is still open and asks first)"),

@@ -98,9 +98,11 @@ def export(service: ReviewService, actor: Actor) -> View:
     if not campaigns:
         return TextView("No review campaign is open yet.")
     campaign = campaigns[0].campaign
-    links = {fmt: service.export_link(ExportRequest(campaign.id, fmt, actor.object_id or "")) for fmt in ("zip", "csv", "json")}
+    links = {fmt: service.export_link(ExportRequest(campaign.id, fmt, actor.object_id or ""))
+             for fmt in ("pdf", "html", "zip", "csv", "json")}
     return TextView(
         f"Evidence for the {campaign.tenant_name} review {campaign.period} (links work for one hour): "
+        f"[evidence report (PDF)]({links['pdf']}) · [report (HTML)]({links['html']}) · "
         f"[evidence pack (zip)]({links['zip']}) · [attestations CSV]({links['csv']}) · [attestations JSON]({links['json']})"
     )
 

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.engine.state import CampaignState
 from bot.engine.status import CampaignSummary
+from bot.exports import CHART_FORMAT, ExportRequest
 from bot.service import ReviewService
+from dialogs.charts import Chart, owners_bars, progress_donut
 from dialogs.views import Actor, StatusRow, StatusView, TextView, Tone
 
 
@@ -77,7 +80,18 @@ def campaign_status(service: ReviewService, live: bool = False) -> StatusView | 
     if service.audit_source:  # the change watch: read, hidden by the licence, or failing — never silent
         footer = (service.audit_source,) + footer
     title = f"{summary.tenant_name} review {period_label(summary.period)}"
-    return StatusView(title, rows, owners, _warnings(summary) + footer, live=live)
+    charts = status_charts(service, state)
+    # The same charts as one image, for channels that show pictures rather than draw charts (Slack): a
+    # signed link that expires, made for nobody in particular, since the card it sits on is the leads' own.
+    image = service.export_link(ExportRequest(state.campaign.id, CHART_FORMAT, ""))
+    return StatusView(title, rows, owners, _warnings(summary) + footer, live=live, charts=charts, chart_image=image)
+
+
+def status_charts(service: ReviewService, state: CampaignState) -> tuple[Chart, ...]:
+    """The campaign's progress and each reviewer's part, as charts: on the card, and as the chart image."""
+    summary = service.summary(state)
+    left = "Unanswered" if state.signed_off_by else "Open"
+    return progress_donut(summary, left), owners_bars(summary, service.display_name, left)
 
 
 def _warnings(summary: CampaignSummary) -> tuple[str, ...]:

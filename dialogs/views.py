@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from dialogs.charts import Chart
+
 
 class Tone(StrEnum):
     NORMAL = "normal"
@@ -72,6 +74,8 @@ class StatusView:
     owners: tuple[StatusRow, ...] = ()
     warnings: tuple[str, ...] = ()
     live: bool = False  # the channel's live status card, updated in place as answers arrive
+    charts: tuple[Chart, ...] = ()  # the same figures drawn; each carries its own text fallback
+    chart_image: str = ""  # a signed, expiring link to those charts as one PNG, for channels that show images
 
 
 @dataclass(frozen=True)

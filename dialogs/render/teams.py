@@ -12,6 +12,8 @@ from typing import Any, Sequence
 
 from dialogs import actions
 from dialogs.actions import CHOICE_PREFIX
+from dialogs.charts import DonutChart, StackedBarChart
+from dialogs.render.teams_charts import chart_element
 from dialogs.views import (
     ChoiceView,
     ConfirmView,
@@ -295,12 +297,17 @@ def _choice_set(row: DigestRow) -> dict[str, Any]:
 
 
 def status_card(view: StatusView) -> dict[str, Any]:
+    """The figures, then the progress donut; by reviewer, a stacked bar chart whose fallback (for hosts
+    without charts) is the per-reviewer list itself."""
     body: list[dict[str, Any]] = [_text(view.title, size="Medium", weight="Bolder")]
     body.extend(_warnings(view.warnings))
     body.append(_facts(tuple((row.label, row.value) for row in view.rows)))
+    body.extend(chart_element(chart) for chart in view.charts if isinstance(chart, DonutChart))
     if view.owners:
         body.append(_text("By reviewer", weight="Bolder", spacing="Medium"))
-        body.append(_facts(tuple((row.label, row.value) for row in view.owners)))
+        owners = _facts(tuple((row.label, row.value) for row in view.owners))
+        bars = next((chart for chart in view.charts if isinstance(chart, StackedBarChart) and chart.bars), None)
+        body.append(owners if bars is None else chart_element(bars, owners))
     return _card(body)
 
 

@@ -10,6 +10,10 @@
 //   {"click": "Keep", "nth": 0}                  click the button with that title in the latest card ("nth":
 //                                                which of several same-titled buttons, default 0, negative
 //                                                from the end); waits until the bot answered the invoke it caused
+//   {"waitCharts": 1, "without": ["Progress:"]}  wait until the latest card draws at least 1 SVG chart (of a real
+//                                                size), then fail if it shows any "without" text: a chart's
+//                                                fallback, which a host that draws the chart never shows (bar
+//                                                charts are drawn in HTML, not SVG, so this is how to see them)
 //   {"screenshot": "after-keep"}                 save <screenshot-dir>/after-keep.png
 // Every step accepts "timeoutMs" (default 15000). "fill" and "click" accept "card": which top-level card on the
 // page (default -1, the latest; negative counts from the end). "click" accepts "awaitBot": false for buttons
@@ -245,6 +249,28 @@ const OPERATIONS = {
     failIfBotRefused(entries);
     await waitForMessages(page, shown + (log.created - created), timeoutMs);
     return { bot: entries };
+  },
+
+  async waitCharts(page, log, step, timeoutMs) {
+    const card = await cardLocator(page, step, timeoutMs);
+    const handle = await card.elementHandle();
+    const charts = ([root, n]) =>
+      [...root.querySelectorAll('svg')].filter((svg) => {
+        const box = svg.getBoundingClientRect();
+        return box.width >= 80 && box.height >= 40;
+      }).length >= n;
+    try {
+      await page.waitForFunction(charts, [handle, step.waitCharts], { timeout: timeoutMs, polling: 100 });
+    } catch {
+      const drawn = await handle.evaluate((root) => root.querySelectorAll('svg').length);
+      throw new StepError(`the latest card draws ${drawn} SVG element(s), not ${step.waitCharts} chart(s)`);
+    }
+    const text = (await handle.innerText()).replace(/\s+/g, ' ');
+    const shown = [step.without ?? []].flat().filter((fallback) => text.includes(fallback));
+    if (shown.length) {
+      throw new StepError(`the card shows ${JSON.stringify(shown)}: a chart fell back to its text instead of being drawn`);
+    }
+    return {};
   },
 
   async screenshot(page, log, step, timeoutMs, shotsDir) {

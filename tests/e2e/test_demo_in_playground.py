@@ -3,7 +3,7 @@
 Starts `accessbot demo` as its own process, points the Playground at it, and with playwright-core in
 Chromium asks for `my reviews` (a digest), presses Submit with nothing chosen and is told so, opens items
 from it, clicks Keep on one and Revoke (with a justification) on another and sees each card updated in
-place; checks the answers are in `status`, signs the review off (confirming, with items still open) and
+place; checks the answers are in `status`, drawn as charts, and that `export` offers the PDF report; signs the review off (confirming, with items still open) and
 sees `my reviews` say it is closed; then checks the answers are in `accessbot ledger export`.
 """
 
@@ -94,7 +94,11 @@ def test_reviewer_keeps_and_revokes_in_the_playground_and_sees_the_cards_update(
                 {"screenshot": "03-revoked"},
                 {"send": "status"},
                 {"waitText": "1 kept, 1 revoked"},
+                # Teams' charts drawn, not their fallbacks: the donut's figures line, the per-reviewer list.
+                {"waitCharts": 1, "without": ["Progress:", "open, "]},
                 {"screenshot": "04-status"},
+                {"send": "export"},
+                {"waitText": "evidence report (PDF)"},
                 {"send": "sign off"},  # items are still open: it asks first
                 {"waitText": "still waiting for an answer"},
                 {"click": "Sign off"},

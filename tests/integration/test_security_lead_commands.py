@@ -49,11 +49,12 @@ async def test_history_shows_every_recorded_answer_about_a_person(bot: Bot) -> N
 async def test_export_gives_working_signed_links_and_refuses_altered_ones(bot: Bot) -> None:  # noqa: F811
     await bot.click(bot.item_id("Megan Bowen — Global Administrator"), "keep")
     await bot.say("export")
-    links = re.findall(r"\((http://[^)]+)\)", bot.connector.texts()[-1])
-    assert len(links) == 3
+    links = dict(re.findall(r"\[([^\]]+)\]\((http://[^)]+)\)", bot.connector.texts()[-1]))
+    assert set(links) == {"evidence report (PDF)", "report (HTML)", "evidence pack (zip)", "attestations CSV",
+                          "attestations JSON"}
     base = bot.url.replace("/api/messages", "")
     async with aiohttp.ClientSession() as session:
-        zip_link = next(link for link in links if "/exports/" in link)
+        zip_link = links["evidence pack (zip)"]
         path = zip_link.split("/exports/", 1)[1]
         async with session.get(f"{base}/exports/{path}") as response:
             assert response.status == 200
