@@ -36,12 +36,17 @@ class AppendLog:
 
     def lines(self) -> list[bytes]:
         """Every complete line, read from the file now (a torn last line is left out)."""
+        content = self.complete()
+        return content[:-1].split(b"\n") if content else []
+
+    def complete(self) -> bytes:
+        """The file's complete lines as one byte string, each ending in a newline (a torn last line is left out):
+        for a reader that takes them all at once rather than line by line."""
         try:
             content = self.path.read_bytes()
         except FileNotFoundError:
-            return []
-        end = content.rfind(b"\n")
-        return content[:end].split(b"\n") if end >= 0 else []
+            return b""
+        return content[:content.rfind(b"\n") + 1]
 
     def append(self, lines: Sequence[bytes]) -> None:
         """Append newline-terminated lines with a single write and a single fsync.

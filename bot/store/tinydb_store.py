@@ -47,8 +47,9 @@ import heapq
 import json
 import logging
 import os
+import re
 from dataclasses import asdict, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -341,15 +342,7 @@ class TinyDBStore:
         from the sent-keys file: in that order, so no message that left the queue can look pending again."""
         sent_path = self.data_dir / "outbox-sent.jsonl"
         oldest = self.clock.now() - self.sent_horizon
-        sent_lines = AppendLog(sent_path).lines()
-        every_key: set[str] = set()
-        kept: list[bytes] = []
-        for line in sent_lines:
-            entry = json.loads(line)
-            every_key.add(entry[0])
-            if datetime.fromisoformat(entry[1]) >= oldest:
-                kept.append(line)
-                self._sent.add(entry[0])
+        self._sent, expired, kept = read_sent_keys(AppendLog(sent_path).complete(), oldest)
         legacy = self.data_dir / "outbox.json"
         documents: list[dict[str, Any]] = []
         if legacy.exists():
@@ -363,18 +356,18 @@ class TinyDBStore:
         documents.extend(json.loads(line)[1] for line in lines)
         for document in documents:
             key = document["key"]
-            if key not in every_key:
+            if key not in self._sent and key not in expired:
                 self._order.setdefault(key, len(self._order))
                 self._pending[key] = outbox_from_dict(document)
         stale = len(lines) - len(self._pending)
         if self.read_only:
             return
-        if legacy.exists() or len(kept) < len(sent_lines) or stale > max(OUTBOX_COMPACT_AFTER, len(self._pending)):
+        if legacy.exists() or kept is not None or stale > max(OUTBOX_COMPACT_AFTER, len(self._pending)):
             replace_file(path, b"".join(_outbox_line(message) for message in self._pending.values()))
             if legacy.exists():
                 legacy.unlink()
                 fsync_directory(self.data_dir)
-        if len(kept) < len(sent_lines):
+        if kept is not None:
             replace_file(sent_path, b"".join(line + b"\n" for line in kept))
 
     async def enqueue(self, messages: Sequence[OutboxMessage]) -> int:
@@ -870,6 +863,40 @@ class TinyDBStore:
         self._ledger_log.close()
         self._checkpoint_log.close()
         self._campaign_db.close()
+
+
+_PLAIN_SENT_LINE = re.compile(
+    rb'^\["([^"\\\n]*)","(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{6})?\+00:00)"[^\n]*$', re.MULTILINE)
+
+
+def read_sent_keys(content: bytes, oldest: datetime) -> tuple[set[str], set[str], list[bytes] | None]:
+    """The keys of the sent-keys file's complete lines (``["<key>","<at>"]`` or ``["<key>","<at>","<error>"]``,
+    canonical JSON) that left the queue at ``oldest`` or later, the keys that left before, and the lines to
+    keep when some expired (None when all are kept, so the file needs no rewrite).
+
+    A million lines are read at every start, and decoding them one by one with ``json.loads`` and
+    ``datetime.fromisoformat`` was most of the start-up. The store writes UTC times with ``isoformat()``,
+    which sort as text (``…:05+00:00`` before ``…:05.100000+00:00``), so when every line is plain (nothing
+    escaped in its key, a UTC time) one regular expression takes all the keys and times and the times are
+    compared as text; otherwise each line is decoded as JSON and its time parsed."""
+    lines = content.count(b"\n")
+    entries = _PLAIN_SENT_LINE.findall(content)
+    if len(entries) == lines:
+        utc = oldest.astimezone(timezone.utc)
+        since = (utc.isoformat() if utc.microsecond else utc.isoformat(timespec="seconds")).encode()
+        sent = {key.decode() for key, at in entries if at >= since}
+        if len(sent) == lines:
+            return sent, set(), None
+        decoded = [(key.decode(), at >= since) for key, at in entries]
+    else:
+        decoded = []
+        for line in content.splitlines():
+            entry = json.loads(line)
+            decoded.append((str(entry[0]), datetime.fromisoformat(entry[1]) >= oldest))
+    sent = {key for key, within in decoded if within}
+    expired = {key for key, within in decoded if not within}
+    kept = [line for line, (_, within) in zip(content.splitlines(), decoded) if within] if expired else None
+    return sent, expired, kept
 
 
 def _lock_writer(path: Path) -> int:

@@ -3,15 +3,20 @@ and the file stay as large as a few weeks of messages, and an expired key is dro
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.app import Runtime, build_runtime, load_inputs
 from bot.channels.teams import BotCredentials
 from bot.clock import ManualClock
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
 from bot.store.base import OUTBOX_LEASE, SENT_HORIZON
-from bot.store.tinydb_store import TinyDBStore
+from bot.ledger import canonical_json
+from bot.store.tinydb_store import TinyDBStore, read_sent_keys
 from tests.contract.samples import MONDAY, message
 
 
@@ -118,3 +123,41 @@ async def test_a_restart_after_the_horizon_sends_no_notice_of_an_old_campaign_ag
     restarted = await runtime_at(tmp_path, clock)
     assert await restarted.store.due_messages(clock.now(), 1000) == []  # keys expired, notices too old to queue
     await restarted.store.close()
+
+
+def sent_line(key: str, at: datetime, error: str | None = None) -> bytes:
+    return canonical_json([key, at.isoformat(), *([error] if error is not None else [])]) + b"\n"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.text(min_size=1, max_size=12), st.integers(0, 10**6), st.booleans(),
+                       st.one_of(st.none(), st.text(max_size=8))), max_size=12),
+    st.integers(0, 10**6),
+)
+def test_the_fast_read_of_sent_keys_keeps_exactly_what_parsing_each_line_keeps(
+    entries: list[tuple[str, int, bool, str | None]], cut: int
+) -> None:
+    """Start-up reads a million sent keys with one regular expression when the lines are plain; whatever the
+    keys (quotes, backslashes, non-ASCII), times (with and without microseconds, another offset) and errors,
+    it keeps and drops exactly the keys that decoding each line as JSON would."""
+    oldest = MONDAY + timedelta(microseconds=cut)
+    lines = []
+    for key, offset, other_zone, error in entries:
+        at = MONDAY + timedelta(microseconds=offset)
+        lines.append(sent_line(key, at.astimezone(timezone(timedelta(hours=2))) if other_zone else at, error))
+    sent, expired, kept = read_sent_keys(b"".join(lines), oldest)
+    within = [datetime.fromisoformat(json.loads(line)[1]) >= oldest for line in lines]
+    assert sent == {json.loads(line)[0] for line, w in zip(lines, within) if w}
+    assert expired == {json.loads(line)[0] for line, w in zip(lines, within) if not w}
+    assert kept == ([line.rstrip(b"\n") for line, w in zip(lines, within) if w] if not all(within) else None)
+
+
+def test_plain_utc_lines_on_either_side_of_the_horizon_are_told_apart_to_the_microsecond() -> None:
+    oldest = MONDAY + timedelta(seconds=5, microseconds=500_000)
+    content = b"".join([sent_line("before", MONDAY + timedelta(seconds=5)),  # "…:05+00:00" sorts before "…:05.5…"
+                        sent_line("at", oldest), sent_line("after", MONDAY + timedelta(seconds=6)),
+                        sent_line("refused", MONDAY + timedelta(seconds=7), "HTTP 403 the app was blocked")])
+    sent, expired, kept = read_sent_keys(content, oldest)
+    assert sent == {"at", "after", "refused"} and expired == {"before"}
+    assert kept is not None and len(kept) == 3
