@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -116,6 +117,14 @@ whatever stands), and the future that answers it."""
 log = logging.getLogger(__name__)
 
 
+CONVERSATION_RECHECK = 300.0
+"""Seconds an instance trusts that the reference it last wrote for a person is still the stored one. Teams
+sends the same reference with every activity, and asking the database each time was a round trip on every
+click (the decision path's largest cost on PostgreSQL). Another instance may store a different reference for
+the same person meanwhile (they came through it with a new conversation); if they then come back here with
+the old one within this window, the row keeps the other instance's, which is a conversation of theirs too."""
+
+
 class PostgresStore:
     """Constructed without I/O (like TinyDBStore, so one factory builds either); the first use connects, or
     ``await store.start()`` does it up front, which a server does to refuse a bad database before it listens."""
@@ -144,6 +153,8 @@ class PostgresStore:
         self._ledger_flusher: asyncio.Task[None] | None = None
         self._pruned_at: datetime | None = None
         self._budgets: dict[tuple[str, ...], PostgresBudget] = {}
+        # key -> (reference as stored, when this instance last wrote or confirmed it): see CONVERSATION_RECHECK
+        self._conversations_written: dict[str, tuple[str, float]] = {}
 
     async def start(self) -> None:
         """Connect, refuse a database behind the latest migration (one line: run `accessbot db upgrade`),
@@ -239,12 +250,17 @@ class PostgresStore:
         """One statement that writes only a new or changed reference (Teams repeats the same one with
         every activity): the row comes back only when it was inserted or really updated."""
         stored = _text(reference)
+        now = time.monotonic()
+        known = self._conversations_written.get(key)
+        if known is not None and known[0] == stored and now - known[1] < CONVERSATION_RECHECK:
+            return False  # this instance wrote or found exactly this a moment ago: no round trip per click
         async with self._connection(write=True) as conn:
             changed = await (await conn.execute(
                 "INSERT INTO conversations (key, reference) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE "
                 "SET reference = EXCLUDED.reference WHERE conversations.reference <> EXCLUDED.reference RETURNING 1",
                 (key, stored),
             )).fetchone()
+        self._conversations_written[key] = (stored, now)
         return changed is not None
 
     async def get_conversation(self, key: str) -> dict[str, Any] | None:
