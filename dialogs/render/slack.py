@@ -45,6 +45,7 @@ from dialogs.views import (
     HelpView,
     ItemView,
     ListView,
+    RollupView,
     StatusRow,
     StatusView,
     TextView,
@@ -210,6 +211,8 @@ def render(view: View) -> list[SlackMessage]:
         return [confirm_message(view)]
     if isinstance(view, FindingsView):
         return [findings_message(view)]
+    if isinstance(view, RollupView):
+        return [rollup_message(view)]
     raise TypeError(f"no Slack rendering for {type(view).__name__}")
 
 
@@ -367,6 +370,23 @@ def findings_message(view: FindingsView) -> SlackMessage:
     if view.pages > 1:
         more = f" Say '{view.next_hint}' for the next." if view.next_hint else ""
         blocks.append(_context(f"Page {view.page} of {view.pages}.{more}"))
+    return _message(view.title, blocks)
+
+
+def rollup_message(view: RollupView) -> SlackMessage:
+    """A partner's customers, worst first, as the Teams card shows them: the totals, a section per customer on
+    this page (its name bold, marked when it needs attention), then the page and what to say for the next.
+    A page holds ``dialogs.partner_status.PAGE_SIZE`` customers, so it stays well inside 50 blocks."""
+    totals = " · ".join(f"*{escape(row.value)}* {escape(row.label)}" for row in view.totals)
+    blocks: list[Block] = [_header(view.title), *_sections(totals)]
+    for row in view.rows:
+        blocks.extend(_sections(f"{_TONE_MARK[row.tone]}*{escape(row.name)}* · {escape(row.line)}"))
+    footer = f"Page {view.page} of {view.pages}." if view.pages > 1 else ""
+    if view.next_hint:
+        footer += f" Say '{view.next_hint}' for the next."
+    footer = " ".join(part for part in (footer.strip(), view.footer) if part)
+    if footer:
+        blocks.append(_context(footer))
     return _message(view.title, blocks)
 
 
