@@ -1,0 +1,146 @@
+"""A CSP partner's deployment in chat: the partner's security lead says ``status`` in Teams and gets the roll-up
+across customers (worst first, the failed collection leading), ``status <customer>`` for one customer's campaign,
+and that campaign's chart link serves its PNG; a customer's reviewer asking ``status`` is not shown the roll-up.
+
+Everything goes through the running app: Bot Framework activities posted to /api/messages, replies at the fake
+Connector; the customers are collected from the fake Graph by the collection jobs, as in production."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot.app import Runtime, build_runtime, create_app
+from bot.channels.teams import BotCredentials
+from bot.clock import ManualClock
+from bot.collection_jobs import LocalCollectionJobs
+from bot.collection_worker import schedule_customers, work_run
+from bot.partner_campaigns import load_partner_policy
+from bot.policy import load_policy, policy_people
+from checks.graph import collect_tenant
+from checks.graph.client import AccessTokenCredential, close_client, graph_client
+from tests.fakes.fake_graph import FakeGraph
+from tests.fakes.tenant_generator import NOW, GeneratedTenant, generate_csp
+from tests.integration.fake_connector import FakeConnector, card_text
+from tests.integration.test_collection_jobs import access_to, partner_view
+from tests.integration.test_partner_campaigns import PARTNER_POLICY, SETTINGS, SMALL
+from tests.integration.test_teams_messages import Bot
+
+RUN = "week-1"
+WAIT = aiohttp.ClientTimeout(total=10)  # only reached when the app never answers; never a measure of speed
+
+
+class PartnerDeployment:
+    def __init__(self, bot: Bot, partner: GeneratedTenant, customers: list[GeneratedTenant], broken: GeneratedTenant) -> None:
+        self.bot, self.partner, self.customers, self.broken = bot, partner, customers, broken
+        self.base = bot.url.removesuffix("/api/messages")
+
+    def person(self, user: dict[str, Any]) -> dict[str, Any]:
+        return {"id": f"29:{user['id']}", "name": user["displayName"], "aadObjectId": user["id"]}
+
+    def staff(self, upn: str) -> dict[str, Any]:
+        return self.person(next(u for u in self.partner.users.values() if u["userPrincipalName"].lower() == upn))
+
+    async def say(self, person: dict[str, Any], text: str, tenant: str | None = None) -> str:
+        """What the bot answered, as text: the cards (and plain messages) it sent back to this message."""
+        tenant = tenant or self.partner.tenant_id
+        before = len(self.bot.connector.received)
+        status = await self.bot.say(text, person=person, conversation={
+            "conversationType": "personal", "tenantId": tenant, "id": f"a:personal-{person['id']}"},
+            channelData={"tenant": {"id": tenant}})
+        assert status in (200, 201), status
+        answers = self.bot.connector.received[before:]
+        return " | ".join([card_text(card) for r in answers for card in r.cards] + [r.body.get("text") or "" for r in answers])
+
+
+@pytest.fixture
+async def deployment(tmp_path: Path) -> AsyncIterator[PartnerDeployment]:
+    partner, customers = generate_csp(3, SMALL)
+    broken = customers[0]
+    policy_file = tmp_path / "policy" / "partner.toml"
+    policy_file.parent.mkdir()
+    policy_file.write_text(PARTNER_POLICY.format(partner=partner.tenant_id))
+    data_dir = tmp_path / "data"
+    jobs = LocalCollectionJobs(data_dir)
+    async with FakeGraph(partner, *customers) as fake:
+        fake.fail(r".", 503, tenant=broken.tenant_id)
+        await schedule_customers(jobs, await partner_view(fake, partner.tenant_id), RUN, ManualClock(NOW))
+        await work_run(jobs, access_to(fake), RUN, worker="one", settings=SETTINGS)
+        client = graph_client(AccessTokenCredential("fake-graph-token"), fake.base_url(partner.tenant_id))
+        try:
+            # the partner's own tenant, with the staff its policy names (as `accessbot collect` reads them)
+            own = await collect_tenant(client, partner.tenant_id, now=NOW, reviewers=policy_people(load_policy(policy_file)))
+        finally:
+            await close_client(client)
+    await jobs.close()
+
+    connector = FakeConnector()
+    await connector.start()
+    runtime: Runtime = await build_runtime(
+        data_dir=data_dir, policy=load_policy(policy_file), snapshot=own, clock=ManualClock(NOW),
+        credentials=BotCredentials(), partner_policy=load_partner_policy(policy_file), partner_run=RUN,
+    )
+    runner = web.AppRunner(create_app(runtime, background=False))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runtime.service.links.base_url = f"http://127.0.0.1:{port}"  # links name this app's test port
+    yield PartnerDeployment(Bot(runtime, f"http://127.0.0.1:{port}/api/messages", connector), partner, customers, broken)
+    await runner.cleanup()
+    await connector.stop()
+
+
+async def test_a_partner_security_lead_asking_status_in_teams_gets_the_roll_up_across_customers_worst_first(
+    deployment: PartnerDeployment,
+) -> None:
+    lead = deployment.staff("agent0@northwindit.com")
+
+    shown = await deployment.say(lead, "status")
+
+    assert "Reviews across 3 customers" in shown
+    assert all(customer.name in shown for customer in deployment.customers)
+    # the customer whose collection failed leads, and says so
+    assert shown.index(deployment.broken.name) < min(shown.index(c.name) for c in deployment.customers[1:])
+    assert "collection FAILED" in shown and "'status <customer>' for one" in shown
+
+
+async def test_status_with_a_customers_name_shows_that_customers_campaign_and_its_chart_serves_a_png(
+    deployment: PartnerDeployment,
+) -> None:
+    lead = deployment.staff("agent0@northwindit.com")
+    customer = deployment.customers[1]
+
+    shown = await deployment.say(lead, f"status {customer.name}")
+
+    assert f"{customer.name} review" in shown and "Answered" in shown and "Reviews across" not in shown
+    # The Slack image's link, made for the card: it is this customer's campaign, drawn by the running app.
+    service = deployment.bot.runtime.partner.services[customer.tenant_id]  # type: ignore[union-attr]
+    from dialogs.status import campaign_status
+
+    link = campaign_status(service).chart_image  # type: ignore[union-attr]
+    async with aiohttp.ClientSession(timeout=WAIT) as session, session.get(link) as response:
+        assert response.status == 200 and response.headers["Content-Type"] == "image/png"
+        assert (await response.read())[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+async def test_status_for_a_failed_customer_says_no_review_is_open_and_an_unknown_one_is_named(
+    deployment: PartnerDeployment,
+) -> None:
+    lead = deployment.staff("agent0@northwindit.com")
+    failed = await deployment.say(lead, f"status {deployment.broken.tenant_id}")
+    unknown = await deployment.say(lead, "status Nobody Of That Name")
+    assert "no review open this period" in failed and "failed" in failed
+    assert "No customer is called 'Nobody Of That Name'" in unknown
+
+
+async def test_someone_who_is_not_a_partner_security_lead_gets_the_partners_own_status_not_the_roll_up(
+    deployment: PartnerDeployment,
+) -> None:
+    colleague = deployment.staff("agent1@northwindit.com")  # a fallback reviewer, not a security lead
+    shown = await deployment.say(colleague, "status")
+    assert "Reviews across" not in shown and "collection FAILED" not in shown
