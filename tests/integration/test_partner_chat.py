@@ -7,6 +7,8 @@ Connector; the customers are collected from the fake Graph by the collection job
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -15,6 +17,7 @@ import pytest
 from aiohttp import web
 
 from bot.app import Runtime, build_runtime, create_app
+from bot.channels.slack import SlackSettings
 from bot.channels.teams import BotCredentials
 from bot.clock import ManualClock
 from bot.collection_jobs import LocalCollectionJobs
@@ -23,12 +26,16 @@ from bot.partner_campaigns import load_partner_policy
 from bot.policy import load_policy, policy_people
 from checks.graph import collect_tenant
 from checks.graph.client import AccessTokenCredential, close_client, graph_client
+from dialogs.render.slack import SlackMessage
+from dialogs.status import campaign_status
 from tests.fakes.fake_graph import FakeGraph
+from tests.fakes.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack
 from tests.fakes.tenant_generator import NOW, GeneratedTenant, generate_csp
 from tests.integration.fake_connector import FakeConnector, card_text
 from tests.integration.test_collection_jobs import access_to, partner_view
 from tests.integration.test_partner_campaigns import PARTNER_POLICY, SETTINGS, SMALL
 from tests.integration.test_teams_messages import Bot
+from tests.unit.test_render_slack import assert_valid
 
 RUN = "week-1"
 WAIT = aiohttp.ClientTimeout(total=10)  # only reached when the app never answers; never a measure of speed
@@ -57,17 +64,17 @@ class PartnerDeployment:
         return " | ".join([card_text(card) for r in answers for card in r.cards] + [r.body.get("text") or "" for r in answers])
 
 
-@pytest.fixture
-async def deployment(tmp_path: Path) -> AsyncIterator[PartnerDeployment]:
+async def partner_runtime(tmp_path: Path, **options: Any) -> tuple[Runtime, GeneratedTenant, list[GeneratedTenant]]:
+    """A partner with three customers, the first one's collection failed; the server built for run ``RUN`` as
+    ``accessbot serve`` builds it with ACCESSBOT_PARTNER_RUN set (``options`` go to ``build_runtime``)."""
     partner, customers = generate_csp(3, SMALL)
-    broken = customers[0]
     policy_file = tmp_path / "policy" / "partner.toml"
     policy_file.parent.mkdir()
     policy_file.write_text(PARTNER_POLICY.format(partner=partner.tenant_id))
     data_dir = tmp_path / "data"
     jobs = LocalCollectionJobs(data_dir)
     async with FakeGraph(partner, *customers) as fake:
-        fake.fail(r".", 503, tenant=broken.tenant_id)
+        fake.fail(r".", 503, tenant=customers[0].tenant_id)
         await schedule_customers(jobs, await partner_view(fake, partner.tenant_id), RUN, ManualClock(NOW))
         await work_run(jobs, access_to(fake), RUN, worker="one", settings=SETTINGS)
         client = graph_client(AccessTokenCredential("fake-graph-token"), fake.base_url(partner.tenant_id))
@@ -77,20 +84,31 @@ async def deployment(tmp_path: Path) -> AsyncIterator[PartnerDeployment]:
         finally:
             await close_client(client)
     await jobs.close()
-
-    connector = FakeConnector()
-    await connector.start()
-    runtime: Runtime = await build_runtime(
+    runtime = await build_runtime(
         data_dir=data_dir, policy=load_policy(policy_file), snapshot=own, clock=ManualClock(NOW),
-        credentials=BotCredentials(), partner_policy=load_partner_policy(policy_file), partner_run=RUN,
+        credentials=BotCredentials(), partner_policy=load_partner_policy(policy_file), partner_run=RUN, **options,
     )
+    return runtime, partner, customers
+
+
+async def serve(runtime: Runtime) -> tuple[web.AppRunner, str]:
+    """The app on a free local port; export links name that port. Returns the runner and the base URL."""
     runner = web.AppRunner(create_app(runtime, background=False))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    runtime.service.links.base_url = f"http://127.0.0.1:{port}"  # links name this app's test port
-    yield PartnerDeployment(Bot(runtime, f"http://127.0.0.1:{port}/api/messages", connector), partner, customers, broken)
+    base = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    runtime.service.links.base_url = base
+    return runner, base
+
+
+@pytest.fixture
+async def deployment(tmp_path: Path) -> AsyncIterator[PartnerDeployment]:
+    runtime, partner, customers = await partner_runtime(tmp_path)
+    connector = FakeConnector()
+    await connector.start()
+    runner, base = await serve(runtime)
+    yield PartnerDeployment(Bot(runtime, f"{base}/api/messages", connector), partner, customers, customers[0])
     await runner.cleanup()
     await connector.stop()
 
@@ -120,8 +138,6 @@ async def test_status_with_a_customers_name_shows_that_customers_campaign_and_it
     assert f"{customer.name} review" in shown and "Answered" in shown and "Reviews across" not in shown
     # The Slack image's link, made for the card: it is this customer's campaign, drawn by the running app.
     service = deployment.bot.runtime.partner.services[customer.tenant_id]  # type: ignore[union-attr]
-    from dialogs.status import campaign_status
-
     link = campaign_status(service).chart_image  # type: ignore[union-attr]
     async with aiohttp.ClientSession(timeout=WAIT) as session, session.get(link) as response:
         assert response.status == 200 and response.headers["Content-Type"] == "image/png"
@@ -144,3 +160,28 @@ async def test_someone_who_is_not_a_partner_security_lead_gets_the_partners_own_
     colleague = deployment.staff("agent1@northwindit.com")  # a fallback reviewer, not a security lead
     shown = await deployment.say(colleague, "status")
     assert "Reviews across" not in shown and "collection FAILED" not in shown
+
+
+async def test_in_slack_the_partner_lead_gets_the_roll_up_as_block_kit_and_pages_with_status_n(tmp_path: Path) -> None:
+    slack = await FakeSlack().start()
+    runtime, partner, customers = await partner_runtime(
+        tmp_path, slack=SlackSettings(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, api_url=slack.api_url))
+    lead = slack.add_user("agent0@northwindit.com")["id"]
+    runner, base = await serve(runtime)
+    try:
+        url = f"{base}/slack/events"
+        status, _ = await slack.post_to_app(url, slack.slash_command(lead, "status"))
+        assert status == 200
+        dm = slack.dm_of(lead)
+        async with asyncio.timeout(10):  # Bolt answers after ack(); only reached if it never does
+            while not slack.posted(dm):
+                await asyncio.sleep(0.01)
+        (message,) = slack.posted(dm)
+        assert_valid(SlackMessage(message.text, message.blocks))
+        shown = json.dumps(message.blocks, ensure_ascii=False)
+        assert message.blocks[0] == {"type": "header", "text": {"type": "plain_text", "text": "Reviews across 3 customers"}}
+        assert all(customer.name in shown for customer in customers) and "collection FAILED" in shown
+        assert shown.index(customers[0].name) < min(shown.index(c.name) for c in customers[1:])
+    finally:
+        await runner.cleanup()
+        await slack.stop()
