@@ -66,8 +66,11 @@ async def respond(service: ReviewService, actor: Actor, text: str, shared: bool 
     or a channel), where a personal answer comes back as a PrivateReply. ``partner``: a CSP partner's
     deployment, whose security leads ask ``status`` across its customers (dialogs/partner_status.py)."""
     command, argument = parse(text)
-    if command == "status" and partner is not None and partner.is_partner_lead(actor.object_id):
-        return partner_status(partner, actor, argument)
+    if partner is not None and partner.is_partner_lead(actor.object_id):
+        if command == "status":
+            return partner_status(partner, actor, argument)
+        if command == "help":
+            return help_view(security_lead.is_lead(service, actor), is_partner_lead=True)
     view = await _answer(service, actor, text, command, argument)
     personal = command in PRIVATE_COMMANDS or isinstance(view, ConfirmView)  # a sign-off question lists items
     if not shared or not personal or not actor.object_id:

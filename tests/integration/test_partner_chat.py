@@ -125,6 +125,7 @@ async def test_a_partner_security_lead_asking_status_in_teams_gets_the_roll_up_a
     # the customer whose collection failed leads, and says so
     assert shown.index(deployment.broken.name) < min(shown.index(c.name) for c in deployment.customers[1:])
     assert "collection FAILED" in shown and "'status <customer>' for one" in shown
+    assert "status <customer>" in await deployment.say(lead, "help")  # and help says how
 
 
 async def test_status_with_a_customers_name_shows_that_customers_campaign_and_its_chart_serves_a_png(
@@ -160,6 +161,7 @@ async def test_someone_who_is_not_a_partner_security_lead_gets_the_partners_own_
     colleague = deployment.staff("agent1@northwindit.com")  # a fallback reviewer, not a security lead
     shown = await deployment.say(colleague, "status")
     assert "Reviews across" not in shown and "collection FAILED" not in shown
+    assert "status <customer>" not in await deployment.say(colleague, "help")
 
 
 async def test_in_slack_the_partner_lead_gets_the_roll_up_as_block_kit_and_pages_with_status_n(tmp_path: Path) -> None:
