@@ -20,14 +20,18 @@ from bot.app import Runtime, build_runtime, create_app
 from bot.channels.slack import SlackSettings
 from bot.channels.teams import BotCredentials
 from bot.clock import ManualClock
-from bot.collection_jobs import LocalCollectionJobs
+from bot.collection_jobs import CollectionJobs, LocalCollectionJobs, PostgresCollectionJobs
 from bot.collection_worker import schedule_customers, work_run
 from bot.partner_campaigns import load_partner_policy
 from bot.policy import load_policy, policy_people
+from bot.store.postgres_store import PostgresStore
 from checks.graph import collect_tenant
 from checks.graph.client import AccessTokenCredential, close_client, graph_client
+from checks.snapshot import TenantSnapshot
+from dialogs.conversation import respond
 from dialogs.render.slack import SlackMessage
 from dialogs.status import campaign_status
+from dialogs.views import Actor, RollupView
 from tests.fakes.fake_graph import FakeGraph
 from tests.fakes.fake_slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack
 from tests.fakes.tenant_generator import NOW, GeneratedTenant, generate_csp
@@ -64,15 +68,17 @@ class PartnerDeployment:
         return " | ".join([card_text(card) for r in answers for card in r.cards] + [r.body.get("text") or "" for r in answers])
 
 
-async def partner_runtime(tmp_path: Path, **options: Any) -> tuple[Runtime, GeneratedTenant, list[GeneratedTenant]]:
+async def partner_runtime(tmp_path: Path, database_url: str = "",
+                          **options: Any) -> tuple[Runtime, GeneratedTenant, list[GeneratedTenant]]:
     """A partner with three customers, the first one's collection failed; the server built for run ``RUN`` as
-    ``accessbot serve`` builds it with ACCESSBOT_PARTNER_RUN set (``options`` go to ``build_runtime``)."""
+    ``accessbot serve`` builds it with ACCESSBOT_PARTNER_RUN set (``options`` go to ``build_runtime``). The
+    collection's jobs are where the server finds them: in ``database_url``, else in the data directory."""
     partner, customers = generate_csp(3, SMALL)
     policy_file = tmp_path / "policy" / "partner.toml"
     policy_file.parent.mkdir()
     policy_file.write_text(PARTNER_POLICY.format(partner=partner.tenant_id))
     data_dir = tmp_path / "data"
-    jobs = LocalCollectionJobs(data_dir)
+    jobs: CollectionJobs = PostgresCollectionJobs(PostgresStore(database_url)) if database_url else LocalCollectionJobs(data_dir)
     async with FakeGraph(partner, *customers) as fake:
         fake.fail(r".", 503, tenant=customers[0].tenant_id)
         await schedule_customers(jobs, await partner_view(fake, partner.tenant_id), RUN, ManualClock(NOW))
@@ -84,11 +90,16 @@ async def partner_runtime(tmp_path: Path, **options: Any) -> tuple[Runtime, Gene
         finally:
             await close_client(client)
     await jobs.close()
-    runtime = await build_runtime(
-        data_dir=data_dir, policy=load_policy(policy_file), snapshot=own, clock=ManualClock(NOW),
-        credentials=BotCredentials(), partner_policy=load_partner_policy(policy_file), partner_run=RUN, **options,
-    )
+    runtime = await instance(data_dir, policy_file, own, database_url, **options)
     return runtime, partner, customers
+
+
+async def instance(data_dir: Path, policy_file: Path, own: TenantSnapshot, database_url: str = "", **options: Any) -> Runtime:
+    return await build_runtime(
+        data_dir=data_dir, policy=load_policy(policy_file), snapshot=own, clock=ManualClock(NOW),
+        credentials=BotCredentials(), partner_policy=load_partner_policy(policy_file), partner_run=RUN,
+        database_url=database_url, **options,
+    )
 
 
 async def serve(runtime: Runtime) -> tuple[web.AppRunner, str]:
@@ -187,3 +198,30 @@ async def test_in_slack_the_partner_lead_gets_the_roll_up_as_block_kit_and_pages
     finally:
         await runner.cleanup()
         await slack.stop()
+
+
+async def test_on_postgresql_a_second_instance_takes_up_the_customers_campaigns_and_answers_the_same_roll_up(
+    tmp_path: Path, postgres_url: str,
+) -> None:
+    first, partner, customers = await partner_runtime(tmp_path, postgres_url)
+    second = await instance(tmp_path / "second", tmp_path / "policy" / "partner.toml", first.service.snapshot, postgres_url)
+    try:
+        assert first.partner is not None and second.partner is not None
+        opened = {tid: s.campaigns()[0].campaign.id for tid, s in first.partner.services.items()}
+        assert sorted(opened) == sorted(c.tenant_id for c in customers[1:])  # none for the failed customer
+        # the second instance opened nothing anew: it took up the same campaigns from the shared database
+        assert {tid: s.campaigns()[0].campaign.id for tid, s in second.partner.services.items()} == opened
+        assert len([c for c in await first.store.list_campaigns() if c.id.split(":")[0] in opened]) == 2
+        # and the partner's own tenant, starting on a database that holds the customers' campaigns and catching
+        # up with what the other instance recorded, takes up none of them as its own
+        await second.service.catch_up()
+        assert [s.campaign.tenant_id for s in second.service.campaigns()] == []
+        lead = Actor(first.service.resolve_person("agent0@northwindit.com"), "Agent 0")
+        one = await respond(first.service, lead, "status", partner=first.partner)
+        other = await respond(second.service, lead, "status", partner=second.partner)
+        assert isinstance(one, RollupView) and one == other and one.rows[0].key == customers[0].tenant_id
+    finally:
+        for runtime in (first, second):
+            assert runtime.partner is not None
+            await runtime.partner.jobs.close()
+            await runtime.store.close()
