@@ -17,6 +17,8 @@ import pytest
 from aiohttp import web
 
 from bot.app import Runtime, build_runtime, create_app
+from bot.cli import _runtime as cli_runtime
+from bot.config import Settings
 from bot.channels.slack import SlackSettings
 from bot.channels.teams import BotCredentials
 from bot.clock import ManualClock
@@ -27,7 +29,7 @@ from bot.policy import load_policy, policy_people
 from bot.store.postgres_store import PostgresStore
 from checks.graph import collect_tenant
 from checks.graph.client import AccessTokenCredential, close_client, graph_client
-from checks.snapshot import TenantSnapshot
+from checks.snapshot import TenantSnapshot, snapshot_to_dict
 from dialogs.conversation import respond
 from dialogs.render.slack import SlackMessage
 from dialogs.status import campaign_status
@@ -225,3 +227,31 @@ async def test_on_postgresql_a_second_instance_takes_up_the_customers_campaigns_
             assert runtime.partner is not None
             await runtime.partner.jobs.close()
             await runtime.store.close()
+
+
+async def test_serve_with_accessbot_partner_run_builds_the_partners_runtime_from_its_settings(tmp_path: Path) -> None:
+    built, partner, customers = await partner_runtime(tmp_path)  # collects the run, and the partner's tenant
+    own = tmp_path / "partner-snapshot.json"
+    own.write_text(json.dumps(snapshot_to_dict(built.service.snapshot)))
+    assert built.partner is not None
+    await built.partner.jobs.close()
+    await built.store.close()
+    policy = tmp_path / "policy" / "partner.toml"
+
+    # what `accessbot serve` reads from ACCESSBOT_* (no .env file; what matters here given, not inherited)
+    local = {"_env_file": None, "data_dir": tmp_path / "data", "policy": policy, "snapshot": own,
+             "database_url": "", "graph_credential": "", "slack_bot_token": ""}
+    runtime = await cli_runtime(Settings(**local, partner_run=RUN), None, None, BotCredentials())
+    try:
+        assert runtime.partner is not None
+        assert sorted(runtime.partner.services) == sorted(c.tenant_id for c in customers[1:])
+        assert runtime.partner.collections[customers[0].tenant_id].state == "failed"
+    finally:
+        await runtime.partner.jobs.close()  # type: ignore[union-attr]
+        await runtime.store.close()
+
+    single = await cli_runtime(Settings(**local, partner_run=""), None, None, BotCredentials())
+    try:
+        assert single.partner is None  # without ACCESSBOT_PARTNER_RUN: one tenant's deployment, as before
+    finally:
+        await single.store.close()
