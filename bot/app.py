@@ -22,6 +22,7 @@ from bot.channels.slack import SlackChannel, SlackSettings
 from bot.change_watch import AuditReader, ChangeWatch
 from bot.channels.teams import BotCredentials, TeamsChannel
 from bot.clock import Clock
+from bot.collection_jobs import CollectionJobs, LocalCollectionJobs, PostgresCollectionJobs
 from bot.engine.model import SECURITY_LEADS, Notice, NoticeKind
 from bot.exports import CHART_FORMAT, REPORT_FORMATS, BadLink, ExportLinks, ExportRequest
 from bot.http_limits import MAX_BODY_BYTES, STORE_RETRY_AFTER_SECONDS
@@ -31,6 +32,7 @@ from bot.leadership import PostgresLeadership, SoleLeader
 from bot.ledger_signing import LedgerSigner
 from bot.metrics import REGISTRY
 from bot.notifier import Notifier
+from bot.partner_campaigns import PartnerCampaigns, PartnerPolicy
 from bot.policy import Policy, load_policy
 from bot.remediation.graph_executor import GraphExecutor
 from bot.report import CONTENT_TYPES
@@ -40,6 +42,7 @@ from bot.scheduler import Scheduler
 from bot.service import ReviewService
 from bot.store.base import OUTBOX_LEASE, OutboxMessage, StoreUnavailable
 from bot.store.factory import BackendStore, is_postgres, open_store
+from bot.store.postgres_store import PostgresStore
 from bot.store.write_guard import WriteGuard
 from checks.snapshot import TenantSnapshot, load_snapshot
 from dialogs.status import status_charts
@@ -62,6 +65,7 @@ class Runtime:
     channels: ChannelSet  # every channel served (Teams first): the notifier's sender and the cards' upkeep
     notifier: Notifier
     scheduler: Scheduler
+    partner: PartnerCampaigns | None = None  # a CSP partner's deployment: its customers' campaigns (one run's)
 
 
 async def build_runtime(
@@ -87,6 +91,8 @@ async def build_runtime(
     slack: SlackSettings | None = None,
     audit_reader: AuditReader | None = None,
     change_poll_every: timedelta = timedelta(minutes=5),
+    partner_policy: PartnerPolicy | None = None,
+    partner_run: str = "",
 ) -> Runtime:
     """``graph_executor`` carries the write-enabled Graph client; only remediation mode 'apply' uses it.
     ``ledger_signer`` signs the ledger's checkpoints (docs/ledger.md); ``witness_every`` is how often the
@@ -96,14 +102,18 @@ async def build_runtime(
     with the others' records every ``follow_seconds``; what a notifier claims from the outbox is its own for
     ``outbox_lease``.
     ``slack`` attaches a Slack workspace beside Teams. ``audit_reader`` reads the directory audit log
-    (Graph): with it, access changes are asked about every ``change_poll_every`` (bot/change_watch.py)."""
+    (Graph): with it, access changes are asked about every ``change_poll_every`` (bot/change_watch.py).
+    ``partner_policy`` makes this a CSP partner's deployment (``policy`` and ``snapshot`` are then the partner's
+    own tenant): the customers' campaigns of collection run ``partner_run`` are opened (or taken up, when open
+    already) now, and the partner's security leads' ``status`` answers across them."""
     store = await open_store(database_url, data_dir, signer=ledger_signer, clock=clock)
     writes = WriteGuard(store)
     service = ReviewService(writes, policy, snapshot, clock, ExportLinks(public_url, export_secret), graph_executor)
     await service.start()
-    teams = TeamsChannel(service, writes, credentials, teams_service_url)
+    partner = await _open_partner(store, writes, data_dir, service, partner_policy, partner_run) if partner_policy else None
+    teams = TeamsChannel(service, writes, credentials, teams_service_url, partner)
     teams.installer = app_installer.install_for if app_installer is not None else None
-    slack_channel = SlackChannel(service, writes, slack) if slack is not None else None
+    slack_channel = SlackChannel(service, writes, slack, partner) if slack is not None else None
     where = "Teams or Slack" if slack_channel is not None else "Teams"
 
     async def escalate_unreachable(message: OutboxMessage, reason: str) -> None:
@@ -135,7 +145,21 @@ async def build_runtime(
         follow_seconds=follow_seconds if shared else None,
         change_watch=ChangeWatch(service, audit_reader, change_poll_every) if audit_reader is not None else None,
     )
-    return Runtime(store, writes, service, teams, slack_channel, channels, notifier, scheduler)
+    return Runtime(store, writes, service, teams, slack_channel, channels, notifier, scheduler, partner)
+
+
+async def _open_partner(store: BackendStore, writes: WriteGuard, data_dir: Path, service: ReviewService,
+                        policy: PartnerPolicy, run_id: str) -> PartnerCampaigns:
+    """The customers' campaigns of collection run ``run_id``, on the same store and export links as ``service``
+    (the partner's own tenant, which also names the partner's staff the policies list)."""
+    if not run_id:
+        raise ValueError("a partner's deployment names the collection run whose customers it reviews")
+    jobs: CollectionJobs = PostgresCollectionJobs(store) if isinstance(store, PostgresStore) else LocalCollectionJobs(data_dir)
+    partner = PartnerCampaigns(writes, jobs, policy, service.clock, people=service.resolve_person, links=service.links)
+    report = await partner.open_run(run_id)
+    for tenant_id, why in report.not_opened.items():
+        log.warning("customer %s has no review this period: %s", tenant_id, why)
+    return partner
 
 
 def load_inputs(policy_path: Path, snapshot_path: Path) -> tuple[Policy, TenantSnapshot]:
@@ -217,10 +241,13 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
         )
 
     async def _chart_image(wanted: ExportRequest) -> bytes:
-        """The status charts as they stand now (the link outlives the card it was on by up to an hour)."""
-        state = await runtime.service.campaign_state(wanted.campaign_id)
-        assert state is not None  # knows_campaign said so
-        return await asyncio.to_thread(status_png, status_charts(runtime.service, state))
+        """The status charts as they stand now (the link outlives the card it was on by up to an hour); a
+        customer's campaign, on a partner's deployment, is drawn by that customer's service (its reviewers)."""
+        customer = runtime.partner.service_of_campaign(wanted.campaign_id) if runtime.partner else None
+        service = customer or runtime.service
+        state = await service.campaign_state(wanted.campaign_id)
+        assert state is not None  # knows_campaign said so (the store is one for every customer)
+        return await asyncio.to_thread(status_png, status_charts(service, state))
 
     async def _report(wanted: ExportRequest) -> bytes:
         """The evidence report of the campaign's period: every tenant's campaign of that week, a page each."""
@@ -257,6 +284,8 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
         await runtime.scheduler.leadership.close()
         if runtime.slack is not None:
             await runtime.slack.stop()
+        if runtime.partner is not None:
+            await runtime.partner.jobs.close()
         await runtime.store.close()
 
     app.cleanup_ctx.append(scheduler_context)

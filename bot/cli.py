@@ -62,6 +62,7 @@ from bot.ledger_signing import (
 )
 from bot.manifest import build_manifest, write_package
 from bot.operator_errors import EXIT_CODES_HELP, ExitCode, OperatorError, one_line
+from bot.partner_campaigns import PartnerPolicy, load_partner_policy
 from bot.playground import PLAYGROUND_BIN, PLAYGROUND_CONFIG, UnknownPlaygroundUser, playground_config_as, start_playground
 from bot.policy import Policy, RemediationMode, load_policy, policy_people
 from bot.remediation.arm_executor import ArmAndGraphExecutor
@@ -214,7 +215,18 @@ async def _runtime(
         slack=_slack(settings),
         audit_reader=audit_reader,
         change_poll_every=timedelta(minutes=settings.change_poll_minutes or 5),
+        partner_policy=_partner_policy(policy or settings.policy, settings.partner_run),
+        partner_run=settings.partner_run,
     )
+
+
+def _partner_policy(path: Optional[Path], run_id: str) -> PartnerPolicy | None:
+    """With ACCESSBOT_PARTNER_RUN set, the policy file is a CSP partner's, with its customers' overrides beside it."""
+    if not run_id:
+        return None
+    if path is None:  # _inputs refuses a missing policy first; this keeps the type honest
+        raise OperatorError("ACCESSBOT_PARTNER_RUN needs the partner's policy: pass --policy or set ACCESSBOT_POLICY")
+    return load_partner_policy(path)
 
 
 def _require_shared_configuration(settings: Settings) -> None:

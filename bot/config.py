@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     # credentials and AuditLog.Read.All); 0 turns the watch off.
     change_poll_minutes: float = 5.0
     arm_base_url: str = ""  # Azure Resource Manager, e.g. https://management.azure.com; empty: Azure is not read
+    # A CSP partner's deployment (docs/deployment.md#serving-a-partners-customers-in-chat): the collection run
+    # (bot/collection_worker.py) whose customers' campaigns the server opens and reports on. ACCESSBOT_POLICY is
+    # then the partner's policy, with customers/<tenant id>.toml beside it. Empty: one tenant's deployment.
+    partner_run: str = ""
 
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"

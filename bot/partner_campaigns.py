@@ -20,6 +20,7 @@ from typing import Callable, Mapping
 from bot.clock import Clock
 from bot.collection_jobs import CollectionJobs, StaleSnapshot, TenantCollection, snapshot_for_campaign, tenant_collections
 from bot.engine.routing import UnresolvedPeople
+from bot.exports import ExportLinks
 from bot.partner_status import CustomerStanding
 from bot.policy import Policy, PolicyError, customer_policy, load_policy
 from bot.service import ReviewService
@@ -64,8 +65,10 @@ class PartnerCampaigns:
     """Every customer's review service for one run, and what the partner's security leads may ask across them."""
 
     def __init__(self, store: Store, jobs: CollectionJobs, policy: PartnerPolicy, clock: Clock,
-                 people: Callable[[str], str | None] | None = None) -> None:
+                 people: Callable[[str], str | None] | None = None, links: ExportLinks | None = None) -> None:
+        """``links`` signs the customers' export links (the status chart) as the server that serves them does."""
         self.store = store
+        self.links = links
         self.jobs = jobs
         self.policy = policy
         self.clock = clock
@@ -86,7 +89,7 @@ class PartnerCampaigns:
                 try:
                     snapshot = await snapshot_for_campaign(self.jobs, run_id, collection.tenant_id)
                     policy = self.policy.for_customer(collection.tenant_id, collection.tenant_name)
-                    service = ReviewService(self.store, policy, snapshot, self.clock, outsiders=self.people)
+                    service = ReviewService(self.store, policy, snapshot, self.clock, self.links, outsiders=self.people)
                 except (StaleSnapshot, UnresolvedPeople, PolicyError) as refused:
                     report.not_opened[collection.tenant_id] = str(refused)
                     return
@@ -109,6 +112,11 @@ class PartnerCampaigns:
             summary = service.summary(states[0]) if service and states else None
             found.append(CustomerStanding(tenant_id, collection.tenant_name, summary, collection))
         return found
+
+    def service_of_campaign(self, campaign_id: str) -> ReviewService | None:
+        """The service of the customer whose campaign ``campaign_id`` is: a campaign id starts with its tenant's
+        id (bot/engine/campaigns.py: ``campaign_id``). None for a campaign of no customer of this run."""
+        return self.services.get(campaign_id.partition(":")[0].lower())
 
     def find(self, customer: str) -> list[str]:
         """Tenant ids of the customers ``customer`` names: a tenant id, or a name (whole, else its start)."""

@@ -203,7 +203,7 @@ class ReviewService:
             if campaign_of(record) not in closed:  # nothing is appended about a closed campaign any more
                 self._note_versions(record)
         for campaign in campaigns:
-            if campaign.id not in self._campaigns and campaign.id not in closed:
+            if campaign.id not in self._campaigns and campaign.id not in closed and self._holds(campaign):
                 await self._load(campaign, records)
         self.changes_read_to = latest_change_read(records)
         for record in records:
@@ -679,8 +679,14 @@ class ReviewService:
         if cid is None or cid in self._campaigns:
             return
         campaign = await self.store.get_campaign(cid)
-        if campaign is not None:
+        if campaign is not None and self._holds(campaign):
             self._install(CampaignState(campaign, {item.id: item for item in await self.store.campaign_items(cid)}))
+
+    def _holds(self, campaign: Campaign) -> bool:
+        """Whether the campaign is this service's tenant's. A CSP partner's store also holds every customer's
+        campaigns, each held by that customer's own service (bot/partner_campaigns.py): the partner's tenant,
+        or another customer, must not take them up, remind their reviewers or show them as its own."""
+        return campaign.tenant_id.lower() == self.policy.tenant_id.lower()
 
     def _folded(self, seq: int) -> bool:
         return seq <= self._followed or seq in self._ahead

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
+from bot.partner_campaigns import PartnerCampaigns
 from bot.service import ReviewService
 from dialogs.actions import CONFIRMED, INTENT, REF
 from dialogs import security_lead
 from dialogs.help import help_view
+from dialogs.partner_status import partner_status
 from dialogs.review import my_reviews
 from dialogs.status import campaign_status, status
 from dialogs.views import Actor, ConfirmView, PrivateReply, Reply, TextView, Tone, View
@@ -58,10 +60,17 @@ _WHAT = {
 }
 
 
-async def respond(service: ReviewService, actor: Actor, text: str, shared: bool = False) -> Reply:
+async def respond(service: ReviewService, actor: Actor, text: str, shared: bool = False,
+                  partner: PartnerCampaigns | None = None) -> Reply:
     """The answer to what a person typed. ``shared``: said in a conversation others read (a group chat
-    or a channel), where a personal answer comes back as a PrivateReply."""
+    or a channel), where a personal answer comes back as a PrivateReply. ``partner``: a CSP partner's
+    deployment, whose security leads ask ``status`` across its customers (dialogs/partner_status.py)."""
     command, argument = parse(text)
+    if partner is not None and partner.is_partner_lead(actor.object_id):
+        if command == "status":
+            return partner_status(partner, actor, argument)
+        if command == "help":
+            return help_view(security_lead.is_lead(service, actor), is_partner_lead=True)
     view = await _answer(service, actor, text, command, argument)
     personal = command in PRIVATE_COMMANDS or isinstance(view, ConfirmView)  # a sign-off question lists items
     if not shared or not personal or not actor.object_id:

@@ -35,6 +35,7 @@ from bot.channels.slack_errors import FAILURES, refusal
 from bot.engine.model import Action
 from bot.channels.slack_people import ADDRESS_PREFIX, Member, SlackPeople
 from bot.notifier import DeliveryError
+from bot.partner_campaigns import PartnerCampaigns
 from bot.ratelimit import SLACK_CONVERSATION, SLACK_LIMITS, SLACK_WORKSPACE, Charge
 from bot.service import ReviewService, UnknownItem
 from bot.store.base import PostedCard, RecordRejected, Store, StoreUnavailable
@@ -92,11 +93,13 @@ class SlackChannel:
     name = CHANNEL
     limits = SLACK_LIMITS
 
-    def __init__(self, service: ReviewService, store: Store, settings: SlackSettings) -> None:
+    def __init__(self, service: ReviewService, store: Store, settings: SlackSettings,
+                 partner: PartnerCampaigns | None = None) -> None:
         problem = settings.problem()
         if problem is not None:
             raise ValueError(problem)
         self.service = service
+        self.partner = partner  # a CSP partner's customers: its security leads' 'status' goes across them
         self.store = store
         self.settings = settings
         # No retry handlers: the notifier retries, under the channel's limits
@@ -240,7 +243,7 @@ class SlackChannel:
             await only_to_them(TextView(unmapped_text(member, self.service.policy.tenant_name), Tone.WARNING))
             return
         actor = Actor(member.object_id, member.name)
-        reply = await respond(self.service, actor, text, shared=not in_dm)
+        reply = await respond(self.service, actor, text, shared=not in_dm, partner=self.partner)
         if isinstance(reply, PrivateReply):
             try:
                 await self._post(dm, reply.content, actor)

@@ -39,6 +39,7 @@ from bot.channels.teams_invokes import CARD_ACTION_INVOKE, unsupported_invoke
 from bot.http_limits import STORE_RETRY_AFTER_SECONDS, EdgeRefusal, read_json_object
 from bot.notifier import DeliveryError, parse_retry_after
 from bot.ratelimit import TEAMS_CONVERSATION, TEAMS_LIMITS, TEAMS_TENANT, Charge
+from bot.partner_campaigns import PartnerCampaigns
 from bot.service import ReviewService
 from bot.store.base import PostedCard, RecordRejected, Store, StoreUnavailable
 from dialogs.conversation import respond
@@ -180,9 +181,10 @@ def _activity(message: TeamsMessage) -> Activity:
 class AccessBot(ActivityHandler):
     """Translates Teams activities into dialog calls, and dialog views back into Teams messages."""
 
-    def __init__(self, service: ReviewService, store: Store) -> None:
+    def __init__(self, service: ReviewService, store: Store, partner: PartnerCampaigns | None = None) -> None:
         self.service = service
         self.store = store
+        self.partner = partner  # a CSP partner's customers: its security leads' 'status' goes across them
         self.last_service_url = ""  # where Teams last reached us from: good for starting conversations
         # Set by TeamsChannel: a turn in a stored conversation, and starting a personal chat with someone.
         self.proactive: Callable[[dict, Callable[[TurnContext], Awaitable[Any]]], Awaitable[None]] | None = None
@@ -234,7 +236,7 @@ class AccessBot(ActivityHandler):
             await self._replace_or_send(turn_context, view)
             return
         text = TurnContext.remove_recipient_mention(activity) if activity.entities else activity.text
-        reply = await respond(self.service, actor, text or "", shared=_shared(activity))
+        reply = await respond(self.service, actor, text or "", shared=_shared(activity), partner=self.partner)
         if isinstance(reply, PrivateReply):
             delivered = await self._send_privately(turn_context, actor, reply.content)
             await self._send(turn_context, reply.pointer if delivered else reply.unreachable)
@@ -375,7 +377,8 @@ class TeamsChannel:
     """The /api/messages endpoint and proactive delivery for Teams."""
 
     def __init__(
-        self, service: ReviewService, store: Store, credentials: BotCredentials, service_url: str = ""
+        self, service: ReviewService, store: Store, credentials: BotCredentials, service_url: str = "",
+        partner: PartnerCampaigns | None = None,
     ) -> None:
         _cheapen_connector_clients()
         self.service_url = service_url  # the tenant's Bot Connector, e.g. https://smba.trafficmanager.net/emea/
@@ -386,7 +389,7 @@ class TeamsChannel:
         self.adapter.on_turn_error = self._on_turn_error
         self.connectors = ConnectorCache()
         _cache_clients(self.adapter.bot_framework_authentication, self.connectors, credentials.app_id)
-        self.bot = AccessBot(service, store)
+        self.bot = AccessBot(service, store, partner)
         self.bot.proactive, self.bot.open_personal = self._proactively, self.open_conversation
         self.service = service
         self.store = store

@@ -25,6 +25,7 @@ from slack_sdk.models.blocks import (
     ContextBlock,
     DividerBlock,
     HeaderBlock,
+    ImageBlock,
     InputBlock,
     MarkdownTextObject,
     Option,
@@ -44,6 +45,7 @@ from dialogs.views import (
     HelpView,
     ItemView,
     ListView,
+    RollupView,
     StatusRow,
     StatusView,
     TextView,
@@ -59,6 +61,8 @@ MAX_FIELD_TEXT = 2000
 MAX_HEADER_TEXT = 150
 MAX_BUTTON_TEXT = 75
 MAX_FALLBACK_TEXT = 4000  # the notification text beside the blocks (Slack truncates longer ones)
+MAX_ALT_TEXT = 2000  # an image's alt text
+MAX_IMAGE_URL = 3000
 
 ACTION_PREFIX = "accessbot"
 CHOOSE_ACTION = f"{ACTION_PREFIX}:choose:"  # + item id: a digest row's select, read from the message's state
@@ -207,6 +211,8 @@ def render(view: View) -> list[SlackMessage]:
         return [confirm_message(view)]
     if isinstance(view, FindingsView):
         return [findings_message(view)]
+    if isinstance(view, RollupView):
+        return [rollup_message(view)]
     raise TypeError(f"no Slack rendering for {type(view).__name__}")
 
 
@@ -305,11 +311,22 @@ def digest_messages(view: DigestView) -> list[SlackMessage]:
 
 
 def status_message(view: StatusView) -> SlackMessage:
+    """The figures as text, and beside them the same figures drawn (the chart PNG behind a signed link),
+    when the view carries one: Slack cannot draw charts itself, and the text stays for those who read."""
     blocks: list[Block] = [_header(view.title), *_warnings(view.warnings), *_rows(view.rows)]
     if view.owners:
         blocks.append(_context("By reviewer"))
         blocks.extend(_rows(view.owners))
+    if view.chart_image and len(view.chart_image) <= MAX_IMAGE_URL:
+        blocks.append(_chart_image(view))
     return _message(view.title, blocks)
+
+
+def _chart_image(view: StatusView) -> Block:
+    """The chart image; its alt text carries every figure the charts draw (each chart's own text fallback),
+    so a screen reader, or a client that blocks images, loses nothing."""
+    alt = " ".join(f"{chart.title}: {chart.fallback}." for chart in view.charts) or view.title
+    return ImageBlock(image_url=view.chart_image, alt_text=_clip(alt, MAX_ALT_TEXT), title=_clip(view.title, MAX_HEADER_TEXT))
 
 
 def help_message(view: HelpView) -> SlackMessage:
@@ -353,6 +370,23 @@ def findings_message(view: FindingsView) -> SlackMessage:
     if view.pages > 1:
         more = f" Say '{view.next_hint}' for the next." if view.next_hint else ""
         blocks.append(_context(f"Page {view.page} of {view.pages}.{more}"))
+    return _message(view.title, blocks)
+
+
+def rollup_message(view: RollupView) -> SlackMessage:
+    """A partner's customers, worst first, as the Teams card shows them: the totals, a section per customer on
+    this page (its name bold, marked when it needs attention), then the page and what to say for the next.
+    A page holds ``dialogs.partner_status.PAGE_SIZE`` customers, so it stays well inside 50 blocks."""
+    totals = " · ".join(f"*{escape(row.value)}* {escape(row.label)}" for row in view.totals)
+    blocks: list[Block] = [_header(view.title), *_sections(totals)]
+    for row in view.rows:
+        blocks.extend(_sections(f"{_TONE_MARK[row.tone]}*{escape(row.name)}* · {escape(row.line)}"))
+    footer = f"Page {view.page} of {view.pages}." if view.pages > 1 else ""
+    if view.next_hint:
+        footer += f" Say '{view.next_hint}' for the next."
+    footer = " ".join(part for part in (footer.strip(), view.footer) if part)
+    if footer:
+        blocks.append(_context(footer))
     return _message(view.title, blocks)
 
 

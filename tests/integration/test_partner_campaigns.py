@@ -15,11 +15,13 @@ from bot.partner_campaigns import PartnerCampaigns, load_partner_policy
 from bot.partner_status import CustomerStanding
 from bot.store.tinydb_store import TinyDBStore
 from dialogs.partner_status import BLOCK_KIT_BLOCKS, PAGE_SIZE, partner_status, rollup_view
+from dialogs.render import slack
 from dialogs.render.teams import CARD_BUDGET_BYTES, rollup_card
 from dialogs.views import Actor, RollupView, StatusView, TextView
 from tests.fakes.fake_graph import FakeGraph
 from tests.fakes.tenant_generator import NOW, TenantShape, generate_csp
 from tests.integration.test_collection_jobs import access_to, partner_view
+from tests.unit.test_render_slack import assert_valid
 
 SMALL = TenantShape(users=30, privileged_users=10, crowded_role_holders=5)
 SETTINGS = WorkerSettings(tenants_at_once=2, concurrency=4, backoff=Backoff(max_attempts=1))
@@ -134,4 +136,11 @@ def test_the_roll_up_of_a_thousand_customers_pages_within_adaptive_card_and_bloc
         card = rollup_card(view)
         assert len(json.dumps(card).encode()) <= CARD_BUDGET_BYTES
         assert len(view.rows) + 3 <= BLOCK_KIT_BLOCKS  # a line per customer + title, totals, footer
+        (message,) = slack.render(view)
+        assert_valid(message)  # slack_sdk's models, 50 blocks, 3,000 characters a section
+        shown = json.dumps(message.blocks, ensure_ascii=False)
+        assert "not shown" not in shown  # nothing gave way to the message size: every customer is on its page
+        assert all(f"*{slack.escape(row.name)}* · {slack.escape(row.line)}" in shown for row in view.rows)
     assert views[-1].next_hint == "" and views[0].next_hint == "status 2"
+    first = json.dumps(slack.render(views[0])[0].blocks, ensure_ascii=False)
+    assert "Page 1 of 40. Say 'status 2' for the next." in first and "❗ *" in first  # failed ones marked

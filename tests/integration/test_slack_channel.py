@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, AsyncIterator
 
+import aiohttp
 import pytest
 
 from bot.ledger import verify
@@ -18,7 +19,7 @@ from bot.store.base import OutboxMessage
 from dialogs.render import slack as render
 from dialogs.security_lead import LEAD_ONLY
 from tests.integration.fake_connector import FakeConnector, card_text
-from tests.integration.slack_app import MONDAY, SlackBot, serve_slack_demo
+from tests.integration.slack_app import MONDAY, WAIT, SlackBot, serve_slack_demo
 from tests.integration.test_teams_messages import PATTI as TEAMS_PATTI
 from tests.integration.test_teams_messages import Bot
 
@@ -145,6 +146,22 @@ async def test_findings_asked_in_a_channel_by_a_lead_go_to_the_dm_never_the_chan
     await bot.until(lambda: bot.slack.responses)
     assert "CRITICAL" in texts(bot.slack.posted(bot.slack.dm_of(bot.member(ALEX))))
     assert bot.slack.posted(channel) == [] and "CRITICAL" not in texts(bot.slack.responses)
+
+
+async def test_status_by_a_lead_shows_the_chart_image_whose_link_serves_a_png_through_the_app(bot: SlackBot) -> None:
+    await bot.command(ALEX, "status")
+    dm = bot.slack.dm_of(bot.member(ALEX))
+    (message,) = await bot.until(lambda: bot.slack.posted(dm))
+    (image,) = [block for block in message.blocks if block["type"] == "image"]
+    assert "Answered" in texts([message]) and "Progress: " in image["alt_text"]
+    # The link names the public URL; this app listens on a test port: the same path, asked of this app.
+    path = image["image_url"].split("/exports/", 1)[1]
+    base = bot.url.removesuffix("/slack/events")
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WAIT)) as session:
+        async with session.get(f"{base}/exports/{path}") as response:
+            png = await response.read()
+            assert response.status == 200 and response.headers["Content-Type"] == "image/png"
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 async def test_status_asked_in_a_channel_answers_only_the_person_who_asked(bot: SlackBot) -> None:

@@ -22,6 +22,7 @@ from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
 from dialogs import actions
 from dialogs.conversation import respond
 from dialogs.digest import digest_action
+from dialogs.charts import Bar, Series, Slice, StackedBarChart
 from dialogs.render import slack
 from dialogs.review import card_action, item_view
 from dialogs.views import (
@@ -79,6 +80,7 @@ async def demo_views(data_dir: Path) -> dict[str, View]:
     for command in ("help", "status", "mine", "my reviews", "findings", "overdue", "history meganb@contoso.com", "export"):
         await said(f"{command} · lead", ALEX, command)
     await said("help · reviewer", patti, "help")
+    await said("status · reviewer", patti, "status")
     await said("mine · reviewer", patti, "my reviews")
     await said("overdue · reviewer (refused)", patti, "overdue")
     for item in state.items.values():
@@ -182,6 +184,35 @@ def test_a_status_with_many_rows_keeps_ten_fields_to_a_section() -> None:
     (message,) = slack.render(view)
     assert_valid(message)
     assert [len(block["fields"]) for block in message.blocks if block.get("fields")] == [10, 10, 3]
+
+
+def test_a_leads_status_shows_the_chart_image_beside_the_text_with_the_figures_as_its_alt_text(
+    rendered: dict[str, list[slack.SlackMessage]],
+) -> None:
+    (message,) = rendered["status · lead"]
+    (image,) = [block for block in message.blocks if block["type"] == "image"]
+    assert "/exports/" in image["image_url"]
+    fields = " ".join(field["text"] for block in message.blocks for field in block.get("fields", []))
+    assert "*Answered*" in fields and "*Open*" in fields  # the text stays beside the picture
+    items = next(int(f["text"].split("\n")[1]) for b in message.blocks for f in b.get("fields", []) if f["text"].startswith("*Items*"))
+    # the alt text carries every slice of the progress chart, and those add up to the campaign's items
+    progress = image["alt_text"].split("Progress: ", 1)[1].split(".", 1)[0]
+    assert sum(int(part.split()[0]) for part in progress.split(" · ")) == items
+    assert "By reviewer: " in image["alt_text"]
+    (mine,) = rendered["status · reviewer"]  # a reviewer's own part: no campaign chart
+    assert not [block for block in mine.blocks if block["type"] == "image"]
+
+
+def test_a_status_without_a_chart_link_has_no_image_and_a_long_alt_text_is_clipped() -> None:
+    (plain,) = slack.render(StatusView("Week 48", (StatusRow("Items", "3"),)))
+    assert not [block for block in plain.blocks if block["type"] == "image"]
+    bars = StackedBarChart("By reviewer", tuple(Bar("Reviewer " + "x" * 60 + str(n), (Slice("Answered", n, Series.ANSWERED),))
+                                               for n in range(60)))
+    view = StatusView("Week 48", (StatusRow("Items", "3"),), charts=(bars,), chart_image="https://bot.example/exports/t.s")
+    (message,) = slack.render(view)
+    assert_valid(message)
+    (image,) = [block for block in message.blocks if block["type"] == "image"]
+    assert len(image["alt_text"]) == slack.MAX_ALT_TEXT and image["alt_text"].startswith("By reviewer: Reviewer")
 
 
 def test_the_revoke_modal_asks_for_a_justification_and_hands_back_its_metadata() -> None:
