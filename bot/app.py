@@ -35,7 +35,7 @@ from bot.notifier import Notifier
 from bot.partner_campaigns import PartnerCampaigns, PartnerPolicy
 from bot.policy import Policy, load_policy
 from bot.remediation.graph_executor import GraphExecutor
-from bot.report import CONTENT_TYPES
+from bot.report import CONTENT_TYPES, ReportTooLarge, check_pdf_size
 from bot.report.charts import status_png
 from bot.report.gather import gather_report, render_off_loop, same_period
 from bot.scheduler import Scheduler
@@ -230,7 +230,10 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
         elif wanted.fmt == CHART_FORMAT:
             body, content_type, disposition = await _chart_image(wanted), "image/png", "inline"
         elif wanted.fmt in REPORT_FORMATS:
-            body, content_type = await _report(wanted), CONTENT_TYPES[wanted.fmt]
+            try:
+                body, content_type = await _report(wanted), CONTENT_TYPES[wanted.fmt]
+            except ReportTooLarge as too_large:
+                return web.Response(status=413, text=str(too_large))
         else:
             out = io.StringIO()
             (export_csv if wanted.fmt == "csv" else export_json)(await service.campaign_ledger(wanted.campaign_id), out)
@@ -256,6 +259,8 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
                   if (state := await service.campaign_state(campaign.id)) is not None]
         report = await gather_report(service.store, states, service.campaign_ledger, service.clock.now(),
                                      service.display_name)
+        if wanted.fmt == "pdf":
+            check_pdf_size(report, wanted.campaign_id)
         return await render_off_loop(report, wanted.fmt)
 
     async def metrics(_: web.Request) -> web.Response:

@@ -24,6 +24,7 @@ import pytest
 from aiohttp import web
 from typer.testing import CliRunner
 
+import bot.report as evidence_report
 from bot.app import Runtime, build_runtime, create_app, load_inputs
 from bot.channels.teams import BotCredentials
 from bot.cli import app
@@ -250,3 +251,15 @@ async def test_status_chart_image_is_a_png_behind_a_signed_expiring_link(served:
     served.runtime.service.clock.advance(timedelta(hours=2))  # type: ignore[attr-defined]
     status, _, body = await served.get(view.chart_image)
     assert status == 403 and b"expired" in body
+
+
+async def test_a_pdf_too_large_for_the_server_is_refused_with_the_command_that_makes_it_and_html_still_works(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Laying out tens of thousands of rows would take the server minutes and gigabytes while reviewers click."""
+    monkeypatch.setattr(evidence_report, "SERVER_PDF_ATTESTATIONS", 1)  # this week has a handful of attestations
+    status, _, body = await served.get(served.links()["evidence report (PDF)"])
+    campaign_id = served.runtime.service.campaigns()[0].campaign.id
+    assert status == 413
+    assert f"accessbot campaign report --campaign {campaign_id} --format pdf" in body.decode()
+    assert (await served.get(served.links()["report (HTML)"]))[0] == 200
