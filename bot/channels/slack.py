@@ -31,9 +31,10 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.channels.live_status import LiveStatus
 from bot.channels.slack_errors import FAILURES, refusal
-from bot.engine.model import Action
 from bot.channels.slack_people import ADDRESS_PREFIX, Member, SlackPeople
+from bot.engine.model import Action
 from bot.notifier import DeliveryError
 from bot.partner_campaigns import PartnerCampaigns
 from bot.ratelimit import SLACK_CONVERSATION, SLACK_LIMITS, SLACK_WORKSPACE, Charge
@@ -42,7 +43,7 @@ from bot.store.base import PostedCard, RecordRejected, Store, StoreUnavailable
 from dialogs import actions
 from dialogs.conversation import respond
 from dialogs.review import current_item, my_reviews
-from dialogs.status import campaign_status, status
+from dialogs.status import status
 from dialogs.render import slack as render
 from dialogs.render.slack import SlackMessage
 from dialogs.unrecorded import STORE_DOWN, rejected
@@ -120,7 +121,7 @@ class SlackChannel:
         self.app.event("app_home_opened")(self._on_home_opened)
         self.app.event("message")(self._on_message)
         self._socket: Any = None
-        self._live_drawn_at = -1
+        self.live = LiveStatus(service, store, LIVE_STATUS_KEY)
 
     # ---- the entry points ----------------------------------------------------------------------
 
@@ -266,8 +267,7 @@ class SlackChannel:
         except DeliveryError as refused:
             await only_to_them(TextView(f"I can't post the live status here: {refused}.", Tone.WARNING))
             return
-        await self.store.save_conversation(LIVE_STATUS_KEY, {"channel": channel, "ts": ts})
-        self._live_drawn_at = self.service.changes
+        await self.live.posted({"channel": channel, "ts": ts})
 
     # ---- clicks and modals -------------------------------------------------------------------------
 
@@ -405,17 +405,13 @@ class SlackChannel:
 
     async def refresh_live_status(self) -> None:
         """Redraw the live status message in place when anything was recorded since it was drawn."""
-        if self.service.changes == self._live_drawn_at:
+        due = await self.live.due()
+        if due is None:
             return
-        posted = await self.store.get_conversation(LIVE_STATUS_KEY)
-        if posted is None:
-            return
-        view = campaign_status(self.service, live=True)
-        if not isinstance(view, StatusView):
-            return
+        posted, view = due
         try:
             await self._update(str(posted["channel"]), str(posted["ts"]), render.replacement(view))
         except DeliveryError as refused:
             log.warning("could not redraw the live status message: %s", refused)
             return
-        self._live_drawn_at = self.service.changes
+        self.live.drawn()

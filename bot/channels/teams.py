@@ -34,6 +34,7 @@ from botframework.connector.auth import (
 )
 from msrest.universal_http.requests import ClientRetryPolicy
 
+from bot.channels.live_status import LiveStatus
 from bot.channels.activity_checks import shape_problem, tenants_of, user_input_problem
 from bot.channels.teams_invokes import CARD_ACTION_INVOKE, unsupported_invoke
 from bot.http_limits import STORE_RETRY_AFTER_SECONDS, EdgeRefusal, read_json_object
@@ -52,7 +53,6 @@ from dialogs.render.teams import (
     status_card,
 )
 from dialogs.review import current_item
-from dialogs.status import campaign_status
 from dialogs.unrecorded import STORE_DOWN, digest_not_recorded, item_not_recorded, rejected
 from dialogs.views import Actor, DigestView, ItemView, PrivateReply, StatusView, TextView, Tone, View
 
@@ -393,7 +393,7 @@ class TeamsChannel:
         self.bot.proactive, self.bot.open_personal = self._proactively, self.open_conversation
         self.service = service
         self.store = store
-        self._live_drawn_at = -1
+        self.live = LiveStatus(service, store, LIVE_STATUS_KEY)
 
     @property
     def authenticated(self) -> bool:
@@ -518,20 +518,16 @@ class TeamsChannel:
 
     async def refresh_live_status(self) -> None:
         """Redraw the security leads' live status card in place when anything was recorded since."""
-        if self.service.changes == self._live_drawn_at:
+        due = await self.live.due()
+        if due is None:
             return
-        posted = await self.store.get_conversation(LIVE_STATUS_KEY)
-        if posted is None:
-            return
-        view = campaign_status(self.service, live=True)
-        if not isinstance(view, StatusView):
-            return
+        posted, view = due
         try:
             await self.update_card(posted, posted["activityId"], status_card(view))
         except DeliveryError as refused:
             log.warning("could not redraw the live status card: %s", refused)
             return
-        self._live_drawn_at = self.service.changes
+        self.live.drawn()
 
     async def redraw_card(self, item_id: str, card: PostedCard) -> None:
         """Replace a card sent for an item with the item as it now stands, for the person it was sent to."""
