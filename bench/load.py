@@ -72,7 +72,8 @@ async def _drive(urls: list[str], bodies: list[bytes], headers_for: Callable[[by
                 failures.append(f"{response.status} {text[:200]}")
 
     connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    # A request unanswered for two minutes is a hung server: the run fails rather than waits forever.
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
         started = time.perf_counter()
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
         seconds = time.perf_counter() - started
