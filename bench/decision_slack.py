@@ -107,9 +107,8 @@ def run(people: int, decisions: int, concurrency: int, rounds: int) -> None:
             time.sleep(0.1)
         load.send(teams_messages, [first_contact(person(n), display_name(person(n))) for n in range(people)], "")
 
-        # The same people click in both channels, spread evenly over everyone; the first WARM_UP warm up.
-        step = max(1, people // (WARM_UP + decisions))
-        clickers = list(range(0, people, step))[: WARM_UP + decisions]
+        # Clicks spread over everyone, each person once, on their own item; the first WARM_UP warm up.
+        clickers = [k * people // (WARM_UP + decisions) for k in range(WARM_UP + decisions)]
         clicks = post(f"{control}/bench/clicks", {"people": clickers})
         forms, slack_items = clicks["forms"], clicks["items"]
         own = get(f"{teams}/bench/items")["own"]  # [item, reviewer] with person n reviewing own[n - 1]'s item
