@@ -1,7 +1,8 @@
-"""The load generator: its own process, an aiohttp client holding N connections, one signed token.
+"""The load generator: its own process, an aiohttp client holding N connections, one signed token (Teams)
+or each request signed with Slack's v0 scheme as it goes out (Slack signs every request it sends).
 
 It runs in a separate process so the server under test has its event loop and its CPU share to itself,
-as it would behind Teams; the bodies are built before the clock starts.
+as it would behind Teams or Slack; the bodies are built before the clock starts.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import json
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import aiohttp
+
+from tests.fakes.slack_signing import FORM, signed_headers
 
 
 @dataclass(frozen=True)
@@ -38,11 +41,21 @@ def drive(url: str | list[str], bodies: list[dict[str, Any]], token: str, concur
     body contains ``expect`` (the bot must have really done the work, not refused it). Several URLs (instances
     behind one imaginary load balancer) take the bodies in turn."""
     urls = [url] if isinstance(url, str) else url
-    return asyncio.run(_drive(urls, [json.dumps(b).encode() for b in bodies], token, concurrency, expect))
-
-
-async def _drive(urls: list[str], bodies: list[bytes], token: str, concurrency: int, expect: str) -> LoadResult:
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    return asyncio.run(_drive(urls, [json.dumps(b).encode() for b in bodies], lambda _: headers, concurrency, expect))
+
+
+def drive_slack(url: str, forms: list[str], signing_secret: str, concurrency: int, expect: str) -> LoadResult:
+    """POST every form body as Slack does: each signed (v0, HMAC-SHA256 of timestamp and body) when it is sent,
+    so the signing is the load generator's cost and every timestamp is fresh."""
+    def headers(body: bytes) -> dict[str, str]:
+        return signed_headers(signing_secret, body, content_type=FORM)
+
+    return asyncio.run(_drive([url], [form.encode() for form in forms], headers, concurrency, expect))
+
+
+async def _drive(urls: list[str], bodies: list[bytes], headers_for: Callable[[bytes], dict[str, str]],
+                 concurrency: int, expect: str) -> LoadResult:
     latencies: list[float] = []
     failures: list[str] = []
     pending = iter(enumerate(bodies))
@@ -50,6 +63,7 @@ async def _drive(urls: list[str], bodies: list[bytes], token: str, concurrency: 
     async def worker(session: aiohttp.ClientSession) -> None:
         for n, body in pending:
             url = urls[n % len(urls)]
+            headers = headers_for(body)
             started = time.perf_counter()
             async with session.post(url, data=body, headers=headers) as response:
                 text = await response.text()
@@ -58,7 +72,8 @@ async def _drive(urls: list[str], bodies: list[bytes], token: str, concurrency: 
                 failures.append(f"{response.status} {text[:200]}")
 
     connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    # A request unanswered for two minutes is a hung server: the run fails rather than waits forever.
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as session:
         started = time.perf_counter()
         await asyncio.gather(*(worker(session) for _ in range(concurrency)))
         seconds = time.perf_counter() - started

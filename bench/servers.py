@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from collections import Counter
 from datetime import datetime, timezone
 from multiprocessing.context import BaseContext
 from multiprocessing.queues import Queue
@@ -29,7 +30,9 @@ from msrest.universal_http.requests import ClientRetryPolicy
 
 from bench.local_auth import APP_ID, ISSUER, TENANT, credentials
 from bench.tenants import reviewed_tenant
+from tests.fakes.fake_slack import BOT_TOKEN, SIGNING_SECRET
 from bot.app import build_runtime, create_app
+from bot.channels.slack import SlackSettings
 from bot.ledger_signing import LedgerSigner
 from bot.clock import ManualClock
 from bot.engine.model import LedgerEvent
@@ -47,14 +50,24 @@ def serve_accessbot_on(database_url: str, key_file: str, people: int, metadata_u
     asyncio.run(_accessbot(people, metadata_url, ports, stop, database_url, LedgerSigner.from_file(Path(key_file))))
 
 
+def serve_accessbot_slack(people: int, metadata_url: str, slack_api_url: str, ports: Queue,  # type: ignore[type-arg]
+                          stop: Event) -> None:
+    """accessbot with a Slack workspace attached over HTTP (signing secret on), its Web API calls going to
+    ``slack_api_url`` (the fake Slack, in a process of its own)."""
+    slack = SlackSettings(bot_token=BOT_TOKEN, signing_secret=SIGNING_SECRET, api_url=slack_api_url)
+    asyncio.run(_accessbot(people, metadata_url, ports, stop, slack=slack))
+
+
 async def _accessbot(people: int, metadata_url: str, ports: Queue, stop: Event,  # type: ignore[type-arg]
-                     database_url: str = "", signer: LedgerSigner | None = None) -> None:
+                     database_url: str = "", signer: LedgerSigner | None = None,
+                     slack: SlackSettings | None = None) -> None:
     policy, snapshot = reviewed_tenant(people)
     with tempfile.TemporaryDirectory() as data_dir:
         # Signed, as in production: every group commit writes an Ed25519 checkpoint (docs/ledger.md).
         runtime = await build_runtime(data_dir=Path(data_dir), policy=policy, snapshot=snapshot,
                                       clock=ManualClock(NOW), credentials=credentials(metadata_url),
-                                      ledger_signer=signer or LedgerSigner.generate(), database_url=database_url)
+                                      ledger_signer=signer or LedgerSigner.generate(), database_url=database_url,
+                                      slack=slack)
         state, _ = await runtime.service.open_current_campaign()
         store = runtime.store
         ledger_size = len(await store.ledger_records())
@@ -77,9 +90,12 @@ async def _accessbot(people: int, metadata_url: str, ports: Queue, stop: Event, 
 
         async def stats(_: web.Request) -> web.Response:
             nonlocal ledger_size
-            ledger_size = len(await store.ledger_records())
+            records = await store.ledger_records()
+            ledger_size = len(records)
+            decided = Counter(str(r.data.get("item_id")) for r in records if r.type == "decision")
             return web.json_response({
                 "ledger_records": ledger_size,
+                "decisions": decided,  # item id -> how many decisions the ledger holds for it
                 "conversations": len(store._conversations),  # bench-only peek: how many people are known
                 "conversation_writes": store._conversation_log.writes,
             })
