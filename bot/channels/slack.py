@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.app.async_app import AsyncApp
@@ -142,7 +143,11 @@ class SlackChannel:
         return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
 
     async def start(self) -> None:
-        """Open the Socket Mode connection (socket mode only); Bolt's client reconnects by itself."""
+        """Give the Web API client one session for the server's life, then open the Socket Mode connection
+        (socket mode only; Bolt's client reconnects by itself). Without a session of its own, slack_sdk opens
+        a new one, and a new connection and TLS handshake, for every call: each click's chat.update included."""
+        if self.client.session is None:
+            self.client.session = aiohttp.ClientSession()
         if not self.settings.socket_mode:
             return
         from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
@@ -154,6 +159,9 @@ class SlackChannel:
         if self._socket is not None:
             await self._socket.close_async()
             self._socket = None
+        if self.client.session is not None:
+            await self.client.session.close()
+            self.client.session = None
 
     # ---- listeners: ack first, work after ------------------------------------------------------
 
