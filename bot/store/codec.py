@@ -119,11 +119,6 @@ def items_file_chunks(items: Iterable[ReviewItem]) -> Iterator[bytes]:
     yield "".join(buffer).encode()
 
 
-def items_from_file(content: bytes) -> list[ReviewItem]:
-    """The items of an items file held in memory (see ``iter_items_file``)."""
-    return list(iter_items_file([content.decode()]))
-
-
 def read_items_file(path: Path) -> list[ReviewItem]:
     """The items of the items file at ``path``, decoded from ~1 MB reads one item at a time: the file's text,
     its parsed tree and the items never exist side by side, so a restart with 100,000 items holds them once."""

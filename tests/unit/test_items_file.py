@@ -20,13 +20,17 @@ from bot.store.codec import (
     ITEMS_TABLE,
     item_to_dict,
     items_file_chunks,
-    items_from_file,
     iter_items_file,
     read_items_file,
 )
 from bot.store.tinydb_store import TinyDBStore
 from tests.contract.samples import campaign, items
 from tests.contract.test_codec import review_items
+
+
+def items_from_file(content: bytes) -> list[ReviewItem]:
+    """The items of an items file held in memory, read as the store reads one from disk."""
+    return list(iter_items_file([content.decode()]))
 
 
 def written_by_tinydb(path: Path, stored: list[ReviewItem]) -> bytes:
