@@ -451,7 +451,7 @@ class ReviewService:
                 locked_by = self._campaigns[campaign.id].signed_off_by
                 outcome = decide(
                     item, request, self.routing, self.clock.now(), locked_by=locked_by,
-                    max_justification=self.policy.justification_max_chars,
+                    max_justification=self.policy.justification_max_chars, name_of=self.display_name,
                 )
                 if outcome.verdict is Verdict.RECORDED:
                     if await self._record(outcome.events, outcome.notices) is None:

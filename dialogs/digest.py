@@ -15,7 +15,7 @@ from bot.engine.model import Action, Campaign, ReviewItem
 from bot.service import ReviewService, UnknownItem
 from bot.engine.status import awaits_answer
 from dialogs.actions import CHOICE_PREFIX, JUSTIFICATION, KEEP_UNFLAGGED
-from dialogs.pending import KIND_LABELS, nothing_waiting, pending_for, waiting_summary
+from dialogs.pending import KIND_LABELS, answer_line, delegation_line, nothing_waiting, pending_for, waiting_summary
 from dialogs.views import Actor, DigestRow, DigestView, TextView, Tone
 
 # The most rows one digest holds; each renderer fits them into its own message limits (Teams trims by card
@@ -48,7 +48,7 @@ def digest_view(
             f"{waiting_summary(pending)}; {flagged} flagged by a check. Choose per item and submit, or keep "
             "everything not flagged in one go."
         ),
-        rows=tuple(_row(item, outcomes.get(item.id)) for item, _ in shown),
+        rows=tuple(_row(service, actor.object_id, item, outcomes.get(item.id)) for item, _ in shown),
         more=max(0, len(pending) + len(answered) - MAX_ROWS),
         notice=notice,
         warnings=_campaign_warnings(campaign),
@@ -61,7 +61,7 @@ def _fact(label: str, value: str) -> str:
     return f"{label}: {value}" if value in LABEL_NEEDED else value
 
 
-def _row(item: ReviewItem, outcome: TextView | None) -> DigestRow:
+def _row(service: ReviewService, viewer: str, item: ReviewItem, outcome: TextView | None) -> DigestRow:
     subject = item.subject
     facts = [_fact(label, value) for label, value in subject.evidence.items() if label not in SUMMARY_SKIP][:3]
     if item.exception is not None:
@@ -70,7 +70,7 @@ def _row(item: ReviewItem, outcome: TextView | None) -> DigestRow:
     if len(summary) > 160:
         summary = summary[:157] + "…"
     if outcome is None and item.decision is not None:
-        outcome = TextView(item.decision.summary(), Tone.GOOD if item.decision.action is Action.KEEP else Tone.ATTENTION)
+        outcome = TextView(answer_line(service, item.decision), Tone.GOOD if item.decision.action is Action.KEEP else Tone.ATTENTION)
     return DigestRow(
         item_id=item.id,
         title=subject.title,
@@ -79,6 +79,7 @@ def _row(item: ReviewItem, outcome: TextView | None) -> DigestRow:
         flags=tuple(f"{f.severity.upper()}: {f.title}" for f in subject.findings),
         outcome=outcome,
         choosable=item.is_open,
+        delegation=delegation_line(service, viewer, item) if item.is_open else "",
     )
 
 
@@ -134,6 +135,6 @@ async def digest_action(service: ReviewService, actor: Actor, data: Mapping[str,
         elif result.item.decision is None:  # passed on: it leaves this reviewer's list
             outcomes[item_id] = TextView(result.outcome.message, Tone.NORMAL)
         else:
-            outcomes[item_id] = TextView(result.item.decision.summary(), Tone.GOOD)
+            outcomes[item_id] = TextView(answer_line(service, result.item.decision), Tone.GOOD)
     notice = TextView(f"Recorded {recorded} answer(s) in the attestation ledger.", Tone.GOOD if recorded else Tone.WARNING)
     return digest_view(service, actor, notice, outcomes)

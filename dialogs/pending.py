@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from bot.engine.changes import is_change_item
-from bot.engine.model import Campaign, ReviewItem, SubjectKind
+from dataclasses import replace
+
+from bot.engine.model import Campaign, Decision, ReviewItem, SubjectKind
 from bot.engine.status import awaits_answer
 from bot.engine.state import CampaignState
 from bot.service import ReviewService
@@ -65,3 +67,23 @@ def nothing_waiting(service: ReviewService) -> TextView:
     if closed:
         return TextView(f"{closed}: there is nothing to answer until the next review.")
     return TextView("Nothing is waiting for you. Thank you!", Tone.GOOD)
+
+
+def delegation_line(service: ReviewService, viewer: str | None, item: ReviewItem) -> str:
+    """"You answer as Patti Fernandez's delegate." when ``viewer`` may answer this item only for one of its
+    reviewers (the policy's delegates), else "": a delegate must see on whose behalf the answer will be recorded,
+    as the ledger records it (a reviewer's own items come first, as in the engine)."""
+    if not viewer:
+        return ""
+    answers_for = service.routing.may_act_for(viewer, item.reviewers)
+    if answers_for is None or answers_for == viewer:
+        return ""
+    return f"You answer as {service.display_name(answers_for)}'s delegate."
+
+
+def answer_line(service: ReviewService, decision: Decision) -> str:
+    """The decision's one-line summary. A delegate's answer recorded before the ledger kept the reviewer's
+    name gets it from the directory, so every card says on whose behalf it was given."""
+    if decision.on_behalf_of and not decision.on_behalf_of_name:
+        decision = replace(decision, on_behalf_of_name=service.display_name(decision.on_behalf_of))
+    return decision.summary()

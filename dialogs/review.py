@@ -13,7 +13,15 @@ from bot.engine.model import MFA_DEVICES_EVIDENCE, Action, Campaign, ReviewItem
 from bot.service import ReviewService, UnknownItem
 from dialogs.actions import ACTION, ITEM, JUSTIFICATION, REASSIGN_TO
 from dialogs.digest import digest_view
-from dialogs.pending import KIND_LABELS, closed_line, nothing_waiting, pending_for, waiting_summary
+from dialogs.pending import (
+    KIND_LABELS,
+    answer_line,
+    closed_line,
+    delegation_line,
+    nothing_waiting,
+    pending_for,
+    waiting_summary,
+)
 from dialogs.views import Actor, ChoiceView, DigestView, ItemView, ListView, TextView, Tone, View
 
 # Up to this many items come as one card each; more come as one digest card.
@@ -55,9 +63,7 @@ def item_view(
     choices: tuple[ChoiceView, ...] = ()
     if item.decision is not None:
         tone = Tone.ATTENTION if item.decision.action is Action.REVOKE else Tone.GOOD
-        text = item.decision.summary()
-        if item.decision.on_behalf_of:
-            text += f" for {service.display_name(item.decision.on_behalf_of)}"
+        text = answer_line(service, item.decision)
         if item.decision.justification:
             text += f" — “{item.decision.justification}”"
         outcome = TextView(text, tone)
@@ -68,7 +74,7 @@ def item_view(
             choices = _choices(item)
         if item.history:
             last = item.history[-1]
-            outcome = TextView(last.summary(), Tone.NORMAL)
+            outcome = TextView(answer_line(service, last), Tone.NORMAL)
 
     return ItemView(
         item_id=item.id,
@@ -83,6 +89,7 @@ def item_view(
         outcome=outcome,
         choices=choices,
         subject_key=subject.key,
+        delegation=delegation_line(service, viewer, item) if choices else "",
     )
 
 

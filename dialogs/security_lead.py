@@ -8,6 +8,7 @@ from __future__ import annotations
 from bot.exports import ExportRequest
 from bot.remediation.workflow import Status
 from bot.service import SEVERITY_ORDER, ReviewService
+from dialogs.pending import answer_line
 from dialogs.status import period_label
 from dialogs.views import Actor, ConfirmView, FindingGroup, FindingsView, StatusRow, StatusView, TextView, Tone, View
 
@@ -86,7 +87,7 @@ async def history(service: ReviewService, query: str) -> View:
     rows = tuple(
         StatusRow(
             f"{decision.at:%Y-%m-%d} · {item.subject.title}",
-            decision.summary() + (f" — “{decision.justification}”" if decision.justification else ""),
+            answer_line(service, decision) + (f" — “{decision.justification}”" if decision.justification else ""),
         )
         for item, decision, _ in answers[-MAX_ROWS:]
     )

@@ -51,6 +51,7 @@ class ItemView:
     outcome: TextView | None = None  # the decision, once there is one
     choices: tuple[ChoiceView, ...] = ()
     subject_key: str = ""
+    delegation: str = ""  # "You answer as Patti Fernandez's delegate." when the viewer answers for a reviewer
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ class DigestRow:
     flags: tuple[str, ...] = ()  # findings, most severe first; an item with any is "flagged"
     outcome: TextView | None = None
     choosable: bool = True
+    delegation: str = ""  # as on ItemView: on whose behalf this person answers this item
 
     @property
     def flagged(self) -> bool:

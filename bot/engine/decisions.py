@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Callable
 
 from bot.engine.model import (
     MAX_JUSTIFICATION,
@@ -67,6 +68,7 @@ def decide(
     *,
     locked_by: str | None = None,
     max_justification: int = MAX_JUSTIFICATION,
+    name_of: Callable[[str], str] | None = None,
 ) -> DecisionOutcome:
     """Validate one answer against the item and the routing; return what to record and send.
 
@@ -110,6 +112,7 @@ def decide(
         justification=request.justification.strip(),
         reassign_to=request.reassign_to,
         on_behalf_of=None if on_behalf == request.actor_id else on_behalf,
+        on_behalf_of_name=name_of(on_behalf) if name_of is not None and on_behalf != request.actor_id else "",
     )
     data = decision_to_data(item.campaign_id, item, decision)
     notices: list[Notice] = []

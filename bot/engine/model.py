@@ -140,6 +140,9 @@ class Decision:
     reassign_to: str | None = None
     on_behalf_of: str | None = None  # set when a delegate answered for a reviewer
     system: bool = False  # True when the deadline, not a person, decided
+    # The reviewer's name as the directory gave it when the delegate answered: the ledger then says on whose
+    # behalf without needing the directory of that day. Empty for answers recorded before it was kept.
+    on_behalf_of_name: str = ""
 
     def summary(self) -> str:
         verb = {
@@ -150,6 +153,8 @@ class Decision:
             Action.UNFAMILIAR_METHOD: "Unfamiliar MFA method reported",
         }[self.action]
         who = "policy (no answer by the deadline)" if self.system else self.actor_name
+        if self.on_behalf_of:
+            who += f" as {self.on_behalf_of_name}'s delegate" if self.on_behalf_of_name else " as a delegate"
         return f"{verb} by {who} at {self.at:%Y-%m-%d %H:%M} UTC"
 
 

@@ -54,6 +54,7 @@ def decision_to_data(campaign_id: str, item: ReviewItem, decision: Decision) -> 
         "reassign_to": decision.reassign_to,
         "system": decision.system,
         "at": _iso(decision.at),
+        **({"on_behalf_of_name": decision.on_behalf_of_name} if decision.on_behalf_of else {}),
     }
 
 
@@ -68,6 +69,7 @@ def decision_from_data(data: Mapping[str, Any]) -> Decision:
         reassign_to=data.get("reassign_to"),
         on_behalf_of=data.get("on_behalf_of"),
         system=bool(data.get("system")),
+        on_behalf_of_name=data.get("on_behalf_of_name") or "",
     )
 
 

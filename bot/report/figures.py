@@ -175,7 +175,7 @@ def tenant_report(state: CampaignState, records: Sequence[LedgerRecord], now: da
             Attestation(
                 seq=r.seq, at=r.at, subject=titles.get(str(r.data.get("item_id")), str(r.data.get("item_id"))),
                 verdict=VERDICT_LABELS.get(str(r.data.get("action")), str(r.data.get("action"))),
-                actor=_actor(r.data), justification=str(r.data.get("justification") or ""), hash=r.hash,
+                actor=_actor(r.data, name_of), justification=str(r.data.get("justification") or ""), hash=r.hash,
             )
             for r in decisions
         ),
@@ -188,11 +188,16 @@ def evidence_report(tenants: Sequence[TenantReport], head: LedgerHead, now: date
     return EvidenceReport(ordered, now, head, checkpoint, (public_key or b"").decode(), key_fingerprint)
 
 
-def _actor(data: dict) -> str:  # type: ignore[type-arg]
+def _actor(data: dict, name_of: Callable[[str], str]) -> str:  # type: ignore[type-arg]
+    """Who answered; for a delegate, on whose behalf: by the name the ledger recorded, else (an answer recorded
+    before the ledger kept that name) by the reviewer's object id the record holds, named by the directory."""
     if data.get("system"):
         return "policy (no answer by the deadline)"
     actor = str(data.get("actor") or data.get("actor_id") or "")
-    return f"{actor} (delegate)" if data.get("on_behalf_of") else actor
+    reviewer = data.get("on_behalf_of")
+    if not reviewer:
+        return actor
+    return f"{actor} as {data.get('on_behalf_of_name') or name_of(str(reviewer))}'s delegate"
 
 
 def _completion(decisions: Sequence[LedgerRecord]) -> tuple[tuple[datetime, int], ...]:

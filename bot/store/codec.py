@@ -271,6 +271,7 @@ def decision_to_dict(decision: Decision) -> JsonDict:
         "justification": decision.justification,
         "reassign_to": decision.reassign_to,
         "on_behalf_of": decision.on_behalf_of,
+        "on_behalf_of_name": decision.on_behalf_of_name,
         "system": decision.system,
     }
 
@@ -286,6 +287,7 @@ def decision_from_dict(raw: Mapping[str, Any]) -> Decision:
         reassign_to=raw.get("reassign_to"),
         on_behalf_of=raw.get("on_behalf_of"),
         system=raw.get("system", False),
+        on_behalf_of_name=raw.get("on_behalf_of_name") or "",
     )
 
 

@@ -226,6 +226,7 @@ def item_message(view: ItemView) -> SlackMessage:
         _context(view.header),
         _header(view.title),
         _context(view.kind_label),
+        *(_sections(f"*{escape(view.delegation)}*") if view.delegation else []),
         *_warnings(view.warnings),
         *_facts(view.facts),
     ]
@@ -255,6 +256,8 @@ _CHOICES = (("Keep", "keep"), ("Revoke", "revoke"), ("Don't know", "dont_know"))
 def _digest_row(row: DigestRow) -> list[Block]:
     """One item: what it is and its flags, with the answer chosen beside it (read at Submit)."""
     lines = [f"*{escape(row.title)}*", f"{escape(row.kind_label)} · {escape(row.summary)}"]
+    if row.delegation:
+        lines.append(f"_{escape(row.delegation)}_")
     lines.extend(f"⚑ {escape(flag)}" for flag in row.flags)
     if row.outcome is not None:
         lines.append(_TONE_MARK[row.outcome.tone] + escape(row.outcome.text))

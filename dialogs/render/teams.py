@@ -140,6 +140,8 @@ def item_card(view: ItemView, viewers: Sequence[str] = ()) -> dict[str, Any]:
         _text(view.title, size="Medium", weight="Bolder", spacing="Small"),
         _text(view.kind_label, isSubtle=True, spacing="None"),
     ]
+    if view.delegation:
+        body.append(_text(view.delegation, weight="Bolder", spacing="Small"))
     body.extend(_warnings(view.warnings))
     body.append(_facts(view.facts))
     for severity, finding in view.findings:
@@ -227,6 +229,8 @@ def digest_card(view: DigestView) -> dict[str, Any]:
             _text(f"**{row.title}**", spacing="None"),
             _text(f"{row.kind_label} · {row.summary}", size="Small", isSubtle=True, spacing="None"),
         ]
+        if row.delegation:
+            items.append(_text(row.delegation, size="Small", weight="Bolder", spacing="None"))
         items.extend(_text(f"⚑ {flag}", size="Small", color="Attention", spacing="None") for flag in row.flags[:2])
         if len(row.flags) > 2:
             items.append(_text(f"⚑ and {len(row.flags) - 2} more — see Details", size="Small", color="Attention", spacing="None"))

@@ -68,6 +68,7 @@ decisions = st.builds(
     reassign_to=maybe(text),
     on_behalf_of=maybe(text),
     system=st.booleans(),
+    on_behalf_of_name=text,
 )
 grants = st.builds(PolicyExceptionGrant, subject=text, rationale=text, approved_by=text, expires=st.dates())
 review_items = st.builds(

@@ -98,9 +98,23 @@ def test_someone_not_assigned_is_refused() -> None:
 def test_delegate_may_answer_for_the_reviewer_and_is_recorded_as_such() -> None:
     _, state = opened()
     item = only_item(state)
-    outcome = decide(item, ask(item, Action.KEEP, actor=DELEGATE, name="Lynne Robbins"), make_routing(), MONDAY)
+    names = {OWNER: "Alex Wilber"}
+    outcome = decide(item, ask(item, Action.KEEP, actor=DELEGATE, name="Lynne Robbins"), make_routing(), MONDAY,
+                     name_of=names.__getitem__)
     assert outcome.verdict is Verdict.RECORDED
-    assert outcome.decision.on_behalf_of == OWNER
+    assert outcome.decision.on_behalf_of == OWNER and outcome.decision.on_behalf_of_name == "Alex Wilber"
+    (event,) = outcome.events
+    assert (event.data["actor"], event.data["on_behalf_of"], event.data["on_behalf_of_name"]) == (
+        "Lynne Robbins", OWNER, "Alex Wilber")
+    assert outcome.decision.summary().startswith("Kept by Lynne Robbins as Alex Wilber's delegate at ")
+
+
+def test_a_reviewers_own_answer_records_no_delegation() -> None:
+    _, state = opened()
+    item = only_item(state)
+    outcome = decide(item, ask(item, Action.KEEP), make_routing(), MONDAY, name_of=lambda oid: "someone")
+    assert outcome.decision.on_behalf_of is None and outcome.decision.on_behalf_of_name == ""
+    assert "on_behalf_of_name" not in outcome.events[0].data and "delegate" not in outcome.decision.summary()
 
 
 def test_revoke_without_justification_is_refused() -> None:
