@@ -35,6 +35,8 @@ _CHECKPOINT_CONTEXT = b"accessbot-ledger-checkpoint-v1\n"
 _ROTATION_CONTEXT = b"accessbot-ledger-key-rotation-v1\n"
 WITNESS_MARK = "accessbot-checkpoint"
 """Precedes the checkpoint JSON in a witness notice, so ``verify --witness`` can find it in pasted text."""
+WITNESS_ADVICE = ("Keep this message: with it an auditor can prove that nothing up to here was later removed or "
+                  "rewritten (`accessbot ledger verify --witness`).")
 
 
 class LedgerKeyError(ValueError):
@@ -213,11 +215,13 @@ class Checkpoint:
     def witness_text(self) -> str:
         """The form posted to the security leads: a sentence, then the checkpoint as one line of JSON."""
         return (
-            f"Ledger checkpoint: record {self.seq} of the attestation ledger, signed {self.at}. Keep this message: "
-            "with it an auditor can prove that nothing up to here was later removed or rewritten "
-            f"(`accessbot ledger verify --witness`). {WITNESS_MARK} "
-            + canonical_json(self.to_dict()).decode()
+            f"Ledger checkpoint: record {self.seq} of the attestation ledger, signed {self.at}. {WITNESS_ADVICE} "
+            + self.witness_line()
         )
+
+    def witness_line(self) -> str:
+        """What ``parse_witness`` reads: the mark, then the signed checkpoint as one line of JSON."""
+        return f"{WITNESS_MARK} " + canonical_json(self.to_dict()).decode()
 
 
 @dataclass(frozen=True)

@@ -186,7 +186,20 @@ class RollupView:
     footer: str = ""
 
 
-View = TextView | ItemView | ListView | StatusView | HelpView | DigestView | ConfirmView | FindingsView | RollupView
+@dataclass(frozen=True)
+class WitnessView:
+    """The ledger's signed checkpoint, posted to the security leads to keep (dialogs/notices.py): a line a person
+    reads, and ``code``, the exact text ``accessbot ledger verify --witness`` reads, shown whole to be copied in
+    a block that wraps (one long line of JSON overflows a chat bubble)."""
+
+    title: str
+    summary: str  # the record's hash prefix, when it was signed, the key's id
+    advice: str
+    code: str
+
+
+View = (TextView | ItemView | ListView | StatusView | HelpView | DigestView | ConfirmView | FindingsView | RollupView
+        | WitnessView)
 
 
 @dataclass(frozen=True)

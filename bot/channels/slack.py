@@ -43,6 +43,7 @@ from bot.service import ReviewService, UnknownItem
 from bot.store.base import PostedCard, RecordRejected, Store, StoreUnavailable
 from dialogs import actions
 from dialogs.conversation import respond
+from dialogs.notices import notice_view
 from dialogs.review import current_item, my_reviews
 from dialogs.status import status
 from dialogs.render import slack as render
@@ -401,7 +402,7 @@ class SlackChannel:
         return ((SLACK_CONVERSATION, str(address.get("channel") or recipient)), (SLACK_WORKSPACE, "workspace"))
 
     async def send_text(self, address: dict, text: str) -> None:
-        (message,) = render.render(TextView(text))
+        (message,) = render.render(notice_view(text))
         try:
             await self.client.chat_postMessage(channel=str(address["channel"]), text=message.text, blocks=message.blocks)
         except FAILURES as failed:

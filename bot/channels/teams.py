@@ -44,6 +44,7 @@ from bot.partner_campaigns import PartnerCampaigns
 from bot.service import ReviewService
 from bot.store.base import PostedCard, RecordRejected, Store, StoreUnavailable
 from dialogs.conversation import respond
+from dialogs.notices import notice_view
 from dialogs import actions
 from dialogs.render.teams import (
     CARD_CONTENT_TYPE,
@@ -635,8 +636,10 @@ class TeamsChannel:
                 (TEAMS_TENANT, f"{bot.get('id') or ''}|{tenant}"))
 
     async def send_text(self, reference: dict, text: str) -> None:
-        """Proactive message into a stored conversation (the notifier's MessageSender)."""
-        await self._proactively(reference, lambda turn_context: turn_context.send_activity(MessageFactory.text(text)))
+        """Proactive message into a stored conversation (the notifier's MessageSender); the ledger witness as a
+        card whose checkpoint text wraps (dialogs/notices.py)."""
+        (message,) = render(notice_view(text))
+        await self._proactively(reference, lambda turn_context: turn_context.send_activity(_activity(message)))
 
     async def _proactively(self, reference: dict, act: Callable[[TurnContext], Awaitable[Any]]) -> None:
         """Run ``act`` in a proactive turn of a stored conversation.

@@ -51,6 +51,7 @@ from dialogs.views import (
     TextView,
     Tone,
     View,
+    WitnessView,
 )
 
 MAX_BLOCKS = 50  # a message
@@ -213,6 +214,8 @@ def render(view: View) -> list[SlackMessage]:
         return [findings_message(view)]
     if isinstance(view, RollupView):
         return [rollup_message(view)]
+    if isinstance(view, WitnessView):
+        return [witness_message(view)]
     raise TypeError(f"no Slack rendering for {type(view).__name__}")
 
 
@@ -391,6 +394,17 @@ def rollup_message(view: RollupView) -> SlackMessage:
     if footer:
         blocks.append(_context(footer))
     return _message(view.title, blocks)
+
+
+def witness_message(view: WitnessView) -> SlackMessage:
+    """The checkpoint's text in a code block, which Slack wraps and which copies whole; the notification text is
+    the readable line, not the JSON."""
+    blocks: list[Block] = [
+        *_sections(f"*{escape(view.title)}*"),
+        _context(f"{view.summary}. {view.advice}"),
+        *_sections(f"```{escape(view.code)}```"),
+    ]
+    return _message(f"{view.title} ({view.summary})", blocks)
 
 
 def ask_modal(ask: str, subject: str, metadata: str) -> dict[str, Any]:

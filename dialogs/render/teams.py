@@ -28,6 +28,7 @@ from dialogs.views import (
     TextView,
     Tone,
     View,
+    WitnessView,
 )
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
@@ -97,6 +98,8 @@ def render(view: View, viewers: Sequence[str] = ()) -> list[TeamsMessage]:
         return [TeamsMessage(card=findings_card(view))]
     if isinstance(view, RollupView):
         return [TeamsMessage(card=rollup_card(view))]
+    if isinstance(view, WitnessView):
+        return [TeamsMessage(card=witness_card(view))]
     raise TypeError(f"no Teams rendering for {type(view).__name__}")
 
 
@@ -131,6 +134,8 @@ def card_for(view: View, viewers: Sequence[str] = ()) -> dict[str, Any]:
         return findings_card(view)
     if isinstance(view, RollupView):
         return rollup_card(view)
+    if isinstance(view, WitnessView):
+        return witness_card(view)
     return _card([_tone(view) if isinstance(view, TextView) else _text("Done.")])
 
 
@@ -384,3 +389,17 @@ def rollup_card(view: RollupView) -> dict[str, Any]:
     if footer:
         body.append(_text(footer, size="Small", isSubtle=True))
     return _card(body)
+
+
+def witness_card(view: WitnessView) -> dict[str, Any]:
+    """The checkpoint's text in a monospace TextBlock that wraps (the renderer breaks even the long hex strings),
+    so the bubble never overflows and the text copies whole. A TextBlock reads markdown, which cannot touch this
+    text: hex, digits, an ISO time and JSON keys, with a single underscore and no asterisk, bracket or backtick."""
+    return _card(
+        [
+            _text(view.title, weight="Bolder"),
+            _text(view.summary, size="Small", isSubtle=True, spacing="None"),
+            _text(view.advice, size="Small"),
+            {"type": "Container", "style": "emphasis", "items": [_text(view.code, fontType="Monospace", size="Small")]},
+        ]
+    )

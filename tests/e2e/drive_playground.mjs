@@ -14,6 +14,9 @@
 //                                                size), then fail if it shows any "without" text: a chart's
 //                                                fallback, which a host that draws the chart never shows (bar
 //                                                charts are drawn in HTML, not SVG, so this is how to see them)
+//   {"fits": "Ledger checkpoint"}                wait for the newest chat message containing the text, then fail if
+//                                                it does not fit: a box of it reaching past the chat pane that clips
+//                                                it, or with scrollWidth > clientWidth (text that runs out of it)
 //   {"screenshot": "after-keep"}                 save <screenshot-dir>/after-keep.png
 // Every step accepts "timeoutMs" (default 15000). "fill" and "click" accept "card": which top-level card on the
 // page (default -1, the latest; negative counts from the end). "click" accepts "awaitBot": false for buttons
@@ -269,6 +272,39 @@ const OPERATIONS = {
     const shown = [step.without ?? []].flat().filter((fallback) => text.includes(fallback));
     if (shown.length) {
       throw new StepError(`the card shows ${JSON.stringify(shown)}: a chart fell back to its text instead of being drawn`);
+    }
+    return {};
+  },
+
+  async fits(page, log, step, timeoutMs) {
+    await OPERATIONS.waitText(page, log, { waitText: step.fits }, timeoutMs);
+    const wanted = step.fits.replace(/\s+/g, ' ').trim();
+    const overflowing = await page.evaluate(
+      ([selector, text]) => {
+        const message = [...document.querySelectorAll(selector)]
+          .map((header) => header.parentElement)
+          .filter((element) => element.innerText.replace(/\s+/g, ' ').includes(text))
+          .pop();
+        // A bubble grows with what it holds, so its own widths agree; what overflows runs past the chat pane
+        // that clips it (the nearest ancestor that does not let content show outside it).
+        let pane = message.parentElement;
+        while (pane.parentElement && getComputedStyle(pane).overflowX === 'visible') pane = pane.parentElement;
+        const edge = pane.getBoundingClientRect().right;
+        const describe = (element, why) => `${element.tagName.toLowerCase()}.${String(element.className).slice(0, 40)} ${why}`;
+        const boxes = [message, ...message.querySelectorAll('*')];
+        return [
+          ...boxes
+            .filter((element) => element.getClientRects().length && element.getBoundingClientRect().right > edge + 1)
+            .map((element) => describe(element, `ends at ${element.getBoundingClientRect().right}px, the pane at ${edge}px`)),
+          ...boxes
+            .filter((element) => element.clientWidth > 0 && element.scrollWidth > element.clientWidth + 1)
+            .map((element) => describe(element, `holds ${element.scrollWidth}px in ${element.clientWidth}px`)),
+        ];
+      },
+      [MESSAGE_HEADER, wanted],
+    );
+    if (overflowing.length) {
+      throw new StepError(`the message with ${JSON.stringify(wanted)} overflows its bubble: ${overflowing.slice(0, 5).join('; ')}`);
     }
     return {};
   },

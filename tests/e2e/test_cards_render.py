@@ -26,10 +26,12 @@ from bot.app import build_runtime, load_inputs
 from bot.channels.teams import BotCredentials
 from bot.clock import ManualClock
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT, REPO_ROOT
+from bot.ledger_signing import LedgerSigner
 from dialogs.conversation import respond
 from dialogs.digest import digest_action
+from dialogs.notices import witness_view
 from dialogs.partner_status import rollup_view
-from dialogs.render.teams import card_for, item_card, render, rollup_card
+from dialogs.render.teams import card_for, item_card, render, rollup_card, witness_card
 from dialogs.review import card_action, item_view
 from dialogs.status import campaign_status
 from dialogs.views import Actor, View
@@ -108,6 +110,8 @@ async def collect_cards(data_dir: Path) -> list[dict[str, Any]]:
     catalogue.add_view("status · reviewer", await respond(service, patti, "status"))
     catalogue.add_view("my reviews · digest (security lead)", await respond(service, ALEX, "my reviews"))
     catalogue.add_view("my reviews · cards (reviewer)", await respond(service, patti, "my reviews"))
+    adele = Actor(service.resolve_person("adelev@contoso.com"), "Adele Vance")  # Patti's delegate
+    catalogue.add_view("my reviews · cards (delegate)", await respond(service, adele, "my reviews"))
     for item in sorted(state.items.values(), key=lambda i: (i.subject.kind, i.subject.title)):
         tags = "".join(
             tag for tag, present in ((" · break-glass", item.subject.break_glass), (" · excepted", item.exception is not None))
@@ -144,6 +148,9 @@ async def collect_cards(data_dir: Path) -> list[dict[str, Any]]:
     catalogue.add_view("sign off · done", await respond(service, ALEX, "sign off confirm"))
     locked = next(item for item in state.items.values() if item.is_open)
     catalogue.add(f"locked · {locked.subject.title}", item_card(item_view(service, locked, state.campaign), VIEWERS))
+    records = await runtime.store.ledger_records()  # this ledger is unsigned: a witness as a signed one posts it
+    checkpoint = LedgerSigner.generate().checkpoint(records[0].hash, records[-1].head, "2026-11-23T09:30:00+00:00")
+    catalogue.add("ledger witness · security leads", witness_card(witness_view(checkpoint)))
     return catalogue.cards
 
 

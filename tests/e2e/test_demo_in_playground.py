@@ -3,8 +3,9 @@
 Starts `accessbot demo` as its own process, points the Playground at it, and with playwright-core in
 Chromium asks for `my reviews` (a digest), presses Submit with nothing chosen and is told so, opens items
 from it, clicks Keep on one and Revoke (with a justification) on another and sees each card updated in
-place; checks the answers are in `status`, drawn as charts, and that `export` offers the PDF report; signs the review off (confirming, with items still open) and
-sees `my reviews` say it is closed; then checks the answers are in `accessbot ledger export`.
+place; checks the answers are in `status`, drawn as charts, and that `export` offers the PDF report; signs the review off (confirming, with items still open),
+sees the ledger witness it posts fit its bubble, and `my reviews` say it is closed; then checks the answers are in
+`accessbot ledger export`.
 """
 
 from __future__ import annotations
@@ -104,6 +105,9 @@ def test_reviewer_keeps_and_revokes_in_the_playground_and_sees_the_cards_update(
                 {"click": "Sign off"},
                 {"waitText": "recorded as unanswered at sign-off"},
                 {"screenshot": "05-signed-off"},
+                # The sign-off's ledger witness: its signed JSON wraps inside the bubble instead of running out.
+                {"fits": "Ledger checkpoint: record"},
+                {"screenshot": "06-witness"},
                 {"send": "my reviews"},
                 {"waitText": "Review closed, signed off by Alex Wilber"},
             ],
