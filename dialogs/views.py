@@ -1,6 +1,7 @@
 """Channel-neutral view models: what a person should see, with no idea which chat app shows it.
 
-Each renderer (today one: Adaptive Cards for Teams, in dialogs/render/teams.py) turns these into its own format.
+Each channel's renderer turns these into its own format: Adaptive Cards for Teams (dialogs/render/teams.py) and
+Block Kit for Slack (dialogs/render/slack.py). A new view type needs both.
 """
 
 from __future__ import annotations
