@@ -392,9 +392,10 @@ def rollup_card(view: RollupView) -> dict[str, Any]:
 
 
 def witness_card(view: WitnessView) -> dict[str, Any]:
-    """The checkpoint's text in a monospace TextBlock that wraps (the renderer breaks even the long hex strings),
-    so the bubble never overflows and the text copies whole. A TextBlock reads markdown, which cannot touch this
-    text: hex, digits, an ISO time and JSON keys, with a single underscore and no asterisk, bracket or backtick."""
+    """The checkpoint's text in a monospace TextBlock that wraps (the renderer breaks even the long hex strings:
+    docs/dependency-notes.md#adaptive-cards-renderer-and-chromium), so the bubble never overflows and the text
+    copies whole. A TextBlock reads markdown, which cannot touch this text: hex, digits, an ISO time and JSON
+    keys, with a single underscore and no asterisk, bracket or backtick."""
     return _card(
         [
             _text(view.title, weight="Bolder"),
