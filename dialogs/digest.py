@@ -70,7 +70,8 @@ def _row(service: ReviewService, viewer: str, item: ReviewItem, outcome: TextVie
     if len(summary) > 160:
         summary = summary[:157] + "…"
     if outcome is None and item.decision is not None:
-        outcome = TextView(answer_line(service, item.decision), Tone.GOOD if item.decision.action is Action.KEEP else Tone.ATTENTION)
+        tone = Tone.GOOD if item.decision.action is Action.KEEP else Tone.ATTENTION
+        outcome = TextView(answer_line(service, item.decision), tone)
     return DigestRow(
         item_id=item.id,
         title=subject.title,

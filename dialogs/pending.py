@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.engine.changes import is_change_item
 from dataclasses import replace
 
+from bot.engine.changes import is_change_item
 from bot.engine.model import Campaign, Decision, ReviewItem, SubjectKind
 from bot.engine.status import awaits_answer
 from bot.engine.state import CampaignState
@@ -70,9 +70,9 @@ def nothing_waiting(service: ReviewService) -> TextView:
 
 
 def delegation_line(service: ReviewService, viewer: str | None, item: ReviewItem) -> str:
-    """"You answer as Patti Fernandez's delegate." when ``viewer`` may answer this item only for one of its
-    reviewers (the policy's delegates), else "": a delegate must see on whose behalf the answer will be recorded,
-    as the ledger records it (a reviewer's own items come first, as in the engine)."""
+    """The line "You answer as Patti Fernandez's delegate." when ``viewer`` may answer this item only for one of
+    its reviewers (the policy's delegates), else "": a delegate must see on whose behalf the answer will be
+    recorded, as the ledger records it (a reviewer's own items come first, as in the engine)."""
     if not viewer:
         return ""
     answers_for = service.routing.may_act_for(viewer, item.reviewers)

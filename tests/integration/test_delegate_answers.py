@@ -69,11 +69,14 @@ async def slack(tmp_path: Path) -> AsyncIterator[SlackBot]:
     await served.close()
 
 
-async def test_in_slack_a_delegates_message_says_whose_delegate_they_are_before_and_after_the_answer(slack: SlackBot) -> None:
-    message = await item_message(slack, "adelev@contoso.com", "Exchange Administrator")
+async def test_in_slack_a_delegates_message_says_whose_delegate_they_are_before_and_after_the_answer(
+    slack: SlackBot,
+) -> None:
+    adele = "adelev@contoso.com"
+    message = await item_message(slack, adele, "Exchange Administrator")
     assert f"You answer {AS_PATTIS}." in texts([message])
     keep = buttons(message)["Keep"]["action_id"]
-    await slack.send(slack.slack.block_actions(slack.member("adelev@contoso.com"), keep, channel=message.channel, ts=message.ts))
+    await slack.send(slack.slack.block_actions(slack.member(adele), keep, channel=message.channel, ts=message.ts))
     updated = await slack.until(lambda: slack.slack.message(message.channel, message.ts).edits
                                 and slack.slack.message(message.channel, message.ts))
     shown = json.dumps(updated.blocks, ensure_ascii=False)
