@@ -40,6 +40,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.channels.live_status import LiveStatus
 from bot.channels.slack_errors import FAILURES, refusal
+from bot.channels.slack_log import web_api_logger
 from bot.channels.slack_installations import InstallationRecords, SealedInstallationStore, StoredStateStore, TokenSeal
 from bot.channels.slack_oauth import SlackOAuth, oauth_flow
 from bot.channels.slack_people import ADDRESS_PREFIX, Member, SlackPeople
@@ -129,7 +130,9 @@ class SlackChannel:
         # No retry handlers: the notifier retries, under the channel's limits
         # (docs/dependency-notes.md#slack-channel-retries-and-acknowledgements). With the OAuth install this
         # client holds no token: it exchanges install codes, and Bolt hands each request a copy with its token.
-        self.client = AsyncWebClient(token=settings.bot_token or None, base_url=settings.api_url, retry_handlers=[])
+        secret = settings.oauth.client_secret if settings.oauth is not None else ""
+        self.client = AsyncWebClient(token=settings.bot_token or None, base_url=settings.api_url, retry_handlers=[],
+                                     logger=web_api_logger(secret))
         self.installations: SealedInstallationStore | None = None
         self.workspaces: Workspaces
         flow = None
@@ -575,5 +578,6 @@ class SlackChannel:
 
     def _workspace(self, team_id: str, token: str) -> Workspace:
         """An installed workspace: a client with its token, on the channel's one HTTP session."""
-        client = AsyncWebClient(token=token, base_url=self.settings.api_url, retry_handlers=[], session=self.client.session)
+        client = AsyncWebClient(token=token, base_url=self.settings.api_url, retry_handlers=[], session=self.client.session,
+                                logger=web_api_logger())
         return Workspace(team_id, client, SlackPeople(self.service, self.store, client, team_id))

@@ -33,6 +33,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.channels.slack_errors import FAILURES
 from bot.channels.slack_installations import SealedInstallationStore, StoredStateStore, TokenSeal
+from bot.store.base import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -107,14 +108,17 @@ class GuardedOAuthFlow(AsyncOAuthFlow):
     async def store_installation(self, request: AsyncBoltRequest, installation: Installation) -> None:
         refused = refusal_of(installation, self.oauth.allowed_teams)
         if refused is None:
-            await self.settings.installation_store.async_save(installation)
+            try:
+                await self.settings.installation_store.async_save(installation)
+            except StoreUnavailable as unavailable:  # Bolt shows its failure page for a BoltError, a 500 otherwise
+                raise BoltError(f"the installation could not be stored: {unavailable}") from unavailable
             log.info("accessbot was installed in the Slack workspace %s (%s)", installation.team_name, installation.team_id)
             return
         log.warning("refused an install: %s", refused)
         if installation.bot_token:  # Slack installed the app already: take it out again, and keep no token
-            try:
-                await self.client.apps_uninstall(token=installation.bot_token, client_id=self.oauth.client_id,
-                                                 client_secret=self.oauth.client_secret)
+            try:  # the credentials in the form body: slack_sdk's apps_uninstall puts them in the URL, which access logs keep
+                await self.client.api_call("apps.uninstall", headers={"Authorization": f"Bearer {installation.bot_token}"},
+                                           data={"client_id": self.oauth.client_id, "client_secret": self.oauth.client_secret})
             except FAILURES as failed:
                 log.warning("could not uninstall the refused installation of %s: %s",
                             installation.team_id or installation.enterprise_id, type(failed).__name__)
