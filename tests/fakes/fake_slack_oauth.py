@@ -15,6 +15,8 @@ one aiohttp server answers for all of them, as slack.com does:
   shape of Slack's method reference: ``access_token``, ``token_type``, ``scope``, ``bot_user_id``, ``app_id``,
   ``team{id,name}`` (null for an org-wide install), ``enterprise`` (null, or ``{id,name}`` in an Enterprise Grid
   org), ``authed_user``, ``is_enterprise_install``.
+- **Socket Mode.** The app-level token is the app's: ``apps.connections.open`` through it opens one socket
+  (served by the first workspace), over which the test pushes any workspace's envelopes.
 - **``apps.uninstall``** with a workspace's token and the app's credentials: the app is removed and its token
   answers ``token_revoked``; ``uninstall(team)`` does the same from Slack's side (an admin removed the app),
   after which the test sends the ``app_uninstalled`` event.
@@ -88,6 +90,7 @@ class FakeSlackWorkspaces:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_get("/oauth/v2/authorize", self._authorize)
+        app.router.add_get("/link/", self._link)
         app.router.add_post("/response/{url_id}", self._respond)
         self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.2)
         await self._runner.setup()
@@ -175,6 +178,15 @@ class FakeSlackWorkspaces:
         }
         self.exchanges.append(answer)
         return web.json_response(answer)
+
+    async def _link(self, request: web.Request) -> web.StreamResponse:
+        """Socket Mode: the app-level token is the app's, not a workspace's, so the socket opened through one
+        workspace's ``apps.connections.open`` carries every workspace's envelopes (the test pushes them)."""
+        ticket = request.query.get("ticket", "")
+        for ws in self.workspaces.values():
+            if ticket in ws._tickets:
+                return await ws._link(request)
+        return web.Response(status=401, text="invalid ticket")
 
     async def _respond(self, request: web.Request) -> web.Response:
         url_id = request.match_info["url_id"]

@@ -20,7 +20,7 @@ from bot.channels.slack_oauth import REDIRECT_PATH, SlackOAuth
 from bot.channels.teams import BotCredentials
 from bot.clock import ManualClock
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT
-from tests.fakes.fake_slack import SIGNING_SECRET, FakeSlack
+from tests.fakes.fake_slack import APP_TOKEN, SIGNING_SECRET, FakeSlack
 from tests.fakes.fake_slack_oauth import CLIENT_ID, CLIENT_SECRET, FakeSlackWorkspaces
 
 MONDAY = datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc)
@@ -83,8 +83,10 @@ class OAuthBot:
         await self.slack.stop()
 
 
-async def serve_oauth_demo(data_dir: Path, *, database_url: str = "",
+async def serve_oauth_demo(data_dir: Path, *, database_url: str = "", socket_mode: bool = False,
                            allowed: frozenset[str] = frozenset({TEAM_A, TEAM_B})) -> OAuthBot:
+    """The bot with three workspaces on the fake: A and B allowed, the third not; ``socket_mode`` receives
+    Slack's requests over Socket Mode (the install still goes through the app's HTTP routes)."""
     slack = FakeSlackWorkspaces()
     a = slack.add_workspace(TEAM_A, "Contoso Security")
     b = slack.add_workspace(TEAM_B, "Contoso Operations", enterprise={"id": "E0CONTOSO", "name": "Contoso"})
@@ -101,7 +103,8 @@ async def serve_oauth_demo(data_dir: Path, *, database_url: str = "",
     runtime = await build_runtime(
         data_dir=data_dir, policy=demo_policy, snapshot=snapshot, clock=ManualClock(MONDAY),
         credentials=BotCredentials(), database_url=database_url,
-        slack=SlackSettings(signing_secret=SIGNING_SECRET, api_url=slack.api_url, oauth=oauth),
+        slack=SlackSettings(signing_secret="" if socket_mode else SIGNING_SECRET, api_url=slack.api_url, oauth=oauth,
+                            socket_mode=socket_mode, app_token=APP_TOKEN if socket_mode else ""),
     )
     await runtime.service.open_current_campaign()
     runner = web.AppRunner(create_app(runtime, background=False))

@@ -182,6 +182,21 @@ async def test_a_token_of_one_workspace_cannot_post_into_another(bot: OAuthBot) 
     assert b.posted(patti_dm) == []
 
 
+async def test_in_socket_mode_one_socket_serves_every_installed_workspace_each_with_its_token(tmp_path: Path) -> None:
+    bot = await serve_oauth_demo(tmp_path, socket_mode=True)
+    try:
+        assert (await bot.install(TEAM_A)).status == 200 and (await bot.install(TEAM_B)).status == 200
+        a, b = bot.workspace(TEAM_A), bot.workspace(TEAM_B)
+        await a.wait_connected()
+        envelope = await a.push("slash_commands", b.slash_command(bot.members[PATTI], "mine"))
+        await a.wait_ack(envelope)
+        await until(lambda: b.posted(b.dm_of(bot.members[PATTI])))
+        assert all(call.token == b.bot_token for call in b.calls if call.method != "apps.connections.open")
+        assert a.calls_to("chat.postMessage") == []
+    finally:
+        await bot.close()
+
+
 # ---- uninstall --------------------------------------------------------------------------------------------------------
 
 async def test_an_uninstall_deletes_the_installation_and_what_is_sent_there_is_reported_undeliverable(bot: OAuthBot) -> None:
