@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from bot.app_install import AppInstaller
 from bot.channels.channel_set import ChannelSet
 from bot.channels.slack import SlackChannel, SlackSettings
-from bot.channels.slack_installations import installation_records
+from bot.store.installations import installation_records
 from bot.channels.slack_oauth import INSTALL_PATH, REDIRECT_PATH
 from bot.change_watch import AuditReader, ChangeWatch
 from bot.channels.teams import BotCredentials, TeamsChannel

@@ -871,13 +871,17 @@ def db_migrate_from_tinydb(
     source: Path = typer.Argument(..., help="The data directory `accessbot serve` wrote (stop the bot first)."),
 ) -> None:
     """Copy a TinyDB data directory into the empty database: campaigns, items, the ledger record for record
-    with its hashes and signed checkpoints, conversations, cards, the pending outbox and sent keys. Then run
+    with its hashes and signed checkpoints, conversations, cards, the pending outbox and sent keys, and the Slack
+    workspaces installed by OAuth (still sealed). Then run
     `accessbot ledger verify` against the database."""
     url = _database_url(_settings(source))
     moved = asyncio.run(migrate_from_tinydb(source, url))
     console.print(f"moved {moved.records} ledger records and {moved.signed_entries} signed checkpoints/rotations, "
                   f"{moved.campaigns} campaigns ({moved.items} items), {moved.conversations} conversations, "
                   f"{moved.cards} cards, {moved.pending} pending and {moved.left_queue} sent messages")
+    if moved.slack_installations:
+        console.print(f"moved {moved.slack_installations} Slack workspace installations, still sealed: serve them with "
+                      "the same ACCESSBOT_SLACK_TOKEN_KEY")
     console.print("now run `accessbot ledger verify` with ACCESSBOT_DATABASE_URL set: it proves every record arrived "
                   "in order")
 

@@ -15,7 +15,7 @@ Everything a person sees comes from ``dialogs``, rendered by ``dialogs/render/sl
 reviews and findings are never posted where others read: in a channel they go to the person's DM with
 the bot, and the channel gets an ephemeral pointer only they can see.
 
-One workspace with one bot token is the default. With ``ACCESSBOT_SLACK_CLIENT_ID`` set, workspaces install the
+One workspace with one bot token is the default. With ``ACCESSBOT_SLACK_INSTALL=oauth``, workspaces install the
 app through OAuth instead (bot/channels/slack_oauth.py, ``/slack/install``): Bolt's ``authorize`` finds each
 request's bot token in our store, and everything sent later goes out with the token of the workspace its
 address names (bot/channels/slack_workspaces.py). ``app_uninstalled`` and ``tokens_revoked`` delete the
@@ -40,8 +40,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.channels.live_status import LiveStatus
 from bot.channels.slack_errors import FAILURES, refusal
+from bot.channels.slack_installations import SealedInstallationStore, StoredStateStore, TokenSeal
 from bot.channels.slack_log import web_api_logger
-from bot.channels.slack_installations import InstallationRecords, SealedInstallationStore, StoredStateStore, TokenSeal
 from bot.channels.slack_oauth import SlackOAuth, oauth_flow
 from bot.channels.slack_people import ADDRESS_PREFIX, Member, SlackPeople
 from bot.channels.slack_workspaces import InstalledWorkspaces, OneWorkspace, Workspace, Workspaces
@@ -51,6 +51,7 @@ from bot.partner_campaigns import PartnerCampaigns
 from bot.ratelimit import SLACK_CONVERSATION, SLACK_LIMITS, SLACK_WORKSPACE, Charge
 from bot.service import ReviewService, UnknownItem
 from bot.store.base import PostedCard, RecordRejected, Store, StoreUnavailable
+from bot.store.installations import InstallationRecords
 from dialogs import actions
 from dialogs.conversation import respond
 from dialogs.digest import digest_now
@@ -89,7 +90,7 @@ class SlackSettings:
         """What is missing for the chosen mode, in the settings' own names; None when complete."""
         if self.oauth is not None:
             if self.bot_token:
-                return ("ACCESSBOT_SLACK_BOT_TOKEN and the OAuth install (ACCESSBOT_SLACK_CLIENT_ID) exclude each other: "
+                return ("ACCESSBOT_SLACK_BOT_TOKEN and the OAuth install (ACCESSBOT_SLACK_INSTALL=oauth) exclude each other: "
                         "with the OAuth install each workspace's token comes from its installation")
             if (problem := self.oauth.problem()) is not None:
                 return problem
@@ -194,8 +195,7 @@ class SlackChannel:
 
     async def _oauth_step(self, request: web.Request, step: str) -> web.Response:
         flow = self.app.oauth_flow
-        if flow is None:
-            return web.json_response({"error": "this deployment serves one Slack workspace: nothing to install"}, status=404)
+        assert flow is not None, "the install routes exist only with the OAuth install (bot/app.py)"
         bolt_request = AsyncBoltRequest(body="", query=request.query_string, headers=dict(request.headers))
         answer = await (flow.handle_installation(bolt_request) if step == "install" else flow.handle_callback(bolt_request))
         return await to_aiohttp_response(answer)
@@ -521,7 +521,12 @@ class SlackChannel:
     # ---- the notifier's and the scheduler's side (bot/channels/channel_set.py) ---------------------
 
     async def stored_address(self, recipient: str) -> dict | None:
-        return await self.store.get_conversation(ADDRESS_PREFIX + recipient)
+        """Where the person was last reached; with the OAuth install, an address kept before it was turned on (it
+        names no workspace) is passed over, so the person is looked up again in the installed workspaces."""
+        address = await self.store.get_conversation(ADDRESS_PREFIX + recipient)
+        if address is not None and self.installations is not None and not address.get("team"):
+            return None
+        return address
 
     async def open_address(self, recipient: str) -> dict | None:
         """Find the person in Slack (policy map, else e-mail) and open the bot's DM with them: in the one

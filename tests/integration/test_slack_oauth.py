@@ -18,7 +18,10 @@ import psycopg
 import pytest
 
 from bot.channels.slack import SlackSettings
-from bot.channels.slack_installations import INSTALLATIONS_FILE, TokenSeal
+from bot.channels.slack_installations import SealedInstallationStore, TokenSeal
+from bot.store.installations import INSTALLATIONS_FILE, installation_records
+from bot.store.postgres_store import PostgresStore
+from bot.store.tinydb_to_postgres import migrate_from_tinydb
 from bot.channels.slack_oauth import SlackOAuth
 from bot.cli import _slack
 from bot.config import Settings
@@ -99,6 +102,22 @@ async def test_an_allowed_workspace_installs_and_its_token_is_kept_only_sealed_o
         await bot.close()
 
 
+async def test_a_tinydb_deployments_installations_move_to_postgresql_still_sealed_and_still_serving(
+        tmp_path: Path, postgres_url: str) -> None:  # noqa: F811
+    tiny = await serve_oauth_demo(tmp_path / "data")
+    assert (await tiny.install(TEAM_A)).status == 200
+    token, key = tiny.workspace(TEAM_A).bot_token, tiny.token_key
+    await tiny.close()
+    moved = await migrate_from_tinydb(tmp_path / "data", postgres_url)
+    assert moved.slack_installations == 1
+    store = PostgresStore(postgres_url)
+    try:
+        installations = SealedInstallationStore(installation_records(store, tmp_path / "unused"), TokenSeal(key))
+        assert await installations.team_ids() == [TEAM_A] and await installations.bot_token(TEAM_A) == token
+    finally:
+        await store.close()
+
+
 async def test_a_replayed_state_is_refused_and_a_forged_one_too(bot: OAuthBot) -> None:
     async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as browser:
         consent_page, cookie = await bot.start_install(browser)
@@ -157,6 +176,15 @@ async def test_with_two_workspaces_each_reviewers_review_is_sent_with_their_own_
     assert {m.channel for m in a.posted()} <= {a.dm_of(a_id) for a_id in (bot.members[e] for e in IN_A)}
     stored = await bot.runtime.store.get_conversation("slack:" + bot.runtime.service.resolve_person(PATTI))
     assert stored is not None and stored["team"] == TEAM_B
+
+
+async def test_an_address_kept_before_the_oauth_install_is_looked_up_again_in_the_installed_workspaces(bot: OAuthBot) -> None:
+    assert (await bot.install(TEAM_B)).status == 200
+    patti = bot.runtime.service.resolve_person(PATTI)
+    await bot.runtime.store.save_conversation("slack:" + patti, {"user": "U0OLDTOKEN", "channel": "D0OLDTOKEN"})
+    reached = await bot.runtime.channels.reach(patti)
+    assert reached is not None and reached["address"]["team"] == TEAM_B
+    assert reached["address"]["channel"] == bot.workspace(TEAM_B).dm_of(bot.members[PATTI])
 
 
 async def test_a_command_from_a_workspace_is_answered_with_that_workspaces_token(bot: OAuthBot) -> None:

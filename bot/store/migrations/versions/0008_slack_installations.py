@@ -1,5 +1,5 @@
 """Slack workspaces installed through OAuth, and the OAuth states of installs under way
-(bot/channels/slack_installations.py).
+(bot/channels/slack_installations.py, bot/store/installations.py).
 
 - ``slack_installations``: one row per workspace; ``sealed`` is the whole installation (bot token included)
   encrypted with ``ACCESSBOT_SLACK_TOKEN_KEY``, so the table never holds a token in clear.
