@@ -94,6 +94,15 @@ class SealedInstallationStore(AsyncInstallationStore):
         self.records = records
         self.seal = seal
         self.clock = clock or SystemClock()
+        # team id -> (the sealed text, what it opened to): every send reads the row (an uninstall elsewhere stops
+        # it at once) but unseals only a row that changed, not once per message.
+        self._opened: dict[str, tuple[str, dict[str, Any]]] = {}
+
+    def _open(self, sealed: str, team_id: str) -> dict[str, Any]:
+        known = self._opened.get(team_id)
+        if known is None or known[0] != sealed:
+            known = self._opened[team_id] = (sealed, self.seal.open(sealed, team_id))
+        return known[1]
 
     @property
     def logger(self) -> logging.Logger:
@@ -116,8 +125,9 @@ class SealedInstallationStore(AsyncInstallationStore):
             return None
         sealed = await self.records.sealed(team_id)
         if sealed is None:
+            self._opened.pop(team_id, None)
             return None
-        return Installation(**self.seal.open(sealed, team_id))
+        return Installation(**self._open(sealed, team_id))
 
     async def async_find_bot(self, *, enterprise_id: Optional[str], team_id: Optional[str],
                              is_enterprise_install: Optional[bool] = False) -> Optional[Bot]:
@@ -139,9 +149,12 @@ class SealedInstallationStore(AsyncInstallationStore):
             await self.records.delete(team_id)
 
     async def bot_token(self, team_id: str) -> str | None:
-        """The workspace's bot token, opened for one use; None when it is not (or no longer) installed."""
-        installation = await self.async_find_installation(enterprise_id=None, team_id=team_id)
-        return None if installation is None else installation.bot_token
+        """The workspace's bot token, read from the store at each call; None when it is not (or no longer) installed."""
+        sealed = await self.records.sealed(team_id)
+        if sealed is None:
+            self._opened.pop(team_id, None)
+            return None
+        return self._open(sealed, team_id).get("bot_token")
 
     async def team_ids(self) -> list[str]:
         return await self.records.team_ids()
