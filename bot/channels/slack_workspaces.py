@@ -15,7 +15,7 @@ from typing import Callable, Protocol
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.channels.slack_installations import SealedInstallationStore
+from bot.channels.slack_installations import SealBroken, SealedInstallationStore
 from bot.channels.slack_people import SlackPeople
 from bot.notifier import DeliveryError
 
@@ -79,7 +79,10 @@ class InstalledWorkspaces:
         if not team_id:
             raise DeliveryError("the Slack address names no workspace (it was kept before the OAuth install was "
                                 "turned on): the person must write to the bot again", permanent=True)
-        token = await self.installations.bot_token(team_id)
+        try:
+            token = await self.installations.bot_token(team_id)
+        except SealBroken as broken:  # no retry will open it: the workspace must install again
+            raise DeliveryError(str(broken), permanent=True) from broken
         if token is None:
             self.forget(team_id)
             raise DeliveryError(f"accessbot is no longer installed in the Slack workspace {team_id} (uninstalled)",

@@ -257,6 +257,23 @@ async def test_an_uninstall_deletes_the_installation_and_what_is_sent_there_is_r
     assert any("Could not reach Patti Fernandez" in text and "no longer installed" in text for text in told)
 
 
+async def test_an_installation_the_configured_key_cannot_open_is_never_used_and_sending_there_is_refused_for_good(
+        tmp_path: Path) -> None:
+    first = await serve_oauth_demo(tmp_path)
+    assert (await first.install(TEAM_B)).status == 200
+    await first.close()
+    restarted = await serve_oauth_demo(tmp_path)  # the key was changed, and the old one not kept beside it
+    try:
+        assert restarted.token_key != first.token_key
+        with pytest.raises(DeliveryError) as refused:
+            await restarted.runtime.channels.send_text({"channel": "slack", "address": {"channel": "D1", "team": TEAM_B}},
+                                                       "hello")
+        assert refused.value.permanent and "ACCESSBOT_SLACK_TOKEN_KEY" in str(refused.value)
+        assert restarted.workspace(TEAM_B).calls_to("chat.postMessage") == []
+    finally:
+        await restarted.close()
+
+
 async def test_revoked_bot_tokens_end_the_installation_too(bot: OAuthBot) -> None:
     assert (await bot.install(TEAM_A)).status == 200
     a = bot.workspace(TEAM_A)
