@@ -19,6 +19,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from bot.app_install import AppInstaller
 from bot.channels.channel_set import ChannelSet
 from bot.channels.slack import SlackChannel, SlackSettings
+from bot.store.installations import installation_records
+from bot.channels.slack_oauth import INSTALL_PATH, REDIRECT_PATH
 from bot.change_watch import AuditReader, ChangeWatch
 from bot.channels.teams import BotCredentials, TeamsChannel
 from bot.clock import Clock
@@ -113,7 +115,10 @@ async def build_runtime(
     partner = await _open_partner(store, writes, data_dir, service, partner_policy, partner_run) if partner_policy else None
     teams = TeamsChannel(service, writes, credentials, teams_service_url, partner)
     teams.installer = app_installer.install_for if app_installer is not None else None
-    slack_channel = SlackChannel(service, writes, slack, partner) if slack is not None else None
+    slack_channel = None
+    if slack is not None:
+        installations = installation_records(store, data_dir) if slack.oauth is not None else None
+        slack_channel = SlackChannel(service, writes, slack, partner, installations)
     where = "Teams or Slack" if slack_channel is not None else "Teams"
 
     async def escalate_unreachable(message: OutboxMessage, reason: str) -> None:
@@ -269,6 +274,9 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
     app.router.add_post("/api/messages", messages)
     if runtime.slack is not None and not runtime.slack.settings.socket_mode:
         app.router.add_post("/slack/events", runtime.slack.handle)
+    if runtime.slack is not None and runtime.slack.settings.oauth is not None:  # reached by installers' browsers
+        app.router.add_get(INSTALL_PATH, runtime.slack.install)
+        app.router.add_get(REDIRECT_PATH, runtime.slack.oauth_redirect)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/exports/{token}", export)

@@ -32,6 +32,7 @@ from bot import __version__
 from bot.app import Runtime, build_runtime, create_app, load_inputs
 from bot.app_install import AppInstaller
 from bot.channels.slack import SlackSettings
+from bot.channels.slack_oauth import INSTALL_PATH, REDIRECT_PATH, SlackOAuth, parse_teams
 from bot.channels.teams import BotCredentials
 from bot.cli_errors import DEBUG, OperatorErrorGroup, data_dir_in_use
 from bot.clock import SystemClock
@@ -245,19 +246,32 @@ def _require_shared_configuration(settings: Settings) -> None:
 
 
 def _slack(settings: Settings) -> SlackSettings | None:
-    """The Slack workspace to attach (docs/slack-app.md), None without a bot token; a one-line exit naming
-    what is missing for the chosen mode."""
+    """The Slack workspace to attach (docs/slack-app.md), None without a bot token (or, with
+    ACCESSBOT_SLACK_INSTALL=oauth, the workspaces that install the app); a one-line exit naming what is missing
+    for the chosen mode."""
     token = settings.slack_bot_token.get_secret_value()
-    if not token:
+    if settings.slack_install not in ("token", "oauth"):
+        raise OperatorError(f"ACCESSBOT_SLACK_INSTALL is {settings.slack_install!r}: expected token or oauth")
+    if not token and settings.slack_install == "token":
         return None
     if settings.slack_mode not in ("http", "socket"):
         raise OperatorError(f"ACCESSBOT_SLACK_MODE is {settings.slack_mode!r}: expected http or socket")
+    oauth = None
+    if settings.slack_install == "oauth":
+        oauth = SlackOAuth(
+            client_id=settings.slack_client_id,
+            client_secret=settings.slack_client_secret.get_secret_value(),
+            token_key=settings.slack_token_key.get_secret_value(),
+            allowed_teams=parse_teams(settings.slack_allowed_teams),
+            redirect_uri=f"{settings.base_url().rstrip('/')}{REDIRECT_PATH}",
+        )
     slack = SlackSettings(
         bot_token=token,
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         app_token=settings.slack_app_token.get_secret_value(),
         socket_mode=settings.slack_mode == "socket",
         api_url=settings.slack_api_url,
+        oauth=oauth,
     )
     if (problem := slack.problem()) is not None:
         raise OperatorError(problem)
@@ -347,6 +361,8 @@ async def _serve(runtime: Runtime, listening: socket.socket, on_ready=None) -> N
     host, port = listening.getsockname()[:2]
     slack = runtime.slack
     also = "" if slack is None else " and Slack over Socket Mode" if slack.settings.socket_mode else " and /slack/events"
+    if slack is not None and slack.settings.oauth is not None:
+        also += f" (workspaces install at {slack.settings.oauth.redirect_uri.removesuffix(REDIRECT_PATH)}{INSTALL_PATH})"
     console.print(f"accessbot listening on http://{host}:{port}/api/messages{also} (health: /healthz)")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -855,13 +871,17 @@ def db_migrate_from_tinydb(
     source: Path = typer.Argument(..., help="The data directory `accessbot serve` wrote (stop the bot first)."),
 ) -> None:
     """Copy a TinyDB data directory into the empty database: campaigns, items, the ledger record for record
-    with its hashes and signed checkpoints, conversations, cards, the pending outbox and sent keys. Then run
+    with its hashes and signed checkpoints, conversations, cards, the pending outbox and sent keys, and the Slack
+    workspaces installed by OAuth (still sealed). Then run
     `accessbot ledger verify` against the database."""
     url = _database_url(_settings(source))
     moved = asyncio.run(migrate_from_tinydb(source, url))
     console.print(f"moved {moved.records} ledger records and {moved.signed_entries} signed checkpoints/rotations, "
                   f"{moved.campaigns} campaigns ({moved.items} items), {moved.conversations} conversations, "
                   f"{moved.cards} cards, {moved.pending} pending and {moved.left_queue} sent messages")
+    if moved.slack_installations:
+        console.print(f"moved {moved.slack_installations} Slack workspace installations, still sealed: serve them with "
+                      "the same ACCESSBOT_SLACK_TOKEN_KEY")
     console.print("now run `accessbot ledger verify` with ACCESSBOT_DATABASE_URL set: it proves every record arrived "
                   "in order")
 

@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr = SecretStr("")  # xapp-…, opens the Socket Mode connection (socket mode)
     slack_mode: str = "http"  # http: Slack POSTs to /slack/events; socket: accessbot connects out (no public URL)
     slack_api_url: str = "https://slack.com/api/"
+    # Several workspaces installing the app through OAuth instead of one bot token (docs/slack-app.md): 'token'
+    # (the default: ACCESSBOT_SLACK_BOT_TOKEN) or 'oauth' (/slack/install; needs the four settings below).
+    slack_install: str = "token"
+    slack_client_id: str = ""
+    slack_client_secret: SecretStr = SecretStr("")
+    # Fernet key(s) sealing the installed workspaces' tokens in the store; several comma-separated, newest first.
+    slack_token_key: SecretStr = SecretStr("")
+    slack_allowed_teams: str = ""  # team ids (T…) allowed to install, comma-separated: any other is refused
     # Microsoft Graph, read-only unless remediation is 'apply' (docs/permissions.md).
     graph_credential: str = ""  # client_secret | certificate | managed_identity | default | access_token
     graph_tenant_id: str = ""  # default: the policy's tenant

@@ -7,7 +7,7 @@ as a single card, so idempotency, self-review refusal and break-glass protection
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from bot.engine.changes import is_change_item
 from bot.engine.decisions import DecisionRequest, Verdict
@@ -53,6 +53,27 @@ def digest_view(
         notice=notice,
         warnings=_campaign_warnings(campaign),
     )
+
+
+def digest_now(service: ReviewService, viewer: str, shown: Sequence[str]) -> DigestView | TextView:
+    """A digest posted earlier, as it stands now, for redrawing it in place: the items it showed that were
+    answered since (here, on another page, in another channel) keep their row with the answer, ahead of what
+    still waits for ``viewer``."""
+    waiting = {item.id for item, _ in pending_for(service, viewer)}
+    outcomes: dict[str, TextView] = {}
+    for item_id in shown:
+        if item_id in waiting:
+            continue
+        try:
+            item, _ = service.item(item_id)
+        except UnknownItem:
+            continue
+        if item.decision is not None:
+            tone = Tone.GOOD if item.decision.action is Action.KEEP else Tone.ATTENTION
+            outcomes[item_id] = TextView(item.decision.summary(), tone)
+        else:
+            outcomes[item_id] = TextView("Answered: it no longer waits for you.", Tone.NORMAL)
+    return digest_view(service, Actor(viewer, ""), None, outcomes)
 
 
 def _fact(label: str, value: str) -> str:

@@ -96,11 +96,15 @@ class ChannelSet:
         """Every message posted about an item answered since the last round — on another device, in the
         other channel, in a digest, by the deadline — is redrawn in place by the channel that posted it."""
         answered, self.service.decided_since = self.service.decided_since, set()
+        redrawn: set[tuple[str, str]] = set()  # a message showing several answered items (a digest) is redrawn once
         for item_id in sorted(answered):
             for card in await self.store.cards(item_id):
                 channel = self._by_name.get(card.channel)
                 if channel is None:  # posted by a channel this deployment no longer serves
                     continue
+                if (card.channel, card.message_id) in redrawn:
+                    continue
+                redrawn.add((card.channel, card.message_id))
                 try:
                     await channel.redraw_card(item_id, card)
                 except DeliveryError as refused:

@@ -8,7 +8,9 @@ neither way is unidentified: the dialogs record nothing for them and the channel
 
 What was found is kept for the life of the process (a member's e-mail rarely changes; a restart forgets),
 and that Slack has nobody with someone's address for an hour; a person's DM with the bot is kept in the
-store as their Slack address (``slack:<object id>``).
+store as their Slack address (``slack:<object id>``), with the workspace's team id when several workspaces
+installed the app (bot/channels/slack_workspaces.py). One ``SlackPeople`` serves one workspace: member ids and
+DMs are the workspace's own.
 """
 
 from __future__ import annotations
@@ -38,10 +40,13 @@ class Member:
 
 
 class SlackPeople:
-    def __init__(self, service: ReviewService, store: Store, client: AsyncWebClient) -> None:
+    def __init__(self, service: ReviewService, store: Store, client: AsyncWebClient, team_id: str | None = None) -> None:
+        """``team_id`` names the workspace of ``client``'s token when several are installed (OAuth): it goes into
+        every address kept, so what is sent later goes out with that workspace's token. None: the one workspace."""
         self.service = service
         self.store = store
         self.client = client
+        self.team_id = team_id
         self._members: dict[str, Member] = {}  # Slack member id -> who they are
         self._slack_ids: dict[str, str] = {}  # Entra object id -> Slack member id
         self._dms: dict[str, str] = {}  # Slack member id -> the bot's DM with them (D…)
@@ -126,5 +131,12 @@ class SlackPeople:
         """Keep a mapped member's DM as their Slack address; when it is new, release what waited for them."""
         if member.object_id is None:
             return
-        if await self.store.save_conversation(ADDRESS_PREFIX + member.object_id, {"user": member.slack_id, "channel": dm}):
+        if await self.store.save_conversation(ADDRESS_PREFIX + member.object_id, self.address(member.slack_id, dm)):
             await self.store.release_recipient(member.object_id, self.service.clock.now())
+
+    def address(self, slack_id: str, dm: str) -> dict[str, str]:
+        """A person's Slack address: their member id and DM, and the workspace's team id when several are served."""
+        address = {"user": slack_id, "channel": dm}
+        if self.team_id is not None:
+            address["team"] = self.team_id
+        return address

@@ -24,12 +24,13 @@ from bot.operator_errors import ExitCode, OperatorError
 from bot.store.base import campaign_of
 from bot.store.codec import campaign_to_dict, item_to_dict, outbox_to_dict
 from bot.store.concurrency import Versions
+from bot.store.installations import LocalInstallationRecords
 from bot.store.postgres_schema import behind_message, schema_revision
 from bot.store.postgres_store import LEDGER, card_row
 from bot.store.tinydb_store import TinyDBStore
 
 _TABLES = ("campaigns", "campaign_items", "conversations", "cards", "outbox", "ledger_records", "ledger_entries",
-           "ledger_heads", "ledger_versions", "channel_settings")
+           "ledger_heads", "ledger_versions", "channel_settings", "slack_installations")
 _FAR_FUTURE = datetime(9999, 1, 1, tzinfo=timezone.utc)
 
 
@@ -43,6 +44,7 @@ class Moved:
     cards: int
     pending: int
     left_queue: int
+    slack_installations: int = 0  # Slack workspaces installed by OAuth, moved still sealed (same key)
 
 
 async def migrate_from_tinydb(data_dir: Path, url: str) -> Moved:
@@ -63,6 +65,7 @@ async def migrate_from_tinydb(data_dir: Path, url: str) -> Moved:
         cards = source.every_card()
         pending = await source.due_messages(_FAR_FUTURE, 2**31)
         left = source.left_queue()
+        installed = LocalInstallationRecords(data_dir).every()
     finally:
         await source.close()
 
@@ -87,6 +90,9 @@ async def migrate_from_tinydb(data_dir: Path, url: str) -> Moved:
             await cursor.executemany("INSERT INTO conversations (key, reference) VALUES (%s, %s)",
                                      [(key, _text(reference)) for key, reference in references.items()])
             await cursor.executemany("INSERT INTO channel_settings (name, value) VALUES (%s, %s)", list(settings.items()))
+            await cursor.executemany(
+                "INSERT INTO slack_installations (team_id, enterprise_id, sealed, installed_at) VALUES (%s, %s, %s, %s)",
+                [(i.team_id, i.enterprise_id, i.sealed, i.installed_at) for i in installed])
             await cursor.executemany("INSERT INTO cards (item_id, activity_id, reference) VALUES (%s, %s, %s)",
                                      [(item_id, *card_row(card)) for item_id, sent in cards.items() for card in sent])
             await cursor.executemany(
@@ -114,7 +120,7 @@ async def migrate_from_tinydb(data_dir: Path, url: str) -> Moved:
                 await cursor.execute("INSERT INTO ledger_heads (ledger, seq, hash) VALUES (%s, %s, %s)",
                                      (LEDGER, head.seq, head.hash))
     return Moved(len(campaigns), sum(len(each) for each in items.values()), len(records), len(entries),
-                 len(references), sum(len(sent) for sent in cards.values()), len(pending), len(left))
+                 len(references), sum(len(sent) for sent in cards.values()), len(pending), len(left), len(installed))
 
 
 def _refuse_unprovable(

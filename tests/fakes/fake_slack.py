@@ -199,7 +199,9 @@ class FakeSlack:
     def __init__(self, *, workspace: Workspace | None = None, bot_token: str = BOT_TOKEN,
                  app_token: str = APP_TOKEN, signing_secret: str = SIGNING_SECRET,
                  scopes: frozenset[str] = BOT_SCOPES, channel_pace: Window | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, first_id: int = 1) -> None:
+        """``first_id`` starts this workspace's ids (U…, C…, D…, ts): workspaces served side by side
+        (tests/fakes/fake_slack_oauth.py) never share an id, as Slack's never do."""
         self.ws = workspace or Workspace()
         self.bot_token, self.app_token, self.signing_secret = bot_token, app_token, signing_secret
         self.scopes = set(scopes)
@@ -221,7 +223,7 @@ class FakeSlack:
         self.envelopes: list[dict[str, Any]] = []  # every envelope pushed, in order
         self.connections_opened = 0
         self.url = ""
-        self._ids = itertools.count(1)
+        self._ids = itertools.count(first_id)
         self._dm: dict[str, str] = {}  # user id -> D… id
         self._by_email: dict[str, str] = {}  # lower-case e-mail -> user id
         self._order: list[Message] = []  # every message, in the order it was posted

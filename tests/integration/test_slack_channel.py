@@ -249,6 +249,54 @@ async def test_a_digest_submit_with_a_revoke_asks_one_justification_then_records
     assert revoked is not None and revoked.action.value == "revoke" and revoked.justification == "Contract ended"
 
 
+def open_rows(message: Any) -> list[str]:
+    """The items a digest page still offers a choice for."""
+    return [block["block_id"].removeprefix("choice:") for block in message.blocks
+            if block.get("block_id", "").startswith("choice:")]
+
+
+async def digest_pages(bot: SlackBot, email: str) -> list[Any]:
+    await bot.command(email, "mine")
+    dm = bot.slack.dm_of(bot.member(email))
+
+    def both_pages() -> list[Any] | None:
+        pages = [m for m in bot.slack.posted(dm) if "Submit answers" in buttons(m)]
+        return pages if len(pages) == 2 else None
+
+    return await bot.until(both_pages)
+
+
+async def test_an_answer_on_one_page_of_a_two_page_digest_redraws_the_other_page_too(bot: SlackBot) -> None:
+    first, second = await digest_pages(bot, ALEX)
+    on_second = open_rows(second)
+    click = bot.slack.block_actions(bot.member(ALEX), buttons(second)["Submit answers"]["action_id"],
+                                    channel=second.channel, ts=second.ts)
+    click["state"] = {"values": {
+        row["block_id"]: {row["accessory"]["action_id"]: {"type": "static_select", "selected_option": {"value": "keep"}}}
+        for row in second.blocks if row.get("block_id", "").startswith("choice:")}}
+    await bot.send(click)
+    await bot.until(lambda: bot.slack.message(first.channel, first.ts).edits)  # the page not clicked is redrawn too
+    await bot.until(lambda: bot.slack.message(second.channel, second.ts).edits)
+    pages = [bot.slack.message(first.channel, first.ts), bot.slack.message(second.channel, second.ts)]
+    assert all(bot.runtime.service.item(item)[0].decision is not None for item in on_second)
+    assert not set(on_second) & {item for page in pages for item in open_rows(page)}  # nowhere offered as open
+    assert texts(pages).count("Kept by Alex Wilber") >= len(on_second)
+    assert "Recorded" in texts(pages)
+
+
+async def test_a_digest_item_answered_in_teams_is_redrawn_on_every_page_of_the_slack_digest(both: tuple[SlackBot, Bot]) -> None:
+    slack, teams = both
+    first, second = await digest_pages(slack, ALEX)
+    item = open_rows(second)[0]
+    await slack.until(lambda: item in slack.runtime.store.every_card())  # kept once the last page is posted
+    status, _ = await teams.execute("decide", {"item": item, "action": "keep"})
+    assert status == 200
+    await slack.runtime.scheduler.run_once()
+    pages = [slack.slack.message(first.channel, first.ts), slack.slack.message(second.channel, second.ts)]
+    assert [page.edits for page in pages] == [1, 1]  # the digest redrawn once, though it holds many items
+    assert item not in {row for page in pages for row in open_rows(page)} and "Kept by Alex Wilber" in texts(pages)
+
+
 # ---- App Home -----------------------------------------------------------------------------------------------------
 
 async def test_the_home_tab_shows_the_persons_open_items_and_the_campaigns_progress(bot: SlackBot) -> None:
@@ -367,3 +415,4 @@ async def test_with_slack_alone_a_person_it_cannot_find_is_reported_to_the_secur
     assert await notifier.drain() == DrainResult(0, 0)
     report = texts(bot.slack.posted(bot.slack.dm_of(bot.member(ALEX))))
     assert "Could not reach Lee Gu in Teams or Slack" in report and "[slack] users" in report
+

@@ -1,0 +1,38 @@
+"""Slack workspaces installed through OAuth, and the OAuth states of installs under way
+(bot/channels/slack_installations.py, bot/store/installations.py).
+
+- ``slack_installations``: one row per workspace; ``sealed`` is the whole installation (bot token included)
+  encrypted with ``ACCESSBOT_SLACK_TOKEN_KEY``, so the table never holds a token in clear.
+- ``slack_oauth_states``: the SHA-256 of each state issued at /slack/install, deleted when consumed (once).
+
+Revision ID: 0008
+Revises: 0005
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0008"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.execute("""
+        CREATE TABLE slack_installations (
+            team_id       text PRIMARY KEY,
+            enterprise_id text,
+            sealed        text NOT NULL,
+            installed_at  timestamptz NOT NULL
+        );
+        CREATE TABLE slack_oauth_states (
+            state_hash    text PRIMARY KEY,
+            expires_at    timestamptz NOT NULL
+        );
+    """)
+
+
+def downgrade() -> None:
+    op.execute("DROP TABLE slack_oauth_states, slack_installations")
