@@ -121,6 +121,7 @@ class DigestView:
     more: int = 0
     notice: TextView | None = None
     warnings: tuple[str, ...] = ()
+    tenant: str = ""  # whose review it is: its buttons carry it back (dialogs/actions.py: TENANT)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from bot.channels.slack_people import ADDRESS_PREFIX, Member, SlackPeople
 from bot.engine.model import Action
 from bot.notifier import DeliveryError
 from bot.partner_campaigns import PartnerCampaigns
+from bot.review_directory import ReviewDirectory
 from bot.ratelimit import SLACK_CONVERSATION, SLACK_LIMITS, SLACK_WORKSPACE, Charge
 from bot.service import ReviewService, UnknownItem
 from bot.store.base import PostedCard, RecordRejected, Store, StoreUnavailable
@@ -102,6 +103,7 @@ class SlackChannel:
             raise ValueError(problem)
         self.service = service
         self.partner = partner  # a CSP partner's customers: its security leads' 'status' goes across them
+        self.directory = ReviewDirectory(service, partner)  # which service a click on an item goes to
         self.store = store
         self.settings = settings
         # No retry handlers: the notifier retries, under the channel's limits
@@ -315,7 +317,8 @@ class SlackChannel:
                           if str(key).startswith(actions.CHOICE_PREFIX) and value == Action.REVOKE.value)
             return f"You chose Revoke for {revokes} item{'s' if revokes != 1 else ''}; one justification covers them."
         try:
-            item, _ = self.service.item(str(data.get(actions.ITEM) or ""))
+            item_id = str(data.get(actions.ITEM) or "")
+            item, _ = self.directory.holding(item_id).item(item_id)
         except UnknownItem:
             return "This item"
         return item.subject.title
@@ -336,7 +339,7 @@ class SlackChannel:
         """Perform the click and redraw the clicked message in place (or the Home tab it was on)."""
         member = await self.people.member(user)
         actor = Actor(member.object_id, member.name)
-        result = await actions.perform(self.service, actor, verb, data)
+        result = await actions.perform(self.directory, actor, verb, data)
         if where.get("view"):
             await self.publish_home(user)
         elif where.get("channel") and where.get("ts"):
@@ -408,7 +411,7 @@ class SlackChannel:
             raise refusal(failed) from failed
 
     async def redraw_card(self, item_id: str, card: PostedCard) -> None:
-        view = current_item(self.service, item_id, card.address.get("viewer"))
+        view = current_item(self.directory.holding(item_id), item_id, card.address.get("viewer"))
         await self._update(str(card.address["channel"]), card.message_id, render.replacement(view))
 
     async def refresh_live_status(self) -> None:

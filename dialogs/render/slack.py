@@ -283,13 +283,15 @@ def digest_messages(view: DigestView) -> list[SlackMessage]:
     if view.notice is not None:
         tail.extend(_tone(view.notice))
     choosable = any(row.choosable for row in view.rows)
+    whose = {actions.TENANT: view.tenant} if view.tenant else {}
     buttons: list[Block] = []
     if choosable:
         buttons.append(
             ActionsBlock(
                 elements=[
-                    _button("Submit answers", actions.DIGEST, {actions.SUBMIT_DIGEST: True}, 0, "positive", ASK_JUSTIFICATION),
-                    _button("Keep all not flagged", actions.DIGEST, {actions.KEEP_UNFLAGGED: True}, 1),
+                    _button("Submit answers", actions.DIGEST, {actions.SUBMIT_DIGEST: True, **whose}, 0, "positive",
+                            ASK_JUSTIFICATION),
+                    _button("Keep all not flagged", actions.DIGEST, {actions.KEEP_UNFLAGGED: True, **whose}, 1),
                 ]
             )
         )

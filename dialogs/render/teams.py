@@ -274,9 +274,10 @@ def digest_card(view: DigestView) -> dict[str, Any]:
                 "maxLength": 500,
             }
         )
+        whose = {actions.TENANT: view.tenant} if view.tenant else {}
         buttons = [
-            _execute("Submit answers", {actions.SUBMIT_DIGEST: True}, "positive", actions.DIGEST),
-            _execute("Keep all not flagged", {actions.KEEP_UNFLAGGED: True}, verb=actions.DIGEST, inputs="none"),
+            _execute("Submit answers", {actions.SUBMIT_DIGEST: True, **whose}, "positive", actions.DIGEST),
+            _execute("Keep all not flagged", {actions.KEEP_UNFLAGGED: True, **whose}, verb=actions.DIGEST, inputs="none"),
         ]
     return _card(body, buttons)
 
