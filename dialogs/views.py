@@ -185,7 +185,16 @@ class RollupView:
     footer: str = ""
 
 
-View = TextView | ItemView | ListView | StatusView | HelpView | DigestView | ConfirmView | FindingsView | RollupView
+@dataclass(frozen=True)
+class StackView:
+    """Several views answering one request, each sent as its own message(s), in order: e.g. a CSP partner's
+    staffer's own digest, then where their reviews in customers' campaigns stand (dialogs/customer_reviews.py)."""
+
+    parts: tuple[TextView | ItemView | ListView | StatusView | DigestView | RollupView, ...]
+
+
+View = (TextView | ItemView | ListView | StatusView | HelpView | DigestView | ConfirmView | FindingsView | RollupView
+        | StackView)
 
 
 @dataclass(frozen=True)

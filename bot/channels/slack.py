@@ -44,6 +44,7 @@ from bot.service import ReviewService, UnknownItem
 from bot.store.base import PostedCard, RecordRejected, Store, StoreUnavailable
 from dialogs import actions
 from dialogs.conversation import respond
+from dialogs.customer_reviews import my_reviews_across
 from dialogs.review import current_item, my_reviews
 from dialogs.status import status
 from dialogs.render import slack as render
@@ -356,7 +357,8 @@ class SlackChannel:
             sections: list[View] = [TextView(unmapped_text(member, self.service.policy.tenant_name), Tone.WARNING)]
         else:
             actor = Actor(member.object_id, member.name)
-            sections = [my_reviews(self.service, actor), status(self.service, actor)]
+            mine = my_reviews(self.service, actor) if self.partner is None else my_reviews_across(self.partner, self.service, actor)
+            sections = [mine, status(self.service, actor)]
         try:
             await self.client.views_publish(user_id=user, view=render.home_view(sections))
         except FAILURES as failed:

@@ -46,6 +46,7 @@ from dialogs.views import (
     ItemView,
     ListView,
     RollupView,
+    StackView,
     StatusRow,
     StatusView,
     TextView,
@@ -213,6 +214,8 @@ def render(view: View) -> list[SlackMessage]:
         return [findings_message(view)]
     if isinstance(view, RollupView):
         return [rollup_message(view)]
+    if isinstance(view, StackView):
+        return [message for part in view.parts for message in render(part)]
     raise TypeError(f"no Slack rendering for {type(view).__name__}")
 
 

@@ -24,6 +24,7 @@ from dialogs.views import (
     ItemView,
     ListView,
     RollupView,
+    StackView,
     StatusView,
     TextView,
     Tone,
@@ -97,6 +98,8 @@ def render(view: View, viewers: Sequence[str] = ()) -> list[TeamsMessage]:
         return [TeamsMessage(card=findings_card(view))]
     if isinstance(view, RollupView):
         return [TeamsMessage(card=rollup_card(view))]
+    if isinstance(view, StackView):
+        return [message for part in view.parts for message in render(part, viewers)]
     raise TypeError(f"no Teams rendering for {type(view).__name__}")
 
 
