@@ -35,6 +35,27 @@ COLLECTION_RETRY = timedelta(hours=1)  # after a failed collection (Graph down, 
 TICKING_AT_ONCE = 16  # customers' clocks run concurrently, so their appends share group commits
 
 
+async def tick_customers(services: Sequence[ReviewService]) -> None:
+    """Run each customer's clock (reminders, escalation, the deadline's outcome), as ``ReviewService.tick`` does
+    for the partner's own. Customers tick side by side, ``TICKING_AT_ONCE`` at a time, so what falls due for many at
+    the same moment (a reminder round) shares group commits; one customer whose clock fails is logged and counted
+    and the others go on; the next round tries it again."""
+    slots = asyncio.Semaphore(TICKING_AT_ONCE)
+
+    async def one(service: ReviewService) -> None:
+        async with slots:
+            try:
+                await service.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                CUSTOMER_TICK_FAILURES.inc()
+                log.exception("the clock of customer %s (%s) failed; the next round will try again",
+                              service.policy.tenant_name, service.policy.tenant_id)
+
+    await asyncio.gather(*(one(service) for service in services))
+
+
 class Scheduler:
     def __init__(
         self,
@@ -91,28 +112,13 @@ class Scheduler:
         await self.service.open_current_campaign()
         await self.service.tick()
         await self._witness()
-        OPEN_ITEMS.set(sum(len(state.open_items()) for state in self.service.campaigns()))
+        OPEN_ITEMS.set(sum(len(state.open_items()) for service in (self.service, *self.customers())
+                           for state in service.campaigns()))
 
     async def customer_round(self) -> None:
-        """Run every customer campaign's clock (reminders, escalation, the deadline's outcome), as ``tick`` does
-        for the partner's own. Follows ``review_round``, whose catch-up folded what other instances recorded for
-        every customer (one follower reads for all). Customers tick side by side, a few at once, so what falls
-        due for many at the same moment (a reminder round) shares group commits; one customer whose clock fails
-        is logged and counted and the others go on; the next round tries it again."""
-        slots = asyncio.Semaphore(TICKING_AT_ONCE)
-
-        async def one(service: ReviewService) -> None:
-            async with slots:
-                try:
-                    await service.tick()
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    CUSTOMER_TICK_FAILURES.inc()
-                    log.exception("the clock of customer %s (%s) failed; the next round will try again",
-                                  service.policy.tenant_name, service.policy.tenant_id)
-
-        await asyncio.gather(*(one(service) for service in self.customers()))
+        """Run every customer campaign's clock (``tick_customers``). Follows ``review_round``, whose catch-up
+        folded what other instances recorded for every customer (one follower reads for all)."""
+        await tick_customers(self.customers())
 
     async def watch_changes(self) -> None:
         """Ask about the access changes the audit log shows, when its interval has passed. The reviews it opens

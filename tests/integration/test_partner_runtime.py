@@ -272,6 +272,14 @@ async def _restart_keeps_customer_decisions(tmp_path: Path, database_url: str, m
         return await whole(store)
 
     monkeypatch.setattr(backend, "ledger_records", counted)
+    pages = backend.ledger_records_after
+
+    async def counted_pages(store: Any, seq: int, limit: int) -> Any:
+        if seq == 0:
+            reads.append("from the first record")  # a service replaying the ledger on its own
+        return await pages(store, seq, limit)
+
+    monkeypatch.setattr(backend, "ledger_records_after", counted_pages)
     second = await instance(tmp_path / "data", tmp_path / "policy" / "partner.toml", first.service.snapshot, database_url)
     try:
         assert reads == ["ledger"]  # once for the partner's own service and every customer's
