@@ -353,9 +353,20 @@ async def test_mine_lists_the_customers_waiting_for_a_staffer_and_mine_customer_
 
     one = await deployment.say(reviewer, f"mine {waiting[0].name}")
     assert f"Access review · {waiting[0].name}" in one and waiting[1].name not in one
+    # its "Keep all not flagged" names the customer, and pressing it answers in that customer's campaign only
+    (keep_all,) = [action for r in deployment.bot.connector.received for card in r.cards
+                   for action in card.get("actions", []) if action.get("title") == "Keep all not flagged"]
+    assert keep_all["data"] == {"keep_unflagged": True, "tenant": waiting[0].tenant_id}
+    status, body = await deployment.bot.execute("digest", keep_all["data"], **{"from": reviewer, "conversation": {
+        "conversationType": "personal", "tenantId": deployment.partner.tenant_id, "id": f"a:personal-{reviewer['id']}"},
+        "channelData": {"tenant": {"id": deployment.partner.tenant_id}}})
+    assert status == 200 and "Recorded" in card_text(body["value"])
+    runtime = deployment.bot.runtime
+    kept = {r.data["campaign_id"] for r in await decisions(runtime)}
+    assert kept == {customer_service(runtime, waiting[0]).campaigns()[0].campaign.id}
     # someone with nothing in any customer's campaign gets their own answer, not a customer list
     lead = await deployment.say(deployment.staff(LEAD), "mine")
-    assert "customers" not in lead
+    assert "Your reviews in" not in lead
     assert "mine <customer>" in await deployment.say(reviewer, "help")
 
 
