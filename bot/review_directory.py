@@ -10,8 +10,6 @@ directory instead of a bare service, so Teams and Slack route alike and dialogs 
 
 from __future__ import annotations
 
-from typing import Iterable
-
 from bot.partner_campaigns import PartnerCampaigns
 from bot.service import ReviewService
 from bot.store.base import OutboxMessage
@@ -71,11 +69,6 @@ class ReviewDirectory:
                 answered.update(service.decided_since)
                 service.decided_since = set()
         return answered
-
-    def engaged(self, person: str, services: Iterable[ReviewService]) -> None:
-        """The person looked at their reviews in these services: their requests there are no longer needed."""
-        for service in services:
-            service.engaged(person)
 
 
 __all__ = ["ReviewDirectory"]

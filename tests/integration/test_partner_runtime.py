@@ -184,6 +184,23 @@ async def test_a_partner_security_lead_is_not_a_customers_reviewer_because_they_
     assert customer_service(runtime, customer).item(item_id)[0].decision is None
 
 
+async def test_a_customers_review_request_is_not_sent_once_the_reviewer_looked_at_that_customers_items(
+    deployment: PartnerDeployment,
+) -> None:
+    runtime = deployment.bot.runtime
+    reviewer = deployment.staff(REVIEWER)
+    looked, other = deployment.customers[1], deployment.customers[2]
+    await deployment.say(reviewer, "help")  # their conversation is stored: the requests can reach them
+    runtime.service.clock.advance(timedelta(minutes=5))  # type: ignore[attr-defined]
+    await deployment.say(reviewer, f"mine {looked.name}")
+
+    await runtime.scheduler.deliver()
+
+    sent = deployment.bot.connector.texts_in(f"a:personal-{reviewer['id']}")
+    assert not [text for text in sent if f"The {looked.name} access review is open" in text]  # stale: dropped
+    assert [text for text in sent if f"The {other.name} access review is open" in text]  # not looked at: sent
+
+
 # ---- the clock ----------------------------------------------------------------------------------------------------
 
 def delivered(connector: FakeConnector, person: dict[str, Any], containing: str) -> list[str]:
