@@ -34,7 +34,10 @@ from bot.leadership import PostgresLeadership, SoleLeader
 from bot.ledger_signing import LedgerSigner
 from bot.metrics import REGISTRY
 from bot.notifier import Notifier
+from bot.ledger_follower import LedgerFollower
+from bot.ledger_history import LedgerHistory
 from bot.partner_campaigns import PartnerCampaigns, PartnerPolicy
+from bot.review_directory import ReviewDirectory
 from bot.policy import Policy, load_policy
 from bot.remediation.graph_executor import GraphExecutor
 from bot.report import CONTENT_TYPES, ReportTooLarge, check_pdf_size
@@ -111,8 +114,11 @@ async def build_runtime(
     store = await open_store(database_url, data_dir, signer=ledger_signer, clock=clock)
     writes = WriteGuard(store)
     service = ReviewService(writes, policy, snapshot, clock, ExportLinks(public_url, export_secret), graph_executor)
-    await service.start()
-    partner = await _open_partner(store, writes, data_dir, service, partner_policy, partner_run) if partner_policy else None
+    history = await LedgerHistory.read(writes)  # once, for the partner's own service and every customer's
+    await service.start(history)
+    partner = (await _open_partner(store, writes, data_dir, service, partner_policy, partner_run, history)
+               if partner_policy else None)
+    directory = ReviewDirectory(service, partner)
     teams = TeamsChannel(service, writes, credentials, teams_service_url, partner)
     teams.installer = app_installer.install_for if app_installer is not None else None
     slack_channel = None
@@ -137,9 +143,9 @@ async def build_runtime(
         )
         await service.queue((notice,))
 
-    channels = ChannelSet(service, writes, [teams, *([slack_channel] if slack_channel is not None else [])])
+    channels = ChannelSet(service, writes, [teams, *([slack_channel] if slack_channel is not None else [])], directory)
     notifier = Notifier(
-        writes, channels, clock, on_undeliverable=escalate_unreachable, obsolete=service.notice_obsolete,
+        writes, channels, clock, on_undeliverable=escalate_unreachable, obsolete=directory.notice_obsolete,
         limiter=writes.send_budget(channels.limits), lease=outbox_lease,
     )
     shared = is_postgres(database_url)
@@ -149,19 +155,25 @@ async def build_runtime(
         leadership=PostgresLeadership(database_url, leader_retry_seconds) if shared else SoleLeader(),
         follow_seconds=follow_seconds if shared else None,
         change_watch=ChangeWatch(service, audit_reader, change_poll_every) if audit_reader is not None else None,
+        customers=directory.customers,
     )
     return Runtime(store, writes, service, teams, slack_channel, channels, notifier, scheduler, partner)
 
 
 async def _open_partner(store: BackendStore, writes: WriteGuard, data_dir: Path, service: ReviewService,
-                        policy: PartnerPolicy, run_id: str) -> PartnerCampaigns:
+                        policy: PartnerPolicy, run_id: str, history: LedgerHistory) -> PartnerCampaigns:
     """The customers' campaigns of collection run ``run_id``, on the same store and export links as ``service``
-    (the partner's own tenant, which also names the partner's staff the policies list)."""
+    (the partner's own tenant, which also names the partner's staff the policies list). Each customer's service
+    is rebuilt from ``history`` (the ledger read once at start), and one follower reads the ledger for all of them
+    and for ``service`` from now on (bot/ledger_follower.py)."""
     if not run_id:
         raise ValueError("a partner's deployment names the collection run whose customers it reviews")
     jobs: CollectionJobs = PostgresCollectionJobs(store) if isinstance(store, PostgresStore) else LocalCollectionJobs(data_dir)
-    partner = PartnerCampaigns(writes, jobs, policy, service.clock, people=service.resolve_person, links=service.links)
-    report = await partner.open_run(run_id)
+    follower = LedgerFollower(writes)
+    follower.add(service)
+    partner = PartnerCampaigns(writes, jobs, policy, service.clock, people=service.resolve_person, links=service.links,
+                               follower=follower)
+    report = await partner.open_run(run_id, history)
     for tenant_id, why in report.not_opened.items():
         log.warning("customer %s has no review this period: %s", tenant_id, why)
     return partner

@@ -21,6 +21,8 @@ from bot.clock import Clock
 from bot.collection_jobs import CollectionJobs, StaleSnapshot, TenantCollection, snapshot_for_campaign, tenant_collections
 from bot.engine.routing import UnresolvedPeople
 from bot.exports import ExportLinks
+from bot.ledger_follower import LedgerFollower
+from bot.ledger_history import LedgerHistory
 from bot.partner_status import CustomerStanding
 from bot.policy import Policy, PolicyError, customer_policy, load_policy
 from bot.service import ReviewService
@@ -65,8 +67,11 @@ class PartnerCampaigns:
     """Every customer's review service for one run, and what the partner's security leads may ask across them."""
 
     def __init__(self, store: Store, jobs: CollectionJobs, policy: PartnerPolicy, clock: Clock,
-                 people: Callable[[str], str | None] | None = None, links: ExportLinks | None = None) -> None:
-        """``links`` signs the customers' export links (the status chart) as the server that serves them does."""
+                 people: Callable[[str], str | None] | None = None, links: ExportLinks | None = None,
+                 follower: LedgerFollower | None = None) -> None:
+        """``links`` signs the customers' export links (the status chart) as the server that serves them does;
+        ``follower`` reads the shared ledger once for every customer's service (and the partner's own)."""
+        self.follower = follower or LedgerFollower(store)
         self.store = store
         self.links = links
         self.jobs = jobs
@@ -77,10 +82,12 @@ class PartnerCampaigns:
         self.collections: dict[str, TenantCollection] = {}
         self.leads = frozenset((self.people(lead) or lead).lower() for lead in policy.base.security_leads)
 
-    async def open_run(self, run_id: str) -> OpeningReport:
+    async def open_run(self, run_id: str, history: LedgerHistory | None = None) -> OpeningReport:
         """Open this period's campaign of every customer whose collection in ``run_id`` is done; a customer whose
-        collection failed (or has not finished) gets none, and says why, rather than one from older data."""
+        collection failed (or has not finished) gets none, and says why, rather than one from older data.
+        Each customer's service first rebuilds what the ledger holds of it (``history``: read once for all)."""
         report = OpeningReport()
+        history = history if history is not None else await LedgerHistory.read(self.store)
         slots = asyncio.Semaphore(OPENING_AT_ONCE)
 
         async def one(collection: TenantCollection) -> None:
@@ -93,6 +100,8 @@ class PartnerCampaigns:
                 except (StaleSnapshot, UnresolvedPeople, PolicyError) as refused:
                     report.not_opened[collection.tenant_id] = str(refused)
                     return
+                await service.start(history)
+                self.follower.add(service)
                 _, opened = await service.open_current_campaign()
             self.services[collection.tenant_id] = service
             (report.opened if opened else report.already_open).append(collection.tenant_id)

@@ -18,6 +18,7 @@ from typing import Awaitable, Callable, Sequence
 from bot.change_watch import ChangeWatch
 from bot.leadership import Leadership, SoleLeader
 from bot.metrics import (
+    CUSTOMER_TICK_FAILURES,
     OPEN_ITEMS,
     OUTBOX_DEFERRED,
     OUTBOX_SENT,
@@ -31,6 +32,28 @@ from checks.snapshot import TenantSnapshot
 log = logging.getLogger(__name__)
 
 COLLECTION_RETRY = timedelta(hours=1)  # after a failed collection (Graph down, a policy name unresolvable)
+TICKING_AT_ONCE = 16  # customers' clocks run concurrently, so their appends share group commits
+
+
+async def tick_customers(services: Sequence[ReviewService]) -> None:
+    """Run each customer's clock (reminders, escalation, the deadline's outcome), as ``ReviewService.tick`` does
+    for the partner's own. Customers tick side by side, ``TICKING_AT_ONCE`` at a time, so what falls due for many at
+    the same moment (a reminder round) shares group commits; one customer whose clock fails is logged and counted
+    and the others go on; the next round tries it again."""
+    slots = asyncio.Semaphore(TICKING_AT_ONCE)
+
+    async def one(service: ReviewService) -> None:
+        async with slots:
+            try:
+                await service.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                CUSTOMER_TICK_FAILURES.inc()
+                log.exception("the clock of customer %s (%s) failed; the next round will try again",
+                              service.policy.tenant_name, service.policy.tenant_id)
+
+    await asyncio.gather(*(one(service) for service in services))
 
 
 class Scheduler:
@@ -45,10 +68,12 @@ class Scheduler:
         leadership: Leadership | None = None,
         follow_seconds: float | None = None,
         change_watch: ChangeWatch | None = None,
+        customers: Callable[[], Sequence[ReviewService]] = tuple,
     ) -> None:
         """``leadership`` decides whether this instance runs the rounds (default: it is the only one);
         ``follow_seconds`` is how often it catches up with what other instances recorded (None: nobody else
-        writes this store)."""
+        writes this store). ``customers``: a CSP partner's customers' services (bot/partner_campaigns.py),
+        whose clocks run in the same rounds."""
         self.service = service
         self.notifier = notifier
         self.interval = interval_seconds
@@ -60,10 +85,12 @@ class Scheduler:
         self.leadership: Leadership = leadership or SoleLeader()
         self.follow_seconds = follow_seconds
         self.change_watch = change_watch  # reads the directory audit log between weekly campaigns
+        self.customers = customers
 
     async def run_once(self) -> None:
         """One whole round, delivery included (what tests and a single-shot run want)."""
         await self.review_round()
+        await self.customer_round()
         await self.watch_changes()
         await self.remediate()
         await self.deliver()
@@ -85,7 +112,13 @@ class Scheduler:
         await self.service.open_current_campaign()
         await self.service.tick()
         await self._witness()
-        OPEN_ITEMS.set(sum(len(state.open_items()) for state in self.service.campaigns()))
+        OPEN_ITEMS.set(sum(len(state.open_items()) for service in (self.service, *self.customers())
+                           for state in service.campaigns()))
+
+    async def customer_round(self) -> None:
+        """Run every customer campaign's clock (``tick_customers``). Follows ``review_round``, whose catch-up
+        folded what other instances recorded for every customer (one follower reads for all)."""
+        await tick_customers(self.customers())
 
     async def watch_changes(self) -> None:
         """Ask about the access changes the audit log shows, when its interval has passed. The reviews it opens
@@ -149,7 +182,7 @@ class Scheduler:
         minutes at Teams' pace, a throttled Graph call may wait out a backoff, and reminders, escalations
         and card upkeep must wait for neither."""
         await asyncio.gather(
-            self._repeat(self.review_round, self.watch_changes, *self.after_round),
+            self._repeat(self.review_round, self.customer_round, self.watch_changes, *self.after_round),
             self.remediation_worker(),
             self._repeat(self.deliver),
         )

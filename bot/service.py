@@ -12,7 +12,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from bot.clock import Clock
 from bot.engine.campaigns import (
@@ -51,6 +51,7 @@ from bot.engine.timeline import tick
 from bot.evidence_pack import evidence_pack
 from bot.exports import ExportLinks, ExportRequest
 from bot.ledger import EMPTY_HEAD, LedgerRecord, utc_stamp
+from bot.ledger_history import LedgerHistory
 from bot.ledger_signing import Checkpoint
 from bot.metrics import DECISIONS
 from bot.policy import Policy, RemediationMode
@@ -90,6 +91,12 @@ SETTLED = frozenset({Status.DONE, Status.FAILED, Status.BLOCKED})
 """Remediation states nothing moves on from by itself: no approval, run or resumption is pending."""
 
 FINAL_ACTIONS = frozenset({Action.KEEP.value, Action.REVOKE.value})  # answers that close an item
+
+
+class LedgerFollowing(Protocol):
+    """What a service asks of the shared follower it is attached to (bot/ledger_follower.py)."""
+
+    async def catch_up(self) -> int: ...
 
 
 class KeptMoving(StoreUnavailable):
@@ -185,20 +192,26 @@ class ReviewService:
         self._ahead: set[int] = set()
         self._versions: dict[str, int] = {}
         self._follow_lock = asyncio.Lock()
+        self.follower: LedgerFollowing | None = None  # the one reader of a partner's shared ledger, when attached
         self.changes_read_to: datetime | None = None  # audit time of the newest access change recorded (the cursor)
         self.audit_source: str | None = None  # how reading the directory audit log went, for 'status'
 
     # ---- start-up -------------------------------------------------------------------------------
 
-    async def start(self) -> None:
+    async def start(self, history: LedgerHistory | None = None) -> None:
         """Rebuild every campaign that may still change from its opened items and the ledger, repairing an
         interrupted opening. Closed campaigns (``closed_campaigns``) stay in the store: holding each past week's
         items in memory made start-up and memory grow with history, and nothing changes them any more; their
-        status, history, export and evidence pack are rebuilt on demand (``campaign_state``)."""
-        records = await self.store.ledger_records()
-        campaigns = await self.store.list_campaigns()
+        status, history, export and evidence pack are rebuilt on demand (``campaign_state``).
+
+        ``history``: the ledger as read once for every service of a CSP partner's deployment (read here when
+        not given). Only this tenant's records are folded, and only their notices queued again: a customer's
+        service must not re-send the partner's or another customer's messages, to its own security leads."""
+        history = history if history is not None else await LedgerHistory.read(self.store)
+        records = history.records_of(self.policy.tenant_id)
+        campaigns = history.campaigns_of(self.policy.tenant_id)
         closed = self.closed_campaign_ids = closed_campaigns(campaigns, records, self.current_campaign_id())
-        self._followed = records[-1].seq if records else 0
+        self._followed = max(self._followed, history.last_seq)
         for record in records:
             if campaign_of(record) not in closed:  # nothing is appended about a closed campaign any more
                 self._note_versions(record)
@@ -386,6 +399,10 @@ class ReviewService:
         return summarize(state, self.clock.now())
 
     # ---- items and decisions --------------------------------------------------------------------
+
+    def holds_item(self, item_id: str) -> bool:
+        """Whether the item is in one of this service's live campaigns (which service a click goes to)."""
+        return item_id in self._item_campaign
 
     def item(self, item_id: str) -> tuple[ReviewItem, Campaign]:
         cid = self._item_campaign.get(item_id)
@@ -661,17 +678,43 @@ class ReviewService:
     async def catch_up(self) -> int:
         """Fold what other instances recorded since this one last looked, a page at a time, off the event loop;
         returns how many records that was. Before deciding again after a refusal, before each scheduler round,
-        and on a short poll: so a card drawn here shows an answer given on another instance."""
+        and on a short poll: so a card drawn here shows an answer given on another instance. On a CSP partner's
+        deployment one ``follower`` reads for every customer's service and hands each its own records
+        (bot/ledger_follower.py), so a thousand services do not read each page a thousand times."""
+        if self.follower is not None:
+            return await self.follower.catch_up()
         folded = 0
         async with self._follow_lock:
             while True:
                 page = await self.store.ledger_records_after(self._followed, FOLLOW_PAGE)
-                for record in page:
-                    if record.type == "campaign_opened" and not self._folded(record.seq):
-                        await self._adopt(record)
-                    folded += self._fold(record)
+                folded += await self.take(page)
                 if len(page) < FOLLOW_PAGE:
                     return folded
+
+    async def take(self, records: Sequence[LedgerRecord]) -> int:
+        """Fold these durable records (in ledger order), adopting the campaigns they open; how many were new."""
+        folded = 0
+        for record in records:
+            if record.type == "campaign_opened" and not self._folded(record.seq):
+                await self._adopt(record)
+            folded += self._fold(record)
+        return folded
+
+    @property
+    def followed(self) -> int:
+        """The seq up to which this service has folded (or been shown it need not fold) every record."""
+        return self._followed
+
+    def passed(self, seq: int) -> None:
+        """Every record up to ``seq`` that concerns this service was handed to it (``take``): the others, other
+        tenants' records, are passed over without folding (bot/ledger_follower.py)."""
+        if seq <= self._followed:
+            return
+        self._followed = seq
+        self._ahead = {ahead for ahead in self._ahead if ahead > seq}
+        while self._followed + 1 in self._ahead:
+            self._ahead.remove(self._followed + 1)
+            self._followed += 1
 
     async def _adopt(self, opening: LedgerRecord) -> None:
         """Another instance opened a campaign: hold it here too, as its items were opened."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from bot.review_directory import ReviewDirectory
 from bot.service import ReviewService
 from dialogs.views import Actor, View
 
@@ -32,6 +33,7 @@ INTENT = "intent"
 REF = "ref"
 CONFIRMED = "confirm"
 CHOICE_PREFIX = "choice:"  # a digest row's answer: "choice:<item id>" -> "keep" | "revoke" | "dont_know"
+TENANT = "tenant"  # the tenant whose digest a digest's buttons answer (a CSP partner's customer); older cards lack it
 
 
 @dataclass(frozen=True)
@@ -43,9 +45,25 @@ class ActionResult:
     post: View | None = None
 
 
-async def perform(service: ReviewService, actor: Actor, verb: str, data: Mapping[str, Any]) -> ActionResult:
-    """Route a button's verb to its dialog. An unknown verb is treated as DECIDE, whose dialog refuses a
-    button it does not know without recording anything."""
+async def service_for(directory: ReviewDirectory, data: Mapping[str, Any]) -> ReviewService:
+    """The service a button's data concerns: the one holding its item; for a digest, the tenant it names, else
+    the one holding a row it answers; otherwise (a sign-off confirmation, a card older than the tenant key) the
+    deployment's own."""
+    item_id = str(data.get(ITEM) or "")
+    if item_id:
+        return await directory.find(item_id)
+    tenant = data.get(TENANT)
+    if isinstance(tenant, str) and tenant:
+        return directory.of_tenant(tenant)
+    rows = [str(key)[len(CHOICE_PREFIX):] for key in data if str(key).startswith(CHOICE_PREFIX)]
+    return await directory.find(rows[0]) if rows else directory.own
+
+
+async def perform(directory: ReviewDirectory, actor: Actor, verb: str, data: Mapping[str, Any]) -> ActionResult:
+    """Route a button's verb to its dialog, on the service holding what it concerns (``service_for``). An
+    unknown verb is treated as DECIDE, whose dialog refuses a button it does not know without recording
+    anything."""
+    service = await service_for(directory, data)
     # Imported here: these dialogs import this module's data keys.
     from dialogs.conversation import confirm
     from dialogs.digest import digest_action, digest_view

@@ -9,6 +9,7 @@ from bot.partner_campaigns import PartnerCampaigns
 from bot.service import ReviewService
 from dialogs.actions import CONFIRMED, INTENT, REF
 from dialogs import security_lead
+from dialogs.customer_reviews import my_reviews_across
 from dialogs.help import help_view
 from dialogs.partner_status import partner_status
 from dialogs.review import my_reviews
@@ -40,6 +41,8 @@ def parse(text: str) -> tuple[str, str]:
     """(command, argument): the longest known command the text starts with, and what follows it."""
     said = normalise(text)
     said = _ALIASES.get(said, said)
+    if said.startswith("mine "):  # 'mine <customer>' / 'mine <page>' on a CSP partner's deployment
+        return "my reviews", (text or "").strip().lstrip("/")[len("mine"):].strip()
     for command in sorted(("help", "my reviews", "status", *LEAD_COMMANDS), key=len, reverse=True):
         if said == command or said.startswith(command + " "):
             return command, (text or "").strip().lstrip("/")[len(command):].strip()
@@ -70,8 +73,8 @@ async def respond(service: ReviewService, actor: Actor, text: str, shared: bool 
         if command == "status":
             return partner_status(partner, actor, argument)
         if command == "help":
-            return help_view(security_lead.is_lead(service, actor), is_partner_lead=True)
-    view = await _answer(service, actor, text, command, argument)
+            return help_view(security_lead.is_lead(service, actor), is_partner_lead=True, customers=True)
+    view = await _answer(service, actor, text, command, argument, partner)
     personal = command in PRIVATE_COMMANDS or isinstance(view, ConfirmView)  # a sign-off question lists items
     if not shared or not personal or not actor.object_id:
         return view
@@ -89,11 +92,12 @@ async def respond(service: ReviewService, actor: Actor, text: str, shared: bool 
     )
 
 
-async def _answer(service: ReviewService, actor: Actor, text: str, command: str, argument: str) -> View:
+async def _answer(service: ReviewService, actor: Actor, text: str, command: str, argument: str,
+                  partner: PartnerCampaigns | None = None) -> View:
     if command == "help":
-        return help_view(security_lead.is_lead(service, actor))
+        return help_view(security_lead.is_lead(service, actor), customers=partner is not None)
     if command == "my reviews":
-        return my_reviews(service, actor)
+        return my_reviews(service, actor) if partner is None else my_reviews_across(partner, service, actor, argument)
     if command == "status":
         return status(service, actor)
     if command in LEAD_COMMANDS:

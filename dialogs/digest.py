@@ -52,6 +52,7 @@ def digest_view(
         more=max(0, len(pending) + len(answered) - MAX_ROWS),
         notice=notice,
         warnings=_campaign_warnings(campaign),
+        tenant=service.policy.tenant_id,
     )
 
 

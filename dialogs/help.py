@@ -21,15 +21,20 @@ LEAD_COMMANDS = (
     ("remediations", "what happened to revoked access: proposed, awaiting approval, done, blocked"),
     ("approve <ref>", "second approval (dual custody) for removing Global Administrator access"),
 )
+CUSTOMER_COMMANDS = (
+    ("mine <customer>", "your items in one customer's review ('mine' also lists the customers waiting for you)"),
+)
 PARTNER_COMMANDS = (
     ("status [page]", "every customer's review, worst first: overdue items, failed collections"),
     ("status <customer>", "one customer's review, by name or tenant id"),
 )
 
 
-def help_view(is_security_lead: bool, is_partner_lead: bool = False) -> HelpView:
-    """``is_partner_lead``: a CSP partner's security lead, whose 'status' goes across the customers."""
-    commands = REVIEWER_COMMANDS + (LEAD_COMMANDS if is_security_lead else ()) + (PARTNER_COMMANDS if is_partner_lead else ())
+def help_view(is_security_lead: bool, is_partner_lead: bool = False, customers: bool = False) -> HelpView:
+    """``is_partner_lead``: a CSP partner's security lead, whose 'status' goes across the customers;
+    ``customers``: a CSP partner's deployment, where anyone may review items in customers' campaigns."""
+    commands = (REVIEWER_COMMANDS + (CUSTOMER_COMMANDS if customers else ()) + (LEAD_COMMANDS if is_security_lead else ())
+                + (PARTNER_COMMANDS if is_partner_lead else ()))
     footer = (
         "Each week I ask the owner of every privileged role, partner relationship and admin recovery contact "
         "to confirm it is still right. Keep what is needed, revoke what is not (say why), or pass on what you don't know."

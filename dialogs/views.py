@@ -124,6 +124,7 @@ class DigestView:
     more: int = 0
     notice: TextView | None = None
     warnings: tuple[str, ...] = ()
+    tenant: str = ""  # whose review it is: its buttons carry it back (dialogs/actions.py: TENANT)
 
 
 @dataclass(frozen=True)
@@ -199,8 +200,16 @@ class WitnessView:
     code: str
 
 
+@dataclass(frozen=True)
+class StackView:
+    """Several views answering one request, each sent as its own message(s), in order: e.g. a CSP partner's
+    staffer's own digest, then where their reviews in customers' campaigns stand (dialogs/customer_reviews.py)."""
+
+    parts: tuple[TextView | ItemView | ListView | StatusView | DigestView | RollupView, ...]
+
+
 View = (TextView | ItemView | ListView | StatusView | HelpView | DigestView | ConfirmView | FindingsView | RollupView
-        | WitnessView)
+        | WitnessView | StackView)
 
 
 @dataclass(frozen=True)

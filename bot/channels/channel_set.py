@@ -14,6 +14,7 @@ from typing import Protocol, Sequence
 
 from bot.notifier import DeliveryError
 from bot.ratelimit import Charge, Limits
+from bot.review_directory import ReviewDirectory
 from bot.service import ReviewService
 from bot.store.base import PostedCard, Store
 
@@ -51,10 +52,14 @@ class Channel(Protocol):
 class ChannelSet:
     """The notifier's one MessageSender and the scheduler's card upkeep, over every configured channel."""
 
-    def __init__(self, service: ReviewService, store: Store, channels: Sequence[Channel]) -> None:
+    def __init__(self, service: ReviewService, store: Store, channels: Sequence[Channel],
+                 directory: ReviewDirectory | None = None) -> None:
+        """``directory``: every service whose answered items need their cards redrawn (a CSP partner's customers
+        too); by default just ``service``."""
         if not channels:
             raise ValueError("at least one channel is needed")
         self.service = service
+        self.directory = directory or ReviewDirectory(service)
         self.store = store
         self.channels = tuple(channels)
         self._by_name = {channel.name: channel for channel in self.channels}
@@ -95,9 +100,8 @@ class ChannelSet:
     async def refresh_answered_cards(self) -> None:
         """Every message posted about an item answered since the last round — on another device, in the
         other channel, in a digest, by the deadline — is redrawn in place by the channel that posted it."""
-        answered, self.service.decided_since = self.service.decided_since, set()
         redrawn: set[tuple[str, str]] = set()  # a message showing several answered items (a digest) is redrawn once
-        for item_id in sorted(answered):
+        for item_id in sorted(self.directory.take_answered()):
             for card in await self.store.cards(item_id):
                 channel = self._by_name.get(card.channel)
                 if channel is None:  # posted by a channel this deployment no longer serves

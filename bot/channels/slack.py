@@ -48,6 +48,7 @@ from bot.channels.slack_workspaces import InstalledWorkspaces, OneWorkspace, Wor
 from bot.engine.model import Action
 from bot.notifier import DeliveryError
 from bot.partner_campaigns import PartnerCampaigns
+from bot.review_directory import ReviewDirectory
 from bot.ratelimit import SLACK_CONVERSATION, SLACK_LIMITS, SLACK_WORKSPACE, Charge
 from bot.service import ReviewService, UnknownItem
 from bot.store.base import PostedCard, RecordRejected, Store, StoreUnavailable
@@ -56,6 +57,7 @@ from dialogs import actions
 from dialogs.conversation import respond
 from dialogs.notices import notice_view
 from dialogs.digest import digest_now
+from dialogs.customer_reviews import my_reviews_across
 from dialogs.review import current_item, my_reviews
 from dialogs.status import status
 from dialogs.render import slack as render
@@ -127,6 +129,7 @@ class SlackChannel:
             raise ValueError(problem)
         self.service = service
         self.partner = partner  # a CSP partner's customers: its security leads' 'status' goes across them
+        self.directory = ReviewDirectory(service, partner)  # which service a click on an item goes to
         self.store = store
         self.settings = settings
         # No retry handlers: the notifier retries, under the channel's limits
@@ -415,7 +418,8 @@ class SlackChannel:
                           if str(key).startswith(actions.CHOICE_PREFIX) and value == Action.REVOKE.value)
             return f"You chose Revoke for {revokes} item{'s' if revokes != 1 else ''}; one justification covers them."
         try:
-            item, _ = self.service.item(str(data.get(actions.ITEM) or ""))
+            item_id = str(data.get(actions.ITEM) or "")
+            item, _ = self.directory.holding(item_id).item(item_id)
         except UnknownItem:
             return "This item"
         return item.subject.title
@@ -437,7 +441,7 @@ class SlackChannel:
         several messages is redrawn whole: an answer given on one page changes what the others show."""
         member = await ws.people.member(user)
         actor = Actor(member.object_id, member.name)
-        result = await actions.perform(self.service, actor, verb, data)
+        result = await actions.perform(self.directory, actor, verb, data)
         if where.get("view"):
             await self.publish_home(ws, user)
         elif where.get("channel") and where.get("ts"):
@@ -459,7 +463,8 @@ class SlackChannel:
             sections: list[View] = [TextView(unmapped_text(member, self.service.policy.tenant_name), Tone.WARNING)]
         else:
             actor = Actor(member.object_id, member.name)
-            sections = [my_reviews(self.service, actor), status(self.service, actor)]
+            mine = my_reviews(self.service, actor) if self.partner is None else my_reviews_across(self.partner, self.service, actor)
+            sections = [mine, status(self.service, actor)]
         try:
             await ws.client.views_publish(user_id=user, view=render.home_view(sections))
         except FAILURES as failed:
@@ -561,11 +566,12 @@ class SlackChannel:
 
     async def redraw_card(self, item_id: str, card: PostedCard) -> None:
         ws = await self.workspaces.of(card.address.get("team"))
+        service = self.directory.holding(item_id)
         if "pages" in card.address:  # a digest, all its pages
             viewer = str(card.address.get("viewer") or "")
-            await self._redraw_digest(ws, card.address, digest_now(self.service, viewer, card.address.get("items") or ()))
+            await self._redraw_digest(ws, card.address, digest_now(service, viewer, card.address.get("items") or ()))
             return
-        view = current_item(self.service, item_id, card.address.get("viewer"))
+        view = current_item(service, item_id, card.address.get("viewer"))
         await self._update(ws, str(card.address["channel"]), card.message_id, render.replacement(view))
 
     async def refresh_live_status(self) -> None:

@@ -41,6 +41,7 @@ from bot.http_limits import STORE_RETRY_AFTER_SECONDS, EdgeRefusal, read_json_ob
 from bot.notifier import DeliveryError, parse_retry_after
 from bot.ratelimit import TEAMS_CONVERSATION, TEAMS_LIMITS, TEAMS_TENANT, Charge
 from bot.partner_campaigns import PartnerCampaigns
+from bot.review_directory import ReviewDirectory
 from bot.service import ReviewService
 from bot.store.base import PostedCard, RecordRejected, Store, StoreUnavailable
 from dialogs.conversation import respond
@@ -186,6 +187,7 @@ class AccessBot(ActivityHandler):
         self.service = service
         self.store = store
         self.partner = partner  # a CSP partner's customers: its security leads' 'status' goes across them
+        self.directory = ReviewDirectory(service, partner)  # which service a click on an item goes to
         self.last_service_url = ""  # where Teams last reached us from: good for starting conversations
         # Set by TeamsChannel: a turn in a stored conversation, and starting a personal chat with someone.
         self.proactive: Callable[[dict, Callable[[TurnContext], Awaitable[Any]]], Awaitable[None]] | None = None
@@ -257,7 +259,7 @@ class AccessBot(ActivityHandler):
     async def _card_action(self, turn_context: TurnContext, verb: str, data: dict[str, Any]) -> View:
         """Route a card button to its dialog; every verb answers with the card that should replace it, and
         Details also posts the item's own card as a new message (the digest stays as it is)."""
-        result = await actions.perform(self.service, _actor(turn_context.activity), verb, data)
+        result = await actions.perform(self.directory, _actor(turn_context.activity), verb, data)
         if result.post is not None:
             await self._send(turn_context, result.post)
         return result.replace
@@ -393,6 +395,7 @@ class TeamsChannel:
         self.bot = AccessBot(service, store, partner)
         self.bot.proactive, self.bot.open_personal = self._proactively, self.open_conversation
         self.service = service
+        self.directory = self.bot.directory
         self.store = store
         self.live = LiveStatus(service, store, LIVE_STATUS_KEY)
 
@@ -481,8 +484,10 @@ class TeamsChannel:
             return TextView(message, Tone.ATTENTION)
         verb, data = click
         if verb == actions.DIGEST:
-            return digest_not_recorded(self.service, _actor(activity), message)
-        return item_not_recorded(self.service, _actor(activity), str(data.get(actions.ITEM) or ""), message)
+            service = self.directory.of_tenant(str(data.get(actions.TENANT) or ""))
+            return digest_not_recorded(service, _actor(activity), message)
+        item_id = str(data.get(actions.ITEM) or "")
+        return item_not_recorded(self.directory.holding(item_id), _actor(activity), item_id, message)
 
     def _failure_response(self, activity: Activity, failed: Exception) -> web.Response:
         if isinstance(failed, StoreUnavailable):
@@ -533,7 +538,7 @@ class TeamsChannel:
     async def redraw_card(self, item_id: str, card: PostedCard) -> None:
         """Replace a card sent for an item with the item as it now stands, for the person it was sent to."""
         user = card.address.get("user") or {}
-        view = current_item(self.service, item_id, user.get("aadObjectId"))
+        view = current_item(self.directory.holding(item_id), item_id, user.get("aadObjectId"))
         await self.update_card(card.address, card.message_id, card_for(view, (user["id"],) if user.get("id") else ()))
 
     async def update_card(self, reference: dict, activity_id: str, card: dict[str, Any]) -> None:

@@ -55,6 +55,11 @@ def campaign_id(tenant_id: str, period: str) -> str:
     return f"{tenant_id}:{period}"
 
 
+def campaign_tenant(cid: str) -> str:
+    """The tenant id a campaign id names (``campaign_id``), lower-cased: whose review service holds it."""
+    return cid.partition(":")[0].lower()
+
+
 def item_id(campaign: str, subject_key: str) -> str:
     return hashlib.sha256(f"{campaign}|{subject_key}".encode()).hexdigest()[:20]
 

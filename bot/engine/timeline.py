@@ -161,8 +161,8 @@ def _remind(
     notices.extend(
         _per_person(
             f"remind:{cid}:{due_round}", NoticeKind.REMINDER, _by_reviewer(_waiting(state)),
-            lambda n: f"Reminder: {n} access review item(s) are waiting for you, due "
-            f"{state.campaign.due:%a %d %b %H:%M} UTC. Say 'my reviews'.",
+            lambda n: f"Reminder: {n} access review item(s) of the {state.campaign.tenant_name} review are waiting "
+            f"for you, due {state.campaign.due:%a %d %b %H:%M} UTC. Say 'my reviews'.",
         )
     )
 

@@ -46,6 +46,7 @@ from dialogs.views import (
     ItemView,
     ListView,
     RollupView,
+    StackView,
     StatusRow,
     StatusView,
     TextView,
@@ -216,6 +217,8 @@ def render(view: View) -> list[SlackMessage]:
         return [rollup_message(view)]
     if isinstance(view, WitnessView):
         return [witness_message(view)]
+    if isinstance(view, StackView):
+        return [message for part in view.parts for message in render(part)]
     raise TypeError(f"no Slack rendering for {type(view).__name__}")
 
 
@@ -289,13 +292,15 @@ def digest_messages(view: DigestView) -> list[SlackMessage]:
     if view.notice is not None:
         tail.extend(_tone(view.notice))
     choosable = any(row.choosable for row in view.rows)
+    whose = {actions.TENANT: view.tenant} if view.tenant else {}
     buttons: list[Block] = []
     if choosable:
         buttons.append(
             ActionsBlock(
                 elements=[
-                    _button("Submit answers", actions.DIGEST, {actions.SUBMIT_DIGEST: True}, 0, "positive", ASK_JUSTIFICATION),
-                    _button("Keep all not flagged", actions.DIGEST, {actions.KEEP_UNFLAGGED: True}, 1),
+                    _button("Submit answers", actions.DIGEST, {actions.SUBMIT_DIGEST: True, **whose}, 0, "positive",
+                            ASK_JUSTIFICATION),
+                    _button("Keep all not flagged", actions.DIGEST, {actions.KEEP_UNFLAGGED: True, **whose}, 1),
                 ]
             )
         )

@@ -24,6 +24,7 @@ from dialogs.views import (
     ItemView,
     ListView,
     RollupView,
+    StackView,
     StatusView,
     TextView,
     Tone,
@@ -100,6 +101,8 @@ def render(view: View, viewers: Sequence[str] = ()) -> list[TeamsMessage]:
         return [TeamsMessage(card=rollup_card(view))]
     if isinstance(view, WitnessView):
         return [TeamsMessage(card=witness_card(view))]
+    if isinstance(view, StackView):
+        return [message for part in view.parts for message in render(part, viewers)]
     raise TypeError(f"no Teams rendering for {type(view).__name__}")
 
 
@@ -283,9 +286,10 @@ def digest_card(view: DigestView) -> dict[str, Any]:
                 "maxLength": 500,
             }
         )
+        whose = {actions.TENANT: view.tenant} if view.tenant else {}
         buttons = [
-            _execute("Submit answers", {actions.SUBMIT_DIGEST: True}, "positive", actions.DIGEST),
-            _execute("Keep all not flagged", {actions.KEEP_UNFLAGGED: True}, verb=actions.DIGEST, inputs="none"),
+            _execute("Submit answers", {actions.SUBMIT_DIGEST: True, **whose}, "positive", actions.DIGEST),
+            _execute("Keep all not flagged", {actions.KEEP_UNFLAGGED: True, **whose}, verb=actions.DIGEST, inputs="none"),
         ]
     return _card(body, buttons)
 

@@ -97,10 +97,10 @@ async def partner_runtime(tmp_path: Path, database_url: str = "",
 
 
 async def instance(data_dir: Path, policy_file: Path, own: TenantSnapshot, database_url: str = "", **options: Any) -> Runtime:
+    options = {"credentials": BotCredentials(), "clock": ManualClock(NOW), **options}
     return await build_runtime(
-        data_dir=data_dir, policy=load_policy(policy_file), snapshot=own, clock=ManualClock(NOW),
-        credentials=BotCredentials(), partner_policy=load_partner_policy(policy_file), partner_run=RUN,
-        database_url=database_url, **options,
+        data_dir=data_dir, policy=load_policy(policy_file), snapshot=own,
+        partner_policy=load_partner_policy(policy_file), partner_run=RUN, database_url=database_url, **options,
     )
 
 
