@@ -25,7 +25,11 @@ def _sample(kind: typing.Any) -> typing.Any:
     if origin in (typing.Union, types.UnionType):
         return None if type(None) in typing.get_args(kind) else _sample(typing.get_args(kind)[0])
     if origin is tuple or kind is tuple:
-        return ()
+        args = typing.get_args(kind)
+        if args and args[-1] is not Ellipsis:  # a fixed-length tuple, e.g. a (label, value) pair
+            return tuple(_sample(arg) for arg in args)
+        one = _sample(args[0]) if args else None
+        return () if one is None else (one,)  # one row, part or choice: a view of nothing may render as nothing
     if dataclasses.is_dataclass(kind):
         return _instance(kind)
     if inspect.isclass(kind) and issubclass(kind, enum.Enum):
