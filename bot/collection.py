@@ -106,6 +106,21 @@ class SnapshotArchive:
         for name in names:
             replace_file(self.folder / name, body)
 
+    def keep_only_complete(self, tenant_id: str) -> int:
+        """Thin a tenant down to its last complete snapshot (pruning; bot/collection_jobs.py): the last one
+        becomes that complete one, and a tenant without one keeps nothing. 1 when a file changed, else 0."""
+        last, complete = (self.folder / f"{tenant_id.lower()}{suffix}.json" for suffix in ("", ".complete"))
+        if not last.exists():
+            return 0
+        if not complete.exists():
+            last.unlink()
+            return 1
+        body = complete.read_bytes()
+        if last.read_bytes() == body:
+            return 0
+        replace_file(last, body)
+        return 1
+
 
 async def collect(access: GraphAccess, tenant_id: str, archive: SnapshotArchive, now: datetime,
                   reviewers: Iterable[str] = ()) -> TenantSnapshot:

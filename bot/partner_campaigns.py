@@ -18,13 +18,22 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from bot.clock import Clock
-from bot.collection_jobs import CollectionJobs, StaleSnapshot, TenantCollection, snapshot_for_campaign, tenant_collections
+from bot.collection_jobs import (
+    CollectionJobs,
+    StaleSnapshot,
+    TenantCollection,
+    full_run,
+    snapshot_for_campaign,
+    tenant_collections,
+)
+from bot.engine.campaigns import period_start
 from bot.engine.routing import UnresolvedPeople
 from bot.exports import ExportLinks
 from bot.partner_status import CustomerStanding
 from bot.policy import Policy, PolicyError, customer_policy, load_policy
 from bot.service import ReviewService
 from bot.store.base import Store
+from checks.snapshot import TenantSnapshot
 
 
 OPENING_AT_ONCE = 16
@@ -79,7 +88,12 @@ class PartnerCampaigns:
 
     async def open_run(self, run_id: str) -> OpeningReport:
         """Open this period's campaign of every customer whose collection in ``run_id`` is done; a customer whose
-        collection failed (or has not finished) gets none, and says why, rather than one from older data."""
+        collection failed (or has not finished) gets none, and says why, rather than one from older data.
+
+        ``NotAFullRun`` when ``run_id`` is a change check (or no run at all): campaigns open only from a full
+        collection. A customer who has a service already (an earlier run's) keeps it: it takes the new snapshot
+        and opens the new period's campaign, and its earlier campaigns stay held until they are signed off."""
+        run = await full_run(self.jobs, run_id)
         report = OpeningReport()
         slots = asyncio.Semaphore(OPENING_AT_ONCE)
 
@@ -88,8 +102,11 @@ class PartnerCampaigns:
             async with slots:
                 try:
                     snapshot = await snapshot_for_campaign(self.jobs, run_id, collection.tenant_id)
-                    policy = self.policy.for_customer(collection.tenant_id, collection.tenant_name)
-                    service = ReviewService(self.store, policy, snapshot, self.clock, self.links, outsiders=self.people)
+                    service = self._service_for(collection, snapshot)
+                    if snapshot.collected_at < period_start(service.policy.schedule_cron, service.policy.timezone,
+                                                             self.clock.now()):
+                        raise StaleSnapshot(f"run {run_id} (period {run.period}) was collected before this review "
+                                            "period began: waiting for this period's run")
                 except (StaleSnapshot, UnresolvedPeople, PolicyError) as refused:
                     report.not_opened[collection.tenant_id] = str(refused)
                     return
@@ -99,6 +116,16 @@ class PartnerCampaigns:
 
         await asyncio.gather(*(one(c) for c in await tenant_collections(self.jobs, run_id)))
         return report
+
+    def _service_for(self, collection: TenantCollection, snapshot: TenantSnapshot) -> ReviewService:
+        """The customer's service, given the run's snapshot: the one it has (``use_snapshot``, which refuses a
+        snapshot in which the policy's people cannot be found), else a new one."""
+        service = self.services.get(collection.tenant_id)
+        if service is not None:
+            service.use_snapshot(snapshot)
+            return service
+        policy = self.policy.for_customer(collection.tenant_id, collection.tenant_name)
+        return ReviewService(self.store, policy, snapshot, self.clock, self.links, outsiders=self.people)
 
     def is_partner_lead(self, object_id: str | None) -> bool:
         return bool(object_id) and object_id.lower() in self.leads  # type: ignore[union-attr]
