@@ -35,6 +35,7 @@ from bot.channels.slack import SlackSettings
 from bot.channels.teams import BotCredentials
 from bot.cli_errors import DEBUG, OperatorErrorGroup, data_dir_in_use
 from bot.clock import SystemClock
+from bot.collection_jobs import NotAFullRun
 from bot.collection import (
     CollectionRun,
     GraphNotConfigured,
@@ -63,6 +64,7 @@ from bot.ledger_signing import (
 from bot.manifest import build_manifest, write_package
 from bot.operator_errors import EXIT_CODES_HELP, ExitCode, OperatorError, one_line
 from bot.partner_campaigns import PartnerPolicy, load_partner_policy
+from bot.partner_runs import RunSettings
 from bot.playground import PLAYGROUND_BIN, PLAYGROUND_CONFIG, UnknownPlaygroundUser, playground_config_as, start_playground
 from bot.policy import Policy, RemediationMode, load_policy, policy_people
 from bot.remediation.arm_executor import ArmAndGraphExecutor
@@ -215,17 +217,22 @@ async def _runtime(
         slack=_slack(settings),
         audit_reader=audit_reader,
         change_poll_every=timedelta(minutes=settings.change_poll_minutes or 5),
-        partner_policy=_partner_policy(policy or settings.policy, settings.partner_run),
+        partner_policy=_partner_policy(policy or settings.policy, settings),
         partner_run=settings.partner_run,
+        partner_collection=RunSettings(
+            access=graph_access(settings, tenant) if settings.graph_credential else None,
+            workers=max(0, settings.collection_workers), keep_periods=max(1, settings.collection_keep_periods),
+            idle_seconds=settings.tick_seconds),
     )
 
 
-def _partner_policy(path: Optional[Path], run_id: str) -> PartnerPolicy | None:
-    """With ACCESSBOT_PARTNER_RUN set, the policy file is a CSP partner's, with its customers' overrides beside it."""
-    if not run_id:
+def _partner_policy(path: Optional[Path], settings: Settings) -> PartnerPolicy | None:
+    """On a partner's deployment (ACCESSBOT_PARTNER, or ACCESSBOT_PARTNER_RUN set), the policy file is a CSP
+    partner's, with its customers' overrides beside it."""
+    if not settings.is_partner():
         return None
     if path is None:  # _inputs refuses a missing policy first; this keeps the type honest
-        raise OperatorError("ACCESSBOT_PARTNER_RUN needs the partner's policy: pass --policy or set ACCESSBOT_POLICY")
+        raise OperatorError("a partner's deployment needs the partner's policy: pass --policy or set ACCESSBOT_POLICY")
     return load_partner_policy(path)
 
 
@@ -385,7 +392,10 @@ def serve(
 
     async def main() -> None:
         listening = _listen(settings.host, settings.port)
-        runtime = await _runtime(settings, policy, snapshot, credentials, signer=signer)
+        try:
+            runtime = await _runtime(settings, policy, snapshot, credentials, signer=signer)
+        except NotAFullRun as bad:  # ACCESSBOT_PARTNER_RUN names a change check, or no run at all
+            raise OperatorError(f"ACCESSBOT_PARTNER_RUN: {bad}") from bad
         await _serve(runtime, listening)
 
     asyncio.run(main())

@@ -29,7 +29,7 @@ from bot.collection_jobs import Backoff, CollectionJob, CollectionJobs, RunKind
 from checks.graph import RetrySettings, close_client, collect_tenant
 from checks.graph.collector import recollect_tenant
 from checks.graph.budget import TenantBudget, TenantThrottled
-from checks.graph.partner import PartnerView, customer_payload, partner_of, with_partner_access
+from checks.graph.partner import PartnerView, collect_partner, customer_payload, partner_of, with_partner_access
 from checks.snapshot import TenantSnapshot
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,16 @@ async def schedule_customers(jobs: CollectionJobs, partner: PartnerView, run_id:
 def customer_jobs(partner: PartnerView, mode: RunKind = "full") -> list[tuple[str, str, dict[str, Any]]]:
     """(tenant id, name, payload) of a job per customer the partner reaches through an active GDAP relationship."""
     return [(tid, name, {**customer_payload(partner, tid), "mode": mode}) for tid, name in partner.customer_tenants()]
+
+
+async def read_partner(access: GraphAccess, partner_tenant_id: str, clock: Clock) -> PartnerView:
+    """The partner tenant's GDAP relationships (who its customers are), read with the partner's own sign-in;
+    what could not be read is in the view's ``missing``."""
+    client = access.client_for(partner_tenant_id)
+    try:
+        return await collect_partner(client, partner_tenant_id, now=clock.now())
+    finally:
+        await close_client(client)
 
 
 def default_worker_id() -> str:
@@ -196,7 +206,6 @@ async def _main(run_id: str, worker: str | None, lease_seconds: float, tenants_a
     from bot.collection_jobs import PostgresCollectionJobs
     from bot.config import Settings
     from bot.store.postgres_store import PostgresStore
-    from checks.graph.partner import collect_partner
 
     settings = Settings()
     url = settings.database_url.get_secret_value()
@@ -208,11 +217,7 @@ async def _main(run_id: str, worker: str | None, lease_seconds: float, tenants_a
         if schedule:
             if not settings.graph_tenant_id:
                 raise SystemExit("--schedule reads the partner tenant: set ACCESSBOT_GRAPH_TENANT_ID")
-            client = access.client_for(settings.graph_tenant_id)
-            try:
-                partner = await collect_partner(client, settings.graph_tenant_id, now=SystemClock().now())
-            finally:
-                await close_client(client)
+            partner = await read_partner(access, settings.graph_tenant_id, SystemClock())
             if partner.missing:
                 raise SystemExit("the partner tenant's GDAP relationships could not be read: " + "; ".join(partner.missing))
             added = await schedule_customers(jobs, partner, run_id, SystemClock(), mode=schedule)
