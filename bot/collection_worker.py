@@ -159,6 +159,9 @@ async def _run_job(jobs: CollectionJobs, access: GraphAccess, job: CollectionJob
         keeper.cancel()
     if nothing_read(snapshot):  # a total outage is a failed attempt, not a tenant without admins
         return await _failed(jobs, job, worker, clock, settings, "; ".join(snapshot.missing[:3]), 0.0)
+    partner = partner_of(job.payload, snapshot.collected_at)
+    if partner is not None:  # only now: the partner's own relationships are not something read from the tenant
+        snapshot = with_partner_access(snapshot, partner)
     if await jobs.complete(job, worker, snapshot, clock.now()):
         return "collected"
     return "lost"
@@ -196,8 +199,7 @@ async def _collect(jobs: CollectionJobs, access: GraphAccess, job: CollectionJob
                                             previous=previous, retry=settings.retry, budget=budget)
     finally:
         await close_client(client)
-    partner = partner_of(job.payload, snapshot.collected_at)
-    return with_partner_access(snapshot, partner) if partner is not None else snapshot
+    return snapshot
 
 
 async def _main(run_id: str, worker: str | None, lease_seconds: float, tenants_at_once: int,
