@@ -989,7 +989,7 @@ def collect_command(
     if all_customers:
         raise typer.Exit(int(asyncio.run(_collect_customers(settings, tenant, loaded, run_id, out, attempts))))
     people = policy_people(loaded) if loaded else ()
-    run = asyncio.run(_collect_live(settings, tenant, all_customers, people))
+    run = asyncio.run(_collect_live(settings, tenant, False, people))
     for snapshot in run.snapshots:
         state = "complete" if snapshot.complete else "INCOMPLETE: missing " + "; ".join(snapshot.missing)
         console.print(one_line(f"{snapshot.tenant_name} ({snapshot.tenant_id}): {state}"

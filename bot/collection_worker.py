@@ -6,10 +6,12 @@ alive while it works, and stores the snapshot with the job's completion. A tenan
 is given back until Graph's Retry-After; any other failure is retried with backoff, and a tenant whose
 attempts are spent is marked failed, its last complete snapshot left in force.
 
-Run it on each instance with ``python -m bot.collection_worker RUN_ID`` (the same ``ACCESSBOT_*`` settings as
-the server: database URL, Graph credentials and base URL, and the partner's tenant as
-``ACCESSBOT_GRAPH_TENANT_ID``); ``--schedule full`` (or ``changes``) first adds a job per GDAP customer to the
-run, which is idempotent, so every instance may be started with it.
+``serve`` on a partner's deployment runs it in the background of every instance (bot/partner_runs.py), and
+``accessbot collect --all-customers`` in the operator's shell. It also runs alone, on any machine, with
+``python -m bot.collection_worker RUN_ID`` (the same ``ACCESSBOT_*`` settings as the server: database URL, Graph
+credentials and base URL, and the partner's tenant as ``ACCESSBOT_GRAPH_TENANT_ID``); ``--schedule full`` (or
+``changes``) first adds a job per GDAP customer to the run, recorded with that kind, which is idempotent, so every
+instance may be started with it.
 """
 
 from __future__ import annotations
