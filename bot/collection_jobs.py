@@ -38,7 +38,6 @@ from checks.snapshot import TenantSnapshot, snapshot_from_dict, snapshot_to_dict
 JobState = Literal["pending", "running", "done", "failed"]
 RunKind = Literal["full", "changes"]
 _OPEN_STATES = ("pending", "running")
-RUN_KINDS: tuple[RunKind, ...] = ("full", "changes")
 
 
 def period_of(moment: datetime) -> str:
