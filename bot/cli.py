@@ -11,7 +11,7 @@ import sys
 import tempfile
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal, Optional, cast
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
@@ -89,6 +89,7 @@ from bot.store.factory import BackendStore, checked_url, is_postgres, open_store
 from bot.store.atomic_storage import replace_file
 from bot.store.postgres_schema import head_revision, upgrade
 from bot.store.postgres_store import PostgresStore
+from bot.store.tinydb_store import lock_writer
 from bot.store.tinydb_to_postgres import migrate_from_tinydb
 from checks.azure import arm_reader
 from checks.findings import to_json, to_sarif
@@ -1010,9 +1011,14 @@ async def _collect_customers(settings: Settings, tenant: Optional[str], policy: 
         raise OperatorError("say which tenant: --tenant ID (the partner's own tenant with --all-customers)")
     access = graph_access(settings, tenant)
     clock = SystemClock()
-    store = await _store(settings)
-    jobs: CollectionJobs = (PostgresCollectionJobs(store) if isinstance(store, PostgresStore)
-                            else LocalCollectionJobs(settings.data_dir))
+    url, lock = settings.database_url.get_secret_value(), None
+    jobs: CollectionJobs
+    if is_postgres(url):
+        jobs = PostgresCollectionJobs(cast(PostgresStore, await open_store(url, settings.data_dir)))
+    else:  # the jobs file has one writer: the data directory's, refused (exit 4) while a server holds it
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        lock = lock_writer(settings.data_dir / "writer.lock")
+        jobs = LocalCollectionJobs(settings.data_dir)
     try:
         run_id = run_id or f"collect-{clock.now():%Y%m%dT%H%M%SZ}"
         if await jobs.run(run_id) is None:
@@ -1028,8 +1034,9 @@ async def _collect_customers(settings: Settings, tenant: Optional[str], policy: 
         await _work_with_progress(jobs, access, run_id, clock, attempts)
         return await _say_how_the_run_ended(jobs, run_id, settings, out)
     finally:
-        await jobs.close()
-        await store.close()
+        await jobs.close()  # on PostgreSQL, its store too
+        if lock is not None:
+            os.close(lock)  # closing the descriptor releases the flock
 
 
 async def _work_with_progress(jobs: CollectionJobs, access: GraphAccess, run_id: str, clock: SystemClock,

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from bot.collection_jobs import LocalCollectionJobs, PostgresCollectionJobs
 from bot.store.postgres_store import PostgresStore
+from bot.store.tinydb_store import TinyDBStore
 from tests.fakes.tenant_generator import TenantShape, generate_csp
 from tests.integration.test_live_collection_cli import ThreadedGraph
 
@@ -96,3 +97,19 @@ def test_collect_all_customers_joins_a_named_run_on_postgresql_and_the_snapshots
     assert "2 tenant(s) in run 2026-11-23T09:00" in joined.stdout
     assert requests == len(graph.fake.requests)
     assert not (tmp_path / "snapshots").exists()
+
+
+def test_collect_all_customers_is_refused_while_a_server_writes_the_data_directory(tmp_path: Path) -> None:
+    partner, customers = generate_csp(1, SHAPE)
+    graph = ThreadedGraph(partner, *customers)
+    server = TinyDBStore(tmp_path)  # what `accessbot serve` holds: the data directory's writer lock
+    try:
+        result = runner.invoke(app, ["collect", "--tenant", partner.tenant_id, "--all-customers", "--data-dir",
+                                     str(tmp_path)], env=graph.env(), catch_exceptions=False)
+    finally:
+        asyncio.run(server.close())
+        graph.stop()
+
+    assert result.exit_code == 4, result.output
+    assert "in use by another accessbot process" in result.stderr
+    assert not graph.fake.requests and not (tmp_path / "collection-jobs.jsonl").exists()
