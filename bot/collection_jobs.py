@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterable, Literal, Protocol, Sequence
@@ -444,9 +444,15 @@ class PostgresCollectionJobs:
 # ---- one instance (TinyDB deployments) --------------------------------------------------------------
 
 
-def _job_line(job: CollectionJob) -> bytes:
-    document = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(job).items()}
+def _job_line(job: CollectionJob | RunInfo) -> bytes:
+    """A job's (or a run's) line of the log. Its fields are read as they are, not through ``asdict``, whose deep
+    copy of every value made writing a pruned 60,000-job log again take a minute instead of a second."""
+    document = {f.name: _plain(getattr(job, f.name)) for f in fields(job)}
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def _job_from_line(line: bytes) -> CollectionJob:
@@ -455,11 +461,6 @@ def _job_from_line(line: bytes) -> CollectionJob:
         if document.get(key):
             document[key] = datetime.fromisoformat(document[key])
     return CollectionJob(**document)
-
-
-def _run_line(run: RunInfo) -> bytes:
-    document = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(run).items()}
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 
 
 def _run_from_line(line: bytes) -> RunInfo:
@@ -505,7 +506,7 @@ class LocalCollectionJobs:
 
     def _write(self, jobs: Sequence[CollectionJob], runs: Sequence[RunInfo] = ()) -> None:
         if runs:  # the run before its jobs: a crash between leaves a run without jobs, never jobs of no run
-            self._runs_log.append([_run_line(run) for run in runs])
+            self._runs_log.append([_job_line(run) for run in runs])
         self._log.append([_job_line(job) for job in jobs])
         for run in runs:
             self._runs[run.run_id] = run
@@ -565,7 +566,7 @@ class LocalCollectionJobs:
         jobs = {key: job for key, job in self._jobs.items() if key[0] not in gone}
         runs = {run_id: run for run_id, run in self._runs.items() if run_id not in gone}
         for log, lines, path in ((self._log, [_job_line(job) for job in jobs.values()], self._log_path),
-                                 (self._runs_log, [_run_line(run) for run in runs.values()], self._runs_path)):
+                                 (self._runs_log, [_job_line(run) for run in runs.values()], self._runs_path)):
             log.close()
             replace_file(path, b"".join(lines))
         self._log, self._runs_log = AppendLog(self._log_path), AppendLog(self._runs_path)
