@@ -102,11 +102,13 @@ class PartnerCampaigns:
             async with slots:
                 try:
                     snapshot = await snapshot_for_campaign(self.jobs, run_id, collection.tenant_id)
-                    service = self._service_for(collection, snapshot)
-                    if snapshot.collected_at < period_start(service.policy.schedule_cron, service.policy.timezone,
-                                                             self.clock.now()):
+                    known = self.services.get(collection.tenant_id)
+                    policy = known.policy if known else self.policy.for_customer(collection.tenant_id,
+                                                                                 collection.tenant_name)
+                    if snapshot.collected_at < period_start(policy.schedule_cron, policy.timezone, self.clock.now()):
                         raise StaleSnapshot(f"run {run_id} (period {run.period}) was collected before this review "
                                             "period began: waiting for this period's run")
+                    service = self._service_for(collection.tenant_id, policy, snapshot)
                 except (StaleSnapshot, UnresolvedPeople, PolicyError) as refused:
                     report.not_opened[collection.tenant_id] = str(refused)
                     return
@@ -117,14 +119,13 @@ class PartnerCampaigns:
         await asyncio.gather(*(one(c) for c in await tenant_collections(self.jobs, run_id)))
         return report
 
-    def _service_for(self, collection: TenantCollection, snapshot: TenantSnapshot) -> ReviewService:
+    def _service_for(self, tenant_id: str, policy: Policy, snapshot: TenantSnapshot) -> ReviewService:
         """The customer's service, given the run's snapshot: the one it has (``use_snapshot``, which refuses a
         snapshot in which the policy's people cannot be found), else a new one."""
-        service = self.services.get(collection.tenant_id)
+        service = self.services.get(tenant_id)
         if service is not None:
             service.use_snapshot(snapshot)
             return service
-        policy = self.policy.for_customer(collection.tenant_id, collection.tenant_name)
         return ReviewService(self.store, policy, snapshot, self.clock, self.links, outsiders=self.people)
 
     def is_partner_lead(self, object_id: str | None) -> bool:

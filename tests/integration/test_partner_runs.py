@@ -235,3 +235,29 @@ async def test_the_served_app_collects_in_the_background_and_opens_the_campaigns
             assert run is not None and run.opened_at is not None
         finally:
             await runner.cleanup()  # stops the rounds and the worker, closes the store
+
+
+async def test_a_run_collected_before_the_review_period_began_opens_no_campaign_of_that_period(tmp_path: Path) -> None:
+    partner, customers = generate_csp(2, SMALL)
+    clock = ManualClock(NOW)
+    async with FakeGraph(partner, *customers) as fake:
+        deployment = await partner_on_fake_graph(tmp_path, fake, partner, customers)
+        first = await deployment.instance(clock)
+        await first.scheduler.run_once()  # last period's run, collected but never opened: the server went down
+        assert first.partner_runs is not None
+        await first.partner_runs.work_once()
+        await close(first)
+
+        clock.advance(timedelta(hours=2))  # it comes back in the next period
+        restarted = await deployment.instance(clock)
+        try:
+            assert restarted.partner is not None and restarted.partner_runs is not None
+            report = await restarted.partner.open_run(THIS_PERIOD)
+            assert report.opened == [] and report.already_open == []
+            assert "collected before this review period began" in report.not_opened[customers[1].tenant_id]
+            assert "failed" in report.not_opened[deployment.broken.tenant_id]
+            assert restarted.partner.services == {}
+            await restarted.scheduler.run_once()  # this period's run starts instead
+            assert [r.run_id for r in await restarted.partner.jobs.runs()] == [NEXT_PERIOD, THIS_PERIOD]
+        finally:
+            await close(restarted)
