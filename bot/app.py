@@ -38,6 +38,7 @@ from bot.ledger_follower import LedgerFollower
 from bot.ledger_history import LedgerHistory
 from bot.partner_campaigns import PartnerCampaigns, PartnerPolicy
 from bot.review_directory import ReviewDirectory
+from bot.partner_runs import PartnerRuns, RunSettings
 from bot.policy import Policy, load_policy
 from bot.remediation.graph_executor import GraphExecutor
 from bot.report import CONTENT_TYPES, ReportTooLarge, check_pdf_size
@@ -71,6 +72,7 @@ class Runtime:
     notifier: Notifier
     scheduler: Scheduler
     partner: PartnerCampaigns | None = None  # a CSP partner's deployment: its customers' campaigns (one run's)
+    partner_runs: PartnerRuns | None = None  # a CSP partner's deployment: its collection runs, on the schedule
 
 
 async def build_runtime(
@@ -98,6 +100,7 @@ async def build_runtime(
     change_poll_every: timedelta = timedelta(minutes=5),
     partner_policy: PartnerPolicy | None = None,
     partner_run: str = "",
+    partner_collection: RunSettings | None = None,
 ) -> Runtime:
     """``graph_executor`` carries the write-enabled Graph client; only remediation mode 'apply' uses it.
     ``ledger_signer`` signs the ledger's checkpoints (docs/ledger.md); ``witness_every`` is how often the
@@ -109,15 +112,18 @@ async def build_runtime(
     ``slack`` attaches a Slack workspace beside Teams. ``audit_reader`` reads the directory audit log
     (Graph): with it, access changes are asked about every ``change_poll_every`` (bot/change_watch.py).
     ``partner_policy`` makes this a CSP partner's deployment (``policy`` and ``snapshot`` are then the partner's
-    own tenant): the customers' campaigns of collection run ``partner_run`` are opened (or taken up, when open
-    already) now, and the partner's security leads' ``status`` answers across them."""
+    own tenant): the customers' campaigns of collection run ``partner_run`` (default: the latest settled full run)
+    are opened (or taken up, when open already) now, and the partner's security leads' ``status`` answers across
+    them; then the leader starts each period's run and opens its campaigns when it settles, and this instance
+    collects customers as ``partner_collection`` says (bot/partner_runs.py)."""
     store = await open_store(database_url, data_dir, signer=ledger_signer, clock=clock)
     writes = WriteGuard(store)
     service = ReviewService(writes, policy, snapshot, clock, ExportLinks(public_url, export_secret), graph_executor)
     history = await LedgerHistory.read(writes)  # once, for the partner's own service and every customer's
     await service.start(history)
-    partner = (await _open_partner(store, writes, data_dir, service, partner_policy, partner_run, history)
-               if partner_policy else None)
+    partner, partner_runs = (await _open_partner(store, writes, data_dir, service, partner_policy, partner_run,
+                                                 partner_collection or RunSettings(), history)
+                             if partner_policy else (None, None))
     directory = ReviewDirectory(service, partner)
     teams = TeamsChannel(service, writes, credentials, teams_service_url, partner)
     teams.installer = app_installer.install_for if app_installer is not None else None
@@ -150,33 +156,34 @@ async def build_runtime(
     )
     shared = is_postgres(database_url)
     scheduler = Scheduler(
-        service, notifier, tick_seconds, after_round=[channels.refresh_answered_cards, channels.refresh_live_status],
+        service, notifier, tick_seconds,
+        after_round=[channels.refresh_answered_cards, channels.refresh_live_status,
+                     *([partner_runs.round] if partner_runs is not None else [])],
         collector=collector, witness_every=witness_every,
         leadership=PostgresLeadership(database_url, leader_retry_seconds) if shared else SoleLeader(),
         follow_seconds=follow_seconds if shared else None,
         change_watch=ChangeWatch(service, audit_reader, change_poll_every) if audit_reader is not None else None,
         customers=directory.customers,
     )
-    return Runtime(store, writes, service, teams, slack_channel, channels, notifier, scheduler, partner)
+    return Runtime(store, writes, service, teams, slack_channel, channels, notifier, scheduler, partner, partner_runs)
 
 
 async def _open_partner(store: BackendStore, writes: WriteGuard, data_dir: Path, service: ReviewService,
-                        policy: PartnerPolicy, run_id: str, history: LedgerHistory) -> PartnerCampaigns:
-    """The customers' campaigns of collection run ``run_id``, on the same store and export links as ``service``
-    (the partner's own tenant, which also names the partner's staff the policies list). Each customer's service
-    is rebuilt from ``history`` (the ledger read once at start), and one follower reads the ledger for all of them
-    and for ``service`` from now on (bot/ledger_follower.py)."""
-    if not run_id:
-        raise ValueError("a partner's deployment names the collection run whose customers it reviews")
+                        policy: PartnerPolicy, run_id: str, collection: RunSettings,
+                        history: LedgerHistory) -> tuple[PartnerCampaigns, PartnerRuns]:
+    """The customers' campaigns of collection run ``run_id`` (empty: the latest settled full run, if any), on the
+    same store and export links as ``service`` (the partner's own tenant, which also names the partner's staff the
+    policies list), and the runs that follow the schedule from here on. Each customer's service is rebuilt from
+    ``history`` (the ledger read once at start), and one follower reads the ledger for all of them and for
+    ``service`` from now on (bot/ledger_follower.py)."""
     jobs: CollectionJobs = PostgresCollectionJobs(store) if isinstance(store, PostgresStore) else LocalCollectionJobs(data_dir)
     follower = LedgerFollower(writes)
     follower.add(service)
     partner = PartnerCampaigns(writes, jobs, policy, service.clock, people=service.resolve_person, links=service.links,
                                follower=follower)
-    report = await partner.open_run(run_id, history)
-    for tenant_id, why in report.not_opened.items():
-        log.warning("customer %s has no review this period: %s", tenant_id, why)
-    return partner
+    runs = PartnerRuns(jobs, partner, service.clock, collection)
+    await runs.take_up(run_id, history)
+    return partner, runs
 
 
 def load_inputs(policy_path: Path, snapshot_path: Path) -> tuple[Policy, TenantSnapshot]:
@@ -301,11 +308,14 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
         if runtime.slack is not None:
             await runtime.slack.start()
         task = asyncio.create_task(runtime.scheduler.run_forever()) if background else None
+        runs = runtime.partner_runs
+        collecting = asyncio.create_task(runs.work_forever()) if background and runs is not None and runs.works else None
         yield
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for running in (task, collecting):
+            if running is not None:
+                running.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running
         await runtime.scheduler.leadership.close()
         if runtime.slack is not None:
             await runtime.slack.stop()

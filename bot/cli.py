@@ -11,7 +11,7 @@ import sys
 import tempfile
 from datetime import timedelta
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional, cast
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
@@ -36,16 +36,29 @@ from bot.channels.slack_oauth import INSTALL_PATH, REDIRECT_PATH, SlackOAuth, pa
 from bot.channels.teams import BotCredentials
 from bot.cli_errors import DEBUG, OperatorErrorGroup, data_dir_in_use
 from bot.clock import SystemClock
+from bot.collection_jobs import (
+    Backoff,
+    CollectionJob,
+    CollectionJobs,
+    LocalCollectionJobs,
+    NotAFullRun,
+    PostgresCollectionJobs,
+    RunInfo,
+)
+from bot.collection_worker import WorkerSettings, customer_jobs, read_partner, work_run
 from bot.collection import (
     CollectionRun,
+    GraphAccess,
     GraphNotConfigured,
     SnapshotArchive,
     collect,
     collect_all_customers,
     directory_audit_reader,
     graph_access,
+    named_tenant,
 )
 from bot.config import DEMO_POLICY, DEMO_SNAPSHOT, REPO_ROOT, Settings
+from bot.engine.campaigns import current_period
 from bot.engine.routing import UnresolvedPeople, routing_from_policy
 from bot.engine.status import summarize
 from bot.ledger import LedgerRecord, LedgerUnreadable, export_csv, export_json
@@ -64,6 +77,7 @@ from bot.ledger_signing import (
 from bot.manifest import build_manifest, write_package
 from bot.operator_errors import EXIT_CODES_HELP, ExitCode, OperatorError, one_line
 from bot.partner_campaigns import PartnerPolicy, load_partner_policy
+from bot.partner_runs import RunSettings
 from bot.playground import PLAYGROUND_BIN, PLAYGROUND_CONFIG, UnknownPlaygroundUser, playground_config_as, start_playground
 from bot.policy import Policy, RemediationMode, load_policy, policy_people
 from bot.remediation.arm_executor import ArmAndGraphExecutor
@@ -73,13 +87,16 @@ from bot.report.gather import NoSuchCampaign, gather_report, render_off_loop, sa
 from bot.service import rebuild_campaign
 from bot.store.base import LedgerIntegrityError
 from bot.store.factory import BackendStore, checked_url, is_postgres, open_store
+from bot.store.atomic_storage import replace_file
 from bot.store.postgres_schema import head_revision, upgrade
+from bot.store.postgres_store import PostgresStore
+from bot.store.tinydb_store import lock_writer
 from bot.store.tinydb_to_postgres import migrate_from_tinydb
 from checks.azure import arm_reader
 from checks.findings import to_json, to_sarif
 from checks.graph.client import GRAPH_SCOPES, token_roles
 from checks.registry import run_checks
-from checks.snapshot import TenantSnapshot, load_snapshot
+from checks.snapshot import TenantSnapshot, load_snapshot, snapshot_to_dict
 from checks.subjects import subjects_from_snapshot
 
 app = typer.Typer(
@@ -216,17 +233,22 @@ async def _runtime(
         slack=_slack(settings),
         audit_reader=audit_reader,
         change_poll_every=timedelta(minutes=settings.change_poll_minutes or 5),
-        partner_policy=_partner_policy(policy or settings.policy, settings.partner_run),
+        partner_policy=_partner_policy(policy or settings.policy, settings),
         partner_run=settings.partner_run,
+        partner_collection=RunSettings(
+            access=graph_access(settings, tenant) if settings.graph_credential else None,
+            workers=max(0, settings.collection_workers), keep_periods=max(1, settings.collection_keep_periods),
+            idle_seconds=settings.tick_seconds),
     )
 
 
-def _partner_policy(path: Optional[Path], run_id: str) -> PartnerPolicy | None:
-    """With ACCESSBOT_PARTNER_RUN set, the policy file is a CSP partner's, with its customers' overrides beside it."""
-    if not run_id:
+def _partner_policy(path: Optional[Path], settings: Settings) -> PartnerPolicy | None:
+    """On a partner's deployment (ACCESSBOT_PARTNER, or ACCESSBOT_PARTNER_RUN set), the policy file is a CSP
+    partner's, with its customers' overrides beside it."""
+    if not settings.is_partner():
         return None
     if path is None:  # _inputs refuses a missing policy first; this keeps the type honest
-        raise OperatorError("ACCESSBOT_PARTNER_RUN needs the partner's policy: pass --policy or set ACCESSBOT_POLICY")
+        raise OperatorError("a partner's deployment needs the partner's policy: pass --policy or set ACCESSBOT_POLICY")
     return load_partner_policy(path)
 
 
@@ -401,7 +423,10 @@ def serve(
 
     async def main() -> None:
         listening = _listen(settings.host, settings.port)
-        runtime = await _runtime(settings, policy, snapshot, credentials, signer=signer)
+        try:
+            runtime = await _runtime(settings, policy, snapshot, credentials, signer=signer)
+        except NotAFullRun as bad:  # ACCESSBOT_PARTNER_RUN names a change check, or no run at all
+            raise OperatorError(f"ACCESSBOT_PARTNER_RUN: {bad}") from bad
         await _serve(runtime, listening)
 
     asyncio.run(main())
@@ -954,7 +979,7 @@ def _say_problems(run: CollectionRun) -> None:
                    "reviews from it never treat what is missing as removed", err=True)
 
 
-def _exit_code(run: CollectionRun) -> int:
+def _exit_code(run: CollectionRun) -> ExitCode:
     return {"complete": ExitCode.OK, "incomplete": ExitCode.INCOMPLETE, "failed": ExitCode.FAILED}[run.outcome]
 
 
@@ -963,16 +988,29 @@ def collect_command(
     tenant: Optional[str] = TenantOption,
     all_customers: bool = AllCustomersOption,
     policy: Optional[Path] = typer.Option(None, "--policy", help="Also read the people this policy names "
-                                          "(default: ACCESSBOT_POLICY), so `campaign open --snapshot` finds them."),
+                                          "(default: ACCESSBOT_POLICY), so `campaign open --snapshot` finds them; "
+                                          "with --all-customers, the partner's policy, whose schedule names the run's period."),
     data_dir: Optional[Path] = DataDirOption,
+    run_id: Optional[str] = typer.Option(None, "--run", help="With --all-customers: join this collection run (start "
+                                         "it if there is none), e.g. the review period's, 2026-11-23T09:00."),
+    out: Optional[Path] = typer.Option(None, "--out", help="With --all-customers: also write each collected tenant's "
+                                       "snapshot to OUT/<tenant id>.json (on PostgreSQL they are in the database)."),
+    attempts: int = typer.Option(5, "--attempts", min=1, help="With --all-customers: attempts per tenant before it "
+                                 "counts as failed (retried after 1, 2, 4, 8 minutes, or Graph's Retry-After)."),
 ) -> None:
     """Collect tenants through Microsoft Graph into snapshot files (DATA_DIR/snapshots/) without reviewing them.
+    A CSP partner's customers (--all-customers) are collected as a run of jobs in the store, shared with `serve`'s
+    workers and `python -m bot.collection_worker` on other machines.
 
-    Exit 0 complete, 3 incomplete, 1 nothing could be read; what failed is said on stderr."""
+    Exit 0 complete, 3 incomplete (some tenants failed or were read in part; each is named), 1 nothing could be
+    read; what failed is said on stderr."""
     settings = _settings(data_dir)
     policy_path = policy or settings.policy
-    people = policy_people(load_policy(policy_path)) if policy_path else ()
-    run = asyncio.run(_collect_live(settings, tenant, all_customers, people))
+    loaded = load_policy(policy_path) if policy_path else None
+    if all_customers:
+        raise typer.Exit(int(asyncio.run(_collect_customers(settings, tenant, loaded, run_id, out, attempts))))
+    people = policy_people(loaded) if loaded else ()
+    run = asyncio.run(_collect_live(settings, tenant, False, people))
     for snapshot in run.snapshots:
         state = "complete" if snapshot.complete else "INCOMPLETE: missing " + "; ".join(snapshot.missing)
         console.print(one_line(f"{snapshot.tenant_name} ({snapshot.tenant_id}): {state}"
@@ -981,6 +1019,102 @@ def collect_command(
     console.print(f"{len(run.snapshots)} tenant(s); snapshots in {SnapshotArchive(settings.data_dir).folder}", markup=False)
     _say_problems(run)
     raise typer.Exit(int(_exit_code(run)))
+
+
+async def _collect_customers(settings: Settings, tenant: Optional[str], policy: Policy | None, run_id: Optional[str],
+                             out: Optional[Path], attempts: int) -> ExitCode:
+    """A CSP partner's customers as a collection run in the store (bot/collection_jobs.py): start it (reading the
+    partner's GDAP customers) or join ``run_id``, work it here with a progress bar until no job is open, then say
+    how each tenant ended. On TinyDB the data directory's writer lock is held throughout, so a running server on
+    the same directory is refused rather than raced (its jobs file has one writer)."""
+    if not tenant:
+        raise OperatorError("say which tenant: --tenant ID (the partner's own tenant with --all-customers)")
+    access = graph_access(settings, tenant)
+    clock = SystemClock()
+    url, lock = settings.database_url.get_secret_value(), None
+    jobs: CollectionJobs
+    if is_postgres(url):
+        jobs = PostgresCollectionJobs(cast(PostgresStore, await open_store(url, settings.data_dir)))
+    else:  # the jobs file has one writer: the data directory's, refused (exit 4) while a server holds it
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        lock = lock_writer(settings.data_dir / "writer.lock")
+        jobs = LocalCollectionJobs(settings.data_dir)
+    try:
+        run_id = run_id or f"collect-{clock.now():%Y%m%dT%H%M%SZ}"
+        if await jobs.run(run_id) is None:
+            partner = await read_partner(access, tenant, clock)
+            if any(entry.startswith("delegatedAdminRelationships:") for entry in partner.missing):
+                failed = CollectionRun.of([], partner)  # no customer could even be found
+                console.print("0 tenant(s)", markup=False)
+                _say_problems(failed)
+                return _exit_code(failed)
+            cron, zone = (policy.schedule_cron, policy.timezone) if policy else (Policy.schedule_cron, Policy.timezone)
+            period = current_period(cron, zone, clock.now())  # pruning keeps runs by review period
+            await jobs.start_run(RunInfo(run_id, "full", period, clock.now()), customer_jobs(partner), clock.now())
+        await _work_with_progress(jobs, access, run_id, clock, attempts)
+        return await _say_how_the_run_ended(jobs, run_id, settings, out)
+    finally:
+        await jobs.close()  # on PostgreSQL, its store too
+        if lock is not None:
+            os.close(lock)  # closing the descriptor releases the flock
+
+
+async def _work_with_progress(jobs: CollectionJobs, access: GraphAccess, run_id: str, clock: SystemClock,
+                              attempts: int) -> None:
+    """Work the run here until none of its jobs is open (other processes may work it too), tenants done, failed
+    and throttled on a progress bar."""
+    standing = await jobs.jobs(run_id)
+    counts = {"collected": sum(j.state == "done" for j in standing), "failed": sum(j.state == "failed" for j in standing),
+              "throttled": 0}
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  console=err, transient=True) as progress:
+        def described() -> str:
+            return (f"run {_shown(run_id)}: {counts['collected']} done, {counts['failed']} failed, "
+                    f"{counts['throttled']} throttled")
+
+        task = progress.add_task(described(), total=len(standing), completed=counts["collected"] + counts["failed"])
+
+        def advance(job: CollectionJob, outcome: str) -> None:
+            if job.run_id != run_id or outcome not in counts:
+                return  # another run's job this process helped with, or a retry still to come
+            counts[outcome] += 1
+            progress.update(task, description=described(),
+                            completed=counts["collected"] + counts["failed"])
+
+        await work_run(jobs, access, run_id, clock=clock, progress=advance,
+                       settings=WorkerSettings(backoff=Backoff(max_attempts=attempts)))
+
+
+async def _say_how_the_run_ended(jobs: CollectionJobs, run_id: str, settings: Settings, out: Optional[Path]) -> ExitCode:
+    """A line per tenant (complete, incomplete with what is missing, or failed with its error), each problem on
+    stderr; the exit code: 0 every tenant complete, 3 some failed or read in part, 1 not one read."""
+    problems, read = [], 0
+    ended = await jobs.jobs(run_id)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    for job in ended:
+        name = named_tenant(job.tenant_name, job.tenant_id)
+        snapshot = await jobs.last_snapshot(job.tenant_id) if job.state == "done" else None
+        if snapshot is None:
+            problems.append(f"{name}: collection {job.state.upper()} after {job.attempts} attempt(s): "
+                            f"{job.last_error or 'not finished'}")
+            console.print(one_line(f"{name}: FAILED: {job.last_error or job.state}"), markup=False)
+            continue
+        read += 1
+        problems.extend(f"{name}: {entry}" for entry in snapshot.missing)
+        state = "complete" if snapshot.complete else "INCOMPLETE: missing " + "; ".join(snapshot.missing)
+        console.print(one_line(f"{name}: {state}"), markup=False)
+        if out is not None:
+            replace_file(out / f"{job.tenant_id}.json", json.dumps(snapshot_to_dict(snapshot), ensure_ascii=False).encode())
+    where = (SnapshotArchive(settings.data_dir).folder if not is_postgres(settings.database_url.get_secret_value())
+             else "the database")
+    console.print(f"{len(ended)} tenant(s) in run {run_id}; snapshots in {where}" + (f" and {out}" if out else ""),
+                  markup=False)
+    outcome: Literal["complete", "incomplete", "failed"] = (
+        "failed" if ended and not read else "incomplete" if problems else "complete")
+    finished = CollectionRun((), tuple(problems), outcome)
+    _say_problems(finished)
+    return _exit_code(finished)
 
 
 def _report_findings(snapshots, break_glass: list[str], fmt: str, output: Optional[Path]) -> None:  # type: ignore[no-untyped-def]

@@ -106,6 +106,21 @@ class SnapshotArchive:
         for name in names:
             replace_file(self.folder / name, body)
 
+    def keep_only_complete(self, tenant_id: str) -> int:
+        """Thin a tenant down to its last complete snapshot (pruning; bot/collection_jobs.py): the last one
+        becomes that complete one, and a tenant without one keeps nothing. 1 when a file changed, else 0."""
+        last, complete = (self.folder / f"{tenant_id.lower()}{suffix}.json" for suffix in ("", ".complete"))
+        if not last.exists():
+            return 0
+        if not complete.exists():
+            last.unlink()
+            return 1
+        body = complete.read_bytes()
+        if last.read_bytes() == body:
+            return 0
+        replace_file(last, body)
+        return 1
+
 
 async def collect(access: GraphAccess, tenant_id: str, archive: SnapshotArchive, now: datetime,
                   reviewers: Iterable[str] = ()) -> TenantSnapshot:
@@ -183,22 +198,22 @@ class CollectionRun:
     @classmethod
     def of(cls, snapshots: Iterable[TenantSnapshot], partner: PartnerView | None = None) -> CollectionRun:
         tenants = tuple(snapshots)
-        problems = [f"{_named(s.tenant_name, s.tenant_id)}: {entry}" for s in tenants for entry in s.missing]
+        problems = [f"{named_tenant(s.tenant_name, s.tenant_id)}: {entry}" for s in tenants for entry in s.missing]
         read_nothing = bool(tenants) and all(nothing_read(s) for s in tenants)
         note = ""
         if partner is not None:
-            problems[:0] = [f"partner {_named(partner.tenant_name, partner.tenant_id)}: {entry}" for entry in partner.missing]
+            problems[:0] = [f"partner {named_tenant(partner.tenant_name, partner.tenant_id)}: {entry}" for entry in partner.missing]
             listed = not any(entry.startswith("delegatedAdminRelationships:") for entry in partner.missing)
             read_nothing = read_nothing or (not tenants and not listed)
             if not tenants and listed:
-                note = f"{_named(partner.tenant_name, partner.tenant_id)} has no customer reachable through an active GDAP relationship"
+                note = f"{named_tenant(partner.tenant_name, partner.tenant_id)} has no customer reachable through an active GDAP relationship"
         outcome: Literal["complete", "incomplete", "failed"] = (
             "failed" if read_nothing else "incomplete" if problems else "complete"
         )
         return cls(tenants, tuple(problems), outcome, note)
 
 
-def _named(name: str, tenant_id: str) -> str:
+def named_tenant(name: str, tenant_id: str) -> str:
     return tenant_id if not name or name == tenant_id else f"{name} ({tenant_id})"
 
 

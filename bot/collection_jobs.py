@@ -8,28 +8,72 @@ backoff (or at Graph's Retry-After, when the tenant was throttled); once its att
 ``failed``, and the tenant's last complete snapshot stays in force: the roll-up says so, and
 ``snapshot_for_campaign`` refuses to open a campaign from it, since it is not this run's data.
 
+Each run has a kind (``RunInfo``): a **full** collection, the data a review period's campaigns open from, or a
+**change check** (delta queries between full collections), which never opens a campaign (``NotAFullRun``). It
+belongs to a review period, by which old runs are pruned (``prune``): the runs of the last N periods stay, and
+every tenant's last complete snapshot always does.
+
 Two backends, one interface (``CollectionJobs``), one contract (tests/contract/test_collection_jobs_contract.py):
-``PostgresCollectionJobs`` (tables ``collection_jobs`` and ``tenant_snapshots``, migration 0005, claimed with
-``FOR UPDATE SKIP LOCKED``) for several instances; ``LocalCollectionJobs`` (an append-only log of job rows in
-the data directory, the snapshots in ``DATA_DIR/snapshots/``) for one instance on TinyDB.
+``PostgresCollectionJobs`` (tables ``collection_runs``, ``collection_jobs`` and ``tenant_snapshots``, migrations
+0005 and 0007, claimed with ``FOR UPDATE SKIP LOCKED``) for several instances; ``LocalCollectionJobs`` (append-only
+logs of run and job rows in the data directory, the snapshots in ``DATA_DIR/snapshots/``) for one instance on
+TinyDB.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Literal, Protocol, Sequence
+from typing import Any, Iterable, Literal, Protocol, Sequence
 
 from bot.collection import SnapshotArchive
 from bot.store.append_log import AppendLog
+from bot.store.atomic_storage import replace_file
 from bot.store.postgres_store import PostgresStore
 from checks.snapshot import TenantSnapshot, snapshot_from_dict, snapshot_to_dict
 
 JobState = Literal["pending", "running", "done", "failed"]
+RunKind = Literal["full", "changes"]
 _OPEN_STATES = ("pending", "running")
+
+
+def period_of(moment: datetime) -> str:
+    """A run's period when nobody named one: the minute it started, written like a review period (UTC)."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One collection run: ``full`` (its snapshots are what a review period's campaigns open from) or ``changes``
+    (a change check between full collections); ``period`` is the review period it belongs to (what pruning keeps
+    by); ``opened_at`` is when the customers' campaigns of this run were opened (None: not yet)."""
+
+    run_id: str
+    kind: RunKind
+    period: str
+    created_at: datetime
+    opened_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What one pruning removed: whole runs (with their jobs), and snapshots of tenants no kept run names."""
+
+    runs: tuple[str, ...] = ()
+    jobs: int = 0
+    snapshots: int = 0
+
+
+class NotAFullRun(ValueError):
+    """Campaigns open only from a full collection: a change check re-reads part of a tenant from an older
+    snapshot, and a run nobody recorded is no run at all."""
+
+
+class RunKindMismatch(ValueError):
+    """Jobs of one kind added to a run of the other: a run is a full collection or a change check, never both."""
 
 
 @dataclass(frozen=True)
@@ -86,8 +130,36 @@ class StaleSnapshot(RuntimeError):
 
 
 class CollectionJobs(Protocol):
-    async def schedule(self, run_id: str, tenants: Sequence[tuple[str, str, dict[str, Any]]], now: datetime) -> int:
-        """A pending job for each (tenant id, name, payload) the run does not have yet; how many were new."""
+    async def schedule(self, run_id: str, tenants: Sequence[tuple[str, str, dict[str, Any]]], now: datetime,
+                       kind: RunKind = "full", period: str | None = None) -> int:
+        """A pending job for each (tenant id, name, payload) the run does not have yet; how many were new. The run
+        is recorded with ``kind`` and ``period`` (default: ``now``'s minute) if it is new; ``RunKindMismatch`` when it
+        exists with the other kind. Idempotent: every worker may schedule the same run."""
+        ...
+
+    async def start_run(self, run: RunInfo, tenants: Sequence[tuple[str, str, dict[str, Any]]], now: datetime) -> bool:
+        """Record the run and its jobs together, once: False, and nothing added, when the run exists already
+        (another instance, or a leader before a restart, started it)."""
+        ...
+
+    async def run(self, run_id: str) -> RunInfo | None: ...
+
+    async def runs(self) -> list[RunInfo]:
+        """Every run, newest first."""
+        ...
+
+    async def open_jobs(self, run_id: str) -> int:
+        """How many of the run's jobs are pending or running: 0 is a settled run."""
+        ...
+
+    async def mark_opened(self, run_id: str, now: datetime) -> None:
+        """The customers' campaigns of this run were opened (so the leader does not open them every round)."""
+        ...
+
+    async def prune(self, keep_periods: int) -> Pruned:
+        """Delete the runs (and their jobs) of all but the last ``keep_periods`` periods, except runs still open;
+        then the snapshots of tenants only those runs named, except each one's last complete snapshot (a tenant
+        with one keeps it, as its last snapshot too; a tenant with none keeps nothing)."""
         ...
 
     async def claim(self, worker: str, now: datetime, lease: timedelta) -> CollectionJob | None:
@@ -143,6 +215,24 @@ async def tenant_collections(jobs: CollectionJobs, run_id: str) -> list[TenantCo
                              dates.get(job.tenant_id)) for job in await jobs.jobs(run_id)]
 
 
+async def full_run(jobs: CollectionJobs, run_id: str) -> RunInfo:
+    """The run, if campaigns may open from it: ``NotAFullRun`` for a change check or a run nobody recorded."""
+    run = await jobs.run(run_id)
+    if run is None:
+        raise NotAFullRun(f"there is no collection run {run_id!r}: start one (`accessbot collect --all-customers`) "
+                          "or name an existing one")
+    if run.kind != "full":
+        raise NotAFullRun(f"run {run_id!r} is a change check (delta re-collection from older snapshots): campaigns "
+                          "open only from a full collection run")
+    return run
+
+
+def runs_to_prune(runs: Sequence[RunInfo], keep_periods: int, open_runs: set[str]) -> list[RunInfo]:
+    """The runs outside the last ``keep_periods`` periods, less those with jobs still open."""
+    kept = sorted({run.period for run in runs}, reverse=True)[:max(1, keep_periods)]
+    return [run for run in runs if run.period not in kept and run.run_id not in open_runs]
+
+
 async def snapshot_for_campaign(jobs: CollectionJobs, run_id: str, tenant_id: str) -> TenantSnapshot:
     """The snapshot this run collected for the tenant, the only one a campaign of this run may open from.
 
@@ -169,6 +259,10 @@ _COLUMNS = ("run_id, tenant_id, tenant_name, payload, state, attempts, next_atte
             "last_error, created_at, finished_at")
 
 
+_RUN_COLUMNS = "run_id, kind, period, created_at, opened_at"
+_KIND_NAMES = {"full": "full collection", "changes": "change check"}
+
+
 def _job_from_row(row: Sequence[Any]) -> CollectionJob:
     (run_id, tenant_id, name, payload, state, attempts, due, worker, lease_until, error, created, finished) = row
     return CollectionJob(run_id=run_id, tenant_id=tenant_id, tenant_name=name, payload=json.loads(payload),
@@ -182,16 +276,82 @@ class PostgresCollectionJobs:
     def __init__(self, store: PostgresStore) -> None:
         self.store = store
 
-    async def schedule(self, run_id: str, tenants: Sequence[tuple[str, str, dict[str, Any]]], now: datetime) -> int:
+    async def schedule(self, run_id: str, tenants: Sequence[tuple[str, str, dict[str, Any]]], now: datetime,
+                       kind: RunKind = "full", period: str | None = None) -> int:
+        async with self.store.transaction(write=True) as conn:
+            await conn.execute(
+                "INSERT INTO collection_runs (run_id, kind, period, created_at) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (run_id) DO NOTHING", (run_id, kind, period or period_of(now), now))
+            row = await (await conn.execute("SELECT kind FROM collection_runs WHERE run_id = %s", (run_id,))).fetchone()
+            if row is not None and row[0] != kind:
+                raise RunKindMismatch(f"run {run_id!r} is a {_KIND_NAMES[row[0]]}: it takes no {_KIND_NAMES[kind]} jobs")
+            return await self._insert_jobs(conn, run_id, tenants, now)
+
+    async def start_run(self, run: RunInfo, tenants: Sequence[tuple[str, str, dict[str, Any]]], now: datetime) -> bool:
+        async with self.store.transaction(write=True) as conn:
+            row = await (await conn.execute(
+                "INSERT INTO collection_runs (run_id, kind, period, created_at) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (run_id) DO NOTHING RETURNING 1", (run.run_id, run.kind, run.period, run.created_at))).fetchone()
+            if row is None:
+                return False
+            await self._insert_jobs(conn, run.run_id, tenants, now)
+            return True
+
+    @staticmethod
+    async def _insert_jobs(conn: Any, run_id: str, tenants: Sequence[tuple[str, str, dict[str, Any]]], now: datetime) -> int:
         rows = [(run_id, tid.lower(), name, json.dumps(payload), now, now) for tid, name, payload in tenants]
         if not rows:
             return 0
+        cursor = conn.cursor()
+        await cursor.executemany(
+            "INSERT INTO collection_jobs (run_id, tenant_id, tenant_name, payload, next_attempt_at, created_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (run_id, tenant_id) DO NOTHING", rows)
+        return int(cursor.rowcount)
+
+    async def run(self, run_id: str) -> RunInfo | None:
+        async with self.store.transaction() as conn:
+            row = await (await conn.execute(
+                f"SELECT {_RUN_COLUMNS} FROM collection_runs WHERE run_id = %s", (run_id,))).fetchone()
+        return None if row is None else RunInfo(*row)
+
+    async def runs(self) -> list[RunInfo]:
+        async with self.store.transaction() as conn:
+            rows = await (await conn.execute(
+                f"SELECT {_RUN_COLUMNS} FROM collection_runs ORDER BY created_at DESC, run_id DESC")).fetchall()
+        return [RunInfo(*row) for row in rows]
+
+    async def open_jobs(self, run_id: str) -> int:
+        async with self.store.transaction() as conn:
+            row = await (await conn.execute(
+                "SELECT count(*) FROM collection_jobs WHERE run_id = %s AND state IN ('pending', 'running')",
+                (run_id,))).fetchone()
+        return int(row[0]) if row else 0
+
+    async def mark_opened(self, run_id: str, now: datetime) -> None:
         async with self.store.transaction(write=True) as conn:
-            cursor = conn.cursor()
-            await cursor.executemany(
-                "INSERT INTO collection_jobs (run_id, tenant_id, tenant_name, payload, next_attempt_at, created_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (run_id, tenant_id) DO NOTHING", rows)
-            return cursor.rowcount
+            await conn.execute("UPDATE collection_runs SET opened_at = coalesce(opened_at, %s) WHERE run_id = %s",
+                               (now, run_id))
+
+    async def prune(self, keep_periods: int) -> Pruned:
+        async with self.store.transaction(write=True) as conn:
+            runs = [RunInfo(*row) for row in await (await conn.execute(
+                f"SELECT {_RUN_COLUMNS} FROM collection_runs FOR UPDATE")).fetchall()]
+            open_runs = {row[0] for row in await (await conn.execute(
+                "SELECT DISTINCT run_id FROM collection_jobs WHERE state IN ('pending', 'running')")).fetchall()}
+            gone = [run.run_id for run in runs_to_prune(runs, keep_periods, open_runs)]
+            if not gone:
+                return Pruned()
+            tenants = [row[0] for row in await (await conn.execute(
+                "DELETE FROM collection_jobs WHERE run_id = ANY(%s) RETURNING tenant_id", (gone,))).fetchall()]
+            await conn.execute("DELETE FROM collection_runs WHERE run_id = ANY(%s)", (gone,))
+            unnamed = "tenant_id = ANY(%s) AND NOT EXISTS (SELECT 1 FROM collection_jobs j WHERE j.tenant_id = s.tenant_id)"
+            deleted = await conn.execute(f"DELETE FROM tenant_snapshots s WHERE complete_doc IS NULL AND {unnamed}",
+                                         (list(set(tenants)),))
+            reset = await conn.execute(
+                "UPDATE tenant_snapshots s SET last_doc = complete_doc, last_collected_at = complete_collected_at "
+                f"WHERE complete_doc IS NOT NULL AND last_collected_at <> complete_collected_at AND {unnamed}",
+                (list(set(tenants)),))
+        return Pruned(tuple(sorted(gone)), len(tenants), deleted.rowcount + reset.rowcount)
 
     async def claim(self, worker: str, now: datetime, lease: timedelta) -> CollectionJob | None:
         async with self.store.transaction(write=True) as conn:
@@ -284,9 +444,15 @@ class PostgresCollectionJobs:
 # ---- one instance (TinyDB deployments) --------------------------------------------------------------
 
 
-def _job_line(job: CollectionJob) -> bytes:
-    document = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(job).items()}
+def _job_line(job: CollectionJob | RunInfo) -> bytes:
+    """A job's (or a run's) line of the log. Its fields are read as they are, not through ``asdict``, whose deep
+    copy of every value made writing a pruned 60,000-job log again take a minute instead of a second."""
+    document = {f.name: _plain(getattr(job, f.name)) for f in fields(job)}
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def _job_from_line(line: bytes) -> CollectionJob:
@@ -295,6 +461,27 @@ def _job_from_line(line: bytes) -> CollectionJob:
         if document.get(key):
             document[key] = datetime.fromisoformat(document[key])
     return CollectionJob(**document)
+
+
+def _run_from_line(line: bytes) -> RunInfo:
+    document = json.loads(line)
+    for key in ("created_at", "opened_at"):
+        if document.get(key):
+            document[key] = datetime.fromisoformat(document[key])
+    return RunInfo(**document)
+
+
+def _runs_of_jobs(jobs: Iterable[CollectionJob]) -> dict[str, RunInfo]:
+    """Runs scheduled before runs were recorded, read back from their jobs (as migration 0007 does)."""
+    runs: dict[str, RunInfo] = {}
+    for job in sorted(jobs, key=lambda j: j.created_at):
+        kind: RunKind = "changes" if job.payload.get("mode") == "changes" else "full"
+        known = runs.get(job.run_id)
+        if known is None:
+            runs[job.run_id] = RunInfo(job.run_id, kind, period_of(job.created_at), job.created_at)
+        elif kind == "changes" and known.kind != kind:
+            runs[job.run_id] = replace(known, kind=kind)
+    return runs
 
 
 class LocalCollectionJobs:
@@ -306,23 +493,96 @@ class LocalCollectionJobs:
         Path(data_dir).mkdir(parents=True, exist_ok=True)
         self.archive = SnapshotArchive(Path(data_dir))
         self._log = AppendLog(Path(data_dir) / "collection-jobs.jsonl")
+        self._runs_log = AppendLog(Path(data_dir) / "collection-runs.jsonl")
         self._jobs: dict[tuple[str, str], CollectionJob] = {}
         for line in self._log.lines():
             job = _job_from_line(line)
             self._jobs[(job.run_id, job.tenant_id)] = job
+        self._runs: dict[str, RunInfo] = _runs_of_jobs(self._jobs.values())  # runs from before runs were recorded
+        for line in self._runs_log.lines():
+            run = _run_from_line(line)
+            self._runs[run.run_id] = run
         self._lock = asyncio.Lock()
 
-    def _write(self, jobs: Sequence[CollectionJob]) -> None:
+    def _write(self, jobs: Sequence[CollectionJob], runs: Sequence[RunInfo] = ()) -> None:
+        if runs:  # the run before its jobs: a crash between leaves a run without jobs, never jobs of no run
+            self._runs_log.append([_job_line(run) for run in runs])
         self._log.append([_job_line(job) for job in jobs])
+        for run in runs:
+            self._runs[run.run_id] = run
         for job in jobs:
             self._jobs[(job.run_id, job.tenant_id)] = job
 
-    async def schedule(self, run_id: str, tenants: Sequence[tuple[str, str, dict[str, Any]]], now: datetime) -> int:
+    def _new_jobs(self, run_id: str, tenants: Sequence[tuple[str, str, dict[str, Any]]], now: datetime) -> list[CollectionJob]:
+        new = {tid.lower(): CollectionJob(run_id, tid.lower(), name, now, now, dict(payload))
+               for tid, name, payload in tenants if (run_id, tid.lower()) not in self._jobs}
+        return list(new.values())
+
+    async def schedule(self, run_id: str, tenants: Sequence[tuple[str, str, dict[str, Any]]], now: datetime,
+                       kind: RunKind = "full", period: str | None = None) -> int:
         async with self._lock:
-            new = {tid.lower(): CollectionJob(run_id, tid.lower(), name, now, now, dict(payload))
-                   for tid, name, payload in tenants if (run_id, tid.lower()) not in self._jobs}
-            await asyncio.to_thread(self._write, list(new.values()))
+            known = self._runs.get(run_id)
+            if known is not None and known.kind != kind:
+                raise RunKindMismatch(f"run {run_id!r} is a {_KIND_NAMES[known.kind]}: it takes no {_KIND_NAMES[kind]} jobs")
+            runs = [] if known is not None else [RunInfo(run_id, kind, period or period_of(now), now)]
+            new = self._new_jobs(run_id, tenants, now)
+            await asyncio.to_thread(self._write, new, runs)
             return len(new)
+
+    async def start_run(self, run: RunInfo, tenants: Sequence[tuple[str, str, dict[str, Any]]], now: datetime) -> bool:
+        async with self._lock:
+            if run.run_id in self._runs:
+                return False
+            await asyncio.to_thread(self._write, self._new_jobs(run.run_id, tenants, now), [run])
+            return True
+
+    async def run(self, run_id: str) -> RunInfo | None:
+        return self._runs.get(run_id)
+
+    async def runs(self) -> list[RunInfo]:
+        return sorted(self._runs.values(), key=lambda run: (run.created_at, run.run_id), reverse=True)
+
+    async def open_jobs(self, run_id: str) -> int:
+        return sum(1 for (run, _), job in self._jobs.items() if run == run_id and job.state in _OPEN_STATES)
+
+    async def mark_opened(self, run_id: str, now: datetime) -> None:
+        async with self._lock:
+            run = self._runs.get(run_id)
+            if run is not None and run.opened_at is None:
+                await asyncio.to_thread(self._write, [], [replace(run, opened_at=now)])
+
+    async def prune(self, keep_periods: int) -> Pruned:
+        async with self._lock:
+            open_runs = {run for (run, _), job in self._jobs.items() if job.state in _OPEN_STATES}
+            gone = {run.run_id for run in runs_to_prune(list(self._runs.values()), keep_periods, open_runs)}
+            if not gone:
+                return Pruned()
+            dropped = [job for (run, _), job in self._jobs.items() if run in gone]
+            return await asyncio.to_thread(self._rewrite, gone, dropped)
+
+    def _rewrite(self, gone: set[str], dropped: list[CollectionJob]) -> Pruned:
+        """Write the logs again without the pruned runs (each file replaced whole, atomically), then thin the
+        snapshots of tenants no remaining job names down to their last complete one."""
+        jobs = {key: job for key, job in self._jobs.items() if key[0] not in gone}
+        runs = {run_id: run for run_id, run in self._runs.items() if run_id not in gone}
+        for log, lines, path in ((self._log, [_job_line(job) for job in jobs.values()], self._log_path),
+                                 (self._runs_log, [_job_line(run) for run in runs.values()], self._runs_path)):
+            log.close()
+            replace_file(path, b"".join(lines))
+        self._log, self._runs_log = AppendLog(self._log_path), AppendLog(self._runs_path)
+        self._jobs, self._runs = jobs, runs
+        named = {tenant for _, tenant in jobs}
+        thinned = sum(self.archive.keep_only_complete(tenant)
+                      for tenant in {job.tenant_id for job in dropped} - named)
+        return Pruned(tuple(sorted(gone)), len(dropped), thinned)
+
+    @property
+    def _log_path(self) -> Path:
+        return self.archive.folder.parent / "collection-jobs.jsonl"
+
+    @property
+    def _runs_path(self) -> Path:
+        return self.archive.folder.parent / "collection-runs.jsonl"
 
     async def claim(self, worker: str, now: datetime, lease: timedelta) -> CollectionJob | None:
         async with self._lock:
@@ -389,10 +649,18 @@ class LocalCollectionJobs:
 
     async def close(self) -> None:
         self._log.close()
+        self._runs_log.close()
 
 
 __all__ = [
     "Backoff",
+    "NotAFullRun",
+    "Pruned",
+    "RunInfo",
+    "RunKind",
+    "RunKindMismatch",
+    "full_run",
+    "period_of",
     "CollectionJob",
     "CollectionJobs",
     "LocalCollectionJobs",

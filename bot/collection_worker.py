@@ -6,10 +6,12 @@ alive while it works, and stores the snapshot with the job's completion. A tenan
 is given back until Graph's Retry-After; any other failure is retried with backoff, and a tenant whose
 attempts are spent is marked failed, its last complete snapshot left in force.
 
-Run it on each instance with ``python -m bot.collection_worker RUN_ID`` (the same ``ACCESSBOT_*`` settings as
-the server: database URL, Graph credentials and base URL, and the partner's tenant as
-``ACCESSBOT_GRAPH_TENANT_ID``); ``--schedule full`` (or ``changes``) first adds a job per GDAP customer to the
-run, which is idempotent, so every instance may be started with it.
+``serve`` on a partner's deployment runs it in the background of every instance (bot/partner_runs.py), and
+``accessbot collect --all-customers`` in the operator's shell. It also runs alone, on any machine, with
+``python -m bot.collection_worker RUN_ID`` (the same ``ACCESSBOT_*`` settings as the server: database URL, Graph
+credentials and base URL, and the partner's tenant as ``ACCESSBOT_GRAPH_TENANT_ID``); ``--schedule full`` (or
+``changes``) first adds a job per GDAP customer to the run, recorded with that kind, which is idempotent, so every
+instance may be started with it.
 """
 
 from __future__ import annotations
@@ -21,15 +23,15 @@ import os
 import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Callable
+from typing import Any, Callable
 
 from bot.clock import Clock, SystemClock
 from bot.collection import GraphAccess, nothing_read
-from bot.collection_jobs import Backoff, CollectionJob, CollectionJobs
+from bot.collection_jobs import Backoff, CollectionJob, CollectionJobs, RunKind
 from checks.graph import RetrySettings, close_client, collect_tenant
 from checks.graph.collector import recollect_tenant
 from checks.graph.budget import TenantBudget, TenantThrottled
-from checks.graph.partner import PartnerView, customer_payload, partner_of, with_partner_access
+from checks.graph.partner import PartnerView, collect_partner, customer_payload, partner_of, with_partner_access
 from checks.snapshot import TenantSnapshot
 
 log = logging.getLogger(__name__)
@@ -60,17 +62,33 @@ class WorkerReport:
 
     collected: list[str] = field(default_factory=list)
     retried: list[str] = field(default_factory=list)
+    throttled: list[str] = field(default_factory=list)  # given back until the tenant's Retry-After
     failed: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)  # jobs whose lease ran out under this instance
 
 
 async def schedule_customers(jobs: CollectionJobs, partner: PartnerView, run_id: str, clock: Clock,
-                             mode: str = "full") -> int:
+                             mode: RunKind = "full", period: str | None = None) -> int:
     """A job for every customer the partner reaches through an active GDAP relationship; how many were new.
     ``mode`` ``changes`` makes each a change check (delta queries, checks/graph/collector.py ``recollect_tenant``)
-    from the tenant's last complete snapshot; a review period's run is ``full``, the data its campaigns open from."""
-    tenants = [(tid, name, {**customer_payload(partner, tid), "mode": mode}) for tid, name in partner.customer_tenants()]
-    return await jobs.schedule(run_id, tenants, clock.now())
+    from the tenant's last complete snapshot; a review period's run is ``full``, the data its campaigns open from.
+    The run is recorded with that kind (and ``period``), so no campaign ever opens from a change check."""
+    return await jobs.schedule(run_id, customer_jobs(partner, mode), clock.now(), kind=mode, period=period)
+
+
+def customer_jobs(partner: PartnerView, mode: RunKind = "full") -> list[tuple[str, str, dict[str, Any]]]:
+    """(tenant id, name, payload) of a job per customer the partner reaches through an active GDAP relationship."""
+    return [(tid, name, {**customer_payload(partner, tid), "mode": mode}) for tid, name in partner.customer_tenants()]
+
+
+async def read_partner(access: GraphAccess, partner_tenant_id: str, clock: Clock) -> PartnerView:
+    """The partner tenant's GDAP relationships (who its customers are), read with the partner's own sign-in;
+    what could not be read is in the view's ``missing``."""
+    client = access.client_for(partner_tenant_id)
+    try:
+        return await collect_partner(client, partner_tenant_id, now=clock.now())
+    finally:
+        await close_client(client)
 
 
 def default_worker_id() -> str:
@@ -92,16 +110,30 @@ async def work_run(
     that runs out is taken over here). ``progress(job, outcome)`` is told of each job this instance ends.
     Without ``wait_for_retries`` it returns once nothing is claimable now, leaving retries due later (a tenant
     given back until its Retry-After) to a later round."""
-    worker = worker or default_worker_id()
-    clock = clock or SystemClock()
+    return await _work(jobs, access, run_id if wait_for_retries else None, worker or default_worker_id(),
+                       clock or SystemClock(), settings, progress)
+
+
+async def work_claimable(jobs: CollectionJobs, access: GraphAccess, *, worker: str, clock: Clock,
+                         settings: WorkerSettings = WorkerSettings()) -> WorkerReport:
+    """Collect every job claimable now, of whichever run, then return: what ``serve`` does in the background on
+    each instance that works (bot/partner_runs.py), so a run started by the leader is shared by all of them.
+    Jobs waiting for a retry are left to a later call."""
+    return await _work(jobs, access, None, worker, clock, settings, None)
+
+
+async def _work(jobs: CollectionJobs, access: GraphAccess, waiting_for: str | None, worker: str, clock: Clock,
+                settings: WorkerSettings, progress: Callable[[CollectionJob, str], None] | None) -> WorkerReport:
+    """``settings.tenants_at_once`` slots claiming jobs; with ``waiting_for`` a run id, a slot that finds nothing
+    claimable waits for that run's next due job until none is open."""
     report = WorkerReport()
 
     async def one_slot() -> None:
         while True:
             job = await jobs.claim(worker, clock.now(), settings.lease)
             if job is None:
-                due = await jobs.next_due(run_id)
-                if due is None or not wait_for_retries:
+                due = await jobs.next_due(waiting_for) if waiting_for is not None else None
+                if due is None:
                     return
                 await asyncio.sleep(min(settings.idle_poll, max(0.05, (due - clock.now()).total_seconds())))
                 continue
@@ -120,7 +152,8 @@ async def _run_job(jobs: CollectionJobs, access: GraphAccess, job: CollectionJob
     try:
         snapshot = await _collect(jobs, access, job, clock, settings)
     except TenantThrottled as throttled:
-        return await _failed(jobs, job, worker, clock, settings, str(throttled), throttled.retry_after)
+        outcome = await _failed(jobs, job, worker, clock, settings, str(throttled), throttled.retry_after)
+        return "throttled" if outcome == "retried" else outcome
     except Exception as failure:  # one customer that cannot be read must not stop the others
         log.exception("collecting tenant %s (%s) failed", job.tenant_name, job.tenant_id)
         return await _failed(jobs, job, worker, clock, settings, f"{type(failure).__name__}: {failure}", 0.0)
@@ -128,6 +161,9 @@ async def _run_job(jobs: CollectionJobs, access: GraphAccess, job: CollectionJob
         keeper.cancel()
     if nothing_read(snapshot):  # a total outage is a failed attempt, not a tenant without admins
         return await _failed(jobs, job, worker, clock, settings, "; ".join(snapshot.missing[:3]), 0.0)
+    partner = partner_of(job.payload, snapshot.collected_at)
+    if partner is not None:  # only now: the partner's own relationships are not something read from the tenant
+        snapshot = with_partner_access(snapshot, partner)
     if await jobs.complete(job, worker, snapshot, clock.now()):
         return "collected"
     return "lost"
@@ -165,8 +201,7 @@ async def _collect(jobs: CollectionJobs, access: GraphAccess, job: CollectionJob
                                             previous=previous, retry=settings.retry, budget=budget)
     finally:
         await close_client(client)
-    partner = partner_of(job.payload, snapshot.collected_at)
-    return with_partner_access(snapshot, partner) if partner is not None else snapshot
+    return snapshot
 
 
 async def _main(run_id: str, worker: str | None, lease_seconds: float, tenants_at_once: int,
@@ -175,7 +210,6 @@ async def _main(run_id: str, worker: str | None, lease_seconds: float, tenants_a
     from bot.collection_jobs import PostgresCollectionJobs
     from bot.config import Settings
     from bot.store.postgres_store import PostgresStore
-    from checks.graph.partner import collect_partner
 
     settings = Settings()
     url = settings.database_url.get_secret_value()
@@ -187,11 +221,7 @@ async def _main(run_id: str, worker: str | None, lease_seconds: float, tenants_a
         if schedule:
             if not settings.graph_tenant_id:
                 raise SystemExit("--schedule reads the partner tenant: set ACCESSBOT_GRAPH_TENANT_ID")
-            client = access.client_for(settings.graph_tenant_id)
-            try:
-                partner = await collect_partner(client, settings.graph_tenant_id, now=SystemClock().now())
-            finally:
-                await close_client(client)
+            partner = await read_partner(access, settings.graph_tenant_id, SystemClock())
             if partner.missing:
                 raise SystemExit("the partner tenant's GDAP relationships could not be read: " + "; ".join(partner.missing))
             added = await schedule_customers(jobs, partner, run_id, SystemClock(), mode=schedule)
@@ -200,7 +230,8 @@ async def _main(run_id: str, worker: str | None, lease_seconds: float, tenants_a
             lease=timedelta(seconds=lease_seconds), tenants_at_once=tenants_at_once))
     finally:
         await jobs.close()
-    print(f"collected {len(report.collected)}, retried {len(report.retried)}, failed {len(report.failed)}, "
+    print(f"collected {len(report.collected)}, retried {len(report.retried)}, throttled {len(report.throttled)}, "
+          f"failed {len(report.failed)}, "
           f"lost {len(report.lost)}", flush=True)
 
 

@@ -78,10 +78,21 @@ class Settings(BaseSettings):
     # credentials and AuditLog.Read.All); 0 turns the watch off.
     change_poll_minutes: float = 5.0
     arm_base_url: str = ""  # Azure Resource Manager, e.g. https://management.azure.com; empty: Azure is not read
-    # A CSP partner's deployment (docs/deployment.md#serving-a-partners-customers-in-chat): the collection run
-    # (bot/collection_worker.py) whose customers' campaigns the server opens and reports on. ACCESSBOT_POLICY is
-    # then the partner's policy, with customers/<tenant id>.toml beside it. Empty: one tenant's deployment.
+    # A CSP partner's deployment (docs/deployment.md#serving-a-partners-customers-in-chat): ACCESSBOT_POLICY is the
+    # partner's policy, with customers/<tenant id>.toml beside it; the leader starts each period's collection run
+    # and opens the customers' campaigns when it settled (bot/partner_runs.py). Off: one tenant's deployment.
+    partner: bool = False
+    # Take up this collection run's customers' campaigns at start (implies ACCESSBOT_PARTNER); empty: the latest
+    # settled full run.
     partner_run: str = ""
+    # Customers this instance collects at once, in the background of `serve` on a partner's deployment (needs
+    # Graph credentials); 0: this instance collects none (the others do).
+    collection_workers: int = 4
+    # Pruning keeps the collection runs of this many review periods (and always each tenant's last complete snapshot).
+    collection_keep_periods: int = 8
+
+    def is_partner(self) -> bool:
+        return self.partner or bool(self.partner_run)
 
     def base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"

@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from bot.clock import Clock
-from bot.collection_jobs import CollectionJobs, StaleSnapshot, TenantCollection, snapshot_for_campaign, tenant_collections
+from bot.collection_jobs import (
+    CollectionJobs,
+    StaleSnapshot,
+    TenantCollection,
+    full_run,
+    snapshot_for_campaign,
+    tenant_collections,
+)
+from bot.engine.campaigns import period_start
 from bot.engine.routing import UnresolvedPeople
 from bot.exports import ExportLinks
 from bot.ledger_follower import LedgerFollower
@@ -27,6 +35,7 @@ from bot.partner_status import CustomerStanding
 from bot.policy import Policy, PolicyError, customer_policy, load_policy
 from bot.service import ReviewService
 from bot.store.base import Store
+from checks.snapshot import TenantSnapshot
 
 
 OPENING_AT_ONCE = 16
@@ -85,7 +94,12 @@ class PartnerCampaigns:
     async def open_run(self, run_id: str, history: LedgerHistory | None = None) -> OpeningReport:
         """Open this period's campaign of every customer whose collection in ``run_id`` is done; a customer whose
         collection failed (or has not finished) gets none, and says why, rather than one from older data.
-        Each customer's service first rebuilds what the ledger holds of it (``history``: read once for all)."""
+        Each customer's service first rebuilds what the ledger holds of it (``history``: read once for all).
+
+        ``NotAFullRun`` when ``run_id`` is a change check (or no run at all): campaigns open only from a full
+        collection. A customer who has a service already (an earlier run's) keeps it: it takes the new snapshot
+        and opens the new period's campaign, and its earlier campaigns stay held until they are signed off."""
+        run = await full_run(self.jobs, run_id)
         report = OpeningReport()
         history = history if history is not None else await LedgerHistory.read(self.store)
         slots = asyncio.Semaphore(OPENING_AT_ONCE)
@@ -95,8 +109,13 @@ class PartnerCampaigns:
             async with slots:
                 try:
                     snapshot = await snapshot_for_campaign(self.jobs, run_id, collection.tenant_id)
-                    policy = self.policy.for_customer(collection.tenant_id, collection.tenant_name)
-                    service = ReviewService(self.store, policy, snapshot, self.clock, self.links, outsiders=self.people)
+                    known = self.services.get(collection.tenant_id)
+                    policy = known.policy if known else self.policy.for_customer(collection.tenant_id,
+                                                                                 collection.tenant_name)
+                    if snapshot.collected_at < period_start(policy.schedule_cron, policy.timezone, self.clock.now()):
+                        raise StaleSnapshot(f"run {run_id} (period {run.period}) was collected before this review "
+                                            "period began: waiting for this period's run")
+                    service = self._service_for(collection.tenant_id, policy, snapshot)
                 except (StaleSnapshot, UnresolvedPeople, PolicyError) as refused:
                     report.not_opened[collection.tenant_id] = str(refused)
                     return
@@ -108,6 +127,15 @@ class PartnerCampaigns:
 
         await asyncio.gather(*(one(c) for c in await tenant_collections(self.jobs, run_id)))
         return report
+
+    def _service_for(self, tenant_id: str, policy: Policy, snapshot: TenantSnapshot) -> ReviewService:
+        """The customer's service, given the run's snapshot: the one it has (``use_snapshot``, which refuses a
+        snapshot in which the policy's people cannot be found), else a new one."""
+        service = self.services.get(tenant_id)
+        if service is not None:
+            service.use_snapshot(snapshot)
+            return service
+        return ReviewService(self.store, policy, snapshot, self.clock, self.links, outsiders=self.people)
 
     def is_partner_lead(self, object_id: str | None) -> bool:
         return bool(object_id) and object_id.lower() in self.leads  # type: ignore[union-attr]

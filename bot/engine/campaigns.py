@@ -43,12 +43,17 @@ class OpenedCampaign:
 
 def current_period(cron: str, timezone: str, now: datetime) -> str:
     """The scheduled start this moment belongs to, in the policy's time zone (e.g. '2026-11-23T09:00')."""
+    return period_start(cron, timezone, now).strftime("%Y-%m-%dT%H:%M")
+
+
+def period_start(cron: str, timezone: str, now: datetime) -> datetime:
+    """When the period this moment belongs to began (the schedule's last start at or before ``now``), in the
+    policy's time zone: data collected before it is last period's."""
     local = now.astimezone(ZoneInfo(timezone)).replace(second=0, microsecond=0)
     if croniter.match(cron, local):
-        start = local
-    else:
-        start = croniter(cron, local).get_prev(datetime)
-    return start.strftime("%Y-%m-%dT%H:%M")
+        return local
+    start: datetime = croniter(cron, local).get_prev(datetime)
+    return start
 
 
 def campaign_id(tenant_id: str, period: str) -> str:

@@ -148,7 +148,7 @@ class TinyDBStore:
         self._lock_fd: int | None = None
         if not read_only:
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            self._lock_fd = _lock_writer(self.data_dir / "writer.lock")
+            self._lock_fd = lock_writer(self.data_dir / "writer.lock")
 
         self._campaign_db = self._tinydb("campaigns.json")
         self._campaign_table = self._campaign_db.table("campaigns")
@@ -899,7 +899,7 @@ def read_sent_keys(content: bytes, oldest: datetime) -> tuple[set[str], set[str]
     return sent, expired, kept
 
 
-def _lock_writer(path: Path) -> int:
+def lock_writer(path: Path) -> int:
     """Take the data directory's writer lock, or say who holds it."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:

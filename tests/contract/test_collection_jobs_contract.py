@@ -12,8 +12,14 @@ from bot.collection_jobs import (
     Backoff,
     CollectionJobs,
     LocalCollectionJobs,
+    NotAFullRun,
     PostgresCollectionJobs,
+    Pruned,
+    RunInfo,
+    RunKind,
+    RunKindMismatch,
     StaleSnapshot,
+    full_run,
     snapshot_for_campaign,
     tenant_collections,
 )
@@ -155,3 +161,80 @@ async def test_backoff_doubles_to_its_cap_and_ends(jobs: CollectionJobs) -> None
     policy = Backoff(max_attempts=4, first=timedelta(minutes=1), cap=timedelta(minutes=3))
     assert [policy.next_attempt(n, MONDAY) for n in (1, 2, 3, 4)] == [
         MONDAY + timedelta(minutes=1), MONDAY + timedelta(minutes=2), MONDAY + timedelta(minutes=3), None]
+
+
+async def _collect(jobs: CollectionJobs, run: str, tenants: list[tuple[str, str, dict]], days: int,  # type: ignore[type-arg]
+                   incomplete: frozenset[str] = frozenset(), kind: RunKind = "full") -> None:
+    """Schedule ``run`` in the period ``days`` after MONDAY and collect every tenant (those in ``incomplete`` read
+    in part)."""
+    at = MONDAY + timedelta(days=days)
+    await jobs.schedule(run, tenants, at, kind=kind, period=f"period-{days:03d}")
+    while (job := await jobs.claim("one", at, LEASE)) is not None:
+        await jobs.complete(job, "one", snapshot(job.tenant_id, complete=job.tenant_id not in incomplete, days=days), at)
+
+
+async def test_a_run_records_its_kind_and_period_and_takes_no_jobs_of_the_other_kind(jobs: CollectionJobs) -> None:
+    await jobs.schedule("changes-1", TENANTS, MONDAY, kind="changes", period="2026-11-23T09:00")
+    assert await jobs.schedule("changes-1", TENANTS, MONDAY, kind="changes") == 0
+
+    with pytest.raises(RunKindMismatch, match="change check: it takes no full collection jobs"):
+        await jobs.schedule("changes-1", TENANTS, MONDAY, kind="full")
+    run = await jobs.run("changes-1")
+    assert run is not None and (run.kind, run.period, run.opened_at) == ("changes", "2026-11-23T09:00", None)
+    with pytest.raises(NotAFullRun, match="is a change check"):
+        await full_run(jobs, "changes-1")
+    with pytest.raises(NotAFullRun, match="there is no collection run 'nowhere'"):
+        await full_run(jobs, "nowhere")
+
+
+async def test_a_run_is_started_once_and_a_twin_adds_nothing_even_after_a_restart(open_jobs: OpenJobs) -> None:
+    first = open_jobs()
+    run = RunInfo(RUN, "full", RUN, MONDAY)
+
+    assert await first.start_run(run, TENANTS[:2], MONDAY) is True
+    assert await first.start_run(run, TENANTS, MONDAY) is False  # again, with a longer customer list
+    assert await open_jobs().start_run(run, TENANTS, MONDAY) is False  # a restarted leader
+
+    assert [job.tenant_id for job in await open_jobs().jobs(RUN)] == ["aaaa-1", "bbbb-2"]
+    assert await first.open_jobs(RUN) == 2
+    await first.mark_opened(RUN, MONDAY)
+    opened = await open_jobs().run(RUN)
+    assert opened is not None and opened.opened_at == MONDAY
+
+
+async def test_pruning_keeps_the_last_periods_runs_and_each_tenants_last_complete_snapshot(open_jobs: OpenJobs) -> None:
+    jobs = open_jobs()
+    alpine, bellows, coho = TENANTS
+    await _collect(jobs, "week-0", [alpine, bellows, coho], 0)
+    await _collect(jobs, "week-7", [alpine, bellows, coho], 7, incomplete=frozenset({"bbbb-2", "cccc-3"}))
+    await _collect(jobs, "changes-15", [alpine], 15, kind="changes")
+    await _collect(jobs, "week-21", [alpine], 21)
+    await _collect(jobs, "week-28", [alpine], 28)
+    await jobs.schedule("stuck", [coho], MONDAY + timedelta(days=8), period="period-008")  # never collected: open
+
+    pruned = await jobs.prune(keep_periods=2)
+
+    assert pruned.runs == ("changes-15", "week-0", "week-7") and pruned.jobs == 7
+    reopened = open_jobs()  # what any instance (or a restart) reads
+    assert sorted(run.run_id for run in await reopened.runs()) == ["stuck", "week-21", "week-28"]
+    assert await reopened.jobs("week-0") == [] and len(await reopened.jobs("week-28")) == 1
+    # Bellows College is named by no kept run: its incomplete last snapshot goes, its last complete one stays
+    # (and is its last one now); Coho Winery is still named by the open run, so nothing of it is touched.
+    kept = await reopened.last_snapshot("bbbb-2")
+    assert kept is not None and kept.complete and kept.collected_at == MONDAY
+    assert (await reopened.last_snapshot("bbbb-2", complete=True)) == kept
+    coho_last = await reopened.last_snapshot("cccc-3")
+    assert coho_last is not None and not coho_last.complete
+    assert await reopened.prune(keep_periods=2) == Pruned()  # nothing more
+
+
+async def test_a_tenant_only_pruned_runs_named_without_a_complete_snapshot_keeps_nothing(open_jobs: OpenJobs) -> None:
+    jobs = open_jobs()
+    await _collect(jobs, "week-0", TENANTS[1:2], 0, incomplete=frozenset({"bbbb-2"}))
+    await _collect(jobs, "week-7", TENANTS[:1], 7)
+
+    pruned = await jobs.prune(keep_periods=1)
+
+    assert pruned == Pruned(("week-0",), 1, 1)
+    assert await open_jobs().last_snapshot("bbbb-2") is None
+    assert await open_jobs().last_snapshot("aaaa-1") is not None
