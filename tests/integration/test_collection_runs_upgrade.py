@@ -19,7 +19,7 @@ JOBS = [("week-1", "aaaa-1", {"mode": "full"}, MONDAY), ("week-1", "bbbb-2", {"m
         ("changes-1", "aaaa-1", {"mode": "changes"}, MONDAY + timedelta(days=2))]
 
 
-async def test_runs_from_before_0007_are_read_back_from_their_jobs_on_postgresql(empty_postgres_url: str) -> None:
+async def test_runs_from_before_0006_are_read_back_from_their_jobs_on_postgresql(empty_postgres_url: str) -> None:
     upgrade(empty_postgres_url, "0005")
     with psycopg.connect(empty_postgres_url, autocommit=True) as conn:
         for run_id, tenant_id, payload, at in JOBS:

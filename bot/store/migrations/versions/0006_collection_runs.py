@@ -10,7 +10,7 @@ the customers' campaigns of a settled full run, so it does not open them again e
 Runs recorded before this revision are read back from their jobs: the kind from the jobs' ``mode``, the
 period from the run's first job.
 
-Revision ID: 0007
+Revision ID: 0006
 Revises: 0005
 """
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0007"
+revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None

@@ -5,16 +5,16 @@
   encrypted with ``ACCESSBOT_SLACK_TOKEN_KEY``, so the table never holds a token in clear.
 - ``slack_oauth_states``: the SHA-256 of each state issued at /slack/install, deleted when consumed (once).
 
-Revision ID: 0008
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0008"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
