@@ -128,6 +128,10 @@ class GeneratedTenant:
     delegated_admin_relationships: list[dict[str, Any]] = field(default_factory=list)
     access_assignments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     delegated_admin_customers: list[dict[str, Any]] = field(default_factory=list)
+    # PIM for Groups: privilegedAccessGroupEligibilityScheduleInstance and ...AssignmentScheduleInstance objects,
+    # each naming its groupId (Graph serves them only filtered on a groupId or a principalId).
+    pim_group_eligibility_instances: list[dict[str, Any]] = field(default_factory=list)
+    pim_group_assignment_instances: list[dict[str, Any]] = field(default_factory=list)
     # Every change made after generation, as (collection, object id), in order: what /users/delta and
     # /groups/delta report since a delta token (a token is a position in this list).
     change_log: list[tuple[str, str]] = field(default_factory=list)
