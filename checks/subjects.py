@@ -289,8 +289,9 @@ def _through_group(
     held: list[tuple[_Grant, _Link]] = []
     for membership in memberships:
         end = pim_groups.earlier_end(grant.end, membership.end)
-        if grant.kind is AssignmentType.ELIGIBLE and membership.how is not Membership.ELIGIBLE:
-            held.append((grant, _Link.PIM_GROUP))  # a member now, but the group's role itself waits for activation
+        if grant.kind is AssignmentType.ELIGIBLE and membership.how is Membership.ACTIVATED:
+            # a member now through PIM for Groups, but the group's role itself still waits for an activation
+            held.append((grant, _Link.PIM_ELIGIBLE))
         elif membership.how is Membership.ASSIGNED:
             held.append((replace(grant, end=end, start=grant.start or membership.start), _Link.PIM_GROUP))
         elif membership.how is Membership.ACTIVATED and end is not None:

@@ -616,8 +616,9 @@ class _Run:
     async def read_pim_groups(self, groups: list[GraphObject]) -> dict[str, dict[str, tuple[GraphObject, ...]]]:
         """PIM for Groups' eligibility and assignment schedule instances of every role-holding group (owners and
         members, with ``principal`` expanded), batched, each list paged to its end. A group whose answer failed
-        is left out of that list, so it reads as "not collected", never as "nobody eligible"; a refusal names
-        the permission, whatever code Graph gives it (the PIM APIs do not all say ``Authorization_RequestDenied``)."""
+        is left out of that list, so it reads as "not collected", never as "nobody eligible". A 401 or 403 names
+        the permission whatever error code comes with it: these lists are licence-free to read (PIM for Groups is
+        only ever set up in a tenant licensed for it), so a refusal is never taken for "not in this tenant"."""
         found: dict[str, dict[str, tuple[GraphObject, ...]]] = {key: {} for key, _ in PIM_GROUP_LISTS}
         if not groups:
             return found
