@@ -35,6 +35,7 @@ REMEDIATION: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("UserAuthenticationMethod.ReadWrite.All", ()),
     ("AppRoleAssignment.ReadWrite.All", ()),
     ("DelegatedPermissionGrant.ReadWrite.All", ()),
+    ("PrivilegedEligibilitySchedule.ReadWrite.AzureADGroup", ()),
 )
 
 
