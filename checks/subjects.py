@@ -10,8 +10,9 @@ a reviewer sees one item per person, role and kind of assignment.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
@@ -209,15 +210,17 @@ def _holdings(snapshot: TenantSnapshot) -> _Holdings:
     for record in snapshot.foreign_principals:
         hold_foreign(_Grant(record.get("roleDefinitionId") or "", record["id"], AssignmentType.ACTIVE,
                             scope=record.get("directoryScopeId") or "/"))
+    # PIM for Groups' view of each group, read once per snapshot rather than once per member
+    views = functools.cache(lambda group_id: pim_groups.pim_group(snapshot, group_id))
     for grant in _grants(snapshot):
         if snapshot.is_deleted(grant.principal_id):
             continue
-        holders = _holders(snapshot, grant)
+        holders = _holders(snapshot, grant, views)
         if holders is None:
             hold_foreign(grant)
             continue
         for holder, holder_type, group in holders:
-            for held, link in _through_group(snapshot, grant, holder, group):
+            for held, link in _through_group(snapshot, grant, holder, group, views):
                 role_id = snapshot.role_template_id(held.role_definition_id)
                 key = f"role:{role_id}:{holder['id']}:{held.kind.value}"
                 holding = by_key.get(key)
@@ -230,7 +233,7 @@ def _holdings(snapshot: TenantSnapshot) -> _Holdings:
 
 
 def _holders(
-    snapshot: TenantSnapshot, grant: _Grant
+    snapshot: TenantSnapshot, grant: _Grant, views: Callable[[str], PimGroup | None]
 ) -> list[tuple[GraphObject, str, GraphObject | None]] | None:
     """(holder, holder type, group it comes through) for a grant; None when the principal is not in
     this tenant (a partner's group answers 404), so it is reviewed as a partner principal instead."""
@@ -247,19 +250,21 @@ def _holders(
         members = snapshot.members_of(pid)
         if members is None:  # not collected: review the group itself rather than lose the role
             return [(group, "group", None)]
-        return [(member, "user", group) for member in _group_members(snapshot, pid, members)]
+        return [(member, "user", group) for member in _group_members(snapshot, pid, members, views)]
     app = snapshot.service_principal(pid) or (expanded if kind == _SERVICE_PRINCIPAL else None)
     if app is not None:
         return [(app, "servicePrincipal", None)]
     return None
 
 
-def _group_members(snapshot: TenantSnapshot, group_id: str, members: tuple[GraphObject, ...]) -> list[GraphObject]:
+def _group_members(
+    snapshot: TenantSnapshot, group_id: str, members: tuple[GraphObject, ...], views: Callable[[str], PimGroup | None]
+) -> list[GraphObject]:
     """The users who hold a group's roles: its members now, and, when PIM for Groups governs it, the users
     eligible to become members (directly, or through a nested group eligible as a whole), whom
     ``transitiveMembers`` does not list until they activate. Each user once."""
     found: dict[str, GraphObject] = {m["id"].lower(): m for m in members}
-    pim = pim_groups.pim_group(snapshot, group_id)
+    pim = views(group_id)
     for membership in pim.eligible() if pim is not None else ():
         if membership.is_group:
             for member in snapshot.members_of(membership.principal_id) or ():
@@ -272,7 +277,8 @@ def _group_members(snapshot: TenantSnapshot, group_id: str, members: tuple[Graph
 
 
 def _through_group(
-    snapshot: TenantSnapshot, grant: _Grant, holder: GraphObject, group: GraphObject | None
+    snapshot: TenantSnapshot, grant: _Grant, holder: GraphObject, group: GraphObject | None,
+    views: Callable[[str], PimGroup | None],
 ) -> list[tuple[_Grant, _Link]]:
     """How ``holder`` holds ``grant`` when it comes through ``group``: what the group holds, bounded by how the
     holder is in the group. A member eligible in PIM for Groups is eligible for the group's roles (until the
@@ -280,7 +286,7 @@ def _through_group(
     holds the roles as the group does; a member PIM says nothing of is a member the ordinary way."""
     if group is None:
         return [(grant, _Link.DIRECT)]
-    pim = pim_groups.pim_group(snapshot, group["id"])
+    pim = views(group["id"])
     if pim is None or not pim.enrolled:
         return [(grant, _Link.GROUP)]
     memberships = pim.of(holder["id"]) or _through_nested(snapshot, pim, holder["id"])
