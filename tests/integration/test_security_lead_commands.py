@@ -101,7 +101,7 @@ async def test_status_after_sign_off_calls_nobodys_items_open(bot: Bot) -> None:
     await bot.say("status")
     status = " ".join(last_card_text(bot).split())
     assert "Unanswered at sign-off 28" in status and "Signed off by Alex Wilber" in status
-    assert "Alex Wilber 26 unanswered at sign-off, 0 answered" in status and " open" not in status
+    assert "Alex Wilber 27 unanswered at sign-off, 0 answered" in status and " open" not in status
 
 
 async def test_confirm_on_the_sign_off_card_signs_off_and_the_open_cards_redraw_locked(bot: Bot) -> None:  # noqa: F811

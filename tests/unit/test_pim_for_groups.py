@@ -16,7 +16,7 @@ from checks.graph.collector import privileged_principals
 from checks.pim_groups import Membership, pim_group
 from checks.snapshot import load_snapshot, snapshot_from_dict, snapshot_to_dict
 from checks.subjects import subjects_from_snapshot
-from tests.unit.test_checks_rules import EXA, GA, HDA, NOW, Tenant, named, of, role_key, run
+from tests.unit.test_checks_rules import EXA, GA, HDA, NOW, UA, Tenant, named, of, role_key, run
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "checks" / "demo_tenant.json"
@@ -253,10 +253,10 @@ def test_a_snapshot_written_before_pim_for_groups_was_collected_still_loads_and_
     old = tmp_path / "old.json"
     old.write_text(json.dumps(data), encoding="utf-8")
     snapshot = load_snapshot(old)
-    group = "7d3e9a15-2c4b-4e8f-9a6d-1b5c7e3f2a90"  # PIM-Exchange-Admins
+    group = "7d3e9a15-2c4b-4e8f-9a6d-1b5c7e3f2a90"  # PIM-User-Admins
     assert snapshot.pim_group_instances(group) is None and pim_group(snapshot, group) is None
     keys = {s.key for s in subjects_from_snapshot(snapshot, NOW)}
-    assert role_key(EXA, "db9b9f81-2ecd-46f6-bcbf-32fc2ce96e5b", "eligible") not in keys  # as before: unseen
+    assert role_key(UA, "db9b9f81-2ecd-46f6-bcbf-32fc2ce96e5b", "eligible") not in keys  # as before: unseen
     assert snapshot_from_dict(snapshot_to_dict(snapshot)) == snapshot
 
 
