@@ -5,7 +5,9 @@ Keys are built only from ids that do not change between collections (role templa
 relationship, tenant), so the same access is the same item in every campaign and its history can be
 followed. Graph lists one PIM activation twice (as a direct assignment and as an ``Activated`` schedule
 instance) and a role held through a group only once (on the group): both are straightened out here, so
-a reviewer sees one item per person, role and kind of assignment.
+a reviewer sees one item per person, role and kind of assignment. A group whose membership PIM for Groups
+governs passes its roles on as each member holds the membership: eligible members are eligible for the
+group's roles, activated members hold an activation, assigned members hold the roles as the group does.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
 from bot.engine.model import Subject, SubjectKind
+from checks.pim_groups import pim_group
 from checks.registry import (
     Advice,
     CheckMetadata,
@@ -91,7 +92,14 @@ def _permanent_holdings(
             continue
         if subject.holder_ids and snapshot.service_principal(subject.holder_ids[0]) is not None:
             continue
+        if subject.holder_ids and _enrolled_in_pim_for_groups(snapshot, subject.holder_ids[0]):
+            continue  # the group itself (its members were not collected): ScubaGear's exception, word for word
         yield subject
+
+
+def _enrolled_in_pim_for_groups(snapshot: TenantSnapshot, object_id: str) -> bool:
+    view = pim_group(snapshot, object_id) if snapshot.group(object_id) is not None else None
+    return view is not None and view.enrolled
 
 
 @check(PRIVILEGED_ROLE_PERMANENT)

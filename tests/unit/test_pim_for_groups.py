@@ -137,6 +137,17 @@ def test_a_member_of_a_plain_group_holding_global_admin_permanently_is_reported_
     assert subject.evidence["Assignment"] == "Active, permanent, via group PIM-Tier0-Admins"
 
 
+def test_a_pim_group_reviewed_as_a_whole_because_its_members_were_not_collected_is_the_exception_itself() -> None:
+    tenant = Tenant.clean()
+    enrolled_group(tenant)
+    del tenant.data["groupMembers"][GROUP]
+    tenant.data.update(complete=False, missing=["groupMembers: 1 of 1 groups failed (503)"])
+    subjects = {s.key: s for s in subjects_from_snapshot(tenant.snapshot(), NOW)}
+    assert subjects[role_key(GA, GROUP, "active")].permanent  # the group, reviewed in its members' place
+    assert of(run(tenant), "privileged_role_permanent") == []
+    assert named(run(without_pim_for_groups(tenant)), "privileged_role_permanent") == {role_key(GA, GROUP, "active")}
+
+
 def test_the_sibling_check_for_other_roles_applies_the_same_exception() -> None:
     tenant = Tenant.clean()
     enrolled_group(tenant, HDA, "PIM-Helpdesk")
