@@ -67,7 +67,12 @@ LICENCE_GATED: Mapping[str, str] = {
     "signIns": "Microsoft Entra ID P1 or P2",
     "partnerSignIns": "Microsoft Entra ID P1 or P2",
     "riskyUsers": "Microsoft Entra ID P2",
+    # PIM for Groups; only Graph's AadPremiumLicenseRequired says so (read_pim_groups), any other 401/403 is the
+    # permission missing
+    "pimGroupEligibilityScheduleInstances": "Microsoft Entra ID P2 or Microsoft Entra ID Governance",
+    "pimGroupAssignmentScheduleInstances": "Microsoft Entra ID P2 or Microsoft Entra ID Governance",
 }
+_NO_PREMIUM = "AadPremiumLicenseRequired"  # what PIM answers (400 or 403) in a tenant without Entra ID P2
 # The application permission that lets us read each collection, named when Graph refuses for lack of it.
 READ_PERMISSIONS: Mapping[str, str] = {
     "roleDefinitions": "RoleManagement.Read.Directory",
@@ -617,8 +622,9 @@ class _Run:
         """PIM for Groups' eligibility and assignment schedule instances of every role-holding group (owners and
         members, with ``principal`` expanded), batched, each list paged to its end. A group whose answer failed
         is left out of that list, so it reads as "not collected", never as "nobody eligible". A 401 or 403 names
-        the permission whatever error code comes with it: these lists are licence-free to read (PIM for Groups is
-        only ever set up in a tenant licensed for it), so a refusal is never taken for "not in this tenant"."""
+        the permission whatever error code comes with it, unless the code is ``AadPremiumLicenseRequired``: a
+        tenant without Entra ID P2 (or ID Governance) cannot have set up PIM for Groups, so that is recorded as
+        unavailable and the snapshot stays complete, its groups' members counted as members."""
         found: dict[str, dict[str, tuple[GraphObject, ...]]] = {key: {} for key, _ in PIM_GROUP_LISTS}
         if not groups:
             return found
@@ -642,11 +648,16 @@ class _Run:
                 values = await self.values_of(answer.body if isinstance(answer.body, dict) else {})
             except GraphError as error:
                 outcome.failures[error.describe()] += 1
-                refused.update([key] if error.status in (401, 403) else [])
+                if error.code == _NO_PREMIUM:
+                    outcome.licence_refusals += 1
+                refused.update([key] if error.status in (401, 403) and error.code != _NO_PREMIUM else [])
                 continue
             outcome.ok += 1
             found[key][group_id] = tuple(values)
         for key, _ in PIM_GROUP_LISTS:
+            if outcomes[key].licence_refusals == outcomes[key].asked:
+                self.unavailable.append(_unavailable(key))
+                continue
             failed = sum(outcomes[key].failures.values())
             if failed:
                 hint = f"; needs {READ_PERMISSIONS[key]}" if key in refused else ""

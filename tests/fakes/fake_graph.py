@@ -359,6 +359,8 @@ class FakeGraph:
                 scoped = re.fullmatch(r"(groupId|principalId) eq '([^']*)'", q.get("$filter", "").strip())
                 if not scoped:
                     return Reply(400, _error("BadRequest", "The request must filter on groupId or principalId."))
+                if gated:  # what PIM answers a tenant without Entra ID P2
+                    return Reply(400, _error("AadPremiumLicenseRequired", "The tenant needs an AAD Premium 2 license."))
                 found = [self._expanded(tenant, i) if expand else dict(i) for i in pim_lists[name]
                          if i[scoped.group(1)] == scoped.group(2)]
                 return self._page(base, path, query, found, f"identityGovernance/privilegedAccess/group/{name}")

@@ -15,6 +15,7 @@ from tests.fakes.tenant_generator import (
     PRIVILEGED_ROLE_ADMIN,
     SECURITY_READER,
     GeneratedTenant,
+    TenantShape,
     generate_tenant,
 )
 from tests.integration.test_graph_collector import SMALL, collect
@@ -106,3 +107,22 @@ async def test_a_refused_pim_for_groups_read_is_an_incomplete_collection_naming_
     key = "pimGroupEligibilityScheduleInstances" if route.startswith("eligibility") else "pimGroupAssignmentScheduleInstances"
     assert f"{key}: 1 of 1 groups failed (403 {code}; needs {permission})" in snapshot.missing
     assert snapshot.pim_group_instances(group) is None  # not collected, which is not "nobody eligible"
+
+
+async def test_a_tenant_without_entra_id_p2_has_pim_for_groups_unavailable_and_its_collection_complete() -> None:
+    """PIM answers 400 AadPremiumLicenseRequired there: nobody can be eligible, the group's members are members."""
+    tenant = generate_tenant(TenantShape(users=60, privileged_users=20, premium=False))
+    group = tenant.role_group_ids[0]
+    async with FakeGraph(tenant) as fake:
+        snapshot = await collect(fake, tenant)
+
+    assert snapshot.complete and snapshot.missing == ()
+    assert {
+        "pimGroupEligibilityScheduleInstances: not available in this tenant "
+        "(needs Microsoft Entra ID P2 or Microsoft Entra ID Governance)",
+        "pimGroupAssignmentScheduleInstances: not available in this tenant "
+        "(needs Microsoft Entra ID P2 or Microsoft Entra ID Governance)",
+    } <= set(snapshot.unavailable)
+    assert snapshot.pim_group_instances(group) is None
+    members = {s.holder_ids[0] for s in subjects_from_snapshot(snapshot, NOW) if s.key.startswith(f"role:{SECURITY_READER}:")}
+    assert set(tenant.group_members[group]) <= members
