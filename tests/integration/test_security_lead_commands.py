@@ -80,11 +80,11 @@ async def test_remind_queues_a_reminder_for_that_reviewer_now(bot: Bot) -> None:
 async def test_sign_off_with_open_items_asks_first_and_a_typed_confirm_locks_the_answers(bot: Bot) -> None:  # noqa: F811
     await bot.say("sign off")
     question = last_card_text(bot)
-    assert "28 item(s) are still waiting" in question and "Megan Bowen — Global Administrator" in question
+    assert "29 item(s) are still waiting" in question and "Megan Bowen — Global Administrator" in question
     assert not [r for r in await bot.runtime.store.ledger_records() if r.type == "campaign_signed_off"]
     await bot.say("sign off confirm")
     assert "Signed off by Alex Wilber" in bot.connector.texts()[-1]
-    assert "28 item(s) are recorded as unanswered at sign-off" in bot.connector.texts()[-1]
+    assert "29 item(s) are recorded as unanswered at sign-off" in bot.connector.texts()[-1]
     _, body = await bot.click(bot.item_id("Megan Bowen — Global Administrator"), "keep")
     assert "signed off by Alex Wilber" in card_text(body["value"])
     records = await bot.runtime.store.ledger_records()
