@@ -97,7 +97,6 @@ def test_demo_findings_are_exactly_the_expected_set(results: list[FindingResult]
         ("admin_mfa_not_phishing_resistant", role(EXA, PRADEEP)),
         ("admin_mfa_not_phishing_resistant", role(GA, CHRISTIE)),
         ("admin_mfa_not_phishing_resistant", role(APPA, NESTOR)),
-        ("admin_mfa_not_phishing_resistant", role(UA, NESTOR, "eligible")),  # eligible through PIM-User-Admins
         ("admin_sign_ins_many_countries", role(EXA, PRADEEP)),
         ("partner_app_high_privilege", f"partner:app:{FABRIKAM_APP}"),
         ("partner_dap_present", f"partner:dap:{CONTRACT}"),
@@ -126,8 +125,6 @@ def test_demo_findings_are_exactly_the_expected_set(results: list[FindingResult]
         ("admin_mfa_phone_shared", role(GA, CHRISTIE)),  # the office switchboard signs in both
         ("admin_mfa_phone_shared", role(APPA, NESTOR)),
         ("admin_mfa_phone_only", role(APPA, NESTOR)),  # the office phone is Nestor's only device
-        ("admin_mfa_phone_shared", role(UA, NESTOR, "eligible")),
-        ("admin_mfa_phone_only", role(UA, NESTOR, "eligible")),
         ("partner_unused", f"partner:dap:{CONTRACT}"),  # Fabrikam's agents last signed in on 2 July
         ("entra_logs_not_exported", None),  # audit logs go to storage, sign-in logs nowhere
         ("azure_aobo_present", azure(PROD, OWNER, AOBO_GROUP)),  # Fabrikam's Admin Agents since the CSP sale

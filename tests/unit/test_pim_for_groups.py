@@ -267,7 +267,7 @@ def test_a_snapshot_written_before_pim_for_groups_was_collected_still_loads_and_
     group = "7d3e9a15-2c4b-4e8f-9a6d-1b5c7e3f2a90"  # PIM-User-Admins
     assert snapshot.pim_group_instances(group) is None and pim_group(snapshot, group) is None
     keys = {s.key for s in subjects_from_snapshot(snapshot, NOW)}
-    assert role_key(UA, "db9b9f81-2ecd-46f6-bcbf-32fc2ce96e5b", "eligible") not in keys  # as before: unseen
+    assert role_key(UA, "57d15fde-ce85-4c0d-8a93-7167ffbb463a", "eligible") not in keys  # as before: unseen
     assert snapshot_from_dict(snapshot_to_dict(snapshot)) == snapshot
 
 
@@ -276,4 +276,4 @@ def test_the_demo_snapshot_round_trips_its_pim_for_groups_instances() -> None:
     again = snapshot_from_dict(snapshot_to_dict(snapshot))
     assert again.pim_group_eligibility_instances == snapshot.pim_group_eligibility_instances
     found = again.pim_group_instances("7d3e9a15-2c4b-4e8f-9a6d-1b5c7e3f2a90")
-    assert found is not None and [i["principalId"] for i in found[0]] == ["db9b9f81-2ecd-46f6-bcbf-32fc2ce96e5b"]
+    assert found is not None and [i["principalId"] for i in found[0]] == ["57d15fde-ce85-4c0d-8a93-7167ffbb463a"]
