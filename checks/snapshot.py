@@ -41,6 +41,13 @@ Three collections are not a Graph response as such:
 - ``authenticationMethods`` maps a privileged user's id to ``users/{id}/authentication/methods``: every
   registered method with its ``@odata.type`` (FIDO2 keys, Authenticator devices, phones, Windows Hello,
   ...), names and ``createdDateTime`` where Graph gives one: the devices registered for MFA.
+- ``pimGroupEligibilityScheduleInstances`` and ``pimGroupAssignmentScheduleInstances`` map the id of a group
+  holding a role to PIM for Groups' ``identityGovernance/privilegedAccess/group/eligibilityScheduleInstances``
+  and ``assignmentScheduleInstances`` filtered on that group (``accessId`` member or owner, ``principalId``,
+  ``assignmentType`` Assigned or Activated, ``startDateTime``, ``endDateTime``, ``principal`` expanded): who
+  may activate the group's membership, who is in it by activation and who permanently
+  (checks/pim_groups.py reads them). Snapshots written before they were collected have neither key: every
+  group then reads as "not collected", and its transitive members hold its roles as before.
 
 ``deltaLinks`` (envelope) maps ``users`` and ``groups`` to Graph's ``@odata.deltaLink`` from the last change
 check, so the next one reads only what changed since (``recollect_tenant`` in checks/graph/collector.py).
@@ -104,6 +111,8 @@ _KEYED: tuple[tuple[str, str], ...] = (
     ("managers", "managers"),
     ("authentication_methods", "authenticationMethods"),
     ("diagnostic_settings", "aadDiagnosticSettings"),
+    ("pim_group_eligibility_instances", "pimGroupEligibilityScheduleInstances"),
+    ("pim_group_assignment_instances", "pimGroupAssignmentScheduleInstances"),
 )
 
 # The properties the bot joins collections on; an object without them cannot be placed, so the file is refused.
@@ -165,6 +174,9 @@ class TenantSnapshot:
     managers: Mapping[str, tuple[GraphObject, ...]] = field(default_factory=dict)  # users/{id}/manager, as a list of one
     authentication_methods: Mapping[str, tuple[GraphObject, ...]] = field(default_factory=dict)  # per privileged user
     diagnostic_settings: Mapping[str, tuple[GraphObject, ...]] = field(default_factory=dict)  # ARM, by tenant id
+    # PIM for Groups, by the id of a group holding a role: eligible and active membership/ownership instances.
+    pim_group_eligibility_instances: Mapping[str, tuple[GraphObject, ...]] = field(default_factory=dict)
+    pim_group_assignment_instances: Mapping[str, tuple[GraphObject, ...]] = field(default_factory=dict)
     partner_sign_ins: tuple[GraphObject, ...] = ()  # service-provider sign-ins into this tenant, last 30 days
     partner_activity: tuple[GraphObject, ...] = ()  # per partner tenant: last sign-in seen, watched since when
     # Azure Resource Manager, in ARM's JSON: subscriptions, management groups, and per subscription its role
@@ -314,6 +326,17 @@ class TenantSnapshot:
                 continue
             users.append(self.user(member["id"]) or member)
         return tuple(users)
+
+    def pim_group_instances(
+        self, group_id: str
+    ) -> tuple[tuple[GraphObject, ...], tuple[GraphObject, ...]] | None:
+        """(eligibility instances, assignment instances) of PIM for Groups for this group; None when either
+        was not collected (an older snapshot, or a read that failed), which is not "no PIM for Groups"."""
+        eligible = _lookup(self.pim_group_eligibility_instances, group_id)
+        active = _lookup(self.pim_group_assignment_instances, group_id)
+        if eligible is None or active is None:
+            return None
+        return eligible, active
 
     @cached_property
     def skus_by_id(self) -> dict[str, GraphObject]:

@@ -5,18 +5,23 @@ Keys are built only from ids that do not change between collections (role templa
 relationship, tenant), so the same access is the same item in every campaign and its history can be
 followed. Graph lists one PIM activation twice (as a direct assignment and as an ``Activated`` schedule
 instance) and a role held through a group only once (on the group): both are straightened out here, so
-a reviewer sees one item per person, role and kind of assignment.
+a reviewer sees one item per person, role and kind of assignment. A group whose membership PIM for Groups
+governs passes its roles on as each member holds the membership: eligible members are eligible for the
+group's roles, activated members hold an activation, assigned members hold the roles as the group does.
 """
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from enum import Enum
 
 from bot.engine.model import MFA_DEVICES_EVIDENCE, AssignmentType, Subject, SubjectKind
-from checks import azure_roles, evidence
+from checks import azure_roles, evidence, pim_groups
+from checks.pim_groups import GroupMembership, Membership, PimGroup
 from checks.registry import PARTNER_SIGN_IN_WINDOW_DAYS
 from checks.snapshot import GraphObject, TenantSnapshot
 
@@ -90,6 +95,16 @@ class _Grant:
     principal: GraphObject | None = None  # Graph's expanded principal, when the listing carried it
 
 
+class _Link(Enum):
+    """How a grant reaches its holder: held directly, through a plain group, through a group PIM for Groups
+    governs (as an assigned member, or a member PIM says nothing of), or through an eligible membership of one."""
+
+    DIRECT = "direct"
+    GROUP = "group"
+    PIM_GROUP = "pim group"
+    PIM_ELIGIBLE = "pim eligible"
+
+
 @dataclass
 class _Holding:
     """Everything one holder has of one role in one kind of assignment: the subject of a role review."""
@@ -105,7 +120,9 @@ class _Holding:
     ends: list[datetime | None] = field(default_factory=list)  # None: no end date
     activation_ends: list[datetime] = field(default_factory=list)
     direct: bool = False
-    via_groups: dict[str, str] = field(default_factory=dict)  # group id -> group name
+    via_groups: dict[str, str] = field(default_factory=dict)  # group id -> "group X" or "PIM group X"
+    # Groups whose PIM for Groups eligibility (or activation of it) is how the holder holds this role.
+    pim_eligible_groups: dict[str, str] = field(default_factory=dict)  # group id -> group name
 
     @property
     def holder_id(self) -> str:
@@ -195,27 +212,30 @@ def _holdings(snapshot: TenantSnapshot) -> _Holdings:
     for record in snapshot.foreign_principals:
         hold_foreign(_Grant(record.get("roleDefinitionId") or "", record["id"], AssignmentType.ACTIVE,
                             scope=record.get("directoryScopeId") or "/"))
+    # PIM for Groups' view of each group, read once per snapshot rather than once per member
+    views = functools.cache(lambda group_id: pim_groups.pim_group(snapshot, group_id))
     for grant in _grants(snapshot):
         if snapshot.is_deleted(grant.principal_id):
             continue
-        holders = _holders(snapshot, grant)
+        holders = _holders(snapshot, grant, views)
         if holders is None:
             hold_foreign(grant)
             continue
         for holder, holder_type, group in holders:
-            role_id = snapshot.role_template_id(grant.role_definition_id)
-            key = f"role:{role_id}:{holder['id']}:{grant.kind.value}"
-            holding = by_key.get(key)
-            if holding is None:
-                holding = by_key[key] = _Holding(
-                    key, role_id, snapshot.role_name(grant.role_definition_id), holder, holder_type, grant.kind
-                )
-            _add(holding, grant, group)
+            for held, link in _through_group(snapshot, grant, holder, group, views):
+                role_id = snapshot.role_template_id(held.role_definition_id)
+                key = f"role:{role_id}:{holder['id']}:{held.kind.value}"
+                holding = by_key.get(key)
+                if holding is None:
+                    holding = by_key[key] = _Holding(
+                        key, role_id, snapshot.role_name(held.role_definition_id), holder, holder_type, held.kind
+                    )
+                _add(holding, held, group, link)
     return _Holdings(by_key, dict(foreign))
 
 
 def _holders(
-    snapshot: TenantSnapshot, grant: _Grant
+    snapshot: TenantSnapshot, grant: _Grant, views: Callable[[str], PimGroup | None]
 ) -> list[tuple[GraphObject, str, GraphObject | None]] | None:
     """(holder, holder type, group it comes through) for a grant; None when the principal is not in
     this tenant (a partner's group answers 404), so it is reviewed as a partner principal instead."""
@@ -232,17 +252,80 @@ def _holders(
         members = snapshot.members_of(pid)
         if members is None:  # not collected: review the group itself rather than lose the role
             return [(group, "group", None)]
-        return [(member, "user", group) for member in members]
+        return [(member, "user", group) for member in _group_members(snapshot, pid, members, views)]
     app = snapshot.service_principal(pid) or (expanded if kind == _SERVICE_PRINCIPAL else None)
     if app is not None:
         return [(app, "servicePrincipal", None)]
     return None
 
 
-def _add(holding: _Holding, grant: _Grant, group: GraphObject | None) -> None:
+def _group_members(
+    snapshot: TenantSnapshot, group_id: str, members: tuple[GraphObject, ...], views: Callable[[str], PimGroup | None]
+) -> list[GraphObject]:
+    """The users who hold a group's roles: its members now, and, when PIM for Groups governs it, the users
+    eligible to become members (directly, or through a nested group eligible as a whole), whom
+    ``transitiveMembers`` does not list until they activate. Each user once."""
+    found: dict[str, GraphObject] = {m["id"].lower(): m for m in members}
+    pim = views(group_id)
+    for membership in pim.eligible() if pim is not None else ():
+        if membership.is_group:
+            for member in snapshot.members_of(membership.principal_id) or ():
+                found.setdefault(member["id"].lower(), member)
+            continue
+        user = snapshot.user(membership.principal_id) or membership.principal
+        if user is not None and not snapshot.is_deleted(membership.principal_id):
+            found.setdefault(membership.principal_id.lower(), user)
+    return list(found.values())
+
+
+def _through_group(
+    snapshot: TenantSnapshot, grant: _Grant, holder: GraphObject, group: GraphObject | None,
+    views: Callable[[str], PimGroup | None],
+) -> list[tuple[_Grant, _Link]]:
+    """How ``holder`` holds ``grant`` when it comes through ``group``: what the group holds, bounded by how the
+    holder is in the group. A member eligible in PIM for Groups is eligible for the group's roles (until the
+    earlier of the two end dates), an activated member is an activation of that eligibility, an assigned member
+    holds the roles as the group does; a member PIM says nothing of is a member the ordinary way."""
+    if group is None:
+        return [(grant, _Link.DIRECT)]
+    pim = views(group["id"])
+    if pim is None or not pim.enrolled:
+        return [(grant, _Link.GROUP)]
+    memberships = pim.of(holder["id"]) or _through_nested(snapshot, pim, holder["id"])
+    if not memberships or grant.activation_end is not None:
+        return [(grant, _Link.PIM_GROUP)]
+    held: list[tuple[_Grant, _Link]] = []
+    for membership in memberships:
+        end = pim_groups.earlier_end(grant.end, membership.end)
+        if grant.kind is AssignmentType.ELIGIBLE and membership.how is Membership.ACTIVATED:
+            # a member now through PIM for Groups, but the group's role itself still waits for an activation
+            held.append((grant, _Link.PIM_ELIGIBLE))
+        elif membership.how is Membership.ASSIGNED:
+            held.append((replace(grant, end=end, start=grant.start or membership.start), _Link.PIM_GROUP))
+        elif membership.how is Membership.ACTIVATED and end is not None:
+            held.append((replace(grant, kind=AssignmentType.ELIGIBLE, activation_end=end), _Link.PIM_ELIGIBLE))
+        else:
+            held.append((replace(grant, kind=AssignmentType.ELIGIBLE, start=membership.start, end=end),
+                         _Link.PIM_ELIGIBLE))
+    return held
+
+
+def _through_nested(snapshot: TenantSnapshot, pim: PimGroup, holder_id: str) -> tuple[GroupMembership, ...]:
+    """The eligibility a user has through a nested group that is eligible for membership as a whole."""
+    return tuple(
+        m for m in pim.eligible()
+        if m.is_group and any(u["id"].lower() == holder_id.lower() for u in snapshot.members_of(m.principal_id) or ())
+    )
+
+
+def _add(holding: _Holding, grant: _Grant, group: GraphObject | None, link: _Link) -> None:
     holding.scopes.add(grant.scope)
     if group is not None:
-        holding.via_groups[group["id"]] = group.get("displayName") or group["id"]
+        name = group.get("displayName") or group["id"]
+        if link is _Link.PIM_ELIGIBLE:
+            holding.pim_eligible_groups[group["id"]] = name
+        else:
+            holding.via_groups[group["id"]] = f"PIM group {name}" if link is _Link.PIM_GROUP else f"group {name}"
     if grant.activation_end is not None:  # an activation says nothing about how the role is held
         holding.activation_ends.append(grant.activation_end)
         return
@@ -261,6 +344,18 @@ def _assignment_text(holding: _Holding) -> str:
             text = f"Active, permanent{since}"
         else:
             text = f"Active, time-bound until {evidence.day(max(known_ends))}"
+    elif holding.pim_eligible_groups and not holding.direct and not holding.via_groups:
+        # Eligible only because PIM for Groups lets them activate a membership: say through which group.
+        groups = evidence.listing(holding.pim_eligible_groups.values(), 60)
+        if not holding.ends:  # only an activation was listed, not the eligibility behind it
+            text = f"Eligible through PIM group {groups}"
+        elif None in holding.ends:
+            text = f"Eligible through PIM group {groups} (no end date)"
+        else:
+            text = f"Eligible through PIM group {groups} (until {evidence.day(max(known_ends))})"
+        if holding.activation_ends:
+            text += f"; activated now until {max(holding.activation_ends):%Y-%m-%d %H:%M} UTC"
+        return evidence.shorten(text)
     else:
         if not holding.ends:
             text = "Eligible (PIM)"
@@ -270,9 +365,13 @@ def _assignment_text(holding: _Holding) -> str:
             text = f"Eligible (PIM) until {evidence.day(max(known_ends))}"
         if holding.activation_ends:
             text += f"; activated now until {max(holding.activation_ends):%Y-%m-%d %H:%M} UTC"
+    sources = ["direct"] if holding.direct and (holding.via_groups or holding.pim_eligible_groups) else []
     if holding.via_groups:
-        groups = evidence.listing(holding.via_groups.values(), 60)
-        text += f", direct and via group {groups}" if holding.direct else f", via group {groups}"
+        sources.append("via " + evidence.listing(holding.via_groups.values(), 60))
+    if holding.pim_eligible_groups:
+        sources.append("through PIM group " + evidence.listing(holding.pim_eligible_groups.values(), 60))
+    if sources:
+        text += ", " + " and ".join(sources)
     return evidence.shorten(text)
 
 

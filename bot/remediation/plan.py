@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Collection, Sequence
 
 from bot.engine.model import Subject, SubjectKind
+from checks.pim_groups import Membership, pim_group
 from checks.rules.global_admins import global_admins
 from checks.rules.holders import GLOBAL_ADMINISTRATOR
 from checks.snapshot import TenantSnapshot
@@ -139,6 +140,8 @@ def _role(subject: Subject, snapshot: TenantSnapshot, last: _LastGlobalAdmin) ->
                                global_admin=True)
     calls: list[GraphCall] = []
     manual: list[str] = []
+    if kind == "eligible":  # eligible through a group enrolled in PIM for Groups, whichever way the group holds it
+        calls += _remove_pim_group_eligibility(snapshot, template, principal, subject.holder_name)
     collection = snapshot.role_assignments if kind == "active" else snapshot.role_eligibility_schedule_instances
     for entry in collection:
         if snapshot.role_template_id(entry["roleDefinitionId"]) != template:
@@ -155,6 +158,29 @@ def _role(subject: Subject, snapshot: TenantSnapshot, last: _LastGlobalAdmin) ->
     if not calls:
         manual.append("the assignment was not found in the snapshot: collect again, then remove it in Entra ID")
     return RemediationPlan(subject.key, subject.title, tuple(calls), tuple(manual), global_admin=is_ga)
+
+
+def _remove_pim_group_eligibility(
+    snapshot: TenantSnapshot, template: str, principal: str, holder_name: str
+) -> list[GraphCall]:
+    """Remove the PIM for Groups eligibility that makes ``principal`` eligible for a group holding the role:
+    an ``adminRemove`` request for the membership (PrivilegedEligibilitySchedule.ReadWrite.AzureADGroup)."""
+    groups = {
+        entry["principalId"] for entry in (*snapshot.role_assignments, *snapshot.role_eligibility_schedule_instances)
+        if snapshot.role_template_id(entry["roleDefinitionId"]) == template
+    }
+    calls = []
+    for group in sorted(groups):
+        view = pim_group(snapshot, group)
+        if view is None or not any(m.how is Membership.ELIGIBLE for m in view.of(principal)):
+            continue
+        calls.append(GraphCall(
+            "POST", "/identityGovernance/privilegedAccess/group/eligibilityScheduleRequests",
+            f"remove {holder_name}'s eligible membership of PIM group {snapshot.display_name(group)}",
+            body={"accessId": "member", "principalId": principal, "groupId": group, "action": "adminRemove",
+                  "justification": "Revoked in an accessbot access review"},
+        ))
+    return calls
 
 
 def _remove_role(entry: dict[str, Any] | Any, kind: str, role_name: str) -> GraphCall:

@@ -8,7 +8,10 @@ The order of work follows what each step needs to know:
    not failures: ``$expand=principal`` names their home tenant (``organizationId``) and their name, and a
    principal Graph did not expand is looked up, where a 404 ``Request_ResourceNotFound`` means it lives
    elsewhere too; their tenants are named through ``findTenantInformationByTenantId`` with the partners';
-3. role-holding groups are expanded to their transitive members;
+3. role-holding groups are expanded to their transitive members, and PIM for Groups is asked, group by group
+   (its API requires a ``groupId`` filter), who is eligible for each one's membership and who is in it by
+   activation or by assignment, so an eligible member is reviewed as eligible and not missed or taken for a
+   permanent admin; a nested group eligible as a whole is expanded too;
 4. everything asked per privileged user, per reviewed app and per partner tenant goes out in ``$batch``
    requests of 20, so the request count grows with ⌈items / 20⌉ instead of with the items.
 
@@ -64,7 +67,12 @@ LICENCE_GATED: Mapping[str, str] = {
     "signIns": "Microsoft Entra ID P1 or P2",
     "partnerSignIns": "Microsoft Entra ID P1 or P2",
     "riskyUsers": "Microsoft Entra ID P2",
+    # PIM for Groups; only Graph's AadPremiumLicenseRequired says so (read_pim_groups), any other 401/403 is the
+    # permission missing
+    "pimGroupEligibilityScheduleInstances": "Microsoft Entra ID P2 or Microsoft Entra ID Governance",
+    "pimGroupAssignmentScheduleInstances": "Microsoft Entra ID P2 or Microsoft Entra ID Governance",
 }
+_NO_PREMIUM = "AadPremiumLicenseRequired"  # what PIM answers (400 or 403) in a tenant without Entra ID P2
 # The application permission that lets us read each collection, named when Graph refuses for lack of it.
 READ_PERMISSIONS: Mapping[str, str] = {
     "roleDefinitions": "RoleManagement.Read.Directory",
@@ -92,7 +100,14 @@ READ_PERMISSIONS: Mapping[str, str] = {
     "organization": "Directory.Read.All",
     "managers": "User.Read.All",
     "authenticationMethods": "UserAuthenticationMethod.Read.All",
+    "pimGroupEligibilityScheduleInstances": "PrivilegedEligibilitySchedule.Read.AzureADGroup",
+    "pimGroupAssignmentScheduleInstances": "PrivilegedAssignmentSchedule.Read.AzureADGroup",
 }
+# PIM for Groups' lists, each asked once per role-holding group: (snapshot key, path under the version root).
+PIM_GROUP_LISTS: tuple[tuple[str, str], ...] = (
+    ("pimGroupEligibilityScheduleInstances", "/identityGovernance/privilegedAccess/group/eligibilityScheduleInstances"),
+    ("pimGroupAssignmentScheduleInstances", "/identityGovernance/privilegedAccess/group/assignmentScheduleInstances"),
+)
 _NO_PERMISSION = "Authorization_RequestDenied"
 _NOT_FOUND = "Request_ResourceNotFound"
 _USER = "#microsoft.graph.user"
@@ -111,6 +126,8 @@ _PER_OBJECT: Mapping[str, str] = {
     "foreignPrincipals": "unexpanded principals",
     "managers": "reviewers",
     "authenticationMethods": "users",
+    "pimGroupEligibilityScheduleInstances": "groups",
+    "pimGroupAssignmentScheduleInstances": "groups",
 }
 
 
@@ -253,6 +270,10 @@ def privileged_principals(snapshot: TenantSnapshot) -> frozenset[str]:
     ids.update(record["id"].lower() for record in snapshot.foreign_principals)
     for members in snapshot.group_members.values():
         ids.update(m["id"].lower() for m in members if m.get("@odata.type", _USER) == _USER)
+    for instances in snapshot.pim_group_eligibility_instances.values():  # eligible for a role-holding group
+        ids.update(i["principalId"].lower() for i in instances
+                   if (i.get("accessId") or "").lower() == "member" and isinstance(i.get("principalId"), str)
+                   and (i.get("principal") or {}).get("@odata.type", _USER) == _USER)
     return frozenset(i for i in ids if not snapshot.is_deleted(i))
 
 
@@ -395,11 +416,22 @@ class _Run:
         }
         foreign = await self.resolve_unexpanded(grants, principals, deleted_ids, homes)
         groups = _unique(p for p in principals.values() if p.get("@odata.type") == _GROUP)
-        members = await self.expand_groups(groups)
+        members, pim = await asyncio.gather(self.expand_groups(groups), self.read_pim_groups(groups))
+        pim_eligible = [i for per_group in pim["pimGroupEligibilityScheduleInstances"].values() for i in per_group
+                    if (i.get("accessId") or "").lower() == "member" and i.get("principalId")]
+        nested = _unique(
+            {"id": i["principalId"], **(i.get("principal") or {})} for i in pim_eligible
+            if (i.get("principal") or {}).get("@odata.type") == _GROUP and i["principalId"] not in members
+        )
+        if nested:  # a group eligible as a whole: its own members may activate the membership
+            members.update(await self.expand_groups(nested))
+            groups = _unique([*groups, *nested])
+        eligible_users = [i["principalId"] for i in pim_eligible if (i.get("principal") or {}).get("@odata.type", _USER) == _USER]
 
         user_ids = _unique_ids(
             [p["id"] for p in principals.values() if p.get("@odata.type") == _USER]
-            + [m["id"] for ms in members.values() for m in ms if m.get("@odata.type", _USER) == _USER],
+            + [m["id"] for ms in members.values() for m in ms if m.get("@odata.type", _USER) == _USER]
+            + eligible_users,
             exclude=deleted_ids,
         )
         listed_apps = {sp["id"].lower(): sp for sp in apps or []}
@@ -417,7 +449,7 @@ class _Run:
         )
         known_names = {
             (name or "").lower()
-            for p in [*principals.values(), *(m for ms in members.values() for m in ms)]
+            for p in [*principals.values(), *(m for ms in members.values() for m in ms), *({"id": u} for u in eligible_users)]
             if p["id"].lower() not in deleted_ids
             for name in (p["id"], p.get("userPrincipalName"))
         }
@@ -465,6 +497,8 @@ class _Run:
             sign_ins=per_object["signIns"],
             managers=per_object["managers"],
             authentication_methods=per_object["authenticationMethods"],
+            pim_group_eligibility_instances=pim["pimGroupEligibilityScheduleInstances"],
+            pim_group_assignment_instances=pim["pimGroupAssignmentScheduleInstances"],
             partner_sign_ins=tuple(partner_sign_ins or ()),
             partner_activity=tuple(carried_activity(previous, partner_sign_ins, other_tenants, now)),
         )
@@ -583,6 +617,55 @@ class _Run:
                 f"groupMembers: {sum(failures.values())} of {len(groups)} groups failed ({', '.join(sorted(failures))})"
             )
         return expanded
+
+    async def read_pim_groups(self, groups: list[GraphObject]) -> dict[str, dict[str, tuple[GraphObject, ...]]]:
+        """PIM for Groups' eligibility and assignment schedule instances of every role-holding group (owners and
+        members, with ``principal`` expanded), batched, each list paged to its end. A group whose answer failed
+        is left out of that list, so it reads as "not collected", never as "nobody eligible". A 401 or 403 names
+        the permission whatever error code comes with it, unless the code is ``AadPremiumLicenseRequired``: a
+        tenant without Entra ID P2 (or ID Governance) cannot have set up PIM for Groups, so that is recorded as
+        unavailable and the snapshot stays complete, its groups' members counted as members."""
+        found: dict[str, dict[str, tuple[GraphObject, ...]]] = {key: {} for key, _ in PIM_GROUP_LISTS}
+        if not groups:
+            return found
+        requests = [
+            BatchRequest((key, g["id"]), f"{path}?$filter=" + quote(f"groupId eq '{g['id']}'") + "&$expand=principal")
+            for key, path in PIM_GROUP_LISTS for g in groups
+        ]
+        answers = await self.reader.batch(requests)
+        outcomes: dict[str, _Outcome] = defaultdict(_Outcome)
+        refused: set[str] = set()
+        for request in requests:
+            key, group_id = request.key  # type: ignore[misc]
+            answer, outcome = answers[request.key], outcomes[key]
+            outcome.asked += 1
+            if answer.status == 404:  # the group went away since its role assignment was listed
+                outcome.ok += 1
+                continue
+            try:
+                if not answer.ok:
+                    raise answer.error()
+                values = await self.values_of(answer.body if isinstance(answer.body, dict) else {})
+            except GraphError as error:
+                outcome.failures[error.describe()] += 1
+                if error.code == _NO_PREMIUM:
+                    outcome.licence_refusals += 1
+                refused.update([key] if error.status in (401, 403) and error.code != _NO_PREMIUM else [])
+                continue
+            outcome.ok += 1
+            found[key][group_id] = tuple(values)
+        for key, _ in PIM_GROUP_LISTS:
+            if outcomes[key].licence_refusals == outcomes[key].asked:
+                self.unavailable.append(_unavailable(key))
+                continue
+            failed = sum(outcomes[key].failures.values())
+            if failed:
+                hint = f"; needs {READ_PERMISSIONS[key]}" if key in refused else ""
+                self.missing.append(
+                    f"{key}: {failed} of {outcomes[key].asked} groups failed ({', '.join(sorted(outcomes[key].failures))}"
+                    f"{hint})"
+                )
+        return found
 
     async def read_per_object(
         self, user_ids: list[str], other_people: list[str], reviewers: list[str], app_ids: list[str],

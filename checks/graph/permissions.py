@@ -23,6 +23,8 @@ READ: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Reports.Read.All", ()),
     ("Organization.Read.All", ("Organization.ReadWrite.All", "Directory.Read.All")),
     ("CrossTenantInformation.ReadBasic.All", ()),
+    ("PrivilegedEligibilitySchedule.Read.AzureADGroup", ("PrivilegedEligibilitySchedule.ReadWrite.AzureADGroup",)),
+    ("PrivilegedAssignmentSchedule.Read.AzureADGroup", ("PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup",)),
 )
 PARTNER_READ: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("DelegatedAdminRelationship.Read.All", ("DelegatedAdminRelationship.ReadWrite.All",)),
@@ -33,6 +35,7 @@ REMEDIATION: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("UserAuthenticationMethod.ReadWrite.All", ()),
     ("AppRoleAssignment.ReadWrite.All", ()),
     ("DelegatedPermissionGrant.ReadWrite.All", ()),
+    ("PrivilegedEligibilitySchedule.ReadWrite.AzureADGroup", ()),
 )
 
 

@@ -8,7 +8,8 @@ properties; ``signInActivity`` needs a premium tenant); ``$expand=principal`` on
 partner's group living in another tenant expands to what Graph shows of it, its ``organizationId`` and
 name, or to null, and a direct lookup of it answers 404 ``Request_ResourceNotFound``); ``$batch``
 of at most 20 with inner status/headers/body; the email activity report as a 302 to a CSV download;
-Graph's error envelope; the directory audit log filtered by ``activityDateTime ge``, newest first, refused
+Graph's error envelope; PIM for Groups' schedule instances, only when filtered on a ``groupId`` or ``principalId`` (as Graph
+requires), with ``$expand=principal``; the directory audit log filtered by ``activityDateTime ge``, newest first, refused
 with 403 ``Authorization_RequestDenied`` to a tenant without the licence. Faults are injected per path pattern: 429 with Retry-After and 503 (at the top
 level, inside batches, or both), slow answers, and 403 for licence-gated data in non-premium tenants.
 Every request is counted by route so tests can assert how the collector spent its requests.
@@ -303,6 +304,10 @@ class FakeGraph:
             "roleEligibilityScheduleInstances": tenant.eligibility_instances,
             "roleAssignmentScheduleInstances": tenant.assignment_instances,
         }
+        pim_lists = {
+            "eligibilityScheduleInstances": tenant.pim_group_eligibility_instances,
+            "assignmentScheduleInstances": tenant.pim_group_assignment_instances,
+        }
         gated = not tenant.premium
         match segments:
             case ["organization"]:
@@ -349,6 +354,16 @@ class FakeGraph:
                 wanted = re.fullmatch(r"displayName eq '(.*)'", q.get("$filter", ""))
                 groups = [g for g in tenant.groups.values() if not wanted or g.get("displayName") == wanted.group(1)]
                 return self._page(base, path, query, [_project(g, select) for g in groups], "groups")
+            case ["identityGovernance", "privilegedAccess", "group", name] if name in pim_lists:
+                # PIM for Groups refuses a listing not scoped to a group or a principal ($filter with eq).
+                scoped = re.fullmatch(r"(groupId|principalId) eq '([^']*)'", q.get("$filter", "").strip())
+                if not scoped:
+                    return Reply(400, _error("BadRequest", "The request must filter on groupId or principalId."))
+                if gated:  # what PIM answers a tenant without Entra ID P2
+                    return Reply(400, _error("AadPremiumLicenseRequired", "The tenant needs an AAD Premium 2 license."))
+                found = [self._expanded(tenant, i) if expand else dict(i) for i in pim_lists[name]
+                         if i[scoped.group(1)] == scoped.group(2)]
+                return self._page(base, path, query, found, f"identityGovernance/privilegedAccess/group/{name}")
             case ["groups", gid, "transitiveMembers"]:
                 if gid not in tenant.groups:
                     return _not_found(gid)

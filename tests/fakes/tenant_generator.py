@@ -18,6 +18,7 @@ import random
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
 from typing import Any, Callable
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -128,6 +129,10 @@ class GeneratedTenant:
     delegated_admin_relationships: list[dict[str, Any]] = field(default_factory=list)
     access_assignments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     delegated_admin_customers: list[dict[str, Any]] = field(default_factory=list)
+    # PIM for Groups: privilegedAccessGroupEligibilityScheduleInstance and ...AssignmentScheduleInstance objects,
+    # each naming its groupId (Graph serves them only filtered on a groupId or a principalId).
+    pim_group_eligibility_instances: list[dict[str, Any]] = field(default_factory=list)
+    pim_group_assignment_instances: list[dict[str, Any]] = field(default_factory=list)
     # Every change made after generation, as (collection, object id), in order: what /users/delta and
     # /groups/delta report since a delta token (a token is a position in this list).
     change_log: list[tuple[str, str]] = field(default_factory=list)
@@ -175,6 +180,37 @@ class GeneratedTenant:
         """Someone joined a group: /groups/delta reports the group."""
         self.group_members[group_id].append(user_id)
         self.change_log.append(("groups", group_id))
+
+    def enrol_in_pim_for_groups(
+        self, group_id: str, *, eligible: Sequence[str] = (), activated: Sequence[str] = (),
+        assigned: Sequence[str] = (), owners: Sequence[str] = (),
+    ) -> None:
+        """Govern ``group_id``'s membership with PIM for Groups: ``eligible`` users may activate a membership
+        (until a year from now), ``activated`` did (for four hours, and are members now), ``assigned`` are members
+        with no end date, ``owners`` are eligible owners. Instances in Graph's v1.0 shapes."""
+
+        def one(principal: str, access: str, start: datetime, end: datetime | None, assignment: str | None) -> dict[str, Any]:
+            item: dict[str, Any] = {
+                "id": f"{group_id}_{access}_{principal}", "startDateTime": _iso(start),
+                "endDateTime": _iso(end) if end else None, "accessId": access, "principalId": principal,
+                "groupId": group_id, "memberType": "Direct",
+            }
+            if assignment is None:
+                return {**item, "eligibilityScheduleId": item["id"]}
+            return {**item, "assignmentType": assignment, "assignmentScheduleId": item["id"]}
+
+        for user in [*eligible, *activated]:
+            self.pim_group_eligibility_instances.append(one(user, "member", NOW - timedelta(days=30),
+                                                            NOW + timedelta(days=365), None))
+        for user in owners:
+            self.pim_group_eligibility_instances.append(one(user, "owner", NOW - timedelta(days=30), None, None))
+        for user in activated:
+            self.pim_group_assignment_instances.append(one(user, "member", NOW - timedelta(minutes=30),
+                                                           NOW + timedelta(hours=4), "Activated"))
+        for user in assigned:
+            self.pim_group_assignment_instances.append(one(user, "member", NOW - timedelta(days=200), None, "Assigned"))
+        self.group_members[group_id] = list(dict.fromkeys([*self.group_members.get(group_id, []), *activated, *assigned]))
+        self.privileged_user_ids = list(dict.fromkeys([*self.privileged_user_ids, *eligible, *activated, *assigned]))
 
     def remove_privileged(self, user_ids: set[str]) -> None:
         """Take roles away from users (a tenant that shrank, or a collection that lost them)."""

@@ -31,7 +31,7 @@ def run(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyp
 
 def test_campaign_open_is_idempotent_and_status_reads_it(tmp_path: Path) -> None:
     first = run("campaign", "open", *DEMO, "--data-dir", str(tmp_path))
-    assert first.exit_code == 0 and "30 items, opened" in first.output
+    assert first.exit_code == 0 and "31 items, opened" in first.output
     again = run("campaign", "open", *DEMO, "--data-dir", str(tmp_path))
     assert "already open" in again.output
     status = run("campaign", "status", "--snapshot", str(DEMO_SNAPSHOT), "--data-dir", str(tmp_path))
@@ -274,7 +274,7 @@ def test_campaign_status_after_sign_off_says_signed_off_and_counts_nothing_as_op
     asyncio.run(open_and_sign_off())
     status = run("campaign", "status", "--snapshot", str(DEMO_SNAPSHOT), "--data-dir", str(tmp_path))
     assert status.exit_code == 0
-    assert "28 unanswered at sign-off" in status.output and "signed off by Alex Wilber at 2026-11-23 09:30" in status.output
+    assert "29 unanswered at sign-off" in status.output and "signed off by Alex Wilber at 2026-11-23 09:30" in status.output
     header = next(line for line in status.output.splitlines() if "reviewer" in line)
     assert " open" not in status.output and header.split() == ["reviewer", "unanswered", "answered"]
 

@@ -203,7 +203,7 @@ def test_campaign_status_at_80_columns_shows_whole_ids_and_names(tmp_path: Path)
         assert shown.returncode == 0, shown.stderr
         assert "…" not in shown.stdout and all(len(line) <= 80 for line in shown.stdout.splitlines())
         assert "campaign 2f4a9b6c-3d1e-4f5a-8b7c-9d0e1f2a3b4c:" in shown.stdout
-        assert "30 items: 0 kept, 0 revoked, 28 open (0 overdue), 2 excepted" in shown.stdout
+        assert "31 items: 0 kept, 0 revoked, 29 open (0 overdue), 2 excepted" in shown.stdout
         assert ("Patti Fernandez" if extra else "f66eb8b7-79c8-407b-8b95-85a879f2381e") in shown.stdout
 
 

@@ -81,4 +81,4 @@ async def test_the_welcome_in_a_group_chat_keeps_the_waiting_count_for_the_perso
     assert "Hi, I'm accessbot" in group and "waiting for you" not in group
     # Teams hands the bot only messages that mention it there: "say 'help'" would be heard by nobody.
     assert "mention me first: '@" in group and "Say 'help'" not in group
-    assert "26 items are waiting for you: say 'my reviews'." in bot.connector.texts_in("a:personal-29:1alex")
+    assert "27 items are waiting for you: say 'my reviews'." in bot.connector.texts_in("a:personal-29:1alex")

@@ -104,7 +104,7 @@ def test_migrating_a_tinydb_deployment_keeps_every_record_in_order_and_verifies(
     assert verified.exit_code == 0, verified.output
     assert f"ledger OK: {len(before)} records, head {before[-1].hash}" in verified.output
     status = run("campaign", "status", env=database)
-    assert status.exit_code == 0 and "30 items" in status.output, status.output
+    assert status.exit_code == 0 and "31 items" in status.output, status.output
 
     asyncio.run(_everything_arrived(postgres_url, key, before))
 

@@ -47,6 +47,16 @@ def test_access_through_a_role_assignable_group_is_removed_by_leaving_the_group(
     assert result.calls[0].path.endswith("/members/0352574e-9ccb-4a60-b927-66c30c6c9a04/$ref")
 
 
+def test_eligibility_through_a_pim_for_groups_group_is_removed_by_an_admin_remove_of_the_membership() -> None:
+    result = plan("Isaiah Langer — User Administrator")
+    (call,) = result.calls
+    assert (call.method, call.path) == ("POST", "/identityGovernance/privilegedAccess/group/eligibilityScheduleRequests")
+    assert call.body == {"accessId": "member", "principalId": "57d15fde-ce85-4c0d-8a93-7167ffbb463a",
+                         "groupId": "7d3e9a15-2c4b-4e8f-9a6d-1b5c7e3f2a90", "action": "adminRemove",
+                         "justification": "Revoked in an accessbot access review"}
+    assert "PIM group PIM-User-Admins" in call.description and not result.manual
+
+
 def test_a_break_glass_account_is_never_removed() -> None:
     result = plan("Break Glass 01 — Global Administrator")
     assert result.blocked and "break-glass" in result.blocked and not result.calls

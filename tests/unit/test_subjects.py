@@ -105,7 +105,7 @@ def test_keys_are_stable_across_two_calls(demo: TenantSnapshot) -> None:
 
 def test_the_demo_tenant_is_small_enough_to_review_by_hand(subjects: dict[str, Subject]) -> None:
     kinds = [s.kind for s in subjects.values()]
-    assert kinds.count(SubjectKind.ROLE_ASSIGNMENT) == 11
+    assert kinds.count(SubjectKind.ROLE_ASSIGNMENT) == 12  # Isaiah eligible through PIM-User-Admins among them
     assert kinds.count(SubjectKind.PARTNER) == 6
     assert kinds.count(SubjectKind.RECOVERY_CONTACT) == 8
 
@@ -293,6 +293,7 @@ def test_several_assignments_are_eligible_through_pim(subjects: dict[str, Subjec
     assert eligible == {
         role_key(GA, ISAIAH, "eligible"), role_key(SEC, LYNNE, "eligible"), role_key(PRA, LYNNE, "eligible"),
         role_key(PRA, ISAIAH, "eligible"), role_key(UA, RAVI, "eligible"),
+        role_key(UA, ISAIAH, "eligible"),  # eligible for PIM-User-Admins' membership (PIM for Groups)
         # Isaiah is also eligible for User Access Administrator of the Production subscription (Azure PIM)
         "azure:6b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e:18d7d88d-d35e-4fb5-a5c3-7773c20a72d9:" + ISAIAH + ":eligible",
     }
