@@ -88,6 +88,21 @@ LEDGER = "main"
 
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('accessbot-ledger:' || current_schema() || ':' || %s, 0))"
 
+_SELECT_HEAD = "SELECT seq, hash FROM ledger_heads WHERE ledger = %s"
+_SELECT_LAST_ENTRY = "SELECT n, line FROM ledger_entries WHERE ledger = %s ORDER BY n DESC LIMIT 1"
+
+_INSERT_RECORDS = """
+    INSERT INTO ledger_records (ledger, seq, line, campaign_id, event_key)
+    SELECT %s, * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[])
+"""
+"""A group's records in one statement, column by column (one array each), however many there are."""
+
+_UPSERT_VERSIONS = """
+    INSERT INTO ledger_versions (ledger, key, seq) SELECT %s, * FROM unnest(%s::text[], %s::bigint[])
+    ON CONFLICT (ledger, key) DO UPDATE SET seq = EXCLUDED.seq
+"""
+"""The version keys a group moved, each once (an upsert cannot touch one row twice), in one statement."""
+
 _CLAIM = """
     WITH claimable AS (
         SELECT o.id FROM outbox o
@@ -173,7 +188,7 @@ class PostgresStore:
                         await conn.execute("DELETE FROM outbox WHERE state <> 'pending' AND left_at < %s",
                                            (self.clock.now() - self.sent_horizon,))
                 pool = AsyncConnectionPool(self.url, min_size=1, max_size=self._max_connections, open=False,
-                                           timeout=10.0)
+                                           timeout=10.0, reset=_implicit_transactions)
                 await pool.open(wait=True, timeout=10.0)
             except (PoolTimeout, psycopg.OperationalError) as failed:
                 raise DatabaseUnavailable(f"cannot connect to the database: {_reason(failed)}") from failed
@@ -443,16 +458,22 @@ class PostgresStore:
         checked against the stored versions and event keys (and the records accepted before it in this batch),
         each accepted waiter's records chained onto the head (a poison record fails only its own waiter),
         inserted with their event keys, the versions they moved, one checkpoint of the new head and the head
-        itself, committed."""
+        itself, committed.
+
+        Two round trips however large the group (``_pipelined``): the lock and every read behind it travel
+        together, then the writes with the COMMIT. A statement that fails aborts the whole transaction, so no
+        part of the group lands and every waiter hears the failure."""
         accepted: list[tuple[asyncio.Future[Appended], list[LedgerRecord]]] = []
         refused: list[tuple[asyncio.Future[Appended], set[int]]] = []
-        standing: dict[int, LedgerRecord] = {}
-        async with self._connection(write=True) as conn:
-            cursor = conn.cursor()
-            await cursor.execute(_LOCK, (LEDGER,))
-            head = await self._checked_head(cursor)
-            versions = await self._versions(cursor, batch)
-            rows: list[tuple[str, int, str, str | None, str | None]] = []
+        standing_rows: _Cursor | None = None
+        ledger_id = self._ledger_id
+        async with self._pipelined() as conn:
+            await conn.execute(_LOCK, (LEDGER,))
+            stored_versions = await _queue_versions(conn, batch)
+            head, last_entry = await self._checked_head(conn)  # its first fetch brings back every read queued
+            versions = await _versions(stored_versions)
+            ledger_id = self._ledger_id
+            rows: list[tuple[int, str, str | None, str | None]] = []
             moved: set[str] = set()
             for events, at, expected, done in batch:
                 if done.done():  # its caller gave up waiting
@@ -471,30 +492,29 @@ class PostgresStore:
                     versions.fold_record(record)
                     moved |= moved_keys(record.type, record.data)
                     key = event_key(record.type, record.data)
-                    rows.append((LEDGER, record.seq, line, campaign_of(record),
+                    rows.append((record.seq, line, campaign_of(record),
                                  key if key is not None and versions.event_keys[key] == record.seq else None))
                 head = records[-1].head
             if accepted:
-                ledger_id = self._ledger_id or accepted[0][1][0].hash
-                await cursor.executemany(
-                    "INSERT INTO ledger_records (ledger, seq, line, campaign_id, event_key) VALUES (%s, %s, %s, %s, %s)",
-                    rows)
-                await cursor.executemany(
-                    "INSERT INTO ledger_versions (ledger, key, seq) VALUES (%s, %s, %s) "
-                    "ON CONFLICT (ledger, key) DO UPDATE SET seq = EXCLUDED.seq",
-                    [(LEDGER, key, versions.seqs[key]) for key in sorted(moved)])
+                ledger_id = ledger_id or accepted[0][1][0].hash
+                await conn.execute(_INSERT_RECORDS, (LEDGER, *([*column] for column in zip(*rows))))
+                if moved:
+                    keys = sorted(moved)
+                    await conn.execute(_UPSERT_VERSIONS, (LEDGER, keys, [versions.seqs[key] for key in keys]))
                 if self._signer is not None:
-                    await self._insert_entries(cursor, [self._signer.checkpoint(ledger_id, head, accepted[-1][1][-1].at)])
-                await cursor.execute(
+                    await _insert_entries(conn, [self._signer.checkpoint(ledger_id, head, accepted[-1][1][-1].at)],
+                                          after=last_entry)
+                await conn.execute(
                     "INSERT INTO ledger_heads (ledger, seq, hash) VALUES (%s, %s, %s) "
                     "ON CONFLICT (ledger) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash",
                     (LEDGER, head.seq, head.hash))
-                self._ledger_id = ledger_id
             wanted = sorted(set().union(*(stale for _, stale in refused)))
-            if wanted:
-                await cursor.execute("SELECT seq, line FROM ledger_records WHERE ledger = %s AND seq = ANY(%s)",
-                                     (LEDGER, wanted))
-                standing = {seq: record_from_line(line, seq) for seq, line in await cursor.fetchall()}
+            if wanted:  # read with the writes, after the COMMIT went out: only a refusal waits for it
+                standing_rows = await conn.execute(
+                    "SELECT seq, line FROM ledger_records WHERE ledger = %s AND seq = ANY(%s)", (LEDGER, wanted))
+        self._ledger_id = ledger_id  # only once committed: a group that failed named no ledger
+        standing = {} if standing_rows is None else {
+            seq: record_from_line(line, seq) for seq, line in await standing_rows.fetchall()}
         for done, records in accepted:
             if not done.done():
                 done.set_result(Appended(tuple(records)))
@@ -502,34 +522,42 @@ class PostgresStore:
             if not done.done():
                 done.set_result(Appended(standing=tuple(standing[seq] for seq in sorted(stale) if seq in standing)))
 
-    async def _versions(self, cursor: _Cursor, batch: list[_Waiting]) -> Versions:
-        """The stored versions of the keys this batch expects, and the records holding its events' event keys."""
-        keys = sorted({key for _, _, expected, _ in batch if expected is not None for key in expected})
-        event_keys = sorted({key for events, *_ in batch for event in events
-                             if (key := event_key(event.type, event.data)) is not None})
-        versions = Versions()
-        if keys:
-            await cursor.execute("SELECT key, seq FROM ledger_versions WHERE ledger = %s AND key = ANY(%s)", (LEDGER, keys))
-            versions.seqs.update((key, int(seq)) for key, seq in await cursor.fetchall())
-        if event_keys:
-            await cursor.execute("SELECT event_key, seq FROM ledger_records WHERE ledger = %s AND event_key = ANY(%s)",
-                                 (LEDGER, event_keys))
-            versions.event_keys.update((key, int(seq)) for key, seq in await cursor.fetchall())
-        return versions
+    @asynccontextmanager
+    async def _pipelined(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A write transaction sent as a pipeline: statements go out as they are queued, and the block waits
+        for the database only where it reads a result, so a group commit costs two round trips instead of one
+        per statement. BEGIN and COMMIT are statements of the pipeline, on a connection in autocommit for the
+        block: psycopg's own BEGIN would wait for its answer first (docs/dependency-notes.md#psycopg-pipeline-begin).
+        The pool's reset (``_implicit_transactions``) hands the connection back as every other block expects it.
+        An error aborts the transaction on the server; leaving the block rolls it back."""
+        async with self._connection(write=True) as conn:
+            await conn.set_autocommit(True)
+            async with conn.pipeline():
+                await conn.execute("BEGIN", prepare=False)
+                yield conn
+                await conn.execute("COMMIT", prepare=False)
 
-    async def _checked_head(self, cursor: _Cursor) -> LedgerHead:
+    async def _checked_head(self, conn: psycopg.AsyncConnection[Any]) -> tuple[LedgerHead, int]:
         """The head to chain onto, read under the lock, after checking that the last record, the stored
-        head and the latest checkpoint agree (else nothing is appended: see LedgerIntegrityError)."""
-        await cursor.execute("SELECT seq, line FROM ledger_records WHERE ledger = %s ORDER BY seq DESC LIMIT 1", (LEDGER,))
-        last = await cursor.fetchone()
+        head and the latest checkpoint agree (else nothing is appended: see LedgerIntegrityError); and the
+        number of the last signed entry, which the next one follows. The reads are queued before the first
+        is fetched, so in a pipeline they cost one round trip together."""
+        last_record = await conn.execute(
+            "SELECT seq, line FROM ledger_records WHERE ledger = %s ORDER BY seq DESC LIMIT 1", (LEDGER,))
+        stored_head = await conn.execute(_SELECT_HEAD, (LEDGER,))
+        last_entry = await conn.execute(_SELECT_LAST_ENTRY, (LEDGER,))
+        first = None if self._ledger_id is not None else await conn.execute(
+            "SELECT line FROM ledger_records WHERE ledger = %s AND seq = 1", (LEDGER,))
+        last = await last_record.fetchone()
         head = EMPTY_HEAD if last is None else record_from_line(last[1], last[0]).head
-        anchor = await self._stored_head(cursor)
+        anchor = _head_of(await stored_head.fetchone())
         if head != (anchor or EMPTY_HEAD):
             raise LedgerIntegrityError(
                 f"the ledger ends at record {head.seq} but its stored head names record {(anchor or EMPTY_HEAD).seq}: "
                 "rows were added or removed outside accessbot; refusing to append until `accessbot ledger verify` "
                 "is looked at")
-        checkpoint = await self._last_checkpoint(cursor)
+        entry_row = await last_entry.fetchone()
+        checkpoint = _checkpoint_of(entry_row)
         if self._signer is None:
             if checkpoint is not None:
                 raise LedgerIntegrityError(f"the ledger is signed (up to record {checkpoint.seq}) but no signing key "
@@ -544,36 +572,18 @@ class PostgresStore:
         elif checkpoint.head != head:
             raise LedgerIntegrityError(f"the latest checkpoint signs record {checkpoint.seq}, not the ledger's last "
                                        f"record {head.seq}: the ledger was changed outside accessbot")
-        if self._ledger_id is None and head.seq:
-            await cursor.execute("SELECT line FROM ledger_records WHERE ledger = %s AND seq = 1", (LEDGER,))
-            first = await cursor.fetchone()
-            if first is None:
+        if first is not None and head.seq:
+            first_row = await first.fetchone()
+            if first_row is None:
                 raise LedgerIntegrityError("the ledger has no record 1")
-            self._ledger_id = record_from_line(first[0], 1).hash
-        return head
+            self._ledger_id = record_from_line(first_row[0], 1).hash
+        return head, 0 if entry_row is None else int(entry_row[0])
 
-    async def _stored_head(self, cursor: _Cursor) -> LedgerHead | None:
-        await cursor.execute("SELECT seq, hash FROM ledger_heads WHERE ledger = %s", (LEDGER,))
-        row = await cursor.fetchone()
-        return None if row is None else LedgerHead(int(row[0]), str(row[1]))
+    async def _stored_head(self, conn: psycopg.AsyncConnection[Any]) -> LedgerHead | None:
+        return _head_of(await (await conn.execute(_SELECT_HEAD, (LEDGER,))).fetchone())
 
-    async def _last_checkpoint(self, cursor: _Cursor) -> Checkpoint | None:
-        await cursor.execute("SELECT n, line FROM ledger_entries WHERE ledger = %s ORDER BY n DESC LIMIT 1", (LEDGER,))
-        row = await cursor.fetchone()
-        if row is None:
-            return None
-        entry = entry_from_line(row[1].encode(), row[0])
-        if not isinstance(entry, Checkpoint):
-            raise LedgerIntegrityError("the ledger's signed entries end with a key rotation that no checkpoint follows")
-        return entry
-
-    async def _insert_entries(self, cursor: _Cursor, entries: Sequence[SignedEntry]) -> None:
-        await cursor.execute("SELECT coalesce(max(n), 0) FROM ledger_entries WHERE ledger = %s", (LEDGER,))
-        row = await cursor.fetchone()
-        after = int(row[0]) if row else 0
-        await cursor.executemany(
-            "INSERT INTO ledger_entries (ledger, n, line) VALUES (%s, %s, %s)",
-            [(LEDGER, after + number, entry_to_line(entry).decode().rstrip("\n")) for number, entry in enumerate(entries, 1)])
+    async def _last_checkpoint(self, conn: psycopg.AsyncConnection[Any]) -> Checkpoint | None:
+        return _checkpoint_of(await (await conn.execute(_SELECT_LAST_ENTRY, (LEDGER,))).fetchone())
 
     async def rotate_ledger_key(self, new: LedgerSigner, at: datetime) -> KeyRotation:
         """Hand the ledger to ``new``: a rotation signed by the current key and a checkpoint by the new one, in
@@ -581,14 +591,13 @@ class PostgresStore:
         if self._signer is None:
             raise ValueError("nothing to rotate: the ledger is unsigned (just configure the new key)")
         async with self._connection(write=True) as conn:
-            cursor = conn.cursor()
-            await cursor.execute(_LOCK, (LEDGER,))
-            head = await self._checked_head(cursor)
+            await conn.execute(_LOCK, (LEDGER,))
+            head, last_entry = await self._checked_head(conn)
             if self._ledger_id is None:
                 raise ValueError("nothing to rotate: the ledger is still empty (just configure the new key)")
             stamp = utc_stamp(at)
             rotation = self._signer.rotation(self._ledger_id, head, stamp, new.public_key)
-            await self._insert_entries(cursor, [rotation, new.checkpoint(self._ledger_id, head, stamp)])
+            await _insert_entries(conn, [rotation, new.checkpoint(self._ledger_id, head, stamp)], after=last_entry)
         self._signer = new
         return rotation
 
@@ -598,20 +607,21 @@ class PostgresStore:
         if self._signer is None:
             raise ValueError("nothing to adopt: adopt needs a signing key")
         async with self._connection(write=True) as conn:
-            cursor = conn.cursor()
-            await cursor.execute(_LOCK, (LEDGER,))
-            if await self._last_checkpoint(cursor) is not None:
+            await conn.execute(_LOCK, (LEDGER,))
+            # None: no signed entry at all (entries that end with a rotation are refused by _checkpoint_of)
+            if await self._last_checkpoint(conn) is not None:
                 raise ValueError("nothing to adopt: this ledger is already signed")
-            await cursor.execute("SELECT seq, line FROM ledger_records WHERE ledger = %s ORDER BY seq", (LEDGER,))
-            records = [record_from_line(line, number) for number, (_, line) in enumerate(await cursor.fetchall(), 1)]
-            anchor = await self._stored_head(cursor)
+            rows = await (await conn.execute(
+                "SELECT seq, line FROM ledger_records WHERE ledger = %s ORDER BY seq", (LEDGER,))).fetchall()
+            records = [record_from_line(line, number) for number, (_, line) in enumerate(rows, 1)]
+            anchor = await self._stored_head(conn)
             if not records:
                 raise ValueError("nothing to adopt: the ledger is empty")
             checked = verify(records, anchor)
             if not checked.ok or anchor != records[-1].head:
                 raise LedgerIntegrityError(f"the unsigned ledger does not verify: {checked.problem or 'its stored head differs'}")
             checkpoint = self._signer.checkpoint(records[0].hash, records[-1].head, utc_stamp(at))
-            await self._insert_entries(cursor, [checkpoint])
+            await _insert_entries(conn, [checkpoint], after=0)
         return checkpoint
 
     async def ledger_records(self) -> list[LedgerRecord]:
@@ -630,13 +640,13 @@ class PostgresStore:
 
     async def ledger_anchor(self) -> LedgerHead | None:
         async with self._connection() as conn:
-            head = await self._stored_head(conn.cursor())
+            head = await self._stored_head(conn)
         return None if head is None or head == EMPTY_HEAD else head
 
     async def anchor_state(self) -> tuple[LedgerHead | None, str | None]:
         """The stored head (committed with the records it names), and never a reason it cannot be read."""
         async with self._connection() as conn:
-            return await self._stored_head(conn.cursor()) or EMPTY_HEAD, None
+            return await self._stored_head(conn) or EMPTY_HEAD, None
 
     async def ledger_checkpoints(self) -> list[SignedEntry]:
         async with self._connection() as conn:
@@ -646,7 +656,7 @@ class PostgresStore:
 
     async def latest_checkpoint(self) -> Checkpoint | None:
         async with self._connection() as conn:
-            return await self._last_checkpoint(conn.cursor())
+            return await self._last_checkpoint(conn)
 
     def set_aside(self) -> list[str]:
         """Always empty: records and their checkpoint commit in one transaction, so none is ever left unsigned."""
@@ -665,6 +675,59 @@ class PostgresStore:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+
+
+async def _queue_versions(conn: psycopg.AsyncConnection[Any], batch: list[_Waiting]) -> _Cursor | None:
+    """Queue the read of the stored versions of the keys this batch expects, and of the records holding its
+    events' event keys, in one statement (None when the batch names neither)."""
+    keys = sorted({key for _, _, expected, _ in batch if expected is not None for key in expected})
+    event_keys = sorted({key for events, *_ in batch for event in events
+                         if (key := event_key(event.type, event.data)) is not None})
+    if not keys and not event_keys:
+        return None
+    return await conn.execute(
+        "SELECT true, key, seq FROM ledger_versions WHERE ledger = %(ledger)s AND key = ANY(%(keys)s::text[]) "
+        "UNION ALL SELECT false, event_key, seq FROM ledger_records "
+        "WHERE ledger = %(ledger)s AND event_key = ANY(%(event_keys)s::text[])",
+        {"ledger": LEDGER, "keys": keys, "event_keys": event_keys})
+
+
+async def _versions(stored: _Cursor | None) -> Versions:
+    """The index the batch is checked against, from what ``_queue_versions`` read."""
+    versions = Versions()
+    for is_version, key, seq in [] if stored is None else await stored.fetchall():
+        (versions.seqs if is_version else versions.event_keys)[key] = int(seq)
+    return versions
+
+
+async def _insert_entries(conn: psycopg.AsyncConnection[Any], entries: Sequence[SignedEntry], *, after: int) -> None:
+    """Signed entries numbered after ``after``, the last one read under the ledger's lock."""
+    async with conn.cursor() as cursor:
+        await cursor.executemany(
+            "INSERT INTO ledger_entries (ledger, n, line) VALUES (%s, %s, %s)",
+            [(LEDGER, after + number, entry_to_line(entry).decode().rstrip("\n"))
+             for number, entry in enumerate(entries, 1)])
+
+
+def _head_of(row: tuple[Any, ...] | None) -> LedgerHead | None:
+    return None if row is None else LedgerHead(int(row[0]), str(row[1]))
+
+
+def _checkpoint_of(row: tuple[Any, ...] | None) -> Checkpoint | None:
+    """The last signed entry's row as the checkpoint it must be (None: the ledger has no signed entry)."""
+    if row is None:
+        return None
+    entry = entry_from_line(row[1].encode(), row[0])
+    if not isinstance(entry, Checkpoint):
+        raise LedgerIntegrityError("the ledger's signed entries end with a key rotation that no checkpoint follows")
+    return entry
+
+
+async def _implicit_transactions(conn: psycopg.AsyncConnection[Any]) -> None:
+    """The pool's reset: a connection ``_pipelined`` switched to autocommit goes back to opening a transaction
+    by itself, which every other block of the store relies on."""
+    if conn.autocommit:
+        await conn.set_autocommit(False)
 
 
 def card_row(card: PostedCard) -> tuple[str, str]:
