@@ -93,12 +93,13 @@ _SELECT_LAST_ENTRY = "SELECT n, line FROM ledger_entries WHERE ledger = %s ORDER
 
 _INSERT_RECORDS = """
     INSERT INTO ledger_records (ledger, seq, line, campaign_id, event_key)
-    SELECT %s, * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[])
+    SELECT %s, * FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::text[])
 """
-"""A group's records in one statement, column by column (one array each), however many there are."""
+"""A group's records in one statement, column by column (one array each), however many there are. The arrays go
+in binary: in text every quote of every JSON line would be escaped into the array literal, one by one."""
 
 _UPSERT_VERSIONS = """
-    INSERT INTO ledger_versions (ledger, key, seq) SELECT %s, * FROM unnest(%s::text[], %s::bigint[])
+    INSERT INTO ledger_versions (ledger, key, seq) SELECT %s, * FROM unnest(%b::text[], %b::bigint[])
     ON CONFLICT (ledger, key) DO UPDATE SET seq = EXCLUDED.seq
 """
 """The version keys a group moved, each once (an upsert cannot touch one row twice), in one statement."""
@@ -120,6 +121,9 @@ _CLAIM = """
 """
 """Each person's oldest pending message (``NOT EXISTS`` an older one still pending: it may be claimed, deferred
 or in flight), when due and under no live lease."""
+
+_DEFERRED = "SELECT key, doc FROM outbox WHERE state = 'pending' AND recipient = %s AND next_attempt_at > %s"
+"""A person's messages waiting for a later attempt (``release_recipient`` brings them forward)."""
 
 PRUNE_EVERY = timedelta(minutes=10)
 """How often a claiming instance deletes the sent keys that passed their horizon (start-up does it too)."""
@@ -269,7 +273,7 @@ class PostgresStore:
         known = self._conversations_written.get(key)
         if known is not None and known[0] == stored and now - known[1] < CONVERSATION_RECHECK:
             return False  # this instance wrote or found exactly this a moment ago: no round trip per click
-        async with self._connection(write=True) as conn:
+        async with self._autocommit() as conn:  # one statement, on every first click of a person
             changed = await (await conn.execute(
                 "INSERT INTO conversations (key, reference) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE "
                 "SET reference = EXCLUDED.reference WHERE conversations.reference <> EXCLUDED.reference RETURNING 1",
@@ -364,10 +368,15 @@ class PostgresStore:
         return True
 
     async def release_recipient(self, recipient: str, now: datetime) -> int:
+        """Called on every new conversation, usually with nothing deferred: that case is one read with no
+        transaction around it. A message deferred just after that read is no more missed than by the locked read
+        below, which cannot see rows committed after it started either."""
+        async with self._autocommit() as conn:
+            deferred = await (await conn.execute(_DEFERRED + " LIMIT 1", (recipient, now))).fetchone()
+        if deferred is None:
+            return 0
         async with self._connection(write=True) as conn:
-            rows = await (await conn.execute(
-                "SELECT key, doc FROM outbox WHERE state = 'pending' AND recipient = %s AND next_attempt_at > %s "
-                "FOR UPDATE", (recipient, now))).fetchall()
+            rows = await (await conn.execute(_DEFERRED + " FOR UPDATE", (recipient, now))).fetchall()
             for key, doc in rows:
                 released = replace(outbox_from_dict(json.loads(doc)), next_attempt_at=now)
                 await conn.execute("UPDATE outbox SET next_attempt_at = %s, doc = %s WHERE key = %s",
@@ -523,6 +532,16 @@ class PostgresStore:
                 done.set_result(Appended(standing=tuple(standing[seq] for seq in sorted(stale) if seq in standing)))
 
     @asynccontextmanager
+    async def _autocommit(self, write: bool = True) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A pooled connection on which each statement is a transaction of its own, for a block that is one
+        statement (or says BEGIN itself): no BEGIN and COMMIT around it, two round trips fewer. The pool's reset
+        (``_implicit_transactions``) gives the connection back its implicit transactions before anyone else
+        gets it."""
+        async with self._connection(write) as conn:
+            await conn.set_autocommit(True)
+            yield conn
+
+    @asynccontextmanager
     async def _pipelined(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """A write transaction sent as a pipeline: statements go out as they are queued, and the block waits
         for the database only where it reads a result, so a group commit costs two round trips instead of one
@@ -530,8 +549,7 @@ class PostgresStore:
         block: psycopg's own BEGIN would wait for its answer first (docs/dependency-notes.md#psycopg-pipeline-begin).
         The pool's reset (``_implicit_transactions``) hands the connection back as every other block expects it.
         An error aborts the transaction on the server; leaving the block rolls it back."""
-        async with self._connection(write=True) as conn:
-            await conn.set_autocommit(True)
+        async with self._autocommit() as conn:
             async with conn.pipeline():
                 await conn.execute("BEGIN", prepare=False)
                 yield conn
