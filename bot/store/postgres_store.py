@@ -91,18 +91,39 @@ _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('accessbot-ledger:' || cu
 _SELECT_HEAD = "SELECT seq, hash FROM ledger_heads WHERE ledger = %s"
 _SELECT_LAST_ENTRY = "SELECT n, line FROM ledger_entries WHERE ledger = %s ORDER BY n DESC LIMIT 1"
 
-_INSERT_RECORDS = """
-    INSERT INTO ledger_records (ledger, seq, line, campaign_id, event_key)
-    SELECT %s, * FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::text[])
+_SELECT_TAIL = """
+    SELECT last.seq, last.line, head.seq, head.hash, entry.n, entry.line, first.line
+    FROM (VALUES (1)) AS one
+    LEFT JOIN LATERAL (SELECT seq, line FROM ledger_records WHERE ledger = %(ledger)s ORDER BY seq DESC LIMIT 1)
+        AS last ON true
+    LEFT JOIN ledger_heads AS head ON head.ledger = %(ledger)s
+    LEFT JOIN LATERAL (SELECT n, line FROM ledger_entries WHERE ledger = %(ledger)s ORDER BY n DESC LIMIT 1)
+        AS entry ON true
+    LEFT JOIN LATERAL (SELECT line FROM ledger_records WHERE ledger = %(ledger)s AND seq = 1) AS first ON %(first)s
 """
-"""A group's records in one statement, column by column (one array each), however many there are. The arrays go
-in binary: in text every quote of every JSON line would be escaped into the array literal, one by one."""
+"""What an append checks under the lock, in one row: the last record, the stored head, the last signed entry, and
+record 1 when ``first`` (its hash names the ledger in every checkpoint)."""
 
-_UPSERT_VERSIONS = """
-    INSERT INTO ledger_versions (ledger, key, seq) SELECT %s, * FROM unnest(%b::text[], %b::bigint[])
-    ON CONFLICT (ledger, key) DO UPDATE SET seq = EXCLUDED.seq
+_WRITE_GROUP = """
+    WITH records AS (
+        INSERT INTO ledger_records (ledger, seq, line, campaign_id, event_key)
+        SELECT %(ledger)s, * FROM unnest(%(seqs)b::bigint[], %(lines)b::text[], %(campaigns)b::text[],
+                                         %(event_keys)b::text[])
+    ), versions AS (
+        INSERT INTO ledger_versions (ledger, key, seq)
+        SELECT %(ledger)s, * FROM unnest(%(keys)b::text[], %(key_seqs)b::bigint[])
+        ON CONFLICT (ledger, key) DO UPDATE SET seq = EXCLUDED.seq
+    ), checkpoint AS (
+        INSERT INTO ledger_entries (ledger, n, line)
+        SELECT %(ledger)s, %(n)s::bigint, %(checkpoint)s::text WHERE %(checkpoint)s::text IS NOT NULL
+    )
+    INSERT INTO ledger_heads (ledger, seq, hash) VALUES (%(ledger)s, %(seq)s, %(hash)s)
+    ON CONFLICT (ledger) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash
 """
-"""The version keys a group moved, each once (an upsert cannot touch one row twice), in one statement."""
+"""A group commit's writes as one statement: its records column by column (an array each, however many there
+are), the version keys they moved (each once: an upsert cannot touch a row twice), the checkpoint (none on an
+unsigned ledger) and the new head. The arrays go in binary: in text every quote of every JSON line would be
+escaped into the array literal, one by one, the largest CPU cost of the group commit in the profile."""
 
 _CLAIM = """
     WITH claimable AS (
@@ -469,9 +490,10 @@ class PostgresStore:
         inserted with their event keys, the versions they moved, one checkpoint of the new head and the head
         itself, committed.
 
-        Two round trips however large the group (``_pipelined``): the lock and every read behind it travel
-        together, then the writes with the COMMIT. A statement that fails aborts the whole transaction, so no
-        part of the group lands and every waiter hears the failure."""
+        Two round trips however large the group (``_pipelined``): BEGIN, the lock and the two reads behind it
+        (versions and event keys; the ledger's tail) travel together, then one statement of writes
+        (``_WRITE_GROUP``) with the COMMIT. A statement that fails aborts the whole transaction, so no part of
+        the group lands and every waiter hears the failure."""
         accepted: list[tuple[asyncio.Future[Appended], list[LedgerRecord]]] = []
         refused: list[tuple[asyncio.Future[Appended], set[int]]] = []
         standing_rows: _Cursor | None = None
@@ -506,17 +528,15 @@ class PostgresStore:
                 head = records[-1].head
             if accepted:
                 ledger_id = ledger_id or accepted[0][1][0].hash
-                await conn.execute(_INSERT_RECORDS, (LEDGER, *([*column] for column in zip(*rows))))
-                if moved:
-                    keys = sorted(moved)
-                    await conn.execute(_UPSERT_VERSIONS, (LEDGER, keys, [versions.seqs[key] for key in keys]))
-                if self._signer is not None:
-                    await _insert_entries(conn, [self._signer.checkpoint(ledger_id, head, accepted[-1][1][-1].at)],
-                                          after=last_entry)
-                await conn.execute(
-                    "INSERT INTO ledger_heads (ledger, seq, hash) VALUES (%s, %s, %s) "
-                    "ON CONFLICT (ledger) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash",
-                    (LEDGER, head.seq, head.hash))
+                keys = sorted(moved)
+                checkpoint = None if self._signer is None else self._signer.checkpoint(
+                    ledger_id, head, accepted[-1][1][-1].at)
+                seqs, lines, campaigns, event_keys = ([*column] for column in zip(*rows))
+                await conn.execute(_WRITE_GROUP, {
+                    "ledger": LEDGER, "seqs": seqs, "lines": lines, "campaigns": campaigns, "event_keys": event_keys,
+                    "keys": keys, "key_seqs": [versions.seqs[key] for key in keys], "n": last_entry + 1,
+                    "checkpoint": None if checkpoint is None else entry_to_line(checkpoint).decode().rstrip("\n"),
+                    "seq": head.seq, "hash": head.hash})
             wanted = sorted(set().union(*(stale for _, stale in refused)))
             if wanted:  # read with the writes, after the COMMIT went out: only a refusal waits for it
                 standing_rows = await conn.execute(
@@ -558,24 +578,19 @@ class PostgresStore:
     async def _checked_head(self, conn: psycopg.AsyncConnection[Any]) -> tuple[LedgerHead, int]:
         """The head to chain onto, read under the lock, after checking that the last record, the stored
         head and the latest checkpoint agree (else nothing is appended: see LedgerIntegrityError); and the
-        number of the last signed entry, which the next one follows. The reads are queued before the first
-        is fetched, so in a pipeline they cost one round trip together."""
-        last_record = await conn.execute(
-            "SELECT seq, line FROM ledger_records WHERE ledger = %s ORDER BY seq DESC LIMIT 1", (LEDGER,))
-        stored_head = await conn.execute(_SELECT_HEAD, (LEDGER,))
-        last_entry = await conn.execute(_SELECT_LAST_ENTRY, (LEDGER,))
-        first = None if self._ledger_id is not None else await conn.execute(
-            "SELECT line FROM ledger_records WHERE ledger = %s AND seq = 1", (LEDGER,))
-        last = await last_record.fetchone()
-        head = EMPTY_HEAD if last is None else record_from_line(last[1], last[0]).head
-        anchor = _head_of(await stored_head.fetchone())
+        number of the last signed entry, which the next one follows. One statement (``_SELECT_TAIL``); in a
+        pipeline, fetching its row also brings back the results of whatever was queued before it."""
+        row = await (await conn.execute(_SELECT_TAIL, {"ledger": LEDGER, "first": self._ledger_id is None})).fetchone()
+        assert row is not None  # one row, whatever the tables hold
+        last_seq, last_line, head_seq, head_hash, entry_n, entry_line, first_line = row
+        head = EMPTY_HEAD if last_seq is None else record_from_line(last_line, last_seq).head
+        anchor = _head_of(None if head_seq is None else (head_seq, head_hash))
         if head != (anchor or EMPTY_HEAD):
             raise LedgerIntegrityError(
                 f"the ledger ends at record {head.seq} but its stored head names record {(anchor or EMPTY_HEAD).seq}: "
                 "rows were added or removed outside accessbot; refusing to append until `accessbot ledger verify` "
                 "is looked at")
-        entry_row = await last_entry.fetchone()
-        checkpoint = _checkpoint_of(entry_row)
+        checkpoint = _checkpoint_of(None if entry_n is None else (entry_n, entry_line))
         if self._signer is None:
             if checkpoint is not None:
                 raise LedgerIntegrityError(f"the ledger is signed (up to record {checkpoint.seq}) but no signing key "
@@ -590,12 +605,11 @@ class PostgresStore:
         elif checkpoint.head != head:
             raise LedgerIntegrityError(f"the latest checkpoint signs record {checkpoint.seq}, not the ledger's last "
                                        f"record {head.seq}: the ledger was changed outside accessbot")
-        if first is not None and head.seq:
-            first_row = await first.fetchone()
-            if first_row is None:
+        if self._ledger_id is None and head.seq:
+            if first_line is None:
                 raise LedgerIntegrityError("the ledger has no record 1")
-            self._ledger_id = record_from_line(first_row[0], 1).hash
-        return head, 0 if entry_row is None else int(entry_row[0])
+            self._ledger_id = record_from_line(first_line, 1).hash
+        return head, 0 if entry_n is None else int(entry_n)
 
     async def _stored_head(self, conn: psycopg.AsyncConnection[Any]) -> LedgerHead | None:
         return _head_of(await (await conn.execute(_SELECT_HEAD, (LEDGER,))).fetchone())
