@@ -497,7 +497,6 @@ class PostgresStore:
         accepted: list[tuple[asyncio.Future[Appended], list[LedgerRecord]]] = []
         refused: list[tuple[asyncio.Future[Appended], set[int]]] = []
         standing_rows: _Cursor | None = None
-        ledger_id = self._ledger_id
         async with self._pipelined() as conn:
             await conn.execute(_LOCK, (LEDGER,))
             stored_versions = await _queue_versions(conn, batch)
@@ -552,12 +551,12 @@ class PostgresStore:
                 done.set_result(Appended(standing=tuple(standing[seq] for seq in sorted(stale) if seq in standing)))
 
     @asynccontextmanager
-    async def _autocommit(self, write: bool = True) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        """A pooled connection on which each statement is a transaction of its own, for a block that is one
-        statement (or says BEGIN itself): no BEGIN and COMMIT around it, two round trips fewer. The pool's reset
+    async def _autocommit(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A pooled connection for writing on which each statement is a transaction of its own, for a block that
+        is one statement (or says BEGIN itself): no BEGIN and COMMIT around it, two round trips fewer. The pool's reset
         (``_implicit_transactions``) gives the connection back its implicit transactions before anyone else
         gets it."""
-        async with self._connection(write) as conn:
+        async with self._connection(write=True) as conn:
             await conn.set_autocommit(True)
             yield conn
 
