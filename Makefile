@@ -47,7 +47,7 @@ test: setup chromium poppler
 # Every benchmark in bench/, one after another at its default (realistic) size, each printing its figures and
 # the ratios measured in its own run (docs/benchmarks.md says what each measures). About 13 minutes on 2 idle
 # cores; fanout alone takes 3.5 of them, because Teams' 50 messages/s is its ceiling.
-BENCHES := decision_path decision_slack first_contacts campaign_open past_campaigns fanout fanout_slack graph_collection csp_collection partner_rounds run_pruning instances report
+BENCHES := decision_path decision_slack first_contacts campaign_open past_campaigns fanout fanout_slack graph_collection csp_collection partner_rounds run_pruning instances ledger_appends report
 # bench.instances runs accessbot on PostgreSQL: the local server unless told otherwise.
 ACCESSBOT_BENCH_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 export ACCESSBOT_BENCH_POSTGRES_URL

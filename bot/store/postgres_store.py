@@ -88,6 +88,43 @@ LEDGER = "main"
 
 _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('accessbot-ledger:' || current_schema() || ':' || %s, 0))"
 
+_SELECT_HEAD = "SELECT seq, hash FROM ledger_heads WHERE ledger = %s"
+_SELECT_LAST_ENTRY = "SELECT n, line FROM ledger_entries WHERE ledger = %s ORDER BY n DESC LIMIT 1"
+
+_SELECT_TAIL = """
+    SELECT last.seq, last.line, head.seq, head.hash, entry.n, entry.line, first.line
+    FROM (VALUES (1)) AS one
+    LEFT JOIN LATERAL (SELECT seq, line FROM ledger_records WHERE ledger = %(ledger)s ORDER BY seq DESC LIMIT 1)
+        AS last ON true
+    LEFT JOIN ledger_heads AS head ON head.ledger = %(ledger)s
+    LEFT JOIN LATERAL (SELECT n, line FROM ledger_entries WHERE ledger = %(ledger)s ORDER BY n DESC LIMIT 1)
+        AS entry ON true
+    LEFT JOIN LATERAL (SELECT line FROM ledger_records WHERE ledger = %(ledger)s AND seq = 1) AS first ON %(first)s
+"""
+"""What an append checks under the lock, in one row: the last record, the stored head, the last signed entry, and
+record 1 when ``first`` (its hash names the ledger in every checkpoint)."""
+
+_WRITE_GROUP = """
+    WITH records AS (
+        INSERT INTO ledger_records (ledger, seq, line, campaign_id, event_key)
+        SELECT %(ledger)s, * FROM unnest(%(seqs)b::bigint[], %(lines)b::text[], %(campaigns)b::text[],
+                                         %(event_keys)b::text[])
+    ), versions AS (
+        INSERT INTO ledger_versions (ledger, key, seq)
+        SELECT %(ledger)s, * FROM unnest(%(keys)b::text[], %(key_seqs)b::bigint[])
+        ON CONFLICT (ledger, key) DO UPDATE SET seq = EXCLUDED.seq
+    ), checkpoint AS (
+        INSERT INTO ledger_entries (ledger, n, line)
+        SELECT %(ledger)s, %(n)s::bigint, %(checkpoint)s::text WHERE %(checkpoint)s::text IS NOT NULL
+    )
+    INSERT INTO ledger_heads (ledger, seq, hash) VALUES (%(ledger)s, %(seq)s, %(hash)s)
+    ON CONFLICT (ledger) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash
+"""
+"""A group commit's writes as one statement: its records column by column (an array each, however many there
+are), the version keys they moved (each once: an upsert cannot touch a row twice), the checkpoint (none on an
+unsigned ledger) and the new head. The arrays go in binary: in text every quote of every JSON line would be
+escaped into the array literal, one by one, the largest CPU cost of the group commit in the profile."""
+
 _CLAIM = """
     WITH claimable AS (
         SELECT o.id FROM outbox o
@@ -105,6 +142,9 @@ _CLAIM = """
 """
 """Each person's oldest pending message (``NOT EXISTS`` an older one still pending: it may be claimed, deferred
 or in flight), when due and under no live lease."""
+
+_DEFERRED = "SELECT key, doc FROM outbox WHERE state = 'pending' AND recipient = %s AND next_attempt_at > %s"
+"""A person's messages waiting for a later attempt (``release_recipient`` brings them forward)."""
 
 PRUNE_EVERY = timedelta(minutes=10)
 """How often a claiming instance deletes the sent keys that passed their horizon (start-up does it too)."""
@@ -173,7 +213,7 @@ class PostgresStore:
                         await conn.execute("DELETE FROM outbox WHERE state <> 'pending' AND left_at < %s",
                                            (self.clock.now() - self.sent_horizon,))
                 pool = AsyncConnectionPool(self.url, min_size=1, max_size=self._max_connections, open=False,
-                                           timeout=10.0)
+                                           timeout=10.0, reset=_implicit_transactions)
                 await pool.open(wait=True, timeout=10.0)
             except (PoolTimeout, psycopg.OperationalError) as failed:
                 raise DatabaseUnavailable(f"cannot connect to the database: {_reason(failed)}") from failed
@@ -254,7 +294,7 @@ class PostgresStore:
         known = self._conversations_written.get(key)
         if known is not None and known[0] == stored and now - known[1] < CONVERSATION_RECHECK:
             return False  # this instance wrote or found exactly this a moment ago: no round trip per click
-        async with self._connection(write=True) as conn:
+        async with self._autocommit() as conn:  # one statement, on every first click of a person
             changed = await (await conn.execute(
                 "INSERT INTO conversations (key, reference) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE "
                 "SET reference = EXCLUDED.reference WHERE conversations.reference <> EXCLUDED.reference RETURNING 1",
@@ -349,10 +389,15 @@ class PostgresStore:
         return True
 
     async def release_recipient(self, recipient: str, now: datetime) -> int:
+        """Called on every new conversation, usually with nothing deferred: that case is one read with no
+        transaction around it. A message deferred just after that read is no more missed than by the locked read
+        below, which cannot see rows committed after it started either."""
+        async with self._autocommit() as conn:
+            deferred = await (await conn.execute(_DEFERRED + " LIMIT 1", (recipient, now))).fetchone()
+        if deferred is None:
+            return 0
         async with self._connection(write=True) as conn:
-            rows = await (await conn.execute(
-                "SELECT key, doc FROM outbox WHERE state = 'pending' AND recipient = %s AND next_attempt_at > %s "
-                "FOR UPDATE", (recipient, now))).fetchall()
+            rows = await (await conn.execute(_DEFERRED + " FOR UPDATE", (recipient, now))).fetchall()
             for key, doc in rows:
                 released = replace(outbox_from_dict(json.loads(doc)), next_attempt_at=now)
                 await conn.execute("UPDATE outbox SET next_attempt_at = %s, doc = %s WHERE key = %s",
@@ -443,16 +488,22 @@ class PostgresStore:
         checked against the stored versions and event keys (and the records accepted before it in this batch),
         each accepted waiter's records chained onto the head (a poison record fails only its own waiter),
         inserted with their event keys, the versions they moved, one checkpoint of the new head and the head
-        itself, committed."""
+        itself, committed.
+
+        Two round trips however large the group (``_pipelined``): BEGIN, the lock and the two reads behind it
+        (versions and event keys; the ledger's tail) travel together, then one statement of writes
+        (``_WRITE_GROUP``) with the COMMIT. A statement that fails aborts the whole transaction, so no part of
+        the group lands and every waiter hears the failure."""
         accepted: list[tuple[asyncio.Future[Appended], list[LedgerRecord]]] = []
         refused: list[tuple[asyncio.Future[Appended], set[int]]] = []
-        standing: dict[int, LedgerRecord] = {}
-        async with self._connection(write=True) as conn:
-            cursor = conn.cursor()
-            await cursor.execute(_LOCK, (LEDGER,))
-            head = await self._checked_head(cursor)
-            versions = await self._versions(cursor, batch)
-            rows: list[tuple[str, int, str, str | None, str | None]] = []
+        standing_rows: _Cursor | None = None
+        async with self._pipelined() as conn:
+            await conn.execute(_LOCK, (LEDGER,))
+            stored_versions = await _queue_versions(conn, batch)
+            head, last_entry = await self._checked_head(conn)  # its first fetch brings back every read queued
+            versions = await _versions(stored_versions)
+            ledger_id = self._ledger_id
+            rows: list[tuple[int, str, str | None, str | None]] = []
             moved: set[str] = set()
             for events, at, expected, done in batch:
                 if done.done():  # its caller gave up waiting
@@ -471,30 +522,27 @@ class PostgresStore:
                     versions.fold_record(record)
                     moved |= moved_keys(record.type, record.data)
                     key = event_key(record.type, record.data)
-                    rows.append((LEDGER, record.seq, line, campaign_of(record),
+                    rows.append((record.seq, line, campaign_of(record),
                                  key if key is not None and versions.event_keys[key] == record.seq else None))
                 head = records[-1].head
             if accepted:
-                ledger_id = self._ledger_id or accepted[0][1][0].hash
-                await cursor.executemany(
-                    "INSERT INTO ledger_records (ledger, seq, line, campaign_id, event_key) VALUES (%s, %s, %s, %s, %s)",
-                    rows)
-                await cursor.executemany(
-                    "INSERT INTO ledger_versions (ledger, key, seq) VALUES (%s, %s, %s) "
-                    "ON CONFLICT (ledger, key) DO UPDATE SET seq = EXCLUDED.seq",
-                    [(LEDGER, key, versions.seqs[key]) for key in sorted(moved)])
-                if self._signer is not None:
-                    await self._insert_entries(cursor, [self._signer.checkpoint(ledger_id, head, accepted[-1][1][-1].at)])
-                await cursor.execute(
-                    "INSERT INTO ledger_heads (ledger, seq, hash) VALUES (%s, %s, %s) "
-                    "ON CONFLICT (ledger) DO UPDATE SET seq = EXCLUDED.seq, hash = EXCLUDED.hash",
-                    (LEDGER, head.seq, head.hash))
-                self._ledger_id = ledger_id
+                ledger_id = ledger_id or accepted[0][1][0].hash
+                keys = sorted(moved)
+                checkpoint = None if self._signer is None else self._signer.checkpoint(
+                    ledger_id, head, accepted[-1][1][-1].at)
+                seqs, lines, campaigns, event_keys = ([*column] for column in zip(*rows))
+                await conn.execute(_WRITE_GROUP, {
+                    "ledger": LEDGER, "seqs": seqs, "lines": lines, "campaigns": campaigns, "event_keys": event_keys,
+                    "keys": keys, "key_seqs": [versions.seqs[key] for key in keys], "n": last_entry + 1,
+                    "checkpoint": None if checkpoint is None else entry_to_line(checkpoint).decode().rstrip("\n"),
+                    "seq": head.seq, "hash": head.hash})
             wanted = sorted(set().union(*(stale for _, stale in refused)))
-            if wanted:
-                await cursor.execute("SELECT seq, line FROM ledger_records WHERE ledger = %s AND seq = ANY(%s)",
-                                     (LEDGER, wanted))
-                standing = {seq: record_from_line(line, seq) for seq, line in await cursor.fetchall()}
+            if wanted:  # read with the writes, after the COMMIT went out: only a refusal waits for it
+                standing_rows = await conn.execute(
+                    "SELECT seq, line FROM ledger_records WHERE ledger = %s AND seq = ANY(%s)", (LEDGER, wanted))
+        self._ledger_id = ledger_id  # only once committed: a group that failed named no ledger
+        standing = {} if standing_rows is None else {
+            seq: record_from_line(line, seq) for seq, line in await standing_rows.fetchall()}
         for done, records in accepted:
             if not done.done():
                 done.set_result(Appended(tuple(records)))
@@ -502,34 +550,46 @@ class PostgresStore:
             if not done.done():
                 done.set_result(Appended(standing=tuple(standing[seq] for seq in sorted(stale) if seq in standing)))
 
-    async def _versions(self, cursor: _Cursor, batch: list[_Waiting]) -> Versions:
-        """The stored versions of the keys this batch expects, and the records holding its events' event keys."""
-        keys = sorted({key for _, _, expected, _ in batch if expected is not None for key in expected})
-        event_keys = sorted({key for events, *_ in batch for event in events
-                             if (key := event_key(event.type, event.data)) is not None})
-        versions = Versions()
-        if keys:
-            await cursor.execute("SELECT key, seq FROM ledger_versions WHERE ledger = %s AND key = ANY(%s)", (LEDGER, keys))
-            versions.seqs.update((key, int(seq)) for key, seq in await cursor.fetchall())
-        if event_keys:
-            await cursor.execute("SELECT event_key, seq FROM ledger_records WHERE ledger = %s AND event_key = ANY(%s)",
-                                 (LEDGER, event_keys))
-            versions.event_keys.update((key, int(seq)) for key, seq in await cursor.fetchall())
-        return versions
+    @asynccontextmanager
+    async def _autocommit(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A pooled connection for writing on which each statement is a transaction of its own, for a block that
+        is one statement (or says BEGIN itself): no BEGIN and COMMIT around it, two round trips fewer. The pool's reset
+        (``_implicit_transactions``) gives the connection back its implicit transactions before anyone else
+        gets it."""
+        async with self._connection(write=True) as conn:
+            await conn.set_autocommit(True)
+            yield conn
 
-    async def _checked_head(self, cursor: _Cursor) -> LedgerHead:
+    @asynccontextmanager
+    async def _pipelined(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A write transaction sent as a pipeline: statements go out as they are queued, and the block waits
+        for the database only where it reads a result, so a group commit costs two round trips instead of one
+        per statement. BEGIN and COMMIT are statements of the pipeline, on a connection in autocommit for the
+        block: psycopg's own BEGIN would wait for its answer first (docs/dependency-notes.md#psycopg-pipeline-begin).
+        The pool's reset (``_implicit_transactions``) hands the connection back as every other block expects it.
+        An error aborts the transaction on the server; leaving the block rolls it back."""
+        async with self._autocommit() as conn:
+            async with conn.pipeline():
+                await conn.execute("BEGIN", prepare=False)
+                yield conn
+                await conn.execute("COMMIT", prepare=False)
+
+    async def _checked_head(self, conn: psycopg.AsyncConnection[Any]) -> tuple[LedgerHead, int]:
         """The head to chain onto, read under the lock, after checking that the last record, the stored
-        head and the latest checkpoint agree (else nothing is appended: see LedgerIntegrityError)."""
-        await cursor.execute("SELECT seq, line FROM ledger_records WHERE ledger = %s ORDER BY seq DESC LIMIT 1", (LEDGER,))
-        last = await cursor.fetchone()
-        head = EMPTY_HEAD if last is None else record_from_line(last[1], last[0]).head
-        anchor = await self._stored_head(cursor)
+        head and the latest checkpoint agree (else nothing is appended: see LedgerIntegrityError); and the
+        number of the last signed entry, which the next one follows. One statement (``_SELECT_TAIL``); in a
+        pipeline, fetching its row also brings back the results of whatever was queued before it."""
+        row = await (await conn.execute(_SELECT_TAIL, {"ledger": LEDGER, "first": self._ledger_id is None})).fetchone()
+        assert row is not None  # one row, whatever the tables hold
+        last_seq, last_line, head_seq, head_hash, entry_n, entry_line, first_line = row
+        head = EMPTY_HEAD if last_seq is None else record_from_line(last_line, last_seq).head
+        anchor = _head_of(None if head_seq is None else (head_seq, head_hash))
         if head != (anchor or EMPTY_HEAD):
             raise LedgerIntegrityError(
                 f"the ledger ends at record {head.seq} but its stored head names record {(anchor or EMPTY_HEAD).seq}: "
                 "rows were added or removed outside accessbot; refusing to append until `accessbot ledger verify` "
                 "is looked at")
-        checkpoint = await self._last_checkpoint(cursor)
+        checkpoint = _checkpoint_of(None if entry_n is None else (entry_n, entry_line))
         if self._signer is None:
             if checkpoint is not None:
                 raise LedgerIntegrityError(f"the ledger is signed (up to record {checkpoint.seq}) but no signing key "
@@ -545,35 +605,16 @@ class PostgresStore:
             raise LedgerIntegrityError(f"the latest checkpoint signs record {checkpoint.seq}, not the ledger's last "
                                        f"record {head.seq}: the ledger was changed outside accessbot")
         if self._ledger_id is None and head.seq:
-            await cursor.execute("SELECT line FROM ledger_records WHERE ledger = %s AND seq = 1", (LEDGER,))
-            first = await cursor.fetchone()
-            if first is None:
+            if first_line is None:
                 raise LedgerIntegrityError("the ledger has no record 1")
-            self._ledger_id = record_from_line(first[0], 1).hash
-        return head
+            self._ledger_id = record_from_line(first_line, 1).hash
+        return head, 0 if entry_n is None else int(entry_n)
 
-    async def _stored_head(self, cursor: _Cursor) -> LedgerHead | None:
-        await cursor.execute("SELECT seq, hash FROM ledger_heads WHERE ledger = %s", (LEDGER,))
-        row = await cursor.fetchone()
-        return None if row is None else LedgerHead(int(row[0]), str(row[1]))
+    async def _stored_head(self, conn: psycopg.AsyncConnection[Any]) -> LedgerHead | None:
+        return _head_of(await (await conn.execute(_SELECT_HEAD, (LEDGER,))).fetchone())
 
-    async def _last_checkpoint(self, cursor: _Cursor) -> Checkpoint | None:
-        await cursor.execute("SELECT n, line FROM ledger_entries WHERE ledger = %s ORDER BY n DESC LIMIT 1", (LEDGER,))
-        row = await cursor.fetchone()
-        if row is None:
-            return None
-        entry = entry_from_line(row[1].encode(), row[0])
-        if not isinstance(entry, Checkpoint):
-            raise LedgerIntegrityError("the ledger's signed entries end with a key rotation that no checkpoint follows")
-        return entry
-
-    async def _insert_entries(self, cursor: _Cursor, entries: Sequence[SignedEntry]) -> None:
-        await cursor.execute("SELECT coalesce(max(n), 0) FROM ledger_entries WHERE ledger = %s", (LEDGER,))
-        row = await cursor.fetchone()
-        after = int(row[0]) if row else 0
-        await cursor.executemany(
-            "INSERT INTO ledger_entries (ledger, n, line) VALUES (%s, %s, %s)",
-            [(LEDGER, after + number, entry_to_line(entry).decode().rstrip("\n")) for number, entry in enumerate(entries, 1)])
+    async def _last_checkpoint(self, conn: psycopg.AsyncConnection[Any]) -> Checkpoint | None:
+        return _checkpoint_of(await (await conn.execute(_SELECT_LAST_ENTRY, (LEDGER,))).fetchone())
 
     async def rotate_ledger_key(self, new: LedgerSigner, at: datetime) -> KeyRotation:
         """Hand the ledger to ``new``: a rotation signed by the current key and a checkpoint by the new one, in
@@ -581,14 +622,13 @@ class PostgresStore:
         if self._signer is None:
             raise ValueError("nothing to rotate: the ledger is unsigned (just configure the new key)")
         async with self._connection(write=True) as conn:
-            cursor = conn.cursor()
-            await cursor.execute(_LOCK, (LEDGER,))
-            head = await self._checked_head(cursor)
+            await conn.execute(_LOCK, (LEDGER,))
+            head, last_entry = await self._checked_head(conn)
             if self._ledger_id is None:
                 raise ValueError("nothing to rotate: the ledger is still empty (just configure the new key)")
             stamp = utc_stamp(at)
             rotation = self._signer.rotation(self._ledger_id, head, stamp, new.public_key)
-            await self._insert_entries(cursor, [rotation, new.checkpoint(self._ledger_id, head, stamp)])
+            await _insert_entries(conn, [rotation, new.checkpoint(self._ledger_id, head, stamp)], after=last_entry)
         self._signer = new
         return rotation
 
@@ -598,20 +638,21 @@ class PostgresStore:
         if self._signer is None:
             raise ValueError("nothing to adopt: adopt needs a signing key")
         async with self._connection(write=True) as conn:
-            cursor = conn.cursor()
-            await cursor.execute(_LOCK, (LEDGER,))
-            if await self._last_checkpoint(cursor) is not None:
+            await conn.execute(_LOCK, (LEDGER,))
+            # None: no signed entry at all (entries that end with a rotation are refused by _checkpoint_of)
+            if await self._last_checkpoint(conn) is not None:
                 raise ValueError("nothing to adopt: this ledger is already signed")
-            await cursor.execute("SELECT seq, line FROM ledger_records WHERE ledger = %s ORDER BY seq", (LEDGER,))
-            records = [record_from_line(line, number) for number, (_, line) in enumerate(await cursor.fetchall(), 1)]
-            anchor = await self._stored_head(cursor)
+            rows = await (await conn.execute(
+                "SELECT seq, line FROM ledger_records WHERE ledger = %s ORDER BY seq", (LEDGER,))).fetchall()
+            records = [record_from_line(line, number) for number, (_, line) in enumerate(rows, 1)]
+            anchor = await self._stored_head(conn)
             if not records:
                 raise ValueError("nothing to adopt: the ledger is empty")
             checked = verify(records, anchor)
             if not checked.ok or anchor != records[-1].head:
                 raise LedgerIntegrityError(f"the unsigned ledger does not verify: {checked.problem or 'its stored head differs'}")
             checkpoint = self._signer.checkpoint(records[0].hash, records[-1].head, utc_stamp(at))
-            await self._insert_entries(cursor, [checkpoint])
+            await _insert_entries(conn, [checkpoint], after=0)
         return checkpoint
 
     async def ledger_records(self) -> list[LedgerRecord]:
@@ -630,13 +671,13 @@ class PostgresStore:
 
     async def ledger_anchor(self) -> LedgerHead | None:
         async with self._connection() as conn:
-            head = await self._stored_head(conn.cursor())
+            head = await self._stored_head(conn)
         return None if head is None or head == EMPTY_HEAD else head
 
     async def anchor_state(self) -> tuple[LedgerHead | None, str | None]:
         """The stored head (committed with the records it names), and never a reason it cannot be read."""
         async with self._connection() as conn:
-            return await self._stored_head(conn.cursor()) or EMPTY_HEAD, None
+            return await self._stored_head(conn) or EMPTY_HEAD, None
 
     async def ledger_checkpoints(self) -> list[SignedEntry]:
         async with self._connection() as conn:
@@ -646,7 +687,7 @@ class PostgresStore:
 
     async def latest_checkpoint(self) -> Checkpoint | None:
         async with self._connection() as conn:
-            return await self._last_checkpoint(conn.cursor())
+            return await self._last_checkpoint(conn)
 
     def set_aside(self) -> list[str]:
         """Always empty: records and their checkpoint commit in one transaction, so none is ever left unsigned."""
@@ -665,6 +706,59 @@ class PostgresStore:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+
+
+async def _queue_versions(conn: psycopg.AsyncConnection[Any], batch: list[_Waiting]) -> _Cursor | None:
+    """Queue the read of the stored versions of the keys this batch expects, and of the records holding its
+    events' event keys, in one statement (None when the batch names neither)."""
+    keys = sorted({key for _, _, expected, _ in batch if expected is not None for key in expected})
+    event_keys = sorted({key for events, *_ in batch for event in events
+                         if (key := event_key(event.type, event.data)) is not None})
+    if not keys and not event_keys:
+        return None
+    return await conn.execute(
+        "SELECT true, key, seq FROM ledger_versions WHERE ledger = %(ledger)s AND key = ANY(%(keys)s::text[]) "
+        "UNION ALL SELECT false, event_key, seq FROM ledger_records "
+        "WHERE ledger = %(ledger)s AND event_key = ANY(%(event_keys)s::text[])",
+        {"ledger": LEDGER, "keys": keys, "event_keys": event_keys})
+
+
+async def _versions(stored: _Cursor | None) -> Versions:
+    """The index the batch is checked against, from what ``_queue_versions`` read."""
+    versions = Versions()
+    for is_version, key, seq in [] if stored is None else await stored.fetchall():
+        (versions.seqs if is_version else versions.event_keys)[key] = int(seq)
+    return versions
+
+
+async def _insert_entries(conn: psycopg.AsyncConnection[Any], entries: Sequence[SignedEntry], *, after: int) -> None:
+    """Signed entries numbered after ``after``, the last one read under the ledger's lock."""
+    async with conn.cursor() as cursor:
+        await cursor.executemany(
+            "INSERT INTO ledger_entries (ledger, n, line) VALUES (%s, %s, %s)",
+            [(LEDGER, after + number, entry_to_line(entry).decode().rstrip("\n"))
+             for number, entry in enumerate(entries, 1)])
+
+
+def _head_of(row: tuple[Any, ...] | None) -> LedgerHead | None:
+    return None if row is None else LedgerHead(int(row[0]), str(row[1]))
+
+
+def _checkpoint_of(row: tuple[Any, ...] | None) -> Checkpoint | None:
+    """The last signed entry's row as the checkpoint it must be (None: the ledger has no signed entry)."""
+    if row is None:
+        return None
+    entry = entry_from_line(row[1].encode(), row[0])
+    if not isinstance(entry, Checkpoint):
+        raise LedgerIntegrityError("the ledger's signed entries end with a key rotation that no checkpoint follows")
+    return entry
+
+
+async def _implicit_transactions(conn: psycopg.AsyncConnection[Any]) -> None:
+    """The pool's reset: a connection ``_pipelined`` switched to autocommit goes back to opening a transaction
+    by itself, which every other block of the store relies on."""
+    if conn.autocommit:
+        await conn.set_autocommit(False)
 
 
 def card_row(card: PostedCard) -> tuple[str, str]:

@@ -161,3 +161,45 @@ async def test_a_poison_record_in_a_group_commit_fails_alone(postgres_url: str) 
     assert isinstance(answers[1], RecordRejected)
     assert [record.data for record in records] == [{"n": 1}, {"n": 3}]
     assert (await check_ledger(postgres_url, Path(), signer.public_key)).ok
+
+
+async def test_a_statement_failing_mid_group_commit_lands_nothing_of_the_group(postgres_url: str) -> None:
+    """The group commit's statements go out as one pipeline: the records, versions and checkpoint are already
+    sent when the head's upsert fails (here a trigger answering "disk full"), and none of them may stay."""
+    signer = LedgerSigner.generate()
+    store = PostgresStore(postgres_url, signer=signer, max_connections=1)
+    opened = LedgerEvent("campaign_opened", {"campaign_id": "c1"})
+    try:
+        before = await store.append_ledger([opened], MONDAY)
+        with psycopg.connect(postgres_url, autocommit=True) as admin:  # this test's own schema
+            admin.execute("CREATE FUNCTION refuse_head() RETURNS trigger LANGUAGE plpgsql AS "
+                          "$$ BEGIN RAISE EXCEPTION 'no space left' USING ERRCODE = 'disk_full'; END $$")
+            admin.execute("CREATE TRIGGER refuse_head BEFORE UPDATE ON ledger_heads "
+                          "FOR EACH ROW EXECUTE FUNCTION refuse_head()")
+        answers = await asyncio.gather(
+            store.append_if_current([LedgerEvent("decision", {"campaign_id": "c1", "item_id": "i1"})],
+                                    {"item:i1": 0}, MONDAY),
+            store.append_ledger([LedgerEvent("reminded", {"campaign_id": "c1", "round": 1})], MONDAY),
+            store.append_ledger([LedgerEvent("decision", {"campaign_id": "c1", "item_id": "i2"})], MONDAY),
+            return_exceptions=True,
+        )
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            stored = admin.execute(
+                "SELECT (SELECT count(*) FROM ledger_records), (SELECT count(*) FROM ledger_entries), "
+                "(SELECT seq FROM ledger_heads), (SELECT count(*) FROM ledger_versions WHERE key LIKE 'item:%%')"
+            ).fetchone()
+            admin.execute("DROP TRIGGER refuse_head ON ledger_heads")
+        async with store.transaction() as conn:  # the pool's one connection, back to implicit transactions
+            assert not conn.autocommit
+        after = await store.append_if_current([LedgerEvent("decision", {"campaign_id": "c1", "item_id": "i1"})],
+                                              {"item:i1": 0}, MONDAY)
+        reminded = await store.append_ledger([LedgerEvent("reminded", {"campaign_id": "c1", "round": 1})], MONDAY)
+    finally:
+        await store.close()
+
+    assert all(isinstance(answer, StoreUnavailable) and "no space left" in str(answer) for answer in answers), answers
+    assert stored == (1, 1, 1, 0)  # only the campaign's opening: no record, checkpoint, head or version of the group
+    assert [record.seq for record in before] == [1]
+    assert [record.seq for record in after.records] == [2] and [record.seq for record in reminded] == [3]
+    result = await check_ledger(postgres_url, Path(), signer.public_key)
+    assert result.ok and result.count == 3, result.problems
