@@ -310,8 +310,9 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
         task = asyncio.create_task(runtime.scheduler.run_forever()) if background else None
         runs = runtime.partner_runs
         collecting = asyncio.create_task(runs.work_forever()) if background and runs is not None and runs.works else None
+        following = asyncio.create_task(runs.follow_forever()) if background and runs is not None else None
         yield
-        for running in (task, collecting):
+        for running in (task, collecting, following):
             if running is not None:
                 running.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -82,6 +82,7 @@ class PartnerRuns:
         self._listing_again_at: datetime | None = None
         self._prune_again_at: datetime | None = None
         self._work_wanted = asyncio.Event()
+        self._opening = asyncio.Lock()  # one opening or taking up at a time: the leader's round and the follower
 
     @property
     def works(self) -> bool:
@@ -156,11 +157,12 @@ class PartnerRuns:
         return None
 
     async def _open(self, run_id: str, history: LedgerHistory | None = None) -> OpeningReport:
-        report = await self.campaigns.open_run(run_id, history)
+        async with self._opening:
+            report = await self.campaigns.open_run(run_id, history)
+            self.serving = run_id
         for tenant_id, why in report.not_opened.items():
             log.warning("customer %s has no review from run %s: %s", tenant_id, run_id, why)
         await self.jobs.mark_opened(run_id, self.clock.now())
-        self.serving = run_id
         log.info("run %s: %d customer campaigns opened, %d already open, %d without one", run_id, len(report.opened),
                  len(report.already_open), len(report.not_opened))
         return report
@@ -175,6 +177,39 @@ class PartnerRuns:
             log.info("pruned collection runs %s (%d jobs, %d snapshots)", ", ".join(pruned.runs), pruned.jobs,
                      pruned.snapshots)
         return pruned
+
+    # ---- every instance ----------------------------------------------------------------------------------
+
+    async def follow_opened(self) -> OpeningReport | None:
+        """Take up the newest full run whose campaigns another instance (the leader) opened, once. Without this an
+        instance that does not lead would hold none of a new period's customer campaigns until it restarted: a
+        reviewer's click routed to it would find no such item, and its roll-up would show last period's. None
+        when there is nothing new to take up."""
+        for run in await self.jobs.runs():
+            if run.kind != "full" or run.opened_at is None:
+                continue
+            if run.run_id == self.serving:
+                return None
+            async with self._opening:
+                if run.run_id == self.serving:  # the leader's own round opened it meanwhile
+                    return None
+                report = await self.campaigns.open_run(run.run_id)
+                self.serving = run.run_id
+            log.info("took up run %s, opened by another instance: %d customer campaigns", run.run_id,
+                     len(report.opened) + len(report.already_open))
+            return report
+        return None
+
+    async def follow_forever(self) -> None:
+        """Every instance, leader or not: take up what another opened, every ``idle_seconds``."""
+        while True:
+            try:
+                await self.follow_opened()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("taking up the customers' campaigns another instance opened failed; trying again")
+            await asyncio.sleep(self.settings.idle_seconds)
 
     # ---- every instance that works ----------------------------------------------------------------------
 

@@ -188,6 +188,40 @@ async def test_the_leader_starts_exactly_one_run_per_period_across_two_instances
             await close(one, two, *([restarted] if restarted else []))
 
 
+async def test_an_instance_that_does_not_lead_takes_up_the_customers_campaigns_the_leader_opened_without_a_restart(
+    tmp_path: Path, postgres_url: str,
+) -> None:
+    partner, customers = generate_csp(3, SMALL)
+    clock = ManualClock(NOW)
+    async with FakeGraph(partner, *customers) as fake:
+        deployment = await partner_on_fake_graph(tmp_path, fake, partner, customers)
+        leader = await deployment.instance(clock, postgres_url, "leader")
+        standby = await deployment.instance(clock, postgres_url, "standby")
+        try:
+            assert leader.partner_runs is not None and standby.partner_runs is not None
+            assert standby.partner is not None and leader.partner is not None
+            assert await standby.partner_runs.follow_opened() is None  # nothing opened yet
+            await leader.partner_runs.start_due_run()
+            await leader.partner_runs.work_once()
+            assert await leader.partner_runs.open_settled_run() is not None
+            assert standby.partner.services == {}  # before following, the standby holds none of them
+
+            taken = await standby.partner_runs.follow_opened()
+            assert taken is not None and taken.opened == []  # taken up, not opened a second time
+            assert sorted(standby.partner.services) == sorted(c.tenant_id for c in customers[1:])
+            assert await standby.partner_runs.follow_opened() is None  # once
+
+            healthy = customers[1].tenant_id
+            [state] = leader.partner.services[healthy].campaigns()
+            item_id = next(iter(state.items))
+            holder = standby.teams.directory.holder(item_id)
+            assert holder is standby.partner.services[healthy]  # a click on the standby reaches that customer
+            campaigns = [c for c in await standby.store.list_campaigns() if c.tenant_id != partner.tenant_id]
+            assert len(campaigns) == 2
+        finally:
+            await close(leader, standby)
+
+
 async def test_campaigns_never_open_from_a_change_check_run(tmp_path: Path) -> None:
     partner, customers = generate_csp(2, SMALL)
     clock = ManualClock(NOW)
