@@ -40,6 +40,7 @@ from bot.partner_campaigns import PartnerCampaigns, PartnerPolicy
 from bot.review_directory import ReviewDirectory
 from bot.partner_runs import PartnerRuns, RunSettings
 from bot.policy import Policy, load_policy
+from bot.remediation.arm_executor import ArmAndGraphExecutor
 from bot.remediation.graph_executor import GraphExecutor
 from bot.report import CONTENT_TYPES, ReportTooLarge, check_pdf_size
 from bot.report.charts import status_png
@@ -179,8 +180,10 @@ async def _open_partner(store: BackendStore, writes: WriteGuard, data_dir: Path,
     jobs: CollectionJobs = PostgresCollectionJobs(store) if isinstance(store, PostgresStore) else LocalCollectionJobs(data_dir)
     follower = LedgerFollower(writes)
     follower.add(service)
+    access = collection.access
+    executors = (lambda tenant_id: ArmAndGraphExecutor(access.client_for(tenant_id), None)) if access else None
     partner = PartnerCampaigns(writes, jobs, policy, service.clock, people=service.resolve_person, links=service.links,
-                               follower=follower)
+                               follower=follower, executors=executors)
     runs = PartnerRuns(jobs, partner, service.clock, collection)
     await runs.take_up(run_id, history)
     return partner, runs

@@ -32,7 +32,8 @@ from bot.exports import ExportLinks
 from bot.ledger_follower import LedgerFollower
 from bot.ledger_history import LedgerHistory
 from bot.partner_status import CustomerStanding
-from bot.policy import Policy, PolicyError, customer_policy, load_policy
+from bot.remediation.graph_executor import GraphExecutor
+from bot.policy import Policy, PolicyError, RemediationMode, customer_policy, load_policy
 from bot.service import ReviewService
 from bot.store.base import Store
 from checks.snapshot import TenantSnapshot
@@ -77,9 +78,13 @@ class PartnerCampaigns:
 
     def __init__(self, store: Store, jobs: CollectionJobs, policy: PartnerPolicy, clock: Clock,
                  people: Callable[[str], str | None] | None = None, links: ExportLinks | None = None,
-                 follower: LedgerFollower | None = None) -> None:
+                 follower: LedgerFollower | None = None,
+                 executors: Callable[[str], GraphExecutor] | None = None) -> None:
         """``links`` signs the customers' export links (the status chart) as the server that serves them does;
-        ``follower`` reads the shared ledger once for every customer's service (and the partner's own)."""
+        ``follower`` reads the shared ledger once for every customer's service (and the partner's own).
+        ``executors`` gives the Graph client that removes access in a customer's tenant (through the partner's GDAP
+        access), asked for only for a customer whose policy says ``remediation = "apply"``: every other customer's
+        service holds no writing client at all."""
         self.follower = follower or LedgerFollower(store)
         self.store = store
         self.links = links
@@ -87,6 +92,7 @@ class PartnerCampaigns:
         self.policy = policy
         self.clock = clock
         self.people = people or (lambda _: None)
+        self.executors = executors
         self.services: dict[str, ReviewService] = {}
         self.collections: dict[str, TenantCollection] = {}
         self.leads = frozenset((self.people(lead) or lead).lower() for lead in policy.base.security_leads)
@@ -135,7 +141,9 @@ class PartnerCampaigns:
         if service is not None:
             service.use_snapshot(snapshot)
             return service
-        return ReviewService(self.store, policy, snapshot, self.clock, self.links, outsiders=self.people)
+        applies = self.executors is not None and policy.remediation is RemediationMode.APPLY
+        executor = self.executors(tenant_id) if applies and self.executors is not None else None
+        return ReviewService(self.store, policy, snapshot, self.clock, self.links, executor, outsiders=self.people)
 
     def is_partner_lead(self, object_id: str | None) -> bool:
         return bool(object_id) and object_id.lower() in self.leads  # type: ignore[union-attr]

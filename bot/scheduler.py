@@ -136,8 +136,18 @@ class Scheduler:
 
     async def remediate(self) -> None:
         """Run the remediation jobs that are ready (revokes' Graph calls, retries whose backoff is over,
-        jobs a crash cut short)."""
+        jobs a crash cut short): the own tenant's, then each customer's on a partner's deployment, where one
+        customer whose jobs fail never keeps the others' revokes from running."""
         await self.service.run_remediations()
+        for customer in self.customers():
+            try:
+                await customer.run_remediations()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                TICK_FAILURES.inc()
+                log.exception("remediation for customer %s failed; the next round will try again",
+                              customer.policy.tenant_id)
 
     async def remediation_worker(self) -> None:
         """Runs the jobs as soon as a revoke or an approval makes one ready (the service's wake-up), and

@@ -37,6 +37,7 @@ class FakeGraphWrites:
     lasting refusal per path."""
 
     calls: list[tuple[str, str, Any, dict[str, str]]] = field(default_factory=list)
+    tenants: list[str] = field(default_factory=list)  # the tenant of each call made through /{tenant}/v1.0/…
     refuse: dict[str, tuple[int, str]] = field(default_factory=dict)
     answers: dict[str, list[tuple[int, str | None]]] = field(default_factory=dict)  # (status, Retry-After)
     held: dict[str, Held] = field(default_factory=dict)
@@ -58,6 +59,7 @@ class FakeGraphWrites:
     async def start(self) -> Self:
         app = web.Application()
         app.router.add_route("*", "/v1.0/{tail:.*}", self._handle)
+        app.router.add_route("*", "/{tenant}/v1.0/{tail:.*}", self._handle)  # per tenant, as a partner reaches customers
         self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.2)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -76,6 +78,8 @@ class FakeGraphWrites:
         path = "/" + request.match_info["tail"]
         body = await request.json() if request.can_read_body else None
         self.calls.append((request.method, path, body, dict(request.headers)))
+        if "tenant" in request.match_info:
+            self.tenants.append(request.match_info["tenant"])
         for effect in self.effects:
             effect(request.method, path)
         if path in self.refuse:

@@ -20,17 +20,22 @@ from aiohttp import web
 from bot.app import Runtime, build_runtime, create_app
 from bot.channels.teams import BotCredentials
 from bot.clock import ManualClock
+from bot.collection import GraphAccess
 from bot.collection_jobs import NotAFullRun
 from bot.collection_worker import schedule_customers, work_run
 from bot.partner_campaigns import load_partner_policy
+from bot.engine.decisions import DecisionRequest
+from bot.engine.model import Action, AssignmentType, SubjectKind
 from bot.partner_runs import RunSettings
 from bot.policy import load_policy, policy_people
+from bot.remediation.workflow import Status
 from checks.graph import collect_tenant
 from checks.graph.client import AccessTokenCredential, close_client, graph_client
 from checks.snapshot import TenantSnapshot
 from dialogs.partner_status import partner_status
 from dialogs.views import Actor, RollupView
 from tests.fakes.fake_graph import FakeGraph
+from tests.fakes.fake_graph_writes import FakeGraphWrites
 from tests.fakes.tenant_generator import NOW, GeneratedTenant, generate_csp
 from tests.integration.test_collection_jobs import access_to, partner_view
 from tests.integration.test_partner_campaigns import PARTNER_POLICY, SETTINGS, SMALL
@@ -54,7 +59,7 @@ class Partner:
         return await build_runtime(
             data_dir=self.tmp_path / name, policy=load_policy(self.policy_file), snapshot=self.own, clock=clock,
             credentials=BotCredentials(), partner_policy=load_partner_policy(self.policy_file), database_url=database_url,
-            partner_collection=RunSettings(access=access_to(self.fake), workers=2, worker=SETTINGS), **options)
+            **{"partner_collection": RunSettings(access=access_to(self.fake), workers=2, worker=SETTINGS), **options})
 
     def lead(self, runtime: Runtime) -> Actor:
         return Actor(runtime.service.resolve_person("agent0@northwindit.com"), "Agent 0")
@@ -220,6 +225,54 @@ async def test_an_instance_that_does_not_lead_takes_up_the_customers_campaigns_t
             assert len(campaigns) == 2
         finally:
             await close(leader, standby)
+
+
+async def test_a_revoke_in_a_customer_whose_policy_applies_remediation_removes_the_role_in_that_customers_tenant(
+    tmp_path: Path,
+) -> None:
+    partner, customers = generate_csp(3, SMALL)
+    applying, reading = customers[1], customers[2]
+    clock = ManualClock(NOW)
+    writes = await FakeGraphWrites().start()
+    try:
+        async with FakeGraph(partner, *customers) as fake:
+            deployment = await partner_on_fake_graph(tmp_path, fake, partner, customers)
+            overrides = deployment.policy_file.parent / "customers"
+            overrides.mkdir()
+            (overrides / f"{applying.tenant_id}.toml").write_text('[remediation]\nmode = "apply"\n')
+            per_tenant = GraphAccess(access_to(fake).credentials, writes.url.removesuffix("/v1.0") + "/{tenant}/v1.0")
+            runtime = await deployment.instance(clock, partner_collection=RunSettings(access=per_tenant, workers=0))
+            try:
+                assert runtime.partner is not None and runtime.partner_runs is not None
+                jobs = runtime.partner.jobs
+                await schedule_customers(jobs, await partner_view(fake, partner.tenant_id), THIS_PERIOD, clock,
+                                         period=THIS_PERIOD)
+                await work_run(jobs, access_to(fake), THIS_PERIOD, worker="one", clock=clock, settings=SETTINGS)
+                assert await runtime.partner_runs.open_settled_run() is not None
+                services = runtime.partner.services
+                assert services[applying.tenant_id].executor is not None
+                assert services[reading.tenant_id].executor is None  # no writing client where the policy says off
+
+                for customer in (applying, reading):
+                    service = services[customer.tenant_id]
+                    [state] = service.campaigns()
+                    item = next(i for i in sorted(state.items.values(), key=lambda i: i.id)
+                                if i.subject.kind is SubjectKind.ROLE_ASSIGNMENT and i.subject.holder_ids
+                                and i.subject.assignment_type is AssignmentType.ACTIVE and not i.subject.break_glass
+                                and i.subject.role_name != "Global Administrator")  # no dual custody to wait for
+                    await service.decide(DecisionRequest(item.id, Action.REVOKE, item.reviewers[0], "Agent 1",
+                                                         "Left the customer's project last month"))
+                await runtime.scheduler.remediate()  # the leader's worker, as its rounds run it
+
+                [applied] = services[applying.tenant_id].remediations()
+                assert applied.status is Status.DONE
+                assert writes.tenants == [applying.tenant_id]  # the call went to that customer's tenant, only there
+                assert [method for method, *_ in writes.calls] == ["DELETE"]
+                assert services[reading.tenant_id].remediations() == []  # remediation off there: nothing to run
+            finally:
+                await close(runtime)
+    finally:
+        await writes.stop()
 
 
 async def test_campaigns_never_open_from_a_change_check_run(tmp_path: Path) -> None:
