@@ -9,7 +9,8 @@ of five ways:
   wait the Retry-After it asked for, or an exponential backoff with full jitter, and try again, up to
   ``RetryPolicy.attempts`` times, while the other conversations keep going;
 - **deferred** — still failing after that, refused in a way that does not heal in seconds (400, 401),
-  or no conversation with the person yet: stored with its error and a later ``next_attempt_at``;
+  or no conversation with the person yet: stored with its error and a later ``next_attempt_at``; one the
+  channel has refused at every try for over a day (``GIVE_UP_AFTER``) is undeliverable instead;
 - **obsolete** — overtaken before it went (``obsolete`` says so, e.g. "your review is open" to someone
   who is already answering): it leaves the queue unsent, with the reason kept;
 - **undeliverable** — the channel said it never will be (403: the person blocked or uninstalled the
@@ -63,6 +64,10 @@ from bot.store.base import OUTBOX_LEASE, OutboxMessage, Store, StoreUnavailable
 log = logging.getLogger(__name__)
 
 NO_CONVERSATION_RETRY = timedelta(minutes=5)
+NO_CONVERSATION_YET = "no conversation with this person yet"
+BUDGET_RAN_SHORT = "waited for the sending budget until its lease ran short"
+GIVE_UP_AFTER = timedelta(days=1)  # a message the channel refused at every try for this long is given up ...
+GIVE_UP_ATTEMPTS = 12  # ... once it was also deferred this often (about 3 hours of backoff), never before
 FIRST_DEFERRAL = timedelta(seconds=30)
 MAX_BACKOFF = timedelta(hours=1)
 BUDGET_UNAVAILABLE_WAIT = 1.0
@@ -354,7 +359,7 @@ class Notifier:
             log.info("could not open a conversation with %s: %s", message.recipient, refused)
             reference = None
         if reference is None:
-            await self.store.mark_retry(message.key, "no conversation with this person yet",
+            await self.store.mark_retry(message.key, NO_CONVERSATION_YET,
                                         self.clock.now() + NO_CONVERSATION_RETRY, worker=self.worker)
             return _Outcome.DEFERRED
         charges = self.sender.charges(reference, message.recipient)
@@ -381,6 +386,10 @@ class Notifier:
             if pause is not None and self.clock.now() + timedelta(seconds=pause) > lease_ends - self.lease_margin:
                 pause = None  # waiting in place would outlast the claim: defer it instead
             if pause is None:
+                if self._refused_too_long(message):
+                    await self._undeliverable(message, f"the chat service refused it at every try for over a day "
+                                                       f"({_describe(failure)})")
+                    return _Outcome.UNDELIVERABLE
                 retry_at = self.clock.now() + _deferral(message.attempts, failure)
                 await self.store.mark_retry(message.key, _describe(failure), retry_at, worker=self.worker)
                 log.warning("deferred %s until %s after %d tries: %s", message.key, retry_at, tries, _describe(failure))
@@ -420,9 +429,17 @@ class Notifier:
 
     async def _lease_running_out(self, message: OutboxMessage) -> _Outcome:
         """The budget kept the message waiting until its claim ran short: put it back, due now, unsent."""
-        await self.store.mark_retry(message.key, "waited for the sending budget until its lease ran short",
+        await self.store.mark_retry(message.key, BUDGET_RAN_SHORT,
                                     self.clock.now(), worker=self.worker)
         return _Outcome.DEFERRED
+
+    def _refused_too_long(self, message: OutboxMessage) -> bool:
+        """Whether to stop retrying a message the channel keeps refusing (a 5xx that never heals, e.g. a
+        connector that answers 500 for one person only): queued over ``GIVE_UP_AFTER`` ago, deferred at least
+        ``GIVE_UP_ATTEMPTS`` times, and its last deferral was a refusal too (not a wait for a conversation or
+        for the budget). Retried forever, the leads would never hear that the person is not being reached."""
+        return (self.clock.now() - message.created_at >= GIVE_UP_AFTER and message.attempts >= GIVE_UP_ATTEMPTS
+                and message.last_error not in ("", NO_CONVERSATION_YET, BUDGET_RAN_SHORT))
 
     async def _undeliverable(self, message: OutboxMessage, reason: str) -> None:
         if not await self.store.mark_undeliverable(message.key, reason, self.clock.now(), worker=self.worker):

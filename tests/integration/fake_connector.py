@@ -62,6 +62,8 @@ class FakeConnector:
     fault_retry_after: float | None = 1.0
     blocked: set[str] = field(default_factory=set)
     missing: set[str] = field(default_factory=set)
+    failing: set[str] = field(default_factory=set)  # conversations always answered 500 (the Agents Playground's
+    # answer to a proactive message for anyone but its current user)
     max_bytes: int = 100 * 1024
     delay: float = 0.0
     seed: int = 0
@@ -129,6 +131,8 @@ class FakeConnector:
             return self._refuse(403, "Forbidden", "The bot is not part of the conversation roster.")
         if conversation in self.missing:
             return self._refuse(404, "ConversationNotFound", "Conversation not found.")
+        if conversation in self.failing:
+            return self._refuse(500, "InternalServerError", "An error occurred.")
         body = await request.json()
         now = self.clock()  # after the last await: acceptance times are appended in order
         keys = {f"conversation:{conversation}": self.per_conversation, f"tenant:{_tenant(body)}": self.per_tenant}

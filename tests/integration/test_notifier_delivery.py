@@ -359,6 +359,38 @@ async def test_a_connector_that_keeps_failing_defers_the_message_and_holds_the_p
     assert connector.texts_in(conversation_of(MEGAN)) == [review_request(MEGAN, n).payload["text"] for n in range(3)]
 
 
+async def test_a_message_the_channel_refuses_at_every_try_for_a_day_is_given_up_and_the_leads_are_told(
+    tmp_path: Path, start_connector: StartConnector, time: VirtualTime
+) -> None:
+    """A connector answering 500 for one person only (the Agents Playground does so for anyone but its current
+    user) is retried with backoff through the first day, then given up, and the leads hear of it once."""
+    connector = await start_connector(failing={conversation_of(MEGAN)})
+    runtime = await runtime_at(tmp_path)
+    await remember(runtime.store, [MEGAN, ALEX, LYNNE], connector.url)
+    await runtime.store.enqueue([review_request(MEGAN)])
+    notifier = notifier_for(runtime, time)
+    clock = runtime.service.clock
+    assert isinstance(clock, ManualClock)
+
+    deferrals = 0
+    for _ in range(23 * 4):  # the first 23 hours, a drain every quarter of an hour
+        result = await drain(notifier, time)
+        assert result.undeliverable == 0 and result.sent == 0
+        deferrals += result.deferred
+        clock.advance(timedelta(minutes=15))
+    assert deferrals >= 12  # tried again and again while the backoff grew to an hour
+    assert connector.texts_in(conversation_of(ALEX)) == []
+
+    for _ in range(3 * 4):
+        await drain(notifier, time)
+        clock.advance(timedelta(minutes=15))
+    report = ("Could not reach Megan Bowen in Teams: the chat service refused it at every try for over a day "
+              "(Teams answered 500).")
+    assert connector.texts_in(conversation_of(ALEX)) == [report]
+    assert connector.texts_in(conversation_of(LYNNE)) == [report]
+    assert await runtime.store.due_messages(FAR_FUTURE, 10) == []  # nothing left retrying
+
+
 async def test_a_connector_that_cannot_be_reached_is_tried_once_a_try_and_the_message_deferred_with_the_reason(
     tmp_path: Path, time: VirtualTime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
