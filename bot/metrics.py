@@ -20,7 +20,7 @@ OUTBOX_UNDELIVERABLE = Counter(
 OPEN_ITEMS = Gauge("accessbot_open_items", "Review items still waiting for an answer", registry=REGISTRY)
 TICK_FAILURES = Counter("accessbot_tick_failures_total", "Scheduler rounds that failed", registry=REGISTRY)
 CUSTOMER_TICK_FAILURES = Counter(
-    "accessbot_customer_tick_failures_total", "Customer campaigns whose clock failed in a round (a CSP partner's)",
+    "accessbot_customer_tick_failures_total", "Customer campaigns whose clock or remediation failed in a round (a CSP partner's)",
     registry=REGISTRY,
 )
 STORE_WRITES_REFUSED = Counter(

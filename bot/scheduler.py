@@ -35,25 +35,31 @@ COLLECTION_RETRY = timedelta(hours=1)  # after a failed collection (Graph down, 
 TICKING_AT_ONCE = 16  # customers' clocks run concurrently, so their appends share group commits
 
 
-async def tick_customers(services: Sequence[ReviewService]) -> None:
-    """Run each customer's clock (reminders, escalation, the deadline's outcome), as ``ReviewService.tick`` does
-    for the partner's own. Customers tick side by side, ``TICKING_AT_ONCE`` at a time, so what falls due for many at
-    the same moment (a reminder round) shares group commits; one customer whose clock fails is logged and counted
-    and the others go on; the next round tries it again."""
+async def each_customer(services: Sequence[ReviewService], step: Callable[[ReviewService], Awaitable[object]],
+                        what: str) -> None:
+    """Run one scheduled ``step`` (``what`` it is, for the log) of every customer's service, ``TICKING_AT_ONCE``
+    side by side, so what falls due for many at the same moment (a reminder round) shares group commits; one
+    customer whose step fails is logged and counted and the others go on; the next round tries it again."""
     slots = asyncio.Semaphore(TICKING_AT_ONCE)
 
     async def one(service: ReviewService) -> None:
         async with slots:
             try:
-                await service.tick()
+                await step(service)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 CUSTOMER_TICK_FAILURES.inc()
-                log.exception("the clock of customer %s (%s) failed; the next round will try again",
+                log.exception("the %s of customer %s (%s) failed; the next round will try again", what,
                               service.policy.tenant_name, service.policy.tenant_id)
 
     await asyncio.gather(*(one(service) for service in services))
+
+
+async def tick_customers(services: Sequence[ReviewService]) -> None:
+    """Run each customer's clock (reminders, escalation, the deadline's outcome), as ``ReviewService.tick`` does
+    for the partner's own."""
+    await each_customer(services, ReviewService.tick, "clock")
 
 
 class Scheduler:
@@ -139,15 +145,7 @@ class Scheduler:
         jobs a crash cut short): the own tenant's, then each customer's on a partner's deployment, where one
         customer whose jobs fail never keeps the others' revokes from running."""
         await self.service.run_remediations()
-        for customer in self.customers():
-            try:
-                await customer.run_remediations()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                TICK_FAILURES.inc()
-                log.exception("remediation for customer %s failed; the next round will try again",
-                              customer.policy.tenant_id)
+        await each_customer(self.customers(), ReviewService.run_remediations, "remediation")
 
     async def remediation_worker(self) -> None:
         """Runs the jobs as soon as a revoke or an approval makes one ready (the service's wake-up), and
