@@ -106,7 +106,9 @@ def test_reviewer_keeps_and_revokes_in_the_playground_and_sees_the_cards_update(
                 {"waitText": "recorded as unanswered at sign-off"},
                 {"screenshot": "05-signed-off"},
                 # The sign-off's ledger witness: its signed JSON wraps inside the bubble instead of running out.
-                {"fits": "Ledger checkpoint: record"},
+                # It is a proactive message from the outbox, sent by the next delivery round, not a reply: on a
+                # loaded machine that round can come later than a reply would (a hang guard, not a speed limit).
+                {"fits": "Ledger checkpoint: record", "timeoutMs": 60000},
                 {"screenshot": "06-witness"},
                 {"send": "my reviews"},
                 {"waitText": "Review closed, signed off by Alex Wilber"},
