@@ -141,7 +141,7 @@ class PartnerCampaigns:
         if service is not None:
             service.use_snapshot(snapshot)
             return service
-        applies = self.executors is not None and policy.remediation is RemediationMode.APPLY
+        applies = policy.remediation is RemediationMode.APPLY
         executor = self.executors(tenant_id) if applies and self.executors is not None else None
         return ReviewService(self.store, policy, snapshot, self.clock, self.links, executor, outsiders=self.people)
 
